@@ -1,0 +1,69 @@
+import { parseArgs } from 'node:util';
+import { DEFAULT_NM, parseNmPattern } from '../core/analysis/nmPattern';
+import { buildReport } from '../core/analysis/report';
+import { formatReportTable } from '../core/analysis/reportText';
+import { isCheckpointError } from '../core/errors';
+import { openCheckpoint } from '../core/formats/open';
+import { ReferenceKernels } from '../kernels/referenceKernels';
+
+const USAGE = `Usage: sparsity-lens <command> [options]
+
+Commands:
+  report FILE [--nm N:M] [--json]   per-layer sparsity, fan-in and N:M compliance of a checkpoint
+
+Options:
+  --nm N:M      the N:M pattern to check (default 2:4)
+  --json        print the report as JSON
+  -h, --help    show this help
+`;
+
+/** Exit codes: 0 success, 1 unexpected failure, 2 bad input or bad usage. */
+export async function main(argv: readonly string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: { nm: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (e) {
+    err.write(`error: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const [command, ...files] = parsed.positionals;
+  if (parsed.values.help || !command) {
+    (parsed.values.help ? out : err).write(USAGE);
+    return parsed.values.help ? 0 : 2;
+  }
+  if (command !== 'report') {
+    err.write(`error: unknown command "${command}"\n${USAGE}`);
+    return 2;
+  }
+  if (files.length !== 1) {
+    err.write(`error: report takes exactly one FILE\n${USAGE}`);
+    return 2;
+  }
+  let nm = DEFAULT_NM;
+  try {
+    if (parsed.values.nm !== undefined) nm = parseNmPattern(parsed.values.nm);
+  } catch (e) {
+    err.write(`error: --nm: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const kernels = new ReferenceKernels();
+  try {
+    const checkpoint = await openCheckpoint(files[0]);
+    const report = await buildReport(checkpoint, kernels, { nm });
+    out.write(parsed.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReportTable(report));
+    return 0;
+  } catch (e) {
+    if (isCheckpointError(e)) {
+      err.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    err.write(`error: ${files[0]}: unexpected failure: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  } finally {
+    await kernels.dispose();
+  }
+}

@@ -1,0 +1,76 @@
+import type { LayerReport, SparsityReport } from './report';
+
+const HEADERS = ['tensor', 'shape', 'dtype', 'role', 'sparsity', 'non-zero', 'fan-in min/mean/max', 'constant fan-in', 'N:M compliant'];
+
+function percent(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+function layerCells(l: LayerReport): string[] {
+  const f = l.fanIn;
+  const fanIn = f ? `${f.min}/${f.mean.toFixed(2)}/${f.max} of ${f.dense}` : '';
+  const constant = f ? (f.constant ? `yes, k=${f.k}` : 'no') + (f.zeroNeurons ? ` (${f.zeroNeurons} dead)` : '') : '';
+  const nm = l.nm
+    ? `${l.nm.compliant}/${l.nm.groups}` +
+      (l.nm.groups ? ` (${percent(l.nm.compliant / l.nm.groups)})` : '') +
+      (l.nm.partial ? ` +${l.nm.partial} partial` : '')
+    : '';
+  return [l.name, `[${l.shape.join(', ')}]`, l.dtype, l.role, percent(l.sparsity), `${l.nnz}/${l.numel}`, fanIn, constant, nm];
+}
+
+function headers(r: SparsityReport): string[] {
+  return HEADERS.map((h) => (h === 'N:M compliant' ? `${r.nm.n}:${r.nm.m} compliant` : h));
+}
+
+/** Whole-model lines shown under the table. */
+export function summaryLines(r: SparsityReport): string[] {
+  const weights = r.layers.filter((l) => l.fanIn);
+  const groups = weights.reduce((n, l) => n + (l.nm?.groups ?? 0), 0);
+  const compliant = weights.reduce((n, l) => n + (l.nm?.compliant ?? 0), 0);
+  const constant = weights.filter((l) => l.fanIn?.constant).length;
+  const nm = `${r.nm.n}:${r.nm.m}`;
+  const lines = [
+    `all tensors: ${r.total.nnz} of ${r.total.numel} non-zero, sparsity ${percent(r.total.sparsity)}`,
+    `weights (linear + conv): ${r.weights.nnz} of ${r.weights.numel} non-zero, sparsity ${percent(r.weights.sparsity)}`,
+    `${nm} compliant groups: ${compliant} of ${groups}` + (groups ? ` (${percent(compliant / groups)})` : ''),
+    `constant fan-in: ${constant} of ${weights.length} weight tensors`,
+  ];
+  for (const s of r.skipped) lines.push(`not analysed: ${s.name} (${s.reason})`);
+  return lines;
+}
+
+/** The CLI's human-readable report: an aligned table, then whole-model figures. */
+export function formatReportTable(r: SparsityReport): string {
+  const rows = [headers(r), ...r.layers.map(layerCells)];
+  const widths = HEADERS.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const numeric = new Set([4, 5]);
+  const lines = rows.map((row) =>
+    row
+      .map((c, i) => (numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd(),
+  );
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return [`${r.file} (${r.format})`, '', ...lines, '', ...summaryLines(r)].join('\n') + '\n';
+}
+
+function escapeMarkdown(s: string): string {
+  return s.replace(/[|\\`*_[\]<>]/g, (c) => `\\${c}`);
+}
+
+/** The same report as Markdown, for previews and exports. */
+export function formatReportMarkdown(r: SparsityReport): string {
+  const header = headers(r);
+  const lines = [
+    `# Sparsity report: ${escapeMarkdown(r.file)}`,
+    '',
+    `Format: ${r.format}`,
+    '',
+    ...summaryLines(r).map((l) => `- ${escapeMarkdown(l)}`),
+    '',
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (i === 4 || i === 5 ? ' ---: ' : ' --- ')).join('|')}|`,
+    ...r.layers.map((l) => `| ${layerCells(l).map(escapeMarkdown).join(' | ')} |`),
+  ];
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,60 @@
+import type { DType } from './dtype';
+
+/**
+ * What a tensor is to the model: the weight of a fully connected layer, of a convolution,
+ * or anything else (biases, norms, embeddings, buffers). Only `linear` and `conv` have fan-in.
+ */
+export type Role = 'linear' | 'conv' | 'other';
+
+/**
+ * How a linear or conv weight is laid out. `outAxis` indexes the output neurons; every other
+ * axis is reduced over, so a neuron's fan-in is the non-zeros at one index of `outAxis`.
+ * N:M groups run along `inAxis` (the input channels), with all other indices fixed.
+ */
+export interface WeightLayout {
+  readonly outAxis: number;
+  readonly inAxis: number;
+}
+
+/** Where a tensor's bytes are. Checkpoint readers never load file ranges eagerly. */
+export type TensorSource =
+  | { readonly kind: 'file'; readonly path: string; readonly offset: number; readonly length: number }
+  | { readonly kind: 'inline'; readonly bytes: Uint8Array };
+
+export interface TensorEntry {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly source: TensorSource;
+  readonly role: Role;
+  /** Present exactly when role is `linear` or `conv`. */
+  readonly layout?: WeightLayout;
+}
+
+export type CheckpointFormat = 'onnx' | 'safetensors';
+
+export interface Checkpoint {
+  readonly file: string;
+  readonly format: CheckpointFormat;
+  readonly tensors: readonly TensorEntry[];
+  /** Format metadata kept for display (safetensors `__metadata__`, ONNX producer). */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Tensors present in the file that are not analysed, with the reason. */
+  readonly skipped: readonly SkippedTensor[];
+}
+
+export interface SkippedTensor {
+  readonly name: string;
+  readonly reason: string;
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** PyTorch's layout: [out, in, *kernel]. */
+export const OUT_IN_LAYOUT: WeightLayout = { outAxis: 0, inAxis: 1 };
+/** Transposed 2-D layout: [in, out] (ONNX MatMul B, Gemm B with transB=0). */
+export const IN_OUT_LAYOUT: WeightLayout = { outAxis: 1, inAxis: 0 };

@@ -1,0 +1,63 @@
+import { promises as fs } from 'node:fs';
+import { CheckpointError } from './errors';
+
+/**
+ * Reads byte ranges of a file at given offsets. Checkpoints can be far larger than memory,
+ * so readers take only headers and byte ranges from it, never the whole file.
+ */
+export class RandomAccessFile {
+  private constructor(
+    readonly path: string,
+    private readonly handle: fs.FileHandle,
+    readonly size: number,
+  ) {}
+
+  static async open(path: string): Promise<RandomAccessFile> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(path, 'r');
+    } catch (e) {
+      throw new CheckpointError(path, 'io', `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+    const stat = await handle.stat();
+    if (!stat.isFile()) {
+      await handle.close();
+      throw new CheckpointError(path, 'io', 'not a regular file');
+    }
+    return new RandomAccessFile(path, handle, stat.size);
+  }
+
+  /** Reads exactly `length` bytes at `offset`; a range past the end is a truncation error. */
+  async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+    if (offset < 0 || length < 0 || offset + length > this.size) {
+      throw new CheckpointError(
+        this.path,
+        'truncated',
+        `needs bytes ${offset}..${offset + length} but the file has ${this.size}`,
+        offset,
+      );
+    }
+    const buf = into ?? new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(buf, done, length - done, offset + done);
+      if (bytesRead === 0) throw new CheckpointError(this.path, 'truncated', 'file shrank while reading', offset + done);
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+/** Opens `path`, runs `fn`, and always closes the file. */
+export async function withFile<T>(path: string, fn: (file: RandomAccessFile) => Promise<T>): Promise<T> {
+  const file = await RandomAccessFile.open(path);
+  try {
+    return await fn(file);
+  } finally {
+    await file.close();
+  }
+}

@@ -1,0 +1,52 @@
+import type { TensorSource } from '../core/checkpoint';
+import { DTYPE_BITS, elementAlignment, type DType } from '../core/dtype';
+import { RandomAccessFile } from '../core/randomAccessFile';
+
+/** Elements per chunk when streaming a tensor: bounded memory whatever the tensor's size. */
+export const CHUNK_ELEMENTS = 1 << 20;
+
+export interface TensorChunk {
+  /** Element-aligned bytes of `count` elements, starting with element `first`. */
+  readonly bytes: Uint8Array;
+  readonly first: number;
+  readonly count: number;
+}
+
+/**
+ * Streams a tensor's elements in chunks of at most `chunkElements`, reading file ranges one
+ * chunk at a time into a reused buffer (callers must not keep a chunk past the next one).
+ */
+export async function* tensorChunks(
+  source: TensorSource,
+  dtype: DType,
+  numel: number,
+  chunkElements = CHUNK_ELEMENTS,
+  signal?: AbortSignal,
+): AsyncGenerator<TensorChunk> {
+  const bits = DTYPE_BITS[dtype];
+  const perChunk = bits < 8 ? chunkElements - (chunkElements % 2) : chunkElements;
+  const bytesOf = (count: number) => Math.ceil((count * bits) / 8);
+  if (source.kind === 'inline') {
+    let bytes = source.bytes;
+    if (bytes.byteOffset % elementAlignment(dtype) !== 0) bytes = bytes.slice();
+    for (let first = 0; first < numel; first += perChunk) {
+      signal?.throwIfAborted();
+      const count = Math.min(perChunk, numel - first);
+      yield { bytes: bytes.subarray(bytesOf(first), bytesOf(first) + bytesOf(count)), first, count };
+    }
+    return;
+  }
+  const file = await RandomAccessFile.open(source.path);
+  try {
+    const buffer = new Uint8Array(bytesOf(Math.min(perChunk, numel)));
+    for (let first = 0; first < numel; first += perChunk) {
+      signal?.throwIfAborted();
+      const count = Math.min(perChunk, numel - first);
+      const length = bytesOf(count);
+      const bytes = await file.read(source.offset + bytesOf(first), length, buffer.subarray(0, length));
+      yield { bytes, first, count };
+    }
+  } finally {
+    await file.close();
+  }
+}

@@ -1,0 +1,31 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { buildReport, type SparsityReport } from '../../src/core/analysis/report';
+import type { NmPattern } from '../../src/core/analysis/nmPattern';
+import { openCheckpoint } from '../../src/core/formats/open';
+import { ReferenceKernels } from '../../src/kernels/referenceKernels';
+
+/** The repository root (tests run from out/test/...). */
+export const REPO = path.resolve(__dirname, '..', '..', '..');
+export const FIXTURES = path.join(REPO, 'test', 'fixtures');
+export const CLI = path.join(REPO, 'dist', 'cli.js');
+
+export function fixture(...parts: string[]): string {
+  return path.join(FIXTURES, ...parts);
+}
+
+export async function reportOf(file: string, nm?: NmPattern): Promise<SparsityReport> {
+  const kernels = new ReferenceKernels();
+  try {
+    return await buildReport(await openCheckpoint(file), kernels, { nm });
+  } finally {
+    await kernels.dispose();
+  }
+}
+
+/** A temporary folder removed after the suite. Call in `before`, clean up in `after`. */
+export function makeTempDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sparsity-lens-test-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
