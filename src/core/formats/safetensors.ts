@@ -104,6 +104,14 @@ export async function readSafetensors(file: RandomAccessFile): Promise<Checkpoin
         `tensor "${name}": data_offsets span ${length} bytes but shape [${info.shape.join(', ')}] of ${info.dtype} needs ${expected}`,
       );
     }
+    if (info.end > bufferLength) {
+      throw new CheckpointError(
+        path,
+        'truncated',
+        `tensor "${name}": data_offsets [${info.begin}, ${info.end}] run past the ${bufferLength}-byte data buffer (truncated file or offsets out of range)`,
+        bufferStart + Math.min(info.begin, bufferLength),
+      );
+    }
     spans.push({ name, begin: info.begin, end: info.end });
     tensors.push({
       name,
@@ -124,14 +132,6 @@ export async function readSafetensors(file: RandomAccessFile): Promise<Checkpoin
       throw new CheckpointError(path, 'corrupt', `a hole of ${s.begin - covered} bytes precedes tensor "${s.name}"`, bufferStart + covered);
     }
     covered = s.end;
-  }
-  if (covered > bufferLength) {
-    throw new CheckpointError(
-      path,
-      'truncated',
-      `tensor data needs ${covered} bytes after the header but the file has ${bufferLength}`,
-      file.size,
-    );
   }
   if (covered < bufferLength) {
     throw new CheckpointError(path, 'corrupt', `${bufferLength - covered} bytes after the last tensor belong to no tensor`, bufferStart + covered);
