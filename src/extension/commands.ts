@@ -7,6 +7,33 @@ import { ReferenceKernels } from '../kernels/referenceKernels';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
+  readonly reports: ReportDocuments;
+}
+
+/**
+ * Read-only Markdown documents holding reports, so a preview needs no untitled editor that
+ * would ask to be saved when closed.
+ */
+export class ReportDocuments implements vscode.TextDocumentContentProvider {
+  static readonly scheme = 'sparsity-lens-report';
+  private readonly contents = new Map<string, string>();
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+
+  show(checkpoint: vscode.Uri, markdown: string): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: ReportDocuments.scheme, path: `${checkpoint.path}.report.md` });
+    this.contents.set(uri.toString(), markdown);
+    this.changed.fire(uri);
+    return uri;
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    return this.contents.get(uri.toString()) ?? '';
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
 }
 
 /** Every command the extension contributes, by id; package.json declares the same ids. */
@@ -75,6 +102,6 @@ async function showReport(ctx: CommandContext, uri?: vscode.Uri): Promise<void> 
   }
   const report = await computeReport(target);
   ctx.output.appendLine(`report: ${target.fsPath}: ${report.layers.length} tensors, sparsity ${report.total.sparsity.toFixed(4)}`);
-  const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: formatReportMarkdown(report) });
-  await vscode.commands.executeCommand('markdown.showPreview', doc.uri);
+  const markdown = formatReportMarkdown({ ...report, file: vscode.workspace.asRelativePath(target) });
+  await vscode.commands.executeCommand('markdown.showPreview', ctx.reports.show(target, markdown));
 }
