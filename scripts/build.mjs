@@ -16,4 +16,6 @@ const common = {
 await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
   esbuild.build({ ...common, entryPoints: ['src/cli/index.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
+  // The kernel worker runs as its own process and loads the native addon by absolute path.
+  esbuild.build({ ...common, entryPoints: ['src/kernels/native/kernelWorker.ts'], outfile: 'dist/kernelWorker.js' }),
 ]);

@@ -18,9 +18,11 @@ for (const tier of roots) for (const file of specFiles(join('out', 'test', tier)
 
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 const runner = mocha.run((failures) => {
-  console.log(`\n${passed} passed, ${failed} failed`);
+  console.log(`\n${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ''));
   process.exitCode = failures ? 1 : 0;
 });
 runner.on('pass', () => passed++);
 runner.on('fail', () => failed++);
+runner.on('pending', () => skipped++);

@@ -1,10 +1,12 @@
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_NM, parseNmPattern } from '../core/analysis/nmPattern';
 import { buildReport } from '../core/analysis/report';
 import { formatReportTable } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
 import { openCheckpoint } from '../core/formats/open';
-import { ReferenceKernels } from '../kernels/referenceKernels';
+import { createKernels, type KernelBackend } from '../kernels/createKernels';
+import { KernelCrashError, NativeUnavailableError } from '../kernels/native/kernelWorkerClient';
 
 const USAGE = `Usage: sparsity-lens <command> [options]
 
@@ -14,6 +16,7 @@ Commands:
 Options:
   --nm N:M      the N:M pattern to check (default 2:4)
   --json        print the report as JSON
+  --backend B   kernels: auto (native if it loads, default), native, reference
   -h, --help    show this help
 `;
 
@@ -24,7 +27,12 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
     parsed = parseArgs({
       args: [...argv],
       allowPositionals: true,
-      options: { nm: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        nm: { type: 'string' },
+        json: { type: 'boolean' },
+        backend: { type: 'string', default: 'auto' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
   } catch (e) {
     err.write(`error: ${(e as Error).message}\n${USAGE}`);
@@ -50,7 +58,13 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
     err.write(`error: --nm: ${(e as Error).message}\n`);
     return 2;
   }
-  const kernels = new ReferenceKernels();
+  const backend = parsed.values.backend as KernelBackend;
+  if (!['auto', 'native', 'reference'].includes(backend)) {
+    err.write(`error: --backend must be auto, native or reference, not "${backend}"\n`);
+    return 2;
+  }
+  // The bundle lives in dist/; the addon and the worker are found from the package root.
+  const kernels = createKernels({ backend, root: path.resolve(__dirname, '..'), onWarning: (m) => err.write(m + '\n') });
   try {
     const checkpoint = await openCheckpoint(files[0]);
     const report = await buildReport(checkpoint, kernels, { nm });
@@ -60,6 +74,10 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
     if (isCheckpointError(e)) {
       err.write(`error: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof NativeUnavailableError || e instanceof KernelCrashError) {
+      err.write(`error: ${e.message}\n`);
+      return 1;
     }
     err.write(`error: ${files[0]}: unexpected failure: ${(e as Error).stack ?? String(e)}\n`);
     return 1;

@@ -3,11 +3,12 @@ import { buildReport, type SparsityReport } from '../core/analysis/report';
 import { formatReportMarkdown } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
 import { openCheckpoint } from '../core/formats/open';
-import { ReferenceKernels } from '../kernels/referenceKernels';
+import type { Kernels } from '../kernels/kernels';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
   readonly reports: ReportDocuments;
+  readonly kernels: Kernels;
 }
 
 /**
@@ -69,17 +70,16 @@ function targetUri(uri?: vscode.Uri): vscode.Uri | undefined {
   return vscode.window.activeTextEditor?.document.uri;
 }
 
-async function computeReport(uri: vscode.Uri): Promise<SparsityReport> {
+async function computeReport(ctx: CommandContext, uri: vscode.Uri): Promise<SparsityReport> {
   if (uri.scheme !== 'file') throw new Error(`only files on disk can be analysed, not ${uri.scheme}: URIs`);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Sparsity Lens: analysing ${vscode.workspace.asRelativePath(uri)}`, cancellable: true },
     async (progress, token) => {
       const abort = new AbortController();
       const subscription = token.onCancellationRequested(() => abort.abort());
-      const kernels = new ReferenceKernels();
       try {
         const checkpoint = await openCheckpoint(uri.fsPath);
-        return await buildReport(checkpoint, kernels, {
+        return await buildReport(checkpoint, ctx.kernels, {
           signal: abort.signal,
           onProgress: (_done, total, name) => progress.report({ message: name, increment: 100 / total }),
         });
@@ -88,7 +88,6 @@ async function computeReport(uri: vscode.Uri): Promise<SparsityReport> {
         throw e;
       } finally {
         subscription.dispose();
-        await kernels.dispose();
       }
     },
   );
@@ -100,7 +99,7 @@ async function showReport(ctx: CommandContext, uri?: vscode.Uri): Promise<void> 
     void vscode.window.showInformationMessage('Open or select a checkpoint (.onnx, .safetensors) to see its sparsity report.');
     return;
   }
-  const report = await computeReport(target);
+  const report = await computeReport(ctx, target);
   ctx.output.appendLine(`report: ${target.fsPath}: ${report.layers.length} tensors, sparsity ${report.total.sparsity.toFixed(4)}`);
   const markdown = formatReportMarkdown({ ...report, file: vscode.workspace.asRelativePath(target) });
   await vscode.commands.executeCommand('markdown.showPreview', ctx.reports.show(target, markdown));

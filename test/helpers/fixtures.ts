@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { buildReport, type SparsityReport } from '../../src/core/analysis/report';
 import type { NmPattern } from '../../src/core/analysis/nmPattern';
 import { openCheckpoint } from '../../src/core/formats/open';
-import { ReferenceKernels } from '../../src/kernels/referenceKernels';
+import { ReferenceKernels } from '../../src/kernels/reference/referenceKernels';
 
 /** The repository root (tests run from out/test/...). */
 export const REPO = path.resolve(__dirname, '..', '..', '..');

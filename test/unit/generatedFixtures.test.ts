@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { IN_OUT_LAYOUT, OUT_IN_LAYOUT } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/open';
-import { ReferenceKernels } from '../../src/kernels/referenceKernels';
+import { ReferenceKernels } from '../../src/kernels/reference/referenceKernels';
 import { fixture, reportOf } from '../helpers/fixtures';
 
 /**

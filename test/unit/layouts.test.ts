@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { WeightLayout } from '../../src/core/checkpoint';
-import { ReferenceKernels } from '../../src/kernels/referenceKernels';
+import { ReferenceKernels } from '../../src/kernels/reference/referenceKernels';
 
 /** A deterministic pseudo-random generator, so failures reproduce. */
 function lcg(seed: number): () => number {
@@ -27,7 +27,14 @@ function bruteForce(w: Float32Array, shape: number[], layout: WeightLayout, n: n
   const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
   const nz = (i: number) => !(w[i] === 0); // NaN !== 0 is non-zero; -0 === 0 is zero
   const fanIn = new Array<number>(shape[layout.outAxis]).fill(0);
-  for (let i = 0; i < w.length; i++) if (nz(i)) fanIn[Math.floor(i / strides[layout.outAxis]) % shape[layout.outAxis]]++;
+  const fanOut = new Array<number>(shape[layout.outAxis] ? w.length / shape[layout.outAxis] : 0).fill(0);
+  const so = strides[layout.outAxis];
+  for (let i = 0; i < w.length; i++) {
+    if (!nz(i)) continue;
+    fanIn[Math.floor(i / so) % shape[layout.outAxis]]++;
+    // The input position: the flat index with the output axis taken out.
+    fanOut[Math.floor(i / (so * shape[layout.outAxis])) * so + (i % so)]++;
+  }
   let groups = 0;
   let compliant = 0;
   let partial = 0;
@@ -46,7 +53,7 @@ function bruteForce(w: Float32Array, shape: number[], layout: WeightLayout, n: n
       if (count <= n) compliant++;
     }
   }
-  return { fanIn, nm: { groups, compliant, partial } };
+  return { fanIn, fanOut, nm: { groups, compliant, partial } };
 }
 
 const CASES: { shape: number[]; layout: WeightLayout; what: string }[] = [
@@ -84,6 +91,7 @@ describe('reference scan: fan-in and N:M for every layout, against brute force',
             nm: { n, m },
           });
           assert.deepEqual(Array.from(result.fanIn ?? []), expected.fanIn, `fan-in, chunks of ${chunk}`);
+          assert.deepEqual(Array.from(result.fanOut ?? []), expected.fanOut, `fan-out, chunks of ${chunk}`);
           assert.deepEqual(result.nm, expected.nm, `N:M, chunks of ${chunk}`);
           assert.equal(result.nnz, expected.fanIn.reduce((a, b) => a + b, 0));
           assert.equal(result.numel, numel);

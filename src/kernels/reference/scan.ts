@@ -1,17 +1,16 @@
-import { numelOf, type WeightLayout } from '../core/checkpoint';
-import { markNonZero, type DType } from '../core/dtype';
-import type { Kernels, NmCounts, NmPattern, ScanRequest, ScanResult } from './kernels';
-import { CHUNK_ELEMENTS, tensorChunks } from './tensorBytes';
-
-function stridesOf(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i];
-  }
-  return strides;
-}
+import { numelOf, type WeightLayout } from '../../core/checkpoint';
+import { decodeToFloat64, markNonZero, type DType } from '../../core/dtype';
+import {
+  HISTOGRAM_BINS,
+  HISTOGRAM_ZERO_BIN,
+  histogramBin,
+  type NmCounts,
+  type NmPattern,
+  type ScanRequest,
+  type ScanResult,
+} from '../kernels';
+import { tensorChunks } from '../tensorBytes';
+import { stridesOf } from './tensorView';
 
 /** Bit pattern of -0.0 per dtype, for the dtypes that have one. */
 function countNegativeZeros(dtype: DType, bytes: Uint8Array, count: number): number {
@@ -42,15 +41,17 @@ function countNegativeZeros(dtype: DType, bytes: Uint8Array, count: number): num
 }
 
 /**
- * Walks elements in storage order, tracking each one's output neuron and N:M group, so fan-in
- * and N:M counts work for any layout ([out, in, *k], [in, out], ...) in a single pass.
+ * Walks elements in storage order, tracking each one's output neuron, input position and N:M
+ * group, so fan-in, fan-out and N:M counts work for any layout in a single pass.
  */
 class LayoutCounter {
   readonly fanIn: Uint32Array;
+  readonly fanOut: Uint32Array;
   private readonly outStride: number;
   private readonly outDim: number;
   private outPos = 0;
   private out = 0;
+  private positionBase = 0;
 
   private readonly inStride: number;
   private readonly inDim: number;
@@ -69,6 +70,7 @@ class LayoutCounter {
     this.outStride = strides[layout.outAxis];
     this.outDim = shape[layout.outAxis];
     this.fanIn = new Uint32Array(this.outDim);
+    this.fanOut = new Uint32Array(this.outDim === 0 ? 0 : numelOf(shape) / this.outDim);
     this.inStride = strides[layout.inAxis];
     this.inDim = shape[layout.inAxis];
     this.m = pattern?.m ?? 0;
@@ -81,14 +83,17 @@ class LayoutCounter {
   add(nonZero: Uint8Array, count: number): void {
     const withNm = this.m > 0;
     for (let i = 0; i < count; i++) {
-      const nz = nonZero[i];
-      if (nz) {
+      if (nonZero[i]) {
         this.fanIn[this.out]++;
+        this.fanOut[this.positionBase + this.outPos]++;
         if (withNm) this.groupCounts[this.group * this.inStride + this.inPos]++;
       }
       if (++this.outPos === this.outStride) {
         this.outPos = 0;
-        if (++this.out === this.outDim) this.out = 0;
+        if (++this.out === this.outDim) {
+          this.out = 0;
+          this.positionBase += this.outStride;
+        }
       }
       if (withNm && ++this.inPos === this.inStride) {
         this.inPos = 0;
@@ -126,36 +131,38 @@ class LayoutCounter {
   }
 }
 
-/** The TypeScript implementation of every kernel: the test oracle and the fallback. */
-export class ReferenceKernels implements Kernels {
-  readonly name = 'reference';
-
-  constructor(private readonly chunkElements = CHUNK_ELEMENTS) {}
-
-  async scan(request: ScanRequest, signal?: AbortSignal): Promise<ScanResult> {
-    const { source, dtype, shape, layout, nm, zeroThreshold = 0 } = request;
-    if (nm && !(Number.isInteger(nm.n) && Number.isInteger(nm.m) && nm.n >= 0 && nm.n < nm.m && nm.m <= 65535)) {
-      throw new RangeError(`invalid N:M pattern ${nm.n}:${nm.m}`);
-    }
-    const numel = numelOf(shape);
-    const counter = layout ? new LayoutCounter(shape, layout, nm) : undefined;
-    const nonZero = new Uint8Array(Math.min(numel, this.chunkElements));
-    let nnz = 0;
-    let negativeZeros = 0;
-    for await (const chunk of tensorChunks(source, dtype, numel, this.chunkElements, signal)) {
-      markNonZero(dtype, chunk.bytes, chunk.count, nonZero, zeroThreshold);
-      for (let i = 0; i < chunk.count; i++) nnz += nonZero[i];
-      negativeZeros += countNegativeZeros(dtype, chunk.bytes, chunk.count);
-      counter?.add(nonZero, chunk.count);
-    }
-    return {
-      numel,
-      nnz,
-      negativeZeros,
-      ...(counter ? { fanIn: counter.fanIn } : {}),
-      ...(counter && nm ? { nm: counter.nmCounts() } : {}),
-    };
+export function checkNmPattern(nm: NmPattern): void {
+  if (!(Number.isInteger(nm.n) && Number.isInteger(nm.m) && nm.n >= 0 && nm.n < nm.m && nm.m <= 65535)) {
+    throw new RangeError(`invalid N:M pattern ${nm.n}:${nm.m}`);
   }
+}
 
-  async dispose(): Promise<void> {}
+/** One pass over a tensor's bytes, chunk by chunk: non-zeros, fan-in, fan-out, N:M, histogram. */
+export async function referenceScan(request: ScanRequest, chunkElements: number, signal?: AbortSignal): Promise<ScanResult> {
+  const { source, dtype, shape, layout, nm, zeroThreshold = 0 } = request;
+  if (nm) checkNmPattern(nm);
+  const numel = numelOf(shape);
+  const counter = layout ? new LayoutCounter(shape, layout, nm) : undefined;
+  const histogram = request.histogram ? new Float64Array(HISTOGRAM_BINS) : undefined;
+  const nonZero = new Uint8Array(Math.min(numel, chunkElements));
+  let nnz = 0;
+  let negativeZeros = 0;
+  for await (const chunk of tensorChunks(source, dtype, numel, chunkElements, signal)) {
+    markNonZero(dtype, chunk.bytes, chunk.count, nonZero, zeroThreshold);
+    for (let i = 0; i < chunk.count; i++) nnz += nonZero[i];
+    negativeZeros += countNegativeZeros(dtype, chunk.bytes, chunk.count);
+    counter?.add(nonZero, chunk.count);
+    if (histogram) {
+      const values = decodeToFloat64(dtype, chunk.bytes, chunk.count);
+      for (let i = 0; i < chunk.count; i++) histogram[nonZero[i] ? histogramBin(values[i]) : HISTOGRAM_ZERO_BIN]++;
+    }
+  }
+  return {
+    numel,
+    nnz,
+    negativeZeros,
+    ...(counter ? { fanIn: counter.fanIn, fanOut: counter.fanOut } : {}),
+    ...(counter && nm ? { nm: counter.nmCounts() } : {}),
+    ...(histogram ? { histogram } : {}),
+  };
 }
