@@ -13,9 +13,16 @@ const common = {
   logLevel: 'warning',
 };
 
-await Promise.all([
+const builds = [
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js', external: ['vscode'] }),
   esbuild.build({ ...common, entryPoints: ['src/cli/index.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   // The kernel worker runs as its own process and loads the native addon by absolute path.
   esbuild.build({ ...common, entryPoints: ['src/kernels/native/kernelWorker.ts'], outfile: 'dist/kernelWorker.js' }),
-]);
+];
+if (process.argv.includes('--bench')) {
+  // Baselines come from bench/node_modules, resolved at run time.
+  builds.push(
+    esbuild.build({ ...common, entryPoints: ['bench/kernels.bench.ts'], outfile: 'bench/dist/kernels.bench.js', external: ['onnxruntime-node', 'onnx-proto'] }),
+  );
+}
+await Promise.all(builds);

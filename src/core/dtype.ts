@@ -55,6 +55,11 @@ export function isDType(s: string): s is DType {
   return Object.prototype.hasOwnProperty.call(DTYPE_BITS, s);
 }
 
+/** Bytes that `numel` elements occupy when sub-byte elements are packed with padding (ONNX's 4-bit types). */
+export function paddedByteLength(dtype: DType, numel: number): number {
+  return Math.ceil((numel * DTYPE_BITS[dtype]) / 8);
+}
+
 /** Bytes that `numel` elements occupy; undefined when they do not fill whole bytes. */
 export function byteLength(dtype: DType, numel: number): number | undefined {
   const bits = numel * DTYPE_BITS[dtype];

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { buildReport, type SparsityReport } from '../../src/core/analysis/report';
 import type { NmPattern } from '../../src/core/analysis/nmPattern';
 import { openCheckpoint } from '../../src/core/formats/open';
-import { ReferenceKernels } from '../../src/kernels/reference/referenceKernels';
+import { createKernels, type KernelBackend } from '../../src/kernels/createKernels';
 
 /** The repository root (tests run from out/test/...). */
 export const REPO = path.resolve(__dirname, '..', '..', '..');
@@ -15,8 +15,11 @@ export function fixture(...parts: string[]): string {
   return path.join(FIXTURES, ...parts);
 }
 
-export async function reportOf(file: string, nm?: NmPattern): Promise<SparsityReport> {
-  const kernels = new ReferenceKernels();
+/** The backends every report test runs on: the figures must not depend on the kernels. */
+export const BACKENDS: readonly KernelBackend[] = ['reference', 'native'];
+
+export async function reportOf(file: string, nm?: NmPattern, backend: KernelBackend = 'reference'): Promise<SparsityReport> {
+  const kernels = createKernels({ backend, root: REPO });
   try {
     return await buildReport(await openCheckpoint(file), kernels, { nm });
   } finally {

@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { IN_OUT_LAYOUT, OUT_IN_LAYOUT } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/open';
-import { ReferenceKernels } from '../../src/kernels/reference/referenceKernels';
-import { fixture, reportOf } from '../helpers/fixtures';
+import { createKernels } from '../../src/kernels/createKernels';
+import { BACKENDS, fixture, REPO, reportOf } from '../helpers/fixtures';
 
 /**
  * Files written by torch.onnx.export, onnx.helper / onnx.save (typed fields, Constant nodes,
@@ -40,10 +40,10 @@ describe('files written by torch.onnx.export, onnx and the safetensors layout, a
       ['nm_2_4', 2, 4],
       ['nm_1_4', 1, 4],
       ['nm_4_8', 4, 8],
-    ] as const) {
-      it(`${file} with ${n}:${m}`, async () => {
+    ] as const) for (const backend of BACKENDS) {
+      it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
         const path = fixture('generated', file);
-        const report = await reportOf(path, { n, m });
+        const report = await reportOf(path, { n, m }, backend);
         assert.equal(report.format, info.format);
         assert.deepEqual(report.layers.map((l) => l.name).sort(), info.tensors.map((t) => t.name).sort());
         const checkpoint = await openCheckpoint(path);
@@ -63,7 +63,8 @@ describe('files written by torch.onnx.export, onnx and the safetensors layout, a
             assert.equal(layer.fanIn, null, what);
             continue;
           }
-          const scan = await new ReferenceKernels().scan({ ...tensor, nm: { n, m } });
+          const kernels = createKernels({ backend, root: REPO });
+          const scan = await kernels.scan({ ...tensor, nm: { n, m } }).finally(() => kernels.dispose());
           assert.deepEqual(Array.from(scan.fanIn!), want.fanIn, `${what} fan-in per neuron`);
           assert.equal(layer.fanIn!.min, want.fanIn.length ? Math.min(...want.fanIn) : 0, what);
           assert.equal(layer.fanIn!.max, want.fanIn.length ? Math.max(...want.fanIn) : 0, what);

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { fixture, reportOf } from '../helpers/fixtures';
+import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
 
 /**
  * The figures of ../shared/data/README.md, computed independently of this project from the
@@ -36,9 +36,9 @@ const MODELS: Record<string, Row[]> = {
 describe('reference figures of the PyTorch-written checkpoints', () => {
   for (const [model, rows] of Object.entries(MODELS)) {
     const formats = ['onnx', 'safetensors'];
-    for (const format of formats) {
-      it(`${model}.${format}: nnz, -0.0 zeros, fan-in and 2:4 per layer`, async () => {
-        const report = await reportOf(fixture(`${model}.${format}`));
+    for (const format of formats) for (const backend of BACKENDS) {
+      it(`${model}.${format}: nnz, -0.0 zeros, fan-in and 2:4 per layer (${backend} kernels)`, async () => {
+        const report = await reportOf(fixture(`${model}.${format}`), undefined, backend);
         assert.equal(report.format, format);
         for (const row of rows) {
           const layer = report.layers.find((l) => l.name === row.name);

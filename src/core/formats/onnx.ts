@@ -11,7 +11,7 @@ import {
   type TensorSource,
   type WeightLayout,
 } from '../checkpoint';
-import { byteLength, DTYPE_BITS, type DType } from '../dtype';
+import { DTYPE_BITS, paddedByteLength, type DType } from '../dtype';
 import { CheckpointError } from '../errors';
 import type { RandomAccessFile } from '../randomAccessFile';
 import { ProtobufWalker, signed, Wire, type Field } from './protobufWalker';
@@ -223,10 +223,8 @@ async function readTensor(walker: ProtobufWalker, field: Field): Promise<ParsedT
     throw new CheckpointError(walker.path, 'corrupt', `tensor "${name}" has a negative or huge dimension`, field.start);
   }
   const numel = numelOf(dims);
-  const expected = byteLength(dtype, numel);
-  if (expected === undefined) {
-    throw new CheckpointError(walker.path, 'corrupt', `tensor "${name}": ${numel} elements of ${dtype} do not fill whole bytes`, field.start);
-  }
+  // ONNX pads an odd count of 4-bit elements to a whole byte.
+  const expected = paddedByteLength(dtype, numel);
   const source = external
     ? await externalSource(walker.path, name, externalData, expected)
     : await embeddedSource(walker, name, dtype, numel, expected, payloads, field.start);

@@ -1,0 +1,31 @@
+{
+  "targets": [
+    {
+      "target_name": "sparsity_lens_native",
+      "sources": [
+        "src/addon.cc",
+        "src/common.cc",
+        "src/source.cc",
+        "src/pool.cc",
+        "src/scan.cc",
+        "src/masks.cc",
+        "src/heatmap.cc",
+        "src/forward.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-O3", "-march=native", "-fexceptions", "-ffp-contract=off", "-fno-math-errno"],
+      "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fexceptions", "-frtti", "-ffp-contract=off", "-fno-math-errno"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "OTHER_CFLAGS": ["-O3", "-march=native", "-ffp-contract=off"]
+      },
+      "msvs_settings": {
+        "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17", "/O2"] }
+      }
+    }
+  ]
+}
