@@ -6,7 +6,7 @@
  *  - 2:4 masks of 4096×4096 and 16384×4096 float32 matrices: native vs reference;
  *  - a 3072→768 layer at 90% sparsity with constant fan-in (k = 307), batch 1 and 256:
  *    condensed forward vs onnxruntime's dense MatMul of the same masked weight vs our dense kernel.
- * Run with `npm run bench` (add `--quick` for smaller sizes).
+ * Times are the best of several runs. Run with `npm run bench` (add `--quick` for smaller sizes).
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -38,11 +38,12 @@ async function timeIt(runs: number, fn: () => unknown): Promise<number> {
     await fn();
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  // The best of the runs: on a shared VM the page cache and the clock are noisy, and noise
+  // only ever adds time.
+  return Math.min(...times);
 }
 
-/** Median milliseconds per call over `calls` calls, repeated `runs` times. */
+/** Milliseconds per call over `calls` calls, the best of `runs` repetitions. */
 async function perCall(runs: number, calls: number, fn: () => unknown): Promise<number> {
   return (await timeIt(runs, async () => {
     for (let i = 0; i < calls; i++) await fn();
@@ -92,8 +93,15 @@ async function benchScans(native: NativeKernels, reference: ReferenceKernels, di
     plainRead(file, length); // into the page cache
     const source: TensorSource = { kind: 'file', path: file, offset: 0, length };
     const request = { source, dtype, shape: [rowsN, colsN], layout: { outAxis: 0, inAxis: 1 }, nm: { n: 2, m: 4 }, histogram: true };
-    const readMs = await timeIt(5, () => plainRead(file, length));
-    const nativeMs = await timeIt(5, () => native.scan(request));
+    // Interleaved, so that page-cache eviction by the OS hits both alike.
+    const readTimes: number[] = [];
+    const scanTimes: number[] = [];
+    for (let run = 0; run < 7; run++) {
+      readTimes.push(await timeIt(1, () => plainRead(file, length)));
+      scanTimes.push(await timeIt(1, () => native.scan(request)));
+    }
+    const readMs = Math.min(...readTimes);
+    const nativeMs = Math.min(...scanTimes);
     const referenceMs = await timeIt(1, () => reference.scan(request));
     const mib = length / 2 ** 20;
     report(`scan ${mib} MiB ${dtype}: native`, nativeMs, 'plain read', readMs, '(goal: scan <= 1.5x read, i.e. >= 0.67x)');
@@ -104,13 +112,18 @@ async function benchScans(native: NativeKernels, reference: ReferenceKernels, di
 }
 
 async function benchMasks(native: NativeKernels, reference: ReferenceKernels, dir: string): Promise<void> {
+  const addon = require(nativePaths(ROOT).addon) as NativeAddon;
   for (const [r, c] of quick ? [[1024, 1024]] : [[4096, 4096], [16384, 4096]]) {
     const file = path.join(dir, `mask-${r}x${c}.f32`);
     writeWeights(file, r * c, 'float32');
-    const tensor = { source: { kind: 'file' as const, path: file, offset: 0, length: r * c * 4 }, dtype: 'float32' as const, shape: [r, c], layout: { outAxis: 0, inAxis: 1 } };
-    const nativeMs = await timeIt(3, () => native.nmMask(tensor, { n: 2, m: 4 }));
+    const source = { path: file, offset: 0, length: r * c * 4 };
+    const tensor = { source: { kind: 'file' as const, ...source }, dtype: 'float32' as const, shape: [r, c], layout: { outAxis: 0, inAxis: 1 } };
+    const threads = availableParallelism();
+    const kernelMs = await timeIt(3, () => addon.nmMask({ source, dtype: 'float32', shape: [r, c], outAxis: 0, inAxis: 1, threads, n: 2, m: 4 }));
+    const workerMs = await timeIt(3, () => native.nmMask(tensor, { n: 2, m: 4 }));
     const referenceMs = await timeIt(1, () => reference.nmMask(tensor, { n: 2, m: 4 }));
-    report(`2:4 mask ${r}x${c}: native`, nativeMs, 'reference', referenceMs);
+    report(`2:4 mask ${r}x${c}: native kernel`, kernelMs, 'reference', referenceMs);
+    report(`2:4 mask ${r}x${c}: native via the worker (mask copied back)`, workerMs, 'reference', referenceMs);
     rmSync(file);
   }
 }
@@ -139,12 +152,14 @@ function denseOnnxModel(weightInOut: Float32Array, bias: Float32Array, inF: numb
   return onnx.ModelProto.encode(model).finish();
 }
 
-async function benchCondensed(): Promise<void> {
+/**
+ * A layer at 90% sparsity with constant fan-in k = ⌊in · 0.1⌋. 3072→768 is the paper's case; its
+ * 9.4 MB dense weight fits this machine's L3, so a larger layer shows the memory-bound regime too.
+ */
+async function benchCondensed(inF: number, outF: number, batches: number[]): Promise<void> {
   const addon = require(nativePaths(ROOT).addon) as NativeAddon;
   const ort = benchRequire('onnxruntime-node') as typeof import('onnxruntime-node');
-  const inF = 3072;
-  const outF = 768;
-  const k = 307; // 90% sparsity: ⌊3072 · 0.1⌋
+  const k = Math.floor(inF * 0.1);
   const rnd = lcg(7);
   const weight = new Float32Array(outF * inF);
   for (let o = 0; o < outF; o++) {
@@ -165,10 +180,10 @@ async function benchCondensed(): Promise<void> {
     graphOptimizationLevel: 'all',
   });
   const layer = addon.condense(weight, outF, inF);
-  for (const batch of [1, 256]) {
+  for (const batch of batches) {
     const x = Float32Array.from({ length: batch * inF }, () => rnd() * 2 - 1);
     const feeds = { x: new ort.Tensor('float32', x, [batch, inF]) };
-    const calls = batch === 1 ? 2000 : 20;
+    const calls = Math.max(3, Math.round(2e9 / (batch * inF * outF)));
     const runs = 7;
     // Warm up, and check that all three compute the same y.
     const yOrt = (await session.run(feeds)).y.data as Float32Array;
@@ -180,8 +195,9 @@ async function benchCondensed(): Promise<void> {
     const condensedMs = await perCall(runs, calls, () => addon.condensedForward(layer, bias, x, batch, threads));
     const denseMs = await perCall(runs, calls, () => addon.denseForward(weight, bias, outF, inF, x, batch, threads));
     const goal = batch === 1 ? '(goal: >= 3.4x)' : '(goal: >= 1x)';
-    report(`condensed 3072->768 k=307 batch ${batch}`, condensedMs, 'onnxruntime dense', ortMs, goal);
-    report(`condensed 3072->768 k=307 batch ${batch}`, condensedMs, 'our dense', denseMs);
+    const name = `condensed ${inF}->${outF} k=${k} batch ${batch}`;
+    report(name, condensedMs, 'onnxruntime dense', ortMs, inF === 3072 ? goal : '');
+    report(name, condensedMs, 'our dense', denseMs);
   }
   await session.release();
 }
@@ -198,7 +214,8 @@ async function main(): Promise<void> {
   try {
     await benchScans(native, reference, dir);
     await benchMasks(native, reference, dir);
-    await benchCondensed();
+    await benchCondensed(3072, 768, [1, 256]);
+    if (!quick) await benchCondensed(16384, 4096, [1]);
   } finally {
     await native.dispose();
     rmSync(dir, { recursive: true, force: true });
