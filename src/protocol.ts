@@ -15,3 +15,68 @@ export type WorkerMessage =
   | { readonly kind: 'ready'; readonly native: false; readonly reason: string }
   | { readonly kind: 'result'; readonly id: number; readonly result: ReturnType<NativeAddon[KernelOp]> }
   | { readonly kind: 'error'; readonly id: number; readonly message: string };
+
+// ---------------------------------------------------------------------------------------------
+// Extension ⇄ checkpoint editor webview
+
+/** What the webview needs of one tensor beyond the report row. */
+export interface LayerView {
+  /** Index into the report's `layers`. */
+  readonly index: number;
+  /** Rows and columns of the heatmap view: [neurons, fan-in positions]; absent for role other. */
+  readonly rows?: number;
+  readonly cols?: number;
+  /** Size of the N:M axis: a view column c is input channel ⌊c / (cols / inDim)⌋. */
+  readonly inDim?: number;
+  /** Non-zeros per output neuron. */
+  readonly fanIn?: Uint32Array;
+}
+
+export interface HeatmapWindow {
+  readonly rowStart: number;
+  readonly rowEnd: number;
+  readonly colStart: number;
+  readonly colEnd: number;
+}
+
+export type ToWebview =
+  /** Everything to draw the editor; sent after `ready` and whenever the analysis is redone. */
+  | {
+      readonly type: 'init';
+      readonly report: import('./core/analysis/report').SparsityReport;
+      readonly layers: readonly LayerView[];
+      readonly settings: { readonly maxHeatmapCells: number };
+      /** Layer to select first (by name), e.g. from the tree view. */
+      readonly select?: string;
+    }
+  /** Downsampled cells of a window: density and mean |w|, row-major [rows, cols]. */
+  | {
+      readonly type: 'heatmap';
+      readonly requestId: number;
+      readonly layer: string;
+      readonly window: HeatmapWindow;
+      readonly rows: number;
+      readonly cols: number;
+      readonly density: Float32Array;
+      readonly meanAbs: Float32Array;
+    }
+  /** The weights themselves of a small window (high zoom), row-major, signed. */
+  | {
+      readonly type: 'values';
+      readonly requestId: number;
+      readonly layer: string;
+      readonly window: HeatmapWindow;
+      readonly values: Float32Array;
+    }
+  | { readonly type: 'select'; readonly layer: string }
+  | { readonly type: 'error'; readonly requestId?: number; readonly message: string };
+
+export type FromWebview =
+  | { readonly type: 'ready' }
+  | ({ readonly type: 'requestHeatmap'; readonly requestId: number; readonly layer: string; readonly width: number; readonly height: number } & HeatmapWindow)
+  | ({ readonly type: 'requestValues'; readonly requestId: number; readonly layer: string } & HeatmapWindow)
+  /** The user selected a layer in the webview (the tree follows). */
+  | { readonly type: 'selected'; readonly layer: string };
+
+/** Most weights a `values` reply carries; larger windows get heatmap cells. */
+export const MAX_VALUES_WINDOW = 128 * 512;

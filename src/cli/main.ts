@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_NM, parseNmPattern } from '../core/analysis/nmPattern';
 import { buildReport } from '../core/analysis/report';
+import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
 import { openCheckpoint } from '../core/formats/open';
@@ -15,7 +16,8 @@ Commands:
 
 Options:
   --nm N:M      the N:M pattern to check (default 2:4)
-  --json        print the report as JSON
+  --json        print the report as JSON (same as --format json)
+  --format F    table (default), json, csv or markdown
   --backend B   kernels: auto (native if it loads, default), native, reference
   -h, --help    show this help
 `;
@@ -30,6 +32,7 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
       options: {
         nm: { type: 'string' },
         json: { type: 'boolean' },
+        format: { type: 'string' },
         backend: { type: 'string', default: 'auto' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -58,6 +61,11 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
     err.write(`error: --nm: ${(e as Error).message}\n`);
     return 2;
   }
+  const format = parsed.values.json ? 'json' : (parsed.values.format ?? 'table');
+  if (!['table', 'json', 'csv', 'markdown'].includes(format)) {
+    err.write(`error: --format must be table, json, csv or markdown, not "${format}"\n`);
+    return 2;
+  }
   const backend = parsed.values.backend as KernelBackend;
   if (!['auto', 'native', 'reference'].includes(backend)) {
     err.write(`error: --backend must be auto, native or reference, not "${backend}"\n`);
@@ -68,7 +76,7 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
   try {
     const checkpoint = await openCheckpoint(files[0]);
     const report = await buildReport(checkpoint, kernels, { nm });
-    out.write(parsed.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReportTable(report));
+    out.write(format === 'table' ? formatReportTable(report) : formatReport(report, format as ExportFormat));
     return 0;
   } catch (e) {
     if (isCheckpointError(e)) {

@@ -1,14 +1,18 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { buildReport, type SparsityReport } from '../core/analysis/report';
-import { formatReportMarkdown } from '../core/analysis/reportText';
+import { parseNmPattern, type NmPattern } from '../core/analysis/nmPattern';
+import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
+import { formatReportMarkdown, summaryLines } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
-import { openCheckpoint } from '../core/formats/open';
-import type { Kernels } from '../kernels/kernels';
+import { CHECKPOINT_EXTENSIONS } from '../core/formats/open';
+import type { Analyses } from './analyses';
+import { CheckpointEditorProvider } from './checkpointEditor';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
   readonly reports: ReportDocuments;
-  readonly kernels: Kernels;
+  readonly analyses: Analyses;
+  readonly editor: CheckpointEditorProvider;
 }
 
 /**
@@ -21,8 +25,8 @@ export class ReportDocuments implements vscode.TextDocumentContentProvider {
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
 
-  show(checkpoint: vscode.Uri, markdown: string): vscode.Uri {
-    const uri = vscode.Uri.from({ scheme: ReportDocuments.scheme, path: `${checkpoint.path}.report.md` });
+  show(checkpoint: vscode.Uri, markdown: string, suffix = ''): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: ReportDocuments.scheme, path: `${checkpoint.path}${suffix}.report.md` });
     this.contents.set(uri.toString(), markdown);
     this.changed.fire(uri);
     return uri;
@@ -37,16 +41,21 @@ export class ReportDocuments implements vscode.TextDocumentContentProvider {
   }
 }
 
+type Command = (ctx: CommandContext, ...args: unknown[]) => Promise<void>;
+
 /** Every command the extension contributes, by id; package.json declares the same ids. */
-const COMMANDS: Readonly<Record<string, (ctx: CommandContext, uri?: vscode.Uri) => Promise<void>>> = {
+const COMMANDS: Readonly<Record<string, Command>> = {
   'sparsityLens.showReport': showReport,
+  'sparsityLens.exportReport': exportReport,
+  'sparsityLens.showLayerHeatmap': showLayerHeatmap,
+  'sparsityLens.checkNm': checkNm,
 };
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
   return Object.entries(COMMANDS).map(([id, run]) =>
-    vscode.commands.registerCommand(id, async (uri?: vscode.Uri) => {
+    vscode.commands.registerCommand(id, async (...args: unknown[]) => {
       try {
-        await run(ctx, uri instanceof vscode.Uri ? uri : undefined);
+        await run(ctx, ...args);
       } catch (e) {
         reportError(ctx, e);
       }
@@ -62,45 +71,124 @@ function reportError(ctx: CommandContext, e: unknown): void {
   void vscode.window.showErrorMessage(message);
 }
 
-/** The checkpoint a command acts on: the explorer selection, else the active editor's file. */
-function targetUri(uri?: vscode.Uri): vscode.Uri | undefined {
-  if (uri) return uri;
+/** The checkpoint a command acts on: an explicit URI, the focused checkpoint editor, the active file. */
+function targetUri(ctx: CommandContext, arg: unknown): vscode.Uri | undefined {
+  if (arg instanceof vscode.Uri) return arg;
+  if (ctx.editor.active) return ctx.editor.active;
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
   if (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) return input.uri;
   return vscode.window.activeTextEditor?.document.uri;
 }
 
-async function computeReport(ctx: CommandContext, uri: vscode.Uri): Promise<SparsityReport> {
-  if (uri.scheme !== 'file') throw new Error(`only files on disk can be analysed, not ${uri.scheme}: URIs`);
-  return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Sparsity Lens: analysing ${vscode.workspace.asRelativePath(uri)}`, cancellable: true },
-    async (progress, token) => {
-      const abort = new AbortController();
-      const subscription = token.onCancellationRequested(() => abort.abort());
-      try {
-        const checkpoint = await openCheckpoint(uri.fsPath);
-        return await buildReport(checkpoint, ctx.kernels, {
-          signal: abort.signal,
-          onProgress: (_done, total, name) => progress.report({ message: name, increment: 100 / total }),
-        });
-      } catch (e) {
-        if (abort.signal.aborted) throw new vscode.CancellationError();
-        throw e;
-      } finally {
-        subscription.dispose();
-      }
-    },
-  );
+async function requireTarget(ctx: CommandContext, arg: unknown): Promise<vscode.Uri | undefined> {
+  const uri = targetUri(ctx, arg);
+  if (uri && CHECKPOINT_EXTENSIONS.includes(path.extname(uri.fsPath).toLowerCase())) return uri;
+  const picked = await vscode.window.showOpenDialog({
+    canSelectMany: false,
+    openLabel: 'Analyse',
+    filters: { Checkpoints: CHECKPOINT_EXTENSIONS.map((e) => e.slice(1)) },
+  });
+  return picked?.[0];
 }
 
-async function showReport(ctx: CommandContext, uri?: vscode.Uri): Promise<void> {
-  const target = targetUri(uri);
-  if (!target) {
-    void vscode.window.showInformationMessage('Open or select a checkpoint (.onnx, .safetensors) to see its sparsity report.');
-    return;
+async function previewReport(ctx: CommandContext, uri: vscode.Uri, markdown: string, suffix = ''): Promise<void> {
+  await vscode.commands.executeCommand('markdown.showPreview', ctx.reports.show(uri, markdown, suffix));
+}
+
+async function showReport(ctx: CommandContext, arg?: unknown): Promise<void> {
+  const uri = await requireTarget(ctx, arg);
+  if (!uri) return;
+  const { report } = await ctx.analyses.get(uri);
+  await previewReport(ctx, uri, formatReportMarkdown(report));
+}
+
+const EXPORT_FORMATS: readonly { label: string; format: ExportFormat; extension: string; description: string }[] = [
+  { label: 'JSON', format: 'json', extension: 'json', description: 'the CLI’s --json schema' },
+  { label: 'CSV', format: 'csv', extension: 'csv', description: 'one row per tensor' },
+  { label: 'Markdown', format: 'markdown', extension: 'md', description: 'summary and table' },
+];
+
+/** Exports the report; args (for tests and keybindings): uri, format, destination uri. */
+async function exportReport(ctx: CommandContext, arg?: unknown, formatArg?: unknown, destination?: unknown): Promise<void> {
+  const uri = await requireTarget(ctx, arg);
+  if (!uri) return;
+  const choice =
+    EXPORT_FORMATS.find((f) => f.format === formatArg) ??
+    (await vscode.window.showQuickPick(EXPORT_FORMATS, { title: 'Export the sparsity report as', placeHolder: 'Format' }));
+  if (!choice) return;
+  const { report } = await ctx.analyses.get(uri);
+  const target =
+    destination instanceof vscode.Uri
+      ? destination
+      : await vscode.window.showSaveDialog({
+          defaultUri: uri.with({ path: `${uri.path}.sparsity.${choice.extension}` }),
+          filters: { [choice.label]: [choice.extension] },
+        });
+  if (!target) return;
+  await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(formatReport(report, choice.format)));
+  ctx.output.appendLine(`exported ${uri.fsPath} as ${choice.label} to ${target.fsPath}`);
+  if (!(destination instanceof vscode.Uri)) {
+    const open = await vscode.window.showInformationMessage(`Sparsity report saved to ${vscode.workspace.asRelativePath(target)}.`, 'Open');
+    if (open) await vscode.window.showTextDocument(target);
   }
-  const report = await computeReport(ctx, target);
-  ctx.output.appendLine(`report: ${target.fsPath}: ${report.layers.length} tensors, sparsity ${report.total.sparsity.toFixed(4)}`);
-  const markdown = formatReportMarkdown({ ...report, file: vscode.workspace.asRelativePath(target) });
-  await vscode.commands.executeCommand('markdown.showPreview', ctx.reports.show(target, markdown));
+}
+
+async function showLayerHeatmap(ctx: CommandContext, arg?: unknown, layerArg?: unknown): Promise<void> {
+  const uri = await requireTarget(ctx, arg);
+  if (!uri) return;
+  let layer = typeof layerArg === 'string' ? layerArg : undefined;
+  if (!layer) {
+    const { report } = await ctx.analyses.get(uri);
+    const weights = report.layers.filter((l) => l.role !== 'other');
+    const picked = await vscode.window.showQuickPick(
+      weights.map((l) => ({ label: l.name, description: `[${l.shape.join(', ')}] ${(l.sparsity * 100).toFixed(1)}% sparse` })),
+      { title: 'Show the heatmap of layer', placeHolder: 'Layer' },
+    );
+    layer = picked?.label;
+  }
+  if (layer) await ctx.editor.reveal(uri, layer);
+}
+
+const NM_CHOICES = ['2:4', '1:4', '4:8', '1:2', '2:8'];
+
+/** Checks compliance with an N:M pattern picked from a list (or typed); args: uri, "N:M". */
+async function checkNm(ctx: CommandContext, arg?: unknown, patternArg?: unknown): Promise<void> {
+  const uri = await requireTarget(ctx, arg);
+  if (!uri) return;
+  let pattern: NmPattern | undefined;
+  if (typeof patternArg === 'string') pattern = parseNmPattern(patternArg);
+  else {
+    const current = `${ctx.analyses.currentSettings.nm.n}:${ctx.analyses.currentSettings.nm.m}`;
+    const items = [...new Set([current, ...NM_CHOICES])].map((label) => ({ label }));
+    const other = { label: 'Other N:M…' };
+    const picked = await vscode.window.showQuickPick([...items, other], { title: 'Check N:M compliance', placeHolder: 'Pattern' });
+    if (!picked) return;
+    const text =
+      picked === other
+        ? await vscode.window.showInputBox({
+            title: 'N:M pattern',
+            prompt: 'At most N non-zeros in every group of M consecutive inputs',
+            value: current,
+            validateInput: (v) => {
+              try {
+                parseNmPattern(v);
+                return undefined;
+              } catch (e) {
+                return (e as Error).message;
+              }
+            },
+          })
+        : picked.label;
+    if (!text) return;
+    pattern = parseNmPattern(text);
+  }
+  const { report } = await ctx.analyses.analyse(uri, pattern);
+  const lines = summaryLines(report);
+  const compliance = lines.find((l) => l.includes('compliant groups')) ?? '';
+  const weights = report.layers.filter((l) => l.nm);
+  const compliantLayers = weights.filter((l) => l.nm && l.nm.compliant === l.nm.groups && l.nm.groups > 0).length;
+  void vscode.window.showInformationMessage(
+    `${path.basename(uri.fsPath)}: ${compliance}; ${compliantLayers} of ${weights.length} weight tensors fully comply.`,
+  );
+  await previewReport(ctx, uri, formatReportMarkdown(report), `.${pattern.n}-${pattern.m}`);
 }

@@ -1,26 +1,45 @@
 import * as vscode from 'vscode';
-import { createKernels } from '../kernels/createKernels';
+import { Analyses } from './analyses';
+import { CheckpointEditorProvider } from './checkpointEditor';
 import { registerCommands, ReportDocuments } from './commands';
+import { ReportTreeProvider, type ReportNode } from './reportTree';
+import { createStatusBar } from './statusBar';
 
-export function activate(context: vscode.ExtensionContext): void {
+/** What the extension exposes to its integration tests. */
+export interface SparsityLensApi {
+  readonly analyses: Analyses;
+  readonly tree: ReportTreeProvider;
+  readonly editor: CheckpointEditorProvider;
+}
+
+export function activate(context: vscode.ExtensionContext): SparsityLensApi {
   const output = vscode.window.createOutputChannel('Sparsity Lens');
+  const analyses = new Analyses(context.extensionPath, output);
   const reports = new ReportDocuments();
-  // One kernel worker for the whole session, started on first use.
-  const kernels = createKernels({
-    backend: 'auto',
-    root: context.extensionPath,
-    onWarning: (message) => {
-      output.appendLine(`[warning] ${message}`);
-      void vscode.window.showWarningMessage(message);
-    },
+  const editor = new CheckpointEditorProvider(context.extensionUri, analyses, output);
+  const tree = new ReportTreeProvider(analyses);
+  const treeView = vscode.window.createTreeView<ReportNode>('sparsityLens.report', { treeDataProvider: tree, showCollapseAll: true });
+  // The tree follows the layer selected in an editor.
+  const followSelection = editor.onDidSelectLayer(({ uri, layer }) => {
+    const analysis = analyses.find(uri);
+    const row = analysis?.report.layers.find((l) => l.name === layer);
+    if (analysis && row && treeView.visible) void treeView.reveal({ kind: 'layer', analysis, layer: row }, { select: true, focus: false });
   });
   context.subscriptions.push(
     output,
+    analyses,
     reports,
-    { dispose: () => void kernels.dispose() },
+    treeView,
+    followSelection,
     vscode.workspace.registerTextDocumentContentProvider(ReportDocuments.scheme, reports),
-    ...registerCommands({ output, reports, kernels }),
+    vscode.window.registerCustomEditorProvider(CheckpointEditorProvider.viewType, editor, {
+      webviewOptions: { retainContextWhenHidden: false },
+      supportsMultipleEditorsPerDocument: true,
+    }),
+    createStatusBar(analyses, editor),
+    ...registerCommands({ output, reports, analyses, editor }),
   );
+  return { analyses, tree, editor };
 }
 
 export function deactivate(): void {}

@@ -1,5 +1,5 @@
-import type { NmCounts, Kernels } from '../../kernels/kernels';
-import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor } from '../checkpoint';
+import type { Kernels, NmCounts, ScanResult } from '../../kernels/kernels';
+import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor, type TensorEntry } from '../checkpoint';
 import type { DType } from '../dtype';
 import { summarizeFanIn, type FanInSummary } from './fanIn';
 import { DEFAULT_NM, type NmPattern } from './nmPattern';
@@ -46,6 +46,8 @@ export interface ReportOptions {
   readonly signal?: AbortSignal;
   /** Called after each tensor with the count done so far. */
   readonly onProgress?: (done: number, total: number, name: string) => void;
+  /** Receives each tensor's full scan (per-neuron fan-in arrays), for views that draw them. */
+  readonly onScan?: (tensor: TensorEntry, scan: ScanResult) => void;
 }
 
 function totals(layers: readonly LayerReport[]): Totals {
@@ -72,6 +74,7 @@ export async function buildReport(checkpoint: Checkpoint, kernels: Kernels, opti
       { source: t.source, dtype: t.dtype, shape: t.shape, layout: t.layout, nm, zeroThreshold: options.zeroThreshold },
       options.signal,
     );
+    options.onScan?.(t, scan);
     const numel = numelOf(t.shape);
     const neurons = t.layout ? t.shape[t.layout.outAxis] : 0;
     layers.push({

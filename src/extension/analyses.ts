@@ -1,0 +1,155 @@
+import * as vscode from 'vscode';
+import type { NmPattern } from '../core/analysis/nmPattern';
+import { buildReport, type SparsityReport } from '../core/analysis/report';
+import type { Checkpoint } from '../core/checkpoint';
+import { openCheckpoint } from '../core/formats/open';
+import { createKernels } from '../kernels/createKernels';
+import type { Kernels } from '../kernels/kernels';
+import { readSettings, SETTINGS_SECTION, type Settings } from './settings';
+
+/** A checkpoint opened and analysed: what the editor, the tree and the commands show. */
+export interface Analysis {
+  readonly uri: vscode.Uri;
+  readonly checkpoint: Checkpoint;
+  readonly report: SparsityReport;
+  /** Non-zeros per output neuron of each linear and conv weight, by tensor name. */
+  readonly fanIn: ReadonlyMap<string, Uint32Array>;
+}
+
+/**
+ * Analyses checkpoints once and shares the result; holds the kernels (one worker process for the
+ * session). Settings that change the figures drop the cached analyses.
+ */
+export class Analyses implements vscode.Disposable {
+  private readonly cache = new Map<string, Promise<Analysis>>();
+  private readonly done = new Map<string, Analysis>();
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChange = this.changed.event;
+  private kernelsInstance: Kernels | undefined;
+  private settings: Settings = readSettings();
+  private readonly subscriptions: vscode.Disposable[] = [];
+
+  constructor(
+    private readonly extensionPath: string,
+    private readonly output: vscode.OutputChannel,
+  ) {
+    this.subscriptions.push(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (!e.affectsConfiguration(SETTINGS_SECTION)) return;
+        const before = this.settings;
+        this.settings = readSettings();
+        if (before.kernelBackend !== this.settings.kernelBackend) {
+          void this.kernelsInstance?.dispose();
+          this.kernelsInstance = undefined;
+        }
+        this.cache.clear();
+        this.done.clear();
+        this.changed.fire();
+      }),
+    );
+  }
+
+  get currentSettings(): Settings {
+    return this.settings;
+  }
+
+  get kernels(): Kernels {
+    this.kernelsInstance ??= createKernels({
+      backend: this.settings.kernelBackend,
+      root: this.extensionPath,
+      onWarning: (message) => {
+        this.output.appendLine(`[warning] ${message}`);
+        void vscode.window.showWarningMessage(message);
+      },
+    });
+    return this.kernelsInstance;
+  }
+
+  /** The finished analyses, in the order they were made. */
+  list(): Analysis[] {
+    return [...this.done.values()];
+  }
+
+  find(uri: vscode.Uri): Analysis | undefined {
+    return this.done.get(uri.toString());
+  }
+
+  /** The analysis of `uri` with the settings' N:M pattern, made once (with progress and cancel). */
+  get(uri: vscode.Uri): Promise<Analysis> {
+    const key = uri.toString();
+    let pending = this.cache.get(key);
+    if (!pending) {
+      pending = this.analyse(uri, this.settings.nm).then(
+        (analysis) => {
+          this.done.set(key, analysis);
+          this.changed.fire();
+          return analysis;
+        },
+        (e: unknown) => {
+          this.cache.delete(key);
+          throw e;
+        },
+      );
+      this.cache.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** A fresh analysis with another N:M pattern; not cached. */
+  async analyse(uri: vscode.Uri, nm: NmPattern): Promise<Analysis> {
+    if (uri.scheme !== 'file') throw new Error(`only files on disk can be analysed, not ${uri.scheme}: URIs`);
+    const title = `Sparsity Lens: analysing ${vscode.workspace.asRelativePath(uri)}`;
+    return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
+      const abort = new AbortController();
+      const subscription = token.onCancellationRequested(() => abort.abort());
+      const fanIn = new Map<string, Uint32Array>();
+      const started = Date.now();
+      try {
+        const checkpoint = await openCheckpoint(uri.fsPath);
+        const report = await buildReport(checkpoint, this.kernels, {
+          nm,
+          zeroThreshold: this.settings.zeroThreshold,
+          signal: abort.signal,
+          onProgress: (_done, total, name) => progress.report({ message: name, increment: 100 / total }),
+          onScan: (tensor, scan) => {
+            if (scan.fanIn) fanIn.set(tensor.name, scan.fanIn);
+          },
+        });
+        this.output.appendLine(
+          `analysed ${uri.fsPath}: ${report.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`,
+        );
+        return { uri, checkpoint, report: { ...report, file: vscode.workspace.asRelativePath(uri) }, fanIn };
+      } catch (e) {
+        if (abort.signal.aborted) throw new vscode.CancellationError();
+        throw e;
+      } finally {
+        subscription.dispose();
+      }
+    });
+  }
+
+  /** Forgets a checkpoint whose editor closed. */
+  forget(uri: vscode.Uri): void {
+    const key = uri.toString();
+    this.cache.delete(key);
+    if (this.done.delete(key)) this.changed.fire();
+  }
+
+  dispose(): void {
+    for (const s of this.subscriptions) s.dispose();
+    this.changed.dispose();
+    void this.kernelsInstance?.dispose();
+  }
+}
+
+/** True when a weight tensor has something a user should look at. */
+export function layerProblems(layer: SparsityReport['layers'][number], nm: NmPattern): string[] {
+  const problems: string[] = [];
+  if (!layer.fanIn) return problems;
+  if (!layer.fanIn.constant) problems.push(`fan-in varies from ${layer.fanIn.min} to ${layer.fanIn.max}`);
+  if (layer.fanIn.zeroNeurons) problems.push(`${layer.fanIn.zeroNeurons} dead neurons (all-zero)`);
+  if (layer.nm && layer.nm.compliant < layer.nm.groups) {
+    problems.push(`${layer.nm.groups - layer.nm.compliant} of ${layer.nm.groups} groups violate ${nm.n}:${nm.m}`);
+  }
+  return problems;
+}

@@ -1,0 +1,74 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { LayerReport } from '../core/analysis/report';
+import { layerProblems, type Analyses, type Analysis } from './analyses';
+
+export type ReportNode =
+  | { readonly kind: 'checkpoint'; readonly analysis: Analysis }
+  | { readonly kind: 'layer'; readonly analysis: Analysis; readonly layer: LayerReport };
+
+function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+/** One line of key figures for a layer. */
+export function layerDescription(layer: LayerReport): string {
+  const parts = [`${percent(layer.sparsity)} sparse`];
+  if (layer.fanIn) parts.push(layer.fanIn.constant ? `fan-in k=${layer.fanIn.k}` : `fan-in ${layer.fanIn.min}–${layer.fanIn.max}`);
+  if (layer.nm && layer.nm.groups) parts.push(`N:M ${percent(layer.nm.compliant / layer.nm.groups)}`);
+  return parts.join(' · ');
+}
+
+/** The "Sparsity Report" view: analysed checkpoints and their layers, problems marked. */
+export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
+  private readonly changed = new vscode.EventEmitter<ReportNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+
+  constructor(private readonly analyses: Analyses) {
+    analyses.onDidChange(() => this.changed.fire(undefined));
+  }
+
+  getChildren(node?: ReportNode): ReportNode[] {
+    if (!node) return this.analyses.list().map((analysis) => ({ kind: 'checkpoint', analysis }));
+    if (node.kind === 'checkpoint') return node.analysis.report.layers.map((layer) => ({ kind: 'layer', analysis: node.analysis, layer }));
+    return [];
+  }
+
+  getParent(node: ReportNode): ReportNode | undefined {
+    return node.kind === 'layer' ? { kind: 'checkpoint', analysis: node.analysis } : undefined;
+  }
+
+  getTreeItem(node: ReportNode): vscode.TreeItem {
+    if (node.kind === 'checkpoint') {
+      const r = node.analysis.report;
+      const item = new vscode.TreeItem(path.basename(node.analysis.uri.fsPath), vscode.TreeItemCollapsibleState.Expanded);
+      item.id = node.analysis.uri.toString();
+      item.description = `${percent(r.weights.sparsity)} of weights zero · ${r.format}`;
+      item.tooltip = `${r.file}\nall tensors: ${r.total.nnz} of ${r.total.numel} non-zero\nweights: ${r.weights.nnz} of ${r.weights.numel} non-zero`;
+      item.resourceUri = node.analysis.uri;
+      item.contextValue = 'checkpoint';
+      item.command = { command: 'vscode.openWith', title: 'Open', arguments: [node.analysis.uri, 'sparsityLens.checkpoint'] };
+      return item;
+    }
+    const { layer, analysis } = node;
+    const item = new vscode.TreeItem(layer.name, vscode.TreeItemCollapsibleState.None);
+    item.id = `${analysis.uri.toString()}#${layer.name}`;
+    item.description = layerDescription(layer);
+    const problems = layerProblems(layer, analysis.report.nm);
+    const tooltip = new vscode.MarkdownString(
+      `**${layer.name}** \`[${layer.shape.join(', ')}]\` ${layer.dtype}, ${layer.role}\n\n` +
+        `${layer.nnz} of ${layer.numel} non-zero (${percent(layer.sparsity)} sparse)` +
+        (problems.length ? `\n\n$(warning) ${problems.join('; ')}` : ''),
+      true,
+    );
+    item.tooltip = tooltip;
+    item.iconPath = problems.length
+      ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
+      : new vscode.ThemeIcon(layer.role === 'other' ? 'symbol-constant' : 'symbol-array');
+    item.contextValue = layer.role === 'other' ? 'tensor' : 'weight';
+    if (layer.role !== 'other') {
+      item.command = { command: 'sparsityLens.showLayerHeatmap', title: 'Show Layer Heatmap', arguments: [analysis.uri, layer.name] };
+    }
+    return item;
+  }
+}

@@ -1,0 +1,30 @@
+import * as vscode from 'vscode';
+import { DEFAULT_NM, parseNmPattern, type NmPattern } from '../core/analysis/nmPattern';
+import type { KernelBackend } from '../kernels/createKernels';
+
+/** The extension's settings (`contributes.configuration` in package.json), read typed. */
+export interface Settings {
+  readonly nm: NmPattern;
+  readonly zeroThreshold: number;
+  readonly maxHeatmapCells: number;
+  readonly kernelBackend: KernelBackend;
+}
+
+export const SETTINGS_SECTION = 'sparsityLens';
+
+export function readSettings(): Settings {
+  const c = vscode.workspace.getConfiguration(SETTINGS_SECTION);
+  let nm = DEFAULT_NM;
+  try {
+    nm = parseNmPattern(c.get<string>('nmPattern', '2:4'));
+  } catch {
+    // An invalid pattern in settings falls back to 2:4; the settings UI flags it already.
+  }
+  const backend = c.get<string>('kernelBackend', 'auto');
+  return {
+    nm,
+    zeroThreshold: Math.max(0, c.get<number>('zeroThreshold', 0)),
+    maxHeatmapCells: Math.max(1024, Math.floor(c.get<number>('maxHeatmapCells', 65536))),
+    kernelBackend: backend === 'native' || backend === 'reference' ? backend : 'auto',
+  };
+}

@@ -1,0 +1,44 @@
+import { strict as assert } from 'node:assert';
+import type { TensorEntry, WeightLayout } from '../../src/core/checkpoint';
+import { formatReportCsv } from '../../src/core/analysis/reportExport';
+import { readWeightWindow } from '../../src/core/analysis/weightWindow';
+import { openCheckpoint } from '../../src/core/formats/open';
+import { NeuronView, readValues } from '../../src/kernels/reference/tensorView';
+import { fixture, reportOf } from '../helpers/fixtures';
+
+describe('report exports and weight windows', () => {
+  it('CSV has one row per tensor with the JSON figures', async () => {
+    const report = await reportOf(fixture('digits_mlp_unstructured80.onnx'));
+    const lines = formatReportCsv(report).trimEnd().split('\n');
+    assert.equal(lines.length, report.layers.length + 1);
+    const header = lines[0].split(',');
+    const fc2 = Object.fromEntries(lines.find((l) => l.startsWith('fc2.weight,'))!.split(',').map((v, i) => [header[i], v]));
+    assert.equal(fc2.shape, '128x256');
+    assert.equal(fc2.nnz, '4748');
+    assert.equal(fc2.zeroNeurons, '23');
+    assert.equal(fc2.nmCompliant, '8044');
+    assert.equal(fc2.fanInConstant, 'false');
+  });
+
+  for (const [file, name] of [
+    ['generated/convnet.onnx', 'conv2.weight'],
+    ['generated/matmul3d.onnx', 'onnx::MatMul_6'],
+    ['digits_mlp_24.safetensors', 'fc2.weight'],
+    ['generated/dtypes.safetensors', 'conv.weight'],
+  ]) {
+    it(`a window of ${name} holds the weights of the [neurons, fan-in] view`, async () => {
+      const checkpoint = await openCheckpoint(fixture(...file.split('/')));
+      const tensor = checkpoint.tensors.find((t) => t.name === name) as TensorEntry & { layout: WeightLayout };
+      assert.ok(tensor?.layout);
+      const view = new NeuronView(tensor.shape, tensor.layout);
+      const all = await readValues(tensor);
+      const window = { rowStart: 1, rowEnd: Math.min(view.rows, 6), colStart: 2, colEnd: Math.min(view.cols, 11) };
+      const values = await readWeightWindow(tensor, window);
+      let at = 0;
+      for (let r = window.rowStart; r < window.rowEnd; r++) {
+        for (let c = window.colStart; c < window.colEnd; c++) assert.equal(values[at++], Math.fround(all[view.index(r, c)]), `(${r}, ${c})`);
+      }
+      await assert.rejects(readWeightWindow(tensor, { ...window, rowEnd: view.rows + 1 }), /does not fit/);
+    });
+  }
+});
