@@ -1,6 +1,7 @@
 // Bundles every entry point with esbuild. The extension keeps `vscode` external; the CLI is a
 // standalone Node script with a shebang.
 import * as esbuild from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
 const common = {
@@ -18,6 +19,8 @@ const builds = [
   esbuild.build({ ...common, entryPoints: ['src/cli/index.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   // The kernel worker runs as its own process and loads the native addon by absolute path.
   esbuild.build({ ...common, entryPoints: ['src/kernels/native/kernelWorker.ts'], outfile: 'dist/kernelWorker.js' }),
+  // The checkpoint editor's webview: browser code, one script loaded under a nonce.
+  esbuild.build({ ...common, platform: 'browser', format: 'iife', target: 'chrome120', entryPoints: ['webview/src/main.ts'], outfile: 'dist/webview.js' }),
 ];
 if (process.argv.includes('--bench')) {
   // Baselines come from bench/node_modules, resolved at run time.
@@ -26,3 +29,6 @@ if (process.argv.includes('--bench')) {
   );
 }
 await Promise.all(builds);
+// The codicon font the webview uses, served from dist/ like the scripts.
+mkdirSync('dist', { recursive: true });
+for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `dist/${f}`);

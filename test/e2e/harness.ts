@@ -1,0 +1,273 @@
+// End-to-end harness: the extension installed in a real code-server, driven through Debian's
+// chromium with playwright-core, exactly as a person would use it.
+//
+// One code-server (and one browser) serves every e2e file; it starts on first use and stops in
+// a root-level after() hook (and on SIGINT / process exit, see scripts/vscode/codeServer.cjs).
+// Each describe() that calls useWorkbench() gets its own fresh workspace folder, so editor and
+// view state never leak from one file to the next, and its own browser context.
+//
+//   describe('my feature', () => {
+//     const wb = useWorkbench();
+//     it('does it', async () => {
+//       await wb().openFromExplorer('digits_mlp_24.onnx');
+//       await wb().runCommand('Sparsity Lens: Show Report');
+//       await expectText(wb().webview().locator('body'), /25216 of 50432/);
+//       await wb().screenshot('my-feature');
+//     });
+//   });
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Browser, BrowserContext, FrameLocator, Locator, Page } from 'playwright-core';
+
+/** The repository root (tests run from out/test/e2e/). */
+export const REPO = path.resolve(__dirname, '..', '..', '..');
+export const ARTIFACTS = path.join(REPO, 'test-results', 'e2e');
+
+interface CodeServer {
+  readonly url: string;
+  readonly temp: string;
+  readonly logFile: string;
+  folderUrl(folder?: string): string;
+  stop(options?: { keepTemp?: boolean }): Promise<void>;
+}
+
+interface CodeServerModule {
+  startCodeServer(options?: {
+    workspace?: string;
+    extension?: 'symlink' | 'vsix' | 'none';
+    settings?: Record<string, unknown>;
+    logName?: string;
+  }): Promise<CodeServer>;
+  makeWorkspace(options?: { fixtures?: string[]; dir?: string }): string;
+  launchBrowser(options?: { headless?: boolean }): Promise<Browser>;
+}
+
+// Loaded at run time by absolute path: the compiled tests live under out/, the script does not.
+const codeServer = require(path.join(REPO, 'scripts', 'vscode', 'codeServer.cjs')) as CodeServerModule;
+
+// ---------------------------------------------------------------------------------------------
+// The shared server and browser.
+
+let shared: Promise<{ server: CodeServer; browser: Browser }> | undefined;
+
+/**
+ * The extension is installed as a symlink to the repository (its dist/ as built by npm test).
+ * SPARSITY_LENS_E2E_INSTALL=vsix installs dist/sparsity-lens.vsix instead (npm run package), to
+ * test exactly what ships.
+ */
+function sharedServer(): Promise<{ server: CodeServer; browser: Browser }> {
+  shared ??= (async () => {
+    const extension = process.env.SPARSITY_LENS_E2E_INSTALL === 'vsix' ? 'vsix' : 'symlink';
+    const server = await codeServer.startCodeServer({ extension, logName: 'code-server-e2e' });
+    try {
+      const browser = await codeServer.launchBrowser({ headless: process.env.SPARSITY_LENS_HEADED !== '1' });
+      return { server, browser };
+    } catch (e) {
+      await server.stop();
+      throw e;
+    }
+  })();
+  return shared;
+}
+
+// Root-level hook (this module is first required while mocha loads the spec files).
+after(async function () {
+  this.timeout(30_000);
+  if (!shared) return;
+  const s = await shared.catch(() => undefined);
+  shared = undefined;
+  if (!s) return;
+  await s.browser.close().catch(() => undefined);
+  await s.server.stop();
+});
+
+// ---------------------------------------------------------------------------------------------
+// One workbench page.
+
+export interface WorkbenchOptions {
+  /** Files of test/fixtures copied under fixtures/ in the workspace (examples/ is always there). */
+  readonly fixtures?: string[];
+  readonly viewport?: { width: number; height: number };
+}
+
+export class Workbench {
+  constructor(
+    readonly page: Page,
+    readonly context: BrowserContext,
+    readonly workspace: string,
+    readonly server: CodeServer,
+  ) {}
+
+  /**
+   * Runs a command from the palette by its title as shown there ("Category: Title"): F1, type,
+   * Enter. Right after the workbench opens, the extension's contributions and the context its
+   * when clauses read can lag behind the UI, so a palette without the command is closed and
+   * opened again until `timeoutMs`.
+   */
+  async runCommand(title: string, timeoutMs = 30_000): Promise<void> {
+    const input = this.page.locator('.quick-input-widget .quick-input-box input');
+    const rows = this.page.locator('.quick-input-list .monaco-list-row');
+    const row = rows.filter({ hasText: title }).first();
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      await this.page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await input.fill(`>${title}`);
+      const found = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (found) {
+        if (attempt > 1) console.log(`      (the palette offered "${title}" on try ${attempt})`);
+        break;
+      }
+      const shown = await rows.allTextContents();
+      await this.page.keyboard.press('Escape');
+      await input.waitFor({ state: 'hidden', timeout: 10_000 });
+      if (Date.now() > deadline) {
+        throw new Error(`the command palette does not offer "${title}" after ${attempt} tries (its when clause?); it shows: ${JSON.stringify(shown)}`);
+      }
+      await this.page.waitForTimeout(500);
+    }
+    // Enter on the focused row when it is ours (what a person does), else click ours.
+    const focused = this.page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title });
+    if (await focused.count()) await this.page.keyboard.press('Enter');
+    else await row.click();
+    await input.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+
+  /** Shows the explorer, expands the folders on the way and clicks the file (so it is focused and opens). */
+  async openFromExplorer(relativePath: string): Promise<void> {
+    await this.showExplorer();
+    const parts = relativePath.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const row = this.explorerRow(parts[i], i + 1);
+      await row.waitFor({ state: 'visible', timeout: 15_000 });
+      const last = i === parts.length - 1;
+      if (last || (await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+    }
+    await this.page.locator('.tabs-container .tab.active', { hasText: parts[parts.length - 1] }).waitFor({ timeout: 15_000 });
+  }
+
+  /** The explorer row of `name` at tree depth `level` (1 = workspace top). */
+  explorerRow(name: string, level = 1): Locator {
+    return this.page.locator(`.explorer-folders-view .monaco-list-row[aria-level="${level}"][aria-label=${JSON.stringify(name)}]`);
+  }
+
+  async showExplorer(): Promise<void> {
+    const view = this.page.locator('.explorer-folders-view');
+    if (!(await view.isVisible())) await this.runCommand('View: Show Explorer');
+    await view.waitFor({ state: 'visible', timeout: 15_000 });
+  }
+
+  /** Opens a file by Quick Open (Ctrl+P), for tests that do not care about the explorer. */
+  async quickOpen(relativePath: string): Promise<void> {
+    await this.page.keyboard.press('Control+P');
+    const input = this.page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(relativePath);
+    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: path.basename(relativePath) }).first().waitFor({ timeout: 10_000 });
+    await this.page.keyboard.press('Enter');
+    await input.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+
+  /**
+   * The content of a webview (Markdown preview, custom editor, webview view): two iframes deep.
+   * By default the last visible one; `index` picks among the visible ones in page order.
+   */
+  webview(index?: number): FrameLocator {
+    const frames = this.page.locator('iframe.webview.ready').filter({ visible: true });
+    const frame = index === undefined ? frames.last() : frames.nth(index);
+    return frame.contentFrame().frameLocator('#active-frame');
+  }
+
+  /**
+   * Waits until a view (a pane with this title, e.g. one the extension contributes) is visible.
+   * Open files only after it: clicked earlier, a file opens in the text editor, not the custom one.
+   */
+  async waitForView(title: string, timeoutMs = 30_000): Promise<Locator> {
+    const header = this.page.locator('.pane-header', { hasText: title }).first();
+    await header.waitFor({ state: 'visible', timeout: timeoutMs });
+    return header;
+  }
+
+  /** The texts of the notification toasts now showing. */
+  async notifications(): Promise<string[]> {
+    return this.page.locator('.notifications-toasts .notification-toast').allInnerTexts();
+  }
+
+  /** The tab titles of the editor area. */
+  async tabs(): Promise<string[]> {
+    return this.page.locator('.tabs-container .tab .label-name').allInnerTexts();
+  }
+
+  /** Saves test-results/e2e/<name>.png (CI keeps test-results/ as an artifact) and returns its path. */
+  async screenshot(name: string, target?: Locator): Promise<string> {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, `${safeName(name)}.png`);
+    if (target) await target.screenshot({ path: file });
+    else await this.page.screenshot({ path: file });
+    return file;
+  }
+}
+
+function safeName(s: string): string {
+  return s.replace(/[^a-zA-Z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 120);
+}
+
+/**
+ * Registers before/after hooks in the calling describe() that open a workbench on a fresh
+ * workspace folder; returns its getter. A failing test leaves a screenshot
+ * (test-results/e2e/FAILED-<title>.png) and prints the page's last console errors.
+ */
+export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
+  let wb: Workbench | undefined;
+  const consoleErrors: string[] = [];
+  before(async function () {
+    this.timeout(120_000);
+    const { server, browser } = await sharedServer();
+    const workspace = codeServer.makeWorkspace({
+      dir: path.join(server.temp, `workspace-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`, 'workspace'),
+      ...(options.fixtures ? { fixtures: options.fixtures } : {}),
+    });
+    const context = await browser.newContext({ viewport: options.viewport ?? { width: 1400, height: 900 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(30_000);
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text().slice(0, 500));
+    });
+    page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e.message}`));
+    await page.goto(server.folderUrl(workspace));
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // The explorer has the workspace listed: the remote connection and file service are up.
+    await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
+    wb = new Workbench(page, context, workspace, server);
+  });
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed' && wb) {
+      const shot = await wb.screenshot(`FAILED-${this.currentTest.fullTitle()}`).catch(() => undefined);
+      console.log(`      screenshot: ${shot ?? 'none'}\n      code-server log: ${wb.server.logFile}`);
+      if (consoleErrors.length) console.log(`      last console errors of the page:\n        ${consoleErrors.slice(-10).join('\n        ')}`);
+    }
+  });
+  after(async () => {
+    await wb?.context.close().catch(() => undefined);
+    wb = undefined;
+  });
+  return () => {
+    if (!wb) throw new Error('the workbench is not open (useWorkbench() must be called inside describe())');
+    return wb;
+  };
+}
+
+/** Waits until `locator`'s text matches (webview content renders asynchronously). */
+export async function expectText(locator: Locator, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let text = '';
+  for (;;) {
+    text = await locator.innerText({ timeout: Math.max(1000, deadline - Date.now()) }).catch(() => '');
+    if (pattern.test(text)) return text;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${pattern} in:\n${text.slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The three charts, drawn by chart.js with only the parts they use registered (bar charts on a
+ * category and a linear scale, with tooltips), themed from the VS Code variables.
+ */
+import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip, type ChartConfiguration, type TooltipItem } from 'chart.js';
+import type { NmPattern } from '../../src/core/analysis/nmPattern';
+import { count, percent } from './format';
+import type { Layer } from './model';
+import type { Theme } from './theme';
+
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
+
+type BarChart = Chart<'bar', (number | null)[], string>;
+
+/** Short label for a long tensor name: the last parts, which tell layers apart. */
+function shortName(name: string, max = 22): string {
+  if (name.length <= max) return name;
+  const parts = name.split('.');
+  let out = parts.pop() ?? name;
+  while (parts.length && out.length + parts[parts.length - 1].length + 1 <= max - 1) out = `${parts.pop()}.${out}`;
+  return `…${out}`;
+}
+
+function baseOptions(theme: Theme, yTitle: string, yMax: number | undefined, percentAxis: boolean): ChartConfiguration<'bar'>['options'] {
+  const tick = { color: theme.muted, font: { family: theme.fontFamily, size: Math.max(10, theme.fontSize - 2) } };
+  return {
+    responsive: true,
+    maintainAspectRatio: false,
+    animation: false,
+    resizeDelay: 50,
+    layout: { padding: { top: 4, right: 8 } },
+    scales: {
+      x: {
+        ticks: { ...tick, maxRotation: 50, autoSkip: true, autoSkipPadding: 6 },
+        grid: { display: false },
+        border: { color: theme.grid },
+      },
+      y: {
+        min: 0,
+        max: yMax,
+        ticks: { ...tick, maxTicksLimit: 5, callback: percentAxis ? (v) => `${v}%` : undefined, precision: percentAxis ? undefined : 0 },
+        grid: { color: theme.grid },
+        border: { display: false },
+        title: { display: true, text: yTitle, color: theme.muted, font: tick.font },
+      },
+    },
+    plugins: {
+      tooltip: {
+        backgroundColor: theme.kind === 'light' || theme.kind === 'high-contrast-light' ? 'rgba(255,255,255,0.97)' : 'rgba(37,37,38,0.97)',
+        titleColor: theme.foreground,
+        bodyColor: theme.foreground,
+        borderColor: theme.border,
+        borderWidth: 1,
+        titleFont: { family: theme.fontFamily, weight: 'bold' },
+        bodyFont: { family: theme.fontFamily },
+        displayColors: false,
+        cornerRadius: 2,
+      },
+    },
+  };
+}
+
+/** One chart.js bar chart with a canvas, a caption and a text alternative for screen readers. */
+abstract class BarPanel {
+  readonly element: HTMLElement;
+  protected chart: BarChart | null = null;
+  protected readonly canvas: HTMLCanvasElement;
+
+  constructor(label: string, className: string) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.setAttribute('role', 'img');
+    this.canvas.setAttribute('aria-label', label);
+    const box = document.createElement('div');
+    box.className = `chart-box ${className}`;
+    box.appendChild(this.canvas);
+    this.element = box;
+  }
+
+  protected abstract config(theme: Theme): ChartConfiguration<'bar', (number | null)[], string>;
+
+  /** Rebuilds the chart (new data or new theme); cheap for a few hundred bars. */
+  render(theme: Theme): void {
+    this.chart?.destroy();
+    this.chart = new Chart(this.canvas, this.config(theme));
+  }
+
+  destroy(): void {
+    this.chart?.destroy();
+    this.chart = null;
+  }
+}
+
+/** (a) Density of each weight tensor; the selected one stands out; a click selects. */
+export class DensityChart extends BarPanel {
+  private layers: Layer[] = [];
+  private selected: string | undefined;
+
+  constructor(private readonly onPick: (layer: Layer) => void) {
+    super('Density (non-zero fraction) of each weight tensor', 'chart-density');
+  }
+
+  setData(layers: readonly Layer[], selected: string | undefined, theme: Theme): void {
+    this.layers = layers.filter((l) => l.isWeight);
+    this.selected = selected;
+    this.canvas.setAttribute(
+      'aria-label',
+      'Density per weight tensor: ' + this.layers.map((l) => `${l.report.name} ${percent(l.density)}`).join(', '),
+    );
+    this.render(theme);
+  }
+
+  setSelected(name: string | undefined, theme: Theme): void {
+    this.selected = name;
+    if (!this.chart) return;
+    const ds = this.chart.data.datasets[0];
+    ds.backgroundColor = this.colors(theme);
+    this.chart.update('none');
+  }
+
+  private colors(theme: Theme): string[] {
+    return this.layers.map((l) => (l.report.name === this.selected ? theme.orange : theme.blue));
+  }
+
+  protected config(theme: Theme): ChartConfiguration<'bar', (number | null)[], string> {
+    const options = baseOptions(theme, 'density', 100, true)!;
+    return {
+      type: 'bar',
+      data: {
+        labels: this.layers.map((l) => shortName(l.report.name)),
+        datasets: [{ data: this.layers.map((l) => +(l.density * 100).toFixed(3)), backgroundColor: this.colors(theme), borderRadius: 1, maxBarThickness: 48, categoryPercentage: 0.85 }],
+      },
+      options: {
+        ...options,
+        onClick: (_ev, elements) => {
+          const hit = elements[0];
+          if (hit) this.onPick(this.layers[hit.index]);
+        },
+        onHover: (ev, elements) => {
+          (ev.native?.target as HTMLElement | undefined)?.style.setProperty('cursor', elements.length ? 'pointer' : 'default');
+        },
+        plugins: {
+          ...options.plugins,
+          tooltip: {
+            ...options.plugins!.tooltip,
+            callbacks: {
+              title: (items: TooltipItem<'bar'>[]) => this.layers[items[0].dataIndex].report.name,
+              label: (item: TooltipItem<'bar'>) => {
+                const l = this.layers[item.dataIndex].report;
+                return [`density ${percent(l.nnz / l.numel)} (${count(l.nnz)} of ${count(l.numel)} non-zero)`, `sparsity ${percent(l.sparsity)}`];
+              },
+            },
+          },
+        },
+      },
+    };
+  }
+}
+
+/** (c) N:M compliance of each weight tensor. */
+export class NmChart extends BarPanel {
+  private layers: Layer[] = [];
+  private selected: string | undefined;
+  private nm: NmPattern = { n: 2, m: 4 };
+
+  constructor(private readonly onPick: (layer: Layer) => void) {
+    super('N:M compliance of each weight tensor', 'chart-nm');
+  }
+
+  setData(layers: readonly Layer[], nm: NmPattern, selected: string | undefined, theme: Theme): void {
+    this.layers = layers.filter((l) => l.isWeight);
+    this.nm = nm;
+    this.selected = selected;
+    this.canvas.setAttribute(
+      'aria-label',
+      `${nm.n}:${nm.m} compliance per weight tensor: ` +
+        this.layers.map((l) => `${l.report.name} ${l.nmCompliance === null ? 'no full groups' : percent(l.nmCompliance)}`).join(', '),
+    );
+    this.render(theme);
+  }
+
+  setSelected(name: string | undefined, theme: Theme): void {
+    this.selected = name;
+    if (!this.chart) return;
+    const ds = this.chart.data.datasets[0];
+    ds.borderColor = this.borders(theme);
+    ds.borderWidth = this.layers.map((l) => (l.report.name === this.selected ? 2 : 0));
+    this.chart.update('none');
+  }
+
+  private borders(theme: Theme): string[] {
+    return this.layers.map((l) => (l.report.name === this.selected ? theme.foreground : 'transparent'));
+  }
+
+  protected config(theme: Theme): ChartConfiguration<'bar', (number | null)[], string> {
+    const options = baseOptions(theme, `${this.nm.n}:${this.nm.m} compliant`, 100, true)!;
+    return {
+      type: 'bar',
+      data: {
+        labels: this.layers.map((l) => shortName(l.report.name)),
+        datasets: [
+          {
+            data: this.layers.map((l) => (l.nmCompliance === null ? null : +(l.nmCompliance * 100).toFixed(3))),
+            backgroundColor: this.layers.map((l) => (l.nmCompliance === 1 ? theme.green : l.nmCompliance === null ? theme.muted : theme.red)),
+            borderColor: this.borders(theme),
+            borderWidth: this.layers.map((l) => (l.report.name === this.selected ? 2 : 0)),
+            borderSkipped: false,
+            borderRadius: 1,
+            maxBarThickness: 48,
+            categoryPercentage: 0.85,
+            minBarLength: 2,
+          },
+        ],
+      },
+      options: {
+        ...options,
+        onClick: (_ev, elements) => {
+          const hit = elements[0];
+          if (hit) this.onPick(this.layers[hit.index]);
+        },
+        onHover: (ev, elements) => {
+          (ev.native?.target as HTMLElement | undefined)?.style.setProperty('cursor', elements.length ? 'pointer' : 'default');
+        },
+        plugins: {
+          ...options.plugins,
+          tooltip: {
+            ...options.plugins!.tooltip,
+            callbacks: {
+              title: (items: TooltipItem<'bar'>[]) => this.layers[items[0].dataIndex].report.name,
+              label: (item: TooltipItem<'bar'>) => {
+                const nm = this.layers[item.dataIndex].report.nm;
+                if (!nm || nm.groups === 0) return `no full groups of ${this.nm.m}${nm?.partial ? ` (${count(nm.partial)} partial)` : ''}`;
+                const lines = [`${count(nm.compliant)} of ${count(nm.groups)} groups comply (${percent(nm.compliant / nm.groups)})`];
+                if (nm.partial) lines.push(`${count(nm.partial)} partial groups not counted`);
+                return lines;
+              },
+            },
+          },
+        },
+      },
+    };
+  }
+}
+
+/** (b) How many output neurons have each fan-in, for the selected tensor. */
+export class FanInHistogram extends BarPanel {
+  private bins: { from: number; to: number; count: number }[] = [];
+  private layer: Layer | null = null;
+
+  constructor() {
+    super('Fan-in histogram of the selected tensor', 'chart-fanin');
+  }
+
+  setLayer(layer: Layer | null, theme: Theme): void {
+    this.layer = layer;
+    this.bins = [];
+    const fanIn = layer?.geometry?.fanIn;
+    if (layer && fanIn && layer.geometry) {
+      const dense = layer.geometry.dense;
+      const f = layer.report.fanIn;
+      // Integer bins when they fit, else ~40 bins over the occupied range [min, max].
+      const lo = f ? f.min : 0;
+      const hi = f ? f.max : dense;
+      const span = hi - lo + 1;
+      const width = span <= 48 ? 1 : Math.ceil(span / 40);
+      const n = Math.ceil(span / width);
+      this.bins = Array.from({ length: n }, (_, i) => ({ from: lo + i * width, to: Math.min(hi, lo + (i + 1) * width - 1), count: 0 }));
+      for (const v of fanIn) {
+        const i = Math.min(n - 1, Math.max(0, Math.floor((v - lo) / width)));
+        this.bins[i].count++;
+      }
+      const parts = this.bins.filter((b) => b.count).map((b) => `${b.from === b.to ? b.from : `${b.from}–${b.to}`}: ${b.count}`);
+      this.canvas.setAttribute('aria-label', `Fan-in histogram of ${layer.report.name}, neurons per fan-in: ${parts.join(', ')}`);
+    }
+    this.render(theme);
+  }
+
+  protected config(theme: Theme): ChartConfiguration<'bar', (number | null)[], string> {
+    const options = baseOptions(theme, 'neurons', undefined, false)!;
+    const dense = this.layer?.geometry?.dense ?? 0;
+    return {
+      type: 'bar',
+      data: {
+        labels: this.bins.map((b) => (b.from === b.to ? String(b.from) : `${b.from}–${b.to}`)),
+        datasets: [
+          {
+            data: this.bins.map((b) => b.count),
+            backgroundColor: this.bins.map((b) => (b.from === 0 ? theme.red : theme.blue)),
+            borderRadius: 1,
+            maxBarThickness: 40,
+            categoryPercentage: 0.9,
+            barPercentage: 0.95,
+          },
+        ],
+      },
+      options: {
+        ...options,
+        scales: {
+          ...options.scales,
+          x: {
+            ...options.scales!.x,
+            title: { display: true, text: `fan-in (non-zeros per neuron, dense = ${count(dense)})`, color: theme.muted, font: { family: theme.fontFamily, size: Math.max(10, theme.fontSize - 2) } },
+          },
+        },
+        plugins: {
+          ...options.plugins,
+          tooltip: {
+            ...options.plugins!.tooltip,
+            callbacks: {
+              title: (items: TooltipItem<'bar'>[]) => {
+                const b = this.bins[items[0].dataIndex];
+                return `fan-in ${b.from === b.to ? b.from : `${b.from}–${b.to}`}${dense ? ` (${percent(b.from / dense)} dense)` : ''}`;
+              },
+              label: (item: TooltipItem<'bar'>) => {
+                const b = this.bins[item.dataIndex];
+                return `${count(b.count)} neuron${b.count === 1 ? '' : 's'}${b.from === 0 ? ' (dead)' : ''}`;
+              },
+            },
+          },
+        },
+      },
+    };
+  }
+}

@@ -1,0 +1,1117 @@
+/**
+ * The mask heatmap of one weight: rows = output neurons, columns = fan-in positions. The webview
+ * never holds the matrix: it asks the host for the visible window downsampled to at most as many
+ * cells as the canvas has pixels (and settings.maxHeatmapCells), and, once zoomed in far enough,
+ * for the weights themselves, drawn one by one with the N:M group grid and violating groups.
+ *
+ * Interaction: wheel zooms around the cursor, drag pans, double-click zooms in; with the canvas
+ * focused, arrows pan, + / − zoom, 0 fits. Replies carry the request id; stale ones are dropped.
+ */
+import type { NmPattern } from '../../src/core/analysis/nmPattern';
+import { MAX_VALUES_WINDOW, type FromWebview, type HeatmapWindow, type ToWebview } from '../../src/protocol';
+import { h, codicon } from './dom';
+import { count, percent, range, weight as formatWeight } from './format';
+import type { ColourMode, SavedView } from './host';
+import { groupColumns, groupOfColumn, toFloat32, type Geometry, type Layer } from './model';
+import { css, mix, type Rgba, type Theme } from './theme';
+
+type HeatmapReply = Extract<ToWebview, { type: 'heatmap' }>;
+type ValuesReply = Extract<ToWebview, { type: 'values' }>;
+
+/** Width of the fan-in bars left of the mask, CSS px. */
+const GUTTER = 56;
+const GAP = 6;
+/** Largest cell when zoomed in, CSS px. */
+const MAX_CELL = 40;
+/** Weights are drawn one by one from this cell size on. */
+const VALUE_CELL = 6;
+const DEBOUNCE_MS = 80;
+
+interface Tile {
+  readonly window: HeatmapWindow;
+  readonly rows: number;
+  readonly cols: number;
+  readonly density: Float32Array;
+  readonly meanAbs: Float32Array;
+  readonly maxMean: number;
+  image: HTMLCanvasElement | null;
+  imageStamp: string;
+}
+
+interface ValuesTile {
+  readonly window: HeatmapWindow;
+  readonly values: Float32Array;
+  readonly maxAbs: number;
+  image: HTMLCanvasElement | null;
+  imageStamp: string;
+}
+
+export interface HeatmapOptions {
+  readonly post: (message: FromWebview) => void;
+  readonly onViewChange: (layer: string, view: SavedView) => void;
+  readonly onModeChange: (mode: ColourMode) => void;
+}
+
+export class HeatmapView {
+  readonly element: HTMLElement;
+  private readonly canvas: HTMLCanvasElement;
+  private readonly ctx: CanvasRenderingContext2D;
+  private readonly wrap: HTMLElement;
+  private readonly tooltip: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly empty: HTMLElement;
+  private readonly legend: HTMLElement;
+  private readonly loading: HTMLElement;
+  private readonly modeGroup: HTMLElement;
+
+  private theme: Theme;
+  private themeStamp = 0;
+  private layer: Layer | null = null;
+  private geo: Geometry | null = null;
+  private nm: NmPattern = { n: 2, m: 4 };
+  private maxCells = 1 << 18;
+  private mode: ColourMode = 'density';
+
+  // View: weight coordinates at the plot's top-left corner and CSS px per weight.
+  private x0 = 0;
+  private y0 = 0;
+  private sx = 1;
+  private sy = 1;
+  private fitted = true;
+  private cssW = 0;
+  private cssH = 0;
+  private dpr = 1;
+  private pendingView: SavedView | undefined;
+
+  private overview: Tile | null = null;
+  private detail: Tile | null = null;
+  private values: ValuesTile | null = null;
+  private heatmapRequest = { id: 0, key: '' };
+  private valuesRequest = { id: 0, key: '' };
+  private nextId = 1;
+  private requestTimer = 0;
+  private frame = 0;
+  private error = '';
+
+  private hover: { x: number; y: number } | null = null;
+  private drag: { pointer: number; x: number; y: number; x0: number; y0: number; moved: boolean } | null = null;
+
+  constructor(theme: Theme, private readonly options: HeatmapOptions) {
+    this.theme = theme;
+    this.canvas = h('canvas', {
+      class: 'heatmap-canvas',
+      attrs: { tabindex: 0, role: 'img', 'aria-roledescription': 'zoomable mask heatmap' },
+    });
+    this.ctx = this.canvas.getContext('2d', { alpha: false })!;
+    this.tooltip = h('div', { class: 'heatmap-tooltip', attrs: { role: 'tooltip', 'aria-hidden': 'true' } });
+    this.tooltip.hidden = true;
+    this.empty = h('div', { class: 'heatmap-empty' });
+    this.wrap = h('div', { class: 'heatmap-wrap' }, this.canvas, this.tooltip, this.empty);
+    this.status = h('div', { class: 'heatmap-status', id: 'heatmap-status', attrs: { 'aria-live': 'polite' } });
+    this.loading = h('vscode-progress-ring', { class: 'heatmap-loading', attrs: { 'aria-label': 'Loading' } });
+    this.loading.hidden = true;
+    this.legend = h('div', { class: 'heatmap-legend', attrs: { 'aria-hidden': 'true' } });
+    this.canvas.setAttribute('aria-describedby', 'heatmap-status');
+
+    const button = (icon: string, label: string, onClick: () => void): HTMLElement =>
+      h('vscode-toolbar-button', { attrs: { icon, label, title: label }, on: { click: onClick } });
+    const radio = (value: ColourMode, label: string): HTMLElement =>
+      h('vscode-radio', { attrs: { name: 'heatmap-mode', value, label, checked: value === this.mode }, text: label });
+    this.modeGroup = h('vscode-radio-group', { class: 'mode-group', attrs: { 'aria-label': 'Colour cells by' } },
+      radio('density', 'Density'), radio('magnitude', 'Mean |w|'));
+    this.modeGroup.addEventListener('change', (ev) => {
+      const target = ev.target as HTMLElement & { value?: string; checked?: boolean };
+      if (target.tagName.toLowerCase() === 'vscode-radio' && target.checked) this.setMode(target.value as ColourMode, true);
+    });
+    const toolbar = h(
+      'div',
+      { class: 'heatmap-toolbar', attrs: { role: 'toolbar', 'aria-label': 'Heatmap' } },
+      h('span', { class: 'toolbar-label', text: 'Colour' }),
+      this.modeGroup,
+      h('span', { class: 'toolbar-spacer' }),
+      this.loading,
+      h(
+        'vscode-toolbar-container',
+        {},
+        button('zoom-in', 'Zoom in (+)', () => this.zoomAtCenter(2)),
+        button('zoom-out', 'Zoom out (−)', () => this.zoomAtCenter(0.5)),
+        button('symbol-numeric', 'Zoom to single weights', () => this.zoomToWeights()),
+        button('screen-full', 'Zoom to fit (0)', () => this.fit(true)),
+      ),
+    );
+    const axes = h(
+      'div',
+      { class: 'heatmap-axes', attrs: { 'aria-hidden': 'true' } },
+      h('span', { class: 'axis-gutter', text: 'fan-in' }),
+      h('span', { class: 'axis-main' }, 'rows: output neurons ', codicon('arrow-down'), ' · columns: fan-in positions ', codicon('arrow-right')),
+    );
+    this.element = h('div', { class: 'heatmap' }, toolbar, axes, this.wrap, h('div', { class: 'heatmap-footer' }, this.status, this.legend));
+
+    this.installInput();
+    new ResizeObserver(() => this.onResize()).observe(this.wrap);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Public API
+
+  setSettings(maxCells: number): void {
+    this.maxCells = Math.max(64, Math.floor(maxCells) || 1 << 18);
+  }
+
+  setTheme(theme: Theme): void {
+    this.theme = theme;
+    this.themeStamp++;
+    this.updateLegend();
+    this.invalidate();
+  }
+
+  setMode(mode: ColourMode, fromUser = false): void {
+    this.mode = mode;
+    for (const radio of Array.from(this.modeGroup.querySelectorAll('vscode-radio'))) {
+      (radio as HTMLElement & { checked: boolean }).checked = radio.getAttribute('value') === mode;
+    }
+    if (fromUser) this.options.onModeChange(mode);
+    this.updateLegend();
+    this.invalidate();
+  }
+
+  /** Shows `layer` (null: nothing selected); `view` restores a saved zoom window. */
+  setLayer(layer: Layer | null, nm: NmPattern, view?: SavedView): void {
+    const same = layer && this.layer && layer.report.name === this.layer.report.name && layer.geometry && this.geo &&
+      layer.geometry.rows === this.geo.rows && layer.geometry.cols === this.geo.cols;
+    this.layer = layer;
+    this.geo = layer?.geometry ?? null;
+    this.nm = nm;
+    if (!same) {
+      this.overview = this.detail = null;
+      this.values = null;
+      this.heatmapRequest = { id: 0, key: '' };
+      this.valuesRequest = { id: 0, key: '' };
+      this.error = '';
+    }
+    this.hideTooltip();
+    if (!layer || !this.geo) {
+      this.canvas.hidden = true;
+      this.empty.hidden = false;
+      this.empty.textContent = !layer
+        ? 'Select a tensor in the table to see its mask.'
+        : `${layer.report.name} is ${layer.report.role === 'other' ? `a ${layer.report.shape.length}-D tensor that is not a linear or conv weight` : 'not available as a mask view'}: no heatmap.`;
+      this.status.textContent = '';
+      this.element.classList.add('no-layer');
+      return;
+    }
+    this.element.classList.remove('no-layer');
+    this.canvas.hidden = false;
+    this.empty.hidden = true;
+    this.canvas.setAttribute(
+      'aria-label',
+      `Mask of ${layer.report.name}: ${count(this.geo.rows)} output neurons by ${count(this.geo.cols)} fan-in positions. ` +
+        'Arrow keys pan, plus and minus zoom, 0 fits.',
+    );
+    this.updateLegend();
+    if (!same) {
+      this.pendingView = view;
+      if (this.cssW > 0) this.applyInitialView();
+    } else this.invalidate();
+  }
+
+  /** A heatmap or values reply, or an error, from the host. */
+  onMessage(msg: ToWebview): void {
+    if (msg.type === 'heatmap') this.onHeatmap(msg);
+    else if (msg.type === 'values') this.onValues(msg);
+    else if (msg.type === 'error' && msg.requestId !== undefined) {
+      if (msg.requestId === this.heatmapRequest.id || msg.requestId === this.valuesRequest.id) {
+        this.error = msg.message;
+        this.heatmapRequest.key = this.valuesRequest.key = '';
+        this.setLoading(false);
+        this.updateStatus();
+      }
+    }
+  }
+
+  focus(): void {
+    if (!this.canvas.hidden) this.canvas.focus();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // View geometry
+
+  private get plotX(): number {
+    return GUTTER + GAP;
+  }
+  private get plotW(): number {
+    return Math.max(1, this.cssW - this.plotX);
+  }
+  private get plotH(): number {
+    return Math.max(1, this.cssH);
+  }
+
+  private scaleLimits(): { minX: number; maxX: number; minY: number; maxY: number } {
+    const g = this.geo!;
+    const minX = Math.min(this.plotW / g.cols, MAX_CELL);
+    const minY = Math.min(this.plotH / g.rows, MAX_CELL);
+    return { minX, maxX: Math.max(minX, MAX_CELL), minY, maxY: Math.max(minY, MAX_CELL) };
+  }
+
+  private clampView(): void {
+    const g = this.geo!;
+    const lim = this.scaleLimits();
+    this.sx = Math.min(lim.maxX, Math.max(lim.minX, this.sx));
+    this.sy = Math.min(lim.maxY, Math.max(lim.minY, this.sy));
+    const spanX = this.plotW / this.sx;
+    const spanY = this.plotH / this.sy;
+    this.x0 = spanX >= g.cols ? 0 : Math.min(g.cols - spanX, Math.max(0, this.x0));
+    this.y0 = spanY >= g.rows ? 0 : Math.min(g.rows - spanY, Math.max(0, this.y0));
+  }
+
+  private visibleWindow(): HeatmapWindow {
+    const g = this.geo!;
+    const eps = 1e-7;
+    const colStart = Math.max(0, Math.min(g.cols - 1, Math.floor(this.x0 + eps)));
+    const rowStart = Math.max(0, Math.min(g.rows - 1, Math.floor(this.y0 + eps)));
+    const colEnd = Math.max(colStart + 1, Math.min(g.cols, Math.ceil(this.x0 + this.plotW / this.sx - eps)));
+    const rowEnd = Math.max(rowStart + 1, Math.min(g.rows, Math.ceil(this.y0 + this.plotH / this.sy - eps)));
+    return { rowStart, rowEnd, colStart, colEnd };
+  }
+
+  private wantValues(win: HeatmapWindow): boolean {
+    const n = (win.rowEnd - win.rowStart) * (win.colEnd - win.colStart);
+    return n <= MAX_VALUES_WINDOW && this.sx >= VALUE_CELL && this.sy >= VALUE_CELL;
+  }
+
+  private applyInitialView(): void {
+    const v = this.pendingView;
+    this.pendingView = undefined;
+    const g = this.geo!;
+    if (v && v.x1 > v.x0 && v.y1 > v.y0 && v.x1 <= g.cols + 1e-6 && v.y1 <= g.rows + 1e-6 && !(v.x0 <= 0 && v.y0 <= 0 && v.x1 >= g.cols && v.y1 >= g.rows)) {
+      this.sx = this.plotW / (v.x1 - v.x0);
+      this.sy = this.plotH / (v.y1 - v.y0);
+      this.x0 = v.x0;
+      this.y0 = v.y0;
+      this.fitted = false;
+      this.clampView();
+      this.viewChanged(true);
+    } else {
+      this.fit(false);
+    }
+  }
+
+  /** Shows the whole layer, stretched to the canvas (cells need not be square). */
+  fit(_fromUser: boolean): void {
+    if (!this.geo) return;
+    const lim = this.scaleLimits();
+    this.sx = lim.minX;
+    this.sy = lim.minY;
+    this.x0 = this.y0 = 0;
+    this.fitted = true;
+    this.clampView();
+    this.viewChanged(true);
+  }
+
+  private zoomAt(factor: number, px: number, py: number): void {
+    if (!this.geo) return;
+    const c = this.x0 + (px - this.plotX) / this.sx;
+    const r = this.y0 + py / this.sy;
+    const lim = this.scaleLimits();
+    const sx = Math.min(lim.maxX, Math.max(lim.minX, this.sx * factor));
+    const sy = Math.min(lim.maxY, Math.max(lim.minY, this.sy * factor));
+    if (sx === this.sx && sy === this.sy) return;
+    this.sx = sx;
+    this.sy = sy;
+    this.x0 = c - (px - this.plotX) / sx;
+    this.y0 = r - py / sy;
+    this.fitted = sx === lim.minX && sy === lim.minY;
+    this.clampView();
+    this.viewChanged(false);
+  }
+
+  private zoomAtCenter(factor: number): void {
+    this.zoomAt(factor, this.plotX + this.plotW / 2, this.plotH / 2);
+  }
+
+  /** Zooms so single weights are drawn (about 16 px each), around the centre or the hovered point. */
+  private zoomToWeights(): void {
+    if (!this.geo) return;
+    const cx = this.x0 + this.plotW / this.sx / 2;
+    const cy = this.y0 + this.plotH / this.sy / 2;
+    const lim = this.scaleLimits();
+    this.sx = Math.min(lim.maxX, Math.max(lim.minX, 16));
+    this.sy = Math.min(lim.maxY, Math.max(lim.minY, 16));
+    this.x0 = cx - this.plotW / this.sx / 2;
+    this.y0 = cy - this.plotH / this.sy / 2;
+    this.fitted = false;
+    this.clampView();
+    this.viewChanged(true);
+  }
+
+  private pan(dxWeights: number, dyWeights: number): void {
+    this.x0 += dxWeights;
+    this.y0 += dyWeights;
+    this.fitted = false;
+    this.clampView();
+    this.viewChanged(false);
+  }
+
+  private viewChanged(immediate: boolean): void {
+    this.invalidate();
+    this.scheduleRequest(immediate);
+    if (this.layer && this.geo) {
+      this.options.onViewChange(this.layer.report.name, {
+        x0: this.x0,
+        y0: this.y0,
+        x1: Math.min(this.geo.cols, this.x0 + this.plotW / this.sx),
+        y1: Math.min(this.geo.rows, this.y0 + this.plotH / this.sy),
+      });
+    }
+  }
+
+  private onResize(): void {
+    const rect = this.wrap.getBoundingClientRect();
+    const w = Math.floor(rect.width);
+    const hgt = Math.floor(rect.height);
+    const dpr = window.devicePixelRatio || 1;
+    if (w === this.cssW && hgt === this.cssH && dpr === this.dpr) return;
+    const first = this.cssW === 0;
+    const centre = this.geo && !first ? { c: this.x0 + this.plotW / this.sx / 2, r: this.y0 + this.plotH / this.sy / 2 } : null;
+    this.cssW = w;
+    this.cssH = hgt;
+    this.dpr = dpr;
+    this.canvas.width = Math.max(1, Math.round(w * dpr));
+    this.canvas.height = Math.max(1, Math.round(hgt * dpr));
+    this.canvas.style.width = `${w}px`;
+    this.canvas.style.height = `${hgt}px`;
+    if (!this.geo || w === 0) return;
+    if (this.pendingView !== undefined || first) {
+      this.applyInitialView();
+    } else if (this.fitted) {
+      this.fit(false);
+    } else {
+      if (centre) {
+        this.x0 = centre.c - this.plotW / this.sx / 2;
+        this.y0 = centre.r - this.plotH / this.sy / 2;
+      }
+      this.clampView();
+      this.viewChanged(false);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Requests and replies
+
+  private scheduleRequest(immediate: boolean): void {
+    window.clearTimeout(this.requestTimer);
+    this.requestTimer = 0;
+    if (immediate) this.request();
+    else this.requestTimer = window.setTimeout(() => this.request(), DEBOUNCE_MS);
+  }
+
+  private request(): void {
+    if (!this.layer || !this.geo || this.cssW === 0) return;
+    const g = this.geo;
+    const name = this.layer.report.name;
+    const win = this.visibleWindow();
+    this.error = '';
+    if (this.wantValues(win)) {
+      this.heatmapRequest.key = ''; // a heatmap still in flight is not wanted any more
+      if (this.values && contains(this.values.window, win)) {
+        this.setLoading(false);
+        this.updateStatus();
+        return;
+      }
+      const padded = this.paddedValuesWindow(win, g);
+      const key = windowKey(padded);
+      if (key === this.valuesRequest.key) return;
+      const requestId = this.nextId++;
+      this.valuesRequest = { id: requestId, key };
+      this.options.post({ type: 'requestValues', requestId, layer: name, ...padded });
+    } else {
+      this.valuesRequest.key = '';
+      const winRows = win.rowEnd - win.rowStart;
+      const winCols = win.colEnd - win.colStart;
+      let width = Math.min(winCols, Math.max(1, Math.floor(this.plotW * this.dpr)));
+      let height = Math.min(winRows, Math.max(1, Math.floor(this.plotH * this.dpr)));
+      if (width * height > this.maxCells) {
+        const f = Math.sqrt(this.maxCells / (width * height));
+        width = Math.max(1, Math.floor(width * f));
+        height = Math.max(1, Math.floor(height * f));
+        while (width * height > this.maxCells) {
+          if (width >= height) width--;
+          else height--;
+        }
+      }
+      const key = `${windowKey(win)}@${width}x${height}`;
+      if (this.detail && `${windowKey(this.detail.window)}@${this.detail.cols}x${this.detail.rows}` === key) {
+        this.setLoading(false);
+        this.updateStatus();
+        return;
+      }
+      if (key === this.heatmapRequest.key) return;
+      const requestId = this.nextId++;
+      this.heatmapRequest = { id: requestId, key };
+      this.options.post({ type: 'requestHeatmap', requestId, layer: name, width, height, ...win });
+    }
+    this.setLoading(true);
+    this.updateStatus();
+  }
+
+  /** The visible window grown by up to half a view each way and snapped to whole N:M group blocks. */
+  private paddedValuesWindow(win: HeatmapWindow, g: Geometry): HeatmapWindow {
+    const block = this.nm.m * g.K;
+    for (const pad of [0.5, 0.25, 0.1, 0]) {
+      const pr = Math.ceil((win.rowEnd - win.rowStart) * pad);
+      const pc = Math.ceil((win.colEnd - win.colStart) * pad);
+      const rowStart = Math.max(0, win.rowStart - pr);
+      const rowEnd = Math.min(g.rows, win.rowEnd + pr);
+      const colStart = Math.max(0, Math.floor((win.colStart - pc) / block) * block);
+      const colEnd = Math.min(g.cols, Math.ceil((win.colEnd + pc) / block) * block);
+      if ((rowEnd - rowStart) * (colEnd - colStart) <= MAX_VALUES_WINDOW) return { rowStart, rowEnd, colStart, colEnd };
+    }
+    return win;
+  }
+
+  private onHeatmap(msg: HeatmapReply): void {
+    if (!this.layer || msg.layer !== this.layer.report.name || msg.requestId !== this.heatmapRequest.id || !this.heatmapRequest.key) return;
+    this.heatmapRequest.key = '';
+    const density = toFloat32(msg.density);
+    const meanAbs = toFloat32(msg.meanAbs);
+    if (density.length !== msg.rows * msg.cols) return;
+    let maxMean = 0;
+    for (let i = 0; i < meanAbs.length; i++) if (meanAbs[i] > maxMean && Number.isFinite(meanAbs[i])) maxMean = meanAbs[i];
+    const tile: Tile = { window: { ...msg.window }, rows: msg.rows, cols: msg.cols, density, meanAbs, maxMean, image: null, imageStamp: '' };
+    const g = this.geo!;
+    const w = tile.window;
+    if (w.rowStart === 0 && w.colStart === 0 && w.rowEnd === g.rows && w.colEnd === g.cols) this.overview = tile;
+    this.detail = tile;
+    this.setLoading(false);
+    this.updateStatus();
+    this.invalidate();
+  }
+
+  private onValues(msg: ValuesReply): void {
+    if (!this.layer || msg.layer !== this.layer.report.name || msg.requestId !== this.valuesRequest.id || !this.valuesRequest.key) return;
+    this.valuesRequest.key = '';
+    const values = toFloat32(msg.values);
+    const w = msg.window;
+    if (values.length !== (w.rowEnd - w.rowStart) * (w.colEnd - w.colStart)) return;
+    let maxAbs = 0;
+    for (let i = 0; i < values.length; i++) {
+      const a = Math.abs(values[i]);
+      if (a > maxAbs && Number.isFinite(a)) maxAbs = a;
+    }
+    this.values = { window: { ...w }, values, maxAbs, image: null, imageStamp: '' };
+    this.setLoading(false);
+    this.updateStatus();
+    this.invalidate();
+  }
+
+  private loadingTimer = 0;
+  private setLoading(on: boolean): void {
+    window.clearTimeout(this.loadingTimer);
+    // Only show the spinner for requests that take a noticeable time.
+    if (on) this.loadingTimer = window.setTimeout(() => (this.loading.hidden = false), 250);
+    else this.loading.hidden = true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Drawing
+
+  private invalidate(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  private stamp(): string {
+    return `${this.themeStamp}:${this.mode}`;
+  }
+
+  private tileImage(tile: Tile): HTMLCanvasElement {
+    const stamp = this.stamp();
+    if (tile.image && tile.imageStamp === stamp) return tile.image;
+    const canvas = tile.image ?? document.createElement('canvas');
+    canvas.width = tile.cols;
+    canvas.height = tile.rows;
+    const ctx = canvas.getContext('2d')!;
+    const image = ctx.createImageData(tile.cols, tile.rows);
+    const px = image.data;
+    const lut = this.ramp(this.mode === 'density' ? this.theme.rgba.blue : this.theme.rgba.purple);
+    const bg = this.theme.rgba.background;
+    const src = this.mode === 'density' ? tile.density : tile.meanAbs;
+    const scale = this.mode === 'density' ? 1 : tile.maxMean > 0 ? 1 / tile.maxMean : 0;
+    for (let i = 0; i < src.length; i++) {
+      const v = src[i] * scale;
+      const o = i * 4;
+      if (!(v > 0)) {
+        px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
+      } else {
+        const t = this.mode === 'density' ? v : Math.sqrt(v);
+        const k = Math.min(255, Math.max(1, Math.round(t * 255))) * 4;
+        px[o] = lut[k]; px[o + 1] = lut[k + 1]; px[o + 2] = lut[k + 2];
+      }
+      px[o + 3] = 255;
+    }
+    ctx.putImageData(image, 0, 0);
+    tile.image = canvas;
+    tile.imageStamp = stamp;
+    return canvas;
+  }
+
+  /**
+   * 256-step ramp from the background to `strong`. Index 0 is exactly the background (nothing
+   * there); any non-zero value gets at least a clear tint so "almost empty" ≠ "empty".
+   */
+  private ramp(strong: Rgba): Uint8ClampedArray {
+    const lut = new Uint8ClampedArray(256 * 4);
+    const bg = this.theme.rgba.background;
+    for (let i = 0; i < 256; i++) {
+      const t = i === 0 ? 0 : 0.14 + 0.86 * (i / 255);
+      const c = mix(bg, strong, t);
+      lut.set([c[0], c[1], c[2], 255], i * 4);
+    }
+    return lut;
+  }
+
+  private valuesImage(tile: ValuesTile): HTMLCanvasElement {
+    const stamp = this.stamp();
+    if (tile.image && tile.imageStamp === stamp) return tile.image;
+    const w = tile.window;
+    const cols = w.colEnd - w.colStart;
+    const rows = w.rowEnd - w.rowStart;
+    const canvas = tile.image ?? document.createElement('canvas');
+    canvas.width = cols;
+    canvas.height = rows;
+    const ctx = canvas.getContext('2d')!;
+    const image = ctx.createImageData(cols, rows);
+    const px = image.data;
+    const pos = this.ramp(this.theme.rgba.blue);
+    const neg = this.ramp(this.theme.rgba.orange);
+    const bg = this.theme.rgba.background;
+    const red = this.theme.rgba.red;
+    const inv = tile.maxAbs > 0 ? 1 / tile.maxAbs : 0;
+    for (let i = 0; i < tile.values.length; i++) {
+      const v = tile.values[i];
+      const o = i * 4;
+      if (v === 0) {
+        px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
+      } else if (!Number.isFinite(v)) {
+        px[o] = red[0]; px[o + 1] = red[1]; px[o + 2] = red[2];
+      } else {
+        const lut = v > 0 ? pos : neg;
+        // Magnitude on a square-root scale from 40% up: small weights stay visible.
+        const k = Math.round((0.4 + 0.6 * Math.sqrt(Math.abs(v) * inv)) * 255) * 4;
+        px[o] = lut[k]; px[o + 1] = lut[k + 1]; px[o + 2] = lut[k + 2];
+      }
+      px[o + 3] = 255;
+    }
+    ctx.putImageData(image, 0, 0);
+    tile.image = canvas;
+    tile.imageStamp = stamp;
+    return canvas;
+  }
+
+  private toX(col: number): number {
+    return this.plotX + (col - this.x0) * this.sx;
+  }
+  private toY(row: number): number {
+    return (row - this.y0) * this.sy;
+  }
+
+  private drawTile(ctx: CanvasRenderingContext2D, image: HTMLCanvasElement, w: HeatmapWindow): void {
+    ctx.drawImage(image, this.toX(w.colStart), this.toY(w.rowStart), (w.colEnd - w.colStart) * this.sx, (w.rowEnd - w.rowStart) * this.sy);
+  }
+
+  private draw(): void {
+    const ctx = this.ctx;
+    const t = this.theme;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.fillStyle = t.background;
+    ctx.fillRect(0, 0, this.cssW, this.cssH);
+    const g = this.geo;
+    if (!g || !this.layer) return;
+
+    // The mask area: the whole layer's extent, clipped to the plot.
+    const left = this.toX(0);
+    const top = this.toY(0);
+    const right = Math.min(this.plotX + this.plotW, this.toX(g.cols));
+    const bottom = Math.min(this.plotH, this.toY(g.rows));
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(this.plotX, 0, this.plotW, this.plotH);
+    ctx.clip();
+    // Frame of the layer, so an all-zero region still shows where the matrix is.
+    ctx.strokeStyle = t.grid;
+    ctx.lineWidth = 1;
+    ctx.strokeRect(Math.max(this.plotX, left) - 0.5, Math.max(0, top) - 0.5, right - Math.max(this.plotX, left) + 1, bottom - Math.max(0, top) + 1);
+
+    const win = this.visibleWindow();
+    const valuesMode = this.wantValues(win);
+    if (this.overview) this.drawTile(ctx, this.tileImage(this.overview), this.overview.window);
+    if (this.detail && this.detail !== this.overview) this.drawTile(ctx, this.tileImage(this.detail), this.detail.window);
+    if (valuesMode && this.values) {
+      this.drawTile(ctx, this.valuesImage(this.values), this.values.window);
+      this.drawGrid(ctx, win, g);
+    }
+    this.drawHover(ctx, g, valuesMode);
+    ctx.restore();
+    this.drawFanIn(ctx, g);
+    this.syncLegend();
+  }
+
+  /** Cell separators, N:M group boundaries, and violating groups outlined in the error colour. */
+  private drawGrid(ctx: CanvasRenderingContext2D, win: HeatmapWindow, g: Geometry): void {
+    const t = this.theme;
+    const v = this.values!;
+    const m = this.nm.m;
+    const n = this.nm.n;
+    const block = m * g.K;
+    const x = (c: number): number => Math.round(this.toX(c));
+    const y = (r: number): number => Math.round(this.toY(r));
+    const top = y(win.rowStart);
+    const bottom = y(win.rowEnd);
+    const left = x(win.colStart);
+    const right = x(win.colEnd);
+    // Separators in the background colour make each weight a tile.
+    if (this.sx >= 8 || this.sy >= 8) {
+      ctx.fillStyle = t.background;
+      if (this.sx >= 8) for (let c = win.colStart; c <= win.colEnd; c++) ctx.fillRect(x(c) - 0.5, top, 1, bottom - top);
+      if (this.sy >= 8) for (let r = win.rowStart; r <= win.rowEnd; r++) ctx.fillRect(left, y(r) - 0.5, right - left, 1);
+    }
+    // Channel boundaries (conv: K kernel positions per channel), then group blocks.
+    const fg = t.rgba.foreground;
+    if (g.K > 1 && this.sx * g.K >= 12) {
+      ctx.fillStyle = css(fg, 0.16);
+      for (let c = Math.ceil(win.colStart / g.K) * g.K; c <= win.colEnd; c += g.K) ctx.fillRect(x(c) - 0.5, top, 1, bottom - top);
+    }
+    const fullGroups = Math.floor(g.inDim / m);
+    const partialFrom = fullGroups * block;
+    ctx.fillStyle = css(fg, 0.55);
+    for (let c = Math.ceil(win.colStart / block) * block; c <= Math.min(win.colEnd, partialFrom); c += block) ctx.fillRect(x(c) - 1, top, 2, bottom - top);
+    // Trailing channels that do not fill a group: hatched, they are not checked.
+    if (partialFrom < win.colEnd) {
+      ctx.save();
+      ctx.beginPath();
+      const px0 = Math.max(left, x(partialFrom));
+      ctx.rect(px0, top, right - px0, bottom - top);
+      ctx.clip();
+      ctx.strokeStyle = css(fg, 0.22);
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      for (let d = px0 - (bottom - top); d < right; d += 6) {
+        ctx.moveTo(d, bottom);
+        ctx.lineTo(d + (bottom - top), top);
+      }
+      ctx.stroke();
+      ctx.restore();
+    }
+
+    // Violations: groups fully inside the values window with more than N non-zeros.
+    const vw = v.window;
+    const vCols = vw.colEnd - vw.colStart;
+    ctx.strokeStyle = t.red;
+    ctx.lineWidth = Math.min(3, Math.max(1.5, Math.min(this.sx, this.sy) / 6));
+    const lw = ctx.lineWidth;
+    const firstBlock = Math.floor(Math.max(win.colStart, vw.colStart) / block);
+    const lastBlock = Math.min(fullGroups - 1, Math.floor((Math.min(win.colEnd, vw.colEnd) - 1) / block));
+    let violations = 0;
+    const r0 = Math.max(win.rowStart, vw.rowStart);
+    const r1 = Math.min(win.rowEnd, vw.rowEnd);
+    for (let r = r0; r < r1; r++) {
+      const rowBase = (r - vw.rowStart) * vCols;
+      for (let gi = firstBlock; gi <= lastBlock; gi++) {
+        const c0 = gi * block;
+        if (c0 < vw.colStart || c0 + block > vw.colEnd) continue;
+        for (let p = 0; p < g.K; p++) {
+          let nnz = 0;
+          for (let j = 0; j < m; j++) if (v.values[rowBase + c0 + j * g.K + p - vw.colStart] !== 0) nnz++;
+          if (nnz <= n) continue;
+          violations++;
+          if (g.K === 1) {
+            ctx.strokeRect(x(c0) + lw / 2, y(r) + lw / 2, x(c0 + m) - x(c0) - lw, y(r + 1) - y(r) - lw);
+          } else {
+            for (let j = 0; j < m; j++) {
+              const c = c0 + j * g.K + p;
+              ctx.strokeRect(x(c) + lw / 2, y(r) + lw / 2, x(c + 1) - x(c) - lw, y(r + 1) - y(r) - lw);
+            }
+          }
+        }
+      }
+    }
+    if (violations !== this.violationsInView) {
+      this.violationsInView = violations;
+      this.updateStatus();
+    }
+  }
+
+  private violationsInView = 0;
+
+  private drawHover(ctx: CanvasRenderingContext2D, g: Geometry, valuesMode: boolean): void {
+    const hit = this.hover && !this.drag ? this.hitTest(this.hover.x, this.hover.y) : null;
+    if (!hit || hit.col < 0) return;
+    ctx.strokeStyle = this.theme.focus;
+    ctx.lineWidth = 2;
+    if (valuesMode && this.values) {
+      // The hovered weight's N:M group.
+      const cols = groupColumns(g, this.nm.m, hit.col);
+      ctx.setLineDash([3, 2]);
+      for (const c of cols) ctx.strokeRect(this.toX(c) + 1, this.toY(hit.row) + 1, this.sx - 2, this.sy - 2);
+      ctx.setLineDash([]);
+      ctx.strokeRect(this.toX(hit.col) - 1, this.toY(hit.row) - 1, this.sx + 2, this.sy + 2);
+    } else {
+      const cell = this.cellAt(hit.row, hit.col);
+      if (cell) {
+        const x0 = this.toX(cell.c0);
+        const y0 = this.toY(cell.r0);
+        ctx.strokeRect(x0 - 1, y0 - 1, Math.max(2, (cell.c1 - cell.c0) * this.sx) + 2, Math.max(2, (cell.r1 - cell.r0) * this.sy) + 2);
+      }
+    }
+  }
+
+  /** Bars of fan-in / dense per visible row; several rows per pixel show their range (min solid, max light). */
+  private drawFanIn(ctx: CanvasRenderingContext2D, g: Geometry): void {
+    const t = this.theme;
+    const width = GUTTER - 4;
+    const x0 = 2;
+    ctx.fillStyle = css(t.rgba.foreground, 0.06);
+    const yTop = Math.max(0, this.toY(0));
+    const yBottom = Math.min(this.plotH, this.toY(g.rows));
+    ctx.fillRect(x0, yTop, width, yBottom - yTop);
+    const fanIn = g.fanIn;
+    if (!fanIn) return;
+    const dense = g.dense || 1;
+    const blue = t.blue;
+    const light = css(t.rgba.blue, 0.4);
+    const hoverRow = this.hover && !this.drag ? this.hitTest(this.hover.x, this.hover.y)?.row ?? -1 : -1;
+    if (this.sy >= 1.5) {
+      const r0 = Math.max(0, Math.floor(this.y0));
+      const r1 = Math.min(g.rows, Math.ceil(this.y0 + this.plotH / this.sy));
+      const gap = this.sy >= 5 ? 1 : 0;
+      for (let r = r0; r < r1; r++) {
+        const y = this.toY(r);
+        const f = fanIn[r];
+        if (f === 0) {
+          ctx.fillStyle = t.red;
+          ctx.fillRect(x0, y, 3, this.sy - gap);
+          continue;
+        }
+        ctx.fillStyle = r === hoverRow ? t.orange : blue;
+        ctx.fillRect(x0, y, Math.max(1, (f / dense) * width), this.sy - gap);
+      }
+    } else {
+      const rowsPerPx = 1 / this.sy;
+      for (let py = 0; py < Math.min(this.plotH, yBottom); py++) {
+        const a = Math.max(0, Math.floor(this.y0 + py * rowsPerPx));
+        const b = Math.min(g.rows, Math.max(a + 1, Math.floor(this.y0 + (py + 1) * rowsPerPx)));
+        let min = Infinity;
+        let max = 0;
+        for (let r = a; r < b; r++) {
+          const f = fanIn[r];
+          if (f < min) min = f;
+          if (f > max) max = f;
+        }
+        if (max > min) {
+          ctx.fillStyle = light;
+          ctx.fillRect(x0, py, (max / dense) * width, 1);
+        }
+        if (min > 0) {
+          ctx.fillStyle = blue;
+          ctx.fillRect(x0, py, Math.max(1, (min / dense) * width), 1);
+        } else {
+          ctx.fillStyle = t.red;
+          ctx.fillRect(x0, py, 3, 1);
+        }
+      }
+    }
+    if (hoverRow >= 0 && this.sy < 1.5) {
+      ctx.fillStyle = t.orange;
+      ctx.fillRect(x0, this.toY(hoverRow), width, 1);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Status, legend, tooltip
+
+  private updateStatus(): void {
+    if (!this.geo || !this.layer) return;
+    if (this.error) {
+      this.status.textContent = `Could not load the view: ${this.error}`;
+      this.status.classList.add('error');
+      return;
+    }
+    this.status.classList.remove('error');
+    const g = this.geo;
+    const win = this.visibleWindow();
+    const parts = [
+      `rows ${range(win.rowStart, win.rowEnd)} of ${count(g.rows)}`,
+      `cols ${range(win.colStart, win.colEnd)} of ${count(g.cols)}`,
+    ];
+    if (this.wantValues(win)) {
+      if (this.values && contains(this.values.window, win)) {
+        parts.push(`single weights · ${this.nm.n}:${this.nm.m} groups${g.K > 1 ? ` of input channels at each of ${g.K} kernel positions` : ''}`);
+        if (this.violationsInView) parts.push(`${count(this.violationsInView)} violating group${this.violationsInView === 1 ? '' : 's'} in view`);
+      } else parts.push('loading weights…');
+    } else if (this.detail) {
+      const rpc = (this.detail.window.rowEnd - this.detail.window.rowStart) / this.detail.rows;
+      const cpc = (this.detail.window.colEnd - this.detail.window.colStart) / this.detail.cols;
+      parts.push(rpc <= 1 && cpc <= 1 ? '1 cell = 1 weight' : `1 cell ≈ ${fmtRatio(rpc)} × ${fmtRatio(cpc)} weights`);
+    }
+    this.status.textContent = parts.join(' · ');
+  }
+
+  private updateLegend(): void {
+    const t = this.theme;
+    const legend = this.legend;
+    while (legend.firstChild) legend.removeChild(legend.firstChild);
+    const swatch = (color: string, label: string, outline = false): HTMLElement => {
+      const s = h('span', { class: `swatch${outline ? ' swatch-outline' : ''}` });
+      if (outline) s.style.borderColor = color;
+      else s.style.backgroundColor = color;
+      return h('span', { class: 'legend-item' }, s, label);
+    };
+    const win = this.geo && this.cssW ? this.visibleWindow() : null;
+    if (win && this.wantValues(win)) {
+      legend.append(
+        swatch(t.blue, 'w > 0'),
+        swatch(t.orange, 'w < 0'),
+        swatch(t.background, 'zero'),
+        swatch(t.red, `> ${this.nm.n} of ${this.nm.m}`, true),
+      );
+    } else {
+      const strong = this.mode === 'density' ? t.rgba.blue : t.rgba.purple;
+      const bar = h('span', { class: 'ramp' });
+      bar.style.backgroundImage = `linear-gradient(to right, ${css(mix(t.rgba.background, strong, 0.14))}, ${css(strong)})`;
+      legend.append(
+        swatch(t.background, this.mode === 'density' ? 'empty' : '0'),
+        h('span', { class: 'legend-item' }, this.mode === 'density' ? '>0' : '', bar, this.mode === 'density' ? 'dense' : 'max mean |w|'),
+      );
+    }
+  }
+
+  private legendValuesMode: boolean | null = null;
+
+  /** Row and column under a canvas point (col −1 in the fan-in gutter), or null outside the layer. */
+  private hitTest(x: number, y: number): { row: number; col: number } | null {
+    const g = this.geo;
+    if (!g) return null;
+    const row = Math.floor(this.y0 + y / this.sy);
+    if (row < 0 || row >= g.rows || y < 0 || y >= this.plotH) return null;
+    if (x < this.plotX) return x < GUTTER ? { row, col: -1 } : null;
+    const col = Math.floor(this.x0 + (x - this.plotX) / this.sx);
+    if (col < 0 || col >= g.cols) return null;
+    return { row, col };
+  }
+
+  /** The heatmap cell of the detail tile (or the overview) that holds (row, col). */
+  private cellAt(row: number, col: number): { i: number; j: number; tile: Tile; r0: number; r1: number; c0: number; c1: number } | null {
+    for (const tile of [this.detail, this.overview]) {
+      if (!tile) continue;
+      const w = tile.window;
+      if (row < w.rowStart || row >= w.rowEnd || col < w.colStart || col >= w.colEnd) continue;
+      const R = w.rowEnd - w.rowStart;
+      const C = w.colEnd - w.colStart;
+      const i = cellIndex(row - w.rowStart, R, tile.rows);
+      const j = cellIndex(col - w.colStart, C, tile.cols);
+      return {
+        i, j, tile,
+        r0: w.rowStart + Math.floor((i * R) / tile.rows),
+        r1: w.rowStart + Math.floor(((i + 1) * R) / tile.rows),
+        c0: w.colStart + Math.floor((j * C) / tile.cols),
+        c1: w.colStart + Math.floor(((j + 1) * C) / tile.cols),
+      };
+    }
+    return null;
+  }
+
+  private showTooltip(x: number, y: number): void {
+    const hit = this.hitTest(x, y);
+    const g = this.geo;
+    if (!hit || !g || !this.layer) return this.hideTooltip();
+    const lines: [string, string, string?][] = [];
+    const fanIn = g.fanIn ? g.fanIn[hit.row] : undefined;
+    const fanText = fanIn === undefined ? 'unknown' : `${count(fanIn)} of ${count(g.dense)} (${percent(fanIn / g.dense)})${fanIn === 0 ? ' — dead neuron' : ''}`;
+    let title: string;
+    if (hit.col < 0) {
+      title = `Neuron ${count(hit.row)}`;
+      lines.push(['fan-in', fanText, fanIn === 0 ? 'bad' : undefined]);
+    } else {
+      const grp = groupOfColumn(g, this.nm.m, hit.col);
+      title = `Row ${count(hit.row)} · col ${count(hit.col)}`;
+      if (g.K > 1) lines.push(['input', `channel ${grp.channel}, kernel position ${grp.position}`]);
+      const win = this.visibleWindow();
+      const v = this.values;
+      if (this.wantValues(win) && v && within(v.window, hit.row, hit.col)) {
+        const vCols = v.window.colEnd - v.window.colStart;
+        const value = v.values[(hit.row - v.window.rowStart) * vCols + hit.col - v.window.colStart];
+        lines.push(['weight', formatWeight(value), value === 0 ? 'muted' : undefined]);
+        const cols = groupColumns(g, this.nm.m, hit.col);
+        if (grp.partial) {
+          lines.push([`${this.nm.n}:${this.nm.m}`, `partial group (${cols.length} channels), not checked`, 'muted']);
+        } else if (cols.every((c) => c >= v.window.colStart && c < v.window.colEnd)) {
+          const base = (hit.row - v.window.rowStart) * vCols - v.window.colStart;
+          const nnz = cols.reduce((s, c) => s + (v.values[base + c] !== 0 ? 1 : 0), 0);
+          const ok = nnz <= this.nm.n;
+          lines.push([`${this.nm.n}:${this.nm.m} group`, `${nnz} of ${this.nm.m} non-zero — ${ok ? 'complies' : 'violates'}`, ok ? 'good' : 'bad']);
+        }
+      } else {
+        const cell = this.cellAt(hit.row, hit.col);
+        if (cell) {
+          const k = cell.i * cell.tile.cols + cell.j;
+          const weights = (cell.r1 - cell.r0) * (cell.c1 - cell.c0);
+          if (weights > 1) lines.push(['cell', `rows ${range(cell.r0, cell.r1)}, cols ${range(cell.c0, cell.c1)} (${count(weights)} weights)`, 'muted']);
+          lines.push(['density', percent(cell.tile.density[k])]);
+          lines.push(['mean |w|', formatWeight(cell.tile.meanAbs[k])]);
+        } else {
+          lines.push(['', 'loading…', 'muted']);
+        }
+      }
+      lines.push(['row fan-in', fanText, fanIn === 0 ? 'bad' : undefined]);
+    }
+    const tip = this.tooltip;
+    while (tip.firstChild) tip.removeChild(tip.firstChild);
+    tip.appendChild(h('div', { class: 'tip-title', text: title }));
+    const table = h('div', { class: 'tip-grid' });
+    for (const [k, val, cls] of lines) {
+      table.appendChild(h('span', { class: 'tip-key', text: k }));
+      table.appendChild(h('span', { class: `tip-value${cls ? ' ' + cls : ''}`, text: val }));
+    }
+    tip.appendChild(table);
+    tip.hidden = false;
+    const pad = 14;
+    const tw = tip.offsetWidth;
+    const th = tip.offsetHeight;
+    let left = x + pad;
+    let top = y + pad;
+    if (left + tw > this.cssW) left = Math.max(0, x - pad - tw);
+    if (top + th > this.cssH) top = Math.max(0, y - pad - th);
+    tip.style.left = `${left}px`;
+    tip.style.top = `${top}px`;
+  }
+
+  private hideTooltip(): void {
+    this.tooltip.hidden = true;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Input
+
+  private installInput(): void {
+    const c = this.canvas;
+    const point = (ev: MouseEvent): { x: number; y: number } => {
+      const rect = c.getBoundingClientRect();
+      return { x: ev.clientX - rect.left, y: ev.clientY - rect.top };
+    };
+    c.addEventListener(
+      'wheel',
+      (ev) => {
+        if (!this.geo) return;
+        ev.preventDefault();
+        const p = point(ev);
+        const dy = ev.deltaMode === 1 ? ev.deltaY * 16 : ev.deltaMode === 2 ? ev.deltaY * 400 : ev.deltaY;
+        this.zoomAt(Math.exp(-dy * (ev.ctrlKey ? 0.01 : 0.0025)), Math.max(this.plotX, p.x), p.y);
+        this.hover = p;
+        this.showTooltip(p.x, p.y);
+      },
+      { passive: false },
+    );
+    c.addEventListener('pointerdown', (ev) => {
+      if (ev.button !== 0 || !this.geo) return;
+      c.focus();
+      c.setPointerCapture(ev.pointerId);
+      const p = point(ev);
+      this.drag = { pointer: ev.pointerId, x: p.x, y: p.y, x0: this.x0, y0: this.y0, moved: false };
+      this.hideTooltip();
+    });
+    c.addEventListener('pointermove', (ev) => {
+      const p = point(ev);
+      if (this.drag && ev.pointerId === this.drag.pointer) {
+        const dx = p.x - this.drag.x;
+        const dy = p.y - this.drag.y;
+        if (!this.drag.moved && Math.hypot(dx, dy) < 3) return;
+        this.drag.moved = true;
+        c.classList.add('dragging');
+        this.x0 = this.drag.x0 - dx / this.sx;
+        this.y0 = this.drag.y0 - dy / this.sy;
+        this.fitted = false;
+        this.clampView();
+        this.viewChanged(false);
+        return;
+      }
+      this.hover = p;
+      this.showTooltip(p.x, p.y);
+      this.invalidate();
+    });
+    const endDrag = (ev: PointerEvent): void => {
+      if (!this.drag || ev.pointerId !== this.drag.pointer) return;
+      this.drag = null;
+      c.classList.remove('dragging');
+      if (c.hasPointerCapture(ev.pointerId)) c.releasePointerCapture(ev.pointerId);
+    };
+    c.addEventListener('pointerup', endDrag);
+    c.addEventListener('pointercancel', endDrag);
+    c.addEventListener('pointerleave', () => {
+      if (this.drag) return;
+      this.hover = null;
+      this.hideTooltip();
+      this.invalidate();
+    });
+    c.addEventListener('dblclick', (ev) => {
+      const p = point(ev);
+      this.zoomAt(ev.shiftKey ? 0.5 : 2, Math.max(this.plotX, p.x), p.y);
+    });
+    c.addEventListener('keydown', (ev) => {
+      if (!this.geo) return;
+      const viewCols = this.plotW / this.sx;
+      const viewRows = this.plotH / this.sy;
+      const stepX = ev.shiftKey ? viewCols / 2 : Math.max(1, viewCols / 10);
+      const stepY = ev.shiftKey ? viewRows / 2 : Math.max(1, viewRows / 10);
+      switch (ev.key) {
+        case 'ArrowLeft': this.pan(-stepX, 0); break;
+        case 'ArrowRight': this.pan(stepX, 0); break;
+        case 'ArrowUp': this.pan(0, -stepY); break;
+        case 'ArrowDown': this.pan(0, stepY); break;
+        case '+': case '=': this.zoomAtCenter(1.5); break;
+        case '-': case '_': this.zoomAtCenter(1 / 1.5); break;
+        case '0': case 'Home': this.fit(true); break;
+        default: return;
+      }
+      ev.preventDefault();
+      this.hideTooltip();
+    });
+  }
+
+  /** Keeps the legend in step with the drawing mode (values vs cells) without rebuilding per frame. */
+  syncLegend(): void {
+    const win = this.geo && this.cssW ? this.visibleWindow() : null;
+    const valuesMode = !!win && this.wantValues(win);
+    if (valuesMode !== this.legendValuesMode) {
+      this.legendValuesMode = valuesMode;
+      this.updateLegend();
+    }
+  }
+}
+
+function contains(outer: HeatmapWindow, inner: HeatmapWindow): boolean {
+  return outer.rowStart <= inner.rowStart && outer.rowEnd >= inner.rowEnd && outer.colStart <= inner.colStart && outer.colEnd >= inner.colEnd;
+}
+
+function within(w: HeatmapWindow, row: number, col: number): boolean {
+  return row >= w.rowStart && row < w.rowEnd && col >= w.colStart && col < w.colEnd;
+}
+
+function windowKey(w: HeatmapWindow): string {
+  return `${w.rowStart}:${w.rowEnd}:${w.colStart}:${w.colEnd}`;
+}
+
+/** Index i of the cell holding offset x when R items are split into n cells at ⌊i·R/n⌋. */
+function cellIndex(x: number, R: number, n: number): number {
+  let i = Math.min(n - 1, Math.floor((x * n) / R));
+  while (i > 0 && Math.floor((i * R) / n) > x) i--;
+  while (i < n - 1 && Math.floor(((i + 1) * R) / n) <= x) i++;
+  return i;
+}
+
+function fmtRatio(x: number): string {
+  return x >= 10 ? String(Math.round(x)) : x.toFixed(1).replace(/\.0$/, '');
+}

@@ -1,0 +1,251 @@
+/**
+ * Entry of the checkpoint editor webview (bundled to dist/webview.js: iife, platform browser).
+ * Talks to the extension host only through the messages of src/protocol.ts.
+ */
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
+import '@vscode-elements/elements/dist/vscode-icon/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
+import '@vscode-elements/elements/dist/vscode-radio/index.js';
+import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
+import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import '@vscode-elements/elements/dist/vscode-toolbar-button/index.js';
+import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
+
+import type { SparsityReport } from '../../src/core/analysis/report';
+import type { ToWebview } from '../../src/protocol';
+import { DensityChart, FanInHistogram, NmChart } from './charts';
+import { clear, codicon, h } from './dom';
+import { count, percent, shape } from './format';
+import { HeatmapView } from './heatmap';
+import { getState, post, saveView, updateState } from './host';
+import { LayerTable } from './layerTable';
+import { buildLayers, type Layer } from './model';
+import { renderSummary } from './summary';
+import { observeTheme, readTheme, type Theme } from './theme';
+
+type InitMessage = Extract<ToWebview, { type: 'init' }>;
+
+class App {
+  private theme: Theme = readTheme();
+  private report: SparsityReport | null = null;
+  private layers: Layer[] = [];
+  private selected: Layer | null = null;
+  private detailTimer = 0;
+
+  private readonly root: HTMLElement;
+  private readonly summarySlot = h('div', { class: 'summary-slot' });
+  private readonly banner = h('div', { class: 'banner', attrs: { role: 'alert' } });
+  private readonly densityChart = new DensityChart((l) => this.select(l.report.name, 'user', true));
+  private readonly nmChart = new NmChart((l) => this.select(l.report.name, 'user', true));
+  private readonly histogram = new FanInHistogram();
+  private readonly heatmap: HeatmapView;
+  private table: LayerTable | null = null;
+  private readonly tableSlot = h('div', { class: 'table-slot' });
+  private readonly tableCount = h('span', { class: 'table-count' });
+  private readonly detailHeader = h('div', { class: 'detail-header' });
+  private readonly histogramTitle = h('h3', { class: 'figure-title', text: 'Fan-in histogram' });
+  private readonly histogramNote = h('div', { class: 'figure-note' });
+  private readonly nmChartTitle = h('h3', { class: 'figure-title', text: 'N:M compliance per weight tensor' });
+
+  constructor(root: HTMLElement) {
+    this.root = root;
+    this.banner.hidden = true;
+    this.heatmap = new HeatmapView(this.theme, {
+      post,
+      onViewChange: (layer, view) => saveView(layer, view),
+      onModeChange: (mode) => updateState({ mode }),
+    });
+    const saved = getState();
+    if (saved.mode) this.heatmap.setMode(saved.mode);
+    clear(root);
+    root.appendChild(
+      h('div', { class: 'loading-screen', attrs: { role: 'status' } }, h('vscode-progress-ring', { attrs: { 'aria-label': 'Loading' } }), h('span', { text: 'Analysing checkpoint…' })),
+    );
+    observeTheme(() => this.onThemeChange());
+  }
+
+  onMessage(msg: ToWebview): void {
+    switch (msg.type) {
+      case 'init':
+        this.init(msg);
+        break;
+      case 'select':
+        if (this.layers.some((l) => l.report.name === msg.layer)) this.select(msg.layer, 'host', true);
+        break;
+      case 'error':
+        if (msg.requestId !== undefined) this.heatmap.onMessage(msg);
+        else this.showBanner(msg.message);
+        break;
+      default:
+        this.heatmap.onMessage(msg);
+    }
+  }
+
+  private showBanner(text: string): void {
+    clear(this.banner);
+    this.banner.append(codicon('error'), h('span', { text }));
+    this.banner.hidden = false;
+  }
+
+  private init(msg: InitMessage): void {
+    this.report = msg.report;
+    this.layers = buildLayers(msg.report, msg.layers);
+    this.heatmap.setSettings(msg.settings.maxHeatmapCells);
+    const saved = getState();
+    if (!this.table) this.build();
+
+    clear(this.summarySlot);
+    this.summarySlot.appendChild(renderSummary(msg.report, this.layers));
+    this.nmChartTitle.textContent = `${msg.report.nm.n}:${msg.report.nm.m} compliance per weight tensor`;
+
+    this.table!.setLayers(this.layers);
+    this.table!.setFilter(saved.filter ?? '', saved.weightsOnly ?? false);
+
+    const names = new Set(this.layers.map((l) => l.report.name));
+    const firstWeight = this.layers.find((l) => l.geometry) ?? this.layers.find((l) => l.isWeight) ?? this.layers[0];
+    const pick = [msg.select, this.selected?.report.name, saved.selected].find((n) => n && names.has(n)) ?? firstWeight?.report.name;
+    const selectedName = pick ?? undefined;
+    this.densityChart.setData(this.layers, selectedName, this.theme);
+    this.nmChart.setData(this.layers, msg.report.nm, selectedName, this.theme);
+    this.selected = null;
+    if (selectedName) this.select(selectedName, msg.select ? 'host' : 'restore', true);
+    else {
+      this.heatmap.setLayer(null, msg.report.nm);
+      this.histogram.setLayer(null, this.theme);
+    }
+  }
+
+  /** Builds the page once; `init` fills it (again when the analysis is redone). */
+  private build(): void {
+    const saved = getState();
+    this.table = new LayerTable({
+      nmLabel: 'N:M',
+      sort: saved.sort,
+      onSelect: (layer, immediate) => this.select(layer.report.name, 'user', immediate),
+      onSort: (sort) => updateState({ sort }),
+    });
+    this.tableSlot.appendChild(this.table.element);
+    this.tableCount.appendChild(this.table.countElement);
+
+    const filter = h('vscode-textfield', {
+      class: 'filter',
+      attrs: { placeholder: 'Filter tensors by name', 'aria-label': 'Filter tensors by name', value: saved.filter ?? '' },
+    }) as HTMLElement & { value: string };
+    filter.appendChild(h('vscode-icon', { attrs: { slot: 'content-before', name: 'filter' } }));
+    const weightsOnly = h('vscode-checkbox', { attrs: { label: 'Weights only', checked: saved.weightsOnly ?? false } }) as HTMLElement & { checked: boolean };
+    const applyFilter = (): void => {
+      updateState({ filter: filter.value, weightsOnly: weightsOnly.checked });
+      this.table!.setFilter(filter.value, weightsOnly.checked);
+    };
+    filter.addEventListener('input', applyFilter);
+    weightsOnly.addEventListener('change', applyFilter);
+
+    const figure = (title: HTMLElement, ...children: (HTMLElement | null)[]): HTMLElement => h('figure', { class: 'figure' }, title, ...children);
+
+    const overview = h(
+      'vscode-collapsible',
+      { class: 'section overview', attrs: { heading: 'Overview', description: 'where the model is sparse', open: saved.overviewOpen ?? true } },
+      h(
+        'div',
+        { class: 'charts-row' },
+        figure(h('h3', { class: 'figure-title', text: 'Density per weight tensor' }), this.densityChart.element),
+        figure(this.nmChartTitle, this.nmChart.element),
+      ),
+    );
+    overview.addEventListener('vsc-collapsible-toggle', (ev) => updateState({ overviewOpen: (ev as CustomEvent<{ open: boolean }>).detail.open }));
+
+    const layersSection = h(
+      'section',
+      { class: 'panel layers-panel', attrs: { 'aria-label': 'Tensors' } },
+      h('div', { class: 'panel-toolbar' }, h('h2', { class: 'panel-title', text: 'Tensors' }), this.tableCount, h('span', { class: 'toolbar-spacer' }), weightsOnly, filter),
+      this.tableSlot,
+    );
+
+    const detailSection = h(
+      'section',
+      { class: 'panel detail-panel', attrs: { 'aria-label': 'Selected tensor' } },
+      this.detailHeader,
+      h(
+        'div',
+        { class: 'detail-body' },
+        this.heatmap.element,
+        figure(this.histogramTitle, this.histogram.element, this.histogramNote),
+      ),
+    );
+
+    clear(this.root);
+    this.root.append(this.banner, this.summarySlot, overview, h('div', { class: 'main-grid' }, layersSection, detailSection));
+  }
+
+  /**
+   * Selects a tensor. `immediate` false (arrowing through the table) waits for a pause before the
+   * heatmap and the histogram follow; the table and the bar highlights follow at once.
+   */
+  private select(name: string, source: 'user' | 'host' | 'restore', immediate: boolean): void {
+    const layer = this.layers.find((l) => l.report.name === name);
+    if (!layer) return;
+    this.table?.select(name, false, true);
+    this.densityChart.setSelected(name, this.theme);
+    this.nmChart.setSelected(name, this.theme);
+    updateState({ selected: name });
+    window.clearTimeout(this.detailTimer);
+    const apply = (): void => {
+      if (this.selected === layer) return;
+      this.selected = layer;
+      this.renderDetail(layer);
+      if (source === 'user') post({ type: 'selected', layer: name });
+    };
+    if (immediate) apply();
+    else this.detailTimer = window.setTimeout(apply, 150);
+  }
+
+  private renderDetail(layer: Layer): void {
+    const r = layer.report;
+    const f = r.fanIn;
+    const nm = this.report!.nm;
+    clear(this.detailHeader);
+    const facts: string[] = [shape(r.shape), r.dtype, r.role, `${percent(r.sparsity)} sparse`];
+    if (f) facts.push(f.constant ? `constant fan-in k = ${f.k} of ${f.dense}` : `fan-in ${f.min}–${f.max} of ${f.dense}`);
+    if (r.nm && r.nm.groups) facts.push(`${nm.n}:${nm.m} ${percent(r.nm.compliant / r.nm.groups)}`);
+    this.detailHeader.append(
+      h('h2', { class: 'detail-title', text: r.name, title: r.name }),
+      h('div', { class: 'detail-facts' }, ...facts.map((t) => h('span', { class: 'fact', text: t }))),
+    );
+    if (layer.problems.length) {
+      this.detailHeader.appendChild(
+        h('ul', { class: 'problems', attrs: { 'aria-label': 'Problems' } }, ...layer.problems.map((p) => h('li', {}, codicon('warning', 'warn-icon'), h('span', { text: p })))),
+      );
+    }
+    this.heatmap.setLayer(layer, nm, getState().views?.[r.name]);
+    this.histogramTitle.textContent = `Fan-in histogram`;
+    this.histogram.setLayer(layer.geometry?.fanIn ? layer : null, this.theme);
+    this.histogramNote.textContent = !f
+      ? 'Not a linear or conv weight: no fan-in.'
+      : !layer.geometry?.fanIn
+        ? 'Per-neuron fan-in not available.'
+        : f.constant
+          ? `All ${count(Math.round(r.numel / f.dense) - f.zeroNeurons)} active neurons have ${f.k} non-zeros${f.zeroNeurons ? `; ${count(f.zeroNeurons)} are dead` : ''}.`
+          : `Mean ${f.mean.toFixed(1)}, ${f.min}–${f.max} non-zeros per neuron${f.zeroNeurons ? `; ${count(f.zeroNeurons)} dead` : ''}.`;
+    this.histogram.element.hidden = !layer.geometry?.fanIn;
+  }
+
+  private onThemeChange(): void {
+    this.theme = readTheme();
+    if (!this.report) return;
+    const name = this.selected?.report.name;
+    this.densityChart.setData(this.layers, name, this.theme);
+    this.nmChart.setData(this.layers, this.report.nm, name, this.theme);
+    this.histogram.setLayer(this.selected?.geometry?.fanIn ? this.selected : null, this.theme);
+    this.heatmap.setTheme(this.theme);
+  }
+}
+
+const root = document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' }));
+const app = new App(root);
+window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
+  const msg = ev.data;
+  if (msg && typeof msg === 'object' && typeof msg.type === 'string') app.onMessage(msg);
+});
+post({ type: 'ready' });

@@ -1,0 +1,152 @@
+/** What the editor derives from the report: per-layer problems, N:M geometry, totals. */
+import type { LayerReport, SparsityReport } from '../../src/core/analysis/report';
+import type { NmPattern } from '../../src/core/analysis/nmPattern';
+import type { LayerView } from '../../src/protocol';
+import { count, percent } from './format';
+
+export interface Layer {
+  readonly report: LayerReport;
+  readonly view: LayerView | undefined;
+  /** Position in report.layers (the table's natural order). */
+  readonly order: number;
+  readonly isWeight: boolean;
+  /** Non-zero fraction. */
+  readonly density: number;
+  /** Compliant fraction of the full N:M groups; null when there is none. */
+  readonly nmCompliance: number | null;
+  readonly problems: readonly string[];
+  /** Heatmap geometry when the host gave one. */
+  readonly geometry: Geometry | null;
+}
+
+/** The [neurons, fan-in positions] view of a weight and its N:M axis. */
+export interface Geometry {
+  readonly rows: number;
+  readonly cols: number;
+  /** Input channels (the N:M axis). */
+  readonly inDim: number;
+  /** Kernel positions per input channel: a view column c is channel ⌊c / K⌋ at position c mod K. */
+  readonly K: number;
+  readonly fanIn: Uint32Array | null;
+  /** Fan-in of a dense neuron (= cols). */
+  readonly dense: number;
+}
+
+/** Typed arrays may arrive as typed arrays (VS Code ≥ 1.57 transfers them) or as plain JSON. */
+export function toUint32(x: unknown): Uint32Array | null {
+  if (x instanceof Uint32Array) return x;
+  if (x === null || x === undefined) return null;
+  if (ArrayBuffer.isView(x)) return Uint32Array.from(x as unknown as ArrayLike<number>);
+  if (Array.isArray(x)) return Uint32Array.from(x);
+  if (typeof x === 'object') return Uint32Array.from(Object.values(x as Record<string, number>));
+  return null;
+}
+
+export function toFloat32(x: unknown): Float32Array {
+  if (x instanceof Float32Array) return x;
+  if (ArrayBuffer.isView(x)) return Float32Array.from(x as unknown as ArrayLike<number>);
+  if (Array.isArray(x)) return Float32Array.from(x);
+  if (x && typeof x === 'object') return Float32Array.from(Object.values(x as Record<string, number>));
+  return new Float32Array(0);
+}
+
+export function problemsOf(l: LayerReport, nm: NmPattern): string[] {
+  const out: string[] = [];
+  if (l.fanIn && !l.fanIn.constant && l.fanIn.zeroNeurons < neuronsOf(l)) {
+    out.push(`Fan-in is not constant: ${l.fanIn.min}–${l.fanIn.max} non-zeros per neuron`);
+  }
+  if (l.fanIn && l.fanIn.zeroNeurons > 0) {
+    out.push(`${count(l.fanIn.zeroNeurons)} dead neuron${l.fanIn.zeroNeurons === 1 ? '' : 's'} (all-zero rows)`);
+  }
+  if (l.nm && l.nm.compliant < l.nm.groups) {
+    const bad = l.nm.groups - l.nm.compliant;
+    out.push(`${count(bad)} of ${count(l.nm.groups)} ${nm.n}:${nm.m} groups have more than ${nm.n} non-zeros`);
+  }
+  return out;
+}
+
+function neuronsOf(l: LayerReport): number {
+  return l.fanIn && l.fanIn.dense > 0 ? Math.round(l.numel / l.fanIn.dense) : 0;
+}
+
+export function buildLayers(report: SparsityReport, views: readonly LayerView[]): Layer[] {
+  const byIndex = new Map<number, LayerView>();
+  for (const v of views) byIndex.set(v.index, v);
+  return report.layers.map((l, i) => {
+    const view = byIndex.get(i);
+    const fanIn = toUint32(view?.fanIn);
+    let geometry: Geometry | null = null;
+    if (view && view.rows && view.cols) {
+      const inDim = view.inDim && view.inDim > 0 ? view.inDim : view.cols;
+      const K = Math.max(1, Math.round(view.cols / inDim));
+      geometry = { rows: view.rows, cols: view.cols, inDim, K, fanIn: fanIn && fanIn.length === view.rows ? fanIn : null, dense: view.cols };
+    }
+    return {
+      report: l,
+      view,
+      order: i,
+      isWeight: l.role !== 'other',
+      density: l.numel === 0 ? 0 : l.nnz / l.numel,
+      nmCompliance: l.nm && l.nm.groups > 0 ? l.nm.compliant / l.nm.groups : null,
+      problems: problemsOf(l, report.nm),
+      geometry,
+    };
+  });
+}
+
+export interface Overview {
+  readonly weightLayers: number;
+  readonly constantFanIn: number;
+  readonly nmGroups: number;
+  readonly nmCompliant: number;
+  readonly nmPartial: number;
+  readonly deadNeurons: number;
+  readonly layersWithProblems: number;
+}
+
+export function overviewOf(layers: readonly Layer[]): Overview {
+  let weightLayers = 0, constantFanIn = 0, nmGroups = 0, nmCompliant = 0, nmPartial = 0, deadNeurons = 0, layersWithProblems = 0;
+  for (const l of layers) {
+    if (l.problems.length) layersWithProblems++;
+    const r = l.report;
+    if (r.fanIn) {
+      weightLayers++;
+      if (r.fanIn.constant) constantFanIn++;
+      deadNeurons += r.fanIn.zeroNeurons;
+    }
+    if (r.nm) {
+      nmGroups += r.nm.groups;
+      nmCompliant += r.nm.compliant;
+      nmPartial += r.nm.partial;
+    }
+  }
+  return { weightLayers, constantFanIn, nmGroups, nmCompliant, nmPartial, deadNeurons, layersWithProblems };
+}
+
+export function nmText(nm: NmPattern, compliant: number, groups: number): string {
+  return groups === 0 ? `${nm.n}:${nm.m}: no full groups` : `${nm.n}:${nm.m}: ${count(compliant)} of ${count(groups)} groups (${percent(compliant / groups)})`;
+}
+
+/**
+ * N:M groups in the view: a group is M consecutive input channels at one kernel position, so in
+ * view columns it is { (g·M + j)·K + p : j < M } for channel group g and kernel position p.
+ */
+export function groupOfColumn(geo: Geometry, m: number, col: number): { group: number; position: number; channel: number; partial: boolean } {
+  const channel = Math.floor(col / geo.K);
+  const position = col - channel * geo.K;
+  const group = Math.floor(channel / m);
+  const fullGroups = Math.floor(geo.inDim / m);
+  return { group, position, channel, partial: group >= fullGroups };
+}
+
+/** Columns of the group holding `col`, ascending. */
+export function groupColumns(geo: Geometry, m: number, col: number): number[] {
+  const { group, position } = groupOfColumn(geo, m, col);
+  const cols: number[] = [];
+  for (let j = 0; j < m; j++) {
+    const channel = group * m + j;
+    if (channel >= geo.inDim) break;
+    cols.push(channel * geo.K + position);
+  }
+  return cols;
+}
