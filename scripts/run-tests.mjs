@@ -14,7 +14,8 @@
 // they are skipped, with a line saying so, when either is missing. Artifacts (screenshots,
 // code-server logs) go to test-results/.
 import Mocha from 'mocha';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { format } from 'node:util';
 import cs from './vscode/codeServer.cjs';
@@ -92,10 +93,10 @@ async function runIntegration() {
   const index = join(OUT, 'integration', 'index.js');
   if (!existsSync(index)) return { passed: 0, failed: 1, skipped: 0, note: `${relative(REPO, index)} is missing (tsc -p test/tsconfig.json)` };
   mkdirSync(cs.RESULTS_DIR, { recursive: true });
-  const resultsFile = join(cs.RESULTS_DIR, 'integration-results.json');
-  const logFile = join(cs.RESULTS_DIR, 'integration-mocha.log');
-  rmSync(resultsFile, { force: true });
-  rmSync(logFile, { force: true });
+  // Per run, so two runs in one checkout cannot read each other's results.
+  const runDir = mkdtempSync(join(tmpdir(), 'sparsity-lens-integration-'));
+  const resultsFile = join(runDir, 'results.json');
+  const logFile = join(runDir, 'mocha.log');
   const timeoutMs = Number(process.env.SPARSITY_LENS_INTEGRATION_TIMEOUT_MS ?? 180_000);
   let server;
   let browser;
@@ -147,6 +148,11 @@ async function runIntegration() {
     await server?.stop();
   }
   const results = existsSync(resultsFile) ? JSON.parse(readFileSync(resultsFile, 'utf8')) : undefined;
+  const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+  if (log) copyFileSync(logFile, join(cs.RESULTS_DIR, 'integration-mocha.log'));
+  // Failures mocha's reporter never printed (the spec files failed to load).
+  for (const f of results?.failures ?? []) if (!log.includes(f.error.split('\n')[0])) console.log(`\n  ${f.title}:\n    ${f.error.split('\n').join('\n    ')}`);
+  rmSync(runDir, { recursive: true, force: true });
   if (results && (outcome === 0 || (outcome === 1 && results.failed > 0))) return results;
   // Nothing (or something inconsistent) came back: one failure, with what we know.
   const why =

@@ -255,18 +255,26 @@ export class FanInHistogram extends BarPanel {
     this.bins = [];
     const fanIn = layer?.geometry?.fanIn;
     if (layer && fanIn && layer.geometry) {
-      const dense = layer.geometry.dense;
-      const f = layer.report.fanIn;
-      // Integer bins when they fit, else ~40 bins over the occupied range [min, max].
-      const lo = f ? f.min : 0;
-      const hi = f ? f.max : dense;
-      const span = hi - lo + 1;
-      const width = span <= 48 ? 1 : Math.ceil(span / 40);
-      const n = Math.ceil(span / width);
-      this.bins = Array.from({ length: n }, (_, i) => ({ from: lo + i * width, to: Math.min(hi, lo + (i + 1) * width - 1), count: 0 }));
+      // Dead neurons (fan-in 0) get a bar of their own; the active ones are binned over their
+      // occupied range: one bin per value when that fits, else about 40 bins.
+      let lo = Infinity;
+      let hi = 0;
+      let dead = 0;
       for (const v of fanIn) {
-        const i = Math.min(n - 1, Math.max(0, Math.floor((v - lo) / width)));
-        this.bins[i].count++;
+        if (v === 0) dead++;
+        else {
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+      }
+      if (dead) this.bins.push({ from: 0, to: 0, count: dead });
+      if (lo <= hi) {
+        const span = hi - lo + 1;
+        const width = span <= 48 ? 1 : Math.ceil(span / 40);
+        const n = Math.ceil(span / width);
+        const first = this.bins.length;
+        for (let i = 0; i < n; i++) this.bins.push({ from: lo + i * width, to: Math.min(hi, lo + (i + 1) * width - 1), count: 0 });
+        for (const v of fanIn) if (v !== 0) this.bins[first + Math.min(n - 1, Math.floor((v - lo) / width))].count++;
       }
       const parts = this.bins.filter((b) => b.count).map((b) => `${b.from === b.to ? b.from : `${b.from}–${b.to}`}: ${b.count}`);
       this.canvas.setAttribute('aria-label', `Fan-in histogram of ${layer.report.name}, neurons per fan-in: ${parts.join(', ')}`);
@@ -280,7 +288,7 @@ export class FanInHistogram extends BarPanel {
     return {
       type: 'bar',
       data: {
-        labels: this.bins.map((b) => (b.from === b.to ? String(b.from) : `${b.from}–${b.to}`)),
+        labels: this.bins.map((b) => (b.to === 0 ? '0 (dead)' : b.from === b.to ? String(b.from) : `${b.from}–${b.to}`)),
         datasets: [
           {
             data: this.bins.map((b) => b.count),

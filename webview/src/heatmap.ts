@@ -210,10 +210,18 @@ export class HeatmapView {
     );
     this.updateLegend();
     if (!same) {
+      // A layer with few rows gets a shorter canvas instead of a band of empty space.
+      this.wrap.style.height = '';
+      const natural = this.geo.rows * MAX_CELL;
+      if (natural < this.wrap.clientHeight) this.wrap.style.height = `${Math.max(120, natural)}px`;
+      this.measure();
       this.pendingView = view;
+      this.needsInitialView = true;
       if (this.cssW > 0) this.applyInitialView();
     } else this.invalidate();
   }
+
+  private needsInitialView = false;
 
   /** A heatmap or values reply, or an error, from the host. */
   onMessage(msg: ToWebview): void {
@@ -282,6 +290,7 @@ export class HeatmapView {
   private applyInitialView(): void {
     const v = this.pendingView;
     this.pendingView = undefined;
+    this.needsInitialView = false;
     const g = this.geo!;
     if (v && v.x1 > v.x0 && v.y1 > v.y0 && v.x1 <= g.cols + 1e-6 && v.y1 <= g.rows + 1e-6 && !(v.x0 <= 0 && v.y0 <= 0 && v.x1 >= g.cols && v.y1 >= g.rows)) {
       this.sx = this.plotW / (v.x1 - v.x0);
@@ -365,14 +374,13 @@ export class HeatmapView {
     }
   }
 
-  private onResize(): void {
+  /** Sizes the canvas to its box; false when nothing changed. */
+  private measure(): boolean {
     const rect = this.wrap.getBoundingClientRect();
     const w = Math.floor(rect.width);
     const hgt = Math.floor(rect.height);
     const dpr = window.devicePixelRatio || 1;
-    if (w === this.cssW && hgt === this.cssH && dpr === this.dpr) return;
-    const first = this.cssW === 0;
-    const centre = this.geo && !first ? { c: this.x0 + this.plotW / this.sx / 2, r: this.y0 + this.plotH / this.sy / 2 } : null;
+    if (w === this.cssW && hgt === this.cssH && dpr === this.dpr) return false;
     this.cssW = w;
     this.cssH = hgt;
     this.dpr = dpr;
@@ -380,8 +388,13 @@ export class HeatmapView {
     this.canvas.height = Math.max(1, Math.round(hgt * dpr));
     this.canvas.style.width = `${w}px`;
     this.canvas.style.height = `${hgt}px`;
-    if (!this.geo || w === 0) return;
-    if (this.pendingView !== undefined || first) {
+    return true;
+  }
+
+  private onResize(): void {
+    const centre = this.geo && this.cssW > 0 ? { c: this.x0 + this.plotW / this.sx / 2, r: this.y0 + this.plotH / this.sy / 2 } : null;
+    if (!this.measure() || !this.geo || this.cssW === 0) return;
+    if (this.needsInitialView) {
       this.applyInitialView();
     } else if (this.fitted) {
       this.fit(false);
@@ -676,18 +689,18 @@ export class HeatmapView {
     // Separators in the background colour make each weight a tile.
     if (this.sx >= 8 || this.sy >= 8) {
       ctx.fillStyle = t.background;
-      if (this.sx >= 8) for (let c = win.colStart; c <= win.colEnd; c++) ctx.fillRect(x(c) - 0.5, top, 1, bottom - top);
-      if (this.sy >= 8) for (let r = win.rowStart; r <= win.rowEnd; r++) ctx.fillRect(left, y(r) - 0.5, right - left, 1);
+      if (this.sx >= 8) for (let c = win.colStart; c <= win.colEnd; c++) ctx.fillRect(x(c), top, 1, bottom - top);
+      if (this.sy >= 8) for (let r = win.rowStart; r <= win.rowEnd; r++) ctx.fillRect(left, y(r), right - left, 1);
     }
     // Channel boundaries (conv: K kernel positions per channel), then group blocks.
     const fg = t.rgba.foreground;
     if (g.K > 1 && this.sx * g.K >= 12) {
       ctx.fillStyle = css(fg, 0.16);
-      for (let c = Math.ceil(win.colStart / g.K) * g.K; c <= win.colEnd; c += g.K) ctx.fillRect(x(c) - 0.5, top, 1, bottom - top);
+      for (let c = Math.ceil(win.colStart / g.K) * g.K; c <= win.colEnd; c += g.K) ctx.fillRect(x(c), top, 1, bottom - top);
     }
     const fullGroups = Math.floor(g.inDim / m);
     const partialFrom = fullGroups * block;
-    ctx.fillStyle = css(fg, 0.55);
+    ctx.fillStyle = css(fg, 0.45);
     for (let c = Math.ceil(win.colStart / block) * block; c <= Math.min(win.colEnd, partialFrom); c += block) ctx.fillRect(x(c) - 1, top, 2, bottom - top);
     // Trailing channels that do not fill a group: hatched, they are not checked.
     if (partialFrom < win.colEnd) {
@@ -696,7 +709,7 @@ export class HeatmapView {
       const px0 = Math.max(left, x(partialFrom));
       ctx.rect(px0, top, right - px0, bottom - top);
       ctx.clip();
-      ctx.strokeStyle = css(fg, 0.22);
+      ctx.strokeStyle = css(fg, 0.16);
       ctx.lineWidth = 1;
       ctx.beginPath();
       for (let d = px0 - (bottom - top); d < right; d += 6) {
@@ -716,6 +729,7 @@ export class HeatmapView {
     const firstBlock = Math.floor(Math.max(win.colStart, vw.colStart) / block);
     const lastBlock = Math.min(fullGroups - 1, Math.floor((Math.min(win.colEnd, vw.colEnd) - 1) / block));
     let violations = 0;
+    const bad: number[] = [];
     const r0 = Math.max(win.rowStart, vw.rowStart);
     const r1 = Math.min(win.rowEnd, vw.rowEnd);
     for (let r = r0; r < r1; r++) {
@@ -728,15 +742,34 @@ export class HeatmapView {
           for (let j = 0; j < m; j++) if (v.values[rowBase + c0 + j * g.K + p - vw.colStart] !== 0) nnz++;
           if (nnz <= n) continue;
           violations++;
-          if (g.K === 1) {
-            ctx.strokeRect(x(c0) + lw / 2, y(r) + lw / 2, x(c0 + m) - x(c0) - lw, y(r + 1) - y(r) - lw);
-          } else {
-            for (let j = 0; j < m; j++) {
-              const c = c0 + j * g.K + p;
-              ctx.strokeRect(x(c) + lw / 2, y(r) + lw / 2, x(c + 1) - x(c) - lw, y(r + 1) - y(r) - lw);
-            }
-          }
+          bad.push(r, c0 + p);
         }
+      }
+    }
+    // Tint first, outlines on top, so neighbouring groups never hide each other's outline.
+    ctx.fillStyle = css(t.rgba.red, 0.22);
+    for (let i = 0; i < bad.length; i += 2) {
+      const r = bad[i];
+      const first = bad[i + 1];
+      for (let j = 0; j < m; j++) {
+        const c = first + j * g.K;
+        ctx.fillRect(x(c), y(r), x(c + 1) - x(c), y(r + 1) - y(r));
+      }
+    }
+    for (let i = 0; i < bad.length; i += 2) {
+      const r = bad[i];
+      const first = bad[i + 1];
+      if (g.K === 1) {
+        ctx.strokeRect(x(first) + lw / 2, y(r) + lw / 2, x(first + m) - x(first) - lw, y(r + 1) - y(r) - lw);
+      } else {
+        // Members are K columns apart: outline each and join them along the row's lower edge.
+        for (let j = 0; j < m; j++) {
+          const c = first + j * g.K;
+          ctx.strokeRect(x(c) + lw / 2, y(r) + lw / 2, x(c + 1) - x(c) - lw, y(r + 1) - y(r) - lw);
+        }
+        const last = first + (m - 1) * g.K;
+        ctx.fillStyle = t.red;
+        ctx.fillRect(x(first), y(r + 1) - lw, x(last + 1) - x(first), lw);
       }
     }
     if (violations !== this.violationsInView) {
@@ -784,33 +817,42 @@ export class HeatmapView {
     const blue = t.blue;
     const light = css(t.rgba.blue, 0.4);
     const hoverRow = this.hover && !this.drag ? this.hitTest(this.hover.x, this.hover.y)?.row ?? -1 : -1;
-    if (this.sy >= 1.5) {
+    if (this.sy >= 3) {
       const r0 = Math.max(0, Math.floor(this.y0));
       const r1 = Math.min(g.rows, Math.ceil(this.y0 + this.plotH / this.sy));
-      const gap = this.sy >= 5 ? 1 : 0;
+      const gap = this.sy >= 6 ? 1 : 0;
       for (let r = r0; r < r1; r++) {
-        const y = this.toY(r);
+        const y = Math.round(this.toY(r));
+        const hgt = Math.round(this.toY(r + 1)) - y - gap;
         const f = fanIn[r];
         if (f === 0) {
+          // Dead neuron: a red mark across the whole gutter.
+          ctx.fillStyle = css(t.rgba.red, 0.35);
+          ctx.fillRect(x0, y, width, hgt);
           ctx.fillStyle = t.red;
-          ctx.fillRect(x0, y, 3, this.sy - gap);
+          ctx.fillRect(x0, y, 4, hgt);
           continue;
         }
         ctx.fillStyle = r === hoverRow ? t.orange : blue;
-        ctx.fillRect(x0, y, Math.max(1, (f / dense) * width), this.sy - gap);
+        ctx.fillRect(x0, y, Math.max(1, (f / dense) * width), hgt);
       }
     } else {
+      // Several rows per pixel row: min solid, up to max light; any dead row marks the pixel red.
       const rowsPerPx = 1 / this.sy;
-      for (let py = 0; py < Math.min(this.plotH, yBottom); py++) {
+      const pyStart = Math.max(0, Math.floor(yTop));
+      for (let py = pyStart; py < Math.min(this.plotH, yBottom); py++) {
         const a = Math.max(0, Math.floor(this.y0 + py * rowsPerPx));
         const b = Math.min(g.rows, Math.max(a + 1, Math.floor(this.y0 + (py + 1) * rowsPerPx)));
         let min = Infinity;
         let max = 0;
+        let dead = false;
         for (let r = a; r < b; r++) {
           const f = fanIn[r];
-          if (f < min) min = f;
+          if (f === 0) dead = true;
+          else if (f < min) min = f;
           if (f > max) max = f;
         }
+        if (min === Infinity) min = 0;
         if (max > min) {
           ctx.fillStyle = light;
           ctx.fillRect(x0, py, (max / dense) * width, 1);
@@ -818,13 +860,14 @@ export class HeatmapView {
         if (min > 0) {
           ctx.fillStyle = blue;
           ctx.fillRect(x0, py, Math.max(1, (min / dense) * width), 1);
-        } else {
+        }
+        if (dead) {
           ctx.fillStyle = t.red;
-          ctx.fillRect(x0, py, 3, 1);
+          ctx.fillRect(x0, py, width, 1);
         }
       }
     }
-    if (hoverRow >= 0 && this.sy < 1.5) {
+    if (hoverRow >= 0 && this.sy < 3) {
       ctx.fillStyle = t.orange;
       ctx.fillRect(x0, this.toY(hoverRow), width, 1);
     }

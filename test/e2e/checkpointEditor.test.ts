@@ -1,0 +1,34 @@
+import { strict as assert } from 'node:assert';
+import { expectText, useWorkbench } from './harness';
+
+describe('e2e: the checkpoint editor', () => {
+  const wb = useWorkbench();
+
+  it('opens an ONNX file from the explorer with the table, summary and a drawn heatmap', async () => {
+    await wb().waitForView('Sparsity Report').catch(() => undefined);
+    await wb().openFromExplorer('digits_mlp_24.onnx');
+    const view = wb().webview();
+    const text = await expectText(view.locator('body'), /fc2\.weight/, 60_000);
+    for (const figure of [/fc1\.weight/, /\[256, ?64\]|256 ?× ?64/, /50(\.0+)?\s?%/]) {
+      assert.match(text, figure, `the editor shows ${figure}`);
+    }
+    // Select a weight so its heatmap is drawn, then check the canvas has more than one colour.
+    await view.locator('tr', { hasText: 'fc1.weight' }).first().click();
+    const canvas = view.locator('canvas.heatmap-canvas');
+    await canvas.waitFor({ state: 'visible', timeout: 30_000 });
+    let colours = 0;
+    for (let attempt = 0; attempt < 30 && colours < 2; attempt++) {
+      colours = await canvas.evaluate((c: HTMLCanvasElement) => {
+        const ctx = c.getContext('2d')!;
+        const data = ctx.getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set<number>();
+        for (let i = 0; i < data.length; i += 4 * 97) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+        return seen.size;
+      });
+      if (colours < 2) await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(colours >= 2, `the heatmap canvas is drawn (${colours} colours seen)`);
+    await wb().screenshot('checkpoint-editor');
+    await wb().screenshot('checkpoint-editor-heatmap', canvas);
+  });
+});
