@@ -67,12 +67,25 @@ function reply(message) {
       data = { type: 'values', requestId: message.requestId, layer: message.layer, window: win, values: values(spec, win) };
     }
     const computeMs = performance.now() - t0;
-    harness.replies.push({ type: data.type, requestId: message.requestId, computeMs, at: performance.now() });
+    const sentAt = performance.now();
+    harness.replies.push({ type: data.type, requestId: message.requestId, computeMs, at: sentAt });
     send(data);
     if (harness.timings.firstDraw === null) {
-      // The webview draws in its next animation frame, queued while handling the message.
+      const handledMs = performance.now() - sentAt;
+      // The webview draws in its next animation frame, queued while it handled the message; this
+      // callback is queued after it, so it runs once the first view is on the canvas.
       requestAnimationFrame(() => {
-        harness.timings.firstDraw = { at: performance.now(), sinceInit: performance.now() - harness.timings.initSent, hostComputeMs: computeMs, hostLatencyMs: delay };
+        const now = performance.now();
+        const t = harness.timings;
+        harness.timings.firstDraw = {
+          sinceInit: now - t.initSent,
+          // Webview time: init → its first request, and handling the reply (decode, colour, draw).
+          initToRequestMs: t.firstRequest - t.initSent,
+          replyHandledMs: handledMs,
+          replyToFrameMs: now - sentAt,
+          hostComputeMs: computeMs,
+          hostLatencyMs: delay,
+        };
       });
     }
   }, delay);
@@ -88,6 +101,7 @@ window.acquireVsCodeApi = () => ({
         send({ type: 'init', report: config.report, layers, settings: { maxHeatmapCells: config.maxHeatmapCells }, select: config.select });
       }, 5);
     } else if (message.type === 'requestHeatmap' || message.type === 'requestValues') {
+      harness.timings.firstRequest ??= performance.now();
       reply(message);
     }
   },

@@ -296,8 +296,14 @@ try {
     }
     const timing = await page.evaluate(() => window.__harness.timings.firstDraw);
     if (s.timing) {
-      const webviewMs = timing.sinceInit - timing.hostComputeMs - timing.hostLatencyMs;
-      console.log(`   first heatmap drawn ${timing.sinceInit.toFixed(0)} ms after init (mock host: ${timing.hostComputeMs.toFixed(0)} ms computing + ${timing.hostLatencyMs} ms latency; webview ≈ ${webviewMs.toFixed(0)} ms)`);
+      // The webview's share: init → first request, plus reply → drawn frame (the frame wait is
+      // bounded by the display's refresh; headless chromium runs at ~60 Hz).
+      const webviewMs = timing.initToRequestMs + timing.replyToFrameMs;
+      console.log(
+        `   first view: init → request ${timing.initToRequestMs.toFixed(0)} ms, reply handled in ${timing.replyHandledMs.toFixed(0)} ms, ` +
+          `drawn ${timing.replyToFrameMs.toFixed(0)} ms after the reply (webview total ≈ ${webviewMs.toFixed(0)} ms; ` +
+          `mock host ${timing.hostComputeMs.toFixed(0)} ms computing + ${timing.hostLatencyMs} ms latency)`,
+      );
       if (webviewMs >= 1000) problems.push(`first view took ${webviewMs.toFixed(0)} ms in the webview`);
     }
     if (s.act) await s.act(page, load);

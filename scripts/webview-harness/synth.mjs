@@ -108,7 +108,7 @@ export function heatmap(spec, win, width, height) {
   const cols = Math.min(width, C);
   const density = new Float32Array(rows * cols);
   const meanAbs = new Float32Array(rows * cols);
-  const SAMPLES = 6;
+  const SAMPLES = 3;
   for (let i = 0; i < rows; i++) {
     const r0 = win.rowStart + Math.floor((i * R) / rows);
     const r1 = win.rowStart + Math.floor(((i + 1) * R) / rows);

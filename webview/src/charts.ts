@@ -291,8 +291,11 @@ export class FanInHistogram extends BarPanel {
         labels: this.bins.map((b) => (b.to === 0 ? '0 (dead)' : b.from === b.to ? String(b.from) : `${b.from}–${b.to}`)),
         datasets: [
           {
-            data: this.bins.map((b) => b.count),
-            backgroundColor: this.bins.map((b) => (b.from === 0 ? theme.red : theme.blue)),
+            // Empty bins as null and a minimum length for the rest: a handful of dead neurons
+            // next to thousands of active ones still shows.
+            data: this.bins.map((b) => b.count || null),
+            minBarLength: 3,
+            backgroundColor: this.bins.map((b) => (b.to === 0 ? theme.red : theme.blue)),
             borderRadius: 1,
             maxBarThickness: 40,
             categoryPercentage: 0.9,

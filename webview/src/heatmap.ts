@@ -762,14 +762,11 @@ export class HeatmapView {
       if (g.K === 1) {
         ctx.strokeRect(x(first) + lw / 2, y(r) + lw / 2, x(first + m) - x(first) - lw, y(r + 1) - y(r) - lw);
       } else {
-        // Members are K columns apart: outline each and join them along the row's lower edge.
+        // Members are K columns apart (one channel each): outline each (hover shows the group).
         for (let j = 0; j < m; j++) {
           const c = first + j * g.K;
           ctx.strokeRect(x(c) + lw / 2, y(r) + lw / 2, x(c + 1) - x(c) - lw, y(r + 1) - y(r) - lw);
         }
-        const last = first + (m - 1) * g.K;
-        ctx.fillStyle = t.red;
-        ctx.fillRect(x(first), y(r + 1) - lw, x(last + 1) - x(first), lw);
       }
     }
     if (violations !== this.violationsInView) {

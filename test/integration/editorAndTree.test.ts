@@ -1,0 +1,77 @@
+import { strict as assert } from 'node:assert';
+import * as vscode from 'vscode';
+import type { SparsityLensApi } from '../../src/extension/extension';
+import type { ReportNode } from '../../src/extension/reportTree';
+import { activeExtension, closeAllEditors, exampleUris, openWithCustomEditor, waitFor, workspaceFile } from './helpers';
+
+const VIEW_TYPE = 'sparsityLens.checkpoint';
+
+async function api(): Promise<SparsityLensApi> {
+  return (await activeExtension()).exports as SparsityLensApi;
+}
+
+describe('extension host: checkpoint editor, Sparsity Report tree, export and N:M', function () {
+  this.timeout(120_000);
+  beforeEach(() => closeAllEditors());
+
+  it('every bundled example opens in the custom editor and is analysed', async () => {
+    const { analyses } = await api();
+    const examples = await exampleUris();
+    assert.ok(examples.length >= 2, 'the workspace holds the examples');
+    for (const uri of examples) {
+      await openWithCustomEditor(uri, VIEW_TYPE);
+      const analysis = await waitFor(`the analysis of ${uri.path}`, () => analyses.find(uri), { timeoutMs: 60_000 });
+      assert.equal(analysis.report.weights.nnz, 25216, uri.path);
+      assert.equal(analysis.report.weights.numel, 50432, uri.path);
+    }
+  });
+
+  it('the tree lists the open checkpoints and their layers, warnings on layers with problems', async () => {
+    const { analyses, tree } = await api();
+    const uri = workspaceFile('fixtures', 'digits_mlp_unstructured80.safetensors');
+    await openWithCustomEditor(uri, VIEW_TYPE);
+    await waitFor('the analysis', () => analyses.find(uri), { timeoutMs: 60_000 });
+    const roots = tree.getChildren() as ReportNode[];
+    const root = roots.find((n) => n.kind === 'checkpoint' && n.analysis.uri.toString() === uri.toString());
+    assert.ok(root, `the tree lists ${uri.path}`);
+    const layers = tree.getChildren(root) as ReportNode[];
+    assert.equal(layers.length, 6);
+    const fc2 = layers.find((n) => n.kind === 'layer' && n.layer.name === 'fc2.weight')!;
+    const item = tree.getTreeItem(fc2);
+    assert.match(String(item.description), /85\.5% sparse · fan-in 0–64 · N:M 98\.2%/);
+    assert.equal((item.iconPath as vscode.ThemeIcon).id, 'warning', 'dead neurons and N:M violations are flagged');
+    assert.equal(item.command?.command, 'sparsityLens.showLayerHeatmap');
+    const bias = layers.find((n) => n.kind === 'layer' && n.layer.name === 'fc2.bias')!;
+    assert.notEqual((tree.getTreeItem(bias).iconPath as vscode.ThemeIcon).id, 'warning');
+  });
+
+  it('Export Report writes the CLI schema as JSON, and CSV', async () => {
+    const uri = workspaceFile('digits_mlp_24.onnx');
+    const json = workspaceFile('export.json');
+    const csv = workspaceFile('export.csv');
+    await vscode.commands.executeCommand('sparsityLens.exportReport', uri, 'json', json);
+    const report = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(json)));
+    assert.deepEqual(report.weights, { numel: 50432, nnz: 25216, sparsity: 0.5 });
+    assert.deepEqual(report.layers[0].nm, { groups: 4096, compliant: 4096, partial: 0 });
+    await vscode.commands.executeCommand('sparsityLens.exportReport', uri, 'csv', csv);
+    const lines = new TextDecoder().decode(await vscode.workspace.fs.readFile(csv)).trim().split('\n');
+    assert.equal(lines.length, 7);
+  });
+
+  it('Check N:M analyses with another pattern', async () => {
+    const { analyses } = await api();
+    const uri = workspaceFile('digits_mlp_24.safetensors');
+    await vscode.commands.executeCommand('sparsityLens.checkNm', uri, '1:4');
+    const fresh = await analyses.analyse(uri, { n: 1, m: 4 });
+    const fc1 = fresh.report.layers.find((l) => l.name === 'fc1.weight');
+    assert.deepEqual(fc1?.nm, { groups: 4096, compliant: 0, partial: 0 });
+  });
+
+  it('Show Layer Heatmap opens the editor of the checkpoint', async () => {
+    const uri = workspaceFile('digits_mlp_24.onnx');
+    await vscode.commands.executeCommand('sparsityLens.showLayerHeatmap', uri, 'fc2.weight');
+    await waitFor('the checkpoint editor', () =>
+      vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.toString() === uri.toString()),
+    );
+  });
+});
