@@ -94,7 +94,12 @@ function reply(message) {
 window.acquireVsCodeApi = () => ({
   postMessage(message) {
     harness.posted.push({ ...message, at: performance.now() });
-    if (message.type === 'ready') {
+    if (message.type === 'ready' && config.initError) {
+      setTimeout(() => {
+        send({ type: 'error', message: config.initError });
+        harness.timings.firstDraw = { error: true };
+      }, 5);
+    } else if (message.type === 'ready') {
       setTimeout(() => {
         const layers = config.views.map((v) => (v.fanIn ? { ...v, fanIn: Uint32Array.from(v.fanIn) } : v));
         harness.timings.initSent = performance.now();

@@ -123,6 +123,23 @@ const scenarios = [
     },
   },
   {
+    name: '06b-llm-down-midzoom-drag-light', model: 'synthetic', theme: 'light', viewport: [1400, 1100], select: down,
+    act: async (page) => {
+      await scrollTo(page, '.detail-panel');
+      const b = await canvasBox(page);
+      await page.mouse.move(b.x + b.width * 0.3, b.y + b.height * 0.3);
+      for (let i = 0; i < 5; i++) await page.mouse.wheel(0, -300);
+      await settle(page);
+      // Drag to pan: the detail tile moves with the view until the new one arrives.
+      await page.mouse.move(b.x + b.width * 0.6, b.y + b.height * 0.6);
+      await page.mouse.down();
+      await page.mouse.move(b.x + b.width * 0.45, b.y + b.height * 0.5, { steps: 8 });
+      await page.mouse.up();
+      await settle(page, 500);
+      await hoverAt(page, 0.5, 0.5);
+    },
+  },
+  {
     name: '07-llm-down-violations-dark', model: 'synthetic', theme: 'dark', viewport: [1400, 1100], select: down,
     act: async (page) => {
       await scrollTo(page, '.detail-panel');
@@ -193,6 +210,10 @@ const scenarios = [
       console.log(`   restored: ${selected} · ${after}`);
     },
   },
+  {
+    name: '14-analysis-error-light', model: 'digits', theme: 'light', viewport: [1000, 300],
+    initError: 'examples/broken.safetensors: header length 18446744073709551615 is larger than the file (1024 bytes)',
+  },
 ];
 
 // 4. Serve the site (the CSP source is this origin, as ${webview.cspSource} is in VS Code).
@@ -252,6 +273,7 @@ for (const s of scenarios) {
     select: s.select,
     maxHeatmapCells: 262144,
     latencyMs: 15,
+    initError: s.initError,
   };
   writeFileSync(path.join(siteDir, `harness/config-${s.name}.js`), `window.__HARNESS_CONFIG = ${JSON.stringify(config)};\n`);
   writeFileSync(path.join(siteDir, `${s.name}.html`), page(s, 'harness' + Math.random().toString(36).slice(2)));
@@ -295,6 +317,7 @@ try {
       continue;
     }
     const timing = await page.evaluate(() => window.__harness.timings.firstDraw);
+    if (s.initError && !(await page.locator('.banner', { hasText: 'header length' }).isVisible())) problems.push('the analysis error is not shown');
     if (s.timing) {
       // The webview's share: init → first request, plus reply → drawn frame (the frame wait is
       // bounded by the display's refresh; headless chromium runs at ~60 Hz).

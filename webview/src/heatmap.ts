@@ -136,7 +136,7 @@ export class HeatmapView {
         button('zoom-in', 'Zoom in (+)', () => this.zoomAtCenter(2)),
         button('zoom-out', 'Zoom out (−)', () => this.zoomAtCenter(0.5)),
         button('symbol-numeric', 'Zoom to single weights', () => this.zoomToWeights()),
-        button('screen-full', 'Zoom to fit (0)', () => this.fit(true)),
+        button('screen-full', 'Zoom to fit (0)', () => this.fit()),
       ),
     );
     const axes = h(
@@ -301,12 +301,12 @@ export class HeatmapView {
       this.clampView();
       this.viewChanged(true);
     } else {
-      this.fit(false);
+      this.fit();
     }
   }
 
   /** Shows the whole layer, stretched to the canvas (cells need not be square). */
-  fit(_fromUser: boolean): void {
+  fit(): void {
     if (!this.geo) return;
     const lim = this.scaleLimits();
     this.sx = lim.minX;
@@ -397,7 +397,7 @@ export class HeatmapView {
     if (this.needsInitialView) {
       this.applyInitialView();
     } else if (this.fitted) {
-      this.fit(false);
+      this.fit();
     } else {
       if (centre) {
         this.x0 = centre.c - this.plotW / this.sx / 2;
@@ -1113,7 +1113,7 @@ export class HeatmapView {
         case 'ArrowDown': this.pan(0, stepY); break;
         case '+': case '=': this.zoomAtCenter(1.5); break;
         case '-': case '_': this.zoomAtCenter(1 / 1.5); break;
-        case '0': case 'Home': this.fit(true); break;
+        case '0': case 'Home': this.fit(); break;
         default: return;
       }
       ev.preventDefault();

@@ -83,14 +83,20 @@ class App {
     }
   }
 
+  /** An error without a request id: the analysis failed (before init) or was cancelled. */
   private showBanner(text: string): void {
     clear(this.banner);
     this.banner.append(codicon('error'), h('span', { text }));
     this.banner.hidden = false;
+    if (!this.table) {
+      clear(this.root);
+      this.root.appendChild(this.banner);
+    }
   }
 
   private init(msg: InitMessage): void {
     this.report = msg.report;
+    this.banner.hidden = true;
     this.layers = buildLayers(msg.report, msg.layers);
     this.heatmap.setSettings(msg.settings.maxHeatmapCells);
     const saved = getState();
