@@ -97,6 +97,8 @@ async function runIntegration() {
   const runDir = mkdtempSync(join(tmpdir(), 'sparsity-lens-integration-'));
   const resultsFile = join(runDir, 'results.json');
   const logFile = join(runDir, 'mocha.log');
+  const removeRunDir = () => rmSync(runDir, { recursive: true, force: true });
+  process.once('exit', removeRunDir); // also when a signal ends the run (codeServer.cjs exits)
   const timeoutMs = Number(process.env.SPARSITY_LENS_INTEGRATION_TIMEOUT_MS ?? 180_000);
   let server;
   let browser;
@@ -152,7 +154,8 @@ async function runIntegration() {
   if (log) copyFileSync(logFile, join(cs.RESULTS_DIR, 'integration-mocha.log'));
   // Failures mocha's reporter never printed (the spec files failed to load).
   for (const f of results?.failures ?? []) if (!log.includes(f.error.split('\n')[0])) console.log(`\n  ${f.title}:\n    ${f.error.split('\n').join('\n    ')}`);
-  rmSync(runDir, { recursive: true, force: true });
+  removeRunDir();
+  process.removeListener('exit', removeRunDir);
   if (results && (outcome === 0 || (outcome === 1 && results.failed > 0))) return results;
   // Nothing (or something inconsistent) came back: one failure, with what we know.
   const why =

@@ -126,7 +126,8 @@ function killAllSync() {
     killGroup(s.pid, 'SIGKILL');
     if (!s.keepTemp) {
       try {
-        fs.rmSync(s.temp, { recursive: true, force: true });
+        // Killed processes may still be flushing logs for a moment: retry.
+        fs.rmSync(s.temp, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
       } catch {
         // a process still writing; the OS temp cleaner gets it
       }
@@ -174,7 +175,8 @@ function makeWorkspace({ fixtures = ['digits_mlp.onnx', 'digits_mlp_unstructured
 /**
  * Installs the extension into `extensionsDir`: 'symlink' links the repository folder as
  * `publisher.name-version` (code-server 4.100 scans it like an unpacked install), 'vsix' installs
- * dist/sparsity-lens.vsix (made by `npm run package`) with code-server's own installer.
+ * dist/sparsity-lens.vsix (made by `npm run package`; SPARSITY_LENS_VSIX names another) with
+ * code-server's own installer.
  */
 function installExtension(extensionsDir, how, env) {
   const pkg = packageJson();
@@ -184,7 +186,7 @@ function installExtension(extensionsDir, how, env) {
     return;
   }
   if (how === 'vsix') {
-    const vsix = path.join(REPO, 'dist', `${pkg.name}.vsix`);
+    const vsix = process.env.SPARSITY_LENS_VSIX ?? path.join(REPO, 'dist', `${pkg.name}.vsix`);
     if (!fs.existsSync(vsix)) throw new Error(`${path.relative(REPO, vsix)} is missing: run npm run package`);
     const r = spawnSync(process.execPath, [CODE_SERVER_ENTRY, ...env.baseArgs, '--install-extension', vsix, '--force'], { env: env.vars, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`installing ${vsix} failed:\n${r.stdout}\n${r.stderr}`);
@@ -340,7 +342,7 @@ function makeServer({ child, host, port, temp, workspace, userDataDir, extension
       // Stragglers in the group (the server's own children) go too.
       killGroup(child.pid, 'SIGKILL');
       live.delete(server);
-      if (!(opts.keepTemp ?? keepTemp)) fs.rmSync(temp, { recursive: true, force: true });
+      if (!(opts.keepTemp ?? keepTemp)) fs.rmSync(temp, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
     },
   };
   child.once('exit', (code, signal) => {
