@@ -9,9 +9,10 @@
 //   describe('my feature', () => {
 //     const wb = useWorkbench();
 //     it('does it', async () => {
+//       await wb().waitForView('Sparsity Report');   // contributions registered
 //       await wb().openFromExplorer('digits_mlp_24.onnx');
 //       await wb().runCommand('Sparsity Lens: Show Report');
-//       await expectText(wb().webview().locator('body'), /25216 of 50432/);
+//       await expectText(wb().webview({ extensionId: MARKDOWN_PREVIEW }).locator('body'), /25216 of 50432/);
 //       await wb().screenshot('my-feature');
 //     });
 //   });
@@ -22,6 +23,12 @@ import type { Browser, BrowserContext, FrameLocator, Locator, Page } from 'playw
 /** The repository root (tests run from out/test/e2e/). */
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const ARTIFACTS = path.join(REPO, 'test-results', 'e2e');
+
+const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { publisher: string; name: string };
+/** The extension under test, as webview() and VS Code name it. */
+export const EXTENSION_ID = `${pkg.publisher}.${pkg.name}`;
+/** The built-in extension that owns Markdown previews. */
+export const MARKDOWN_PREVIEW = 'vscode.markdown-language-features';
 
 interface CodeServer {
   readonly url: string;
@@ -172,23 +179,74 @@ export class Workbench {
   }
 
   /**
-   * The content of a webview (Markdown preview, custom editor, webview view): two iframes deep.
-   * By default the last visible one; `index` picks among the visible ones in page order.
+   * The content of a webview (custom editor, Markdown preview, webview view): two iframes deep.
+   *
+   * `extensionId` picks the webviews of one extension (the outer iframe's URL names it):
+   * EXTENSION_ID for this extension's, MARKDOWN_PREVIEW for the Markdown preview. Among the
+   * visible matches the last is taken, or the `index`-th. The locator is resolved again on every
+   * use, so it follows an editor that replaces another.
    */
-  webview(index?: number): FrameLocator {
-    const frames = this.page.locator('iframe.webview.ready').filter({ visible: true });
+  webview(which: number | { extensionId?: string; index?: number } = {}): FrameLocator {
+    const { extensionId, index } = typeof which === 'number' ? { extensionId: undefined, index: which } : which;
+    const selector = 'iframe.webview.ready' + (extensionId ? `[src*=${JSON.stringify(`extensionId=${extensionId}&`)}]` : '');
+    const frames = this.page.locator(selector).filter({ visible: true });
     const frame = index === undefined ? frames.last() : frames.nth(index);
     return frame.contentFrame().frameLocator('#active-frame');
   }
 
+  /** Right-clicks a file in the explorer and runs `item` from its context menu. */
+  async explorerContextMenu(relativePath: string, item: string): Promise<void> {
+    await this.showExplorer();
+    const parts = relativePath.split('/');
+    for (let i = 0; i < parts.length - 1; i++) {
+      const folder = this.explorerRow(parts[i], i + 1);
+      await folder.waitFor({ state: 'visible', timeout: 15_000 });
+      if ((await folder.getAttribute('aria-expanded')) !== 'true') await folder.click();
+    }
+    const row = this.explorerRow(parts[parts.length - 1], parts.length);
+    await row.waitFor({ state: 'visible', timeout: 15_000 });
+    const entry = this.page.locator('.context-view .monaco-menu .action-item:not(.disabled) .action-label', { hasText: item }).first();
+    // Right after the workbench opens the extension's menu items may not be registered yet:
+    // close a menu without the item and open it again.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      await row.click({ button: 'right' });
+      if (await entry.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false)) break;
+      const shown = await this.page.locator('.context-view .monaco-menu .action-label').allInnerTexts();
+      await this.page.keyboard.press('Escape');
+      if (Date.now() > deadline) throw new Error(`the explorer context menu of ${relativePath} lacks "${item}"; it shows ${JSON.stringify(shown)}`);
+      await this.page.waitForTimeout(500);
+    }
+    // The menu ignores a click that comes too soon after it opened (it guards against the
+    // right-click's own mouse-up): hover, then click until the menu closes.
+    const menu = this.page.locator('.context-view .monaco-menu');
+    await entry.hover();
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await entry.click({ timeout: 5_000 }).catch(() => undefined);
+      if (await menu.waitFor({ state: 'hidden', timeout: 2_000 }).then(() => true, () => false)) return;
+    }
+    throw new Error(`the explorer context menu did not run "${item}"`);
+  }
+
   /**
-   * Waits until a view (a pane with this title, e.g. one the extension contributes) is visible.
-   * Open files only after it: clicked earlier, a file opens in the text editor, not the custom one.
+   * The pane of the view named `name` (as in package.json contributes.views). Found by its
+   * header's label, which exists (hidden) even when the view is alone in its container.
    */
-  async waitForView(title: string, timeoutMs = 30_000): Promise<Locator> {
-    const header = this.page.locator('.pane-header', { hasText: title }).first();
-    await header.waitFor({ state: 'visible', timeout: timeoutMs });
-    return header;
+  view(name: string): Locator {
+    return this.page.locator(`.pane:has(> .pane-header[aria-label=${JSON.stringify(`${name} Section`)}])`);
+  }
+
+  /**
+   * Shows the view named `name` (by the palette's "Focus on <name> View", which also waits until
+   * the extension's contributions are registered) and waits until its body is visible. Do this
+   * before opening a file that a custom editor should take: clicked earlier, a file opens in the
+   * text editor instead.
+   */
+  async waitForView(name: string, timeoutMs = 30_000): Promise<Locator> {
+    const body = this.view(name).locator('.pane-body');
+    if (!(await body.isVisible())) await this.runCommand(`Focus on ${name} View`, timeoutMs);
+    await body.waitFor({ state: 'visible', timeout: timeoutMs });
+    return this.view(name);
   }
 
   /** The texts of the notification toasts now showing. */

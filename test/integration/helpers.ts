@@ -1,7 +1,8 @@
 // Shared by the integration tests, which run inside code-server's extension host (see index.ts).
 import { strict as assert } from 'node:assert';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { format } from 'node:util';
 import * as vscode from 'vscode';
 
 /** The repository root (tests run from out/test/integration/). */
@@ -54,6 +55,16 @@ export async function exampleUris(): Promise<vscode.Uri[]> {
     .filter(([name, type]) => type === vscode.FileType.File && /\.(onnx|safetensors)$/.test(name))
     .map(([name]) => workspaceFile(name))
     .sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/**
+ * Prints a line in the runner's terminal, among mocha's output (console.log in the extension host
+ * only reaches the browser's console, and the host ignores assignments to console.log).
+ */
+export function log(...args: unknown[]): void {
+  const file = process.env.SPARSITY_LENS_INTEGRATION_LOG;
+  if (file) appendFileSync(file, format(...args) + '\n');
+  console.log(...args);
 }
 
 /** Polls `probe` until it returns something truthy; fails naming `what` (and `explain()`) after the timeout. */

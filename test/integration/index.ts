@@ -22,6 +22,7 @@ export function run(): Promise<void> {
   const Mocha = require(path.join(REPO, 'node_modules', 'mocha')) as typeof import('mocha');
   const logFile = process.env.SPARSITY_LENS_INTEGRATION_LOG;
   if (logFile) {
+    // The reporter's output reaches the terminal; tests print there with log() from helpers.ts.
     writeFileSync(logFile, '');
     const toConsole = Mocha.reporters.Base.consoleLog;
     Mocha.reporters.Base.consoleLog = (...args: unknown[]) => {
