@@ -186,7 +186,11 @@ for (const tier of tiers) {
       console.log(`the ${tier} tier cannot run: missing ${what}. Install it, or set SPARSITY_LENS_SKIP_BROWSER=1 to skip the browser tiers.`);
       counts = { passed: 0, failed: 1, skipped: 0 };
     } else if (tier === 'integration') counts = await runIntegration();
-    else counts = await runMocha('e2e', { timeout: 90_000, slow: 10_000 });
+    else {
+      // Screenshots of earlier runs (a FAILED-… from last time) would mislead.
+      rmSync(join(REPO, 'test-results', 'e2e'), { recursive: true, force: true });
+      counts = await runMocha('e2e', { timeout: 90_000, slow: 10_000 });
+    }
   }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   if (counts.note) console.log(counts.note);

@@ -32,12 +32,8 @@ export interface LayerView {
   readonly fanIn?: Uint32Array;
 }
 
-export interface HeatmapWindow {
-  readonly rowStart: number;
-  readonly rowEnd: number;
-  readonly colStart: number;
-  readonly colEnd: number;
-}
+/** A window of a weight's [neurons, fan-in positions] view. */
+export type HeatmapWindow = import('./core/neuronView').ViewWindow;
 
 export type ToWebview =
   /** Everything to draw the editor; sent after `ready` and whenever the analysis is redone. */

@@ -141,15 +141,3 @@ export class Analyses implements vscode.Disposable {
     void this.kernelsInstance?.dispose();
   }
 }
-
-/** True when a weight tensor has something a user should look at. */
-export function layerProblems(layer: SparsityReport['layers'][number], nm: NmPattern): string[] {
-  const problems: string[] = [];
-  if (!layer.fanIn) return problems;
-  if (!layer.fanIn.constant) problems.push(`fan-in varies from ${layer.fanIn.min} to ${layer.fanIn.max}`);
-  if (layer.fanIn.zeroNeurons) problems.push(`${layer.fanIn.zeroNeurons} dead neurons (all-zero)`);
-  if (layer.nm && layer.nm.compliant < layer.nm.groups) {
-    problems.push(`${layer.nm.groups - layer.nm.compliant} of ${layer.nm.groups} groups violate ${nm.n}:${nm.m}`);
-  }
-  return problems;
-}

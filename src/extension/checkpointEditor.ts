@@ -43,6 +43,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   /** The checkpoint of the focused editor, or undefined when none of ours is focused. */
   readonly onDidChangeActive = this.activeChanged.event;
   private readonly selected = new vscode.EventEmitter<{ uri: vscode.Uri; layer: string }>();
+  /** Layers to select in editors still opening (from the tree or Show Layer Heatmap). */
+  private readonly pendingSelect = new Map<string, string>();
   readonly onDidSelectLayer = this.selected.event;
 
   constructor(
@@ -71,7 +73,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     webview.html = this.html(webview);
     const post = (message: ToWebview) => void webview.postMessage(message);
     const setActive = () => {
-      this.activeUri = panel.active ? document.uri : this.activeUri?.toString() === key ? undefined : this.activeUri;
+      if (panel.active) this.activeUri = document.uri;
+      else if (this.activeUri?.toString() === key) this.activeUri = undefined;
       this.activeChanged.fire(this.activeUri);
     };
     setActive();
@@ -104,8 +107,6 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     open[0].reveal();
     void open[0].webview.postMessage({ type: 'select', layer } satisfies ToWebview);
   }
-
-  private readonly pendingSelect = new Map<string, string>();
 
   private async sendInit(uri: vscode.Uri, post: (m: ToWebview) => void): Promise<void> {
     try {

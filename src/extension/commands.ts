@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { parseNmPattern, type NmPattern } from '../core/analysis/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
-import { formatReportMarkdown, summaryLines } from '../core/analysis/reportText';
+import { weightStructure } from '../core/analysis/problems';
+import { formatReportMarkdown } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
 import { CHECKPOINT_EXTENSIONS } from '../core/formats/open';
 import type { Analyses } from './analyses';
@@ -183,12 +184,11 @@ async function checkNm(ctx: CommandContext, arg?: unknown, patternArg?: unknown)
     pattern = parseNmPattern(text);
   }
   const { report } = await ctx.analyses.analyse(uri, pattern);
-  const lines = summaryLines(report);
-  const compliance = lines.find((l) => l.includes('compliant groups')) ?? '';
-  const weights = report.layers.filter((l) => l.nm);
-  const compliantLayers = weights.filter((l) => l.nm && l.nm.compliant === l.nm.groups && l.nm.groups > 0).length;
+  const w = weightStructure(report.layers);
+  const share = w.nmGroups ? ` (${((w.nmCompliant / w.nmGroups) * 100).toFixed(2)}%)` : '';
   void vscode.window.showInformationMessage(
-    `${path.basename(uri.fsPath)}: ${compliance}; ${compliantLayers} of ${weights.length} weight tensors fully comply.`,
+    `${path.basename(uri.fsPath)}: ${pattern.n}:${pattern.m} compliant groups: ${w.nmCompliant} of ${w.nmGroups}${share}; ` +
+      `${w.nmCompliantLayers} of ${w.weightLayers} weight tensors fully comply.`,
   );
   await previewReport(ctx, uri, formatReportMarkdown(report), `.${pattern.n}-${pattern.m}`);
 }

@@ -1,7 +1,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { LayerReport } from '../core/analysis/report';
-import { layerProblems, type Analyses, type Analysis } from './analyses';
+import { layerProblems } from '../core/analysis/problems';
+import type { Analyses, Analysis } from './analyses';
 
 export type ReportNode =
   | { readonly kind: 'checkpoint'; readonly analysis: Analysis }

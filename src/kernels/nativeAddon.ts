@@ -1,4 +1,5 @@
 import type { DType } from '../core/dtype';
+import type { CondensedLayer, HeatmapTiles } from './kernels';
 
 /**
  * The functions the C++ addon (native/) exports. They are synchronous and use the addon's own
@@ -63,29 +64,13 @@ export interface NativeHeatmapArgs extends NativeLayout {
   readonly threads: number;
 }
 
-export interface NativeHeatmapResult {
-  readonly rows: number;
-  readonly cols: number;
-  readonly density: Float32Array;
-  readonly meanAbs: Float32Array;
-}
-
-export interface NativeCondensed {
-  readonly outFeatures: number;
-  readonly inFeatures: number;
-  readonly k: number;
-  readonly activeRows: Int32Array;
-  readonly values: Float32Array;
-  readonly indices: Int32Array;
-}
-
 export interface NativeAddon {
   scan(args: NativeScanArgs): NativeScanResult;
   nmMask(args: NativeMaskArgs & { readonly n: number; readonly m: number }): Uint8Array;
   fanInMask(args: NativeMaskArgs & { readonly k: number }): Uint8Array;
-  heatmap(args: NativeHeatmapArgs): NativeHeatmapResult;
-  condense(weight: Float32Array, outFeatures: number, inFeatures: number): NativeCondensed;
-  condensedForward(layer: NativeCondensed, bias: Float32Array | null, x: Float32Array, batch: number, threads: number): Float32Array;
+  heatmap(args: NativeHeatmapArgs): HeatmapTiles;
+  condense(weight: Float32Array, outFeatures: number, inFeatures: number): CondensedLayer;
+  condensedForward(layer: CondensedLayer, bias: Float32Array | null, x: Float32Array, batch: number, threads: number): Float32Array;
   denseForward(
     weight: Float32Array,
     bias: Float32Array | null,

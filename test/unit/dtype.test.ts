@@ -62,13 +62,20 @@ describe('dtype: zero tests on bit patterns', () => {
     assert.deepEqual(Array.from(decodeToFloat64('bfloat16', bf, 2)), [1, -3]);
   });
 
-  it('every dtype has a zero test and a decoder', () => {
+  it('every dtype has a zero test and a decoder: all-zero bytes are zeros (e8m0 has none)', () => {
     for (const dtype of ALL_DTYPES) {
       const size = Math.max(1, DTYPE_BITS[dtype] / 8);
       const bytes = new Uint8Array(size * 2);
-      const out = new Uint8Array(2);
+      const out = new Uint8Array(2).fill(7); // a dtype without a case would leave the 7s
       markNonZero(dtype, bytes, 2, out);
-      assert.equal(decodeToFloat64(dtype, bytes, 2).length, 2, dtype);
+      const decoded = Array.from(decodeToFloat64(dtype, bytes, 2));
+      if (dtype === 'float8_e8m0') {
+        assert.deepEqual(Array.from(out), [1, 1], dtype);
+        assert.deepEqual(decoded, [2 ** -127, 2 ** -127], dtype);
+      } else {
+        assert.deepEqual(Array.from(out), [0, 0], dtype);
+        assert.deepEqual(decoded, [0, 0], dtype);
+      }
     }
   });
 });

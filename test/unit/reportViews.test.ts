@@ -3,7 +3,8 @@ import type { TensorEntry, WeightLayout } from '../../src/core/checkpoint';
 import { formatReportCsv } from '../../src/core/analysis/reportExport';
 import { readWeightWindow } from '../../src/core/analysis/weightWindow';
 import { openCheckpoint } from '../../src/core/formats/open';
-import { NeuronView, readValues } from '../../src/kernels/reference/tensorView';
+import { NeuronView } from '../../src/core/neuronView';
+import { readValues } from '../../src/kernels/reference/tensorView';
 import { fixture, reportOf } from '../helpers/fixtures';
 
 describe('report exports and weight windows', () => {

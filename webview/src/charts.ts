@@ -2,7 +2,7 @@
  * The three charts, drawn by chart.js with only the parts they use registered (bar charts on a
  * category and a linear scale, with tooltips), themed from the VS Code variables.
  */
-import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip, type ChartConfiguration, type TooltipItem } from 'chart.js';
+import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip, type ChartConfiguration, type ChartOptions, type TooltipItem } from 'chart.js';
 import type { NmPattern } from '../../src/core/analysis/nmPattern';
 import { count, percent } from './format';
 import type { Layer } from './model';
@@ -56,6 +56,19 @@ function baseOptions(theme: Theme, yTitle: string, yMax: number | undefined, per
         displayColors: false,
         cornerRadius: 2,
       },
+    },
+  };
+}
+
+/** Bar-chart options by which a click selects the layer under the pointer, shown by the cursor. */
+function pickable(layers: readonly Layer[], onPick: (layer: Layer) => void): Pick<ChartOptions<'bar'>, 'onClick' | 'onHover'> {
+  return {
+    onClick: (_ev, elements) => {
+      const hit = elements[0];
+      if (hit) onPick(layers[hit.index]);
+    },
+    onHover: (ev, elements) => {
+      (ev.native?.target as HTMLElement | undefined)?.style.setProperty('cursor', elements.length ? 'pointer' : 'default');
     },
   };
 }
@@ -131,13 +144,7 @@ export class DensityChart extends BarPanel {
       },
       options: {
         ...options,
-        onClick: (_ev, elements) => {
-          const hit = elements[0];
-          if (hit) this.onPick(this.layers[hit.index]);
-        },
-        onHover: (ev, elements) => {
-          (ev.native?.target as HTMLElement | undefined)?.style.setProperty('cursor', elements.length ? 'pointer' : 'default');
-        },
+        ...pickable(this.layers, this.onPick),
         plugins: {
           ...options.plugins,
           tooltip: {
@@ -213,13 +220,7 @@ export class NmChart extends BarPanel {
       },
       options: {
         ...options,
-        onClick: (_ev, elements) => {
-          const hit = elements[0];
-          if (hit) this.onPick(this.layers[hit.index]);
-        },
-        onHover: (ev, elements) => {
-          (ev.native?.target as HTMLElement | undefined)?.style.setProperty('cursor', elements.length ? 'pointer' : 'default');
-        },
+        ...pickable(this.layers, this.onPick),
         plugins: {
           ...options.plugins,
           tooltip: {

@@ -543,28 +543,40 @@ export class HeatmapView {
   private tileImage(tile: Tile): HTMLCanvasElement {
     const stamp = this.stamp();
     if (tile.image && tile.imageStamp === stamp) return tile.image;
-    const canvas = tile.image ?? document.createElement('canvas');
-    canvas.width = tile.cols;
-    canvas.height = tile.rows;
-    const ctx = canvas.getContext('2d')!;
-    const image = ctx.createImageData(tile.cols, tile.rows);
-    const px = image.data;
-    const lut = this.ramp(this.mode === 'density' ? this.theme.rgba.blue : this.theme.rgba.purple);
-    const bg = this.theme.rgba.background;
-    const src = this.mode === 'density' ? tile.density : tile.meanAbs;
-    const scale = this.mode === 'density' ? 1 : tile.maxMean > 0 ? 1 / tile.maxMean : 0;
-    for (let i = 0; i < src.length; i++) {
-      const v = src[i] * scale;
-      const o = i * 4;
-      if (!(v > 0)) {
-        px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
-      } else {
-        const t = this.mode === 'density' ? v : Math.sqrt(v);
-        const k = Math.min(255, Math.max(1, Math.round(t * 255))) * 4;
-        px[o] = lut[k]; px[o + 1] = lut[k + 1]; px[o + 2] = lut[k + 2];
+    return this.paint(tile, tile.cols, tile.rows, stamp, (px) => {
+      const lut = this.ramp(this.mode === 'density' ? this.theme.rgba.blue : this.theme.rgba.purple);
+      const bg = this.theme.rgba.background;
+      const src = this.mode === 'density' ? tile.density : tile.meanAbs;
+      const scale = this.mode === 'density' ? 1 : tile.maxMean > 0 ? 1 / tile.maxMean : 0;
+      for (let i = 0; i < src.length; i++) {
+        const v = src[i] * scale;
+        const o = i * 4;
+        if (!(v > 0)) {
+          px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
+        } else {
+          const t = this.mode === 'density' ? v : Math.sqrt(v);
+          const k = Math.min(255, Math.max(1, Math.round(t * 255))) * 4;
+          px[o] = lut[k]; px[o + 1] = lut[k + 1]; px[o + 2] = lut[k + 2];
+        }
+        px[o + 3] = 255;
       }
-      px[o + 3] = 255;
-    }
+    });
+  }
+
+  /** Draws `fill`'s pixels into the tile's own canvas, kept as its image until the stamp changes. */
+  private paint(
+    tile: { image: HTMLCanvasElement | null; imageStamp: string },
+    cols: number,
+    rows: number,
+    stamp: string,
+    fill: (px: Uint8ClampedArray) => void,
+  ): HTMLCanvasElement {
+    const canvas = tile.image ?? document.createElement('canvas');
+    canvas.width = cols;
+    canvas.height = rows;
+    const ctx = canvas.getContext('2d')!;
+    const image = ctx.createImageData(cols, rows);
+    fill(image.data);
     ctx.putImageData(image, 0, 0);
     tile.image = canvas;
     tile.imageStamp = stamp;
@@ -592,36 +604,28 @@ export class HeatmapView {
     const w = tile.window;
     const cols = w.colEnd - w.colStart;
     const rows = w.rowEnd - w.rowStart;
-    const canvas = tile.image ?? document.createElement('canvas');
-    canvas.width = cols;
-    canvas.height = rows;
-    const ctx = canvas.getContext('2d')!;
-    const image = ctx.createImageData(cols, rows);
-    const px = image.data;
-    const pos = this.ramp(this.theme.rgba.blue);
-    const neg = this.ramp(this.theme.rgba.orange);
-    const bg = this.theme.rgba.background;
-    const red = this.theme.rgba.red;
-    const inv = tile.maxAbs > 0 ? 1 / tile.maxAbs : 0;
-    for (let i = 0; i < tile.values.length; i++) {
-      const v = tile.values[i];
-      const o = i * 4;
-      if (v === 0) {
-        px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
-      } else if (!Number.isFinite(v)) {
-        px[o] = red[0]; px[o + 1] = red[1]; px[o + 2] = red[2];
-      } else {
-        const lut = v > 0 ? pos : neg;
-        // Magnitude on a square-root scale from 40% up: small weights stay visible.
-        const k = Math.round((0.4 + 0.6 * Math.sqrt(Math.abs(v) * inv)) * 255) * 4;
-        px[o] = lut[k]; px[o + 1] = lut[k + 1]; px[o + 2] = lut[k + 2];
+    return this.paint(tile, cols, rows, stamp, (px) => {
+      const pos = this.ramp(this.theme.rgba.blue);
+      const neg = this.ramp(this.theme.rgba.orange);
+      const bg = this.theme.rgba.background;
+      const red = this.theme.rgba.red;
+      const inv = tile.maxAbs > 0 ? 1 / tile.maxAbs : 0;
+      for (let i = 0; i < tile.values.length; i++) {
+        const v = tile.values[i];
+        const o = i * 4;
+        if (v === 0) {
+          px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
+        } else if (!Number.isFinite(v)) {
+          px[o] = red[0]; px[o + 1] = red[1]; px[o + 2] = red[2];
+        } else {
+          const lut = v > 0 ? pos : neg;
+          // Magnitude on a square-root scale from 40% up: small weights stay visible.
+          const k = Math.round((0.4 + 0.6 * Math.sqrt(Math.abs(v) * inv)) * 255) * 4;
+          px[o] = lut[k]; px[o + 1] = lut[k + 1]; px[o + 2] = lut[k + 2];
+        }
+        px[o + 3] = 255;
       }
-      px[o + 3] = 255;
-    }
-    ctx.putImageData(image, 0, 0);
-    tile.image = canvas;
-    tile.imageStamp = stamp;
-    return canvas;
+    });
   }
 
   private toX(col: number): number {

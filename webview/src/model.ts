@@ -1,4 +1,5 @@
 /** What the editor derives from the report: per-layer problems, N:M geometry, totals. */
+import { layerProblems, weightStructure, type WeightStructure } from '../../src/core/analysis/problems';
 import type { LayerReport, SparsityReport } from '../../src/core/analysis/report';
 import type { NmPattern } from '../../src/core/analysis/nmPattern';
 import type { LayerView } from '../../src/protocol';
@@ -50,24 +51,6 @@ export function toFloat32(x: unknown): Float32Array {
   return new Float32Array(0);
 }
 
-export function problemsOf(l: LayerReport, nm: NmPattern): string[] {
-  const out: string[] = [];
-  if (l.fanIn && !l.fanIn.constant && l.fanIn.zeroNeurons < neuronsOf(l)) {
-    out.push(`Fan-in is not constant: ${l.fanIn.min}–${l.fanIn.max} non-zeros per neuron`);
-  }
-  if (l.fanIn && l.fanIn.zeroNeurons > 0) {
-    out.push(`${count(l.fanIn.zeroNeurons)} dead neuron${l.fanIn.zeroNeurons === 1 ? '' : 's'} (all-zero rows)`);
-  }
-  if (l.nm && l.nm.compliant < l.nm.groups) {
-    const bad = l.nm.groups - l.nm.compliant;
-    out.push(`${count(bad)} of ${count(l.nm.groups)} ${nm.n}:${nm.m} groups have more than ${nm.n} non-zeros`);
-  }
-  return out;
-}
-
-function neuronsOf(l: LayerReport): number {
-  return l.fanIn && l.fanIn.dense > 0 ? Math.round(l.numel / l.fanIn.dense) : 0;
-}
 
 export function buildLayers(report: SparsityReport, views: readonly LayerView[]): Layer[] {
   const byIndex = new Map<number, LayerView>();
@@ -88,39 +71,21 @@ export function buildLayers(report: SparsityReport, views: readonly LayerView[])
       isWeight: l.role !== 'other',
       density: l.numel === 0 ? 0 : l.nnz / l.numel,
       nmCompliance: l.nm && l.nm.groups > 0 ? l.nm.compliant / l.nm.groups : null,
-      problems: problemsOf(l, report.nm),
+      problems: layerProblems(l, report.nm),
       geometry,
     };
   });
 }
 
-export interface Overview {
-  readonly weightLayers: number;
-  readonly constantFanIn: number;
-  readonly nmGroups: number;
-  readonly nmCompliant: number;
-  readonly nmPartial: number;
-  readonly deadNeurons: number;
+export interface Overview extends WeightStructure {
   readonly layersWithProblems: number;
 }
 
 export function overviewOf(layers: readonly Layer[]): Overview {
-  let weightLayers = 0, constantFanIn = 0, nmGroups = 0, nmCompliant = 0, nmPartial = 0, deadNeurons = 0, layersWithProblems = 0;
-  for (const l of layers) {
-    if (l.problems.length) layersWithProblems++;
-    const r = l.report;
-    if (r.fanIn) {
-      weightLayers++;
-      if (r.fanIn.constant) constantFanIn++;
-      deadNeurons += r.fanIn.zeroNeurons;
-    }
-    if (r.nm) {
-      nmGroups += r.nm.groups;
-      nmCompliant += r.nm.compliant;
-      nmPartial += r.nm.partial;
-    }
-  }
-  return { weightLayers, constantFanIn, nmGroups, nmCompliant, nmPartial, deadNeurons, layersWithProblems };
+  return {
+    ...weightStructure(layers.map((l) => l.report)),
+    layersWithProblems: layers.filter((l) => l.problems.length).length,
+  };
 }
 
 export function nmText(nm: NmPattern, compliant: number, groups: number): string {

@@ -1,3 +1,4 @@
+import { weightStructure } from './problems';
 import type { LayerReport, SparsityReport } from './report';
 
 const HEADERS = ['tensor', 'shape', 'dtype', 'role', 'sparsity', 'non-zero', 'fan-in min/mean/max', 'constant fan-in', 'N:M compliant'];
@@ -24,16 +25,13 @@ function headers(r: SparsityReport): string[] {
 
 /** Whole-model lines shown under the table. */
 export function summaryLines(r: SparsityReport): string[] {
-  const weights = r.layers.filter((l) => l.fanIn);
-  const groups = weights.reduce((n, l) => n + (l.nm?.groups ?? 0), 0);
-  const compliant = weights.reduce((n, l) => n + (l.nm?.compliant ?? 0), 0);
-  const constant = weights.filter((l) => l.fanIn?.constant).length;
+  const w = weightStructure(r.layers);
   const nm = `${r.nm.n}:${r.nm.m}`;
   const lines = [
     `all tensors: ${r.total.nnz} of ${r.total.numel} non-zero, sparsity ${percent(r.total.sparsity)}`,
     `weights (linear + conv): ${r.weights.nnz} of ${r.weights.numel} non-zero, sparsity ${percent(r.weights.sparsity)}`,
-    `${nm} compliant groups: ${compliant} of ${groups}` + (groups ? ` (${percent(compliant / groups)})` : ''),
-    `constant fan-in: ${constant} of ${weights.length} weight tensors`,
+    `${nm} compliant groups: ${w.nmCompliant} of ${w.nmGroups}` + (w.nmGroups ? ` (${percent(w.nmCompliant / w.nmGroups)})` : ''),
+    `constant fan-in: ${w.constantFanIn} of ${w.weightLayers} weight tensors`,
   ];
   for (const s of r.skipped) lines.push(`not analysed: ${s.name} (${s.reason})`);
   return lines;

@@ -2,22 +2,8 @@ import { numelOf } from '../../core/checkpoint';
 import { markNonZero } from '../../core/dtype';
 import type { HeatmapRequest, HeatmapTiles } from '../kernels';
 import { tensorChunks } from '../tensorBytes';
-import { NeuronView, readValues } from './tensorView';
-
-/** Checks a heatmap window against the [neurons, fan-in positions] view; throws a RangeError. */
-export function checkHeatmapWindow(request: HeatmapRequest, view: { rows: number; cols: number }): void {
-  const { rowStart, rowEnd, colStart, colEnd, width, height } = request;
-  const ok =
-    [rowStart, rowEnd, colStart, colEnd, width, height].every(Number.isInteger) &&
-    rowStart >= 0 && rowStart < rowEnd && rowEnd <= view.rows &&
-    colStart >= 0 && colStart < colEnd && colEnd <= view.cols &&
-    width >= 1 && height >= 1;
-  if (!ok) {
-    throw new RangeError(
-      `heatmap window rows ${rowStart}..${rowEnd}, cols ${colStart}..${colEnd} at ${width}×${height} cells does not fit a ${view.rows}×${view.cols} weight`,
-    );
-  }
-}
+import { NeuronView } from '../../core/neuronView';
+import { readValues } from './tensorView';
 
 /**
  * Downsamples a window of a weight's [neurons, fan-in positions] view to at most width × height
@@ -25,7 +11,10 @@ export function checkHeatmapWindow(request: HeatmapRequest, view: { rows: number
  */
 export async function referenceHeatmap(request: HeatmapRequest, signal?: AbortSignal): Promise<HeatmapTiles> {
   const view = new NeuronView(request.shape, request.layout);
-  checkHeatmapWindow(request, view);
+  view.checkWindow(request);
+  if (!(Number.isInteger(request.width) && Number.isInteger(request.height) && request.width >= 1 && request.height >= 1)) {
+    throw new RangeError(`a heatmap of ${request.width}×${request.height} cells is not possible`);
+  }
   const numel = numelOf(request.shape);
   const nonZero = new Uint8Array(numel);
   for await (const chunk of tensorChunks(request.source, request.dtype, numel, undefined, signal)) {

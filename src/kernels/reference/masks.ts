@@ -1,7 +1,8 @@
 import { numelOf, type WeightLayout } from '../../core/checkpoint';
 import type { NmPattern, TensorRef } from '../kernels';
 import { checkNmPattern } from './scan';
-import { NeuronView, ranksBefore, readValues, stridesOf } from './tensorView';
+import { NeuronView, stridesOf } from '../../core/neuronView';
+import { ranksBefore, readValues } from './tensorView';
 
 /**
  * Keeps in `mask` the `keep` best-ranked of `count` candidate indices (insertion into a sorted

@@ -10,7 +10,7 @@ import {
   type ScanResult,
 } from '../kernels';
 import { tensorChunks } from '../tensorBytes';
-import { stridesOf } from './tensorView';
+import { stridesOf } from '../../core/neuronView';
 
 /** Bit pattern of -0.0 per dtype, for the dtypes that have one. */
 function countNegativeZeros(dtype: DType, bytes: Uint8Array, count: number): number {

@@ -1,17 +1,7 @@
-import { numelOf, type WeightLayout } from '../../core/checkpoint';
+import { numelOf } from '../../core/checkpoint';
 import { decodeToFloat64 } from '../../core/dtype';
 import type { TensorRef } from '../kernels';
 import { tensorChunks } from '../tensorBytes';
-
-export function stridesOf(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i];
-  }
-  return strides;
-}
 
 /** Every element of a tensor decoded to float64, in storage order (the reference reads it whole). */
 export async function readValues(tensor: TensorRef, signal?: AbortSignal): Promise<Float64Array> {
@@ -21,28 +11,6 @@ export async function readValues(tensor: TensorRef, signal?: AbortSignal): Promi
     values.set(decodeToFloat64(tensor.dtype, chunk.bytes, chunk.count), chunk.first);
   }
   return values;
-}
-
-/**
- * The [neurons, fan-in positions] view of a weight: row r is output neuron r, column c the flat
- * C-order index over every other axis. Gives the storage index of (r, c).
- */
-export class NeuronView {
-  readonly rows: number;
-  readonly cols: number;
-  private readonly outStride: number;
-
-  constructor(shape: readonly number[], layout: WeightLayout) {
-    this.rows = shape[layout.outAxis];
-    this.cols = this.rows === 0 ? 0 : numelOf(shape) / this.rows;
-    this.outStride = stridesOf(shape)[layout.outAxis];
-  }
-
-  index(row: number, col: number): number {
-    const hi = Math.floor(col / this.outStride);
-    const lo = col - hi * this.outStride;
-    return hi * this.rows * this.outStride + row * this.outStride + lo;
-  }
 }
 
 /**
