@@ -29,9 +29,15 @@ export interface TensorEntry {
   readonly role: Role;
   /** Present exactly when role is `linear` or `conv`. */
   readonly layout?: WeightLayout;
+  /**
+   * Set when the analysed values are not the stored bytes as they are, saying how they were
+   * derived, for display: "effective weight = weight_orig × weight_mask", "uint8, zero = zero
+   * point 128", "dequantized from uint8 (0 is not representable)", "byte-swapped from big-endian".
+   */
+  readonly note?: string;
 }
 
-export type CheckpointFormat = 'onnx' | 'safetensors';
+export type CheckpointFormat = 'onnx' | 'safetensors' | 'pytorch' | 'numpy' | 'tfjs';
 
 export interface Checkpoint {
   readonly file: string;
@@ -47,6 +53,13 @@ export interface SkippedTensor {
   readonly name: string;
   readonly reason: string;
 }
+
+/**
+ * Tensors whose analysed values must be computed from the stored bytes (non-contiguous views,
+ * pruning pairs, zero-point shifts, byte swaps, Fortran order, dequantization) are materialized
+ * in memory as `inline` sources, up to this many bytes each; larger ones are skipped with a reason.
+ */
+export const MAX_DERIVED_BYTES = 1 << 30;
 
 export function numelOf(shape: readonly number[]): number {
   let n = 1;

@@ -18,6 +18,8 @@ export interface LayerReport {
   readonly fanIn: FanInSummary | null;
   /** Null for role `other`. */
   readonly nm: NmCounts | null;
+  /** How the analysed values were derived from the stored bytes, when they differ (see TensorEntry). */
+  readonly note?: string;
 }
 
 export interface Totals {
@@ -88,6 +90,7 @@ export async function buildReport(checkpoint: Checkpoint, kernels: Kernels, opti
       negativeZeros: scan.negativeZeros,
       fanIn: scan.fanIn ? summarizeFanIn(scan.fanIn, neurons === 0 ? 0 : numel / neurons) : null,
       nm: scan.nm ?? null,
+      ...(t.note ? { note: t.note } : {}),
     });
     options.onProgress?.(i + 1, checkpoint.tensors.length, t.name);
   }
