@@ -41,7 +41,7 @@ export type ToWebview =
       readonly type: 'init';
       readonly report: import('./core/analysis/report').SparsityReport;
       readonly layers: readonly LayerView[];
-      readonly settings: { readonly maxHeatmapCells: number };
+      readonly settings: { readonly maxHeatmapCells: number; readonly zeroThreshold: number };
       /** Layer to select first (by name), e.g. from the tree view. */
       readonly select?: string;
     }

@@ -103,7 +103,7 @@ window.acquireVsCodeApi = () => ({
       setTimeout(() => {
         const layers = config.views.map((v) => (v.fanIn ? { ...v, fanIn: Uint32Array.from(v.fanIn) } : v));
         harness.timings.initSent = performance.now();
-        send({ type: 'init', report: config.report, layers, settings: { maxHeatmapCells: config.maxHeatmapCells }, select: config.select });
+        send({ type: 'init', report: config.report, layers, settings: { maxHeatmapCells: config.maxHeatmapCells, zeroThreshold: config.zeroThreshold ?? 0 }, select: config.select });
       }, 5);
     } else if (message.type === 'requestHeatmap' || message.type === 'requestValues') {
       harness.timings.firstRequest ??= performance.now();

@@ -20,6 +20,9 @@ export interface Analysis {
  * Analyses checkpoints once and shares the result; holds the kernels (one worker process for the
  * session). Settings that change the figures drop the cached analyses.
  */
+/** Analyses that take longer than this show a cancellable progress notification. */
+const NOTIFY_AFTER_MS = 400;
+
 export class Analyses implements vscode.Disposable {
   private readonly cache = new Map<string, Promise<Analysis>>();
   private readonly done = new Map<string, Analysis>();
@@ -95,37 +98,60 @@ export class Analyses implements vscode.Disposable {
     return pending;
   }
 
-  /** A fresh analysis with another N:M pattern; not cached. */
+  /**
+   * A fresh analysis with another N:M pattern; not cached. Its progress shows in the status bar,
+   * and as a cancellable notification only when it runs longer than NOTIFY_AFTER_MS, so quick
+   * analyses do not flash a notification.
+   */
   async analyse(uri: vscode.Uri, nm: NmPattern): Promise<Analysis> {
     if (uri.scheme !== 'file') throw new Error(`only files on disk can be analysed, not ${uri.scheme}: URIs`);
     const title = `Sparsity Lens: analysing ${vscode.workspace.asRelativePath(uri)}`;
-    return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
-      const abort = new AbortController();
-      const subscription = token.onCancellationRequested(() => abort.abort());
+    const abort = new AbortController();
+    let step = '';
+    let percent = 0;
+    let report: ((step: string, increment: number) => void) | undefined;
+    const work = (async () => {
       const fanIn = new Map<string, Uint32Array>();
       const started = Date.now();
       try {
         const checkpoint = await openCheckpoint(uri.fsPath);
-        const report = await buildReport(checkpoint, this.kernels, {
+        const result = await buildReport(checkpoint, this.kernels, {
           nm,
           zeroThreshold: this.settings.zeroThreshold,
           signal: abort.signal,
-          onProgress: (_done, total, name) => progress.report({ message: name, increment: 100 / total }),
+          onProgress: (_done, total, name) => {
+            step = name;
+            percent += 100 / total;
+            report?.(name, 100 / total);
+          },
           onScan: (tensor, scan) => {
             if (scan.fanIn) fanIn.set(tensor.name, scan.fanIn);
           },
         });
         this.output.appendLine(
-          `analysed ${uri.fsPath}: ${report.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`,
+          `analysed ${uri.fsPath}: ${result.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`,
         );
-        return { uri, checkpoint, report: { ...report, file: vscode.workspace.asRelativePath(uri) }, fanIn };
+        return { uri, checkpoint, report: { ...result, file: vscode.workspace.asRelativePath(uri) }, fanIn };
       } catch (e) {
         if (abort.signal.aborted) throw new vscode.CancellationError();
         throw e;
-      } finally {
-        subscription.dispose();
       }
-    });
+    })();
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () => settled);
+    const notify = setTimeout(() => {
+      void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => {
+        const subscription = token.onCancellationRequested(() => abort.abort());
+        progress.report({ message: step, increment: percent });
+        report = (message, increment) => progress.report({ message, increment });
+        return settled.finally(() => subscription.dispose());
+      });
+    }, NOTIFY_AFTER_MS);
+    void settled.finally(() => clearTimeout(notify));
+    return work;
   }
 
   /** Forgets a checkpoint whose editor closed. */

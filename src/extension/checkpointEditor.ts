@@ -71,6 +71,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist'), vscode.Uri.joinPath(this.extensionUri, 'media')],
     };
     webview.html = this.html(webview);
+    // Analyse while the webview loads; its `ready` then finds the analysis made or under way.
+    this.analyses.get(document.uri).catch(() => undefined);
     const post = (message: ToWebview) => void webview.postMessage(message);
     const setActive = () => {
       if (panel.active) this.activeUri = document.uri;
@@ -117,7 +119,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         type: 'init',
         report: analysis.report,
         layers: layerViews(analysis),
-        settings: { maxHeatmapCells: this.analyses.currentSettings.maxHeatmapCells },
+        settings: { maxHeatmapCells: this.analyses.currentSettings.maxHeatmapCells, zeroThreshold: this.analyses.currentSettings.zeroThreshold },
         ...(select ? { select } : {}),
       });
     } catch (e) {

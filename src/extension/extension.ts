@@ -33,7 +33,9 @@ export function activate(context: vscode.ExtensionContext): SparsityLensApi {
     followSelection,
     vscode.workspace.registerTextDocumentContentProvider(ReportDocuments.scheme, reports),
     vscode.window.registerCustomEditorProvider(CheckpointEditorProvider.viewType, editor, {
-      webviewOptions: { retainContextWhenHidden: false },
+      // Kept alive when hidden: zoom and selection survive tab switches, and a webview hidden while
+      // still loading does not stall its resource loads.
+      webviewOptions: { retainContextWhenHidden: true },
       supportsMultipleEditorsPerDocument: true,
     }),
     createStatusBar(analyses, editor),

@@ -111,7 +111,7 @@ export class Workbench {
    * when clauses read can lag behind the UI, so a palette without the command is closed and
    * opened again until `timeoutMs`.
    */
-  async runCommand(title: string, timeoutMs = 30_000): Promise<void> {
+  async runCommand(title: string, timeoutMs = 30_000, options: { asks?: boolean } = {}): Promise<void> {
     const input = this.page.locator('.quick-input-widget .quick-input-box input');
     const rows = this.page.locator('.quick-input-list .monaco-list-row');
     const row = rows.filter({ hasText: title }).first();
@@ -140,7 +140,8 @@ export class Workbench {
     const focused = this.page.locator('.quick-input-list .monaco-list-row.focused', { hasText: title });
     if (await focused.count()) await this.page.keyboard.press('Enter');
     else await row.click();
-    await input.waitFor({ state: 'hidden', timeout: 10_000 });
+    // A command that asks something (a quick pick) keeps the quick input open: the caller answers.
+    if (!options.asks) await input.waitFor({ state: 'hidden', timeout: 10_000 });
   }
 
   /** Shows the explorer, expands the folders on the way and clicks the file (so it is focused and opens). */
@@ -247,6 +248,16 @@ export class Workbench {
     if (!(await body.isVisible())) await this.runCommand(`Focus on ${name} View`, timeoutMs);
     await body.waitFor({ state: 'visible', timeout: timeoutMs });
     return this.view(name);
+  }
+
+  /** Picks a colour theme as a person does: Preferences: Color Theme, type its label ("Light Modern"), click it. */
+  async setColorTheme(name: string): Promise<void> {
+    await this.runCommand('Preferences: Color Theme', 30_000, { asks: true });
+    const input = this.page.locator('.quick-input-widget .quick-input-box input[placeholder*="Color Theme"]');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(name);
+    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
+    await input.waitFor({ state: 'hidden', timeout: 10_000 });
   }
 
   /** The texts of the notification toasts now showing. */

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { TensorEntry, WeightLayout } from '../../src/core/checkpoint';
+import { layerProblems } from '../../src/core/analysis/problems';
 import { formatReportCsv } from '../../src/core/analysis/reportExport';
 import { readWeightWindow } from '../../src/core/analysis/weightWindow';
 import { openCheckpoint } from '../../src/core/formats/open';
@@ -8,6 +9,20 @@ import { readValues } from '../../src/kernels/reference/tensorView';
 import { fixture, reportOf } from '../helpers/fixtures';
 
 describe('report exports and weight windows', () => {
+  it('layer problems: dead neurons and 2:4 violations on a pruned layer, none on a dense one', async () => {
+    const nm = { n: 2, m: 4 };
+    const pruned = (await reportOf(fixture('digits_mlp_unstructured80.onnx'))).layers.find((l) => l.name === 'fc2.weight')!;
+    assert.deepEqual(layerProblems(pruned, nm), [
+      'Fan-in is not constant: 0–64 non-zeros per neuron',
+      '23 dead neurons (all-zero rows)',
+      '148 of 8,192 2:4 groups have more than 2 non-zeros',
+    ]);
+    const dense = (await reportOf(fixture('digits_mlp.safetensors'))).layers.find((l) => l.name === 'fc2.weight')!;
+    assert.equal(dense.nnz, dense.numel);
+    assert.equal(dense.nm!.compliant, 0);
+    assert.deepEqual(layerProblems(dense, nm), []);
+  });
+
   it('CSV has one row per tensor with the JSON figures', async () => {
     const report = await reportOf(fixture('digits_mlp_unstructured80.onnx'));
     const lines = formatReportCsv(report).trimEnd().split('\n');

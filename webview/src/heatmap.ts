@@ -70,6 +70,7 @@ export class HeatmapView {
   private geo: Geometry | null = null;
   private nm: NmPattern = { n: 2, m: 4 };
   private maxCells = 1 << 18;
+  private zeroThreshold = 0;
   private mode: ColourMode = 'density';
 
   // View: weight coordinates at the plot's top-left corner and CSS px per weight.
@@ -154,8 +155,17 @@ export class HeatmapView {
   // ---------------------------------------------------------------------------------------------
   // Public API
 
-  setSettings(maxCells: number): void {
+  setSettings(maxCells: number, zeroThreshold: number): void {
     this.maxCells = Math.max(64, Math.floor(maxCells) || 1 << 18);
+    if (zeroThreshold !== this.zeroThreshold) {
+      this.zeroThreshold = zeroThreshold;
+      this.themeStamp++; // repaint single weights with the new notion of zero
+    }
+  }
+
+  /** A weight counts as zero as in the report: |w| ≤ the near-zero threshold (NaN never). */
+  private isZero(v: number): boolean {
+    return Math.abs(v) <= this.zeroThreshold;
   }
 
   setTheme(theme: Theme): void {
@@ -613,7 +623,7 @@ export class HeatmapView {
       for (let i = 0; i < tile.values.length; i++) {
         const v = tile.values[i];
         const o = i * 4;
-        if (v === 0) {
+        if (this.isZero(v)) {
           px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
         } else if (!Number.isFinite(v)) {
           px[o] = red[0]; px[o + 1] = red[1]; px[o + 2] = red[2];
@@ -743,7 +753,7 @@ export class HeatmapView {
         if (c0 < vw.colStart || c0 + block > vw.colEnd) continue;
         for (let p = 0; p < g.K; p++) {
           let nnz = 0;
-          for (let j = 0; j < m; j++) if (v.values[rowBase + c0 + j * g.K + p - vw.colStart] !== 0) nnz++;
+          for (let j = 0; j < m; j++) if (!this.isZero(v.values[rowBase + c0 + j * g.K + p - vw.colStart])) nnz++;
           if (nnz <= n) continue;
           violations++;
           bad.push(r, c0 + p);
@@ -988,13 +998,13 @@ export class HeatmapView {
       if (this.wantValues(win) && v && within(v.window, hit.row, hit.col)) {
         const vCols = v.window.colEnd - v.window.colStart;
         const value = v.values[(hit.row - v.window.rowStart) * vCols + hit.col - v.window.colStart];
-        lines.push(['weight', formatWeight(value), value === 0 ? 'muted' : undefined]);
+        lines.push(['weight', formatWeight(value), this.isZero(value) ? 'muted' : undefined]);
         const cols = groupColumns(g, this.nm.m, hit.col);
         if (grp.partial) {
           lines.push([`${this.nm.n}:${this.nm.m}`, `partial group (${cols.length} channels), not checked`, 'muted']);
         } else if (cols.every((c) => c >= v.window.colStart && c < v.window.colEnd)) {
           const base = (hit.row - v.window.rowStart) * vCols - v.window.colStart;
-          const nnz = cols.reduce((s, c) => s + (v.values[base + c] !== 0 ? 1 : 0), 0);
+          const nnz = cols.reduce((s, c) => s + (this.isZero(v.values[base + c]) ? 0 : 1), 0);
           const ok = nnz <= this.nm.n;
           lines.push([`${this.nm.n}:${this.nm.m} group`, `${nnz} of ${this.nm.m} non-zero — ${ok ? 'complies' : 'violates'}`, ok ? 'good' : 'bad']);
         }

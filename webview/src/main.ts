@@ -98,7 +98,7 @@ class App {
     this.report = msg.report;
     this.banner.hidden = true;
     this.layers = buildLayers(msg.report, msg.layers);
-    this.heatmap.setSettings(msg.settings.maxHeatmapCells);
+    this.heatmap.setSettings(msg.settings.maxHeatmapCells, msg.settings.zeroThreshold);
     const saved = getState();
     if (!this.table) this.build();
 

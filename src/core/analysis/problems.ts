@@ -5,7 +5,9 @@ const grouped = new Intl.NumberFormat('en-US');
 
 /**
  * What a user should look at in a weight tensor, one sentence each: fan-in that is not constant
- * (SRigL's structure is), dead neurons, groups that break the N:M pattern. Empty for other tensors.
+ * (SRigL's structure is), dead neurons, groups that break the N:M pattern. Empty for other tensors
+ * and for dense weights: a layer nobody pruned is not an N:M problem in itself (the summary's
+ * compliance figures still count its groups).
  */
 export function layerProblems(l: LayerReport, nm: NmPattern): string[] {
   const out: string[] = [];
@@ -17,7 +19,7 @@ export function layerProblems(l: LayerReport, nm: NmPattern): string[] {
   if (l.fanIn.zeroNeurons > 0) {
     out.push(`${grouped.format(l.fanIn.zeroNeurons)} dead neuron${l.fanIn.zeroNeurons === 1 ? '' : 's'} (all-zero rows)`);
   }
-  if (l.nm && l.nm.compliant < l.nm.groups) {
+  if (l.nm && l.nm.compliant < l.nm.groups && l.nnz < l.numel) {
     const bad = l.nm.groups - l.nm.compliant;
     out.push(`${grouped.format(bad)} of ${grouped.format(l.nm.groups)} ${nm.n}:${nm.m} groups have more than ${nm.n} non-zeros`);
   }
