@@ -6,6 +6,8 @@ import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
 import { openCheckpoint } from '../core/formats/open';
+import { applyRoleOverrides, parseRoleOverridesJson, RoleOverrideError, unusedRoleOverrides, type RoleOverrides } from '../core/formats/roleOverrides';
+import { withFile } from '../core/randomAccessFile';
 import { createKernels, type KernelBackend } from '../kernels/createKernels';
 import { KernelCrashError, NativeUnavailableError } from '../kernels/native/kernelWorkerClient';
 
@@ -13,12 +15,17 @@ const USAGE = `Usage: sparsity-lens <command> [options]
 
 Commands:
   report FILE [--nm N:M] [--json]   per-layer sparsity, fan-in and N:M compliance of a checkpoint
+                                    (FILE may be a TF.js model.json or a model.safetensors.index.json)
 
 Options:
   --nm N:M      the N:M pattern to check (default 2:4)
   --json        print the report as JSON (same as --format json)
   --format F    table (default), json, csv or markdown
   --backend B   kernels: auto (native if it loads, default), native, reference
+  --roles R     override layer roles and layouts: JSON text or a .json file mapping tensor-name
+                patterns (* and ?, or /regex/) to {"role": "linear"|"conv"|"other",
+                "layout": "out,in"|"in,out"} or {"role": …, "outAxis": A, "inAxis": B};
+                e.g. --roles '{"*.c_attn.weight": {"role": "linear", "layout": "in,out"}}'
   -h, --help    show this help
 `;
 
@@ -34,6 +41,7 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
         json: { type: 'boolean' },
         format: { type: 'string' },
         backend: { type: 'string', default: 'auto' },
+        roles: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -71,16 +79,31 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
     err.write(`error: --backend must be auto, native or reference, not "${backend}"\n`);
     return 2;
   }
+  let roles: RoleOverrides = [];
+  if (parsed.values.roles !== undefined) {
+    try {
+      roles = await readRoleOverrides(parsed.values.roles);
+    } catch (e) {
+      err.write(`error: --roles: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
   // The bundle lives in dist/; the addon and the worker are found from the package root.
   const kernels = createKernels({ backend, root: path.resolve(__dirname, '..'), onWarning: (m) => err.write(m + '\n') });
   try {
-    const checkpoint = await openCheckpoint(files[0]);
+    const opened = await openCheckpoint(files[0]);
+    const checkpoint = applyRoleOverrides(opened, roles);
+    for (const pattern of unusedRoleOverrides(opened, roles)) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
     const report = await buildReport(checkpoint, kernels, { nm });
     out.write(format === 'table' ? formatReportTable(report) : formatReport(report, format as ExportFormat));
     return 0;
   } catch (e) {
     if (isCheckpointError(e)) {
       err.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof RoleOverrideError) {
+      err.write(`error: --roles: ${e.message}\n`);
       return 2;
     }
     if (e instanceof NativeUnavailableError || e instanceof KernelCrashError) {
@@ -91,5 +114,28 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
     return 1;
   } finally {
     await kernels.dispose();
+  }
+}
+
+/** Role override files are small; anything larger is not one. */
+const MAX_ROLES_FILE_BYTES = 1 << 20;
+
+/** `--roles` takes JSON text (starting with "{") or the path of a JSON file. */
+async function readRoleOverrides(value: string): Promise<RoleOverrides> {
+  if (value.trimStart().startsWith('{')) return parseRoleOverridesJson(value);
+  let text: string;
+  try {
+    text = await withFile(value, async (file) => {
+      if (file.size > MAX_ROLES_FILE_BYTES) throw new Error(`${file.size} bytes is too large for a roles file`);
+      return new TextDecoder().decode(await file.read(0, file.size));
+    });
+  } catch (e) {
+    const why = isCheckpointError(e) ? e.detail : (e as Error).message;
+    throw new Error(`cannot read "${value}" (${why}); give JSON text or a JSON file`);
+  }
+  try {
+    return parseRoleOverridesJson(text);
+  } catch (e) {
+    throw new Error(`${value}: ${(e as Error).message}`);
   }
 }

@@ -33,7 +33,20 @@ export function summaryLines(r: SparsityReport): string[] {
     `${nm} compliant groups: ${w.nmCompliant} of ${w.nmGroups}` + (w.nmGroups ? ` (${percent(w.nmCompliant / w.nmGroups)})` : ''),
     `constant fan-in: ${w.constantFanIn} of ${w.weightLayers} weight tensors`,
   ];
-  for (const s of r.skipped) lines.push(`not analysed: ${s.name} (${s.reason})`);
+  for (const l of r.layers) if (l.note) lines.push(`${l.name}: ${l.note}`);
+  lines.push(...skippedLines(r.skipped));
+  return lines;
+}
+
+/** Tensors not analysed, one line each, or one line per reason when many share it (optimizer state). */
+function skippedLines(skipped: SparsityReport['skipped']): string[] {
+  const byReason = new Map<string, string[]>();
+  for (const s of skipped) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.name]);
+  const lines: string[] = [];
+  for (const [reason, names] of byReason) {
+    if (names.length <= 3) lines.push(...names.map((n) => `not analysed: ${n} (${reason})`));
+    else lines.push(`not analysed: ${names.length} tensors (${reason}), e.g. ${names.slice(0, 2).join(', ')}`);
+  }
   return lines;
 }
 

@@ -2,8 +2,12 @@ import * as nodePath from 'node:path';
 import type { Checkpoint, CheckpointFormat } from '../checkpoint';
 import { CheckpointError } from '../errors';
 import { withFile, type RandomAccessFile } from '../randomAccessFile';
+import { looksLikeNpy, readNumpy } from './numpy';
 import { readOnnx } from './onnx';
-import { looksLikeSafetensors, readSafetensors } from './safetensors';
+import { readPyTorch, sniffPyTorch } from './pytorch/pytorch';
+import { readJsonCheckpoint } from './jsonCheckpoint';
+import { looksLikeSafetensors } from './safetensors';
+import { readSafetensorsOrShardSet } from './safetensorsShards';
 
 interface FormatReader {
   readonly format: CheckpointFormat;
@@ -18,9 +22,15 @@ interface FormatReader {
 
 /** Every format the core reads. A new format is one more entry here. */
 export const FORMAT_READERS: readonly FormatReader[] = [
-  { format: 'safetensors', extensions: ['.safetensors'], sniff: (head, size) => (looksLikeSafetensors(head, size) ? 'certain' : 'no'), read: readSafetensors },
+  { format: 'safetensors', extensions: ['.safetensors'], sniff: (head, size) => (looksLikeSafetensors(head, size) ? 'certain' : 'no'), read: readSafetensorsOrShardSet },
   // ONNX has no magic number; a ModelProto normally starts with ir_version (field 1, varint).
   { format: 'onnx', extensions: ['.onnx'], sniff: (head) => (head[0] === 0x08 ? 'plausible' : 'no'), read: readOnnx },
+  // .npz is a zip like PyTorch's .pt, so a zip is recognised as .npz by its extension only.
+  { format: 'numpy', extensions: ['.npy', '.npz'], sniff: (head) => (looksLikeNpy(head) ? 'certain' : 'no'), read: readNumpy },
+  // JSON has no magic: a TF.js model.json or a sharded safetensors index, told apart by content.
+  { format: 'tfjs', extensions: ['.json'], sniff: () => 'no', read: readJsonCheckpoint },
+  // The legacy torch.save magic is certain; a zip is only plausible (it may be an .npz), and the reader requires data.pkl.
+  { format: 'pytorch', extensions: ['.pt', '.pth', '.bin', '.ckpt'], sniff: (head) => sniffPyTorch(head), read: readPyTorch },
 ];
 
 /** File name extensions the core opens, for the faces' file filters. */

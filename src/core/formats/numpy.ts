@@ -1,0 +1,491 @@
+import * as nodePath from 'node:path';
+import { MAX_DERIVED_BYTES, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
+import type { DType } from '../dtype';
+import { CheckpointError, isCheckpointError } from '../errors';
+import type { RandomAccessFile } from '../randomAccessFile';
+import { roleByName } from './rolesByName';
+import { looksLikeZip, readZipDirectory, readZipMember, type ZipEntry } from './zip';
+
+/** `\x93NUMPY`, then the major and minor version bytes. */
+const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
+/** Magic, version and the shortest (2-byte) header length field. */
+const NPY_PREAMBLE_V1 = 10;
+const NPY_PREAMBLE_V2 = 12;
+/** numpy refuses headers over 10000 bytes by default; structured dtypes can be longer, none this long. */
+const MAX_NPY_HEADER = 1 << 20;
+/** Nesting deeper than this is no numpy header. */
+const MAX_LITERAL_DEPTH = 16;
+/**
+ * All tensors of one file that must be held in memory (inflated members, byte swaps, Fortran
+ * order) share this budget, so a big savez_compressed archive cannot exhaust memory.
+ */
+const MAX_DERIVED_TOTAL = 2 * MAX_DERIVED_BYTES;
+
+export function looksLikeNpy(head: Uint8Array): boolean {
+  return head.length >= NPY_MAGIC.length && NPY_MAGIC.every((b, i) => head[i] === b);
+}
+
+/** A NumPy file: one `.npy` array, or an `.npz` zip of `<name>.npy` members. */
+export async function readNumpy(file: RandomAccessFile): Promise<Checkpoint> {
+  const path = file.path;
+  if (file.size === 0) throw new CheckpointError(path, 'empty', 'the file is empty');
+  const head = await file.read(0, Math.min(file.size, NPY_MAGIC.length));
+  if (looksLikeNpy(head)) return readNpy(file);
+  if (looksLikeZip(head)) return readNpz(file);
+  if (file.size < NPY_MAGIC.length) throw new CheckpointError(path, 'truncated', `only ${file.size} bytes: too short for a NumPy file`, 0);
+  throw new CheckpointError(path, 'corrupt', 'not a NumPy file: it starts with neither the .npy magic \\x93NUMPY nor a zip (.npz) signature', 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npy
+
+interface NpyHeader {
+  readonly version: string;
+  readonly descr: string;
+  readonly dtype: DType;
+  readonly itemSize: number;
+  /** Bytes per byte-swapped unit: the item size, or half of it for complex numbers. */
+  readonly swapUnit: number;
+  readonly bigEndian: boolean;
+  readonly fortranOrder: boolean;
+  readonly shape: number[];
+  /** Offset of the array data from the start of the .npy bytes. */
+  readonly dataStart: number;
+  readonly dataLength: number;
+}
+
+/** Where an .npy stream lives: the whole file, a stored zip member, or inflated bytes. */
+interface NpyBytes {
+  /** Size of the .npy stream in bytes. */
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Absolute file offset of the stream's first byte, when it is a file range. */
+  readonly fileOffset?: number;
+  /** How messages name the stream inside the file, e.g. `member "fc1.weight.npy"`. */
+  readonly label?: string;
+}
+
+async function readNpy(file: RandomAccessFile): Promise<Checkpoint> {
+  const bytes: NpyBytes = { size: file.size, read: (offset, length) => file.read(offset, length), fileOffset: 0 };
+  const header = await readNpyHeader(file.path, bytes);
+  const name = nodePath.basename(file.path).replace(/\.npy$/i, '');
+  const budget = { left: MAX_DERIVED_TOTAL };
+  const made = await makeTensor(file.path, name, header, bytes, budget);
+  return {
+    file: file.path,
+    format: 'numpy',
+    tensors: 'tensor' in made ? [made.tensor] : [],
+    metadata: { 'npy version': header.version, descr: header.descr },
+    skipped: 'skipped' in made ? [made.skipped] : [],
+  };
+}
+
+async function readNpyHeader(path: string, npy: NpyBytes): Promise<NpyHeader> {
+  const where = npy.label ? `${npy.label}: ` : '';
+  const at = (relative: number) => (npy.fileOffset === undefined ? undefined : npy.fileOffset + relative);
+  const fail = (problem: CheckpointError['problem'], detail: string, offset?: number) =>
+    new CheckpointError(path, problem, `${where}${detail}`, offset === undefined ? undefined : at(offset));
+
+  if (npy.size < NPY_PREAMBLE_V1) throw fail('truncated', `only ${npy.size} bytes: the .npy preamble needs ${NPY_PREAMBLE_V1}`, 0);
+  const preamble = await npy.read(0, Math.min(npy.size, NPY_PREAMBLE_V2));
+  if (!looksLikeNpy(preamble)) throw fail('corrupt', 'no .npy magic \\x93NUMPY', 0);
+  const major = preamble[6];
+  const minor = preamble[7];
+  if (![1, 2, 3].includes(major) || minor !== 0) throw fail('unsupported', `.npy format version ${major}.${minor} is not supported (1.0, 2.0 and 3.0 are)`, 6);
+  const view = new DataView(preamble.buffer, preamble.byteOffset, preamble.byteLength);
+  let headerStart = NPY_PREAMBLE_V1;
+  let headerLength: number;
+  if (major === 1) {
+    headerLength = view.getUint16(8, true);
+  } else {
+    if (npy.size < NPY_PREAMBLE_V2) throw fail('truncated', `only ${npy.size} bytes: the .npy ${major}.0 preamble needs ${NPY_PREAMBLE_V2}`, 0);
+    headerLength = view.getUint32(8, true);
+    headerStart = NPY_PREAMBLE_V2;
+  }
+  if (headerStart + headerLength > npy.size) {
+    throw fail('truncated', `the .npy header length ${headerLength} runs past the end of the ${npy.size} bytes`, 8);
+  }
+  if (headerLength > MAX_NPY_HEADER) throw fail('corrupt', `the .npy header length ${headerLength} is implausibly large`, 8);
+  const headerBytes = await npy.read(headerStart, headerLength);
+  // Versions 1 and 2 store the header as latin-1, version 3 as UTF-8.
+  const text = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(headerBytes);
+
+  let literal: PyValue;
+  try {
+    literal = parsePythonLiteral(text);
+  } catch (e) {
+    if (e instanceof LiteralError) throw fail('corrupt', `the .npy header is not a plain Python literal: ${e.message}`, headerStart + e.position);
+    throw e;
+  }
+  if (!(literal instanceof Map)) throw fail('corrupt', 'the .npy header is not a dict', headerStart);
+  const keys = [...literal.keys()].sort();
+  if (keys.join() !== 'descr,fortran_order,shape') {
+    throw fail('corrupt', `the .npy header must have exactly the keys descr, fortran_order and shape, not ${keys.join(', ') || 'none'}`, headerStart);
+  }
+  const descr = literal.get('descr');
+  const fortranOrder = literal.get('fortran_order');
+  const shape = literal.get('shape');
+  if (typeof fortranOrder !== 'boolean') throw fail('corrupt', 'fortran_order in the .npy header is not True or False', headerStart);
+  if (!Array.isArray(shape) || !shape.every((d): d is number => typeof d === 'number')) {
+    throw fail('corrupt', 'shape in the .npy header is not a tuple of integers', headerStart);
+  }
+  if (Array.isArray(descr)) throw fail('unsupported', 'structured (record) arrays are not supported', headerStart);
+  if (typeof descr !== 'string') throw fail('corrupt', 'descr in the .npy header is not a string', headerStart);
+  const type = dtypeOfDescr(descr);
+  if (typeof type === 'string') throw fail('unsupported', `dtype descr '${descr}' is not supported${type ? ` (${type})` : ''}`, headerStart);
+
+  const dataStart = headerStart + headerLength;
+  let numel = 1;
+  for (const d of shape) numel *= d;
+  const dataLength = numel * type.itemSize;
+  if (!Number.isSafeInteger(dataLength)) throw fail('corrupt', `shape (${shape.join(', ')}) is absurdly large`, headerStart);
+  const available = npy.size - dataStart;
+  if (dataLength !== available) {
+    throw fail(
+      dataLength > available ? 'truncated' : 'corrupt',
+      `shape (${shape.join(', ')}) of ${descr} needs ${dataLength} bytes of data but ${available} follow the header`,
+      dataStart,
+    );
+  }
+  return {
+    version: `${major}.${minor}`,
+    descr,
+    dtype: type.dtype,
+    itemSize: type.itemSize,
+    swapUnit: type.dtype.startsWith('complex') ? type.itemSize / 2 : type.itemSize,
+    bigEndian: type.bigEndian,
+    fortranOrder,
+    shape,
+    dataStart,
+    dataLength,
+  };
+}
+
+const DESCR_TYPES: Readonly<Record<string, DType>> = {
+  b1: 'bool',
+  i1: 'int8',
+  i2: 'int16',
+  i4: 'int32',
+  i8: 'int64',
+  u1: 'uint8',
+  u2: 'uint16',
+  u4: 'uint32',
+  u8: 'uint64',
+  f2: 'float16',
+  f4: 'float32',
+  f8: 'float64',
+  c8: 'complex64',
+  c16: 'complex128',
+};
+
+const DESCR_KIND_NAMES: Readonly<Record<string, string>> = {
+  V: 'raw void bytes, as ml_dtypes writes bfloat16 and float8',
+  O: 'Python objects, which would need unpickling',
+  U: 'unicode strings',
+  S: 'byte strings',
+  M: 'datetimes',
+  m: 'timedeltas',
+  f: 'extended-precision floats',
+  c: 'extended-precision complex numbers',
+};
+
+/** The dtype of a descr such as '<f4', or why it cannot be analysed. */
+function dtypeOfDescr(descr: string): { dtype: DType; itemSize: number; bigEndian: boolean } | string {
+  const m = /^([<>|=]?)([a-zA-Z])(\d*)$/.exec(descr);
+  if (!m) return '';
+  const [, order, kind, size] = m;
+  const dtype = DESCR_TYPES[kind + size];
+  if (!dtype) return DESCR_KIND_NAMES[kind] ?? '';
+  const itemSize = Number(size);
+  // '=' is the writer's native order; numpy itself always writes '<' or '>'. Little-endian assumed.
+  return { dtype, itemSize, bigEndian: order === '>' && itemSize > 1 };
+}
+
+/**
+ * One tensor from a parsed .npy stream: a file range when the bytes can be analysed as stored,
+ * else bytes materialized in C order and little-endian, within the memory budget.
+ */
+async function makeTensor(
+  path: string,
+  name: string,
+  header: NpyHeader,
+  npy: NpyBytes,
+  budget: { left: number },
+): Promise<{ tensor: TensorEntry } | { skipped: SkippedTensor }> {
+  const role = roleByName(name, header.shape);
+  const transpose = header.fortranOrder && header.shape.length >= 2;
+  const swap = header.bigEndian;
+  const base = { name, dtype: header.dtype, shape: header.shape, ...role };
+  if (!transpose && !swap && npy.fileOffset !== undefined) {
+    return { tensor: { ...base, source: { kind: 'file', path, offset: npy.fileOffset + header.dataStart, length: header.dataLength } } };
+  }
+  const note = [swap ? 'byte-swapped from big-endian' : '', transpose ? 'transposed from Fortran order' : ''].filter(Boolean).join(', ');
+  // Inflated members are in memory already; a byte swap works in place, a transpose needs a copy.
+  const cost = (npy.fileOffset === undefined ? 0 : header.dataLength) + (transpose ? header.dataLength : 0);
+  if (header.dataLength > MAX_DERIVED_BYTES || cost > budget.left) {
+    const limit = header.dataLength > MAX_DERIVED_BYTES ? MAX_DERIVED_BYTES : budget.left;
+    return { skipped: { name, reason: `${header.dataLength} bytes would have to be ${note || 'inflated'} in memory, more than the limit of ${limit} bytes` } };
+  }
+  budget.left -= cost;
+  const stored = await npy.read(header.dataStart, header.dataLength);
+  const bytes = transpose ? fortranToC(stored, header.shape, header.itemSize) : stored;
+  if (swap) swapBytes(bytes, header.swapUnit);
+  return { tensor: { ...base, source: { kind: 'inline', bytes }, ...(note ? { note } : {}) } };
+}
+
+/** Reverses the bytes of every `unit`-byte value, in place. */
+function swapBytes(bytes: Uint8Array, unit: number): void {
+  for (let at = 0; at + unit <= bytes.length; at += unit) {
+    for (let a = at, b = at + unit - 1; a < b; a++, b--) {
+      const t = bytes[a];
+      bytes[a] = bytes[b];
+      bytes[b] = t;
+    }
+  }
+}
+
+/**
+ * Fortran order stores element (i0, …, iN-1) at Σ ik·(d0·…·dk-1). The output walks C order:
+ * an odometer over all axes but the last, then the last axis, whose Fortran stride is the
+ * product of all the other dimensions.
+ */
+function fortranToC(stored: Uint8Array, shape: readonly number[], itemSize: number): Uint8Array {
+  const numel = numelOf(shape);
+  const out = new Uint8Array(numel * itemSize);
+  if (numel === 0) return out;
+  const rank = shape.length;
+  const fStride: number[] = [];
+  for (let k = 0, s = 1; k < rank; k++) {
+    fStride.push(s);
+    s *= shape[k];
+  }
+  const last = shape[rank - 1];
+  const lastStride = fStride[rank - 1] * itemSize;
+  const index = new Array<number>(rank - 1).fill(0);
+  let source = 0; // byte offset in Fortran order of (index…, 0)
+  for (let o = 0; o < out.length; ) {
+    let s = source;
+    for (let j = 0; j < last; j++, s += lastStride) {
+      for (let b = 0; b < itemSize; b++) out[o++] = stored[s + b];
+    }
+    // Advance the odometer over axes rank-2 … 0.
+    for (let k = rank - 2; k >= 0; k--) {
+      index[k]++;
+      source += fStride[k] * itemSize;
+      if (index[k] < shape[k]) break;
+      source -= index[k] * fStride[k] * itemSize;
+      index[k] = 0;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npz
+
+async function readNpz(file: RandomAccessFile): Promise<Checkpoint> {
+  const path = file.path;
+  const entries = await readZipDirectory(file);
+  const members = entries.filter((e) => !e.name.endsWith('/'));
+  const arrays = members.filter((e) => e.name.endsWith('.npy'));
+  if (members.length > 0 && arrays.length === 0) {
+    const torch = members.some((e) => /(^|\/)data\.pkl$/.test(e.name));
+    throw new CheckpointError(
+      path,
+      'unsupported',
+      torch
+        ? 'this zip archive holds data.pkl, not .npy arrays: it is a PyTorch checkpoint (give it a .pt extension)'
+        : 'this zip archive holds no .npy arrays, so it is not an .npz file',
+    );
+  }
+  const tensors: TensorEntry[] = [];
+  const skipped: SkippedTensor[] = [];
+  const names = new Set<string>();
+  const budget = { left: MAX_DERIVED_TOTAL };
+  for (const entry of members) {
+    if (!entry.name.endsWith('.npy')) {
+      skipped.push({ name: entry.name, reason: 'not a .npy member' });
+      continue;
+    }
+    const name = entry.name.slice(0, -'.npy'.length);
+    if (names.has(name)) {
+      skipped.push({ name, reason: 'a second member with the same name' });
+      continue;
+    }
+    names.add(name);
+    const made = await readNpzMember(file, entry, name, budget);
+    if ('tensor' in made) tensors.push(made.tensor);
+    else skipped.push(made.skipped);
+  }
+  const methods = [...new Set(arrays.map((e) => (e.method === 0 ? 'stored' : e.method === 8 ? 'deflate' : `method ${e.method}`)))];
+  return { file: path, format: 'numpy', tensors, metadata: { 'npz members': `${arrays.length} (${methods.join(', ') || 'none'})` }, skipped };
+}
+
+async function readNpzMember(
+  file: RandomAccessFile,
+  entry: ZipEntry,
+  name: string,
+  budget: { left: number },
+): Promise<{ tensor: TensorEntry } | { skipped: SkippedTensor }> {
+  const path = file.path;
+  const label = `member "${entry.name}"`;
+  if (entry.encrypted) return { skipped: { name, reason: 'the zip member is encrypted' } };
+  let npy: NpyBytes;
+  if (entry.method === 0) {
+    if (entry.compressedSize !== entry.uncompressedSize) {
+      throw new CheckpointError(path, 'corrupt', `${label} is stored but its sizes differ`, entry.localHeaderOffset);
+    }
+    npy = {
+      size: entry.uncompressedSize,
+      read: (offset, length) => file.read(entry.dataOffset + offset, length),
+      fileOffset: entry.dataOffset,
+      label,
+    };
+  } else if (entry.method === 8) {
+    if (entry.uncompressedSize > MAX_DERIVED_BYTES + MAX_NPY_HEADER || entry.uncompressedSize > budget.left) {
+      return { skipped: { name, reason: `compressed member of ${entry.uncompressedSize} bytes: too large to inflate in memory` } };
+    }
+    const inflated = await readZipMember(file, entry, Math.min(budget.left, MAX_DERIVED_BYTES + MAX_NPY_HEADER));
+    budget.left -= inflated.length;
+    npy = { size: inflated.length, read: async (offset, length) => inflated.subarray(offset, offset + length), label };
+  } else {
+    return { skipped: { name, reason: `zip compression method ${entry.method} is not supported` } };
+  }
+  let header: NpyHeader;
+  try {
+    header = await readNpyHeader(path, npy);
+  } catch (e) {
+    // One array of a type we cannot analyse should not hide the others.
+    if (isCheckpointError(e) && e.problem === 'unsupported') return { skipped: { name, reason: e.detail.replace(`${label}: `, '') } };
+    throw e;
+  }
+  return makeTensor(path, name, header, npy, budget);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The header's Python literal, parsed by hand: only dicts, tuples, lists, strings, integers,
+// True, False and None. Nothing is ever evaluated.
+
+type PyValue = string | number | boolean | null | PyValue[] | Map<string, PyValue>;
+
+class LiteralError extends Error {
+  constructor(
+    message: string,
+    readonly position: number,
+  ) {
+    super(message);
+  }
+}
+
+function parsePythonLiteral(text: string): PyValue {
+  let i = 0;
+  const skipSpace = () => {
+    while (i < text.length && /\s/.test(text[i])) i++;
+  };
+  const fail = (what: string): never => {
+    throw new LiteralError(what, i);
+  };
+  const expect = (c: string) => {
+    skipSpace();
+    if (text[i] !== c) fail(`expected "${c}" at character ${i}`);
+    i++;
+  };
+
+  const value = (depth: number): PyValue => {
+    if (depth > MAX_LITERAL_DEPTH) fail('nested too deeply');
+    skipSpace();
+    const c = text[i];
+    if (c === undefined) return fail('the text ends early');
+    if (c === '{') return dict(depth);
+    if (c === '(') return sequence(')', depth, true);
+    if (c === '[') return sequence(']', depth, false);
+    if (c === "'" || c === '"') return string();
+    if (/[0-9]/.test(c)) return integer();
+    if (/[A-Za-z_]/.test(c)) {
+      const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i, i + 64))!;
+      const word = m[0];
+      const constants: Record<string, PyValue> = { True: true, False: false, None: null };
+      if (!Object.prototype.hasOwnProperty.call(constants, word)) fail(`unexpected name "${word}" (only True, False and None are allowed)`);
+      i += word.length;
+      return constants[word];
+    }
+    return fail(`unexpected character "${c}" at character ${i}`);
+  };
+
+  const dict = (depth: number): Map<string, PyValue> => {
+    i++; // '{'
+    const out = new Map<string, PyValue>();
+    for (;;) {
+      skipSpace();
+      if (text[i] === '}') {
+        i++;
+        return out;
+      }
+      const key = value(depth + 1);
+      if (typeof key !== 'string') fail('a dict key is not a string');
+      if (out.has(key as string)) fail(`duplicate key "${String(key)}"`);
+      expect(':');
+      out.set(key as string, value(depth + 1));
+      skipSpace();
+      if (text[i] === ',') i++;
+      else if (text[i] !== '}') fail(`expected "," or "}" at character ${i}`);
+    }
+  };
+
+  const sequence = (close: string, depth: number, tuple: boolean): PyValue[] => {
+    i++; // '(' or '['
+    const out: PyValue[] = [];
+    let sawComma = false;
+    for (;;) {
+      skipSpace();
+      if (text[i] === close) {
+        i++;
+        // '(x)' is x in parentheses, not a tuple; numpy writes '(x,)'.
+        if (tuple && out.length === 1 && !sawComma) return fail('a parenthesised value is not a tuple');
+        return out;
+      }
+      out.push(value(depth + 1));
+      skipSpace();
+      if (text[i] === ',') {
+        i++;
+        sawComma = true;
+      } else if (text[i] !== close) fail(`expected "," or "${close}" at character ${i}`);
+    }
+  };
+
+  const string = (): string => {
+    const quote = text[i++];
+    let out = '';
+    for (;;) {
+      const c = text[i++];
+      if (c === undefined || c === '\n') return fail('a string is not closed');
+      if (c === quote) return out;
+      if (c !== '\\') {
+        out += c;
+        continue;
+      }
+      const e = text[i++];
+      const simple: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', t: '\t', r: '\r', '0': '\0' };
+      if (e !== undefined && simple[e] !== undefined) out += simple[e];
+      else if (e === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i, i + 2))) {
+        out += String.fromCharCode(parseInt(text.slice(i, i + 2), 16));
+        i += 2;
+      } else fail(`unsupported escape "\\${e ?? ''}" in a string`);
+    }
+  };
+
+  const integer = (): number => {
+    const m = /^[0-9]+/.exec(text.slice(i, i + 32))!;
+    i += m[0].length;
+    if (text[i] === 'L' || text[i] === 'l') i++; // Python 2 longs: (3L, 4L)
+    if (/[0-9.eExX_]/.test(text[i] ?? '')) fail(`unexpected number syntax at character ${i}`);
+    const n = Number(m[0]);
+    if (!Number.isSafeInteger(n)) fail(`the integer ${m[0]} is too large`);
+    return n;
+  };
+
+  const result = value(0);
+  skipSpace();
+  if (i < text.length) fail(`unexpected text after the literal at character ${i}`);
+  return result;
+}

@@ -1,0 +1,334 @@
+import { setFloat16 } from '@petamoriken/float16';
+import { MAX_DERIVED_BYTES, numelOf, type TensorSource } from '../../checkpoint';
+import { decodeToFloat64, DTYPE_BITS, type DType } from '../../dtype';
+import { CheckpointError } from '../../errors';
+import type { RandomAccessFile } from '../../randomAccessFile';
+import { StorageType, TorchTensor, type Quantization, type StorageRef } from './torchGlobals';
+
+/**
+ * Turns the (storage, offset, size, stride) of a torch tensor into bytes the kernels can scan.
+ * Offsets and strides count elements, so a tensor can be a view of part of a storage that other
+ * tensors share. A contiguous little-endian view is a file range; anything whose values must be
+ * computed (a gathered strided view, a byte swap, a zero-point shift) is materialized in memory
+ * up to MAX_DERIVED_BYTES, with a note saying how.
+ */
+
+/** Where a storage's bytes are: a file range (stored records) or memory (deflated records). */
+/** Elements decoded at a time when computing derived values: bounds the float64 scratch memory. */
+const CHUNK_ELEMENTS = 1 << 20;
+
+export type StorageBytes =
+  | { readonly kind: 'file'; readonly offset: number; readonly length: number }
+  | { readonly kind: 'inline'; readonly bytes: Uint8Array };
+
+export interface StorageLocator {
+  readonly file: RandomAccessFile;
+  /** Storage bytes are big-endian (zip `byteorder` record "big", legacy sys_info). */
+  readonly bigEndian: boolean;
+  /** The record holding a storage, as `data/<key>` or a legacy key; throws a CheckpointError when missing. */
+  locate(ref: StorageRef): Promise<StorageBytes>;
+  /** How a storage is named in errors ("data/3"). */
+  describe(ref: StorageRef): string;
+}
+
+export interface ResolvedTensor {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly source: TensorSource;
+  readonly note?: string;
+}
+
+/** Why a tensor is listed apart instead of analysed. */
+export class NotAnalysed {
+  constructor(readonly reason: string) {}
+}
+
+export function isStorageRef(value: unknown): value is StorageRef {
+  return typeof value === 'object' && value !== null && (value as StorageRef).type instanceof StorageType && typeof (value as StorageRef).key === 'string';
+}
+
+function isCount(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}
+
+function isCountList(x: unknown): x is number[] {
+  return Array.isArray(x) && x.every(isCount);
+}
+
+/** Resolves one tensor of the pickle, validating its arguments against its storage. */
+export async function resolveTensor(name: string, tensor: TorchTensor, locator: StorageLocator): Promise<ResolvedTensor | NotAnalysed> {
+  const path = locator.file.path;
+  const bad = (detail: string) => new CheckpointError(path, 'corrupt', `tensor "${name}": ${detail}`);
+  const storage = tensor.storage;
+  if (!isStorageRef(storage)) throw bad(`${tensor.rebuiltBy} was not given a storage`);
+  const typeName = tensor.dtype?.quantized ?? tensor.dtype?.name ?? storage.type.quantized ?? storage.type.name;
+  const dtype = tensor.dtype ? tensor.dtype.dtype : storage.type.dtype;
+  if (dtype === undefined) return new NotAnalysed(`element type ${typeName} is not supported`);
+  const { storageOffset: offset, size, stride } = tensor;
+  if (!isCount(offset)) throw bad('the storage offset is not a non-negative integer');
+  if (!isCountList(size)) throw bad('the size is not a list of non-negative integers');
+  if (!isCountList(stride) || stride.length !== size.length) throw bad(`the stride does not match the size [${size.join(', ')}]`);
+  const itemSize = DTYPE_BITS[dtype] / 8;
+  const numel = numelOf(size);
+  if (!Number.isSafeInteger(numel * itemSize)) throw bad(`shape [${size.join(', ')}] is too large`);
+
+  // Elements of this tensor's dtype that the storage holds, as its persistent id declares them.
+  const storageItemSize = storage.type.dtype === undefined ? 1 : DTYPE_BITS[storage.type.dtype] / 8;
+  const declaredBytes = storage.numel * storageItemSize;
+  const located = await locator.locate(storage);
+  const recordBytes = located.kind === 'file' ? located.length : located.bytes.length;
+  if (recordBytes < declaredBytes) {
+    throw new CheckpointError(
+      path,
+      'truncated',
+      `storage ${locator.describe(storage)} holds ${recordBytes} bytes but its tensors declare ${storage.numel} elements of ${storage.type.name} (${declaredBytes} bytes)`,
+    );
+  }
+  const capacity = Math.floor(declaredBytes / itemSize);
+  let last = offset;
+  for (let d = 0; d < size.length; d++) if (size[d] > 0) last += (size[d] - 1) * stride[d];
+  if (numel > 0 && last >= capacity) {
+    throw new CheckpointError(
+      path,
+      'corrupt',
+      `tensor "${name}" [${size.join(', ')}] at offset ${offset} with strides [${stride.join(', ')}] needs element ${last} of storage ${locator.describe(storage)}, which holds ${capacity} ${dtype} elements`,
+    );
+  }
+
+  const quantization = tensor.quantization;
+  if (tensor.rebuiltBy === '_rebuild_qtensor' && !quantization) return new NotAnalysed(`quantized (${typeName}) with quantizer parameters that are not understood`);
+  const contiguous = isContiguous(size, stride);
+  const outDType = quantization ? shiftedDType(dtype) : dtype;
+  const needsBytes = !contiguous || locator.bigEndian || located.kind === 'inline' || (quantization !== undefined && !zeroPointIsZero(quantization));
+  if (!needsBytes) {
+    const source: TensorSource = { kind: 'file', path, offset: located.offset + offset * itemSize, length: numel * itemSize };
+    return quantization ? { dtype, shape: size, source, note: `${typeName}, zero point 0` } : { dtype, shape: size, source };
+  }
+
+  const outBytes = numel * (DTYPE_BITS[outDType] / 8);
+  if (outBytes > MAX_DERIVED_BYTES) {
+    return new NotAnalysed(`its values must be computed in memory (${describeWhy(contiguous, locator.bigEndian, quantization)}) and ${outBytes} bytes exceed the limit of ${MAX_DERIVED_BYTES}`);
+  }
+  const spanElements = numel === 0 ? 0 : last - offset + 1;
+  if (spanElements * itemSize > MAX_DERIVED_BYTES) {
+    return new NotAnalysed(`a non-contiguous view spanning ${spanElements * itemSize} bytes of its storage, beyond the limit of ${MAX_DERIVED_BYTES}`);
+  }
+  const span =
+    located.kind === 'inline'
+      ? located.bytes.subarray(offset * itemSize, (offset + spanElements) * itemSize)
+      : await locator.file.read(located.offset + offset * itemSize, spanElements * itemSize);
+  // A contiguous range of a decompressed record is used in place unless the swap below would change it.
+  let bytes = !contiguous ? gather(span, itemSize, size, stride) : locator.bigEndian ? span.slice(0, numel * itemSize) : span.subarray(0, numel * itemSize);
+  const notes: string[] = [];
+  if (!contiguous) notes.push('non-contiguous view, gathered');
+  if (locator.bigEndian) {
+    swapBytes(bytes, dtype);
+    notes.push('byte-swapped from big-endian');
+  }
+  if (quantization) {
+    const shifted = await shiftByZeroPoint(name, bytes, dtype, size, quantization, locator);
+    if (shifted instanceof NotAnalysed) return shifted;
+    bytes = shifted.bytes;
+    notes.push(`${typeName}, ${shifted.note}`);
+  }
+  return { dtype: outDType, shape: size, source: { kind: 'inline', bytes }, ...(notes.length ? { note: notes.join('; ') } : {}) };
+}
+
+function describeWhy(contiguous: boolean, bigEndian: boolean, quantization: Quantization | undefined): string {
+  return [!contiguous && 'a non-contiguous view', bigEndian && 'big-endian bytes', quantization && 'a zero point'].filter(Boolean).join(', ');
+}
+
+/** C order, ignoring dimensions of size 1 (their stride is arbitrary). */
+function isContiguous(size: readonly number[], stride: readonly number[]): boolean {
+  let expected = 1;
+  for (let d = size.length - 1; d >= 0; d--) {
+    if (size[d] === 0) return true;
+    if (size[d] !== 1 && stride[d] !== expected) return false;
+    expected *= size[d];
+  }
+  return true;
+}
+
+/** Copies a strided view (strides relative to `span[0]`) into C order. */
+function gather(span: Uint8Array, itemSize: number, size: readonly number[], stride: readonly number[]): Uint8Array {
+  const numel = numelOf(size);
+  const out = new Uint8Array(numel * itemSize);
+  if (numel === 0) return out;
+  const rank = size.length;
+  const index = new Array<number>(rank).fill(0);
+  let from = 0;
+  for (let i = 0; i < numel; i++) {
+    out.set(span.subarray(from * itemSize, (from + 1) * itemSize), i * itemSize);
+    // Odometer step: advance the last axis, carrying into earlier ones.
+    for (let d = rank - 1; d >= 0; d--) {
+      if (++index[d] < size[d]) {
+        from += stride[d];
+        break;
+      }
+      from -= (size[d] - 1) * stride[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Reverses the bytes of each element in place (each half separately for complex numbers). */
+export function swapBytes(bytes: Uint8Array, dtype: DType): void {
+  const bits = DTYPE_BITS[dtype];
+  const width = dtype === 'complex64' || dtype === 'complex128' ? bits / 16 : bits / 8;
+  if (width <= 1) return;
+  for (let at = 0; at + width <= bytes.length; at += width) {
+    for (let i = at, j = at + width - 1; i < j; i++, j--) {
+      const t = bytes[i];
+      bytes[i] = bytes[j];
+      bytes[j] = t;
+    }
+  }
+}
+
+function shiftedDType(stored: DType): DType {
+  return stored === 'int32' ? 'int64' : 'int16';
+}
+
+function zeroPointIsZero(q: Quantization): boolean {
+  return q.scheme === 'per_tensor' && q.zeroPoint === 0;
+}
+
+/**
+ * Quantized values equal to the zero point stand for 0, so they are re-based to `value - zero
+ * point` in a wider integer type (int16 for 8-bit, int64 for 32-bit) and zero means zero again.
+ */
+async function shiftByZeroPoint(
+  name: string,
+  bytes: Uint8Array,
+  dtype: DType,
+  size: readonly number[],
+  q: Quantization,
+  locator: StorageLocator,
+): Promise<{ bytes: Uint8Array; note: string } | NotAnalysed> {
+  const numel = numelOf(size);
+  let zeroPoints: Float64Array;
+  let inner = numel;
+  let channels = 1;
+  let note: string;
+  if (q.scheme === 'per_tensor') {
+    zeroPoints = Float64Array.of(q.zeroPoint);
+    note = `zero = zero point ${q.zeroPoint}`;
+  } else {
+    if (!Number.isSafeInteger(q.axis) || q.axis < 0 || q.axis >= size.length) {
+      throw new CheckpointError(locator.file.path, 'corrupt', `tensor "${name}": quantization axis ${q.axis} is outside its ${size.length} dimensions`);
+    }
+    channels = size[q.axis];
+    inner = numelOf(size.slice(q.axis + 1));
+    const read = await numbersOf(`tensor "${name}" zero points`, q.zeroPoints, channels, locator);
+    if (read instanceof NotAnalysed) return read;
+    zeroPoints = read;
+    note = `zero = per-channel zero point (axis ${q.axis})`;
+  }
+  if (!zeroPoints.every(Number.isInteger)) return new NotAnalysed('quantized with non-integer zero points (no stored value is exactly zero)');
+  const out = shiftedDType(dtype) === 'int64' ? new BigInt64Array(numel) : new Int16Array(numel);
+  const itemSize = DTYPE_BITS[dtype] / 8;
+  // Decoded a chunk at a time: float64 copies of a whole large tensor would take 8 bytes per element.
+  for (let first = 0; first < numel; first += CHUNK_ELEMENTS) {
+    const count = Math.min(CHUNK_ELEMENTS, numel - first);
+    const values = decodeToFloat64(dtype, aligned(bytes.subarray(first * itemSize, (first + count) * itemSize), itemSize), count);
+    for (let j = 0; j < count; j++) {
+      const i = first + j;
+      const v = values[j] - zeroPoints[Math.floor(i / inner) % channels];
+      if (out instanceof BigInt64Array) out[i] = BigInt(v);
+      else out[i] = v;
+    }
+  }
+  return { bytes: new Uint8Array(out.buffer), note };
+}
+
+/** The `count` values of a small tensor (per-channel zero points) or a list of numbers, as float64. */
+async function numbersOf(what: string, value: unknown, count: number, locator: StorageLocator): Promise<Float64Array | NotAnalysed> {
+  const wrongCount = (n: number) => new CheckpointError(locator.file.path, 'corrupt', `${what}: ${n} values for ${count} channels`);
+  if (Array.isArray(value) && value.every((v) => typeof v === 'number')) {
+    if (value.length !== count) throw wrongCount(value.length);
+    return Float64Array.from(value as number[]);
+  }
+  if (!(value instanceof TorchTensor)) {
+    throw new CheckpointError(locator.file.path, 'corrupt', `${what} are neither a tensor nor a list of numbers`);
+  }
+  const resolved = await resolveTensor(what, value, locator);
+  if (resolved instanceof NotAnalysed) return resolved;
+  const n = numelOf(resolved.shape);
+  if (n !== count) throw wrongCount(n); // checked before reading: the count bounds the read
+  return decodeToFloat64(resolved.dtype, aligned(await bytesOf(resolved, locator.file), DTYPE_BITS[resolved.dtype] / 8), n);
+}
+
+/** A resolved tensor's bytes in memory (reads a file range; the caller bounds the size). */
+export async function bytesOf(tensor: ResolvedTensor, file: RandomAccessFile): Promise<Uint8Array> {
+  const source = tensor.source;
+  return source.kind === 'inline' ? source.bytes : file.read(source.offset, source.length);
+}
+
+const PRODUCT_DTYPES = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
+
+/**
+ * torch.nn.utils.prune keeps `X_orig` and `X_mask`; the module computes X = orig × mask on
+ * every forward. The product is computed here exactly as torch does for floats: each product of
+ * two values of the type is exact in float64, then rounded once to the type.
+ */
+export async function effectiveWeight(
+  orig: ResolvedTensor,
+  mask: ResolvedTensor,
+  file: RandomAccessFile,
+): Promise<{ dtype: DType; bytes: Uint8Array } | NotAnalysed> {
+  if (orig.shape.length !== mask.shape.length || orig.shape.some((d, i) => d !== mask.shape[i])) {
+    return new NotAnalysed(`its mask has shape [${mask.shape.join(', ')}], not [${orig.shape.join(', ')}]`);
+  }
+  if (!PRODUCT_DTYPES.has(orig.dtype)) return new NotAnalysed(`orig × mask is only computed for floating-point weights, not ${orig.dtype}`);
+  const numel = numelOf(orig.shape);
+  const outSize = DTYPE_BITS[orig.dtype] / 8;
+  if (numel * outSize > MAX_DERIVED_BYTES) return new NotAnalysed(`orig × mask would take ${numel * outSize} bytes, beyond the limit of ${MAX_DERIVED_BYTES}`);
+  const out = new Uint8Array(numel * outSize);
+  for (let first = 0; first < numel; first += CHUNK_ELEMENTS) {
+    const count = Math.min(CHUNK_ELEMENTS, numel - first);
+    const a = decodeToFloat64(orig.dtype, await elementsOf(orig, file, first, count), count);
+    const b = decodeToFloat64(mask.dtype, await elementsOf(mask, file, first, count), count);
+    for (let i = 0; i < count; i++) a[i] *= b[i];
+    out.set(encodeFloats(a, orig.dtype), first * outSize);
+  }
+  return { dtype: orig.dtype, bytes: out };
+}
+
+/** Elements [first, first + count) of a resolved tensor, aligned for typed-array views. */
+async function elementsOf(tensor: ResolvedTensor, file: RandomAccessFile, first: number, count: number): Promise<Uint8Array> {
+  const size = DTYPE_BITS[tensor.dtype] / 8;
+  const source = tensor.source;
+  if (source.kind === 'file') return file.read(source.offset + first * size, count * size);
+  return aligned(source.bytes.subarray(first * size, (first + count) * size), size);
+}
+
+/** Typed-array views need element-aligned offsets; bytes inside a decompressed record may not be. */
+function aligned(bytes: Uint8Array, elementSize: number): Uint8Array {
+  return bytes.byteOffset % Math.max(1, elementSize) === 0 ? bytes : bytes.slice();
+}
+
+function encodeFloats(values: Float64Array, dtype: DType): Uint8Array {
+  switch (dtype) {
+    case 'float64':
+      return new Uint8Array(values.buffer.slice(0));
+    case 'float32':
+      return new Uint8Array(Float32Array.from(values).buffer);
+    case 'float16': {
+      const out = new DataView(new ArrayBuffer(values.length * 2));
+      for (let i = 0; i < values.length; i++) setFloat16(out, i * 2, values[i], true);
+      return new Uint8Array(out.buffer);
+    }
+    default: {
+      // bfloat16: round the float32 bits to nearest even (products of bfloat16s are exact in float32).
+      const f = Float32Array.from(values);
+      const u = new Uint32Array(f.buffer);
+      const out = new Uint16Array(values.length);
+      for (let i = 0; i < u.length; i++) {
+        const x = u[i];
+        out[i] = (x & 0x7f800000) === 0x7f800000 && x & 0x7fffff ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+      }
+      return new Uint8Array(out.buffer);
+    }
+  }
+}

@@ -1,0 +1,224 @@
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { crc32, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
+import * as yauzl from 'yauzl';
+import { CheckpointError, isCheckpointError } from '../errors';
+import type { RandomAccessFile } from '../randomAccessFile';
+
+/**
+ * One member of a zip archive (.npz, PyTorch .pt), located well enough to read its bytes with
+ * `RandomAccessFile.read`: a stored member's bytes are `dataOffset .. dataOffset + compressedSize`.
+ */
+export interface ZipEntry {
+  readonly name: string;
+  /** 0 stored, 8 deflate; anything else cannot be read. */
+  readonly method: number;
+  readonly compressedSize: number;
+  readonly uncompressedSize: number;
+  readonly crc32: number;
+  readonly localHeaderOffset: number;
+  /**
+   * Absolute offset of the member's bytes: localHeaderOffset + 30 + the LOCAL header's name and
+   * extra lengths (PyTorch pads the local extra field for alignment, so the central one differs).
+   */
+  readonly dataOffset: number;
+  /** Set when the member is encrypted: its bytes cannot be read. */
+  readonly encrypted?: boolean;
+  /** Set for names that would escape a folder if extracted ('..', absolute paths); listing them is harmless. */
+  readonly nameWarning?: string;
+}
+
+const LOCAL_HEADER_SIGNATURE = 0x04034b50;
+const LOCAL_HEADER_SIZE = 30;
+const CENTRAL_HEADER_SIZE = 46;
+const METHOD_STORED = 0;
+const METHOD_DEFLATE = 8;
+/** More members than this is not a checkpoint, whatever the central directory claims. */
+const MAX_ENTRIES = 10_000_000;
+
+const inflateRawAsync = promisify(inflateRaw) as (buffer: InputType, options: ZlibOptions) => Promise<Buffer>;
+
+export function looksLikeZip(head: Uint8Array): boolean {
+  return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+}
+
+/**
+ * Lets yauzl read the central directory through our file handle. Only `read` is used for the
+ * directory; the stream is there for completeness of yauzl's reader contract.
+ */
+class FileReader extends yauzl.RandomAccessReader {
+  constructor(private readonly file: RandomAccessFile) {
+    super();
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    this.file.read(position, length, buffer.subarray(offset, offset + length)).then(
+      () => callback(null),
+      (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
+    );
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const file = this.file;
+    return Readable.from(
+      (async function* () {
+        for (let at = start; at < end; ) {
+          const n = Math.min(end - at, 1 << 20);
+          yield Buffer.from(await file.read(at, n));
+          at += n;
+        }
+      })(),
+    );
+  }
+}
+
+/**
+ * Lists the members of a zip archive from its central directory (ZIP64 included), then reads
+ * each member's local header for the true data offset. Nothing else is read.
+ */
+export async function readZipDirectory(file: RandomAccessFile): Promise<ZipEntry[]> {
+  const path = file.path;
+  if (file.size === 0) throw new CheckpointError(path, 'empty', 'the file is empty');
+  const rawEntries = await listCentralDirectory(file);
+  const entries: ZipEntry[] = [];
+  for (const raw of rawEntries) entries.push(await locateEntry(file, raw));
+  return entries;
+}
+
+async function listCentralDirectory(file: RandomAccessFile): Promise<yauzl.Entry[]> {
+  const path = file.path;
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await yauzl.fromRandomAccessReaderPromise(new FileReader(file), file.size, {
+      autoClose: false,
+      lazyEntries: true,
+      // Names are decoded below, so that a '..' name is listed with a warning instead of failing the archive.
+      decodeStrings: false,
+      validateEntrySizes: true,
+    });
+  } catch (e) {
+    throw zipError(path, e, 'directory');
+  }
+  try {
+    // Each central header takes at least 46 bytes, so the count is bounded by the file size.
+    if (zip.entryCount > MAX_ENTRIES || zip.entryCount * CENTRAL_HEADER_SIZE > file.size) {
+      throw new CheckpointError(path, 'corrupt', `the zip directory claims ${zip.entryCount} members, more than a ${file.size}-byte file can hold`);
+    }
+    return await new Promise<yauzl.Entry[]>((resolve, reject) => {
+      const entries: yauzl.Entry[] = [];
+      zip.on('entry', (entry: yauzl.Entry) => {
+        entries.push(entry);
+        zip.readEntry();
+      });
+      zip.on('end', () => resolve(entries));
+      zip.on('error', (e: unknown) => reject(zipError(path, e, 'member')));
+      zip.readEntry();
+    });
+  } finally {
+    zip.close();
+  }
+}
+
+/** yauzl's errors are plain Errors with English messages; map them to a problem kind. */
+function zipError(path: string, e: unknown, where: 'directory' | 'member'): CheckpointError {
+  if (isCheckpointError(e)) {
+    if (e.problem !== 'truncated') return e;
+    const what = where === 'directory' ? 'the zip directory' : 'a zip directory entry';
+    return new CheckpointError(path, 'truncated', `${what} points past the end of the file (${e.detail}): the archive is truncated`, e.offset);
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  if (/End of central directory record signature not found/.test(message)) {
+    return new CheckpointError(path, 'truncated', 'no zip end-of-central-directory record: the archive is truncated or not a zip file');
+  }
+  if (/unexpected EOF/.test(message)) return new CheckpointError(path, 'truncated', 'the zip directory runs past the end of the file (truncated archive?)');
+  if (/multi-disk|strong encryption/.test(message)) return new CheckpointError(path, 'unsupported', `zip archive not supported: ${message}`);
+  return new CheckpointError(path, 'corrupt', `the zip directory is corrupt: ${message}`);
+}
+
+async function locateEntry(file: RandomAccessFile, raw: yauzl.Entry): Promise<ZipEntry> {
+  const path = file.path;
+  const name = yauzl.getFileNameLowLevel(raw.generalPurposeBitFlag, raw.fileNameRaw, raw.extraFields, false);
+  const nameWarning = yauzl.validateFileName(name) ?? undefined;
+  const at = raw.relativeOffsetOfLocalHeader;
+  if (at + LOCAL_HEADER_SIZE > file.size) {
+    throw new CheckpointError(path, 'truncated', `zip member "${name}" starts past the end of the ${file.size}-byte file`, at);
+  }
+  const header = await file.read(at, LOCAL_HEADER_SIZE);
+  const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
+  if (view.getUint32(0, true) !== LOCAL_HEADER_SIGNATURE) {
+    throw new CheckpointError(path, 'corrupt', `zip member "${name}" has no local file header where the directory points`, at);
+  }
+  const dataOffset = at + LOCAL_HEADER_SIZE + view.getUint16(26, true) + view.getUint16(28, true);
+  if (dataOffset + raw.compressedSize > file.size) {
+    throw new CheckpointError(
+      path,
+      'truncated',
+      `zip member "${name}" needs bytes ${dataOffset}..${dataOffset + raw.compressedSize} but the file has ${file.size}`,
+      dataOffset,
+    );
+  }
+  return {
+    name,
+    method: raw.compressionMethod,
+    compressedSize: raw.compressedSize,
+    uncompressedSize: raw.uncompressedSize,
+    crc32: raw.crc32,
+    localHeaderOffset: at,
+    dataOffset,
+    ...(raw.isEncrypted() ? { encrypted: true } : {}),
+    ...(nameWarning ? { nameWarning } : {}),
+  };
+}
+
+/**
+ * Reads a stored or deflated member into memory and checks its CRC-32. Refuses members that
+ * declare, or inflate to, more than `maxBytes` (zip bombs) without allocating that much.
+ * Big stored members should not come here: use `dataOffset` as a file range instead.
+ */
+export async function readZipMember(file: RandomAccessFile, entry: ZipEntry, maxBytes: number): Promise<Uint8Array> {
+  const path = file.path;
+  const member = `zip member "${entry.name}"`;
+  if (entry.encrypted) throw new CheckpointError(path, 'unsupported', `${member} is encrypted`);
+  if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATE) {
+    throw new CheckpointError(path, 'unsupported', `${member} uses compression method ${entry.method}; only stored and deflate are supported`);
+  }
+  if (entry.uncompressedSize > maxBytes) {
+    throw new CheckpointError(path, 'unsafe', `${member} is ${entry.uncompressedSize} bytes uncompressed, more than the limit of ${maxBytes}`);
+  }
+  let bytes: Uint8Array;
+  if (entry.method === METHOD_STORED) {
+    if (entry.compressedSize !== entry.uncompressedSize) {
+      throw new CheckpointError(path, 'corrupt', `${member} is stored but its sizes differ (${entry.compressedSize} vs ${entry.uncompressedSize})`);
+    }
+    bytes = await file.read(entry.dataOffset, entry.compressedSize);
+  } else {
+    // Deflate expands incompressible input by a few bytes per 64 KiB block at most.
+    if (entry.compressedSize > entry.uncompressedSize + (entry.uncompressedSize >>> 10) + 1024) {
+      throw new CheckpointError(path, 'corrupt', `${member} has ${entry.compressedSize} compressed bytes for ${entry.uncompressedSize} uncompressed`);
+    }
+    const compressed = await file.read(entry.dataOffset, entry.compressedSize);
+    try {
+      // One byte of room beyond the declared size tells a lying size from an exact one.
+      bytes = await inflateRawAsync(compressed, { maxOutputLength: entry.uncompressedSize + 1 });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
+        throw new CheckpointError(path, 'unsafe', `${member} inflates to more than its declared ${entry.uncompressedSize} bytes (a zip bomb?)`, entry.dataOffset);
+      }
+      throw new CheckpointError(path, 'corrupt', `${member} does not inflate: ${(e as Error).message}`, entry.dataOffset);
+    }
+    if (bytes.length !== entry.uncompressedSize) {
+      const more = bytes.length > entry.uncompressedSize;
+      throw new CheckpointError(
+        path,
+        more ? 'unsafe' : 'corrupt',
+        `${member} inflates to ${more ? 'more than' : 'only'} ${bytes.length} bytes but declares ${entry.uncompressedSize}`,
+        entry.dataOffset,
+      );
+    }
+  }
+  if (crc32(bytes) !== entry.crc32) {
+    throw new CheckpointError(path, 'corrupt', `${member} fails its CRC-32 check`, entry.dataOffset);
+  }
+  return bytes;
+}

@@ -1,0 +1,410 @@
+import { strict as assert } from 'node:assert';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { CheckpointError } from '../../src/core/errors';
+import { openCheckpoint } from '../../src/core/formats/open';
+import { readZipDirectory, readZipMember } from '../../src/core/formats/zip';
+import { withFile } from '../../src/core/randomAccessFile';
+import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
+
+const expected = JSON.parse(readFileSync(fixture('pytorch', 'expected.json'), 'utf8')) as { conventions: { marker: string } };
+/** The file the hostile fixtures' payloads would create (os.system('touch …'), eval, Popen). */
+const MARKER = expected.conventions.marker;
+
+async function expectError(file: string, problem: CheckpointError['problem'], pattern: RegExp): Promise<CheckpointError> {
+  const error = await openCheckpoint(file).then(
+    () => assert.fail(`${path.basename(file)} should be rejected`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof CheckpointError, `a CheckpointError, not ${String(error)}`);
+  assert.equal(error.file, file);
+  assert.equal(error.problem, problem, error.message);
+  assert.match(error.message, pattern);
+  assert.ok(error.message.startsWith(file + ': '), 'the message names the file first');
+  return error;
+}
+
+/** A zip laid out as torch.save lays it out: stored members under one folder. */
+function storedZip(records: readonly (readonly [string, Uint8Array])[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const [name, data] of records) {
+    const nameBytes = Buffer.from(name, 'utf8');
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x21, 12); // 1980-01-01
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x21, 14);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(data.length, 24);
+    central.writeUInt16LE(nameBytes.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, nameBytes, Buffer.from(data));
+    centrals.push(central, nameBytes);
+    offset += 30 + nameBytes.length + data.length;
+  }
+  const directory = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(records.length, 8);
+  end.writeUInt16LE(records.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
+
+/** The records of a real torch.save zip, read with the project's zip module. */
+async function zipRecords(file: string): Promise<[string, Uint8Array][]> {
+  return withFile(file, async (f) => {
+    const out: [string, Uint8Array][] = [];
+    for (const entry of await readZipDirectory(f)) out.push([entry.name, await readZipMember(f, entry, 1 << 24)]);
+    return out;
+  });
+}
+
+/** Pickle bytes, protocol 2, for hand-built state dicts. */
+const pk = {
+  str: (s: string) => Buffer.concat([Buffer.from('X'), u32(Buffer.byteLength(s)), Buffer.from(s)]),
+  int: (n: number) => Buffer.concat([Buffer.from('J'), i32(n)]),
+  global: (module: string, name: string) => Buffer.from(`c${module}\n${name}\n`, 'latin1'),
+  tuple: (...items: Buffer[]) => Buffer.concat([Buffer.from('('), ...items, Buffer.from('t')]),
+};
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+function i32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(n);
+  return b;
+}
+
+interface TensorSpec {
+  name: string;
+  key: string;
+  /** Elements of the storage (bytes for `untypedAs`). */
+  numel: number;
+  offset: number;
+  size: number[];
+  stride: number[];
+  /** _rebuild_tensor_v3 on an UntypedStorage with this torch dtype (as torch ≥ 2.1 writes float8 …). */
+  untypedAs?: string;
+  /** Legacy 6-field persistent id: (view key, offset, numel) into the root storage. */
+  legacyView?: [string, number, number] | null;
+}
+
+/** data.pkl of a state dict {name: _rebuild_tensor_v2(FloatStorage key, offset, size, stride, False, OrderedDict())}. */
+function statePickle(tensors: TensorSpec[]): Buffer {
+  const parts: Buffer[] = [Buffer.from([0x80, 0x02]), pk.global('collections', 'OrderedDict'), Buffer.from(')R(')];
+  for (const t of tensors) {
+    const fields = [pk.str('storage'), pk.global('torch', t.untypedAs ? 'UntypedStorage' : 'FloatStorage'), pk.str(t.key), pk.str('cpu'), pk.int(t.numel)];
+    if (t.legacyView !== undefined) {
+      fields.push(t.legacyView === null ? Buffer.from('N') : pk.tuple(pk.str(t.legacyView[0]), pk.int(t.legacyView[1]), pk.int(t.legacyView[2])));
+    }
+    const hooks = Buffer.concat([pk.global('collections', 'OrderedDict'), Buffer.from(')R')]);
+    parts.push(
+      pk.str(t.name),
+      pk.global('torch._utils', t.untypedAs ? '_rebuild_tensor_v3' : '_rebuild_tensor_v2'),
+      pk.tuple(
+        Buffer.concat([pk.tuple(...fields), Buffer.from('Q')]),
+        pk.int(t.offset),
+        pk.tuple(...t.size.map(pk.int)),
+        pk.tuple(...t.stride.map(pk.int)),
+        Buffer.from([0x89]),
+        hooks,
+        ...(t.untypedAs ? [pk.global('torch', t.untypedAs), Buffer.from('}')] : []),
+      ),
+      Buffer.from('R'),
+    );
+  }
+  parts.push(Buffer.from('u.'));
+  return Buffer.concat(parts);
+}
+
+function floats(values: number[]): Uint8Array {
+  return new Uint8Array(Float32Array.from(values).buffer);
+}
+
+/** The three header pickles of a legacy torch.save file, as torch writes them. */
+const LEGACY_HEADER = (() => {
+  const bytes = readFileSync(fixture('pytorch', 'hostile', 'posix_system.pt'));
+  return bytes.subarray(0, bytes.indexOf(Buffer.from('cposix')) - 2); // up to the object pickle's PROTO
+})();
+
+describe('PyTorch: hostile and broken checkpoints give typed errors naming the file, and run nothing', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  before(() => {
+    tmp = makeTempDir();
+    rmSync(MARKER, { force: true });
+  });
+  after(() => {
+    tmp.remove();
+    assert.equal(existsSync(MARKER), false, `nothing created ${MARKER}`);
+  });
+
+  function write(name: string, bytes: Uint8Array): string {
+    const file = path.join(tmp.dir, name);
+    writeFileSync(file, bytes);
+    return file;
+  }
+
+  for (const [file, module] of [
+    ['os_system.pt', 'os.system'],
+    ['posix_system.pt', 'posix.system'],
+    ['builtins_eval.pt', 'builtins.eval'],
+    ['subprocess_popen.pt', 'subprocess.Popen'],
+    ['reduce_in_state_dict.pt', 'posix.system'],
+  ]) {
+    it(`${file}: refused as unsafe, naming ${module}, and its payload never ran`, async () => {
+      await expectError(fixture('pytorch', 'hostile', file), 'unsafe', new RegExp(`imports ${module.replace('.', '\\.')}.*ran nothing`));
+      assert.equal(existsSync(MARKER), false, `${MARKER} does not exist`);
+    });
+  }
+
+  it('absurd sizes in data.pkl: a memo index never stored, a 4 GB FRAME, a 4 GB BINUNICODE', async () => {
+    await expectError(fixture('pytorch', 'hostile', 'memo_index.pt'), 'corrupt', /memo index 4294967295 was never stored/);
+    await expectError(fixture('pytorch', 'hostile', 'frame_4gb.pt'), 'corrupt', /FRAME declares 4294967296 bytes/);
+    const e = await expectError(fixture('pytorch', 'hostile', 'binunicode_4gb.pt'), 'corrupt', /binunicode_4gb\/data\.pkl: BINUNICODE declares 4294967295 bytes/);
+    assert.ok(e.offset !== undefined && e.offset > 30, 'the offset is inside the file, at the opcode');
+  });
+
+  it('a legacy file whose object pickle is a recursion bomb of 100,000 MARK / EMPTY_LIST', async () => {
+    const bomb = Buffer.alloc(200_000);
+    for (let i = 0; i < 100_000; i++) bomb.set([0x28, 0x5d], 2 * i);
+    await expectError(write('bomb.pt', Buffer.concat([LEGACY_HEADER, Buffer.from([0x80, 0x02]), bomb])), 'unsafe', /nested MARKs/);
+  });
+
+  it('a legacy file of endless opcodes without STOP ends in a truncation error, not a hang', async () => {
+    const endless = Buffer.from('N0'.repeat(2_000_000), 'latin1'); // 4 MB: several window growths
+    await expectError(write('endless.pt', Buffer.concat([LEGACY_HEADER, Buffer.from([0x80, 0x02]), endless])), 'truncated', /the object pickle ends in the middle/);
+  });
+
+  it('an exponentially shared object graph (a billion laughs) is refused when flattening', async () => {
+    // L0 = [], L(i) = [L(i-1), L(i-1)], 60 times; the state dict holds L60: 2^60 paths.
+    const parts = [Buffer.from([0x80, 0x02, 0x7d]), pk.str('w'), Buffer.from(']q\x000', 'latin1')];
+    for (let i = 1; i <= 60; i++) parts.push(Buffer.from([0x5d, 0x28, 0x68, i - 1, 0x68, i - 1, 0x65, 0x71, i, ...(i < 60 ? [0x30] : [])]));
+    parts.push(Buffer.from('s.'));
+    const file = write('laughs.pt', storedZip([['laughs/data.pkl', Buffer.concat(parts)]]));
+    await expectError(file, 'unsafe', /object graph expands to more than/);
+  });
+
+  it('a list nested 100,000 deep as the whole checkpoint reads as no tensors, without a stack overflow', async () => {
+    const n = 100_000;
+    const deep = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.alloc(n, 0x5d), Buffer.alloc(n - 1, 0x61), Buffer.from('.')]);
+    const checkpoint = await openCheckpoint(write('deep.pt', storedZip([['deep/data.pkl', deep]])));
+    assert.equal(checkpoint.tensors.length, 0);
+  });
+
+  describe('zip format', () => {
+    const mlp = fixture('pytorch', 'mlp.pt');
+    let records: [string, Uint8Array][];
+    before(async () => (records = await zipRecords(mlp)));
+    const edited = (edit: (name: string, data: Uint8Array) => Uint8Array | undefined) =>
+      storedZip(records.flatMap(([name, data]) => {
+        const out = edit(name, data);
+        return out ? [[name, out] as const] : [];
+      }));
+
+    it('rebuilding the real file unchanged still reads (the helpers are sound)', async () => {
+      const report = await reportOf(write('same.pt', edited((_, d) => d)));
+      assert.equal(report.layers.find((l) => l.name === 'fc1.weight')?.nnz, 154);
+    });
+
+    it('data.pkl cut in half', async () => {
+      const file = write('cut.pt', edited((n, d) => (n.endsWith('data.pkl') ? d.subarray(0, d.length >> 1) : d)));
+      await expectError(file, 'truncated', /mlp\/data\.pkl ends in the middle of a pickle/);
+    });
+
+    it('a data/<key> record missing from the archive', async () => {
+      const file = write('missing.pt', edited((n, d) => (n === 'mlp/data/2' ? undefined : d)));
+      await expectError(file, 'corrupt', /storage record mlp\/data\/2, which the archive lacks/);
+    });
+
+    it('a storage record shorter than its declared element count', async () => {
+      const file = write('short.pt', edited((n, d) => (n === 'mlp/data/0' ? d.subarray(0, 100) : d)));
+      await expectError(file, 'truncated', /storage mlp\/data\/0 holds 100 bytes but its tensors declare 288 elements/);
+    });
+
+    it('a data.pkl byte flipped in place fails the CRC-32 check', async () => {
+      const bytes = Buffer.from(readFileSync(mlp));
+      const at = bytes.indexOf(Buffer.from('FloatStorage'));
+      bytes[at] ^= 0xff;
+      await expectError(write('crc.pt', bytes), 'corrupt', /CRC-32/);
+    });
+
+    it('an unknown opcode in data.pkl is corrupt, at its offset in the file', async () => {
+      const pickle = Buffer.from([0x80, 0x02, 0x7d, 0xfe, 0x2e]);
+      const file = write('opcode.pt', storedZip([['x/data.pkl', pickle]]));
+      const e = await expectError(file, 'corrupt', /x\/data\.pkl: unknown pickle opcode 0xfe/);
+      assert.equal(e.offset, 30 + 'x/data.pkl'.length + 3);
+    });
+
+    it('a view that needs more elements than its storage holds', async () => {
+      const pickle = statePickle([{ name: 'w.weight', key: '0', numel: 50, offset: 0, size: [10, 10], stride: [10, 1] }]);
+      const file = write('view.pt', storedZip([['v/data.pkl', pickle], ['v/data/0', floats(new Array(50).fill(1))]]));
+      await expectError(file, 'corrupt', /tensor "w\.weight" \[10, 10\] at offset 0 with strides \[10, 1\] needs element 99 of storage v\/data\/0, which holds 50/);
+    });
+
+    it('tensor arguments of the wrong kind are corrupt, naming the tensor', async () => {
+      const pickle = statePickle([{ name: 'w.weight', key: '0', numel: 4, offset: -1, size: [2, 2], stride: [2, 1] }]);
+      const file = write('negative.pt', storedZip([['v/data.pkl', pickle], ['v/data/0', floats([1, 2, 3, 4])]]));
+      await expectError(file, 'corrupt', /tensor "w\.weight": the storage offset is not a non-negative integer/);
+    });
+
+    it('hand-built views: an offset slice is a file range, a strided view is gathered in the right order', async () => {
+      const pickle = statePickle([
+        { name: 'slice.weight', key: '0', numel: 12, offset: 4, size: [2, 4], stride: [4, 1] },
+        { name: 'transposed.weight', key: '0', numel: 12, offset: 0, size: [4, 3], stride: [1, 4] },
+      ]);
+      const storage = floats([0, 1, 2, 3, 4, 0, 6, 0, 8, 9, 10, 11]);
+      const checkpoint = await openCheckpoint(write('views.pt', storedZip([['v/data.pkl', pickle], ['v/data/0', storage]])));
+      const slice = checkpoint.tensors.find((t) => t.name === 'slice.weight')!;
+      assert.equal(slice.source.kind, 'file');
+      const transposed = checkpoint.tensors.find((t) => t.name === 'transposed.weight')!;
+      assert.equal(transposed.source.kind, 'inline');
+      if (transposed.source.kind === 'inline') {
+        assert.deepEqual(Array.from(new Float32Array(transposed.source.bytes.buffer, transposed.source.bytes.byteOffset, 12)), [0, 4, 8, 1, 0, 9, 2, 6, 10, 3, 0, 11]);
+      }
+      const report = await reportOf(write('views2.pt', storedZip([['v/data.pkl', pickle], ['v/data/0', storage]])));
+      assert.deepEqual(report.layers.find((l) => l.name === 'transposed.weight')!.fanIn, { dense: 3, min: 2, max: 3, mean: 9 / 4, constant: false, k: null, zeroNeurons: 0 });
+    });
+
+    it('_rebuild_tensor_v3 on an UntypedStorage takes its dtype from the call (float16, float8_e4m3fn)', async () => {
+      const pickle = statePickle([
+        { name: 'h.weight', key: '0', numel: 16, offset: 0, size: [2, 4], stride: [4, 1], untypedAs: 'float16' },
+        { name: 'f8.weight', key: '1', numel: 6, offset: 2, size: [2, 2], stride: [2, 1], untypedAs: 'float8_e4m3fn' },
+      ]);
+      const half = new Uint8Array(new Uint16Array([0x3c00, 0, 0x8000, 0x4000, 0, 0, 0x3c00, 0]).buffer);
+      const f8 = Uint8Array.of(0x38, 0x38, 0x38, 0x00, 0x80, 0x40); // 1.0 as e4m3fn is 0x38; 0x80 is -0
+      const report = await reportOf(write('v3.pt', storedZip([['v/data.pkl', pickle], ['v/data/0', half], ['v/data/1', f8]])));
+      const h = report.layers.find((l) => l.name === 'h.weight')!;
+      assert.deepEqual([h.dtype, h.nnz, h.negativeZeros, h.fanIn?.min, h.fanIn?.max], ['float16', 3, 1, 1, 2]);
+      const e = report.layers.find((l) => l.name === 'f8.weight')!;
+      assert.deepEqual([e.dtype, e.shape, e.nnz, e.negativeZeros], ['float8_e4m3fn', [2, 2], 2, 1]);
+    });
+
+    it('an archive whose first member is outside the record folder still finds <folder>/data.pkl', async () => {
+      const report = await reportOf(write('readme-first.pt', storedZip([['README.txt', Buffer.from('notes')], ...records])));
+      assert.equal(report.metadata['record prefix'], 'mlp');
+      assert.equal(report.layers.find((l) => l.name === 'fc1.weight')?.nnz, 154);
+    });
+
+    it('a byteorder record that is neither little nor big', async () => {
+      const file = write('byteorder.pt', storedZip([...records.slice(0, 1), ['mlp/byteorder', Buffer.from('middle')], ...records.slice(1)]));
+      await expectError(file, 'corrupt', /byteorder record says "middle"/);
+    });
+
+    it('a zip without data.pkl (an .npz renamed .pt) is not taken for a checkpoint', async () => {
+      const file = write('numpy.pt', readFileSync(fixture('numpy', 'mlp.npz')));
+      await expectError(file, 'unknown-format', /without data\.pkl/);
+    });
+  });
+
+  describe('legacy format', () => {
+    const legacy = readFileSync(fixture('pytorch', 'mlp_legacy.pt'));
+
+    it('cut inside the storages: the missing storage and the bytes it needs are named', async () => {
+      const e = await expectError(write('cut-storage.pt', legacy.subarray(0, legacy.length - 100)), 'truncated', /storage \d+ needs bytes \d+\.\.\d+ \(\d+ × 4\) but the file has \d+/);
+      assert.ok(e.offset !== undefined);
+    });
+
+    // The tail holds the six storages: an int64 count, then 4 bytes per element.
+    const storagesStart = legacy.length - ((288 + 8 + 768 + 24 + 240 + 10) * 4 + 6 * 8);
+
+    it('cut right after the key list, before the first element count', async () => {
+      await expectError(write('cut-count.pt', legacy.subarray(0, storagesStart + 3)), 'truncated', /ends before the element count of storage/);
+    });
+
+    it('cut inside the object pickle', async () => {
+      await expectError(write('cut-pickle.pt', legacy.subarray(0, 400)), 'truncated', /the object pickle ends in the middle of a pickle/);
+    });
+
+    it('an element count that disagrees with the persistent id', async () => {
+      const bytes = Buffer.from(legacy);
+      bytes.writeBigInt64LE(bytes.readBigInt64LE(storagesStart) + 1n, storagesStart);
+      await expectError(write('count.pt', bytes), 'corrupt', /records \d+ elements but its persistent id declares \d+/);
+    });
+
+    it('hand-built: storage views of the 6-field persistent id and int64 counts before each storage', async () => {
+      // Root storage "r" of 12 floats; "a" views it from element 4 (8 elements); "s" is separate.
+      const object = statePickle([
+        { name: 'viewed.weight', key: 'r', numel: 12, offset: 0, size: [2, 4], stride: [4, 1], legacyView: ['a', 4, 8] },
+        { name: 'whole.weight', key: 'r', numel: 12, offset: 0, size: [3, 4], stride: [4, 1], legacyView: null },
+        { name: 'other.weight', key: 's', numel: 2, offset: 0, size: [1, 2], stride: [2, 1], legacyView: null },
+      ]);
+      const keys = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from('('), pk.str('r'), pk.str('s'), Buffer.from('l.')]);
+      const count = (n: number) => {
+        const b = Buffer.alloc(8);
+        b.writeBigInt64LE(BigInt(n));
+        return b;
+      };
+      const root = floats([0, 0, 0, 0, 1, 0, 2, 0, 3, 4, 0, 0]);
+      const file = write('views-legacy.pt', Buffer.concat([LEGACY_HEADER, object, keys, count(12), root, count(2), floats([5, 0])]));
+      const report = await reportOf(file);
+      const figures = Object.fromEntries(report.layers.map((l) => [l.name, [l.shape, l.nnz, l.fanIn?.min, l.fanIn?.max]]));
+      assert.deepEqual(figures, {
+        'viewed.weight': [[2, 4], 4, 2, 2],
+        'whole.weight': [[3, 4], 4, 0, 2],
+        'other.weight': [[1, 2], 1, 1, 1],
+      });
+      assert.equal(report.metadata['pytorch format'], 'legacy');
+      // A big-endian writer: sys_info says little_endian False; counts and floats are big-endian.
+      const bigHeader = Buffer.from(LEGACY_HEADER);
+      const flag = bigHeader.indexOf(Buffer.from('little_endian')) + 'little_endian'.length;
+      assert.equal(bigHeader[flag + 2], 0x88, 'NEWTRUE after the key and its BINPUT');
+      bigHeader[flag + 2] = 0x89;
+      const swapped = (b: Uint8Array) => Buffer.from(b).swap32();
+      const countBE = (n: number) => {
+        const b = Buffer.alloc(8);
+        b.writeBigInt64BE(BigInt(n));
+        return b;
+      };
+      const big = write('views-big.pt', Buffer.concat([bigHeader, object, keys, countBE(12), swapped(root), countBE(2), swapped(floats([5, 0]))]));
+      const bigReport = await reportOf(big);
+      assert.equal(bigReport.metadata['byteorder'], 'big');
+      assert.deepEqual(Object.fromEntries(bigReport.layers.map((l) => [l.name, [l.shape, l.nnz, l.fanIn?.min, l.fanIn?.max]])), figures);
+      assert.ok(bigReport.layers.every((l) => l.note === 'byte-swapped from big-endian'));
+      // A key list naming a storage that no tensor refers to.
+      const twice = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from('('), pk.str('r'), pk.str('t'), Buffer.from('l.')]);
+      await expectError(write('unknown-key.pt', Buffer.concat([LEGACY_HEADER, object, twice, count(12), root])), 'corrupt', /storage t is listed but no tensor refers to it/);
+    });
+
+    it('an unknown legacy protocol version', async () => {
+      const bytes = Buffer.from(legacy);
+      const at = LEGACY_HEADER.indexOf(Buffer.from([0x4d, 0xe9, 0x03])); // BININT2 1001
+      bytes.writeUInt16LE(1002, at + 1);
+      await expectError(write('protocol.pt', bytes), 'unsupported', /legacy torch\.save protocol 1002/);
+    });
+  });
+
+  describe('detection', () => {
+    it('an empty .pt file', async () => {
+      await expectError(write('empty.pt', new Uint8Array(0)), 'empty', /empty/);
+    });
+
+    it('a .bin that is neither format (ONNX external data) is an unknown format', async () => {
+      await expectError(write('weights.bin', floats([1, 2, 3, 4, 5])), 'unknown-format', /not a PyTorch checkpoint/);
+    });
+
+    it('the legacy magic is recognised whatever the extension; a torch zip opens under an unknown extension', async () => {
+      const legacy = await openCheckpoint(write('model.weights', readFileSync(fixture('pytorch', 'mlp_legacy.pt'))));
+      assert.equal(legacy.format, 'pytorch');
+      const zip = await openCheckpoint(write('model.torch', readFileSync(fixture('pytorch', 'mlp.pt'))));
+      assert.equal(zip.format, 'pytorch');
+      assert.equal(zip.metadata['record prefix'], 'mlp');
+    });
+  });
+});

@@ -1,0 +1,260 @@
+import { strict as assert } from 'node:assert';
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { createDeflateRaw, crc32, deflateRawSync } from 'node:zlib';
+import { CheckpointError } from '../../src/core/errors';
+import { openCheckpoint } from '../../src/core/formats/open';
+import { readZipDirectory, readZipMember } from '../../src/core/formats/zip';
+import { withFile } from '../../src/core/randomAccessFile';
+import { fixture, makeTempDir } from '../helpers/fixtures';
+
+interface Member {
+  name: string;
+  /** The member's bytes as stored (already deflated when method is 8). */
+  stored: Buffer;
+  method?: 0 | 8;
+  uncompressedSize?: number;
+  crc?: number;
+}
+
+/** A minimal zip writer (no ZIP64), so that tests can declare sizes and CRCs that lie. */
+function makeZip(members: Member[]): Buffer {
+  const parts: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const m of members) {
+    const name = Buffer.from(m.name, 'utf8');
+    const method = m.method ?? 0;
+    const size = m.uncompressedSize ?? m.stored.length;
+    const crc = m.crc ?? crc32(m.stored);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x800, 6);
+    local.writeUInt16LE(method, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(m.stored.length, 18);
+    local.writeUInt32LE(size, 22);
+    local.writeUInt16LE(name.length, 26);
+    const header = Buffer.alloc(46);
+    header.writeUInt32LE(0x02014b50, 0);
+    header.writeUInt16LE(20, 4);
+    header.writeUInt16LE(20, 6);
+    header.writeUInt16LE(0x800, 8);
+    header.writeUInt16LE(method, 10);
+    header.writeUInt32LE(crc, 16);
+    header.writeUInt32LE(m.stored.length, 20);
+    header.writeUInt32LE(size, 24);
+    header.writeUInt16LE(name.length, 28);
+    header.writeUInt32LE(offset, 42);
+    central.push(header, name);
+    parts.push(local, name, m.stored);
+    offset += local.length + name.length + m.stored.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(members.length, 8);
+  end.writeUInt16LE(members.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...parts, directory, end]);
+}
+
+/** Deflates `megabytes` MiB of zeros without holding them in memory. */
+async function deflatedZeros(megabytes: number): Promise<Buffer> {
+  const deflate = createDeflateRaw({ level: 9 });
+  const chunks: Buffer[] = [];
+  deflate.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise((resolve) => deflate.on('end', resolve));
+  const zeros = Buffer.alloc(1 << 20);
+  for (let i = 0; i < megabytes; i++) {
+    if (!deflate.write(zeros)) await new Promise((resolve) => deflate.once('drain', resolve));
+  }
+  deflate.end();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+async function expectError(promise: Promise<unknown>, file: string, problem: CheckpointError['problem'], pattern: RegExp): Promise<CheckpointError> {
+  const error = await promise.then(
+    () => assert.fail(`${path.basename(file)} should be rejected`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof CheckpointError, `a CheckpointError, not ${String(error)}`);
+  assert.equal(error.file, file);
+  assert.equal(error.problem, problem);
+  assert.match(error.message, pattern);
+  assert.ok(error.message.startsWith(file + ': '), 'the message names the file first');
+  return error;
+}
+
+const npz = readFileSync(fixture('numpy', 'mlp.npz'));
+const EOCD = 0x06054b50;
+
+describe('zip and .npz: bad input gives a typed error naming the file and the problem', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  let zeros200: Buffer;
+  before(async () => {
+    tmp = makeTempDir();
+    zeros200 = await deflatedZeros(200);
+  });
+  after(() => tmp.remove());
+
+  function write(name: string, bytes: Buffer | Uint8Array): string {
+    const file = path.join(tmp.dir, name);
+    writeFileSync(file, bytes);
+    return file;
+  }
+  const directory = (file: string) => withFile(file, (f) => readZipDirectory(f));
+  const member = (file: string, index: number, maxBytes: number) =>
+    withFile(file, async (f) => readZipMember(f, (await readZipDirectory(f))[index], maxBytes));
+
+  it('the zip writer used below is sound: numpy reads what it writes', async () => {
+    const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
+    const file = write('ok.npz', makeZip([{ name: 'a.weight.npy', stored: npy }, { name: 'b.weight.npy', stored: deflateRawSync(npy), method: 8, uncompressedSize: npy.length, crc: crc32(npy) }]));
+    const checkpoint = await openCheckpoint(file);
+    assert.deepEqual(checkpoint.tensors.map((t) => [t.name, t.source.kind]), [['a.weight', 'file'], ['b.weight', 'inline']]);
+  });
+
+  it('a truncated archive: the central directory is cut off', async () => {
+    const file = write('cut.npz', npz.subarray(0, npz.length - 100));
+    await expectError(openCheckpoint(file), file, 'truncated', /no zip end-of-central-directory record: the archive is truncated/);
+    await expectError(directory(file), file, 'truncated', /truncated/);
+  });
+
+  it('a truncated archive: only the first half of the file', async () => {
+    const file = write('half.npz', npz.subarray(0, npz.length >> 1));
+    await expectError(openCheckpoint(file), file, 'truncated', /truncated/);
+  });
+
+  it('the directory points past the end of the file', async () => {
+    const bytes = Buffer.from(npz);
+    const end = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+    bytes.writeUInt32LE(bytes.length + 1000, end + 16); // central directory offset
+    const file = write('far.npz', bytes);
+    await expectError(openCheckpoint(file), file, 'truncated', /points past the end of the file/);
+  });
+
+  it('a member whose local header lies past the end of the file', async () => {
+    const bytes = Buffer.from(makeZip([{ name: 'a.npy', stored: Buffer.alloc(10) }]));
+    bytes.writeUInt32LE(1_000_000, bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 42);
+    const file = write('member-far.npz', bytes);
+    await expectError(directory(file), file, 'truncated', /zip member "a.npy" starts past the end/);
+  });
+
+  it('a member whose data runs past the end of the file', async () => {
+    const bytes = Buffer.from(makeZip([{ name: 'a.npy', stored: Buffer.alloc(10) }]));
+    const at = bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    bytes.writeUInt32LE(1_000_000, at + 20);
+    bytes.writeUInt32LE(1_000_000, at + 24);
+    const file = write('member-long.npz', bytes);
+    await expectError(directory(file), file, 'truncated', /zip member "a.npy" needs bytes 35\.\.1000035/);
+  });
+
+  it('a bad local header signature', async () => {
+    const bytes = Buffer.from(npz);
+    bytes.writeUInt32LE(0xdeadbeef, bytes.indexOf(Buffer.from([0x50, 0x4b, 0x03, 0x04]), 4)); // the second member's
+    const file = write('bad-local.npz', bytes);
+    await expectError(openCheckpoint(file), file, 'corrupt', /zip member "fc1.bias.npy" has no local file header/);
+  });
+
+  it('a bad central directory signature', async () => {
+    const bytes = Buffer.from(npz);
+    bytes.writeUInt32LE(0xdeadbeef, bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])));
+    const file = write('bad-central.npz', bytes);
+    await expectError(openCheckpoint(file), file, 'corrupt', /central directory file header signature/);
+  });
+
+  it('an absurd member count is refused before reading entries', async () => {
+    const bytes = Buffer.from(makeZip([{ name: 'a.npy', stored: Buffer.alloc(10) }]));
+    const end = bytes.length - 22;
+    assert.equal(bytes.readUInt32LE(end), EOCD);
+    bytes.writeUInt16LE(0xffff, end + 8);
+    bytes.writeUInt16LE(0xffff, end + 10);
+    const file = write('count.npz', bytes);
+    await expectError(directory(file), file, 'corrupt', /claims 65535 members, more than a \d+-byte file can hold/);
+  });
+
+  it('a zip bomb: 200 MB of zeros declared honestly is refused by the size limit before inflating', async () => {
+    const file = write('bomb.npz', makeZip([{ name: 'bomb.npy', stored: zeros200, method: 8, uncompressedSize: 200 << 20, crc: 0 }]));
+    assert.ok(zeros200.length < 300_000);
+    await expectError(member(file, 0, 1 << 20), file, 'unsafe', /zip member "bomb.npy" is 209715200 bytes uncompressed, more than the limit of 1048576/);
+  });
+
+  it('a zip bomb: 200 MB of zeros declared as 250 kB stops inflating at the declared size', async () => {
+    const file = write('liar.npz', makeZip([{ name: 'bomb.npy', stored: zeros200, method: 8, uncompressedSize: 250_000, crc: 0 }]));
+    await expectError(openCheckpoint(file), file, 'unsafe', /zip member "bomb.npy" inflates to more than its declared 250000 bytes/);
+    await expectError(member(file, 0, 1 << 30), file, 'unsafe', /inflates to more than its declared 250000 bytes/);
+  });
+
+  it('a deflated member declaring far fewer bytes than its compressed data', async () => {
+    const file = write('small-claim.npz', makeZip([{ name: 'bomb.npy', stored: zeros200, method: 8, uncompressedSize: 1000, crc: 0 }]));
+    await expectError(openCheckpoint(file), file, 'corrupt', /zip member "bomb.npy" has \d+ compressed bytes for 1000 uncompressed/);
+  });
+
+  it('a deflated member that does not inflate', async () => {
+    const garbage = Buffer.from('this is not deflate data at all, not at all');
+    const file = write('garbage.npz', makeZip([{ name: 'a.npy', stored: garbage, method: 8, uncompressedSize: 100 }]));
+    await expectError(openCheckpoint(file), file, 'corrupt', /zip member "a.npy" does not inflate/);
+  });
+
+  it('a member that fails its CRC-32', async () => {
+    const file = write('crc.npz', makeZip([{ name: 'a.npy', stored: Buffer.alloc(16, 1), crc: 1234 }]));
+    await expectError(member(file, 0, 1000), file, 'corrupt', /zip member "a.npy" fails its CRC-32 check/);
+  });
+
+  it('an unsupported compression method', async () => {
+    const file = write('lzma.npz', makeZip([{ name: 'a.npy', stored: Buffer.alloc(16), method: 14 as 0 }]));
+    await expectError(member(file, 0, 1000), file, 'unsupported', /compression method 14/);
+    const checkpoint = await openCheckpoint(file);
+    assert.deepEqual(checkpoint.skipped, [{ name: 'a', reason: 'zip compression method 14 is not supported' }]);
+  });
+
+  it('random bytes', async () => {
+    let seed = 12345;
+    const random = Buffer.alloc(4096);
+    for (let i = 0; i < random.length; i++) random[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+    const file = write('random.npz', random);
+    await expectError(openCheckpoint(file), file, 'corrupt', /not a NumPy file/);
+    await expectError(directory(file), file, 'truncated', /no zip end-of-central-directory record/);
+    random.writeUInt32LE(0x04034b50, 0); // a zip signature in front of noise
+    const zipLike = write('random-zip.npz', random);
+    await expectError(openCheckpoint(zipLike), zipLike, 'truncated', /no zip end-of-central-directory record/);
+  });
+
+  it('a PyTorch checkpoint named .npz is recognised as such', async () => {
+    const file = write('model.npz', readFileSync(fixture('numpy', 'torch_state.pt')));
+    await expectError(openCheckpoint(file), file, 'unsupported', /PyTorch checkpoint/);
+  });
+
+  it('names that would escape a folder are listed with a warning, not refused', async () => {
+    const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
+    const file = write('slip.npz', makeZip([{ name: '../evil.weight.npy', stored: npy }]));
+    const [entry] = await directory(file);
+    assert.equal(entry.name, '../evil.weight.npy');
+    assert.match(entry.nameWarning ?? '', /invalid relative path/);
+    assert.deepEqual((await openCheckpoint(file)).tensors.map((t) => t.name), ['../evil.weight']);
+  });
+
+  it('an array of an unsupported dtype is skipped with the reason; the others are still read', async () => {
+    const good = readFileSync(fixture('numpy', 'w_c.weight.npy'));
+    const header = "{'descr': '|V2', 'fortran_order': False, 'shape': (4,), }";
+    const text = header + ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
+    const v2 = Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]), Buffer.from([text.length & 0xff, text.length >> 8]), Buffer.from(text, 'latin1'), Buffer.alloc(8)]);
+    const file = write('mixed.npz', makeZip([{ name: 'bf16.weight.npy', stored: v2 }, { name: 'fc.weight.npy', stored: good }]));
+    const checkpoint = await openCheckpoint(file);
+    assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['fc.weight']);
+    assert.equal(checkpoint.skipped.length, 1);
+    assert.equal(checkpoint.skipped[0].name, 'bf16.weight');
+    assert.match(checkpoint.skipped[0].reason, /dtype descr '\|V2' is not supported/);
+  });
+
+  it('members that are not .npy arrays are listed as skipped', async () => {
+    const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
+    const file = write('extra.npz', makeZip([{ name: 'README.txt', stored: Buffer.from('hello') }, { name: 'fc.weight.npy', stored: npy }]));
+    const checkpoint = await openCheckpoint(file);
+    assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['fc.weight']);
+    assert.deepEqual(checkpoint.skipped, [{ name: 'README.txt', reason: 'not a .npy member' }]);
+  });
+});
