@@ -161,7 +161,7 @@ function mkTemp(prefix) {
  * A fresh workspace folder: every file of examples/ at its top, plus the named files of
  * test/fixtures under fixtures/. The repository itself is never opened, so tests cannot change it.
  */
-function makeWorkspace({ fixtures = ['digits_mlp.onnx', 'digits_mlp_unstructured80.safetensors'], dir } = {}) {
+function makeWorkspace({ fixtures = ['digits_mlp.onnx', 'digits_mlp_unstructured80.safetensors', 'pytorch/pruned.pt', 'tfjs/layers'], dir } = {}) {
   const ws = dir ?? path.join(mkTemp('sparsity-lens-ws-'), 'workspace');
   fs.mkdirSync(ws, { recursive: true });
   fs.cpSync(path.join(REPO, 'examples'), ws, { recursive: true });

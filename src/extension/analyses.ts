@@ -3,6 +3,7 @@ import type { NmPattern } from '../core/analysis/nmPattern';
 import { buildReport, type SparsityReport } from '../core/analysis/report';
 import type { Checkpoint } from '../core/checkpoint';
 import { openCheckpoint } from '../core/formats/open';
+import { applyRoleOverrides } from '../core/formats/roleOverrides';
 import { createKernels } from '../kernels/createKernels';
 import type { Kernels } from '../kernels/kernels';
 import { readSettings, SETTINGS_SECTION, type Settings } from './settings';
@@ -114,7 +115,8 @@ export class Analyses implements vscode.Disposable {
       const fanIn = new Map<string, Uint32Array>();
       const started = Date.now();
       try {
-        const checkpoint = await openCheckpoint(uri.fsPath);
+        if (this.settings.layerRolesError) throw new Error(`the setting sparsityLens.layerRoles is invalid: ${this.settings.layerRolesError}`);
+        const checkpoint = applyRoleOverrides(await openCheckpoint(uri.fsPath), this.settings.layerRoles);
         const result = await buildReport(checkpoint, this.kernels, {
           nm,
           zeroThreshold: this.settings.zeroThreshold,

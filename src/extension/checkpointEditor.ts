@@ -36,7 +36,14 @@ function layerViews(analysis: Analysis): LayerView[] {
  * shows (computed by the kernels) or, zoomed in, for the weights of a small window.
  */
 export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProvider<CheckpointDocument> {
+  /** The default editor of checkpoint file types (package.json customEditors). */
   static readonly viewType = 'sparsityLens.checkpoint';
+  /** The same editor offered on request ("Open With…") for names other files share: .bin, model.json. */
+  static readonly onRequestViewType = 'sparsityLens.checkpointOnRequest';
+
+  static viewTypeFor(uri: vscode.Uri): string {
+    return /\.(bin|json)$/i.test(uri.path) ? CheckpointEditorProvider.onRequestViewType : CheckpointEditorProvider.viewType;
+  }
   private readonly panels = new Map<string, Set<vscode.WebviewPanel>>();
   private activeUri: vscode.Uri | undefined;
   private readonly activeChanged = new vscode.EventEmitter<vscode.Uri | undefined>();
@@ -103,7 +110,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     const open = [...(this.panels.get(uri.toString()) ?? [])];
     if (open.length === 0) {
       this.pendingSelect.set(uri.toString(), layer);
-      await vscode.commands.executeCommand('vscode.openWith', uri, CheckpointEditorProvider.viewType);
+      await vscode.commands.executeCommand('vscode.openWith', uri, CheckpointEditorProvider.viewTypeFor(uri));
       return;
     }
     open[0].reveal();

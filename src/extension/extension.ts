@@ -32,12 +32,14 @@ export function activate(context: vscode.ExtensionContext): SparsityLensApi {
     treeView,
     followSelection,
     vscode.workspace.registerTextDocumentContentProvider(ReportDocuments.scheme, reports),
-    vscode.window.registerCustomEditorProvider(CheckpointEditorProvider.viewType, editor, {
-      // Kept alive when hidden: zoom and selection survive tab switches, and a webview hidden while
-      // still loading does not stall its resource loads.
-      webviewOptions: { retainContextWhenHidden: true },
-      supportsMultipleEditorsPerDocument: true,
-    }),
+    ...[CheckpointEditorProvider.viewType, CheckpointEditorProvider.onRequestViewType].map((viewType) =>
+      vscode.window.registerCustomEditorProvider(viewType, editor, {
+        // Kept alive when hidden: zoom and selection survive tab switches, and a webview hidden
+        // while still loading does not stall its resource loads.
+        webviewOptions: { retainContextWhenHidden: true },
+        supportsMultipleEditorsPerDocument: true,
+      }),
+    ),
     createStatusBar(analyses, editor),
     ...registerCommands({ output, reports, analyses, editor }),
   );

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { LayerReport } from '../core/analysis/report';
 import { layerProblems } from '../core/analysis/problems';
 import type { Analyses, Analysis } from './analyses';
+import { CheckpointEditorProvider } from './checkpointEditor';
 
 export type ReportNode =
   | { readonly kind: 'checkpoint'; readonly analysis: Analysis }
@@ -48,7 +49,7 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
       item.tooltip = `${r.file}\nall tensors: ${r.total.nnz} of ${r.total.numel} non-zero\nweights: ${r.weights.nnz} of ${r.weights.numel} non-zero`;
       item.resourceUri = node.analysis.uri;
       item.contextValue = 'checkpoint';
-      item.command = { command: 'vscode.openWith', title: 'Open', arguments: [node.analysis.uri, 'sparsityLens.checkpoint'] };
+      item.command = { command: 'vscode.openWith', title: 'Open', arguments: [node.analysis.uri, CheckpointEditorProvider.viewTypeFor(node.analysis.uri)] };
       return item;
     }
     const { layer, analysis } = node;
@@ -59,6 +60,7 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
     const tooltip = new vscode.MarkdownString(
       `**${layer.name}** \`[${layer.shape.join(', ')}]\` ${layer.dtype}, ${layer.role}\n\n` +
         `${layer.nnz} of ${layer.numel} non-zero (${percent(layer.sparsity)} sparse)` +
+        (layer.note ? `\n\n$(info) ${layer.note}` : '') +
         (problems.length ? `\n\n$(warning) ${problems.join('; ')}` : ''),
       true,
     );

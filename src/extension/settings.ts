@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { DEFAULT_NM, parseNmPattern, type NmPattern } from '../core/analysis/nmPattern';
+import { parseRoleOverrides, type RoleOverrides } from '../core/formats/roleOverrides';
 import type { KernelBackend } from '../kernels/createKernels';
 
 /** The extension's settings (`contributes.configuration` in package.json), read typed. */
@@ -8,6 +9,10 @@ export interface Settings {
   readonly zeroThreshold: number;
   readonly maxHeatmapCells: number;
   readonly kernelBackend: KernelBackend;
+  /** Role and fan-in axis per tensor name pattern (`sparsityLens.layerRoles`). */
+  readonly layerRoles: RoleOverrides;
+  /** Why `layerRoles` could not be used, when the setting is invalid (then it is ignored). */
+  readonly layerRolesError?: string;
 }
 
 export const SETTINGS_SECTION = 'sparsityLens';
@@ -21,10 +26,19 @@ export function readSettings(): Settings {
     // An invalid pattern in settings falls back to 2:4; the settings UI flags it already.
   }
   const backend = c.get<string>('kernelBackend', 'auto');
+  let layerRoles: RoleOverrides = [];
+  let layerRolesError: string | undefined;
+  try {
+    layerRoles = parseRoleOverrides(c.get<unknown>('layerRoles', {}));
+  } catch (e) {
+    layerRolesError = (e as Error).message;
+  }
   return {
     nm,
     zeroThreshold: Math.max(0, c.get<number>('zeroThreshold', 0)),
     maxHeatmapCells: Math.max(1024, Math.floor(c.get<number>('maxHeatmapCells', 65536))),
     kernelBackend: backend === 'native' || backend === 'reference' ? backend : 'auto',
+    layerRoles,
+    ...(layerRolesError ? { layerRolesError } : {}),
   };
 }

@@ -5,7 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync } from 'node:fs';
 import * as vscode from 'vscode';
-import { activeExtension, closeAllEditors, openWithCustomEditor, packageJson, workspaceFile, workspaceRoot } from './helpers';
+import { activeExtension, CHECKPOINT_NAME, closeAllEditors, openWithCustomEditor, packageJson, workspaceFile, workspaceRoot } from './helpers';
 
 /** A VS Code filename glob (`*.onnx`, `*.{onnx,safetensors}`, `**\/x.bin`) as a regular expression. */
 function globToRegExp(glob: string): RegExp {
@@ -28,7 +28,7 @@ function globToRegExp(glob: string): RegExp {
 
 const contributes = packageJson().contributes ?? {};
 /** Checkpoints at the top of the workspace (a copy of examples/), read when the file loads. */
-const examples = readdirSync(workspaceRoot().fsPath).filter((n) => /\.(onnx|safetensors)$/.test(n)).sort();
+const examples = readdirSync(workspaceRoot().fsPath).filter((n) => CHECKPOINT_NAME.test(n)).sort();
 
 describe('extension host: contributed custom editors open every matching example', () => {
   before(() => activeExtension());

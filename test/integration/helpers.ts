@@ -48,11 +48,14 @@ export function workspaceFile(...parts: string[]): vscode.Uri {
   return vscode.Uri.joinPath(workspaceRoot(), ...parts);
 }
 
+/** File names the extension's editors open (package.json's customEditors selectors). */
+export const CHECKPOINT_NAME = /\.(onnx|safetensors|pt|pth|bin|ckpt|npz|npy)$|^model\.json$|\.safetensors\.index\.json$/;
+
 /** Every checkpoint of examples/ as it sits in the workspace, for tests that run per example. */
 export async function exampleUris(): Promise<vscode.Uri[]> {
   const entries = await vscode.workspace.fs.readDirectory(workspaceRoot());
   return entries
-    .filter(([name, type]) => type === vscode.FileType.File && /\.(onnx|safetensors)$/.test(name))
+    .filter(([name, type]) => type === vscode.FileType.File && CHECKPOINT_NAME.test(name))
     .map(([name]) => workspaceFile(name))
     .sort((a, b) => a.path.localeCompare(b.path));
 }

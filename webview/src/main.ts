@@ -215,6 +215,8 @@ class App {
     const facts: string[] = [shape(r.shape), r.dtype, r.role, `${percent(r.sparsity)} sparse`];
     if (f) facts.push(f.constant ? `constant fan-in k = ${f.k} of ${f.dense}` : `fan-in ${f.min}–${f.max} of ${f.dense}`);
     if (r.nm && r.nm.groups) facts.push(`${nm.n}:${nm.m} ${percent(r.nm.compliant / r.nm.groups)}`);
+    // How the shown values were derived from the file (effective pruned weight, zero point, …).
+    if (r.note) facts.push(r.note);
     this.detailHeader.append(
       h('h2', { class: 'detail-title', text: r.name, title: r.name }),
       h('div', { class: 'detail-facts' }, ...facts.map((t) => h('span', { class: 'fact', text: t }))),
