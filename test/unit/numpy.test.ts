@@ -1,38 +1,20 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { OUT_IN_LAYOUT } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/open';
 import { readZipDirectory, readZipMember } from '../../src/core/formats/zip';
 import { withFile } from '../../src/core/randomAccessFile';
-import { createKernels } from '../../src/kernels/createKernels';
-import { BACKENDS, fixture, REPO, reportOf } from '../helpers/fixtures';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
+import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
 
 /**
  * Files written by numpy.save, numpy.lib.format.write_array (header versions 2.0 and 3.0),
  * numpy.savez, numpy.savez_compressed and a ZIP64 .npz, with figures computed by numpy in
  * scripts/fixtures/make_numpy_fixtures.py.
  */
-interface Expected {
-  name: string;
-  shape: number[];
-  dtype: string;
-  role: string;
-  layout: 'out_in' | null;
-  numel: number;
-  nnz: number;
-  negativeZeros: number | null;
-  fanIn: number[] | null;
-  nm_2_4: NmFigures | null;
-  nm_1_4: NmFigures | null;
-  nm_4_8: NmFigures | null;
+interface Expected extends ExpectedTensor {
   descr: string;
   fortranOrder: boolean;
   bigEndian: boolean;
-}
-interface NmFigures {
-  groups: number;
-  compliant: number;
-  partial: number;
 }
 interface ZipMember {
   name: string;
@@ -57,38 +39,11 @@ describe('NumPy .npy and .npz files written by numpy, against numpy', () => {
         const checkpoint = await openCheckpoint(path);
         assert.equal(checkpoint.format, 'numpy');
         assert.deepEqual(checkpoint.skipped, []);
-        for (const [key, n, m] of [
-          ['nm_2_4', 2, 4],
-          ['nm_1_4', 1, 4],
-          ['nm_4_8', 4, 8],
-        ] as const) {
+        for (const [key, n, m] of NM_PATTERNS) {
           const report = await reportOf(path, { n, m }, backend);
           assert.equal(report.format, 'numpy');
           assert.deepEqual(report.layers.map((l) => l.name), info.tensors.map((t) => t.name));
-          for (const want of info.tensors) {
-            const layer = report.layers.find((l) => l.name === want.name)!;
-            const what = `${file}: ${want.name}`;
-            assert.deepEqual(layer.shape, want.shape, what);
-            assert.equal(layer.dtype, want.dtype, what);
-            assert.equal(layer.role, want.role, what);
-            assert.equal(layer.numel, want.numel, what);
-            assert.equal(layer.nnz, want.nnz, `${what} nnz`);
-            assert.equal(layer.negativeZeros, want.negativeZeros ?? 0, `${what} -0.0`);
-            assert.deepEqual(layer.nm, want[key], `${what} ${n}:${m}`);
-            const tensor = checkpoint.tensors.find((t) => t.name === want.name)!;
-            assert.deepEqual(tensor.layout ?? null, want.layout === null ? null : OUT_IN_LAYOUT, what);
-            if (!want.fanIn) {
-              assert.equal(layer.fanIn, null, what);
-              continue;
-            }
-            assert.equal(layer.fanIn!.min, Math.min(...want.fanIn), what);
-            assert.equal(layer.fanIn!.max, Math.max(...want.fanIn), what);
-            assert.equal(layer.fanIn!.zeroNeurons, want.fanIn.filter((c) => c === 0).length, what);
-            if (key !== 'nm_2_4') continue;
-            const kernels = createKernels({ backend, root: REPO });
-            const scan = await kernels.scan({ ...tensor, nm: { n, m } }).finally(() => kernels.dispose());
-            assert.deepEqual(Array.from(scan.fanIn!), want.fanIn, `${what} fan-in per neuron`);
-          }
+          await assertExpectedFigures(file, report, checkpoint, info.tensors, key, backend);
         }
       });
     }

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CheckpointError } from '../../src/core/errors';
 import { openCheckpoint } from '../../src/core/formats/open';
 import { fixture, makeTempDir } from '../helpers/fixtures';
+import { expectCheckpointError } from '../helpers/errors';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 
@@ -19,18 +19,6 @@ function npy(header: string, data: Buffer, major = 1): Buffer {
   return Buffer.concat([MAGIC, Buffer.from([major, 0]), length, encoded, data]);
 }
 
-async function expectError(file: string, problem: CheckpointError['problem'], pattern: RegExp): Promise<CheckpointError> {
-  const error = await openCheckpoint(file).then(
-    () => assert.fail(`${path.basename(file)} should be rejected`),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof CheckpointError, `a CheckpointError, not ${String(error)}`);
-  assert.equal(error.file, file);
-  assert.equal(error.problem, problem);
-  assert.match(error.message, pattern);
-  assert.ok(error.message.startsWith(file + ': '), 'the message names the file first');
-  return error;
-}
 
 const C_ORDER = "{'descr': '<f4', 'fortran_order': False, 'shape': (16, 32), }";
 
@@ -54,90 +42,90 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
   });
 
   it('an empty file', async () => {
-    await expectError(write('empty.npy', Buffer.alloc(0)), 'empty', /empty/);
+    await expectCheckpointError(write('empty.npy', Buffer.alloc(0)), 'empty', /empty/);
   });
 
   it('a truncated preamble', async () => {
-    await expectError(write('preamble.npy', real.subarray(0, 8)), 'truncated', /only 8 bytes: the .npy preamble needs 10/);
+    await expectCheckpointError(write('preamble.npy', real.subarray(0, 8)), 'truncated', /only 8 bytes: the .npy preamble needs 10/);
   });
 
   it('a truncated header', async () => {
-    const e = await expectError(write('header.npy', real.subarray(0, 40)), 'truncated', /the .npy header length 118 runs past the end of the 40 bytes/);
+    const e = await expectCheckpointError(write('header.npy', real.subarray(0, 40)), 'truncated', /the .npy header length 118 runs past the end of the 40 bytes/);
     assert.equal(e.offset, 8);
   });
 
   it('a header length past the end of the file (version 1.0 and 2.0)', async () => {
     const v1 = Buffer.from(real);
     v1.writeUInt16LE(0xffff, 8);
-    await expectError(write('long1.npy', v1), 'truncated', /header length 65535 runs past the end/);
+    await expectCheckpointError(write('long1.npy', v1), 'truncated', /header length 65535 runs past the end/);
     const v2 = npy(C_ORDER, data, 2);
     v2.writeUInt32LE(0xffffffff, 8);
-    await expectError(write('long2.npy', v2), 'truncated', /header length 4294967295 runs past the end/);
+    await expectCheckpointError(write('long2.npy', v2), 'truncated', /header length 4294967295 runs past the end/);
   });
 
   it('truncated data', async () => {
-    await expectError(write('data.npy', real.subarray(0, real.length - 100)), 'truncated', /shape \(16, 32\) of <f4 needs 2048 bytes of data but 1948 follow the header/);
+    await expectCheckpointError(write('data.npy', real.subarray(0, real.length - 100)), 'truncated', /shape \(16, 32\) of <f4 needs 2048 bytes of data but 1948 follow the header/);
   });
 
   it('an absurd shape: far more elements than bytes', async () => {
     const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }";
-    await expectError(write('absurd.npy', npy(header, data)), 'truncated', /shape \(1000000, 1000000\) of <f4 needs 4000000000000 bytes of data but 2048/);
+    await expectCheckpointError(write('absurd.npy', npy(header, data)), 'truncated', /shape \(1000000, 1000000\) of <f4 needs 4000000000000 bytes of data but 2048/);
     const overflow = "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }";
-    await expectError(write('overflow.npy', npy(overflow, data)), 'corrupt', /shape \(4294967296, 4294967296\) is absurdly large/);
+    await expectCheckpointError(write('overflow.npy', npy(overflow, data)), 'corrupt', /shape \(4294967296, 4294967296\) is absurdly large/);
   });
 
   it('a shape that leaves bytes over', async () => {
     const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (16, 16), }";
-    await expectError(write('short-shape.npy', npy(header, data)), 'corrupt', /needs 1024 bytes of data but 2048 follow/);
+    await expectCheckpointError(write('short-shape.npy', npy(header, data)), 'corrupt', /needs 1024 bytes of data but 2048 follow/);
   });
 
   it('an unsupported descr is named in the message', async () => {
     const v2 = "{'descr': '|V2', 'fortran_order': False, 'shape': (16, 32), }";
-    await expectError(write('bf16.npy', npy(v2, Buffer.alloc(1024))), 'unsupported', /dtype descr '\|V2' is not supported \(raw void bytes/);
+    await expectCheckpointError(write('bf16.npy', npy(v2, Buffer.alloc(1024))), 'unsupported', /dtype descr '\|V2' is not supported \(raw void bytes/);
     const object = "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }";
-    await expectError(write('object.npy', npy(object, Buffer.alloc(16))), 'unsupported', /'\|O' is not supported \(Python objects/);
+    await expectCheckpointError(write('object.npy', npy(object, Buffer.alloc(16))), 'unsupported', /'\|O' is not supported \(Python objects/);
     const longDouble = "{'descr': '<f16', 'fortran_order': False, 'shape': (2,), }";
-    await expectError(write('f128.npy', npy(longDouble, Buffer.alloc(32))), 'unsupported', /'<f16' is not supported/);
+    await expectCheckpointError(write('f128.npy', npy(longDouble, Buffer.alloc(32))), 'unsupported', /'<f16' is not supported/);
     const record = "{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, 'shape': (2,), }";
-    await expectError(write('record.npy', npy(record, Buffer.alloc(16))), 'unsupported', /structured \(record\) arrays/);
+    await expectCheckpointError(write('record.npy', npy(record, Buffer.alloc(16))), 'unsupported', /structured \(record\) arrays/);
   });
 
   it('an unknown format version', async () => {
     const bytes = Buffer.from(real);
     bytes[6] = 9;
-    await expectError(write('v9.npy', bytes), 'unsupported', /\.npy format version 9\.0 is not supported/);
+    await expectCheckpointError(write('v9.npy', bytes), 'unsupported', /\.npy format version 9\.0 is not supported/);
   });
 
   it('a header that is not a dict', async () => {
-    await expectError(write('list.npy', npy("['<f4', False, (16, 32)]", data)), 'corrupt', /the .npy header is not a dict/);
-    await expectError(write('garbage.npy', npy('hello world', data)), 'corrupt', /not a plain Python literal: unexpected name "hello"/);
+    await expectCheckpointError(write('list.npy', npy("['<f4', False, (16, 32)]", data)), 'corrupt', /the .npy header is not a dict/);
+    await expectCheckpointError(write('garbage.npy', npy('hello world', data)), 'corrupt', /not a plain Python literal: unexpected name "hello"/);
   });
 
   it('a malicious header is rejected, never evaluated', async () => {
     const marker = path.join(tmp.dir, 'pwned');
     const header = `{'descr': __import__('os').system('touch ${marker}'), 'fortran_order': False, 'shape': (16, 32), }`;
-    await expectError(write('evil.npy', npy(header, data)), 'corrupt', /not a plain Python literal: unexpected name "__import__"/);
+    await expectCheckpointError(write('evil.npy', npy(header, data)), 'corrupt', /not a plain Python literal: unexpected name "__import__"/);
     const call = "{'descr': '<f4', 'fortran_order': False, 'shape': eval('(16, 32)'), }";
-    await expectError(write('eval.npy', npy(call, data)), 'corrupt', /unexpected name "eval"/);
+    await expectCheckpointError(write('eval.npy', npy(call, data)), 'corrupt', /unexpected name "eval"/);
     const lambda = "{'descr': '<f4', 'fortran_order': (lambda: False)(), 'shape': (16, 32), }";
-    await expectError(write('lambda.npy', npy(lambda, data)), 'corrupt', /unexpected name "lambda"/);
+    await expectCheckpointError(write('lambda.npy', npy(lambda, data)), 'corrupt', /unexpected name "lambda"/);
     assert.equal(existsSync(marker), false);
   });
 
   it('deeply nested brackets end in an error, not a stack overflow', async () => {
     const deep = `{'descr': '<f4', 'fortran_order': False, 'shape': ${'('.repeat(5000)}, }`;
-    await expectError(write('deep.npy', npy(deep, data, 2)), 'corrupt', /nested too deeply/);
+    await expectCheckpointError(write('deep.npy', npy(deep, data, 2)), 'corrupt', /nested too deeply/);
   });
 
   it('wrong, missing or extra keys and wrongly typed values', async () => {
-    await expectError(write('keys.npy', npy("{'descr': '<f4', 'shape': (16, 32), }", data)), 'corrupt', /exactly the keys descr, fortran_order and shape, not descr, shape/);
-    await expectError(write('extra.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 32), 'x': 1}", data)), 'corrupt', /exactly the keys/);
-    await expectError(write('dup.npy', npy("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (16, 32)}", data)), 'corrupt', /duplicate key "descr"/);
-    await expectError(write('fortran.npy', npy("{'descr': '<f4', 'fortran_order': 0, 'shape': (16, 32), }", data)), 'corrupt', /fortran_order .* is not True or False/);
-    await expectError(write('shape.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': ('16', 32), }", data)), 'corrupt', /shape .* is not a tuple of integers/);
-    await expectError(write('negative.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-16, 32), }", data)), 'corrupt', /unexpected character "-"/);
-    await expectError(write('descr.npy', npy("{'descr': 4, 'fortran_order': False, 'shape': (16, 32), }", data)), 'corrupt', /descr in the .npy header is not a string/);
-    await expectError(write('unclosed.npy', npy("{'descr': '<f4, 'fortran_order': False, 'shape': (16, 32), }", data)), 'corrupt', /not a plain Python literal/);
+    await expectCheckpointError(write('keys.npy', npy("{'descr': '<f4', 'shape': (16, 32), }", data)), 'corrupt', /exactly the keys descr, fortran_order and shape, not descr, shape/);
+    await expectCheckpointError(write('extra.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 32), 'x': 1}", data)), 'corrupt', /exactly the keys/);
+    await expectCheckpointError(write('dup.npy', npy("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (16, 32)}", data)), 'corrupt', /duplicate key "descr"/);
+    await expectCheckpointError(write('fortran.npy', npy("{'descr': '<f4', 'fortran_order': 0, 'shape': (16, 32), }", data)), 'corrupt', /fortran_order .* is not True or False/);
+    await expectCheckpointError(write('shape.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': ('16', 32), }", data)), 'corrupt', /shape .* is not a tuple of integers/);
+    await expectCheckpointError(write('negative.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-16, 32), }", data)), 'corrupt', /unexpected character "-"/);
+    await expectCheckpointError(write('descr.npy', npy("{'descr': 4, 'fortran_order': False, 'shape': (16, 32), }", data)), 'corrupt', /descr in the .npy header is not a string/);
+    await expectCheckpointError(write('unclosed.npy', npy("{'descr': '<f4, 'fortran_order': False, 'shape': (16, 32), }", data)), 'corrupt', /not a plain Python literal/);
   });
 
   it('headers numpy accepts: Python 2 longs, double quotes, a v3 UTF-8 header, a scalar', async () => {
@@ -155,7 +143,7 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
     let seed = 7;
     const random = Buffer.alloc(1000);
     for (let i = 0; i < random.length; i++) random[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
-    await expectError(write('random.npy', random), 'corrupt', /not a NumPy file: it starts with neither the .npy magic/);
-    await expectError(write('tiny.npy', Buffer.from([1, 2, 3])), 'truncated', /only 3 bytes/);
+    await expectCheckpointError(write('random.npy', random), 'corrupt', /not a NumPy file: it starts with neither the .npy magic/);
+    await expectCheckpointError(write('tiny.npy', Buffer.from([1, 2, 3])), 'truncated', /only 3 bytes/);
   });
 });

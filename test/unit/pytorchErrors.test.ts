@@ -2,28 +2,16 @@ import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { CheckpointError } from '../../src/core/errors';
 import { openCheckpoint } from '../../src/core/formats/open';
 import { readZipDirectory, readZipMember } from '../../src/core/formats/zip';
 import { withFile } from '../../src/core/randomAccessFile';
 import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
+import { expectCheckpointError } from '../helpers/errors';
 
 const expected = JSON.parse(readFileSync(fixture('pytorch', 'expected.json'), 'utf8')) as { conventions: { marker: string } };
 /** The file the hostile fixtures' payloads would create (os.system('touch …'), eval, Popen). */
 const MARKER = expected.conventions.marker;
 
-async function expectError(file: string, problem: CheckpointError['problem'], pattern: RegExp): Promise<CheckpointError> {
-  const error = await openCheckpoint(file).then(
-    () => assert.fail(`${path.basename(file)} should be rejected`),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof CheckpointError, `a CheckpointError, not ${String(error)}`);
-  assert.equal(error.file, file);
-  assert.equal(error.problem, problem, error.message);
-  assert.match(error.message, pattern);
-  assert.ok(error.message.startsWith(file + ': '), 'the message names the file first');
-  return error;
-}
 
 /** A zip laid out as torch.save lays it out: stored members under one folder. */
 function storedZip(records: readonly (readonly [string, Uint8Array])[]): Buffer {
@@ -169,27 +157,27 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
     ['reduce_in_state_dict.pt', 'posix.system'],
   ]) {
     it(`${file}: refused as unsafe, naming ${module}, and its payload never ran`, async () => {
-      await expectError(fixture('pytorch', 'hostile', file), 'unsafe', new RegExp(`imports ${module.replace('.', '\\.')}.*ran nothing`));
+      await expectCheckpointError(fixture('pytorch', 'hostile', file), 'unsafe', new RegExp(`imports ${module.replace('.', '\\.')}.*ran nothing`));
       assert.equal(existsSync(MARKER), false, `${MARKER} does not exist`);
     });
   }
 
   it('absurd sizes in data.pkl: a memo index never stored, a 4 GB FRAME, a 4 GB BINUNICODE', async () => {
-    await expectError(fixture('pytorch', 'hostile', 'memo_index.pt'), 'corrupt', /memo index 4294967295 was never stored/);
-    await expectError(fixture('pytorch', 'hostile', 'frame_4gb.pt'), 'corrupt', /FRAME declares 4294967296 bytes/);
-    const e = await expectError(fixture('pytorch', 'hostile', 'binunicode_4gb.pt'), 'corrupt', /binunicode_4gb\/data\.pkl: BINUNICODE declares 4294967295 bytes/);
+    await expectCheckpointError(fixture('pytorch', 'hostile', 'memo_index.pt'), 'corrupt', /memo index 4294967295 was never stored/);
+    await expectCheckpointError(fixture('pytorch', 'hostile', 'frame_4gb.pt'), 'corrupt', /FRAME declares 4294967296 bytes/);
+    const e = await expectCheckpointError(fixture('pytorch', 'hostile', 'binunicode_4gb.pt'), 'corrupt', /binunicode_4gb\/data\.pkl: BINUNICODE declares 4294967295 bytes/);
     assert.ok(e.offset !== undefined && e.offset > 30, 'the offset is inside the file, at the opcode');
   });
 
   it('a legacy file whose object pickle is a recursion bomb of 100,000 MARK / EMPTY_LIST', async () => {
     const bomb = Buffer.alloc(200_000);
     for (let i = 0; i < 100_000; i++) bomb.set([0x28, 0x5d], 2 * i);
-    await expectError(write('bomb.pt', Buffer.concat([LEGACY_HEADER, Buffer.from([0x80, 0x02]), bomb])), 'unsafe', /nested MARKs/);
+    await expectCheckpointError(write('bomb.pt', Buffer.concat([LEGACY_HEADER, Buffer.from([0x80, 0x02]), bomb])), 'unsafe', /nested MARKs/);
   });
 
   it('a legacy file of endless opcodes without STOP ends in a truncation error, not a hang', async () => {
     const endless = Buffer.from('N0'.repeat(2_000_000), 'latin1'); // 4 MB: several window growths
-    await expectError(write('endless.pt', Buffer.concat([LEGACY_HEADER, Buffer.from([0x80, 0x02]), endless])), 'truncated', /the object pickle ends in the middle/);
+    await expectCheckpointError(write('endless.pt', Buffer.concat([LEGACY_HEADER, Buffer.from([0x80, 0x02]), endless])), 'truncated', /the object pickle ends in the middle/);
   });
 
   it('an exponentially shared object graph (a billion laughs) is refused when flattening', async () => {
@@ -198,7 +186,7 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
     for (let i = 1; i <= 60; i++) parts.push(Buffer.from([0x5d, 0x28, 0x68, i - 1, 0x68, i - 1, 0x65, 0x71, i, ...(i < 60 ? [0x30] : [])]));
     parts.push(Buffer.from('s.'));
     const file = write('laughs.pt', storedZip([['laughs/data.pkl', Buffer.concat(parts)]]));
-    await expectError(file, 'unsafe', /object graph expands to more than/);
+    await expectCheckpointError(file, 'unsafe', /object graph expands to more than/);
   });
 
   it('a list nested 100,000 deep as the whole checkpoint reads as no tensors, without a stack overflow', async () => {
@@ -225,43 +213,43 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
 
     it('data.pkl cut in half', async () => {
       const file = write('cut.pt', edited((n, d) => (n.endsWith('data.pkl') ? d.subarray(0, d.length >> 1) : d)));
-      await expectError(file, 'truncated', /mlp\/data\.pkl ends in the middle of a pickle/);
+      await expectCheckpointError(file, 'truncated', /mlp\/data\.pkl ends in the middle of a pickle/);
     });
 
     it('a data/<key> record missing from the archive', async () => {
       const file = write('missing.pt', edited((n, d) => (n === 'mlp/data/2' ? undefined : d)));
-      await expectError(file, 'corrupt', /storage record mlp\/data\/2, which the archive lacks/);
+      await expectCheckpointError(file, 'corrupt', /storage record mlp\/data\/2, which the archive lacks/);
     });
 
     it('a storage record shorter than its declared element count', async () => {
       const file = write('short.pt', edited((n, d) => (n === 'mlp/data/0' ? d.subarray(0, 100) : d)));
-      await expectError(file, 'truncated', /storage mlp\/data\/0 holds 100 bytes but its tensors declare 288 elements/);
+      await expectCheckpointError(file, 'truncated', /storage mlp\/data\/0 holds 100 bytes but its tensors declare 288 elements/);
     });
 
     it('a data.pkl byte flipped in place fails the CRC-32 check', async () => {
       const bytes = Buffer.from(readFileSync(mlp));
       const at = bytes.indexOf(Buffer.from('FloatStorage'));
       bytes[at] ^= 0xff;
-      await expectError(write('crc.pt', bytes), 'corrupt', /CRC-32/);
+      await expectCheckpointError(write('crc.pt', bytes), 'corrupt', /CRC-32/);
     });
 
     it('an unknown opcode in data.pkl is corrupt, at its offset in the file', async () => {
       const pickle = Buffer.from([0x80, 0x02, 0x7d, 0xfe, 0x2e]);
       const file = write('opcode.pt', storedZip([['x/data.pkl', pickle]]));
-      const e = await expectError(file, 'corrupt', /x\/data\.pkl: unknown pickle opcode 0xfe/);
+      const e = await expectCheckpointError(file, 'corrupt', /x\/data\.pkl: unknown pickle opcode 0xfe/);
       assert.equal(e.offset, 30 + 'x/data.pkl'.length + 3);
     });
 
     it('a view that needs more elements than its storage holds', async () => {
       const pickle = statePickle([{ name: 'w.weight', key: '0', numel: 50, offset: 0, size: [10, 10], stride: [10, 1] }]);
       const file = write('view.pt', storedZip([['v/data.pkl', pickle], ['v/data/0', floats(new Array(50).fill(1))]]));
-      await expectError(file, 'corrupt', /tensor "w\.weight" \[10, 10\] at offset 0 with strides \[10, 1\] needs element 99 of storage v\/data\/0, which holds 50/);
+      await expectCheckpointError(file, 'corrupt', /tensor "w\.weight" \[10, 10\] at offset 0 with strides \[10, 1\] needs element 99 of storage v\/data\/0, which holds 50/);
     });
 
     it('tensor arguments of the wrong kind are corrupt, naming the tensor', async () => {
       const pickle = statePickle([{ name: 'w.weight', key: '0', numel: 4, offset: -1, size: [2, 2], stride: [2, 1] }]);
       const file = write('negative.pt', storedZip([['v/data.pkl', pickle], ['v/data/0', floats([1, 2, 3, 4])]]));
-      await expectError(file, 'corrupt', /tensor "w\.weight": the storage offset is not a non-negative integer/);
+      await expectCheckpointError(file, 'corrupt', /tensor "w\.weight": the storage offset is not a non-negative integer/);
     });
 
     it('hand-built views: an offset slice is a file range, a strided view is gathered in the right order', async () => {
@@ -304,12 +292,12 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
 
     it('a byteorder record that is neither little nor big', async () => {
       const file = write('byteorder.pt', storedZip([...records.slice(0, 1), ['mlp/byteorder', Buffer.from('middle')], ...records.slice(1)]));
-      await expectError(file, 'corrupt', /byteorder record says "middle"/);
+      await expectCheckpointError(file, 'corrupt', /byteorder record says "middle"/);
     });
 
     it('a zip without data.pkl (an .npz renamed .pt) is not taken for a checkpoint', async () => {
       const file = write('numpy.pt', readFileSync(fixture('numpy', 'mlp.npz')));
-      await expectError(file, 'unknown-format', /without data\.pkl/);
+      await expectCheckpointError(file, 'unknown-format', /without data\.pkl/);
     });
   });
 
@@ -317,7 +305,7 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
     const legacy = readFileSync(fixture('pytorch', 'mlp_legacy.pt'));
 
     it('cut inside the storages: the missing storage and the bytes it needs are named', async () => {
-      const e = await expectError(write('cut-storage.pt', legacy.subarray(0, legacy.length - 100)), 'truncated', /storage \d+ needs bytes \d+\.\.\d+ \(\d+ × 4\) but the file has \d+/);
+      const e = await expectCheckpointError(write('cut-storage.pt', legacy.subarray(0, legacy.length - 100)), 'truncated', /storage \d+ needs bytes \d+\.\.\d+ \(\d+ × 4\) but the file has \d+/);
       assert.ok(e.offset !== undefined);
     });
 
@@ -325,17 +313,17 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
     const storagesStart = legacy.length - ((288 + 8 + 768 + 24 + 240 + 10) * 4 + 6 * 8);
 
     it('cut right after the key list, before the first element count', async () => {
-      await expectError(write('cut-count.pt', legacy.subarray(0, storagesStart + 3)), 'truncated', /ends before the element count of storage/);
+      await expectCheckpointError(write('cut-count.pt', legacy.subarray(0, storagesStart + 3)), 'truncated', /ends before the element count of storage/);
     });
 
     it('cut inside the object pickle', async () => {
-      await expectError(write('cut-pickle.pt', legacy.subarray(0, 400)), 'truncated', /the object pickle ends in the middle of a pickle/);
+      await expectCheckpointError(write('cut-pickle.pt', legacy.subarray(0, 400)), 'truncated', /the object pickle ends in the middle of a pickle/);
     });
 
     it('an element count that disagrees with the persistent id', async () => {
       const bytes = Buffer.from(legacy);
       bytes.writeBigInt64LE(bytes.readBigInt64LE(storagesStart) + 1n, storagesStart);
-      await expectError(write('count.pt', bytes), 'corrupt', /records \d+ elements but its persistent id declares \d+/);
+      await expectCheckpointError(write('count.pt', bytes), 'corrupt', /records \d+ elements but its persistent id declares \d+/);
     });
 
     it('hand-built: storage views of the 6-field persistent id and int64 counts before each storage', async () => {
@@ -379,24 +367,24 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
       assert.ok(bigReport.layers.every((l) => l.note === 'byte-swapped from big-endian'));
       // A key list naming a storage that no tensor refers to.
       const twice = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from('('), pk.str('r'), pk.str('t'), Buffer.from('l.')]);
-      await expectError(write('unknown-key.pt', Buffer.concat([LEGACY_HEADER, object, twice, count(12), root])), 'corrupt', /storage t is listed but no tensor refers to it/);
+      await expectCheckpointError(write('unknown-key.pt', Buffer.concat([LEGACY_HEADER, object, twice, count(12), root])), 'corrupt', /storage t is listed but no tensor refers to it/);
     });
 
     it('an unknown legacy protocol version', async () => {
       const bytes = Buffer.from(legacy);
       const at = LEGACY_HEADER.indexOf(Buffer.from([0x4d, 0xe9, 0x03])); // BININT2 1001
       bytes.writeUInt16LE(1002, at + 1);
-      await expectError(write('protocol.pt', bytes), 'unsupported', /legacy torch\.save protocol 1002/);
+      await expectCheckpointError(write('protocol.pt', bytes), 'unsupported', /legacy torch\.save protocol 1002/);
     });
   });
 
   describe('detection', () => {
     it('an empty .pt file', async () => {
-      await expectError(write('empty.pt', new Uint8Array(0)), 'empty', /empty/);
+      await expectCheckpointError(write('empty.pt', new Uint8Array(0)), 'empty', /empty/);
     });
 
     it('a .bin that is neither format (ONNX external data) is an unknown format', async () => {
-      await expectError(write('weights.bin', floats([1, 2, 3, 4, 5])), 'unknown-format', /not a PyTorch checkpoint/);
+      await expectCheckpointError(write('weights.bin', floats([1, 2, 3, 4, 5])), 'unknown-format', /not a PyTorch checkpoint/);
     });
 
     it('the legacy magic is recognised whatever the extension; a torch zip opens under an unknown extension', async () => {

@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CheckpointError } from '../../src/core/errors';
-import { openCheckpoint } from '../../src/core/formats/open';
 import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
+import { expectCheckpointError } from '../helpers/errors';
 
 type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
 
@@ -21,18 +20,6 @@ function joinSafetensors(headerText: string, buffer: Buffer): Buffer {
   return Buffer.concat([prefix, json, buffer]);
 }
 
-async function expectError(file: string, problem: CheckpointError['problem'], pattern: RegExp): Promise<CheckpointError> {
-  const error = await openCheckpoint(file).then(
-    () => assert.fail(`${path.basename(file)} should be rejected`),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof CheckpointError, `a CheckpointError, not ${String(error)}`);
-  assert.equal(error.file, file);
-  assert.equal(error.problem, problem);
-  assert.match(error.message, pattern);
-  assert.ok(error.message.startsWith(file + ': '), 'the message names the file first');
-  return error;
-}
 
 describe('safetensors: bad input gives a typed error naming the file and the problem', () => {
   const real = fixture('digits_mlp.safetensors');
@@ -58,39 +45,39 @@ describe('safetensors: bad input gives a typed error naming the file and the pro
   });
 
   it('an empty file', async () => {
-    await expectError(write('empty.safetensors', Buffer.alloc(0)), 'empty', /empty/);
+    await expectCheckpointError(write('empty.safetensors', Buffer.alloc(0)), 'empty', /empty/);
   });
 
   it('a file shorter than the 8-byte length prefix', async () => {
-    await expectError(write('tiny.safetensors', Buffer.from([1, 2, 3])), 'truncated', /no safetensors header length/);
+    await expectCheckpointError(write('tiny.safetensors', Buffer.from([1, 2, 3])), 'truncated', /no safetensors header length/);
   });
 
   it('a header length beyond the end of the file', async () => {
     const bytes = Buffer.from(readFileSync(real));
     bytes.writeBigUInt64LE(BigInt(bytes.length)); // claims more header than the file holds
-    const e = await expectError(write('long-header.safetensors', bytes), 'truncated', /header length \d+ runs past the end/);
+    const e = await expectCheckpointError(write('long-header.safetensors', bytes), 'truncated', /header length \d+ runs past the end/);
     assert.equal(e.offset, 0);
   });
 
   it('an absurd header length (2^63) is refused before any allocation', async () => {
     const bytes = Buffer.from(readFileSync(real));
     bytes.writeBigUInt64LE(1n << 63n);
-    await expectError(write('absurd.safetensors', bytes), 'corrupt', /exceeds the limit of 100000000 bytes/);
+    await expectCheckpointError(write('absurd.safetensors', bytes), 'corrupt', /exceeds the limit of 100000000 bytes/);
   });
 
   it('a truncated file (tensor data cut off)', async () => {
     const bytes = readFileSync(real);
-    await expectError(write('cut.safetensors', bytes.subarray(0, bytes.length - 1000)), 'truncated', /data_offsets \[\d+, \d+\] run past the \d+-byte data buffer/);
+    await expectCheckpointError(write('cut.safetensors', bytes.subarray(0, bytes.length - 1000)), 'truncated', /data_offsets \[\d+, \d+\] run past the \d+-byte data buffer/);
   });
 
   it('a file cut inside the header', async () => {
     const bytes = readFileSync(real);
-    await expectError(write('cut-header.safetensors', bytes.subarray(0, 100)), 'truncated', /runs past the end/);
+    await expectCheckpointError(write('cut-header.safetensors', bytes.subarray(0, 100)), 'truncated', /runs past the end/);
   });
 
   it('trailing bytes that belong to no tensor', async () => {
     const bytes = Buffer.concat([readFileSync(real), Buffer.alloc(16)]);
-    await expectError(write('trailing.safetensors', bytes), 'corrupt', /16 bytes after the last tensor belong to no tensor/);
+    await expectCheckpointError(write('trailing.safetensors', bytes), 'corrupt', /16 bytes after the last tensor belong to no tensor/);
   });
 
   it('overlapping tensors', async () => {
@@ -99,7 +86,7 @@ describe('safetensors: bad input gives a typed error naming the file and the pro
       const w = h['fc1.weight'] as { data_offsets: [number, number] };
       w.data_offsets = [t.data_offsets[0] + 4, t.data_offsets[0] + 4 + 65536];
     });
-    await expectError(file, 'corrupt', /overlaps|hole/);
+    await expectCheckpointError(file, 'corrupt', /overlaps|hole/);
   });
 
   it('a hole between tensors', async () => {
@@ -107,7 +94,7 @@ describe('safetensors: bad input gives a typed error naming the file and the pro
       const b = h['fc3.bias'] as { data_offsets: [number, number] };
       b.data_offsets = [b.data_offsets[0] + 4, b.data_offsets[1] + 4];
     }, Buffer.concat([buffer, Buffer.alloc(4)]));
-    await expectError(file, 'corrupt', /a hole of 4 bytes precedes tensor "fc3.bias"/);
+    await expectCheckpointError(file, 'corrupt', /a hole of 4 bytes precedes tensor "fc3.bias"/);
   });
 
   it('offsets out of range of the file', async () => {
@@ -115,40 +102,40 @@ describe('safetensors: bad input gives a typed error naming the file and the pro
       const w = h['fc2.weight'] as { data_offsets: [number, number] };
       w.data_offsets = [w.data_offsets[0] + 1_000_000, w.data_offsets[1] + 1_000_000];
     });
-    await expectError(file, 'truncated', /tensor "fc2.weight": data_offsets \[\d+, \d+\] run past the 203304-byte data buffer/);
+    await expectCheckpointError(file, 'truncated', /tensor "fc2.weight": data_offsets \[\d+, \d+\] run past the 203304-byte data buffer/);
   });
 
   it('a byte length that does not match shape × dtype size', async () => {
     const file = withHeader('mismatch.safetensors', (h) => {
       (h['fc1.weight'] as { shape: number[] }).shape = [256, 63];
     });
-    await expectError(file, 'corrupt', /tensor "fc1.weight": data_offsets span 65536 bytes but shape \[256, 63\] of float32 needs 64512/);
+    await expectCheckpointError(file, 'corrupt', /tensor "fc1.weight": data_offsets span 65536 bytes but shape \[256, 63\] of float32 needs 64512/);
   });
 
   it('an unknown dtype', async () => {
     const file = withHeader('dtype.safetensors', (h) => {
       (h['fc1.bias'] as { dtype: string }).dtype = 'F33';
     });
-    await expectError(file, 'corrupt', /tensor "fc1.bias": unknown dtype "F33"/);
+    await expectCheckpointError(file, 'corrupt', /tensor "fc1.bias": unknown dtype "F33"/);
   });
 
   it('a header that is not JSON', async () => {
     const text = JSON.stringify(header);
-    await expectError(write('json.safetensors', joinSafetensors(text.slice(0, -1) + ' ', buffer)), 'corrupt', /not valid JSON/);
+    await expectCheckpointError(write('json.safetensors', joinSafetensors(text.slice(0, -1) + ' ', buffer)), 'corrupt', /not valid JSON/);
   });
 
   it('duplicate tensor names', async () => {
     const text = JSON.stringify(header);
     const entry = JSON.stringify(header['fc1.bias']);
     const dup = text.replace(/^\{/, `{"fc1.bias":${entry},`);
-    await expectError(write('dup.safetensors', joinSafetensors(dup, buffer)), 'corrupt', /duplicate tensor name "fc1.bias"/);
+    await expectCheckpointError(write('dup.safetensors', joinSafetensors(dup, buffer)), 'corrupt', /duplicate tensor name "fc1.bias"/);
   });
 
   it('__metadata__ with a non-string value', async () => {
     const file = withHeader('meta.safetensors', (h) => {
       (h.__metadata__ as Record<string, unknown>).format = 3;
     });
-    await expectError(file, 'corrupt', /__metadata__.format is not a string/);
+    await expectCheckpointError(file, 'corrupt', /__metadata__.format is not a string/);
   });
 
   it('a header padded with spaces, as the format allows, reads fine', async () => {

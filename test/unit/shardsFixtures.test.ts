@@ -1,29 +1,17 @@
 import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { IN_OUT_LAYOUT, OUT_IN_LAYOUT } from '../../src/core/checkpoint';
-import { CheckpointError } from '../../src/core/errors';
+import { IN_OUT_LAYOUT } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/open';
-import { createKernels } from '../../src/kernels/createKernels';
-import { BACKENDS, fixture, makeTempDir, REPO, reportOf } from '../helpers/fixtures';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
+import { BACKENDS, fixture, makeTempDir, reportOf } from '../helpers/fixtures';
+import { expectCheckpointError } from '../helpers/errors';
 
 /**
  * A GPT-2-style state dict in three safetensors shards with Hugging Face's index, and the same
  * tensors in one file, written by scripts/fixtures/make_shard_fixtures.py with numpy figures.
  */
-interface Expected {
-  name: string;
-  shape: number[];
-  dtype: string;
-  role: string;
-  layout: 'out_in' | 'in_out' | null;
-  numel: number;
-  nnz: number;
-  negativeZeros: number | null;
-  fanIn: number[] | null;
-  nm_2_4: { groups: number; compliant: number; partial: number } | null;
-  nm_1_4: { groups: number; compliant: number; partial: number } | null;
-  nm_4_8: { groups: number; compliant: number; partial: number } | null;
+interface Expected extends ExpectedTensor {
   shard: string;
 }
 
@@ -31,48 +19,20 @@ const SHARDS = ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safete
 const INDEX = 'model.safetensors.index.json';
 const expected = JSON.parse(readFileSync(fixture('shards', 'expected.json'), 'utf8')) as { shards: number; totalSize: number; tensors: Expected[] };
 
-async function expectError(file: string, problem: CheckpointError['problem'], pattern: RegExp, named = file): Promise<CheckpointError> {
-  const error = await openCheckpoint(file).then(
-    () => assert.fail(`${path.basename(file)} should be rejected`),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof CheckpointError, `a CheckpointError, not ${String(error)}`);
-  assert.equal(error.file, named);
-  assert.equal(error.problem, problem);
-  assert.match(error.message, pattern);
-  assert.ok(error.message.startsWith(named + ': '), 'the message names the file first');
-  return error;
-}
 
 describe('sharded safetensors (index.json or any shard) reported as one model, against numpy', () => {
   const index = fixture('shards', 'sharded', INDEX);
-  for (const [key, n, m] of [
-    ['nm_2_4', 2, 4],
-    ['nm_1_4', 1, 4],
-    ['nm_4_8', 4, 8],
-  ] as const) for (const backend of BACKENDS) {
+  for (const [key, n, m] of NM_PATTERNS) for (const backend of BACKENDS) {
     it(`the index with ${n}:${m} (${backend} kernels)`, async () => {
       const report = await reportOf(index, { n, m }, backend);
       assert.equal(report.format, 'safetensors');
       assert.equal(report.file, index);
       assert.deepEqual(report.layers.map((l) => l.name).sort(), expected.tensors.map((t) => t.name));
       const checkpoint = await openCheckpoint(index);
+      await assertExpectedFigures(INDEX, report, checkpoint, expected.tensors, key, backend);
       for (const want of expected.tensors) {
-        const layer = report.layers.find((l) => l.name === want.name)!;
-        const what = want.name;
-        assert.deepEqual(layer.shape, want.shape, what);
-        assert.equal(layer.dtype, want.dtype, what);
-        assert.equal(layer.role, want.role, what);
-        assert.equal(layer.nnz, want.nnz, `${what} nnz`);
-        assert.equal(layer.negativeZeros, want.negativeZeros ?? 0, `${what} -0.0`);
-        assert.deepEqual(layer.nm, want[key], `${what} ${n}:${m}`);
         const tensor = checkpoint.tensors.find((t) => t.name === want.name)!;
-        assert.ok(tensor.source.kind === 'file' && tensor.source.path === fixture('shards', 'sharded', want.shard), `${what} reads its own shard`);
-        assert.deepEqual(tensor.layout ?? null, want.layout === null ? null : want.layout === 'out_in' ? OUT_IN_LAYOUT : IN_OUT_LAYOUT, what);
-        if (!want.fanIn) continue;
-        const kernels = createKernels({ backend, root: REPO });
-        const scan = await kernels.scan({ ...tensor, nm: { n, m } }).finally(() => kernels.dispose());
-        assert.deepEqual(Array.from(scan.fanIn!), want.fanIn, `${what} fan-in per neuron`);
+        assert.ok(tensor.source.kind === 'file' && tensor.source.path === fixture('shards', 'sharded', want.shard), `${want.name} reads its own shard`);
       }
     });
   }
@@ -146,18 +106,18 @@ describe('sharded safetensors (index.json or any shard) reported as one model, a
 
     it('an index naming a missing shard', async () => {
       const file = withIndex(() => {}, [SHARDS[0], SHARDS[1]]);
-      await expectError(file, 'io', /shard "model-00003-of-00003.safetensors" not found/);
+      await expectCheckpointError(file, 'io', /shard "model-00003-of-00003.safetensors" not found/);
       // Opening a shard of that model goes through the index too.
-      await expectError(path.join(path.dirname(file), SHARDS[0]), 'io', /shard "model-00003-of-00003.safetensors" not found/, file);
+      await expectCheckpointError(path.join(path.dirname(file), SHARDS[0]), 'io', /shard "model-00003-of-00003.safetensors" not found/, { named: file });
     });
 
     it('an index putting a tensor in a shard that does not hold it', async () => {
       const file = withIndex((map) => (map['transformer.ln_f.weight'] = SHARDS[0]));
-      await expectError(file, 'corrupt', /weight_map puts tensor "transformer.ln_f.weight" in "model-00001-of-00003.safetensors", which does not hold it/);
+      await expectCheckpointError(file, 'corrupt', /weight_map puts tensor "transformer.ln_f.weight" in "model-00001-of-00003.safetensors", which does not hold it/);
     });
 
     it('an index naming a tensor no shard holds', async () => {
-      await expectError(withIndex((map) => (map['lm_head.weight'] = SHARDS[2])), 'corrupt', /tensor "lm_head.weight"/);
+      await expectCheckpointError(withIndex((map) => (map['lm_head.weight'] = SHARDS[2])), 'corrupt', /tensor "lm_head.weight"/);
     });
 
     it('a tensor held by a shard but missing from the index is skipped with the reason', async () => {
@@ -168,11 +128,11 @@ describe('sharded safetensors (index.json or any shard) reported as one model, a
     });
 
     it('shard paths leaving the folder are refused', async () => {
-      await expectError(withIndex((map) => (map['transformer.ln_f.bias'] = '../model.safetensors')), 'unsafe', /shard "..\/model.safetensors" leaves the model's folder/);
-      await expectError(withIndex((map) => (map['transformer.ln_f.bias'] = '/etc/passwd')), 'unsafe', /leaves the model's folder/);
+      await expectCheckpointError(withIndex((map) => (map['transformer.ln_f.bias'] = '../model.safetensors')), 'unsafe', /shard "..\/model.safetensors" leaves the model's folder/);
+      await expectCheckpointError(withIndex((map) => (map['transformer.ln_f.bias'] = '/etc/passwd')), 'unsafe', /leaves the model's folder/);
       const linked = withIndex((map) => (map['transformer.ln_f.bias'] = 'link.safetensors'));
       symlinkSync(fixture('shards', 'single', 'model.safetensors'), path.join(path.dirname(linked), 'link.safetensors'));
-      await expectError(linked, 'unsafe', /shard "link.safetensors" links outside the model's folder/);
+      await expectCheckpointError(linked, 'unsafe', /shard "link.safetensors" links outside the model's folder/);
     });
 
     it('a truncated shard is rejected as a safetensors file, naming the shard', async () => {
@@ -180,20 +140,20 @@ describe('sharded safetensors (index.json or any shard) reported as one model, a
       const shard = path.join(path.dirname(file), SHARDS[1]);
       const bytes = readFileSync(shard);
       writeFileSync(shard, bytes.subarray(0, bytes.length - 100));
-      await expectError(file, 'truncated', /run past the .*-byte data buffer/, shard);
+      await expectCheckpointError(file, 'truncated', /run past the .*-byte data buffer/, { named: shard });
     });
 
     it('a bad index: not JSON, no weight_map object, an empty map', async () => {
       const dir = folder([]);
       const bad = path.join(dir, INDEX);
       writeFileSync(bad, '{"weight_map": {');
-      await expectError(bad, 'corrupt', /not valid JSON/);
+      await expectCheckpointError(bad, 'corrupt', /not valid JSON/);
       writeFileSync(bad, '{"weight_map": []}');
-      await expectError(bad, 'corrupt', /weight_map is not an object/);
+      await expectCheckpointError(bad, 'corrupt', /weight_map is not an object/);
       writeFileSync(bad, '{"weight_map": {}}');
-      await expectError(bad, 'corrupt', /weight_map lists no tensors/);
+      await expectCheckpointError(bad, 'corrupt', /weight_map lists no tensors/);
       writeFileSync(bad, '{"weight_map": {"a": 3}}');
-      await expectError(bad, 'corrupt', /tensor "a" does not name a shard file/);
+      await expectCheckpointError(bad, 'corrupt', /tensor "a" does not name a shard file/);
     });
   });
 });

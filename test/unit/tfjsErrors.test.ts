@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CheckpointError } from '../../src/core/errors';
-import { openCheckpoint } from '../../src/core/formats/open';
 import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
+import { expectCheckpointError } from '../helpers/errors';
 
 interface ModelJson {
   format: string;
@@ -11,18 +10,6 @@ interface ModelJson {
   weightsManifest: { paths: string[]; weights: { name: string; shape: number[]; dtype: string; quantization?: Record<string, unknown> }[] }[];
 }
 
-async function expectError(file: string, problem: CheckpointError['problem'], pattern: RegExp): Promise<CheckpointError> {
-  const error = await openCheckpoint(file).then(
-    () => assert.fail(`${path.basename(file)} should be rejected`),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof CheckpointError, `a CheckpointError, not ${String(error)}`);
-  assert.equal(error.file, file);
-  assert.equal(error.problem, problem);
-  assert.match(error.message, pattern);
-  assert.ok(error.message.startsWith(file + ': '), 'the message names the file first');
-  return error;
-}
 
 describe('TF.js model.json: bad input gives a typed error naming the file and the problem', () => {
   const original = JSON.parse(readFileSync(fixture('tfjs', 'layers', 'model.json'), 'utf8')) as ModelJson;
@@ -50,27 +37,27 @@ describe('TF.js model.json: bad input gives a typed error naming the file and th
   });
 
   it('a missing shard file', async () => {
-    await expectError(model(() => {}, null), 'io', /weight file "group1-shard1of1.bin" not found/);
+    await expectCheckpointError(model(() => {}, null), 'io', /weight file "group1-shard1of1.bin" not found/);
   });
 
   it('a shard shorter than the manifest says', async () => {
     const file = model(() => {}, shard.subarray(0, shard.length - 10));
-    await expectError(file, 'truncated', /weight "dense_24\/bias" \[8\] needs bytes 3640..3672 of weight group 1, but its files \(group1-shard1of1.bin\) hold 3662 bytes/);
+    await expectCheckpointError(file, 'truncated', /weight "dense_24\/bias" \[8\] needs bytes 3640..3672 of weight group 1, but its files \(group1-shard1of1.bin\) hold 3662 bytes/);
   });
 
   it('an absurd shape is a truncation, not an allocation', async () => {
-    await expectError(model((m) => (weight(m, 'conv/kernel').shape = [1e9, 1e9, 1e9])), 'truncated', /weight "conv\/kernel"/);
+    await expectCheckpointError(model((m) => (weight(m, 'conv/kernel').shape = [1e9, 1e9, 1e9])), 'truncated', /weight "conv\/kernel"/);
   });
 
   it('paths leaving the folder: "..", absolute, and a link pointing outside', async () => {
     const outside = path.join(tmp.dir, 'outside.bin');
     writeFileSync(outside, shard);
-    await expectError(model((m) => (m.weightsManifest[0].paths = ['../outside.bin'])), 'unsafe', /weight file "..\/outside.bin" leaves the model's folder/);
-    await expectError(model((m) => (m.weightsManifest[0].paths = [outside])), 'unsafe', /leaves the model's folder/);
+    await expectCheckpointError(model((m) => (m.weightsManifest[0].paths = ['../outside.bin'])), 'unsafe', /weight file "..\/outside.bin" leaves the model's folder/);
+    await expectCheckpointError(model((m) => (m.weightsManifest[0].paths = [outside])), 'unsafe', /leaves the model's folder/);
     const linked = model((m) => (m.weightsManifest[0].paths = ['link.bin']));
     symlinkSync(outside, path.join(path.dirname(linked), 'link.bin'));
-    await expectError(linked, 'unsafe', /weight file "link.bin" links outside the model's folder/);
-    await expectError(model((m) => (m.weightsManifest[0].paths = ['https://example.invalid/w.bin'])), 'unsupported', /is a URL/);
+    await expectCheckpointError(linked, 'unsafe', /weight file "link.bin" links outside the model's folder/);
+    await expectCheckpointError(model((m) => (m.weightsManifest[0].paths = ['https://example.invalid/w.bin'])), 'unsupported', /is a URL/);
   });
 
   it('a link to a file inside the folder is followed', async () => {
@@ -85,34 +72,34 @@ describe('TF.js model.json: bad input gives a typed error naming the file and th
     mkdirSync(dir);
     const bad = path.join(dir, 'model.json');
     writeFileSync(bad, '{"weightsManifest": [');
-    await expectError(bad, 'corrupt', /not valid JSON/);
+    await expectCheckpointError(bad, 'corrupt', /not valid JSON/);
     const other = path.join(dir, 'package.json');
     writeFileSync(other, '{"name": "x", "version": "1.0.0"}');
-    await expectError(other, 'unknown-format', /neither a TensorFlow.js model.json .* nor a safetensors index/);
+    await expectCheckpointError(other, 'unknown-format', /neither a TensorFlow.js model.json .* nor a safetensors index/);
     const list = path.join(dir, 'list.json');
     writeFileSync(list, '[1, 2]');
-    await expectError(list, 'unknown-format', /not an object/);
-    await expectError(model((m) => ((m as unknown as Record<string, unknown>).weightsManifest = {})), 'corrupt', /weightsManifest: is not a list/);
-    await expectError(model((m) => (weight(m, 'conv/bias').shape = [-1])), 'corrupt', /weight "conv\/bias": shape is not a list of non-negative integers/);
-    await expectError(model((m) => (weight(m, 'conv/bias').name = 'conv/kernel')), 'corrupt', /lists weight "conv\/kernel" twice/);
+    await expectCheckpointError(list, 'unknown-format', /not an object/);
+    await expectCheckpointError(model((m) => ((m as unknown as Record<string, unknown>).weightsManifest = {})), 'corrupt', /weightsManifest: is not a list/);
+    await expectCheckpointError(model((m) => (weight(m, 'conv/bias').shape = [-1])), 'corrupt', /weight "conv\/bias": shape is not a list of non-negative integers/);
+    await expectCheckpointError(model((m) => (weight(m, 'conv/bias').name = 'conv/kernel')), 'corrupt', /lists weight "conv\/kernel" twice/);
   });
 
   it('an unknown dtype or quantization dtype', async () => {
-    await expectError(model((m) => (weight(m, 'conv/bias').dtype = 'float64')), 'unsupported', /weight "conv\/bias": dtype "float64" is not a TF.js weight dtype/);
-    await expectError(model((m) => (weight(m, 'conv/bias').quantization = { dtype: 'int4', scale: 1, min: 0 })), 'unsupported', /quantization dtype "int4"/);
+    await expectCheckpointError(model((m) => (weight(m, 'conv/bias').dtype = 'float64')), 'unsupported', /weight "conv\/bias": dtype "float64" is not a TF.js weight dtype/);
+    await expectCheckpointError(model((m) => (weight(m, 'conv/bias').quantization = { dtype: 'int4', scale: 1, min: 0 })), 'unsupported', /quantization dtype "int4"/);
     const int32Half = model((m) => {
       weight(m, 'conv/bias').dtype = 'int32';
       weight(m, 'conv/bias').quantization = { dtype: 'float16' };
     });
-    await expectError(int32Half, 'unsupported', /float16 quantization of a int32 weight/);
+    await expectCheckpointError(int32Half, 'unsupported', /float16 quantization of a int32 weight/);
   });
 
   it('quantization with absurd or missing numbers', async () => {
     const quantized = (q: Record<string, unknown>) => model((m) => (weight(m, 'conv/kernel').quantization = { dtype: 'uint8', ...q }));
-    await expectError(quantized({ scale: 1e300, min: 0 }), 'corrupt', /weight "conv\/kernel": uint8 quantization with scale 1e\+300 and min 0 decodes to values out of float32 range/);
-    await expectError(quantized({ scale: 0.1, min: -1e39 }), 'corrupt', /out of float32 range/);
-    await expectError(quantized({ scale: '0.1', min: 0 }), 'corrupt', /needs numeric "scale" and "min"/);
-    await expectError(quantized({ min: 0 }), 'corrupt', /needs numeric "scale" and "min"/);
+    await expectCheckpointError(quantized({ scale: 1e300, min: 0 }), 'corrupt', /weight "conv\/kernel": uint8 quantization with scale 1e\+300 and min 0 decodes to values out of float32 range/);
+    await expectCheckpointError(quantized({ scale: 0.1, min: -1e39 }), 'corrupt', /out of float32 range/);
+    await expectCheckpointError(quantized({ scale: '0.1', min: 0 }), 'corrupt', /needs numeric "scale" and "min"/);
+    await expectCheckpointError(quantized({ min: 0 }), 'corrupt', /needs numeric "scale" and "min"/);
   });
 
   it('a quantized weight whose zero point is not a code: nothing decodes to 0, and the note says so', async () => {
@@ -133,7 +120,7 @@ describe('TF.js model.json: bad input gives a typed error naming the file and th
     writeFileSync(path.join(dir, 'w.bin'), bytes);
     const file = path.join(dir, 'model.json');
     writeFileSync(file, JSON.stringify({ format: 'graph-model', weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'vocab', shape: [2], dtype: 'string' }] }] }));
-    await expectError(file, 'truncated', /weight "vocab" \[2\] needs bytes/);
+    await expectCheckpointError(file, 'truncated', /weight "vocab" \[2\] needs bytes/);
   });
 
   it('a copied fixture folder reads wherever it is', async () => {

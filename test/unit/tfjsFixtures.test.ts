@@ -1,35 +1,17 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import type { WeightLayout } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/open';
-import { createKernels } from '../../src/kernels/createKernels';
-import { BACKENDS, fixture, REPO, reportOf } from '../helpers/fixtures';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
+import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
 
 /**
  * Models saved by tfjs-layers itself, the same split across two shards, quantized as
  * tfjs-converter does, and a hand-written graph-model, with figures computed in
  * scripts/fixtures/make_tfjs_fixtures.mjs over the values tfjs-core's io.decodeWeights decodes.
  */
-interface Expected {
-  name: string;
-  shape: number[];
-  dtype: string;
-  role: string;
-  layout: WeightLayout | null;
-  numel: number;
-  nnz: number;
-  negativeZeros: number;
-  fanIn: number[] | null;
-  nm_2_4: NmFigures | null;
-  nm_1_4: NmFigures | null;
-  nm_4_8: NmFigures | null;
+interface Expected extends ExpectedTensor {
   quantization: 'uint8' | 'uint16' | 'float16' | null;
   note?: { zeroCode: number | null };
-}
-interface NmFigures {
-  groups: number;
-  compliant: number;
-  partial: number;
 }
 
 const expected = JSON.parse(readFileSync(fixture('tfjs', 'expected.json'), 'utf8')) as {
@@ -38,30 +20,17 @@ const expected = JSON.parse(readFileSync(fixture('tfjs', 'expected.json'), 'utf8
 
 describe('TF.js model.json (tfjs-layers, shards, converter quantization, graph-model) against tfjs-core', () => {
   for (const [file, info] of Object.entries(expected.files)) {
-    for (const [key, n, m] of [
-      ['nm_2_4', 2, 4],
-      ['nm_1_4', 1, 4],
-      ['nm_4_8', 4, 8],
-    ] as const) for (const backend of BACKENDS) {
+    for (const [key, n, m] of NM_PATTERNS) for (const backend of BACKENDS) {
       it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
         const path = fixture('tfjs', file);
         const report = await reportOf(path, { n, m }, backend);
         assert.equal(report.format, 'tfjs');
         assert.deepEqual(report.layers.map((l) => l.name), info.tensors.map((t) => t.name), 'weights in manifest order');
         assert.deepEqual(report.skipped.map((s) => s.name), info.skipped);
-        const checkpoint = await openCheckpoint(path);
+        await assertExpectedFigures(file, report, await openCheckpoint(path), info.tensors, key, backend);
         for (const want of info.tensors) {
           const layer = report.layers.find((l) => l.name === want.name)!;
           const what = `${file}: ${want.name}`;
-          assert.deepEqual(layer.shape, want.shape, what);
-          assert.equal(layer.dtype, want.dtype, what);
-          assert.equal(layer.role, want.role, what);
-          assert.equal(layer.numel, want.numel, what);
-          assert.equal(layer.nnz, want.nnz, `${what} nnz`);
-          assert.equal(layer.negativeZeros, want.negativeZeros, `${what} -0.0`);
-          assert.deepEqual(layer.nm, want[key], `${what} ${n}:${m}`);
-          const tensor = checkpoint.tensors.find((t) => t.name === want.name)!;
-          assert.deepEqual(tensor.layout ?? null, want.layout, `${what} layout`);
           if (want.note) {
             assert.match(
               layer.note ?? '',
@@ -70,15 +39,6 @@ describe('TF.js model.json (tfjs-layers, shards, converter quantization, graph-m
             );
           } else if (want.quantization === 'float16') assert.match(layer.note ?? '', /float16/, what);
           else assert.equal(layer.note, undefined, what);
-          if (!want.fanIn) {
-            assert.equal(layer.fanIn, null, what);
-            continue;
-          }
-          const kernels = createKernels({ backend, root: REPO });
-          const scan = await kernels.scan({ ...tensor, nm: { n, m } }).finally(() => kernels.dispose());
-          assert.deepEqual(Array.from(scan.fanIn!), want.fanIn, `${what} fan-in per neuron`);
-          assert.equal(layer.fanIn!.min, Math.min(...want.fanIn), what);
-          assert.equal(layer.fanIn!.max, Math.max(...want.fanIn), what);
         }
       });
     }
