@@ -129,7 +129,7 @@ describe('ONNX external data: only files inside the model folder are read', () =
 
   it('a missing or short external file is a clear error', async () => {
     const missing = await rejection(modelPointingAt('missing', 'weights.bin'));
-    assert.match(missing.message, /external data file "weights.bin" not found/);
+    assert.match(missing.message, /external data location "weights.bin" not found/);
     writeFileSync(path.join(tmp.dir, 'missing', 'weights.bin'), weights.subarray(0, 9000));
     const short = await rejection(path.join(tmp.dir, 'missing', 'model.onnx'));
     assert.equal(short.problem, 'truncated');

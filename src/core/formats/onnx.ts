@@ -1,23 +1,13 @@
-import { promises as fs } from 'node:fs';
-import * as nodePath from 'node:path';
-import {
-  IN_OUT_LAYOUT,
-  type SkippedTensor,
-  numelOf,
-  OUT_IN_LAYOUT,
-  type Checkpoint,
-  type Role,
-  type TensorEntry,
-  type TensorSource,
-  type WeightLayout,
-} from '../checkpoint';
-import { DTYPE_BITS, paddedByteLength, type DType } from '../dtype';
+import { type SkippedTensor, numelOf, type Checkpoint, type TensorEntry, type TensorSource } from '../checkpoint';
 import { CheckpointError } from '../errors';
+import { resolveFileBesideModel } from './fileBesideModel';
 import type { RandomAccessFile } from '../randomAccessFile';
+import { analyseGraph, type OnnxNode } from './onnxGraph';
+import { analysedValues, SourceReader, storedBits, type StoredTensor, type StoredType } from './onnxQuantized';
 import { ProtobufWalker, signed, Wire, type Field } from './protobufWalker';
 
 /** onnx.proto TensorProto.DataType → our dtype; the rest are listed as skipped tensors. */
-const ONNX_DTYPES: Readonly<Record<number, DType>> = {
+const ONNX_DTYPES: Readonly<Record<number, StoredType>> = {
   1: 'float32',
   2: 'uint8',
   3: 'int8',
@@ -37,16 +27,18 @@ const ONNX_DTYPES: Readonly<Record<number, DType>> = {
   18: 'float8_e4m3fnuz',
   19: 'float8_e5m2',
   20: 'float8_e5m2fnuz',
+  21: 'uint4',
+  22: 'int4',
   23: 'float4_e2m1',
   24: 'float8_e8m0',
 };
-const ONNX_TYPE_NAMES: Readonly<Record<number, string>> = { 8: 'STRING', 21: 'UINT4', 22: 'INT4', 25: 'UINT2', 26: 'INT2' };
+const ONNX_TYPE_NAMES: Readonly<Record<number, string>> = { 8: 'STRING', 25: 'UINT2', 26: 'INT2' };
 
 // Field numbers from onnx.proto.
 const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8 } as const;
 const GRAPH = { node: 1, initializer: 5, sparseInitializer: 15 } as const;
 const NODE = { input: 1, output: 2, opType: 4, attribute: 5 } as const;
-const ATTRIBUTE = { name: 1, i: 3, t: 5, g: 6, graphs: 11 } as const;
+const ATTRIBUTE = { name: 1, i: 3, t: 5, g: 6, ints: 8, graphs: 11 } as const;
 const TENSOR = {
   dims: 1,
   dataType: 2,
@@ -64,19 +56,7 @@ const TENSOR = {
 
 const MAX_GRAPH_DEPTH = 32;
 
-interface OnnxNode {
-  readonly opType: string;
-  readonly inputs: string[];
-  readonly outputs: string[];
-  readonly ints: Map<string, number>;
-}
-
-interface ParsedTensor {
-  readonly name: string;
-  readonly dtype: DType;
-  readonly shape: number[];
-  readonly source: TensorSource;
-}
+type ParsedTensor = StoredTensor;
 
 interface GraphContents {
   readonly tensors: ParsedTensor[];
@@ -87,7 +67,10 @@ interface GraphContents {
 /**
  * Reads an ONNX model's weights (initializers, including those of subgraphs, and Constant node
  * values) with their byte ranges in the file, and gives each its role from the graph: the B input
- * of Gemm (layout by transB) and MatMul ([in, out]) is linear, the W input of Conv is conv.
+ * of Gemm (layout by transB), MatMul ([in, out]) and their quantized forms is linear, the W input
+ * of Conv and its quantized forms is conv, also when reached through Cast, Identity, Transpose or
+ * (De)QuantizeLinear. Quantized weights whose zero point is not 0 are analysed as value − zero
+ * point (see onnxQuantized.ts).
  */
 export async function readOnnx(file: RandomAccessFile): Promise<Checkpoint> {
   if (file.size === 0) throw new CheckpointError(file.path, 'empty', 'the file is empty');
@@ -114,9 +97,25 @@ export async function readOnnx(file: RandomAccessFile): Promise<Checkpoint> {
   if (graphs !== 1) {
     throw new CheckpointError(file.path, 'corrupt', graphs === 0 ? 'not an ONNX model: it has no graph' : 'not an ONNX model: it has several graphs');
   }
-  const roles = rolesFromGraph(contents.nodes);
-  const tensors: TensorEntry[] = contents.tensors.map((t) => ({ ...t, ...roleOf(t, roles.get(t.name)) }));
-  return { file: file.path, format: 'onnx', tensors, metadata, skipped: contents.skipped };
+  const stored = new Map(contents.tensors.map((t) => [t.name, t]));
+  const facts = analyseGraph(contents.nodes, new Map(contents.tensors.map((t) => [t.name, t.shape.length])));
+  const tensors: TensorEntry[] = [];
+  const skipped = [...contents.skipped];
+  const reader = new SourceReader(file);
+  try {
+    for (const t of contents.tensors) {
+      const values = await analysedValues(t, facts.zeroPoints.get(t.name), stored, reader);
+      if ('reason' in values) {
+        skipped.push(values);
+        continue;
+      }
+      const found = facts.roles.get(t.name);
+      tensors.push(found ? { ...values, role: found.role, layout: found.layout } : { ...values, role: 'other' });
+    }
+  } finally {
+    await reader.close();
+  }
+  return { file: file.path, format: 'onnx', tensors, metadata, skipped };
 }
 
 function expectWire(walker: ProtobufWalker, f: Field, wire: Wire, what: string): void {
@@ -153,8 +152,8 @@ function addTensor(out: GraphContents, t: ParsedTensor | SkippedTensor): void {
 }
 
 async function readNode(walker: ProtobufWalker, field: Field, out: GraphContents, depth: number): Promise<void> {
-  const node: OnnxNode = { opType: '', inputs: [], outputs: [], ints: new Map() };
-  const constants: (ParsedTensor | SkippedTensor)[] = [];
+  const node: OnnxNode = { opType: '', inputs: [], outputs: [], ints: new Map(), intLists: new Map() };
+  const constants: { attribute: string; tensor: ParsedTensor | SkippedTensor }[] = [];
   for await (const f of walker.fields(field.start, field.end)) {
     if (f.wire !== Wire.Len) continue;
     if (f.no === NODE.input) node.inputs.push(await walker.string(f));
@@ -165,19 +164,42 @@ async function readNode(walker: ProtobufWalker, field: Field, out: GraphContents
       for await (const a of walker.fields(f.start, f.end)) {
         if (a.no === ATTRIBUTE.name && a.wire === Wire.Len) name = await walker.string(a);
         else if (a.no === ATTRIBUTE.i && a.wire === Wire.Varint) node.ints.set(name, signed(a.varint));
-        else if (a.no === ATTRIBUTE.t && a.wire === Wire.Len) constants.push(await readTensor(walker, a));
+        else if (a.no === ATTRIBUTE.ints) await readInts(walker, a, name, node.intLists);
+        else if (a.no === ATTRIBUTE.t && a.wire === Wire.Len) constants.push({ attribute: name, tensor: await readTensor(walker, a) });
         else if ((a.no === ATTRIBUTE.g || a.no === ATTRIBUTE.graphs) && a.wire === Wire.Len) {
           await readGraph(walker, a, out, depth + 1);
         }
       }
     }
   }
-  // A Constant node's tensor is known by the node's output name.
-  for (const c of constants) {
-    const name = node.opType === 'Constant' && node.outputs.length > 0 ? node.outputs[0] : c.name;
-    addTensor(out, { ...c, name });
+  // A Constant node's tensor is known by the node's output name; other unnamed attribute tensors
+  // (ConstantOfShape's fill value) by the node's output and the attribute.
+  for (const { attribute, tensor } of constants) {
+    const output = node.outputs[0] ?? '';
+    const name = node.opType === 'Constant' && output ? output : tensor.name || (output && `${output}.${attribute}`);
+    addTensor(out, { ...tensor, name });
+  }
+  if (node.opType === 'ConstantOfShape') {
+    const value = constants.find((c) => c.attribute === 'value')?.tensor;
+    (node as { zeroFill?: boolean }).zeroFill = value === undefined || (!('reason' in value) && (await isAllZero(walker, value)));
   }
   out.nodes.push(node);
+}
+
+/** Whether a small embedded tensor (a fill value) holds only zero bytes. */
+async function isAllZero(walker: ProtobufWalker, t: ParsedTensor): Promise<boolean> {
+  const source = t.source;
+  if (source.kind === 'inline') return source.bytes.every((b) => b === 0);
+  if (source.path !== walker.path || source.length > 64) return false;
+  return (await walker.bytes(source.offset, source.offset + source.length)).every((b) => b === 0);
+}
+
+/** One element of a repeated `ints` attribute (packed or not); the name comes first in practice. */
+async function readInts(walker: ProtobufWalker, f: Field, name: string, into: Map<string, number[]>): Promise<void> {
+  if (!into.has(name)) into.set(name, []);
+  const list = into.get(name)!;
+  if (f.wire === Wire.Varint) list.push(signed(f.varint));
+  else if (f.wire === Wire.Len) for (const v of await walker.packedVarints(f.start, f.end)) list.push(signed(v));
 }
 
 async function readTensor(walker: ProtobufWalker, field: Field): Promise<ParsedTensor | SkippedTensor> {
@@ -224,7 +246,7 @@ async function readTensor(walker: ProtobufWalker, field: Field): Promise<ParsedT
   }
   const numel = numelOf(dims);
   // ONNX pads an odd count of 4-bit elements to a whole byte.
-  const expected = paddedByteLength(dtype, numel);
+  const expected = Math.ceil((numel * storedBits(dtype)) / 8);
   const source = external
     ? await externalSource(walker.path, name, externalData, expected)
     : await embeddedSource(walker, name, dtype, numel, expected, payloads, field.start);
@@ -249,7 +271,7 @@ async function readStringPair(walker: ProtobufWalker, field: Field): Promise<{ k
 async function embeddedSource(
   walker: ProtobufWalker,
   name: string,
-  dtype: DType,
+  dtype: StoredType,
   numel: number,
   expected: number,
   payloads: Map<number, Field[]>,
@@ -285,7 +307,7 @@ async function embeddedSource(
       if (f.wire === Wire.Len) values.push(...(await walker.packedVarints(f.start, f.end)));
       else if (f.wire === Wire.Varint) values.push(f.varint);
     }
-    const count = dtype === 'float4_e2m1' ? Math.ceil(numel / 2) : numel;
+    const count = storedBits(dtype) === 4 ? Math.ceil(numel / 2) : numel;
     if (values.length !== count) {
       throw new CheckpointError(walker.path, 'corrupt', `tensor "${name}": ${values.length} typed values for ${numel} elements`, at);
     }
@@ -296,10 +318,10 @@ async function embeddedSource(
 }
 
 /** Writes values from int32_data / int64_data / uint64_data as little-endian elements of `dtype`. */
-function packTypedValues(dtype: DType, values: bigint[], length: number): Uint8Array {
+function packTypedValues(dtype: StoredType, values: bigint[], length: number): Uint8Array {
   const bytes = new Uint8Array(length);
   const view = new DataView(bytes.buffer);
-  const size = DTYPE_BITS[dtype] / 8;
+  const size = storedBits(dtype) / 8;
   values.forEach((v, i) => {
     if (size >= 8) view.setBigUint64(i * 8, BigInt.asUintN(64, v), true);
     else if (size === 4) view.setUint32(i * 4, Number(BigInt.asUintN(32, v)), true);
@@ -310,30 +332,14 @@ function packTypedValues(dtype: DType, values: bigint[], length: number): Uint8A
 }
 
 /**
- * Resolves external data. `location` must name a file inside the model's folder: absolute paths,
- * `..` escapes and links that lead outside are refused, since a model file must not make us read
- * arbitrary files.
+ * Resolves external data: `location` must name a file inside the model's folder (see
+ * resolveFileBesideModel), and `offset` / `length` a range of it holding the tensor.
  */
 async function externalSource(modelPath: string, name: string, entries: Map<string, string>, expected: number): Promise<TensorSource> {
-  const refuse = (why: string) => new CheckpointError(modelPath, 'unsafe', `tensor "${name}": external data ${why}`);
   const location = entries.get('location');
   if (!location) throw new CheckpointError(modelPath, 'corrupt', `tensor "${name}": external data without a location`);
-  if (nodePath.isAbsolute(location) || nodePath.win32.isAbsolute(location) || location.split(/[\\/]/).includes('..')) {
-    throw refuse(`location "${location}" leaves the model's folder`);
-  }
-  const folder = nodePath.dirname(nodePath.resolve(modelPath));
-  const target = nodePath.resolve(folder, location);
-  let realFolder: string;
-  let realTarget: string;
-  try {
-    realFolder = await fs.realpath(folder);
-    realTarget = await fs.realpath(target);
-  } catch {
-    throw new CheckpointError(modelPath, 'io', `tensor "${name}": external data file "${location}" not found`);
-  }
-  if (!realTarget.startsWith(realFolder + nodePath.sep)) throw refuse(`location "${location}" links outside the model's folder`);
+  const { path: realTarget, size: fileSize } = await resolveFileBesideModel(modelPath, location, `tensor "${name}": external data location "${location}"`);
   const offset = parseNonNegative(entries.get('offset') ?? '0');
-  const fileSize = (await fs.stat(realTarget)).size;
   const length = entries.has('length') ? parseNonNegative(entries.get('length')!) : fileSize - (offset ?? 0);
   if (offset === undefined || length === undefined) throw new CheckpointError(modelPath, 'corrupt', `tensor "${name}": bad external data offset or length`);
   if (length !== expected) {
@@ -347,35 +353,4 @@ async function externalSource(modelPath: string, name: string, entries: Map<stri
 
 function parseNonNegative(s: string): number | undefined {
   return /^\d+$/.test(s) && Number.isSafeInteger(Number(s)) ? Number(s) : undefined;
-}
-
-/** The role and layout each weight gets from the first operator that consumes it. */
-function rolesFromGraph(nodes: readonly OnnxNode[]): Map<string, { role: Role; layout: WeightLayout; rank: number }> {
-  const roles = new Map<string, { role: Role; layout: WeightLayout; rank: number }>();
-  const set = (name: string | undefined, role: Role, layout: WeightLayout, rank: number) => {
-    if (name && !roles.has(name)) roles.set(name, { role, layout, rank });
-  };
-  for (const node of nodes) {
-    switch (node.opType) {
-      case 'Gemm':
-        set(node.inputs[1], 'linear', node.ints.get('transB') ? OUT_IN_LAYOUT : IN_OUT_LAYOUT, 2);
-        break;
-      case 'MatMul':
-        set(node.inputs[1], 'linear', IN_OUT_LAYOUT, 2);
-        break;
-      case 'Conv':
-        set(node.inputs[1], 'conv', OUT_IN_LAYOUT, -1);
-        break;
-      case 'ConvTranspose': // W is [in, out/groups, *kernel]
-        set(node.inputs[1], 'conv', IN_OUT_LAYOUT, -1);
-        break;
-    }
-  }
-  return roles;
-}
-
-function roleOf(t: ParsedTensor, found: { role: Role; layout: WeightLayout; rank: number } | undefined): { role: Role; layout?: WeightLayout } {
-  if (!found) return { role: 'other' };
-  const fits = found.rank === -1 ? t.shape.length >= 3 && t.shape.length <= 5 : t.shape.length === found.rank;
-  return fits ? { role: found.role, layout: found.layout } : { role: 'other' };
 }

@@ -1,0 +1,198 @@
+import { MAX_DERIVED_BYTES, numelOf, type SkippedTensor, type TensorSource } from '../checkpoint';
+import { DTYPE_BITS, type DType } from '../dtype';
+import { RandomAccessFile } from '../randomAccessFile';
+import type { ZeroPointUse } from './onnxGraph';
+
+/** ONNX's 4-bit integers, which have no DType: they are analysed unpacked to int8. */
+export type PackedInt4 = 'int4' | 'uint4';
+export type StoredType = DType | PackedInt4;
+
+/** A tensor as stored in the model, before the graph says what it is. */
+export interface StoredTensor {
+  readonly name: string;
+  readonly dtype: StoredType;
+  readonly shape: number[];
+  readonly source: TensorSource;
+}
+
+/** A stored tensor ready to analyse: its values are the ones zero-tested, with a note when derived. */
+export interface AnalysedTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: number[];
+  readonly source: TensorSource;
+  readonly note?: string;
+}
+
+export function storedBits(type: StoredType): number {
+  return type === 'int4' || type === 'uint4' ? 4 : DTYPE_BITS[type];
+}
+
+/** Reads byte ranges of tensor sources, opening external data files once each. */
+export class SourceReader {
+  private readonly files = new Map<string, RandomAccessFile>();
+
+  constructor(private readonly model: RandomAccessFile) {}
+
+  async read(source: TensorSource, offset: number, length: number): Promise<Uint8Array> {
+    if (source.kind === 'inline') return source.bytes.subarray(offset, offset + length);
+    let file = source.path === this.model.path ? this.model : this.files.get(source.path);
+    if (!file) {
+      file = await RandomAccessFile.open(source.path);
+      this.files.set(source.path, file);
+    }
+    return file.read(source.offset + offset, length);
+  }
+
+  async close(): Promise<void> {
+    for (const file of this.files.values()) await file.close();
+  }
+}
+
+/** Integer types whose "zero" can be a zero point, and what their shifted values are stored as. */
+const SHIFTED: Partial<Record<StoredType, { wider: DType; read: (bytes: Uint8Array, count: number) => ArrayLike<number> }>> = {
+  int4: { wider: 'int8', read: (b, n) => unpack4(b, n, true) },
+  uint4: { wider: 'int8', read: (b, n) => unpack4(b, n, false) },
+  int8: { wider: 'int16', read: (b, n) => new Int8Array(b.buffer, b.byteOffset, n) },
+  uint8: { wider: 'int16', read: (b, n) => b.subarray(0, n) },
+  int16: { wider: 'int32', read: (b, n) => new Int16Array(aligned(b, 2).buffer, aligned(b, 2).byteOffset, n) },
+  uint16: { wider: 'int32', read: (b, n) => new Uint16Array(aligned(b, 2).buffer, aligned(b, 2).byteOffset, n) },
+  int32: { wider: 'int64', read: (b, n) => new Int32Array(aligned(b, 4).buffer, aligned(b, 4).byteOffset, n) },
+  uint32: { wider: 'int64', read: (b, n) => new Uint32Array(aligned(b, 4).buffer, aligned(b, 4).byteOffset, n) },
+};
+
+/** Zero points are one value per channel (or per block); more than this is not a real model. */
+const MAX_ZERO_POINTS = 1 << 24;
+
+/** Elements per read while shifting: bounded memory beside the output copy. */
+const CHUNK = 1 << 20;
+
+/**
+ * The values to analyse for a stored tensor. A quantized tensor whose zero point is not 0 is
+ * materialized as value − zero point in a wider integer type, since its "zero" is the zero point;
+ * 4-bit integers are unpacked to int8. Everything else keeps its lazy source.
+ *
+ * A zero point we cannot apply (not a constant, the wrong length for its axis, another type)
+ * makes the tensor skipped with the reason rather than the whole model refused: the rest of the
+ * model is still worth reporting, and counting the tensor's raw values would report wrong zeros.
+ */
+export async function analysedValues(
+  t: StoredTensor,
+  use: ZeroPointUse | undefined,
+  constants: ReadonlyMap<string, StoredTensor>,
+  reader: SourceReader,
+): Promise<AnalysedTensor | SkippedTensor> {
+  const skip = (why: string): SkippedTensor => ({ name: t.name, reason: why });
+  const zeroPoint = use && (await zeroPointOf(t, use, constants, reader));
+  if (typeof zeroPoint === 'string') return skip(zeroPoint);
+  const packed = t.dtype === 'int4' || t.dtype === 'uint4';
+  if (!zeroPoint && !packed) return t as AnalysedTensor;
+  const shift = SHIFTED[t.dtype];
+  if (!shift) return skip(`its ${use!.op} zero point is not 0, which is not analysed for ${t.dtype} values`);
+  const numel = numelOf(t.shape);
+  const bytes = (numel * DTYPE_BITS[shift.wider]) / 8;
+  if (bytes > MAX_DERIVED_BYTES) {
+    const what = zeroPoint ? 'shifting it by its zero point' : `unpacking its ${t.dtype} values`;
+    return skip(`${what} needs a ${formatBytes(bytes)} copy, over the ${formatBytes(MAX_DERIVED_BYTES)} limit for derived tensors`);
+  }
+  const values = zeroPoint?.values ?? [0];
+  const inner = zeroPoint?.axis === undefined ? numel : numelOf(t.shape.slice(zeroPoint.axis + 1));
+  const out = new ArrayBuffer(bytes);
+  const write = writerOf(shift.wider, out);
+  const bits = storedBits(t.dtype);
+  let channel = 0;
+  let left = inner;
+  for (let first = 0; first < numel; first += CHUNK) {
+    const count = Math.min(CHUNK, numel - first);
+    const stored = shift.read(await reader.read(t.source, (first * bits) / 8, Math.ceil((count * bits) / 8)), count);
+    for (let i = 0; i < count; i++) {
+      write(first + i, stored[i] - values[channel]);
+      if (--left === 0) {
+        left = inner;
+        if (++channel === values.length) channel = 0;
+      }
+    }
+  }
+  const note = !zeroPoint
+    ? `${t.dtype}, unpacked to int8`
+    : zeroPoint.axis === undefined
+      ? `${t.dtype}, zero = zero point ${values[0]}`
+      : `${t.dtype}, zero = per-channel zero point (axis ${zeroPoint.axis})`;
+  return { name: t.name, dtype: shift.wider, shape: t.shape, source: { kind: 'inline', bytes: new Uint8Array(out) }, note };
+}
+
+/**
+ * The zero point's values, undefined when they are all 0 (nothing to shift), or the reason the
+ * tensor cannot be analysed. `axis` is set for a per-axis zero point (more than one value).
+ */
+async function zeroPointOf(
+  t: StoredTensor,
+  use: ZeroPointUse,
+  constants: ReadonlyMap<string, StoredTensor>,
+  reader: SourceReader,
+): Promise<{ values: number[]; axis?: number } | undefined | string> {
+  const about = `its zero point "${use.zeroPoint}" (${use.op})`;
+  const zp = constants.get(use.zeroPoint);
+  if (!zp) return `${about} is not a constant of the model, so which values stand for zero is unknown`;
+  if (zp.dtype !== t.dtype) return `${about} is ${zp.dtype} but the tensor is ${t.dtype}`;
+  const count = numelOf(zp.shape);
+  if (count === 0) return `${about} is empty`;
+  if (count > MAX_ZERO_POINTS) return `${about} has ${count} values, more than this reader accepts for a zero point`;
+  const readRaw = () => reader.read(zp.source, 0, Math.ceil((count * storedBits(zp.dtype)) / 8));
+  if (use.problem) return (await readRaw()).every((b) => b === 0) ? undefined : `${about}: ${use.problem}`;
+  const perAxis = count > 1;
+  if (perAxis) {
+    if (use.axis === undefined) {
+      return use.opAxis === null
+        ? `${about} has ${count} values but ${use.op} allows only one here`
+        : `${about} has ${count} values but axis ${use.opAxis} does not fit its [${t.shape.join(', ')}] shape`;
+    }
+    if (count !== t.shape[use.axis] || zp.shape.filter((d) => d !== 1).length > 1) {
+      return `${about} has shape [${zp.shape.join(', ')}] but the tensor has ${t.shape[use.axis]} values along axis ${use.axis}`;
+    }
+  }
+  const raw = await readRaw();
+  if (raw.every((b) => b === 0)) return undefined;
+  const shift = SHIFTED[zp.dtype];
+  if (!shift) return `${about} is not 0, which is not analysed for ${t.dtype} values`;
+  const values = Array.from(shift.read(raw.slice(), count));
+  return perAxis ? { values, axis: use.axis } : { values };
+}
+
+function unpack4(bytes: Uint8Array, count: number, signed: boolean): Int8Array {
+  const out = new Int8Array(count);
+  for (let i = 0; i < count; i++) {
+    const nibble = i % 2 === 0 ? bytes[i >> 1] & 0x0f : bytes[i >> 1] >> 4; // first element in the low nibble
+    out[i] = signed && nibble >= 8 ? nibble - 16 : nibble;
+  }
+  return out;
+}
+
+function aligned(bytes: Uint8Array, size: number): Uint8Array {
+  return bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+}
+
+function writerOf(dtype: DType, buffer: ArrayBuffer): (index: number, value: number) => void {
+  switch (dtype) {
+    case 'int8': {
+      const a = new Int8Array(buffer);
+      return (i, v) => (a[i] = v);
+    }
+    case 'int16': {
+      const a = new Int16Array(buffer);
+      return (i, v) => (a[i] = v);
+    }
+    case 'int32': {
+      const a = new Int32Array(buffer);
+      return (i, v) => (a[i] = v);
+    }
+    default: {
+      const a = new BigInt64Array(buffer);
+      return (i, v) => (a[i] = BigInt(v));
+    }
+  }
+}
+
+function formatBytes(n: number): string {
+  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
