@@ -59,6 +59,30 @@ describe('CLI: sparsity-lens report', () => {
     assert.ok(lines.includes('2:4 compliant groups: 12040 of 12608 (95.49%)'));
   });
 
+  it('reads every format: the examples written by torch.save and numpy.savez, a TF.js model.json', () => {
+    for (const [file, format, nnz] of [
+      ['examples/digits_mlp_unstructured80.pt', 'pytorch', 10086],
+      ['examples/pytorch_model.bin', 'pytorch', 50432],
+      ['examples/digits_mlp.npz', 'numpy', 50432],
+    ] as const) {
+      const r = run('report', file, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout);
+      assert.equal(report.format, format, file);
+      assert.deepEqual(report.weights, { numel: 50432, nnz, sparsity: 1 - nnz / 50432 }, file);
+    }
+    const tfjs = run('report', fixture('tfjs', 'layers', 'model.json'), '--json');
+    assert.equal(tfjs.code, 0, tfjs.stderr);
+    assert.equal(JSON.parse(tfjs.stdout).format, 'tfjs');
+  });
+
+  it('a pickle that would run os.system is refused as unsafe: exit code 2', () => {
+    const file = fixture('pytorch', 'hostile', 'os_system.pt');
+    const r = run('report', file);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`^error: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*(unsafe|os\.system|code)`, 'i'));
+  });
+
   it('bad input: exit code 2 and one line "error: FILE: what is wrong"', () => {
     const bad = path.join(tmp.dir, 'notes.onnx');
     writeFileSync(bad, 'these are my notes, not a model\n');
