@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { expectText, useWorkbench } from './harness';
+import { EXTENSION_ID, expectText, useWorkbench } from './harness';
 
 describe('e2e: the checkpoint editor', () => {
   const wb = useWorkbench();
@@ -30,5 +30,18 @@ describe('e2e: the checkpoint editor', () => {
     assert.ok(colours >= 2, `the heatmap canvas is drawn (${colours} colours seen)`);
     await wb().screenshot('checkpoint-editor');
     await wb().screenshot('checkpoint-editor-heatmap', canvas);
+  });
+
+  it('opens a PyTorch checkpoint (torch.save) from the explorer in the same editor', async () => {
+    await wb().waitForView('Sparsity Report').catch(() => undefined);
+    await wb().openFromExplorer('digits_mlp_unstructured80.pt');
+    const view = wb().webview({ extensionId: EXTENSION_ID });
+    const text = await expectText(view.locator('body'), /fc2\.weight/, 60_000);
+    assert.match(text, /pytorch/i, 'the summary names the format');
+    // ../shared/data/README.md: fc2.weight keeps 4748 of 32768 weights, 23 dead neurons.
+    const row = await view.locator('tr', { hasText: 'fc2.weight' }).first().innerText();
+    assert.match(row, /85\.5\s?%/, `fc2.weight row: ${row}`);
+    assert.match(text, /80(\.0)?\s?%/, 'the summary shows 80% weight sparsity');
+    await wb().screenshot('checkpoint-editor-pytorch');
   });
 });

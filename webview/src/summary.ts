@@ -4,6 +4,15 @@ import { basename, compact, count, percent } from './format';
 import { h, codicon } from './dom';
 import { nmText, overviewOf, type Layer } from './model';
 
+/** How each format is named where users meet it. */
+const FORMAT_NAMES: Readonly<Record<SparsityReport['format'], string>> = {
+  onnx: 'ONNX',
+  safetensors: 'safetensors',
+  pytorch: 'PyTorch',
+  numpy: 'NumPy',
+  tfjs: 'TF.js',
+};
+
 type Verdict = 'good' | 'warn' | 'neutral';
 
 function stat(label: string, value: string, detail: string, verdict: Verdict, icon?: string, tooltip?: string): HTMLElement {
@@ -28,7 +37,7 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[]):
     { class: 'summary-header' },
     codicon('file-binary', 'summary-file-icon'),
     h('h1', { class: 'summary-title', text: basename(report.file), title: report.file }),
-    h('vscode-badge', { class: 'format-badge', text: report.format === 'onnx' ? 'ONNX' : 'safetensors', attrs: { variant: 'default' } }),
+    h('vscode-badge', { class: 'format-badge', text: FORMAT_NAMES[report.format], attrs: { variant: 'default' } }),
     h('span', { class: 'summary-path', text: report.file }),
     metaText ? h('span', { class: 'summary-meta', text: metaText }) : null,
   );
