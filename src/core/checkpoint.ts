@@ -61,6 +61,45 @@ export interface SkippedTensor {
  */
 export const MAX_DERIVED_BYTES = 1 << 30;
 
+/** All tensors materialized while opening one checkpoint share this many bytes. */
+export const MAX_DERIVED_BYTES_PER_CHECKPOINT = 2 * MAX_DERIVED_BYTES;
+
+/**
+ * The memory a reader may spend materializing tensors of one checkpoint: at most
+ * MAX_DERIVED_BYTES per tensor and `limit` in all, so a small hostile file that names the same
+ * bytes many times (repeated shard paths, overlapping external data) cannot exhaust memory.
+ */
+export class DerivedBytesBudget {
+  private used = 0;
+
+  constructor(readonly limit = MAX_DERIVED_BYTES_PER_CHECKPOINT) {}
+
+  /**
+   * Reserves `bytes` for one tensor. Returns undefined when granted, else why not, as a reason
+   * to skip the tensor with ("needs a 2.0 GiB copy in memory, over the 1.0 GiB limit per tensor").
+   */
+  reserve(bytes: number): string | undefined {
+    if (bytes > MAX_DERIVED_BYTES) return `needs a ${formatBytes(bytes)} copy in memory, over the ${formatBytes(MAX_DERIVED_BYTES)} limit per tensor`;
+    if (this.used + bytes > this.limit) {
+      return `needs a ${formatBytes(bytes)} copy in memory, and the copies made for this file would pass ${formatBytes(this.limit)}`;
+    }
+    this.used += bytes;
+    return undefined;
+  }
+}
+
+/** Bytes in binary units for messages: "512 B", "3.0 MiB", "2.0 GiB". */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
 export function numelOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
