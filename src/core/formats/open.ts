@@ -52,6 +52,31 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     if (!reader) {
       throw new CheckpointError(path, 'unknown-format', `not a checkpoint format Sparsity Lens reads (${CHECKPOINT_EXTENSIONS.join(', ')})`);
     }
-    return reader.read(file);
+    return withSaneShapes(await reader.read(file));
   });
+}
+
+/**
+ * Largest dimension of a linear or conv weight: the kernels keep per-neuron and per-input
+ * counters sized from the shape, and no real layer comes near it.
+ */
+export const MAX_WEIGHT_DIMENSION = 2 ** 31;
+
+/**
+ * Moves tensors whose shapes no real model has to `skipped`: an element count that is not a
+ * safe integer once empty axes are left out (a hostile [2^40, 2^40, 0] has 0 elements), or a
+ * weight with a dimension past MAX_WEIGHT_DIMENSION. A reader's own checks come first; this one
+ * guards every format the same way.
+ */
+function withSaneShapes(checkpoint: Checkpoint): Checkpoint {
+  const skipped = [...checkpoint.skipped];
+  const tensors = checkpoint.tensors.filter((t) => {
+    const nonEmpty = t.shape.filter((d) => d !== 0).reduce((a, d) => a * d, 1);
+    let reason: string | undefined;
+    if (t.shape.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(nonEmpty)) reason = `shape [${t.shape.join(', ')}] is too large to be real`;
+    else if (t.layout && t.shape.some((d) => d > MAX_WEIGHT_DIMENSION)) reason = `a weight dimension of shape [${t.shape.join(', ')}] is larger than ${MAX_WEIGHT_DIMENSION}`;
+    if (reason) skipped.push({ name: t.name, reason });
+    return !reason;
+  });
+  return tensors.length === checkpoint.tensors.length ? checkpoint : { ...checkpoint, tensors, skipped };
 }
