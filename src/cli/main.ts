@@ -6,7 +6,8 @@ import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
 import { openCheckpoint } from '../core/formats/open';
-import { applyRoleOverrides, parseRoleOverridesJson, RoleOverrideError, unusedRoleOverrides, type RoleOverrides } from '../core/formats/roleOverrides';
+import { readJsonValue } from '../core/formats/jsonDocument';
+import { applyRoleOverrides, parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, unusedRoleOverrides, type RoleOverrides } from '../core/formats/roleOverrides';
 import { withFile } from '../core/randomAccessFile';
 import { createKernels, type KernelBackend } from '../kernels/createKernels';
 import { KernelCrashError, NativeUnavailableError } from '../kernels/native/kernelWorkerClient';
@@ -26,6 +27,8 @@ Options:
                 patterns (* and ?, or /regex/) to {"role": "linear"|"conv"|"other",
                 "layout": "out,in"|"in,out"} or {"role": …, "outAxis": A, "inAxis": B};
                 e.g. --roles '{"*.c_attn.weight": {"role": "linear", "layout": "in,out"}}'
+                The first matching pattern wins; patterns that are plain integers ("0") come
+                first in an object, so give a list [{"pattern": …, "role": …}, …] to order them.
   -h, --help    show this help
 `;
 
@@ -120,21 +123,18 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
 /** Role override files are small; anything larger is not one. */
 const MAX_ROLES_FILE_BYTES = 1 << 20;
 
-/** `--roles` takes JSON text (starting with "{") or the path of a JSON file. */
+/** `--roles` takes JSON text (starting with "{" or "[") or the path of a JSON file. */
 async function readRoleOverrides(value: string): Promise<RoleOverrides> {
-  if (value.trimStart().startsWith('{')) return parseRoleOverridesJson(value);
-  let text: string;
+  if (/^\s*[[{]/.test(value)) return parseRoleOverridesJson(value);
+  let json: unknown;
   try {
-    text = await withFile(value, async (file) => {
-      if (file.size > MAX_ROLES_FILE_BYTES) throw new Error(`${file.size} bytes is too large for a roles file`);
-      return new TextDecoder().decode(await file.read(0, file.size));
-    });
+    json = await withFile(value, (file) => readJsonValue(file, MAX_ROLES_FILE_BYTES));
   } catch (e) {
-    const why = isCheckpointError(e) ? e.detail : (e as Error).message;
-    throw new Error(`cannot read "${value}" (${why}); give JSON text or a JSON file`);
+    if (!isCheckpointError(e)) throw e;
+    throw new Error(e.problem === 'io' ? `cannot read "${value}" (${e.detail}); give JSON text or a JSON file` : e.message);
   }
   try {
-    return parseRoleOverridesJson(text);
+    return parseRoleOverrides(json);
   } catch (e) {
     throw new Error(`${value}: ${(e as Error).message}`);
   }

@@ -110,3 +110,11 @@ export function numelOf(shape: readonly number[]): number {
 export const OUT_IN_LAYOUT: WeightLayout = { outAxis: 0, inAxis: 1 };
 /** Transposed 2-D layout: [in, out] (ONNX MatMul B, Gemm B with transB=0). */
 export const IN_OUT_LAYOUT: WeightLayout = { outAxis: 1, inAxis: 0 };
+
+/**
+ * Keras / TensorFlow layout of a rank-`rank` kernel: [...kernel, in, out], the outputs on the
+ * last axis ([in, out] for a Dense matrix, the same as IN_OUT_LAYOUT).
+ */
+export function kerasLayout(rank: number): WeightLayout {
+  return { outAxis: rank - 1, inAxis: rank - 2 };
+}

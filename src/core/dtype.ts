@@ -290,3 +290,30 @@ export function elementAlignment(dtype: DType): number {
   if (dtype === 'complex128') return 8;
   return Math.max(1, bits / 8);
 }
+
+/** Bytes per element; fractional for packed sub-byte types (float4: 0.5). */
+export function itemSize(dtype: DType): number {
+  return DTYPE_BITS[dtype] / 8;
+}
+
+/** Bytes reversed by a byte-order swap: the element, or each half of a complex number. */
+export function byteSwapUnit(dtype: DType): number {
+  return dtype === 'complex64' || dtype === 'complex128' ? DTYPE_BITS[dtype] / 16 : Math.max(1, DTYPE_BITS[dtype] / 8);
+}
+
+/** Reverses the bytes of every `unit`-byte value in place (big-endian ↔ little-endian). */
+export function swapBytes(bytes: Uint8Array, unit: number): void {
+  if (unit <= 1) return;
+  for (let at = 0; at + unit <= bytes.length; at += unit) {
+    for (let a = at, b = at + unit - 1; a < b; a++, b--) {
+      const t = bytes[a];
+      bytes[a] = bytes[b];
+      bytes[b] = t;
+    }
+  }
+}
+
+/** `bytes` itself when typed arrays of `alignment`-byte elements can view it, else an aligned copy. */
+export function alignedBytes(bytes: Uint8Array, alignment: number): Uint8Array {
+  return bytes.byteOffset % Math.max(1, alignment) === 0 ? bytes : bytes.slice();
+}

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import { CheckpointError } from './errors';
 
 /**
@@ -13,11 +13,18 @@ export class RandomAccessFile {
   ) {}
 
   static async open(path: string): Promise<RandomAccessFile> {
+    const cannotOpen = (e: unknown) => new CheckpointError(path, 'io', `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    // Opening a FIFO for reading blocks until a writer comes, so only regular files are opened;
+    // O_NONBLOCK covers a path swapped for a FIFO between the stat and the open.
+    const before = await fs.stat(path).catch((e: unknown) => {
+      throw cannotOpen(e);
+    });
+    if (!before.isFile()) throw new CheckpointError(path, 'io', 'not a regular file');
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(path, 'r');
+      handle = await fs.open(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
     } catch (e) {
-      throw new CheckpointError(path, 'io', `cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      throw cannotOpen(e);
     }
     const stat = await handle.stat();
     if (!stat.isFile()) {

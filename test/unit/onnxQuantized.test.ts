@@ -290,7 +290,7 @@ describe('ONNX with external data past 2 GiB', function () {
     // The int8 weight would need a 2 GiB int16 copy to shift by its zero point 1.
     assert.ok(2 * quantDim * quantDim > MAX_DERIVED_BYTES);
     assert.deepEqual(checkpoint.skipped, [
-      { name: 'quant.weight', reason: 'shifting it by its zero point needs a 2.0 GiB copy, over the 1.0 GiB limit for derived tensors' },
+      { name: 'quant.weight', reason: 'shifting it by its zero point needs a 2.0 GiB copy in memory, over the 1.0 GiB limit per tensor' },
     ]);
   });
 

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { CheckpointError } from '../../src/core/errors';
-import { PickleEndOfData, PyClass, PyComplex, PyObject, unpickle, type UnpickleOptions } from '../../src/core/formats/pytorch/pickle';
+import { describeValue, PickleEndOfData, PyClass, PyComplex, PyObject, unpickle, type UnpickleOptions } from '../../src/core/formats/pytorch/pickle';
 import { fixture } from '../helpers/fixtures';
 
 /** Python values pickled by pickle.dumps under protocols 0-5 (scripts/fixtures/make_pytorch_fixtures.py). */
@@ -166,5 +166,35 @@ describe('pickle VM: builds data from pickles of every protocol and runs nothing
     const data = bytes(head, calls, 'N.');
     expectPickleError(() => unpickle(data, 0, { ...OPTIONS, limits: { maxSteps: 100_000 } }), 'unsafe', /steps of work/);
     assert.equal(unpickle(data, 0, OPTIONS).value, null, 'with the default limits the same pickle completes');
+  });
+
+  it('a persistent id whose loader fails with anything but a CheckpointError is corrupt, at its offset', () => {
+    const pickle = bytes([0x80, 0x02], 'N', 'Q.');
+    const options: UnpickleOptions = {
+      ...OPTIONS,
+      persistentLoad: () => {
+        throw new TypeError('not a storage');
+      },
+    };
+    const error = (() => {
+      try {
+        unpickle(pickle, 0, options);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    assert.ok(error instanceof CheckpointError, String(error));
+    assert.equal(error.problem, 'corrupt');
+    assert.match(error.message, /^test\.pkl: the pickle: a persistent id that cannot be read \(not a storage\)/);
+    assert.equal(error.offset, 3);
+  });
+
+  it('describeValue keeps names of hostile nested keys short', () => {
+    let deep: unknown = 'k';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    assert.equal(describeValue(deep), '((((…))))');
+    assert.equal(describeValue(['a', 1, null, new PyClass('m', 'C')]), '(a, 1, None, m.C)');
+    assert.equal(describeValue('x'.repeat(500)).length, 80);
   });
 });

@@ -1,8 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
+import { DerivedBytesBudget } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/open';
+import { readPyTorch } from '../../src/core/formats/pytorch/pytorch';
 import { readZipDirectory, readZipMember } from '../../src/core/formats/zip';
 import { withFile } from '../../src/core/randomAccessFile';
 import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
@@ -13,30 +15,38 @@ const expected = JSON.parse(readFileSync(fixture('pytorch', 'expected.json'), 'u
 const MARKER = expected.conventions.marker;
 
 
-/** A zip laid out as torch.save lays it out: stored members under one folder. */
-function storedZip(records: readonly (readonly [string, Uint8Array])[]): Buffer {
+/**
+ * A zip laid out as torch.save lays it out: stored members under one folder. A member may be
+ * deflated instead, and may declare an uncompressed size other than its true one.
+ */
+function storedZip(records: readonly (readonly [string, Uint8Array, { deflate?: boolean; declaredSize?: number }?])[]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
-  for (const [name, data] of records) {
+  for (const [name, raw, options] of records) {
     const nameBytes = Buffer.from(name, 'utf8');
-    const crc = crc32(data);
+    const crc = crc32(raw);
+    const data = options?.deflate ? deflateRawSync(raw) : raw;
+    const size = options?.declaredSize ?? raw.length;
+    const method = options?.deflate ? 8 : 0;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
     local.writeUInt16LE(0x21, 12); // 1980-01-01
+    local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(nameBytes.length, 26);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE(20, 4);
     central.writeUInt16LE(20, 6);
     central.writeUInt16LE(0x21, 14);
+    central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
+    central.writeUInt32LE(size, 24);
     central.writeUInt16LE(nameBytes.length, 28);
     central.writeUInt32LE(offset, 42);
     locals.push(local, nameBytes, Buffer.from(data));
@@ -349,11 +359,18 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
         'other.weight': [[1, 2], 1, 1, 1],
       });
       assert.equal(report.metadata['pytorch format'], 'legacy');
-      // A big-endian writer: sys_info says little_endian False; counts and floats are big-endian.
+      // A big-endian machine: sys_info says little_endian False, but torch still writes counts and
+      // storages little-endian (THPStorage_writeFileRaw converts), so nothing is swapped.
       const bigHeader = Buffer.from(LEGACY_HEADER);
       const flag = bigHeader.indexOf(Buffer.from('little_endian')) + 'little_endian'.length;
       assert.equal(bigHeader[flag + 2], 0x88, 'NEWTRUE after the key and its BINPUT');
       bigHeader[flag + 2] = 0x89;
+      const fromBigMachine = await reportOf(write('views-big-machine.pt', Buffer.concat([bigHeader, object, keys, count(12), root, count(2), floats([5, 0])])));
+      assert.equal(fromBigMachine.metadata['byteorder'], 'little');
+      assert.match(fromBigMachine.metadata['writer byteorder'], /^big/);
+      assert.deepEqual(Object.fromEntries(fromBigMachine.layers.map((l) => [l.name, [l.shape, l.nnz, l.fanIn?.min, l.fanIn?.max]])), figures);
+      assert.ok(fromBigMachine.layers.every((l) => l.note === undefined));
+      // Big-endian counts are accepted only from a writer that says it is big-endian (and then its bytes are too).
       const swapped = (b: Uint8Array) => Buffer.from(b).swap32();
       const countBE = (n: number) => {
         const b = Buffer.alloc(8);
@@ -365,6 +382,11 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
       assert.equal(bigReport.metadata['byteorder'], 'big');
       assert.deepEqual(Object.fromEntries(bigReport.layers.map((l) => [l.name, [l.shape, l.nnz, l.fanIn?.min, l.fanIn?.max]])), figures);
       assert.ok(bigReport.layers.every((l) => l.note === 'byte-swapped from big-endian'));
+      await expectCheckpointError(
+        write('views-big-counts.pt', Buffer.concat([LEGACY_HEADER, object, keys, countBE(12), root, countBE(2), floats([5, 0])])),
+        'corrupt',
+        /storage r records 864691128455135232 elements but its persistent id declares 12/,
+      );
       // A key list naming a storage that no tensor refers to.
       const twice = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from('('), pk.str('r'), pk.str('t'), Buffer.from('l.')]);
       await expectCheckpointError(write('unknown-key.pt', Buffer.concat([LEGACY_HEADER, object, twice, count(12), root])), 'corrupt', /storage t is listed but no tensor refers to it/);
@@ -393,6 +415,179 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
       const zip = await openCheckpoint(write('model.torch', readFileSync(fixture('pytorch', 'mlp.pt'))));
       assert.equal(zip.format, 'pytorch');
       assert.equal(zip.metadata['record prefix'], 'mlp');
+    });
+  });
+
+  describe('memory and work limits, and tensors that must not vanish or be misread', () => {
+    const hooks = Buffer.concat([pk.global('collections', 'OrderedDict'), Buffer.from(')R')]);
+    /** A persistent id tuple ('storage', torch.<type>, key, location, numel), loaded with BINPERSID. */
+    const storageId = (type: string, key: string, numel: number, location: Buffer = pk.str('cpu')) =>
+      Buffer.concat([pk.tuple(pk.str('storage'), pk.global('torch', type), pk.str(key), location, pk.int(numel)), Buffer.from('Q')]);
+    /** _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()). */
+    const tensorCall = (storage: Buffer, offset: number, size: number[], stride: number[]) =>
+      Buffer.concat([
+        pk.global('torch._utils', '_rebuild_tensor_v2'),
+        pk.tuple(storage, pk.int(offset), pk.tuple(...size.map(pk.int)), pk.tuple(...stride.map(pk.int)), Buffer.from([0x89]), hooks),
+        Buffer.from('R'),
+      ]);
+    /** A protocol-2 dict pickle of (key pickle, value pickle) pairs. */
+    const dictPickle = (...items: [Buffer, Buffer][]) => Buffer.concat([Buffer.from([0x80, 0x02, 0x7d, 0x28]), ...items.flat(), Buffer.from('u.')]);
+    /** Protocol 2 TUPLE1 applied `depth` times: a value nested `depth` tuples deep. */
+    const nested = (inner: Buffer, depth: number) => Buffer.concat([inner, Buffer.alloc(depth, 0x85)]);
+    const open = (file: string, budget?: DerivedBytesBudget) => withFile(file, (f) => readPyTorch(f, budget));
+
+    it('a dict key and a storage location nested 100,000 tuples deep: a short name, or a corrupt id, never a stack overflow', async () => {
+      const deepKey = dictPickle([nested(pk.str('k'), 100_000), tensorCall(storageId('FloatStorage', '0', 2), 0, [2], [1])], [nested(pk.str('j'), 100_000), Buffer.from('N')]);
+      const checkpoint = await openCheckpoint(write('deep-key.pt', storedZip([['d/data.pkl', deepKey], ['d/data/0', floats([1, 0])]])));
+      assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['((((…))))']);
+      const deepLocation = dictPickle([pk.str('w'), tensorCall(storageId('FloatStorage', '0', 2, nested(pk.str('cpu'), 100_000)), 0, [2], [1])]);
+      await expectCheckpointError(write('deep-location.pt', storedZip([['d/data.pkl', deepLocation], ['d/data/0', floats([1, 0])]])), 'corrupt', /storage 0 has a location that is not a string/);
+      const deepKind = dictPickle([pk.str('w'), Buffer.concat([pk.tuple(nested(pk.str('storage'), 100_000)), Buffer.from('Q')])]);
+      await expectCheckpointError(write('deep-kind.pt', storedZip([['d/data.pkl', deepKind]])), 'corrupt', /unknown persistent id type "\(\(\(\(…\)\)\)\)"/);
+    });
+
+    it('one large list shared many times is charged per item at every visit, and refused quickly', async () => {
+      // x = list of 1,000,000 None, memoized; the root is [x] * 20: 20 million items to walk.
+      const n = 1_000_000;
+      const pickle = Buffer.concat([Buffer.from([0x80, 0x02, 0x5d, 0x94, 0x28]), Buffer.alloc(n, 0x4e), Buffer.from([0x65, 0x30, 0x28]), Buffer.from('h\x00'.repeat(20), 'latin1'), Buffer.from('l.')]);
+      const started = Date.now();
+      await expectCheckpointError(write('shared-list.pt', storedZip([['s/data.pkl', pickle]])), 'unsafe', /object graph expands to more than \d+ containers, items and tensors/);
+      assert.ok(Date.now() - started < 5000, 'refused within seconds');
+    });
+
+    it('a small pickle that calls list() on one memoized list again and again is refused as a memory bomb', async () => {
+      // l = [0] * 10,000 memoized; then 1,000 × root.append(list(l)): 10 million items from 26 kB.
+      const pickle = Buffer.concat([
+        Buffer.from([0x80, 0x02, 0x5d, 0x5d, 0x94, 0x28]),
+        Buffer.alloc(20_000, 0).map((_, i) => (i % 2 === 0 ? 0x4b : 0)), // BININT1 0, 10,000 times
+        Buffer.from([0x65, 0x30]),
+        pk.global('__builtin__', 'list'),
+        Buffer.from([0x94, 0x30]),
+        Buffer.from('h\x01h\x00\x85Ra'.repeat(1000), 'latin1'),
+        Buffer.from('.'),
+      ]);
+      await expectCheckpointError(write('list-bomb.pt', storedZip([['b/data.pkl', pickle]])), 'unsafe', /calls such as __builtin__\.list\(\) create more than \d+ items.*memory bomb/);
+    });
+
+    it('deflated storages are inflated within the memory budget: one record too large, then the total used up', async () => {
+      const state = dictPickle(
+        [pk.str('a'), tensorCall(storageId('FloatStorage', '0', 150), 0, [150], [1])],
+        [pk.str('b'), tensorCall(storageId('FloatStorage', '1', 150), 0, [150], [1])],
+        [pk.str('huge'), tensorCall(storageId('FloatStorage', '2', 2), 0, [2], [1])],
+      );
+      const values = floats(Array.from({ length: 150 }, (_, i) => i % 3));
+      const file = write(
+        'deflated.pt',
+        storedZip([
+          ['z/data.pkl', state],
+          ['z/data/0', values, { deflate: true }],
+          ['z/data/1', values, { deflate: true }],
+          // Declares 1.5 GiB: refused before a byte is inflated.
+          ['z/data/2', floats([1, 2]), { deflate: true, declaredSize: 1.5 * 2 ** 30 }],
+        ]),
+      );
+      const checkpoint = await open(file, new DerivedBytesBudget(1000));
+      assert.deepEqual(checkpoint.tensors.map((t) => [t.name, t.source.kind]), [['a', 'inline']]);
+      assert.deepEqual(
+        checkpoint.skipped.map((s) => s.name),
+        ['b', 'huge'],
+      );
+      assert.match(checkpoint.skipped[0].reason, /zip member "z\/data\/1" needs a 600 B copy in memory, and the copies made for this file would pass 1000 B/);
+      assert.match(checkpoint.skipped[1].reason, /needs a 1\.5 GiB copy in memory, over the 1\.0 GiB limit per tensor/);
+      const report = await reportOf(file);
+      assert.deepEqual(report.layers.map((l) => [l.name, l.nnz]), [['a', 100], ['b', 100]]);
+    });
+
+    it('gathered views share the budget; an expanded (stride 0) view is listed, never materialized', async () => {
+      const state = dictPickle(
+        [pk.str('t1'), tensorCall(storageId('FloatStorage', '0', 12), 0, [4, 3], [1, 4])],
+        [pk.str('t2'), tensorCall(storageId('FloatStorage', '0', 12), 0, [4, 3], [1, 4])],
+        [pk.str('expanded'), tensorCall(storageId('FloatStorage', '0', 12), 0, [2 ** 20, 12], [0, 1])],
+      );
+      const file = write('gathered.pt', storedZip([['g/data.pkl', state], ['g/data/0', floats([0, 1, 2, 3, 4, 0, 6, 0, 8, 9, 10, 11])]]));
+      // Each transposed copy reads 48 bytes and writes 48: the second one does not fit in 150.
+      const checkpoint = await open(file, new DerivedBytesBudget(150));
+      assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['t1']);
+      assert.deepEqual(checkpoint.skipped, [
+        { name: 't2', reason: 'its values must be computed in memory (a non-contiguous view), which needs a 48 B copy in memory, and the copies made for this file would pass 150 B' },
+        { name: 'expanded', reason: 'an expanded view (stride 0 along dimension 0 of [1048576, 12])' },
+      ]);
+    });
+
+    it('a permuted 3-D view is gathered in C order, copying its contiguous inner rows whole', async () => {
+      // storage = arange(24) as [2, 3, 4]; the view is its permute(1, 0, 2): size [3, 2, 4], strides [4, 12, 1].
+      const state = dictPickle([pk.str('p'), tensorCall(storageId('FloatStorage', '0', 24), 0, [3, 2, 4], [4, 12, 1])]);
+      const checkpoint = await openCheckpoint(write('permuted.pt', storedZip([['p/data.pkl', state], ['p/data/0', floats(Array.from({ length: 24 }, (_, i) => i))]])));
+      const source = checkpoint.tensors[0].source;
+      assert.equal(source.kind, 'inline');
+      const expected: number[] = [];
+      for (let i = 0; i < 3; i++) for (let j = 0; j < 2; j++) for (let k = 0; k < 4; k++) expected.push(i * 4 + j * 12 + k);
+      if (source.kind === 'inline') assert.deepEqual(Array.from(new Float32Array(source.bytes.slice().buffer)), expected);
+    });
+
+    it('_rebuild_tensor_v3 with a dtype this reader does not know is listed as not supported, not read as bytes', async () => {
+      const pickle = statePickle([{ name: 'c.weight', key: '0', numel: 16, offset: 0, size: [2, 2], stride: [2, 1], untypedAs: 'complex32' }]);
+      const checkpoint = await openCheckpoint(write('complex32.pt', storedZip([['v/data.pkl', pickle], ['v/data/0', new Uint8Array(16)]])));
+      assert.deepEqual(checkpoint.tensors, []);
+      assert.deepEqual(checkpoint.skipped, [{ name: 'c.weight', reason: 'element type torch.complex32 is not supported' }]);
+    });
+
+    it('a view past the end of its real root storage in the legacy format is corrupt', async () => {
+      // "v" claims to view elements 2..4 of a root of 4, but the root saved under key "r" holds 2.
+      const object = statePickle([
+        { name: 'a.weight', key: 'r', numel: 2, offset: 0, size: [2], stride: [1], legacyView: null },
+        { name: 'v.weight', key: 'r', numel: 4, offset: 0, size: [2], stride: [1], legacyView: ['v', 2, 2] },
+      ]);
+      const keys = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.from('('), pk.str('r'), Buffer.from('l.')]);
+      const count = Buffer.alloc(8);
+      count.writeBigInt64LE(2n);
+      const file = write('legacy-view.pt', Buffer.concat([LEGACY_HEADER, object, keys, count, floats([1, 0])]));
+      await expectCheckpointError(file, 'corrupt', /storage view v \(elements 2\.\.4\) runs past the end of its root storage r of 2 elements/);
+    });
+
+    it('tensors whose flattened names collide are all listed, the later ones with a "#2" suffix', async () => {
+      // {"a.b": tensor of zeros, "a": {"b": tensor of ones}}
+      const state = dictPickle(
+        [pk.str('a.b'), tensorCall(storageId('FloatStorage', '0', 4), 0, [4], [1])],
+        [pk.str('a'), dictPickle([pk.str('b'), tensorCall(storageId('FloatStorage', '1', 4), 0, [4], [1])]).subarray(2, -1)],
+      );
+      const report = await reportOf(write('duplicate.pt', storedZip([['d/data.pkl', state], ['d/data/0', floats([0, 0, 0, 0])], ['d/data/1', floats([1, 1, 1, 1])]])));
+      assert.deepEqual(report.layers.map((l) => [l.name, l.nnz]), [['a.b', 0], ['a.b#2', 4]]);
+      assert.match(report.metadata['duplicate names'], /^1 tensor shared a name/);
+    });
+
+    it('a quantized zero point outside its stored type is corrupt, not wrapped around', async () => {
+      const qtensor = (zeroPoint: number) =>
+        Buffer.concat([
+          pk.global('torch._utils', '_rebuild_qtensor'),
+          pk.tuple(
+            storageId('QInt8Storage', '0', 4),
+            pk.int(0),
+            pk.tuple(pk.int(4)),
+            pk.tuple(pk.int(1)),
+            pk.tuple(pk.global('torch', 'per_tensor_affine'), Buffer.concat([Buffer.from('G'), Buffer.from([0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a])]), pk.int(zeroPoint)),
+            Buffer.from([0x89]),
+            hooks,
+          ),
+          Buffer.from('R'),
+        ]);
+      const stored = Int8Array.of(-128, 0, 1, 127);
+      const ok = await reportOf(write('q-ok.pt', storedZip([['q/data.pkl', dictPickle([pk.str('w'), qtensor(-128)])], ['q/data/0', new Uint8Array(stored.buffer)]])));
+      assert.deepEqual([ok.layers[0].nnz, ok.layers[0].note], [3, 'qint8, zero = zero point -128']);
+      const file = write('q-zp.pt', storedZip([['q/data.pkl', dictPickle([pk.str('w'), qtensor(256)])], ['q/data/0', new Uint8Array(stored.buffer)]]));
+      await expectCheckpointError(file, 'corrupt', /tensor "w": zero point 256 is outside the range -128\.\.127 of its stored int8 values/);
+    });
+
+    it('_rebuild_from_type_v2 around a function not on the allowlist lists the tensor as not analysed', async () => {
+      const wrapped = Buffer.concat([
+        pk.global('torch._tensor', '_rebuild_from_type_v2'),
+        pk.tuple(pk.global('torch._utils', '_rebuild_wrapper_subclass'), pk.global('torch.distributed.tensor', 'DTensor'), pk.tuple(pk.int(1)), Buffer.from('}')),
+        Buffer.from('R'),
+      ]);
+      const state = dictPickle([pk.str('w'), wrapped], [pk.str('x'), tensorCall(storageId('FloatStorage', '0', 2), 0, [2], [1])]);
+      const checkpoint = await openCheckpoint(write('from-type.pt', storedZip([['f/data.pkl', state], ['f/data/0', floats([0, 1])]])));
+      assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['x']);
+      assert.deepEqual(checkpoint.skipped, [{ name: 'w', reason: 'a tensor subclass rebuilt by torch._utils._rebuild_wrapper_subclass, which is not read' }]);
     });
   });
 });

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Checkpoint, type TensorEntry } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/open';
@@ -123,7 +123,9 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
 
     it('invalid overrides are refused when parsed, naming the pattern', () => {
       throwsOverride(() => parseRoleOverridesJson('{"a": {"role": "linear"'), /^not valid JSON/);
-      throwsOverride(() => parseRoleOverrides([]), /must be a JSON object/);
+      throwsOverride(() => parseRoleOverrides([1]), /^rule 1 must be an object like \{"pattern"/);
+      throwsOverride(() => parseRoleOverrides([{ role: 'other' }]), /^rule 1 must be an object/);
+      throwsOverride(() => parseRoleOverrides([{ pattern: 'a', role: 'other', extra: 1 }]), /^pattern "a": unknown key "extra"/);
       throwsOverride(() => parseRoleOverrides('x'), /must be a JSON object/);
       throwsOverride(() => parseRoleOverrides({ a: 'linear' }), /^pattern "a": the override must be an object/);
       throwsOverride(() => parseRoleOverrides({ a: { role: 'dense' } }), /pattern "a": "role" must be "linear", "conv" or "other"/);
@@ -136,6 +138,21 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
       throwsOverride(() => parseRoleOverrides({ a: { role: 'linear', outaxis: 0 } }), /unknown key "outaxis"/);
       throwsOverride(() => parseRoleOverrides({ '/(/': { role: 'other' } }), /pattern "\/\(\/": not a valid regular expression/);
       throwsOverride(() => parseRoleOverrides({ '': { role: 'other' } }), /empty pattern/);
+    });
+
+    it('a list of rules keeps its order, also for patterns that are plain integers; an object puts those first', () => {
+      const c = checkpointOf(tensor('0', [2, 2]), tensor('1', [2, 2]), tensor('x', [2, 2]));
+      const list = parseRoleOverrides([
+        { pattern: '*', role: 'linear', layout: 'in,out' },
+        { pattern: '0', role: 'other' },
+      ]);
+      assert.deepEqual(list.map((r) => r.pattern), ['*', '0']);
+      assert.deepEqual(roles(applyRoleOverrides(c, list)), { '0': 'linear 1,0', '1': 'linear 1,0', x: 'linear 1,0' });
+      assert.deepEqual(unusedRoleOverrides(c, list), ['0']);
+      // As documented: JavaScript orders integer-like keys first, whatever the order written.
+      const object = parseRoleOverridesJson('{"*": {"role": "linear", "layout": "in,out"}, "0": {"role": "other"}}');
+      assert.deepEqual(object.map((r) => r.pattern), ['0', '*']);
+      assert.deepEqual(roles(applyRoleOverrides(c, object)), { '0': 'other', '1': 'linear 1,0', x: 'linear 1,0' });
     });
 
     it('overrides change the figures a report shows: a real file read with Keras layouts', async () => {
@@ -190,6 +207,42 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
       r = run('report', file, '--roles', '{"*.c_attn.weight": {"role": "linear", "outAxis": 2, "inAxis": 0}}');
       assert.equal(r.code, 2);
       assert.match(r.stderr, /^error: --roles: pattern "\*\.c_attn\.weight", tensor "transformer\.h\.0\.attn\.c_attn\.weight": outAxis 2 is out of range for shape \[16, 48\]/);
+    });
+
+    it('a list given as JSON text or a file', () => {
+      const list = '[{"pattern": "*.mlp.c_fc.weight", "role": "linear", "layout": "out,in"}, {"pattern": "*.wte.weight", "role": "linear"}]';
+      let r = run('report', file, '--json', '--backend', 'reference', '--roles', `  ${list}`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(layer(r.stdout, 'transformer.h.0.mlp.c_fc.weight').fanIn!.dense, 64);
+      assert.equal(layer(r.stdout, 'transformer.wte.weight').role, 'linear');
+      const roles = path.join(tmp.dir, 'list.json');
+      writeFileSync(roles, list);
+      r = run('report', file, '--json', '--backend', 'reference', '--roles', roles);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(layer(r.stdout, 'transformer.wte.weight').role, 'linear');
+    });
+
+    it('a roles file that is not JSON, too large, or not a regular file (a FIFO) exits 2 at once', function () {
+      const notJson = path.join(tmp.dir, 'notes.json');
+      writeFileSync(notJson, 'linear please');
+      let r = run('report', file, '--roles', notJson);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /^error: --roles: .*notes\.json: not valid JSON/);
+      const large = path.join(tmp.dir, 'large.json');
+      writeFileSync(large, '');
+      truncateSync(large, (1 << 20) + 1);
+      r = run('report', file, '--roles', large);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /^error: --roles: .*large\.json: a 1048577-byte JSON file is larger than/);
+      if (process.platform === 'win32') this.skip();
+      const fifo = path.join(tmp.dir, 'roles.fifo');
+      execFileSync('mkfifo', [fifo]);
+      r = run('report', file, '--roles', fifo);
+      assert.equal(r.code, 2, 'no hang: the run has a 60 s timeout');
+      assert.match(r.stderr, /^error: --roles: cannot read ".*roles\.fifo" \(not a regular file\)/);
+      r = run('report', fifo);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /roles\.fifo: not a regular file/);
     });
 
     it('the help text documents --roles', () => {

@@ -3,7 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createDeflateRaw, crc32, deflateRawSync } from 'node:zlib';
 import { openCheckpoint } from '../../src/core/formats/open';
-import { readZipDirectory, readZipMember } from '../../src/core/formats/zip';
+import { memberSource, readZipDirectory, readZipMember } from '../../src/core/formats/zip';
+import { readNumpy } from '../../src/core/formats/numpy';
+import { DerivedBytesBudget } from '../../src/core/checkpoint';
 import { withFile } from '../../src/core/randomAccessFile';
 import { fixture, makeTempDir } from '../helpers/fixtures';
 import { expectCheckpointError } from '../helpers/errors';
@@ -244,5 +246,43 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
     const checkpoint = await openCheckpoint(file);
     assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['fc.weight']);
     assert.deepEqual(checkpoint.skipped, [{ name: 'README.txt', reason: 'not a .npy member' }]);
+  });
+
+  it('.npz members share one memory budget: inflated members, byte swaps and Fortran copies', async () => {
+    const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
+    const dataBytes = 16 * 32 * 4;
+    const deflated = { stored: deflateRawSync(npy), method: 8 as const, uncompressedSize: npy.length, crc: crc32(npy) };
+    const file = write(
+      'budget.npz',
+      makeZip([
+        { name: 'a.weight.npy', ...deflated },
+        { name: 'b.weight.npy', ...deflated },
+        { name: 'c.weight.npy', stored: npy },
+      ]),
+    );
+    // Room for one inflated member and nothing else; the stored member needs no copy.
+    const checkpoint = await withFile(file, (f) => readNumpy(f, new DerivedBytesBudget(npy.length + dataBytes - 1)));
+    assert.deepEqual(checkpoint.tensors.map((t) => [t.name, t.source.kind]), [['a.weight', 'inline'], ['c.weight', 'file']]);
+    assert.deepEqual(checkpoint.skipped.map((s) => s.name), ['b.weight']);
+    assert.match(checkpoint.skipped[0].reason, new RegExp(`^compressed zip member "b\\.weight\\.npy" needs a ${(npy.length / 1024).toFixed(1)} KiB copy in memory, and the copies made for this file would pass`));
+  });
+
+  it('memberSource: a stored member is a file range, a deflated one is inflated only within the budget', async () => {
+    const data = Buffer.from('0123456789'.repeat(50));
+    const file = write('members.zip', makeZip([
+      { name: 'stored', stored: data },
+      { name: 'deflated', stored: deflateRawSync(data), method: 8, uncompressedSize: data.length, crc: crc32(data) },
+    ]));
+    await withFile(file, async (f) => {
+      const [stored, deflated] = await readZipDirectory(f);
+      const budget = new DerivedBytesBudget(data.length);
+      const range = await memberSource(f, stored, budget);
+      assert.equal(range.kind, 'file');
+      if (range.kind === 'file') assert.deepEqual(Buffer.from(await f.read(range.offset, range.length)), data);
+      const inline = await memberSource(f, deflated, budget);
+      assert.ok(inline.kind === 'inline' && Buffer.from(inline.bytes).equals(data));
+      const refused = await memberSource(f, deflated, budget);
+      assert.equal(refused.kind, 'skipped');
+    });
   });
 });

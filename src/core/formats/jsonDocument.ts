@@ -5,21 +5,25 @@ import type { RandomAccessFile } from '../randomAccessFile';
 export const MAX_JSON_BYTES = 100_000_000;
 
 /**
- * Reads and parses a whole JSON file (model descriptions are small beside their weights). Too
- * large or not JSON → 'corrupt'; a top level that is not an object → 'unknown-format'.
+ * Reads and parses a whole JSON file (model descriptions and settings files are small beside
+ * weights). Empty → 'empty'; larger than `maxBytes` or not JSON → 'corrupt'.
  */
-export async function readJsonObject(file: RandomAccessFile): Promise<Record<string, unknown>> {
+export async function readJsonValue(file: RandomAccessFile, maxBytes = MAX_JSON_BYTES): Promise<unknown> {
   if (file.size === 0) throw new CheckpointError(file.path, 'empty', 'the file is empty');
-  if (file.size > MAX_JSON_BYTES) {
-    throw new CheckpointError(file.path, 'unknown-format', `a ${file.size}-byte .json file is larger than any model description read (${MAX_JSON_BYTES} bytes)`);
+  if (file.size > maxBytes) {
+    throw new CheckpointError(file.path, 'corrupt', `a ${file.size}-byte JSON file is larger than any file of its kind read here (${maxBytes} bytes)`);
   }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(await file.read(0, file.size));
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (e) {
     throw new CheckpointError(file.path, 'corrupt', `not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** As readJsonValue; a top level that is not an object → 'unknown-format' (not a model description). */
+export async function readJsonObject(file: RandomAccessFile): Promise<Record<string, unknown>> {
+  const value = await readJsonValue(file);
   if (!isJsonObject(value)) throw new CheckpointError(file.path, 'unknown-format', 'the JSON is not an object, so not a model description');
   return value;
 }

@@ -1,10 +1,10 @@
 import * as nodePath from 'node:path';
-import { MAX_DERIVED_BYTES, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
-import type { DType } from '../dtype';
+import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
+import { byteSwapUnit, swapBytes, type DType } from '../dtype';
 import { CheckpointError, isCheckpointError } from '../errors';
 import type { RandomAccessFile } from '../randomAccessFile';
 import { roleByName } from './rolesByName';
-import { looksLikeZip, readZipDirectory, readZipMember, type ZipEntry } from './zip';
+import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, type ZipEntry } from './zip';
 
 /** `\x93NUMPY`, then the major and minor version bytes. */
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
@@ -15,23 +15,21 @@ const NPY_PREAMBLE_V2 = 12;
 const MAX_NPY_HEADER = 1 << 20;
 /** Nesting deeper than this is no numpy header. */
 const MAX_LITERAL_DEPTH = 16;
-/**
- * All tensors of one file that must be held in memory (inflated members, byte swaps, Fortran
- * order) share this budget, so a big savez_compressed archive cannot exhaust memory.
- */
-const MAX_DERIVED_TOTAL = 2 * MAX_DERIVED_BYTES;
 
 export function looksLikeNpy(head: Uint8Array): boolean {
   return head.length >= NPY_MAGIC.length && NPY_MAGIC.every((b, i) => head[i] === b);
 }
 
-/** A NumPy file: one `.npy` array, or an `.npz` zip of `<name>.npy` members. */
-export async function readNumpy(file: RandomAccessFile): Promise<Checkpoint> {
+/**
+ * A NumPy file: one `.npy` array, or an `.npz` zip of `<name>.npy` members. Everything held in
+ * memory (inflated members, byte swaps, Fortran order) shares `budget`.
+ */
+export async function readNumpy(file: RandomAccessFile, budget = new DerivedBytesBudget()): Promise<Checkpoint> {
   const path = file.path;
   if (file.size === 0) throw new CheckpointError(path, 'empty', 'the file is empty');
   const head = await file.read(0, Math.min(file.size, NPY_MAGIC.length));
-  if (looksLikeNpy(head)) return readNpy(file);
-  if (looksLikeZip(head)) return readNpz(file);
+  if (looksLikeNpy(head)) return readNpy(file, budget);
+  if (looksLikeZip(head)) return readNpz(file, budget);
   if (file.size < NPY_MAGIC.length) throw new CheckpointError(path, 'truncated', `only ${file.size} bytes: too short for a NumPy file`, 0);
   throw new CheckpointError(path, 'corrupt', 'not a NumPy file: it starts with neither the .npy magic \\x93NUMPY nor a zip (.npz) signature', 0);
 }
@@ -44,8 +42,6 @@ interface NpyHeader {
   readonly descr: string;
   readonly dtype: DType;
   readonly itemSize: number;
-  /** Bytes per byte-swapped unit: the item size, or half of it for complex numbers. */
-  readonly swapUnit: number;
   readonly bigEndian: boolean;
   readonly fortranOrder: boolean;
   readonly shape: number[];
@@ -65,11 +61,10 @@ interface NpyBytes {
   readonly label?: string;
 }
 
-async function readNpy(file: RandomAccessFile): Promise<Checkpoint> {
+async function readNpy(file: RandomAccessFile, budget: DerivedBytesBudget): Promise<Checkpoint> {
   const bytes: NpyBytes = { size: file.size, read: (offset, length) => file.read(offset, length), fileOffset: 0 };
   const header = await readNpyHeader(file.path, bytes);
   const name = nodePath.basename(file.path).replace(/\.npy$/i, '');
-  const budget = { left: MAX_DERIVED_TOTAL };
   const made = await makeTensor(file.path, name, header, bytes, budget);
   return {
     file: file.path,
@@ -152,7 +147,6 @@ async function readNpyHeader(path: string, npy: NpyBytes): Promise<NpyHeader> {
     descr,
     dtype: type.dtype,
     itemSize: type.itemSize,
-    swapUnit: type.dtype.startsWith('complex') ? type.itemSize / 2 : type.itemSize,
     bigEndian: type.bigEndian,
     fortranOrder,
     shape,
@@ -203,14 +197,15 @@ function dtypeOfDescr(descr: string): { dtype: DType; itemSize: number; bigEndia
 
 /**
  * One tensor from a parsed .npy stream: a file range when the bytes can be analysed as stored,
- * else bytes materialized in C order and little-endian, within the memory budget.
+ * else bytes materialized in C order and little-endian, within the memory budget shared by
+ * all tensors of the file (inflated members, byte swaps, Fortran order).
  */
 async function makeTensor(
   path: string,
   name: string,
   header: NpyHeader,
   npy: NpyBytes,
-  budget: { left: number },
+  budget: DerivedBytesBudget,
 ): Promise<{ tensor: TensorEntry } | { skipped: SkippedTensor }> {
   const role = roleByName(name, header.shape);
   const transpose = header.fortranOrder && header.shape.length >= 2;
@@ -221,27 +216,14 @@ async function makeTensor(
   }
   const note = [swap ? 'byte-swapped from big-endian' : '', transpose ? 'transposed from Fortran order' : ''].filter(Boolean).join(', ');
   // Inflated members are in memory already; a byte swap works in place, a transpose needs a copy.
-  const cost = (npy.fileOffset === undefined ? 0 : header.dataLength) + (transpose ? header.dataLength : 0);
-  if (header.dataLength > MAX_DERIVED_BYTES || cost > budget.left) {
-    const limit = header.dataLength > MAX_DERIVED_BYTES ? MAX_DERIVED_BYTES : budget.left;
-    return { skipped: { name, reason: `${header.dataLength} bytes would have to be ${note || 'inflated'} in memory, more than the limit of ${limit} bytes` } };
+  for (const cost of [npy.fileOffset === undefined ? 0 : header.dataLength, transpose ? header.dataLength : 0]) {
+    const refused = cost > 0 ? budget.reserve(cost) : undefined;
+    if (refused) return { skipped: { name, reason: `its values would have to be ${note} in memory, which ${refused}` } };
   }
-  budget.left -= cost;
   const stored = await npy.read(header.dataStart, header.dataLength);
   const bytes = transpose ? fortranToC(stored, header.shape, header.itemSize) : stored;
-  if (swap) swapBytes(bytes, header.swapUnit);
+  if (swap) swapBytes(bytes, byteSwapUnit(header.dtype));
   return { tensor: { ...base, source: { kind: 'inline', bytes }, ...(note ? { note } : {}) } };
-}
-
-/** Reverses the bytes of every `unit`-byte value, in place. */
-function swapBytes(bytes: Uint8Array, unit: number): void {
-  for (let at = 0; at + unit <= bytes.length; at += unit) {
-    for (let a = at, b = at + unit - 1; a < b; a++, b--) {
-      const t = bytes[a];
-      bytes[a] = bytes[b];
-      bytes[b] = t;
-    }
-  }
 }
 
 /**
@@ -283,7 +265,7 @@ function fortranToC(stored: Uint8Array, shape: readonly number[], itemSize: numb
 // ---------------------------------------------------------------------------------------------
 // .npz
 
-async function readNpz(file: RandomAccessFile): Promise<Checkpoint> {
+async function readNpz(file: RandomAccessFile, budget: DerivedBytesBudget): Promise<Checkpoint> {
   const path = file.path;
   const entries = await readZipDirectory(file);
   const members = entries.filter((e) => !e.name.endsWith('/'));
@@ -301,7 +283,6 @@ async function readNpz(file: RandomAccessFile): Promise<Checkpoint> {
   const tensors: TensorEntry[] = [];
   const skipped: SkippedTensor[] = [];
   const names = new Set<string>();
-  const budget = { left: MAX_DERIVED_TOTAL };
   for (const entry of members) {
     if (!entry.name.endsWith('.npy')) {
       skipped.push({ name: entry.name, reason: 'not a .npy member' });
@@ -317,7 +298,7 @@ async function readNpz(file: RandomAccessFile): Promise<Checkpoint> {
     if ('tensor' in made) tensors.push(made.tensor);
     else skipped.push(made.skipped);
   }
-  const methods = [...new Set(arrays.map((e) => (e.method === 0 ? 'stored' : e.method === 8 ? 'deflate' : `method ${e.method}`)))];
+  const methods = [...new Set(arrays.map((e) => (e.method === METHOD_STORED ? 'stored' : e.method === METHOD_DEFLATE ? 'deflate' : `method ${e.method}`)))];
   return { file: path, format: 'numpy', tensors, metadata: { 'npz members': `${arrays.length} (${methods.join(', ') || 'none'})` }, skipped };
 }
 
@@ -325,32 +306,20 @@ async function readNpzMember(
   file: RandomAccessFile,
   entry: ZipEntry,
   name: string,
-  budget: { left: number },
+  budget: DerivedBytesBudget,
 ): Promise<{ tensor: TensorEntry } | { skipped: SkippedTensor }> {
   const path = file.path;
   const label = `member "${entry.name}"`;
   if (entry.encrypted) return { skipped: { name, reason: 'the zip member is encrypted' } };
-  let npy: NpyBytes;
-  if (entry.method === 0) {
-    if (entry.compressedSize !== entry.uncompressedSize) {
-      throw new CheckpointError(path, 'corrupt', `${label} is stored but its sizes differ`, entry.localHeaderOffset);
-    }
-    npy = {
-      size: entry.uncompressedSize,
-      read: (offset, length) => file.read(entry.dataOffset + offset, length),
-      fileOffset: entry.dataOffset,
-      label,
-    };
-  } else if (entry.method === 8) {
-    if (entry.uncompressedSize > MAX_DERIVED_BYTES + MAX_NPY_HEADER || entry.uncompressedSize > budget.left) {
-      return { skipped: { name, reason: `compressed member of ${entry.uncompressedSize} bytes: too large to inflate in memory` } };
-    }
-    const inflated = await readZipMember(file, entry, Math.min(budget.left, MAX_DERIVED_BYTES + MAX_NPY_HEADER));
-    budget.left -= inflated.length;
-    npy = { size: inflated.length, read: async (offset, length) => inflated.subarray(offset, offset + length), label };
-  } else {
+  if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATE) {
     return { skipped: { name, reason: `zip compression method ${entry.method} is not supported` } };
   }
+  const source = await memberSource(file, entry, budget);
+  if (source.kind === 'skipped') return { skipped: { name, reason: source.reason } };
+  const npy: NpyBytes =
+    source.kind === 'file'
+      ? { size: source.length, read: (offset, length) => file.read(source.offset + offset, length), fileOffset: source.offset, label }
+      : { size: source.bytes.length, read: async (offset, length) => source.bytes.subarray(offset, offset + length), label };
   let header: NpyHeader;
   try {
     header = await readNpyHeader(path, npy);

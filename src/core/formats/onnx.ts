@@ -1,4 +1,4 @@
-import { type SkippedTensor, numelOf, type Checkpoint, type TensorEntry, type TensorSource } from '../checkpoint';
+import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry, type TensorSource } from '../checkpoint';
 import { CheckpointError } from '../errors';
 import { resolveFileBesideModel } from './fileBesideModel';
 import type { RandomAccessFile } from '../randomAccessFile';
@@ -62,6 +62,8 @@ interface GraphContents {
   readonly tensors: ParsedTensor[];
   readonly nodes: OnnxNode[];
   readonly skipped: SkippedTensor[];
+  /** Shared by every tensor of the model materialized in memory. */
+  readonly budget: DerivedBytesBudget;
 }
 
 /**
@@ -70,13 +72,13 @@ interface GraphContents {
  * of Gemm (layout by transB), MatMul ([in, out]) and their quantized forms is linear, the W input
  * of Conv and its quantized forms is conv, also when reached through Cast, Identity, Transpose or
  * (De)QuantizeLinear. Quantized weights whose zero point is not 0 are analysed as value − zero
- * point (see onnxQuantized.ts).
+ * point (see onnxQuantized.ts). Tensors materialized in memory share `budget`.
  */
-export async function readOnnx(file: RandomAccessFile): Promise<Checkpoint> {
+export async function readOnnx(file: RandomAccessFile, budget = new DerivedBytesBudget()): Promise<Checkpoint> {
   if (file.size === 0) throw new CheckpointError(file.path, 'empty', 'the file is empty');
   const walker = new ProtobufWalker(file);
   const metadata: Record<string, string> = {};
-  const contents: GraphContents = { tensors: [], nodes: [], skipped: [] };
+  const contents: GraphContents = { tensors: [], nodes: [], skipped: [], budget };
   let graphs = 0;
   for await (const f of walker.fields(0, file.size)) {
     if (f.no === MODEL.graph) {
@@ -104,7 +106,7 @@ export async function readOnnx(file: RandomAccessFile): Promise<Checkpoint> {
   const reader = new SourceReader(file);
   try {
     for (const t of contents.tensors) {
-      const values = await analysedValues(t, facts.zeroPoints.get(t.name), stored, reader);
+      const values = await analysedValues(t, facts.zeroPoints.get(t.name), stored, reader, contents.budget);
       if ('reason' in values) {
         skipped.push(values);
         continue;
@@ -137,7 +139,7 @@ async function readGraph(walker: ProtobufWalker, graph: Field, out: GraphContent
   for await (const f of walker.fields(graph.start, graph.end)) {
     if (f.wire !== Wire.Len) continue;
     if (f.no === GRAPH.initializer) {
-      addTensor(out, await readTensor(walker, f));
+      addTensor(out, await readTensor(walker, f, out.budget));
     } else if (f.no === GRAPH.node) {
       await readNode(walker, f, out, depth);
     } else if (f.no === GRAPH.sparseInitializer) {
@@ -165,7 +167,7 @@ async function readNode(walker: ProtobufWalker, field: Field, out: GraphContents
         if (a.no === ATTRIBUTE.name && a.wire === Wire.Len) name = await walker.string(a);
         else if (a.no === ATTRIBUTE.i && a.wire === Wire.Varint) node.ints.set(name, signed(a.varint));
         else if (a.no === ATTRIBUTE.ints) await readInts(walker, a, name, node.intLists);
-        else if (a.no === ATTRIBUTE.t && a.wire === Wire.Len) constants.push({ attribute: name, tensor: await readTensor(walker, a) });
+        else if (a.no === ATTRIBUTE.t && a.wire === Wire.Len) constants.push({ attribute: name, tensor: await readTensor(walker, a, out.budget) });
         else if ((a.no === ATTRIBUTE.g || a.no === ATTRIBUTE.graphs) && a.wire === Wire.Len) {
           await readGraph(walker, a, out, depth + 1);
         }
@@ -202,13 +204,43 @@ async function readInts(walker: ProtobufWalker, f: Field, name: string, into: Ma
   else if (f.wire === Wire.Len) for (const v of await walker.packedVarints(f.start, f.end)) list.push(signed(v));
 }
 
-async function readTensor(walker: ProtobufWalker, field: Field): Promise<ParsedTensor | SkippedTensor> {
+/** Ranks beyond this are not real tensors; the cap bounds what a hostile `dims` list costs. */
+const MAX_RANK = 64;
+/**
+ * Separate (unpacked) fields of one typed-data list beyond this are refused: exporters pack them
+ * into one field, and each kept range costs memory.
+ */
+const MAX_PAYLOAD_FIELDS = 1 << 20;
+
+/** The fields of a repeated payload (`float_data`, `int32_data`…): their byte ranges and total size. */
+interface Payload {
+  readonly starts: number[];
+  readonly ends: number[];
+  bytes: number;
+}
+
+const PAYLOAD_WIRES: Readonly<Record<number, readonly Wire[]>> = {
+  [TENSOR.floatData]: [Wire.Len, Wire.Fixed32],
+  [TENSOR.doubleData]: [Wire.Len, Wire.Fixed64],
+  [TENSOR.int32Data]: [Wire.Len, Wire.Varint],
+  [TENSOR.int64Data]: [Wire.Len, Wire.Varint],
+  [TENSOR.uint64Data]: [Wire.Len, Wire.Varint],
+};
+
+/** A TensorProto's data fields: only the last `raw_data` counts (protobuf semantics), the repeated ones add up. */
+interface TensorPayloads {
+  raw?: Field;
+  readonly lists: Map<number, Payload>;
+}
+
+async function readTensor(walker: ProtobufWalker, field: Field, budget: DerivedBytesBudget): Promise<ParsedTensor | SkippedTensor> {
   let name = '';
   let dataType = 0;
   const dims: number[] = [];
   let external = false;
   const externalData = new Map<string, string>();
-  const payloads = new Map<number, Field[]>();
+  const payloads: TensorPayloads = { lists: new Map() };
+  let rank = 0; // dims beyond MAX_RANK are counted, not kept
   for await (const f of walker.fields(field.start, field.end)) {
     switch (f.no) {
       case TENSOR.name:
@@ -218,39 +250,72 @@ async function readTensor(walker: ProtobufWalker, field: Field): Promise<ParsedT
         if (f.wire === Wire.Varint) dataType = Number(f.varint);
         break;
       case TENSOR.dims:
-        if (f.wire === Wire.Varint) dims.push(signed(f.varint));
-        else if (f.wire === Wire.Len) for (const d of await walker.packedVarints(f.start, f.end)) dims.push(signed(d));
+        if (f.wire === Wire.Varint) {
+          if (++rank <= MAX_RANK) dims.push(signed(f.varint));
+        } else if (f.wire === Wire.Len) {
+          if (rank + (f.end - f.start) > MAX_RANK) rank += await countVarints(walker, f);
+          else for (const d of await walker.packedVarints(f.start, f.end)) if (++rank <= MAX_RANK) dims.push(signed(d));
+        }
         break;
       case TENSOR.dataLocation:
         if (f.wire === Wire.Varint) external = f.varint === 1n;
         break;
       case TENSOR.externalData:
         if (f.wire === Wire.Len) {
+          if (externalData.size > 64) throw new CheckpointError(walker.path, 'corrupt', `tensor ${JSON.stringify(name)} has more than 64 external_data entries`, f.start);
           const entry = await readStringPair(walker, f);
           externalData.set(entry.key, entry.value);
         }
         break;
       case TENSOR.segment:
-        throw new CheckpointError(walker.path, 'unsupported', `tensor "${name}" is stored in segments`, f.start);
+        throw new CheckpointError(walker.path, 'unsupported', `tensor ${JSON.stringify(name)} is stored in segments`, f.start);
+      case TENSOR.rawData:
+        if (f.wire === Wire.Len) payloads.raw = f;
+        break;
       default:
-        if (!payloads.has(f.no)) payloads.set(f.no, []);
-        payloads.get(f.no)!.push(f);
+        if (Object.hasOwn(PAYLOAD_WIRES, f.no)) addPayload(walker, name, payloads.lists, f);
+      // Other fields (doc_string, metadata_props, string_data, unknown numbers) are not needed.
     }
+  }
+  if (rank > MAX_RANK) {
+    throw new CheckpointError(walker.path, 'unsupported', `tensor ${JSON.stringify(name)} has ${rank} dimensions, more than the ${MAX_RANK} read`, field.start);
   }
   const dtype = ONNX_DTYPES[dataType];
   if (!dtype) {
     return { name, reason: `ONNX data type ${ONNX_TYPE_NAMES[dataType] ?? dataType} is not analysed` };
   }
   if (dims.some((d) => d < 0 || !Number.isSafeInteger(d))) {
-    throw new CheckpointError(walker.path, 'corrupt', `tensor "${name}" has a negative or huge dimension`, field.start);
+    throw new CheckpointError(walker.path, 'corrupt', `tensor ${JSON.stringify(name)} has a negative or huge dimension`, field.start);
   }
   const numel = numelOf(dims);
   // ONNX pads an odd count of 4-bit elements to a whole byte.
   const expected = Math.ceil((numel * storedBits(dtype)) / 8);
   const source = external
     ? await externalSource(walker.path, name, externalData, expected)
-    : await embeddedSource(walker, name, dtype, numel, expected, payloads, field.start);
+    : await embeddedSource(walker, name, dtype, numel, expected, payloads, field.start, budget);
+  if (typeof source === 'string') return { name, reason: source };
   return { name, dtype, shape: dims, source };
+}
+
+function addPayload(walker: ProtobufWalker, name: string, lists: Map<number, Payload>, f: Field): void {
+  if (!PAYLOAD_WIRES[f.no].includes(f.wire)) throw walker.corrupt(`tensor ${JSON.stringify(name)}: field ${f.no} has wire type ${f.wire}`, f.start);
+  let list = lists.get(f.no);
+  if (!list) lists.set(f.no, (list = { starts: [], ends: [], bytes: 0 }));
+  if (list.starts.length === MAX_PAYLOAD_FIELDS) {
+    throw new CheckpointError(walker.path, 'unsupported', `tensor ${JSON.stringify(name)}: its data is split into more than ${MAX_PAYLOAD_FIELDS} fields`, f.start);
+  }
+  list.starts.push(f.start);
+  list.ends.push(f.end);
+  list.bytes += f.end - f.start;
+}
+
+/** How many varints a packed field holds: the bytes without the continuation bit. */
+async function countVarints(walker: ProtobufWalker, f: Field): Promise<number> {
+  let count = 0;
+  for (let at = f.start; at < f.end; at += CHUNK_BYTES) {
+    for (const b of await walker.bytes(at, Math.min(f.end, at + CHUNK_BYTES))) if ((b & 0x80) === 0) count++;
+  }
+  return count;
 }
 
 async function readStringPair(walker: ProtobufWalker, field: Field): Promise<{ key: string; value: string }> {
@@ -264,9 +329,10 @@ async function readStringPair(walker: ProtobufWalker, field: Field): Promise<{ k
 }
 
 /**
- * Where an embedded tensor's bytes are. `raw_data` and packed `float_data` / `double_data` are
- * little-endian element bytes already, so they stay file ranges; the varint-encoded typed fields
- * are decoded into memory (exporters use them only for small tensors).
+ * Where an embedded tensor's bytes are, or why it is not analysed. `raw_data` and packed
+ * `float_data` / `double_data` are little-endian element bytes already, so they stay file ranges;
+ * the varint-encoded typed fields (and float data split over several fields) are decoded into
+ * memory within the budget (exporters use them only for small tensors).
  */
 async function embeddedSource(
   walker: ProtobufWalker,
@@ -274,79 +340,125 @@ async function embeddedSource(
   dtype: StoredType,
   numel: number,
   expected: number,
-  payloads: Map<number, Field[]>,
+  payloads: TensorPayloads,
   at: number,
-): Promise<TensorSource> {
+  budget: DerivedBytesBudget,
+): Promise<TensorSource | string> {
+  const quoted = JSON.stringify(name);
   const mismatch = (what: string, got: number) =>
-    new CheckpointError(walker.path, 'corrupt', `tensor "${name}": ${what} holds ${got} bytes but ${dtype}[${numel}] needs ${expected}`, at);
-  const raw = payloads.get(TENSOR.rawData);
+    new CheckpointError(walker.path, 'corrupt', `tensor ${quoted}: ${what} holds ${got} bytes but ${dtype}[${numel}] needs ${expected}`, at);
+  const raw = payloads.raw;
   if (raw) {
-    const f = raw[raw.length - 1];
-    if (f.end - f.start !== expected) throw mismatch('raw_data', f.end - f.start);
-    return { kind: 'file', path: walker.path, offset: f.start, length: expected };
+    if (raw.end - raw.start !== expected) throw mismatch('raw_data', raw.end - raw.start);
+    return { kind: 'file', path: walker.path, offset: raw.start, length: expected };
   }
   for (const fieldNo of [TENSOR.floatData, TENSOR.doubleData]) {
-    const fields = payloads.get(fieldNo);
-    if (!fields) continue;
-    const length = fields.reduce((n, f) => n + f.end - f.start, 0);
-    if (length !== expected) throw mismatch(fieldNo === TENSOR.floatData ? 'float_data' : 'double_data', length);
-    if (fields.length === 1) return { kind: 'file', path: walker.path, offset: fields[0].start, length };
-    const bytes = new Uint8Array(length);
-    let at2 = 0;
-    for (const f of fields) {
-      bytes.set(await walker.bytes(f.start, f.end), at2);
-      at2 += f.end - f.start;
+    const list = payloads.lists.get(fieldNo);
+    if (!list) continue;
+    if (list.bytes !== expected) throw mismatch(fieldNo === TENSOR.floatData ? 'float_data' : 'double_data', list.bytes);
+    if (list.starts.length === 1) return { kind: 'file', path: walker.path, offset: list.starts[0], length: expected };
+    const refused = budget.reserve(expected);
+    if (refused) return `its values, split over ${list.starts.length} fields, ${refused}`;
+    const bytes = new Uint8Array(expected);
+    let into = 0;
+    for (let i = 0; i < list.starts.length; i++) {
+      bytes.set(await walker.bytes(list.starts[i], list.ends[i]), into);
+      into += list.ends[i] - list.starts[i];
     }
     return { kind: 'inline', bytes };
   }
   for (const fieldNo of [TENSOR.int32Data, TENSOR.int64Data, TENSOR.uint64Data]) {
-    const fields = payloads.get(fieldNo);
-    if (!fields) continue;
-    const values: bigint[] = [];
-    for (const f of fields) {
-      if (f.wire === Wire.Len) values.push(...(await walker.packedVarints(f.start, f.end)));
-      else if (f.wire === Wire.Varint) values.push(f.varint);
-    }
+    const list = payloads.lists.get(fieldNo);
+    if (!list) continue;
+    // float4 and 4-bit integers: two elements per value.
     const count = storedBits(dtype) === 4 ? Math.ceil(numel / 2) : numel;
-    if (values.length !== count) {
-      throw new CheckpointError(walker.path, 'corrupt', `tensor "${name}": ${values.length} typed values for ${numel} elements`, at);
-    }
-    return { kind: 'inline', bytes: packTypedValues(dtype, values, expected) };
+    const valuesMismatch = (got: string) => new CheckpointError(walker.path, 'corrupt', `tensor ${quoted}: ${got} typed values for ${numel} elements`, at);
+    // A varint takes 1 to 10 bytes: the count is checked before anything is decoded.
+    if (list.bytes < count) throw valuesMismatch(`at most ${list.bytes}`);
+    if (list.bytes > 10 * count) throw valuesMismatch(`at least ${Math.ceil(list.bytes / 10)}`);
+    const refused = budget.reserve(expected);
+    if (refused) return `decoding its typed values ${refused}`;
+    const bytes = new Uint8Array(expected);
+    const decoded = await decodeTypedValues(walker, list, storedBits(dtype), count, bytes);
+    if (decoded !== count) throw valuesMismatch(decoded > count ? `more than ${count}` : String(decoded));
+    return { kind: 'inline', bytes };
   }
   if (numel === 0) return { kind: 'inline', bytes: new Uint8Array(0) };
-  throw new CheckpointError(walker.path, 'corrupt', `tensor "${name}" has no data`, at);
+  throw new CheckpointError(walker.path, 'corrupt', `tensor ${quoted} has no data`, at);
 }
 
-/** Writes values from int32_data / int64_data / uint64_data as little-endian elements of `dtype`. */
-function packTypedValues(dtype: StoredType, values: bigint[], length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  const view = new DataView(bytes.buffer);
-  const size = storedBits(dtype) / 8;
-  values.forEach((v, i) => {
-    if (size >= 8) view.setBigUint64(i * 8, BigInt.asUintN(64, v), true);
-    else if (size === 4) view.setUint32(i * 4, Number(BigInt.asUintN(32, v)), true);
-    else if (size === 2) view.setUint16(i * 2, Number(BigInt.asUintN(16, v)), true);
-    else bytes[i] = Number(BigInt.asUintN(8, v)); // 8-bit types, and float4 packed two per value
-  });
-  return bytes;
+/** Bytes read at a time while decoding packed values. */
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * Decodes the varints of int32_data / int64_data / uint64_data into `out` as little-endian
+ * elements of `bits` bits (4-bit types: one byte per value, two elements packed), reading the
+ * payload in chunks. Returns how many values there are; stops counting past `count`.
+ */
+async function decodeTypedValues(walker: ProtobufWalker, list: Payload, bits: number, count: number, out: Uint8Array): Promise<number> {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const size = Math.max(1, bits / 8);
+  let index = 0;
+  for (let f = 0; f < list.starts.length; f++) {
+    const end = list.ends[f];
+    let at = list.starts[f];
+    while (at < end) {
+      const chunk = await walker.bytes(at, Math.min(end, at + CHUNK_BYTES));
+      const last = at + chunk.length === end;
+      let pos = 0;
+      while (pos < chunk.length) {
+        let stop = pos;
+        while (stop < chunk.length && chunk[stop] & 0x80) stop++;
+        if (stop === chunk.length) {
+          if (last || chunk.length - pos >= 10) throw walker.corrupt('a varint runs past its field or is longer than 10 bytes', at + pos);
+          break; // the varint continues in the next chunk
+        }
+        if (stop - pos >= 10) throw walker.corrupt('a varint longer than 10 bytes', at + pos);
+        if (index === count) return count + 1;
+        if (stop - pos < 4) {
+          // Up to 28 bits: exact in a number, and the common case.
+          let v = 0;
+          for (let i = stop; i >= pos; i--) v = v * 128 + (chunk[i] & 0x7f);
+          if (size === 8) view.setUint32(index * 8, v, true); // the high word stays 0
+          else writeLow(view, index, size, v);
+        } else {
+          let v = 0n;
+          for (let i = stop; i >= pos; i--) v = (v << 7n) | BigInt(chunk[i] & 0x7f);
+          if (size === 8) view.setBigUint64(index * 8, BigInt.asUintN(64, v), true);
+          else writeLow(view, index, size, Number(BigInt.asUintN(32, v)));
+        }
+        index++;
+        pos = stop + 1;
+      }
+      at += pos;
+    }
+  }
+  return index;
 }
 
+/** Writes the low `size` bytes (1, 2 or 4) of a 32-bit value as element `index`. */
+function writeLow(view: DataView, index: number, size: number, v: number): void {
+  if (size === 4) view.setUint32(index * 4, v >>> 0, true);
+  else if (size === 2) view.setUint16(index * 2, v & 0xffff, true);
+  else view.setUint8(index, v & 0xff);
+}
 /**
  * Resolves external data: `location` must name a file inside the model's folder (see
  * resolveFileBesideModel), and `offset` / `length` a range of it holding the tensor.
  */
 async function externalSource(modelPath: string, name: string, entries: Map<string, string>, expected: number): Promise<TensorSource> {
+  const quoted = JSON.stringify(name);
   const location = entries.get('location');
-  if (!location) throw new CheckpointError(modelPath, 'corrupt', `tensor "${name}": external data without a location`);
-  const { path: realTarget, size: fileSize } = await resolveFileBesideModel(modelPath, location, `tensor "${name}": external data location "${location}"`);
+  if (!location) throw new CheckpointError(modelPath, 'corrupt', `tensor ${quoted}: external data without a location`);
+  const { path: realTarget, size: fileSize } = await resolveFileBesideModel(modelPath, location, `tensor ${quoted}: external data location ${JSON.stringify(location)}`);
   const offset = parseNonNegative(entries.get('offset') ?? '0');
   const length = entries.has('length') ? parseNonNegative(entries.get('length')!) : fileSize - (offset ?? 0);
-  if (offset === undefined || length === undefined) throw new CheckpointError(modelPath, 'corrupt', `tensor "${name}": bad external data offset or length`);
+  if (offset === undefined || length === undefined) throw new CheckpointError(modelPath, 'corrupt', `tensor ${quoted}: bad external data offset or length`);
   if (length !== expected) {
-    throw new CheckpointError(modelPath, 'corrupt', `tensor "${name}": external data length ${length} but ${expected} bytes are needed`);
+    throw new CheckpointError(modelPath, 'corrupt', `tensor ${quoted}: external data length ${length} but ${expected} bytes are needed`);
   }
   if (offset + length > fileSize) {
-    throw new CheckpointError(modelPath, 'truncated', `tensor "${name}": external data needs bytes ${offset}..${offset + length} of "${location}" (${fileSize} bytes)`);
+    throw new CheckpointError(modelPath, 'truncated', `tensor ${quoted}: external data needs bytes ${offset}..${offset + length} of ${JSON.stringify(location)} (${fileSize} bytes)`);
   }
   return { kind: 'file', path: realTarget, offset, length };
 }

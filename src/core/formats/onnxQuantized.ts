@@ -1,4 +1,4 @@
-import { MAX_DERIVED_BYTES, numelOf, type SkippedTensor, type TensorSource } from '../checkpoint';
+import { numelOf, type DerivedBytesBudget, type SkippedTensor, type TensorSource } from '../checkpoint';
 import { DTYPE_BITS, type DType } from '../dtype';
 import { RandomAccessFile } from '../randomAccessFile';
 import type { ZeroPointUse } from './onnxGraph';
@@ -70,7 +70,8 @@ const CHUNK = 1 << 20;
 /**
  * The values to analyse for a stored tensor. A quantized tensor whose zero point is not 0 is
  * materialized as value − zero point in a wider integer type, since its "zero" is the zero point;
- * 4-bit integers are unpacked to int8. Everything else keeps its lazy source.
+ * 4-bit integers are unpacked to int8. Everything else keeps its lazy source. Copies are taken
+ * from `budget`, shared by the whole model: tensors over it are skipped with the reason.
  *
  * A zero point we cannot apply (not a constant, the wrong length for its axis, another type)
  * makes the tensor skipped with the reason rather than the whole model refused: the rest of the
@@ -81,6 +82,7 @@ export async function analysedValues(
   use: ZeroPointUse | undefined,
   constants: ReadonlyMap<string, StoredTensor>,
   reader: SourceReader,
+  budget: DerivedBytesBudget,
 ): Promise<AnalysedTensor | SkippedTensor> {
   const skip = (why: string): SkippedTensor => ({ name: t.name, reason: why });
   const zeroPoint = use && (await zeroPointOf(t, use, constants, reader));
@@ -91,10 +93,8 @@ export async function analysedValues(
   if (!shift) return skip(`its ${use!.op} zero point is not 0, which is not analysed for ${t.dtype} values`);
   const numel = numelOf(t.shape);
   const bytes = (numel * DTYPE_BITS[shift.wider]) / 8;
-  if (bytes > MAX_DERIVED_BYTES) {
-    const what = zeroPoint ? 'shifting it by its zero point' : `unpacking its ${t.dtype} values`;
-    return skip(`${what} needs a ${formatBytes(bytes)} copy, over the ${formatBytes(MAX_DERIVED_BYTES)} limit for derived tensors`);
-  }
+  const refused = budget.reserve(bytes);
+  if (refused) return skip(`${zeroPoint ? 'shifting it by its zero point' : `unpacking its ${t.dtype} values`} ${refused}`);
   const values = zeroPoint?.values ?? [0];
   const inner = zeroPoint?.axis === undefined ? numel : numelOf(t.shape.slice(zeroPoint.axis + 1));
   const out = new ArrayBuffer(bytes);
@@ -131,7 +131,7 @@ async function zeroPointOf(
   constants: ReadonlyMap<string, StoredTensor>,
   reader: SourceReader,
 ): Promise<{ values: number[]; axis?: number } | undefined | string> {
-  const about = `its zero point "${use.zeroPoint}" (${use.op})`;
+  const about = `its zero point ${JSON.stringify(use.zeroPoint)} (${use.op})`;
   const zp = constants.get(use.zeroPoint);
   if (!zp) return `${about} is not a constant of the model, so which values stand for zero is unknown`;
   if (zp.dtype !== t.dtype) return `${about} is ${zp.dtype} but the tensor is ${t.dtype}`;
@@ -191,8 +191,4 @@ function writerOf(dtype: DType, buffer: ArrayBuffer): (index: number, value: num
       return (i, v) => (a[i] = BigInt(v));
     }
   }
-}
-
-function formatBytes(n: number): string {
-  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
 }

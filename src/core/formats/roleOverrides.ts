@@ -1,4 +1,5 @@
-import type { Checkpoint, Role, TensorEntry, WeightLayout } from '../checkpoint';
+import { kerasLayout, OUT_IN_LAYOUT, type Checkpoint, type Role, type TensorEntry, type WeightLayout } from '../checkpoint';
+import { isJsonObject } from './jsonDocument';
 
 /**
  * User overrides of the role and layout the readers infer, for files whose conventions the
@@ -10,10 +11,16 @@ import type { Checkpoint, Role, TensorEntry, WeightLayout } from '../checkpoint'
  *     "conv*.weight":    {"role": "conv", "outAxis": 0, "inAxis": 1}
  *   }
  *
+ * or as a list of rules, each with its pattern, for when the order matters and a pattern is a
+ * plain integer (JavaScript puts such object keys first, whatever the order written):
+ *
+ *   [{"pattern": "0", "role": "other"}, {"pattern": "*", "role": "linear"}]
+ *
  * - Patterns match the whole tensor name. `*` matches any run of characters (dots and slashes
  *   included), `?` exactly one; everything else is literal. A pattern written `/…/` is a
  *   JavaScript regular expression instead, tested anywhere in the name (anchor it with ^…$).
- * - The first pattern that matches a tensor, in the order written, decides for that tensor.
+ * - The first pattern that matches a tensor, in the order written, decides for that tensor
+ *   (in the object form, patterns that are plain non-negative integers such as "0" come first).
  * - `role` is required: "linear", "conv" or "other".
  * - The layout of a linear or conv weight: `"layout": "out,in"` = PyTorch's [out, in, *kernel]
  *   (outAxis 0, inAxis 1); `"layout": "in,out"` = Keras/TF's [*kernel, in, out] (the last axis is
@@ -49,6 +56,7 @@ export class RoleOverrideError extends Error {
 
 const ROLES: readonly Role[] = ['linear', 'conv', 'other'];
 const KEYS = new Set(['role', 'layout', 'outAxis', 'inAxis']);
+const LIST_KEYS = new Set([...KEYS, 'pattern']);
 
 /** Parses overrides from JSON text (a command-line flag or a file). */
 export function parseRoleOverridesJson(text: string): RoleOverrides {
@@ -63,17 +71,24 @@ export function parseRoleOverridesJson(text: string): RoleOverrides {
 
 /** Validates overrides given as a JSON value (for example a VS Code setting). */
 export function parseRoleOverrides(value: unknown): RoleOverrides {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new RoleOverrideError(undefined, undefined, 'role overrides must be a JSON object mapping tensor-name patterns to {"role": …}');
+  if (Array.isArray(value)) {
+    return value.map((rule, i) => {
+      if (!isJsonObject(rule) || typeof rule.pattern !== 'string') {
+        throw new RoleOverrideError(undefined, undefined, `rule ${i + 1} must be an object like {"pattern": "*.weight", "role": "linear"}`);
+      }
+      return parseRule(rule.pattern, rule, LIST_KEYS);
+    });
   }
-  return Object.entries(value).map(([pattern, spec]) => parseRule(pattern, spec));
+  if (!isJsonObject(value)) {
+    throw new RoleOverrideError(undefined, undefined, 'role overrides must be a JSON object mapping tensor-name patterns to {"role": …}, or a list of {"pattern": …, "role": …}');
+  }
+  return Object.entries(value).map(([pattern, spec]) => parseRule(pattern, spec, KEYS));
 }
 
-function parseRule(pattern: string, spec: unknown): RoleOverrideRule {
+function parseRule(pattern: string, s: unknown, keys: ReadonlySet<string>): RoleOverrideRule {
   const bad = (detail: string) => new RoleOverrideError(pattern, undefined, detail);
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw bad('the override must be an object like {"role": "linear"}');
-  const s = spec as Record<string, unknown>;
-  for (const key of Object.keys(s)) if (!KEYS.has(key)) throw bad(`unknown key "${key}" (allowed: role, layout, outAxis, inAxis)`);
+  if (!isJsonObject(s)) throw bad('the override must be an object like {"role": "linear"}');
+  for (const key of Object.keys(s)) if (!keys.has(key)) throw bad(`unknown key "${key}" (allowed: ${[...keys].join(', ')})`);
   if (typeof s.role !== 'string' || !ROLES.includes(s.role as Role)) throw bad(`"role" must be "linear", "conv" or "other"`);
   const role = s.role as Role;
   const hasAxes = s.outAxis !== undefined || s.inAxis !== undefined;
@@ -135,8 +150,8 @@ function overridden(t: TensorEntry, rule: RoleOverrideRule): TensorEntry {
   const fail = (detail: string) => new RoleOverrideError(rule.pattern, t.name, detail);
   if (rank < 2) throw fail(`a ${rule.role} weight needs at least 2 axes, but the tensor has shape [${t.shape.join(', ')}]`);
   let layout: WeightLayout;
-  if (rule.layout === 'out,in') layout = { outAxis: 0, inAxis: 1 };
-  else if (rule.layout === 'in,out') layout = { outAxis: rank - 1, inAxis: rank - 2 };
+  if (rule.layout === 'out,in') layout = OUT_IN_LAYOUT;
+  else if (rule.layout === 'in,out') layout = kerasLayout(rank);
   else if (rule.layout) {
     const axis = (name: string, a: number) => {
       if (a < -rank || a >= rank) throw fail(`${name} ${a} is out of range for shape [${t.shape.join(', ')}] (rank ${rank})`);
@@ -144,6 +159,6 @@ function overridden(t: TensorEntry, rule: RoleOverrideRule): TensorEntry {
     };
     layout = { outAxis: axis('outAxis', rule.layout.outAxis), inAxis: axis('inAxis', rule.layout.inAxis) };
     if (layout.outAxis === layout.inAxis) throw fail(`outAxis and inAxis are the same axis (${layout.outAxis})`);
-  } else layout = t.layout ?? { outAxis: 0, inAxis: 1 };
+  } else layout = t.layout ?? OUT_IN_LAYOUT;
   return { ...rest, role: rule.role, layout };
 }

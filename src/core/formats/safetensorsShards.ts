@@ -1,9 +1,8 @@
-import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Checkpoint, SkippedTensor, TensorEntry } from '../checkpoint';
 import { CheckpointError } from '../errors';
 import { withFile, type RandomAccessFile } from '../randomAccessFile';
-import { resolveFileBesideModel } from './fileBesideModel';
+import { resolveFileBesideModel, type FileBesideModel } from './fileBesideModel';
 import { isJsonObject, readJsonObject } from './jsonDocument';
 import { readSafetensors } from './safetensors';
 
@@ -31,62 +30,93 @@ function shardName(fileName: string): ShardName | undefined {
 }
 
 /** The index Hugging Face writes beside shards named `<prefix>-0000i-of-0000n.safetensors`. */
-function indexPathOf(folder: string, prefix: string): string {
-  return nodePath.join(folder, `${prefix}.safetensors.index.json`);
+function indexNameOf(prefix: string): string {
+  return `${prefix}.safetensors.index.json`;
 }
 
 export function isSafetensorsIndex(json: Record<string, unknown>): boolean {
   return 'weight_map' in json;
 }
 
+/** More distinct shard files than this in one model is not a real checkpoint (Hugging Face writes a few hundred at most). */
+export const MAX_SHARDS = 100_000;
+
 /**
  * Reads a `.safetensors` file. A shard named like `model-00001-of-00003.safetensors` opens as the
  * whole model when its index exists (and lists it) or, without an index, when every sibling
- * shard exists; a lone shard is read as the file it is.
+ * shard exists; a lone shard is read as the file it is. The index and the siblings are found by
+ * name and resolved as any file a model names (in its folder, links not leading out).
  */
 export async function readSafetensorsOrShardSet(file: RandomAccessFile): Promise<Checkpoint> {
   const name = shardName(nodePath.basename(file.path));
   if (!name) return readSafetensors(file);
-  const folder = nodePath.dirname(file.path);
-  const indexPath = indexPathOf(folder, name.prefix);
-  if (await isFile(indexPath)) {
-    const index = await withFile(indexPath, readJsonObject);
-    const weightMap = index.weight_map;
+  const indexName = indexNameOf(name.prefix);
+  const index = await besideIfPresent(file.path, indexName, `index ${JSON.stringify(indexName)}`);
+  if (index) {
+    const json = await withFile(index.path, readJsonObject);
+    const weightMap = json.weight_map;
     if (isJsonObject(weightMap) && Object.values(weightMap).includes(nodePath.basename(file.path))) {
-      return readSafetensorsIndex(indexPath, index);
+      return readSafetensorsIndex(nodePath.join(nodePath.dirname(file.path), indexName), json);
     }
   }
   const width = name.countText.length;
-  const siblings: string[] = [];
+  const siblings: ShardFile[] = [];
   for (let i = 1; i <= name.count; i++) {
-    siblings.push(nodePath.join(folder, `${name.prefix}-${String(i).padStart(width, '0')}-of-${name.countText}.safetensors`));
+    const sibling = `${name.prefix}-${String(i).padStart(width, '0')}-of-${name.countText}.safetensors`;
+    const resolved = await besideIfPresent(file.path, sibling, `shard ${JSON.stringify(sibling)}`);
+    if (!resolved) return readSafetensors(file);
+    siblings.push({ name: sibling, path: resolved.path });
   }
-  for (const sibling of siblings) if (!(await isFile(sibling))) return readSafetensors(file);
   return readShardSet(file.path, siblings);
 }
 
+/** A file beside the model, or undefined when there is none (a link leading out is still refused). */
+async function besideIfPresent(modelPath: string, name: string, what: string): Promise<FileBesideModel | undefined> {
+  try {
+    return await resolveFileBesideModel(modelPath, name, what);
+  } catch (e) {
+    if (e instanceof CheckpointError && e.problem === 'io') return undefined;
+    throw e;
+  }
+}
+
+interface ShardFile {
+  /** As the index or the shard naming scheme writes it. */
+  readonly name: string;
+  /** Resolved, for reading. */
+  readonly path: string;
+}
+
+/** Reads every shard as a single safetensors file (errors name the shard): its tensors by name, and the merged `__metadata__`. */
+async function readShards(shards: readonly ShardFile[]): Promise<{ held: Map<string, Map<string, TensorEntry>>; metadata: Record<string, string> }> {
+  const held = new Map<string, Map<string, TensorEntry>>();
+  const metadata: Record<string, string> = {};
+  for (const shard of shards) {
+    const checkpoint = await withFile(shard.path, readSafetensors);
+    held.set(shard.name, new Map(checkpoint.tensors.map((t) => [t.name, t])));
+    for (const [k, v] of Object.entries(checkpoint.metadata)) if (!(k in metadata)) metadata[k] = v;
+  }
+  return { held, metadata };
+}
+
 /** All shards of a set without an index: the union of their tensors; a name in two shards is an error. */
-async function readShardSet(openedPath: string, shardPaths: readonly string[]): Promise<Checkpoint> {
+async function readShardSet(openedPath: string, shards: readonly ShardFile[]): Promise<Checkpoint> {
+  const { held, metadata } = await readShards(shards);
   const tensors: TensorEntry[] = [];
   const owner = new Map<string, string>();
-  const metadata: Record<string, string> = {};
-  for (const shardPath of shardPaths) {
-    const shard = await withFile(shardPath, readSafetensors);
-    for (const t of shard.tensors) {
+  for (const shard of shards) {
+    for (const t of held.get(shard.name)!.values()) {
       const first = owner.get(t.name);
-      if (first !== undefined) {
-        throw new CheckpointError(shardPath, 'corrupt', `tensor "${t.name}" is also in ${nodePath.basename(first)}`);
-      }
-      owner.set(t.name, shardPath);
+      if (first !== undefined) throw new CheckpointError(shard.path, 'corrupt', `tensor ${JSON.stringify(t.name)} is also in ${first}`);
+      owner.set(t.name, shard.name);
       tensors.push(t);
     }
-    for (const [k, v] of Object.entries(shard.metadata)) if (!(k in metadata)) metadata[k] = v;
   }
   return {
     file: openedPath,
     format: 'safetensors',
     tensors,
-    metadata: { ...metadata, shards: String(shardPaths.length), 'shard files': shardPaths.map((p) => nodePath.basename(p)).join(', ') },
+    metadata: { ...metadata, shards: String(shards.length), 'shard files': shards.map((s) => s.name).join(', ') },
     skipped: [],
   };
 }
@@ -102,26 +132,26 @@ export async function readSafetensorsIndex(indexPath: string, index: Record<stri
   if (!isJsonObject(weightMap)) throw new CheckpointError(indexPath, 'corrupt', 'weight_map is not an object of tensor name → shard file');
   const entries = Object.entries(weightMap);
   if (entries.length === 0) throw new CheckpointError(indexPath, 'corrupt', 'weight_map lists no tensors');
-  const shardFiles: string[] = [];
+  const shardNames = new Set<string>();
   for (const [tensor, shard] of entries) {
-    if (typeof shard !== 'string') throw new CheckpointError(indexPath, 'corrupt', `weight_map: tensor "${tensor}" does not name a shard file`);
-    if (!shardFiles.includes(shard)) shardFiles.push(shard);
+    if (typeof shard !== 'string') throw new CheckpointError(indexPath, 'corrupt', `weight_map: tensor ${JSON.stringify(tensor)} does not name a shard file`);
+    shardNames.add(shard);
+    if (shardNames.size > MAX_SHARDS) throw new CheckpointError(indexPath, 'unsupported', `weight_map names more than ${MAX_SHARDS} shard files`);
   }
-
-  const shards = new Map<string, Map<string, TensorEntry>>();
-  const metadata: Record<string, string> = {};
-  for (const shard of shardFiles) {
-    const resolved = await resolveFileBesideModel(indexPath, shard, `shard "${shard}"`);
-    const checkpoint = await withFile(resolved.path, readSafetensors);
-    shards.set(shard, new Map(checkpoint.tensors.map((t) => [t.name, t])));
-    for (const [k, v] of Object.entries(checkpoint.metadata)) if (!(k in metadata)) metadata[k] = v;
+  const shardFiles: ShardFile[] = [];
+  for (const shard of shardNames) {
+    const resolved = await resolveFileBesideModel(indexPath, shard, `shard ${JSON.stringify(shard)}`);
+    shardFiles.push({ name: shard, path: resolved.path });
   }
+  const { held: shards, metadata } = await readShards(shardFiles);
 
   const mapped = new Map(entries as [string, string][]);
   const tensors: TensorEntry[] = [];
   for (const [name, shard] of mapped) {
     const tensor = shards.get(shard)!.get(name);
-    if (!tensor) throw new CheckpointError(indexPath, 'corrupt', `weight_map puts tensor "${name}" in "${shard}", which does not hold it`);
+    if (!tensor) {
+      throw new CheckpointError(indexPath, 'corrupt', `weight_map puts tensor ${JSON.stringify(name)} in ${JSON.stringify(shard)}, which does not hold it`);
+    }
     tensors.push(tensor);
   }
   const skipped: SkippedTensor[] = [];
@@ -136,15 +166,7 @@ export async function readSafetensorsIndex(indexPath: string, index: Record<stri
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') metadata[k] = String(v);
     }
   }
-  metadata.shards = String(shardFiles.length);
-  metadata['shard files'] = shardFiles.join(', ');
+  metadata.shards = String(shardNames.size);
+  metadata['shard files'] = [...shardNames].join(', ');
   return { file: indexPath, format: 'safetensors', tensors, metadata, skipped };
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await fs.stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }

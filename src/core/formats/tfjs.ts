@@ -1,6 +1,8 @@
 import {
+  DerivedBytesBudget,
   IN_OUT_LAYOUT,
-  MAX_DERIVED_BYTES,
+  kerasLayout,
+  numelOf,
   OUT_IN_LAYOUT,
   type Checkpoint,
   type Role,
@@ -62,29 +64,35 @@ export function isTfjsModelJson(json: Record<string, unknown>): boolean {
   return 'weightsManifest' in json;
 }
 
+/** More weight files than this in one model.json is not a real model (tfjs writes 4 MB shards). */
+export const MAX_WEIGHT_FILES = 100_000;
+
 /**
  * Reads a TF.js model.json already parsed from `path`. Weights lying within one shard are lazy
  * file ranges; a weight spanning two shards, or quantized to uint8/uint16, is materialized
- * (dequantized to float32 / int32 as tfjs-core does) up to MAX_DERIVED_BYTES.
+ * (dequantized to float32 / int32 as tfjs-core does) within the checkpoint's DerivedBytesBudget.
  */
-export async function readTfjsModel(path: string, json: Record<string, unknown>): Promise<Checkpoint> {
+export async function readTfjsModel(path: string, json: Record<string, unknown>, budget = new DerivedBytesBudget()): Promise<Checkpoint> {
   const groups = parseManifest(path, json.weightsManifest);
+  const files = groups.reduce((n, g) => n + g.paths.length, 0);
+  if (files > MAX_WEIGHT_FILES) throw new CheckpointError(path, 'unsupported', `weightsManifest lists ${files} weight files, more than the ${MAX_WEIGHT_FILES} read`);
   const roleOf = roleFinder(json.modelTopology);
   const tensors: TensorEntry[] = [];
   const skipped: SkippedTensor[] = [];
   const names = new Set<string>();
-  let files = 0;
+  // Each weight file holds its own bytes once: a file listed twice would be read (and
+  // materialized) again for every listing.
+  const listed = new Map<string, string>();
   for (const [g, group] of groups.entries()) {
     for (const w of group.weights) {
-      if (names.has(w.name)) throw new CheckpointError(path, 'corrupt', `weightsManifest lists weight "${w.name}" twice`);
+      if (names.has(w.name)) throw new CheckpointError(path, 'corrupt', `weightsManifest lists weight ${JSON.stringify(w.name)} twice`);
       names.add(w.name);
     }
-    const shards = await WeightGroup.open(path, g + 1, group.paths);
-    files += group.paths.length;
+    const shards = await WeightGroup.open(path, g + 1, group.paths, listed);
     try {
       let offset = 0;
       for (const spec of group.weights) {
-        const read = await readWeight(path, shards, spec, offset, roleOf);
+        const read = await readWeight(path, shards, spec, offset, roleOf, budget);
         offset += read.length;
         if ('reason' in read.result) skipped.push(read.result);
         else tensors.push(read.result);
@@ -107,19 +115,20 @@ async function readWeight(
   spec: WeightSpec,
   offset: number,
   roleOf: (name: string, shape: readonly number[]) => { role: Role; layout?: WeightLayout },
+  budget: DerivedBytesBudget,
 ): Promise<{ length: number; result: TensorEntry | SkippedTensor }> {
   const { name, shape, quantization } = spec;
+  const quoted = JSON.stringify(name);
   if (spec.dtype === 'string') {
-    if (quantization) throw new CheckpointError(path, 'unsupported', `weight "${name}": a quantized string tensor (tfjs-core decodes only float32 and int32)`);
+    if (quantization) throw new CheckpointError(path, 'unsupported', `weight ${quoted}: a quantized string tensor (tfjs-core decodes only float32 and int32)`);
     const length = await shards.stringTensorLength(spec, offset);
     return { length, result: { name, reason: 'string tensor (not numeric)' } };
   }
   const plain = Object.hasOwn(TFJS_DTYPES, spec.dtype) ? TFJS_DTYPES[spec.dtype] : undefined;
   if (!plain) {
-    throw new CheckpointError(path, 'unsupported', `weight "${name}": dtype "${spec.dtype}" is not a TF.js weight dtype (float32, int32, bool, complex64, string)`);
+    throw new CheckpointError(path, 'unsupported', `weight ${quoted}: dtype ${JSON.stringify(spec.dtype)} is not a TF.js weight dtype (float32, int32, bool, complex64, string)`);
   }
-  let numel = 1;
-  for (const d of shape) numel *= d;
+  const numel = numelOf(shape);
   const elementBytes = quantization ? QUANTIZED_BYTES[quantization.dtype] : plain.bytes;
   const length = numel * elementBytes;
   shards.checkRange(spec, offset, length);
@@ -127,17 +136,16 @@ async function readWeight(
 
   if (quantization?.dtype === 'uint8' || quantization?.dtype === 'uint16') {
     if (plain.dtype !== 'float32' && plain.dtype !== 'int32') {
-      throw new CheckpointError(path, 'unsupported', `weight "${name}": ${quantization.dtype} quantization of a ${spec.dtype} weight (tfjs-core decodes only float32 and int32)`);
+      throw new CheckpointError(path, 'unsupported', `weight ${quoted}: ${quantization.dtype} quantization of a ${spec.dtype} weight (tfjs-core decodes only float32 and int32)`);
     }
     const decoder = affineDecoder(path, name, quantization, plain.dtype);
-    if (numel * 4 > MAX_DERIVED_BYTES) {
-      return { length, result: { name, reason: `dequantizing would take ${numel * 4} bytes, more than the ${MAX_DERIVED_BYTES} materialized per tensor` } };
-    }
+    const refused = budget.reserve(numel * 4);
+    if (refused) return { length, result: { name, reason: `dequantizing it ${refused}` } };
     const bytes = decoder.decode(await shards.read(offset, length), numel);
     return { length, result: { name, dtype: plain.dtype, shape, source: { kind: 'inline', bytes }, ...role, note: decoder.note } };
   }
   if (quantization?.dtype === 'float16' && plain.dtype !== 'float32') {
-    throw new CheckpointError(path, 'unsupported', `weight "${name}": float16 quantization of a ${spec.dtype} weight (tfjs-core allows it only for float32)`);
+    throw new CheckpointError(path, 'unsupported', `weight ${quoted}: float16 quantization of a ${spec.dtype} weight (tfjs-core allows it only for float32)`);
   }
   // float16-quantized weights are analysed as stored: every half float is exactly a float32, so
   // zero-ness does not change in the widening tfjs-core does.
@@ -145,9 +153,8 @@ async function readWeight(
   const note = quantization ? 'stored as float16 (TF.js quantization of a float32 weight)' : undefined;
   let source: TensorSource | undefined = shards.fileRange(offset, length);
   if (!source) {
-    if (length > MAX_DERIVED_BYTES) {
-      return { length, result: { name, reason: `spans two weight files and is larger than the ${MAX_DERIVED_BYTES} bytes materialized per tensor` } };
-    }
+    const refused = budget.reserve(length);
+    if (refused) return { length, result: { name, reason: `spans two weight files, and joining them ${refused}` } };
     source = { kind: 'inline', bytes: await shards.read(offset, length) };
   }
   return { length, result: { name, dtype, shape, source, ...role, ...(note ? { note } : {}) } };
@@ -159,7 +166,7 @@ async function readWeight(
  * exactly 0, or that none does: then no weight of the tensor is zero.
  */
 function affineDecoder(path: string, name: string, q: Quantization, target: 'float32' | 'int32') {
-  const bad = (why: string) => new CheckpointError(path, 'corrupt', `weight "${name}": ${q.dtype} quantization ${why}`);
+  const bad = (why: string) => new CheckpointError(path, 'corrupt', `weight ${JSON.stringify(name)}: ${q.dtype} quantization ${why}`);
   if (typeof q.scale !== 'number' || typeof q.min !== 'number') throw bad('needs numeric "scale" and "min"');
   const { scale, min } = q;
   const levels = q.dtype === 'uint8' ? 256 : 65536;
@@ -206,7 +213,7 @@ function parseManifest(path: string, manifest: unknown): ManifestGroup[] {
 function parseWeightSpec(path: string, g: number, i: number, w: unknown): WeightSpec {
   const where = `weightsManifest group ${g + 1}, weight ${i + 1}`;
   if (!isJsonObject(w) || typeof w.name !== 'string' || w.name === '') throw new CheckpointError(path, 'corrupt', `${where} has no name`);
-  const bad = (what: string) => new CheckpointError(path, 'corrupt', `weight "${w.name}": ${what}`);
+  const bad = (what: string) => new CheckpointError(path, 'corrupt', `weight ${JSON.stringify(w.name)}: ${what}`);
   if (!Array.isArray(w.shape) || !w.shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
     throw bad('shape is not a list of non-negative integers');
   }
@@ -216,7 +223,7 @@ function parseWeightSpec(path: string, g: number, i: number, w: unknown): Weight
   const q = w.quantization;
   if (!isJsonObject(q)) throw bad('quantization is not an object');
   if (typeof q.dtype !== 'string' || !Object.hasOwn(QUANTIZED_BYTES, q.dtype)) {
-    throw new CheckpointError(path, 'unsupported', `weight "${w.name}": quantization dtype "${String(q.dtype)}" is not one TF.js defines (uint8, uint16, float16)`);
+    throw new CheckpointError(path, 'unsupported', `weight ${JSON.stringify(w.name)}: quantization dtype ${JSON.stringify(String(q.dtype))} is not one TF.js defines (uint8, uint16, float16)`);
   }
   return {
     ...spec,
@@ -228,6 +235,14 @@ function parseWeightSpec(path: string, g: number, i: number, w: unknown): Weight
   };
 }
 
+interface Shard {
+  readonly name: string;
+  readonly path: string;
+  /** Offset of the shard's first byte in the group's byte sequence. */
+  readonly start: number;
+  readonly size: number;
+}
+
 /** One manifest group's shard files, read as the one byte sequence they form end to end. */
 class WeightGroup {
   private readonly handles = new Map<number, RandomAccessFile>();
@@ -236,15 +251,22 @@ class WeightGroup {
   private constructor(
     private readonly modelPath: string,
     private readonly group: number,
-    private readonly shards: readonly { name: string; path: string; start: number; size: number }[],
+    private readonly shards: readonly Shard[],
     readonly size: number,
   ) {}
 
-  static async open(modelPath: string, group: number, paths: readonly string[]): Promise<WeightGroup> {
-    const shards: { name: string; path: string; start: number; size: number }[] = [];
+  /** `listed` maps the resolved path of every weight file met so far to its name: one listed twice is refused. */
+  static async open(modelPath: string, group: number, paths: readonly string[], listed: Map<string, string>): Promise<WeightGroup> {
+    const shards: Shard[] = [];
     let start = 0;
     for (const name of paths) {
-      const file = await resolveFileBesideModel(modelPath, name, `weight file "${name}"`);
+      const what = `weight file ${JSON.stringify(name)}`;
+      const file = await resolveFileBesideModel(modelPath, name, what);
+      const first = listed.get(file.path);
+      if (first !== undefined) {
+        throw new CheckpointError(modelPath, 'corrupt', first === name ? `weightsManifest lists ${what} twice` : `weightsManifest lists ${what}, the same file as ${JSON.stringify(first)}`);
+      }
+      listed.set(file.path, name);
       shards.push({ name, path: file.path, start, size: file.size });
       start += file.size;
     }
@@ -258,7 +280,7 @@ class WeightGroup {
       throw new CheckpointError(
         this.modelPath,
         'truncated',
-        `weight "${spec.name}" [${spec.shape.join(', ')}] needs bytes ${offset}..${offset + length} of weight group ${this.group}, but its files (${files}) hold ${this.size} bytes`,
+        `weight ${JSON.stringify(spec.name)} [${spec.shape.join(', ')}] needs bytes ${offset}..${offset + length} of weight group ${this.group}, but its files (${files}) hold ${this.size} bytes`,
       );
     }
   }
@@ -266,14 +288,15 @@ class WeightGroup {
   /** The weight's bytes as a lazy file range, when one shard holds them all. */
   fileRange(offset: number, length: number): TensorSource | undefined {
     if (length === 0) return { kind: 'inline', bytes: new Uint8Array(0) };
-    const shard = this.shards.find((s) => offset >= s.start && offset + length <= s.start + s.size);
-    return shard && { kind: 'file', path: shard.path, offset: offset - shard.start, length };
+    const shard = this.shards[this.shardAt(offset)];
+    return offset + length <= shard.start + shard.size ? { kind: 'file', path: shard.path, offset: offset - shard.start, length } : undefined;
   }
 
   /** Reads a range that may cross shard boundaries (the caller has checked its bounds). */
   async read(offset: number, length: number): Promise<Uint8Array> {
     const out = new Uint8Array(length);
-    for (const [i, s] of this.shards.entries()) {
+    for (let i = this.shardAt(offset); i < this.shards.length && this.shards[i].start < offset + length; i++) {
+      const s = this.shards[i];
       const from = Math.max(offset, s.start);
       const to = Math.min(offset + length, s.start + s.size);
       if (from >= to) continue;
@@ -287,10 +310,21 @@ class WeightGroup {
     return out;
   }
 
+  /** The shard holding byte `offset` of the group (0 ≤ offset < size): the last one starting at or before it. */
+  private shardAt(offset: number): number {
+    let lo = 0;
+    let hi = this.shards.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.shards[mid].start <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
   /** Bytes of a string tensor: per element a uint32 LE length and that many bytes. */
   async stringTensorLength(spec: WeightSpec, offset: number): Promise<number> {
-    let numel = 1;
-    for (const d of spec.shape) numel *= d;
+    const numel = numelOf(spec.shape);
     let at = offset;
     for (let i = 0; i < numel; i++) {
       this.checkRange(spec, offset, at + 4 - offset);
@@ -333,7 +367,7 @@ function roleOfKind(kind: KernelKind | undefined, shape: readonly number[]): { r
   if (kind === 'in-out' && r === 2) return { role: 'linear', layout: IN_OUT_LAYOUT };
   if (kind === 'out-in' && r === 2) return { role: 'linear', layout: OUT_IN_LAYOUT };
   if (r < 3 || r > 5) return { role: 'other' };
-  if (kind === 'conv') return { role: 'conv', layout: { outAxis: r - 1, inAxis: r - 2 } };
+  if (kind === 'conv') return { role: 'conv', layout: kerasLayout(r) };
   if (kind === 'conv-transpose' || kind === 'depthwise') return { role: 'conv', layout: { outAxis: r - 2, inAxis: r - 1 } };
   return { role: 'other' };
 }
@@ -366,11 +400,16 @@ const LAYER_KERNELS: Readonly<Record<string, Readonly<Record<string, KernelKind>
   ConvLSTM2D: { kernel: 'conv', recurrent_kernel: 'conv' },
 };
 
-/** Without a known layer: Keras variable names. */
-function kindByVariableName(variable: string, rank: number): KernelKind | undefined {
+/**
+ * Without a known layer: Keras variable names. A `kernel` of rank 3 or more is a convolution's
+ * only when the layer class, if known, says convolution: MultiHeadAttention and EinsumDense keep
+ * rank-3 `kernel`s that are projections, not convolutions.
+ */
+function kindByVariableName(variable: string, rank: number, layerClass?: string): KernelKind | undefined {
   switch (variable) {
     case 'kernel':
-      return rank === 2 ? 'in-out' : 'conv';
+      if (rank === 2) return 'in-out';
+      return layerClass === undefined || layerClass.includes('Conv') ? 'conv' : undefined;
     case 'recurrent_kernel':
       return 'in-out';
     case 'depthwise_kernel':
@@ -400,7 +439,7 @@ function roleFinder(topology: unknown): (name: string, shape: readonly number[])
       if (cls === undefined) continue;
       const known = Object.hasOwn(LAYER_KERNELS, cls) ? LAYER_KERNELS[cls] : undefined;
       // A known class names its kernels exactly; a custom layer falls back to Keras variable names.
-      return roleOfKind(known ? (Object.hasOwn(known, variable) ? known[variable] : undefined) : kindByVariableName(variable, shape.length), shape);
+      return roleOfKind(known ? (Object.hasOwn(known, variable) ? known[variable] : undefined) : kindByVariableName(variable, shape.length, cls), shape);
     }
     return roleOfKind(kindByVariableName(variable, shape.length), shape);
   };

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { crc32, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
 import * as yauzl from 'yauzl';
+import type { DerivedBytesBudget } from '../checkpoint';
 import { CheckpointError, isCheckpointError } from '../errors';
 import type { RandomAccessFile } from '../randomAccessFile';
 
@@ -31,8 +32,9 @@ export interface ZipEntry {
 const LOCAL_HEADER_SIGNATURE = 0x04034b50;
 const LOCAL_HEADER_SIZE = 30;
 const CENTRAL_HEADER_SIZE = 46;
-const METHOD_STORED = 0;
-const METHOD_DEFLATE = 8;
+/** Zip compression methods that can be read: stored as is, and deflate. */
+export const METHOD_STORED = 0;
+export const METHOD_DEFLATE = 8;
 /** More members than this is not a checkpoint, whatever the central directory claims. */
 const MAX_ENTRIES = 10_000_000;
 
@@ -221,4 +223,28 @@ export async function readZipMember(file: RandomAccessFile, entry: ZipEntry, max
     throw new CheckpointError(path, 'corrupt', `${member} fails its CRC-32 check`, entry.dataOffset);
   }
   return bytes;
+}
+
+/**
+ * Where a member's bytes can be read: a stored member is a file range (nothing is read); a
+ * deflated one is inflated into memory when `budget` grants its size, else `skipped` says why.
+ */
+export type MemberSource =
+  | { readonly kind: 'file'; readonly offset: number; readonly length: number }
+  | { readonly kind: 'inline'; readonly bytes: Uint8Array }
+  | { readonly kind: 'skipped'; readonly reason: string };
+
+export async function memberSource(file: RandomAccessFile, entry: ZipEntry, budget: DerivedBytesBudget): Promise<MemberSource> {
+  if (entry.method === METHOD_STORED && !entry.encrypted) {
+    if (entry.compressedSize !== entry.uncompressedSize) {
+      throw new CheckpointError(file.path, 'corrupt', `zip member "${entry.name}" is stored but its sizes differ (${entry.compressedSize} vs ${entry.uncompressedSize})`, entry.localHeaderOffset);
+    }
+    return { kind: 'file', offset: entry.dataOffset, length: entry.compressedSize };
+  }
+  if (entry.method === METHOD_DEFLATE && !entry.encrypted) {
+    const refused = budget.reserve(entry.uncompressedSize);
+    if (refused) return { kind: 'skipped', reason: `compressed zip member "${entry.name}" ${refused}` };
+  }
+  // Encrypted members and other methods fail here with an 'unsupported' error.
+  return { kind: 'inline', bytes: await readZipMember(file, entry, entry.uncompressedSize) };
 }

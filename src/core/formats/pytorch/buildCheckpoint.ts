@@ -1,7 +1,7 @@
 import type { Checkpoint, SkippedTensor, TensorEntry } from '../../checkpoint';
 import { roleByName } from '../rolesByName';
 import { layoutOf, stripWrapperPrefix, type Leaf } from './checkpointLayout';
-import { PyObject } from './pickle';
+import { PyClass, PyObject } from './pickle';
 import { effectiveWeight, NotAnalysed, resolveTensor, type ResolvedTensor, type StorageLocator } from './tensorViews';
 
 /**
@@ -12,7 +12,7 @@ export async function buildCheckpoint(root: unknown, locator: StorageLocator, me
   const path = locator.file.path;
   const layout = layoutOf(root, path);
   Object.assign(metadata, layout.metadata);
-  const model = stripWrapperPrefix(layout.model, metadata);
+  const model = uniqueNames(stripWrapperPrefix(layout.model, metadata), metadata);
   const tensors: TensorEntry[] = [];
   const skipped: SkippedTensor[] = [];
 
@@ -27,7 +27,7 @@ export async function buildCheckpoint(root: unknown, locator: StorageLocator, me
       const orig = resolved.get(pair.orig)!;
       const mask = resolved.get(pair.mask)!;
       const leafName = pair.base.slice(pair.base.lastIndexOf('.') + 1);
-      const product = orig instanceof NotAnalysed || mask instanceof NotAnalysed ? new NotAnalysed('its orig or mask cannot be read') : await effectiveWeight(orig, mask, locator.file);
+      const product = orig instanceof NotAnalysed || mask instanceof NotAnalysed ? new NotAnalysed('its orig or mask cannot be read') : await effectiveWeight(orig, mask, locator.file, locator.budget);
       if (product instanceof NotAnalysed) {
         skipped.push({ name: pair.base, reason: `pruned weight not analysed: ${product.reason}` });
       } else {
@@ -57,8 +57,38 @@ export async function buildCheckpoint(root: unknown, locator: StorageLocator, me
   return { file: path, format: 'pytorch', tensors, metadata, skipped };
 }
 
+/**
+ * Flattened names can collide (a key "a.b" beside a nested {"a": {"b": …}}, keys 1 and "1"):
+ * later ones get a "#2", "#3" … suffix so that no tensor hides another.
+ */
+function uniqueNames(leaves: Leaf[], metadata: Record<string, string>): Leaf[] {
+  const taken = new Set(leaves.map((l) => l.name));
+  const seen = new Set<string>();
+  let renamed = 0;
+  const out = leaves.map((leaf) => {
+    if (!seen.has(leaf.name)) {
+      seen.add(leaf.name);
+      return leaf;
+    }
+    let n = 2;
+    while (taken.has(`${leaf.name}#${n}`)) n++;
+    const name = `${leaf.name}#${n}`;
+    taken.add(name);
+    renamed++;
+    return { name, value: leaf.value };
+  });
+  if (renamed > 0) metadata['duplicate names'] = `${renamed} tensor${renamed === 1 ? '' : 's'} shared a name with an earlier one and got a "#2"-style suffix`;
+  return out;
+}
+
 async function resolveLeaf(leaf: Leaf, locator: StorageLocator): Promise<ResolvedTensor | NotAnalysed> {
-  if (leaf.value instanceof PyObject) return new NotAnalysed(`a tensor kind that is not read (${leaf.value.className})`);
+  if (leaf.value instanceof PyObject) {
+    const [func] = leaf.value.args;
+    if (leaf.value.className === 'torch._tensor._rebuild_from_type_v2' && func instanceof PyClass) {
+      return new NotAnalysed(`a tensor subclass rebuilt by ${func.qualifiedName}, which is not read`);
+    }
+    return new NotAnalysed(`a tensor kind that is not read (${leaf.value.className})`);
+  }
   return resolveTensor(leaf.name, leaf.value, locator);
 }
 

@@ -1,5 +1,5 @@
 import { CheckpointError } from '../../errors';
-import { PyClass, PyObject } from './pickle';
+import { describeValue, PyClass, PyObject } from './pickle';
 import { TorchTensor } from './torchGlobals';
 
 /**
@@ -26,8 +26,11 @@ export interface CheckpointLayout {
 const MODEL_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net', 'network'];
 /** Deeper nesting than this is not a model; it is a recursion bomb or garbage. */
 const MAX_DEPTH = 256;
-/** Containers and tensors visited while flattening; a shared container counts at every visit. */
-const MAX_VISITS = 1 << 21;
+/**
+ * Containers, tensors and container items visited while flattening; a shared container counts
+ * with all its items at every visit, so sharing one large list many times cannot hide the work.
+ */
+const MAX_VISITS = 1 << 24;
 const MAX_METADATA_VALUE = 200;
 
 export function layoutOf(root: unknown, file: string): CheckpointLayout {
@@ -41,7 +44,7 @@ export function layoutOf(root: unknown, file: string): CheckpointLayout {
       const apart: CheckpointLayout['apart'] = [];
       for (const [key, value] of root) {
         if (key === modelKey) continue;
-        const name = String(key);
+        const name = describeValue(key);
         if (isScalar(value)) {
           metadata[name] = String(value).slice(0, MAX_METADATA_VALUE);
           continue;
@@ -73,8 +76,13 @@ function isContainer(value: unknown): boolean {
 }
 
 function join(prefix: string, key: unknown): string {
-  const k = String(key);
+  const k = describeValue(key);
   return prefix === '' ? k : `${prefix}.${k}`;
+}
+
+/** Only these can hold tensors; names are built for them alone. */
+function mayHoldTensors(value: unknown): boolean {
+  return value instanceof TorchTensor || value instanceof Map || value instanceof PyObject || Array.isArray(value);
 }
 
 /** Dict entries of a placeholder's state: `__dict__`, or the first of a (dict, slots) pair. */
@@ -108,9 +116,7 @@ function flatten(value: unknown, prefix: string, budget: { visits: number; file:
       onPath.delete(item.exit);
       continue;
     }
-    if (++budget.visits > MAX_VISITS) {
-      throw new CheckpointError(budget.file, 'unsafe', `the pickled object graph expands to more than ${MAX_VISITS} containers and tensors`);
-    }
+    charge(budget, 1);
     const v = item.value;
     if (v instanceof TorchTensor) {
       leaves.push({ name: item.name, value: v });
@@ -118,10 +124,21 @@ function flatten(value: unknown, prefix: string, budget: { visits: number; file:
     }
     if (item.depth >= MAX_DEPTH || onPath.has(v)) continue; // too deep, or a cycle
     const children: [string, unknown][] = [];
+    // Every item is charged, but plain values cannot hold tensors: they get no name.
+    const add = (entries: Iterable<[unknown, unknown]> | readonly unknown[], skip?: Set<unknown>) => {
+      let i = 0;
+      let count = 0;
+      for (const entry of entries) {
+        count++;
+        const [key, child] = Array.isArray(entries) ? [i++, entry] : (entry as [unknown, unknown]);
+        if (mayHoldTensors(child) && !skip?.has(key)) children.push([join(item.name, key), child]);
+      }
+      charge(budget, count);
+    };
     if (v instanceof Map) {
-      for (const [k, child] of v) children.push([join(item.name, k), child]);
+      add(v);
     } else if (Array.isArray(v)) {
-      v.forEach((child, i) => children.push([join(item.name, i), child]));
+      add(v);
     } else if (v instanceof PyObject) {
       if (isUnreadTensorKind(v)) {
         leaves.push({ name: item.name, value: v });
@@ -131,31 +148,29 @@ function flatten(value: unknown, prefix: string, budget: { visits: number; file:
       if (state && (state.has('_parameters') || state.has('_modules'))) {
         for (const [section, skip] of [['_parameters', undefined], ['_buffers', state.get('_non_persistent_buffers_set')], ['_modules', undefined]] as const) {
           const entries = state.get(section);
-          if (!(entries instanceof Map)) continue;
-          for (const [k, child] of entries) {
-            if (skip instanceof Set && skip.has(k)) continue;
-            children.push([join(item.name, k), child]);
-          }
+          if (entries instanceof Map) add(entries, skip instanceof Set ? skip : undefined);
         }
       } else {
-        if (state) for (const [k, child] of state) children.push([join(item.name, k), child]);
-        for (const [k, child] of v.dictItems) children.push([join(item.name, k), child]);
-        v.listItems.forEach((child, i) => children.push([join(item.name, i), child]));
+        if (state) add(state);
+        add(v.dictItems);
+        add(v.listItems);
       }
     } else {
       continue;
     }
     onPath.add(v);
     work.push({ exit: v });
-    // Children are pushed in reverse so that they pop in order; plain values cannot hold tensors.
-    for (let i = children.length - 1; i >= 0; i--) {
-      const child = children[i][1];
-      if (child instanceof TorchTensor || child instanceof Map || child instanceof PyObject || Array.isArray(child)) {
-        work.push({ name: children[i][0], value: child, depth: item.depth + 1 });
-      }
-    }
+    // Children are pushed in reverse so that they pop in order.
+    for (let i = children.length - 1; i >= 0; i--) work.push({ name: children[i][0], value: children[i][1], depth: item.depth + 1 });
   }
   return leaves;
+}
+
+function charge(budget: { visits: number; file: string }, n: number): void {
+  budget.visits += n;
+  if (budget.visits > MAX_VISITS) {
+    throw new CheckpointError(budget.file, 'unsafe', `the pickled object graph expands to more than ${MAX_VISITS} containers, items and tensors`);
+  }
 }
 
 /** DistributedDataParallel (and torch.compile) wrap the model, prefixing every name. */

@@ -1,12 +1,11 @@
-import type { Checkpoint } from '../../checkpoint';
-import { DTYPE_BITS } from '../../dtype';
+import type { Checkpoint, DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { buildCheckpoint } from './buildCheckpoint';
-import { PickleEndOfData, unpickle, type UnpickleOptions } from './pickle';
+import { describeValue, PickleEndOfData, unpickle, type UnpickleOptions } from './pickle';
 import { MAX_PICKLE_BYTES, storageRefOf } from './storageIds';
 import type { StorageBytes, StorageLocator } from './tensorViews';
-import { resolveTorchGlobal, type StorageRef, type StorageType } from './torchGlobals';
+import { resolveTorchGlobal, storageItemSize, type StorageRef, type StorageType } from './torchGlobals';
 
 /** The bytes torch's legacy format starts with: pickle protocol 2, LONG1 of MAGIC_NUMBER. */
 export const LEGACY_MAGIC = Uint8Array.of(0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19);
@@ -22,18 +21,24 @@ export function hasLegacyMagic(head: Uint8Array): boolean {
  * torch.save with `_use_new_zipfile_serialization=False`: pickles back to back (magic number,
  * protocol version, sys_info, the object, the sorted storage keys), then for each key an int64
  * element count and the storage's raw bytes. Storages become file ranges after the last pickle.
+ * torch writes counts and bytes little-endian whatever the machine (THPStorage_writeFileRaw
+ * converts); sys_info's `little_endian` only describes the writer. Big-endian counts (and then
+ * bytes) are accepted only from a writer that says it was big-endian, when little-endian ones
+ * do not match.
  */
-export async function readPyTorchLegacy(file: RandomAccessFile): Promise<Checkpoint> {
+export async function readPyTorchLegacy(file: RandomAccessFile, budget: DerivedBytesBudget): Promise<Checkpoint> {
   const path = file.path;
   const stream = new PickleStream(file);
   const magic = await stream.unpickle(0, 'the magic number');
   if (magic.value !== MAGIC_NUMBER) throw new CheckpointError(path, 'unknown-format', 'not a legacy torch.save file (wrong magic number)', 0);
   const protocol = await stream.unpickle(magic.end, 'the protocol version');
   if (protocol.value !== PROTOCOL_VERSION) {
-    throw new CheckpointError(path, 'unsupported', `legacy torch.save protocol ${String(protocol.value)} (only ${PROTOCOL_VERSION} is known)`, magic.end);
+    throw new CheckpointError(path, 'unsupported', `legacy torch.save protocol ${describeValue(protocol.value, 40)} (only ${PROTOCOL_VERSION} is known)`, magic.end);
   }
   const sysInfo = await stream.unpickle(protocol.end, 'sys_info');
-  const littleEndian = sysInfo.value instanceof Map ? sysInfo.value.get('little_endian') !== false : true;
+  const writerLittleEndian = sysInfo.value instanceof Map ? sysInfo.value.get('little_endian') !== false : true;
+  // Decided by the first element count; all storages then follow it.
+  let littleEndian: boolean | undefined;
 
   // Root storages by key, as the object pickle's persistent ids declare them.
   const roots = new Map<string, { type: StorageType; numel: number }>();
@@ -61,11 +66,14 @@ export async function readPyTorchLegacy(file: RandomAccessFile): Promise<Checkpo
       throw new CheckpointError(path, 'truncated', `the file ends before the element count of storage ${key}`, at);
     }
     const countBytes = await file.read(at, 8);
-    const count = new DataView(countBytes.buffer).getBigInt64(0, littleEndian);
-    if (count !== BigInt(root.numel)) {
+    const view = new DataView(countBytes.buffer, countBytes.byteOffset, 8);
+    const expected = BigInt(root.numel);
+    littleEndian ??= view.getBigInt64(0, true) === expected || writerLittleEndian || view.getBigInt64(0, false) !== expected;
+    const count = view.getBigInt64(0, littleEndian);
+    if (count !== expected) {
       throw new CheckpointError(path, 'corrupt', `storage ${key} records ${count} elements but its persistent id declares ${root.numel}`, at);
     }
-    const itemSize = root.type.dtype === undefined ? 1 : DTYPE_BITS[root.type.dtype] / 8;
+    const itemSize = storageItemSize(root.type);
     const length = root.numel * itemSize;
     if (at + 8 + length > file.size) {
       throw new CheckpointError(
@@ -78,8 +86,10 @@ export async function readPyTorchLegacy(file: RandomAccessFile): Promise<Checkpo
     ranges.set(key, { offset: at + 8, length });
     at += 8 + length;
   }
-  const metadata: Record<string, string> = { 'pytorch format': 'legacy', byteorder: littleEndian ? 'little' : 'big' };
-  return buildCheckpoint(object.value, new LegacyStorages(file, ranges, !littleEndian), metadata);
+  const bigEndian = littleEndian === false;
+  const metadata: Record<string, string> = { 'pytorch format': 'legacy', byteorder: bigEndian ? 'big' : 'little' };
+  if (!writerLittleEndian && !bigEndian) metadata['writer byteorder'] = 'big (storages are little-endian, as torch writes them)';
+  return buildCheckpoint(object.value, new LegacyStorages(file, ranges, bigEndian, budget), metadata);
 }
 
 class LegacyStorages implements StorageLocator {
@@ -87,6 +97,7 @@ class LegacyStorages implements StorageLocator {
     readonly file: RandomAccessFile,
     private readonly ranges: ReadonlyMap<string, { offset: number; length: number }>,
     readonly bigEndian: boolean,
+    readonly budget: DerivedBytesBudget,
   ) {}
 
   describe(ref: StorageRef): string {
@@ -97,8 +108,18 @@ class LegacyStorages implements StorageLocator {
     const range = this.ranges.get(ref.key);
     if (!range) throw new CheckpointError(this.file.path, 'corrupt', `storage ${ref.key} is missing from the storage key list`);
     if (!ref.view) return { kind: 'file', ...range };
-    const itemSize = ref.type.dtype === undefined ? 1 : DTYPE_BITS[ref.type.dtype] / 8;
-    return { kind: 'file', offset: range.offset + ref.view.offset * itemSize, length: ref.view.numel * itemSize };
+    // The view was checked against the root size its own persistent id claims; check it against the real one.
+    const itemSize = storageItemSize(ref.type);
+    const start = ref.view.offset * itemSize;
+    const length = ref.view.numel * itemSize;
+    if (start + length > range.length) {
+      throw new CheckpointError(
+        this.file.path,
+        'corrupt',
+        `storage view ${ref.view.key} (elements ${ref.view.offset}..${ref.view.offset + ref.view.numel}) runs past the end of its root storage ${ref.key} of ${range.length / itemSize} elements`,
+      );
+    }
+    return { kind: 'file', offset: range.offset + start, length };
   }
 }
 

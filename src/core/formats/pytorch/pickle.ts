@@ -59,6 +59,33 @@ export class PyFunction {
   ) {}
 }
 
+/**
+ * A pickled value as short text for names and messages, like Python's repr of a key: nested
+ * tuples are shown only a few levels and items deep, so a hostile key cannot make it huge
+ * (String() of an array nested 100,000 deep overflows the stack).
+ */
+export function describeValue(value: unknown, maxChars = 80): string {
+  const text = describeBounded(value, 3);
+  return text.length > maxChars ? `${text.slice(0, maxChars - 1)}…` : text;
+}
+
+function describeBounded(value: unknown, depth: number): string {
+  if (typeof value === 'string') return value.length > 200 ? `${value.slice(0, 200)}…` : value;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (value === null || value === undefined) return 'None';
+  if (Array.isArray(value)) {
+    if (depth === 0) return '(…)';
+    const items = value.slice(0, 8).map((v) => describeBounded(v, depth - 1));
+    return `(${items.join(', ')}${value.length > 8 ? ', …' : ''})`;
+  }
+  if (value instanceof Uint8Array) return `bytes[${value.length}]`;
+  if (value instanceof PyClass) return value.qualifiedName;
+  if (value instanceof PyObject) return `${value.className}(…)`;
+  if (value instanceof Map) return 'dict';
+  if (value instanceof Set) return 'set';
+  return typeof value;
+}
+
 export interface PickleLimits {
   /** Memo entries (PUT / MEMOIZE). */
   readonly maxMemo: number;
@@ -70,6 +97,15 @@ export interface PickleLimits {
   readonly maxSteps: number;
   /** Any single length (string, bytes, frame) a pickle may declare. */
   readonly maxLength: number;
+  /**
+   * Items (list and dict entries, bytes, characters) that data-building calls (list(), bytes(),
+   * OrderedDict() …) may create in all, per byte of pickle: torch's pickles build containers with
+   * opcodes, so a pickle that makes more through calls is a memory bomb (list(b) on one large
+   * memoized bytes object, again and again).
+   */
+  readonly maxCreatedPerByte: number;
+  /** The most items data-building calls may create, however long the pickle. */
+  readonly maxCreated: number;
   /** Bytes of one integer (LONG1/LONG4) or digits of a text integer. */
   readonly maxIntegerBytes: number;
 }
@@ -81,6 +117,8 @@ export const DEFAULT_PICKLE_LIMITS: PickleLimits = {
   maxSteps: 1 << 28,
   maxLength: 1 << 28,
   maxIntegerBytes: 4096,
+  maxCreatedPerByte: 4,
+  maxCreated: 1 << 24,
 };
 
 export interface UnpickleOptions {
@@ -184,6 +222,13 @@ function builtinGlobal(module: string, name: string): unknown {
     default:
       return undefined;
   }
+}
+
+/** Items a call's result holds, charged against the pickle's creation budget. */
+function itemCount(value: unknown): number {
+  if (Array.isArray(value) || typeof value === 'string' || value instanceof Uint8Array) return value.length;
+  if (value instanceof Map || value instanceof Set) return value.size;
+  return 1;
 }
 
 function itemsOf(value: unknown): unknown[] {
@@ -307,6 +352,9 @@ class Unpickler {
   private stackSize = 0;
   private readonly memo = new Map<number, unknown>();
   private steps = 0;
+  /** Items made by data-building calls so far, and how many they may make. */
+  private created = 0;
+  private readonly maxCreated: number;
   private readonly limits: PickleLimits;
   private readonly view: DataView;
 
@@ -319,6 +367,7 @@ class Unpickler {
     this.opStart = start;
     this.limits = { ...DEFAULT_PICKLE_LIMITS, ...options.limits };
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.maxCreated = Math.min(this.limits.maxCreatedPerByte * (bytes.length - start), this.limits.maxCreated);
   }
 
   private fail(problem: 'corrupt' | 'unsafe' | 'unsupported', detail: string): CheckpointError {
@@ -481,12 +530,18 @@ class Unpickler {
     this.spend(work);
     const kw = kwargs instanceof Map ? kwargs : undefined;
     if (callee instanceof PyFunction) {
+      let made: unknown;
       try {
-        return callee.call(args, kw);
+        made = callee.call(args, kw);
       } catch (e) {
         if (e instanceof CheckpointError) throw e;
         throw this.fail('corrupt', `${callee.qualifiedName} was given arguments it cannot take`);
       }
+      this.created += itemCount(made);
+      if (this.created > this.maxCreated) {
+        throw this.fail('unsafe', `calls such as ${callee.qualifiedName}() create more than ${this.maxCreated} items, far more than a ${this.bytes.length - this.start}-byte pickle holds (a memory bomb?)`);
+      }
+      return made;
     }
     const made = instantiate(callee, args, kw);
     if (made === undefined) throw this.fail('corrupt', 'a call of something that is not callable');
@@ -827,10 +882,11 @@ class Unpickler {
     try {
       return this.options.persistentLoad(pid);
     } catch (e) {
-      if (e instanceof CheckpointError && e.offset === undefined) {
+      if (e instanceof CheckpointError) {
+        if (e.offset !== undefined) throw e;
         throw new CheckpointError(e.file, e.problem, `${e.detail}${this.where()}`, this.fileOffset());
       }
-      throw e;
+      throw this.fail('corrupt', `a persistent id that cannot be read (${e instanceof Error ? e.message : describeValue(e)})`);
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Checkpoint } from '../../checkpoint';
+import { DerivedBytesBudget, type Checkpoint } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { looksLikeZip } from '../zip';
@@ -15,13 +15,16 @@ export function sniffPyTorch(head: Uint8Array): 'certain' | 'plausible' | 'no' {
   return looksLikeZip(head) ? 'plausible' : 'no';
 }
 
-/** Reads a torch.save checkpoint (.pt, .pth, .bin, .ckpt): the zip format or the legacy one. */
-export async function readPyTorch(file: RandomAccessFile): Promise<Checkpoint> {
+/**
+ * Reads a torch.save checkpoint (.pt, .pth, .bin, .ckpt): the zip format or the legacy one.
+ * Everything materialized in memory (inflated records, gathered views …) shares `budget`.
+ */
+export async function readPyTorch(file: RandomAccessFile, budget = new DerivedBytesBudget()): Promise<Checkpoint> {
   const path = file.path;
   if (file.size === 0) throw new CheckpointError(path, 'empty', 'the file is empty');
   const head = await file.read(0, Math.min(file.size, 512));
-  if (looksLikeZip(head)) return readPyTorchZip(file);
-  if (hasLegacyMagic(head)) return readPyTorchLegacy(file);
+  if (looksLikeZip(head)) return readPyTorchZip(file, budget);
+  if (hasLegacyMagic(head)) return readPyTorchLegacy(file, budget);
   if (head.length >= 262 && new TextDecoder('latin1').decode(head.subarray(257, 262)) === 'ustar') {
     throw new CheckpointError(path, 'unsupported', 'the tar-based torch.save format of PyTorch before 0.4 is not supported');
   }

@@ -1,5 +1,5 @@
 import { CheckpointError } from '../../errors';
-import { PyClass } from './pickle';
+import { describeValue, PyClass } from './pickle';
 import { StorageType, type StorageRef } from './torchGlobals';
 
 /** The largest pickle read into memory (data.pkl, or one pickle of the legacy stream). */
@@ -21,7 +21,7 @@ export function storageRefOf(pid: unknown, file: string, what: string, legacy: b
     if (!(cls instanceof PyClass)) throw bad('a module persistent id without a class');
     return cls;
   }
-  if (kind !== 'storage') throw bad(`unknown persistent id type ${JSON.stringify(String(kind)).slice(0, 60)}`);
+  if (kind !== 'storage') throw bad(`unknown persistent id type ${JSON.stringify(describeValue(kind, 60))}`);
   if (pid.length !== (legacy ? 6 : 5)) throw bad(`a storage persistent id of ${pid.length} fields (expected ${legacy ? 6 : 5})`);
   const [, type, key, location, numel] = pid;
   if (!(type instanceof StorageType)) {
@@ -30,13 +30,16 @@ export function storageRefOf(pid: unknown, file: string, what: string, legacy: b
   }
   if (typeof key !== 'string' && typeof key !== 'number') throw bad('a storage key that is not a string');
   if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) throw bad(`storage ${String(key)} has an element count that is not a non-negative integer`);
-  const ref: StorageRef = { key: String(key), type, numel, location: String(location) };
+  // torch writes the device as a string ('cpu', 'cuda:0').
+  if (typeof location !== 'string') throw bad(`storage ${String(key)} has a location that is not a string (${describeValue(location, 40)})`);
+  const ref: StorageRef = { key: String(key), type, numel, location };
   const view = legacy ? pid[5] : null;
   if (view === null || view === undefined) return ref;
   if (!Array.isArray(view) || view.length !== 3) throw bad(`storage ${ref.key} has view metadata that is not (key, offset, size)`);
   const [viewKey, offset, size] = view;
+  if (typeof viewKey !== 'string' && typeof viewKey !== 'number') throw bad(`storage ${ref.key} has a view key that is not a string`);
   if (typeof offset !== 'number' || typeof size !== 'number' || !Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size < 0 || offset + size > numel) {
-    throw bad(`storage view ${String(viewKey)} (offset ${String(offset)}, ${String(size)} elements) does not fit its root storage of ${numel}`);
+    throw bad(`storage view ${String(viewKey)} (offset ${describeValue(offset, 30)}, ${describeValue(size, 30)} elements) does not fit its root storage of ${numel}`);
   }
   return { ...ref, numel: size, view: { key: String(viewKey), offset, numel: size } } satisfies StorageRef;
 }

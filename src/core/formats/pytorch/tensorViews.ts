@@ -1,25 +1,29 @@
 import { setFloat16 } from '@petamoriken/float16';
-import { MAX_DERIVED_BYTES, numelOf, type TensorSource } from '../../checkpoint';
-import { decodeToFloat64, DTYPE_BITS, type DType } from '../../dtype';
+import { numelOf, type DerivedBytesBudget, type TensorSource } from '../../checkpoint';
+import { alignedBytes, byteSwapUnit, decodeToFloat64, itemSize as itemSizeOf, swapBytes, type DType } from '../../dtype';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
-import { StorageType, TorchTensor, type Quantization, type StorageRef } from './torchGlobals';
+import { storageItemSize, StorageType, TorchTensor, type Quantization, type StorageRef } from './torchGlobals';
 
 /**
  * Turns the (storage, offset, size, stride) of a torch tensor into bytes the kernels can scan.
  * Offsets and strides count elements, so a tensor can be a view of part of a storage that other
  * tensors share. A contiguous little-endian view is a file range; anything whose values must be
  * computed (a gathered strided view, a byte swap, a zero-point shift) is materialized in memory
- * up to MAX_DERIVED_BYTES, with a note saying how.
+ * within the checkpoint's DerivedBytesBudget, with a note saying how.
  */
 
-/** Where a storage's bytes are: a file range (stored records) or memory (deflated records). */
 /** Elements decoded at a time when computing derived values: bounds the float64 scratch memory. */
 const CHUNK_ELEMENTS = 1 << 20;
 
+/**
+ * Where a storage's bytes are: a file range (stored records), memory (deflated records), or
+ * nowhere because reading them would pass the memory budget (`skipped`, with the reason).
+ */
 export type StorageBytes =
   | { readonly kind: 'file'; readonly offset: number; readonly length: number }
-  | { readonly kind: 'inline'; readonly bytes: Uint8Array };
+  | { readonly kind: 'inline'; readonly bytes: Uint8Array }
+  | { readonly kind: 'skipped'; readonly reason: string };
 
 export interface StorageLocator {
   readonly file: RandomAccessFile;
@@ -29,6 +33,8 @@ export interface StorageLocator {
   locate(ref: StorageRef): Promise<StorageBytes>;
   /** How a storage is named in errors ("data/3"). */
   describe(ref: StorageRef): string;
+  /** Memory for everything materialized while opening this checkpoint. */
+  readonly budget: DerivedBytesBudget;
 }
 
 export interface ResolvedTensor {
@@ -68,14 +74,14 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
   if (!isCount(offset)) throw bad('the storage offset is not a non-negative integer');
   if (!isCountList(size)) throw bad('the size is not a list of non-negative integers');
   if (!isCountList(stride) || stride.length !== size.length) throw bad(`the stride does not match the size [${size.join(', ')}]`);
-  const itemSize = DTYPE_BITS[dtype] / 8;
+  const itemSize = itemSizeOf(dtype);
   const numel = numelOf(size);
   if (!Number.isSafeInteger(numel * itemSize)) throw bad(`shape [${size.join(', ')}] is too large`);
 
   // Elements of this tensor's dtype that the storage holds, as its persistent id declares them.
-  const storageItemSize = storage.type.dtype === undefined ? 1 : DTYPE_BITS[storage.type.dtype] / 8;
-  const declaredBytes = storage.numel * storageItemSize;
+  const declaredBytes = storage.numel * storageItemSize(storage.type);
   const located = await locator.locate(storage);
+  if (located.kind === 'skipped') return new NotAnalysed(located.reason);
   const recordBytes = located.kind === 'file' ? located.length : located.bytes.length;
   if (recordBytes < declaredBytes) {
     throw new CheckpointError(
@@ -97,6 +103,10 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
 
   const quantization = tensor.quantization;
   if (tensor.rebuiltBy === '_rebuild_qtensor' && !quantization) return new NotAnalysed(`quantized (${typeName}) with quantizer parameters that are not understood`);
+  // torch.save keeps an expand()ed tensor as its small storage; its values repeat along the
+  // stride-0 axes, and copying them out could take far more memory than the file holds.
+  const expandedAxis = size.findIndex((d, i) => d > 1 && stride[i] === 0);
+  if (expandedAxis >= 0) return new NotAnalysed(`an expanded view (stride 0 along dimension ${expandedAxis} of [${size.join(', ')}])`);
   const contiguous = isContiguous(size, stride);
   const outDType = quantization ? shiftedDType(dtype) : dtype;
   const needsBytes = !contiguous || locator.bigEndian || located.kind === 'inline' || (quantization !== undefined && !zeroPointIsZero(quantization));
@@ -105,13 +115,17 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
     return quantization ? { dtype, shape: size, source, note: `${typeName}, zero point 0` } : { dtype, shape: size, source };
   }
 
-  const outBytes = numel * (DTYPE_BITS[outDType] / 8);
-  if (outBytes > MAX_DERIVED_BYTES) {
-    return new NotAnalysed(`its values must be computed in memory (${describeWhy(contiguous, locator.bigEndian, quantization)}) and ${outBytes} bytes exceed the limit of ${MAX_DERIVED_BYTES}`);
-  }
+  const shifts = quantization !== undefined && !zeroPointIsZero(quantization);
   const spanElements = numel === 0 ? 0 : last - offset + 1;
-  if (spanElements * itemSize > MAX_DERIVED_BYTES) {
-    return new NotAnalysed(`a non-contiguous view spanning ${spanElements * itemSize} bytes of its storage, beyond the limit of ${MAX_DERIVED_BYTES}`);
+  // Each copy made below: the span read from the file, the gathered or swapped copy, the shifted values.
+  const copies = [
+    located.kind === 'file' ? spanElements * itemSize : 0,
+    !contiguous || (locator.bigEndian && located.kind === 'inline') ? numel * itemSize : 0,
+    shifts ? numel * itemSizeOf(outDType) : 0,
+  ];
+  for (const bytes of copies) {
+    const refused = bytes > 0 ? locator.budget.reserve(bytes) : undefined;
+    if (refused) return new NotAnalysed(`its values must be computed in memory (${describeWhy(contiguous, locator.bigEndian, quantization)}), which ${refused}`);
   }
   const span =
     located.kind === 'inline'
@@ -122,7 +136,7 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
   const notes: string[] = [];
   if (!contiguous) notes.push('non-contiguous view, gathered');
   if (locator.bigEndian) {
-    swapBytes(bytes, dtype);
+    swapBytes(bytes, byteSwapUnit(dtype));
     notes.push('byte-swapped from big-endian');
   }
   if (quantization) {
@@ -149,18 +163,26 @@ function isContiguous(size: readonly number[], stride: readonly number[]): boole
   return true;
 }
 
-/** Copies a strided view (strides relative to `span[0]`) into C order. */
+/**
+ * Copies a strided view (strides relative to `span[0]`) into C order. The trailing axes that
+ * are contiguous among themselves form runs copied in one piece; an odometer walks the others.
+ */
 function gather(span: Uint8Array, itemSize: number, size: readonly number[], stride: readonly number[]): Uint8Array {
   const numel = numelOf(size);
   const out = new Uint8Array(numel * itemSize);
   if (numel === 0) return out;
-  const rank = size.length;
-  const index = new Array<number>(rank).fill(0);
+  let outer = size.length;
+  let run = 1;
+  while (outer > 0 && (size[outer - 1] === 1 || stride[outer - 1] === run)) run *= size[--outer];
+  const runBytes = run * itemSize;
+  const index = new Array<number>(outer).fill(0);
   let from = 0;
-  for (let i = 0; i < numel; i++) {
-    out.set(span.subarray(from * itemSize, (from + 1) * itemSize), i * itemSize);
-    // Odometer step: advance the last axis, carrying into earlier ones.
-    for (let d = rank - 1; d >= 0; d--) {
+  for (let to = 0; to < out.length; to += runBytes) {
+    const at = from * itemSize;
+    if (runBytes <= 16) for (let b = 0; b < runBytes; b++) out[to + b] = span[at + b];
+    else out.set(span.subarray(at, at + runBytes), to);
+    // Odometer step: advance the last outer axis, carrying into earlier ones.
+    for (let d = outer - 1; d >= 0; d--) {
       if (++index[d] < size[d]) {
         from += stride[d];
         break;
@@ -172,19 +194,12 @@ function gather(span: Uint8Array, itemSize: number, size: readonly number[], str
   return out;
 }
 
-/** Reverses the bytes of each element in place (each half separately for complex numbers). */
-export function swapBytes(bytes: Uint8Array, dtype: DType): void {
-  const bits = DTYPE_BITS[dtype];
-  const width = dtype === 'complex64' || dtype === 'complex128' ? bits / 16 : bits / 8;
-  if (width <= 1) return;
-  for (let at = 0; at + width <= bytes.length; at += width) {
-    for (let i = at, j = at + width - 1; i < j; i++, j--) {
-      const t = bytes[i];
-      bytes[i] = bytes[j];
-      bytes[j] = t;
-    }
-  }
-}
+/** The values the stored integer types of quantized tensors can hold. */
+const STORED_RANGES: Partial<Record<DType, readonly [number, number]>> = {
+  int8: [-128, 127],
+  uint8: [0, 255],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+};
 
 function shiftedDType(stored: DType): DType {
   return stored === 'int32' ? 'int64' : 'int16';
@@ -226,12 +241,18 @@ async function shiftByZeroPoint(
     note = `zero = per-channel zero point (axis ${q.axis})`;
   }
   if (!zeroPoints.every(Number.isInteger)) return new NotAnalysed('quantized with non-integer zero points (no stored value is exactly zero)');
+  // torch refuses zero points its stored type cannot hold; shifting by one would wrap silently.
+  const [low, high] = STORED_RANGES[dtype] ?? [-Infinity, Infinity];
+  const outside = zeroPoints.find((z) => z < low || z > high);
+  if (outside !== undefined) {
+    throw new CheckpointError(locator.file.path, 'corrupt', `tensor "${name}": zero point ${outside} is outside the range ${low}..${high} of its stored ${dtype} values`);
+  }
   const out = shiftedDType(dtype) === 'int64' ? new BigInt64Array(numel) : new Int16Array(numel);
-  const itemSize = DTYPE_BITS[dtype] / 8;
+  const itemSize = itemSizeOf(dtype);
   // Decoded a chunk at a time: float64 copies of a whole large tensor would take 8 bytes per element.
   for (let first = 0; first < numel; first += CHUNK_ELEMENTS) {
     const count = Math.min(CHUNK_ELEMENTS, numel - first);
-    const values = decodeToFloat64(dtype, aligned(bytes.subarray(first * itemSize, (first + count) * itemSize), itemSize), count);
+    const values = decodeToFloat64(dtype, alignedBytes(bytes.subarray(first * itemSize, (first + count) * itemSize), itemSize), count);
     for (let j = 0; j < count; j++) {
       const i = first + j;
       const v = values[j] - zeroPoints[Math.floor(i / inner) % channels];
@@ -256,7 +277,7 @@ async function numbersOf(what: string, value: unknown, count: number, locator: S
   if (resolved instanceof NotAnalysed) return resolved;
   const n = numelOf(resolved.shape);
   if (n !== count) throw wrongCount(n); // checked before reading: the count bounds the read
-  return decodeToFloat64(resolved.dtype, aligned(await bytesOf(resolved, locator.file), DTYPE_BITS[resolved.dtype] / 8), n);
+  return decodeToFloat64(resolved.dtype, alignedBytes(await bytesOf(resolved, locator.file), itemSizeOf(resolved.dtype)), n);
 }
 
 /** A resolved tensor's bytes in memory (reads a file range; the caller bounds the size). */
@@ -276,14 +297,16 @@ export async function effectiveWeight(
   orig: ResolvedTensor,
   mask: ResolvedTensor,
   file: RandomAccessFile,
+  budget: DerivedBytesBudget,
 ): Promise<{ dtype: DType; bytes: Uint8Array } | NotAnalysed> {
   if (orig.shape.length !== mask.shape.length || orig.shape.some((d, i) => d !== mask.shape[i])) {
     return new NotAnalysed(`its mask has shape [${mask.shape.join(', ')}], not [${orig.shape.join(', ')}]`);
   }
   if (!PRODUCT_DTYPES.has(orig.dtype)) return new NotAnalysed(`orig × mask is only computed for floating-point weights, not ${orig.dtype}`);
   const numel = numelOf(orig.shape);
-  const outSize = DTYPE_BITS[orig.dtype] / 8;
-  if (numel * outSize > MAX_DERIVED_BYTES) return new NotAnalysed(`orig × mask would take ${numel * outSize} bytes, beyond the limit of ${MAX_DERIVED_BYTES}`);
+  const outSize = itemSizeOf(orig.dtype);
+  const refused = budget.reserve(numel * outSize);
+  if (refused) return new NotAnalysed(`orig × mask ${refused}`);
   const out = new Uint8Array(numel * outSize);
   for (let first = 0; first < numel; first += CHUNK_ELEMENTS) {
     const count = Math.min(CHUNK_ELEMENTS, numel - first);
@@ -297,15 +320,11 @@ export async function effectiveWeight(
 
 /** Elements [first, first + count) of a resolved tensor, aligned for typed-array views. */
 async function elementsOf(tensor: ResolvedTensor, file: RandomAccessFile, first: number, count: number): Promise<Uint8Array> {
-  const size = DTYPE_BITS[tensor.dtype] / 8;
+  const size = itemSizeOf(tensor.dtype);
   const source = tensor.source;
   if (source.kind === 'file') return file.read(source.offset + first * size, count * size);
-  return aligned(source.bytes.subarray(first * size, (first + count) * size), size);
-}
-
-/** Typed-array views need element-aligned offsets; bytes inside a decompressed record may not be. */
-function aligned(bytes: Uint8Array, elementSize: number): Uint8Array {
-  return bytes.byteOffset % Math.max(1, elementSize) === 0 ? bytes : bytes.slice();
+  // Typed-array views need element-aligned offsets; bytes inside a decompressed record may not be.
+  return alignedBytes(source.bytes.subarray(first * size, (first + count) * size), size);
 }
 
 function encodeFloats(values: Float64Array, dtype: DType): Uint8Array {

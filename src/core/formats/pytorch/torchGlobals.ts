@@ -1,5 +1,5 @@
-import type { DType } from '../../dtype';
-import { PyFunction } from './pickle';
+import { itemSize, type DType } from '../../dtype';
+import { describeValue, PyClass, PyFunction, PyObject } from './pickle';
 
 /**
  * The torch globals a checkpoint pickle may use, as data: storage classes, dtypes, qschemes,
@@ -16,6 +16,11 @@ export class StorageType {
     /** Set for quantized storages (QInt8Storage …): the elements are integers around a zero point. */
     readonly quantized?: string,
   ) {}
+}
+
+/** Bytes per element of a storage: its dtype's, or 1 for packed types counted in bytes. */
+export function storageItemSize(type: StorageType): number {
+  return type.dtype === undefined ? 1 : itemSize(type.dtype);
 }
 
 /** A torch dtype global (`torch.float32` …). */
@@ -134,12 +139,15 @@ const QSCHEMES = new Set(['per_tensor_affine', 'per_channel_affine', 'per_channe
 const rebuildTensorV2 = new PyFunction('torch._utils._rebuild_tensor_v2', ([storage, offset, size, stride]) => new TorchTensor(storage, offset, size, stride));
 /** torch._utils._rebuild_tensor(storage, offset, size, stride): before v2. */
 const rebuildTensor = new PyFunction('torch._utils._rebuild_tensor', ([storage, offset, size, stride]) => new TorchTensor(storage, offset, size, stride));
-/** _rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype[, metadata]). */
-const rebuildTensorV3 = new PyFunction(
-  'torch._utils._rebuild_tensor_v3',
-  ([storage, offset, size, stride, , , dtype]) =>
-    new TorchTensor(storage, offset, size, stride, dtype instanceof TorchDType ? dtype : undefined, undefined, '_rebuild_tensor_v3'),
-);
+/**
+ * _rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype[, metadata]).
+ * The dtype says how to read the UntypedStorage's bytes: one we do not know (a newer torch's
+ * float4 …) keeps its name and no element type, so the tensor is listed as not analysed.
+ */
+const rebuildTensorV3 = new PyFunction('torch._utils._rebuild_tensor_v3', ([storage, offset, size, stride, , , dtype]) => {
+  const known = dtype instanceof TorchDType ? dtype : new TorchDType(dtype instanceof PyClass ? dtype.qualifiedName : describeValue(dtype, 40), undefined);
+  return new TorchTensor(storage, offset, size, stride, known, undefined, '_rebuild_tensor_v3');
+});
 /** _rebuild_qtensor(storage, offset, size, stride, quantizer_params, requires_grad, hooks). */
 const rebuildQTensor = new PyFunction('torch._utils._rebuild_qtensor', ([storage, offset, size, stride, params]) => {
   return new TorchTensor(storage, offset, size, stride, undefined, quantizationOf(params), '_rebuild_qtensor');
@@ -147,12 +155,17 @@ const rebuildQTensor = new PyFunction('torch._utils._rebuild_qtensor', ([storage
 /** Parameters wrap a tensor: _rebuild_parameter(data, requires_grad, hooks[, state]). */
 const rebuildParameter = new PyFunction('torch._utils._rebuild_parameter', ([data]) => data);
 const rebuildParameterWithState = new PyFunction('torch._utils._rebuild_parameter_with_state', ([data]) => data);
-/** torch._tensor._rebuild_from_type_v2(func, new_type, args, state): calls func(*args) when func is allowlisted. */
-const rebuildFromTypeV2 = new PyFunction('torch._tensor._rebuild_from_type_v2', ([func, , args]) =>
-  func instanceof PyFunction && Array.isArray(args) ? func.call(args) : undefined,
-);
+/**
+ * torch._tensor._rebuild_from_type_v2(func, new_type, args, state): calls func(*args) when func
+ * is allowlisted; otherwise an inert record of the call, which is listed as a tensor not read.
+ */
+const REBUILD_FROM_TYPE = new PyClass('torch._tensor', '_rebuild_from_type_v2');
+const rebuildFromTypeV2 = new PyFunction('torch._tensor._rebuild_from_type_v2', (args) => {
+  const [func, , funcArgs] = args;
+  return func instanceof PyFunction && Array.isArray(funcArgs) ? func.call(funcArgs) : new PyObject(REBUILD_FROM_TYPE, args);
+});
 const size = new PyFunction('torch.Size', ([dims]) => (Array.isArray(dims) ? [...dims] : []));
-const device = new PyFunction('torch.device', (args) => args.map(String).join(':'));
+const device = new PyFunction('torch.device', (args) => args.map((a) => describeValue(a, 40)).join(':'));
 
 function quantizationOf(params: unknown): Quantization | undefined {
   if (!Array.isArray(params) || !(params[0] instanceof TorchQScheme)) return undefined;

@@ -1,23 +1,20 @@
-import type { Checkpoint } from '../../checkpoint';
-import { MAX_DERIVED_BYTES } from '../../checkpoint';
+import type { Checkpoint, DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
-import { readZipDirectory, readZipMember, type ZipEntry } from '../zip';
+import { memberSource, METHOD_STORED, readZipDirectory, readZipMember, type ZipEntry } from '../zip';
 import { buildCheckpoint } from './buildCheckpoint';
 import { unpickle } from './pickle';
 import { MAX_PICKLE_BYTES, storageRefOf } from './storageIds';
 import type { StorageBytes, StorageLocator } from './tensorViews';
 import { resolveTorchGlobal, type StorageRef } from './torchGlobals';
 
-const METHOD_STORED = 0;
-
 /**
  * torch.save's default format (torch ≥ 1.6): a zip whose records sit under one folder, with the
  * object pickle in `data.pkl` and each storage's raw bytes in `data/<key>`. Stored records become
  * file ranges at their data offset; deflated ones (zips rewritten by other tools) are read into
- * memory up to MAX_DERIVED_BYTES.
+ * memory within the checkpoint's DerivedBytesBudget.
  */
-export async function readPyTorchZip(file: RandomAccessFile): Promise<Checkpoint> {
+export async function readPyTorchZip(file: RandomAccessFile, budget: DerivedBytesBudget): Promise<Checkpoint> {
   const path = file.path;
   const entries = await readZipDirectory(file);
   // torch.save puts every record under one folder, named after the file (or "archive").
@@ -53,17 +50,19 @@ export async function readPyTorchZip(file: RandomAccessFile): Promise<Checkpoint
     resolveGlobal: resolveTorchGlobal,
     persistentLoad: (pid) => storageRefOf(pid, path, what, false),
   });
-  return buildCheckpoint(value, new ZipStorages(file, prefix, byName, byteorder === 'big'), metadata);
+  return buildCheckpoint(value, new ZipStorages(file, prefix, byName, byteorder === 'big', budget), metadata);
 }
 
 class ZipStorages implements StorageLocator {
-  private readonly inflated = new Map<string, Promise<Uint8Array>>();
+  /** Each record is located (and, when deflated, inflated and charged to the budget) once. */
+  private readonly located = new Map<string, Promise<StorageBytes>>();
 
   constructor(
     readonly file: RandomAccessFile,
     private readonly prefix: string,
     private readonly entries: ReadonlyMap<string, ZipEntry>,
     readonly bigEndian: boolean,
+    readonly budget: DerivedBytesBudget,
   ) {}
 
   describe(ref: StorageRef): string {
@@ -74,12 +73,11 @@ class ZipStorages implements StorageLocator {
     const name = this.describe(ref);
     const entry = this.entries.get(name);
     if (!entry) throw new CheckpointError(this.file.path, 'corrupt', `data.pkl refers to storage record ${name}, which the archive lacks`);
-    if (entry.method === METHOD_STORED) return { kind: 'file', offset: entry.dataOffset, length: entry.compressedSize };
-    let bytes = this.inflated.get(name);
-    if (!bytes) {
-      bytes = readZipMember(this.file, entry, MAX_DERIVED_BYTES);
-      this.inflated.set(name, bytes);
+    let located = this.located.get(name);
+    if (!located) {
+      located = memberSource(this.file, entry, this.budget);
+      this.located.set(name, located);
     }
-    return { kind: 'inline', bytes: await bytes };
+    return located;
   }
 }
