@@ -68,3 +68,28 @@ export async function withFile<T>(path: string, fn: (file: RandomAccessFile) => 
     await file.close();
   }
 }
+
+/** Files opened by path once each and kept open until `close()`, for readers that visit many ranges. */
+export class OpenFiles {
+  private readonly files = new Map<string, Promise<RandomAccessFile>>();
+
+  /** `known` files (e.g. the model already open) are used as they are and not closed here. */
+  constructor(private readonly known: readonly RandomAccessFile[] = []) {}
+
+  get(path: string): Promise<RandomAccessFile> {
+    const known = this.known.find((f) => f.path === path);
+    if (known) return Promise.resolve(known);
+    let file = this.files.get(path);
+    if (!file) {
+      file = RandomAccessFile.open(path);
+      this.files.set(path, file);
+    }
+    return file;
+  }
+
+  async close(): Promise<void> {
+    const opened = await Promise.allSettled(this.files.values());
+    this.files.clear();
+    for (const r of opened) if (r.status === 'fulfilled') await r.value.close();
+  }
+}

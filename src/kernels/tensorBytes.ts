@@ -1,5 +1,5 @@
 import type { TensorSource } from '../core/checkpoint';
-import { DTYPE_BITS, elementAlignment, type DType } from '../core/dtype';
+import { alignedBytes, DTYPE_BITS, elementAlignment, type DType } from '../core/dtype';
 import { RandomAccessFile } from '../core/randomAccessFile';
 
 /** Elements per chunk when streaming a tensor: bounded memory whatever the tensor's size. */
@@ -27,8 +27,7 @@ export async function* tensorChunks(
   const perChunk = bits < 8 ? chunkElements - (chunkElements % 2) : chunkElements;
   const bytesOf = (count: number) => Math.ceil((count * bits) / 8);
   if (source.kind === 'inline') {
-    let bytes = source.bytes;
-    if (bytes.byteOffset % elementAlignment(dtype) !== 0) bytes = bytes.slice();
+    const bytes = alignedBytes(source.bytes, elementAlignment(dtype));
     for (let first = 0; first < numel; first += perChunk) {
       signal?.throwIfAborted();
       const count = Math.min(perChunk, numel - first);

@@ -1,7 +1,8 @@
 import { numelOf, type DerivedBytesBudget, type SkippedTensor, type TensorSource } from '../checkpoint';
-import { DTYPE_BITS, type DType } from '../dtype';
-import { RandomAccessFile } from '../randomAccessFile';
+import { alignedBytes, DTYPE_BITS, type DType } from '../dtype';
+import { OpenFiles, type RandomAccessFile } from '../randomAccessFile';
 import type { ZeroPointUse } from './onnxGraph';
+import { shiftByZeroPoints, type ShiftedDType } from './zeroPointShift';
 
 /** ONNX's 4-bit integers, which have no DType: they are analysed unpacked to int8. */
 export type PackedInt4 = 'int4' | 'uint4';
@@ -30,42 +31,42 @@ export function storedBits(type: StoredType): number {
 
 /** Reads byte ranges of tensor sources, opening external data files once each. */
 export class SourceReader {
-  private readonly files = new Map<string, RandomAccessFile>();
+  private readonly files: OpenFiles;
 
-  constructor(private readonly model: RandomAccessFile) {}
+  constructor(model: RandomAccessFile) {
+    this.files = new OpenFiles([model]);
+  }
 
   async read(source: TensorSource, offset: number, length: number): Promise<Uint8Array> {
     if (source.kind === 'inline') return source.bytes.subarray(offset, offset + length);
-    let file = source.path === this.model.path ? this.model : this.files.get(source.path);
-    if (!file) {
-      file = await RandomAccessFile.open(source.path);
-      this.files.set(source.path, file);
-    }
-    return file.read(source.offset + offset, length);
+    return (await this.files.get(source.path)).read(source.offset + offset, length);
   }
 
-  async close(): Promise<void> {
-    for (const file of this.files.values()) await file.close();
+  close(): Promise<void> {
+    return this.files.close();
   }
 }
 
 /** Integer types whose "zero" can be a zero point, and what their shifted values are stored as. */
-const SHIFTED: Partial<Record<StoredType, { wider: DType; read: (bytes: Uint8Array, count: number) => ArrayLike<number> }>> = {
+const SHIFTED: Partial<Record<StoredType, { wider: ShiftedDType; read: (bytes: Uint8Array, count: number) => ArrayLike<number> }>> = {
   int4: { wider: 'int8', read: (b, n) => unpack4(b, n, true) },
   uint4: { wider: 'int8', read: (b, n) => unpack4(b, n, false) },
   int8: { wider: 'int16', read: (b, n) => new Int8Array(b.buffer, b.byteOffset, n) },
   uint8: { wider: 'int16', read: (b, n) => b.subarray(0, n) },
-  int16: { wider: 'int32', read: (b, n) => new Int16Array(aligned(b, 2).buffer, aligned(b, 2).byteOffset, n) },
-  uint16: { wider: 'int32', read: (b, n) => new Uint16Array(aligned(b, 2).buffer, aligned(b, 2).byteOffset, n) },
-  int32: { wider: 'int64', read: (b, n) => new Int32Array(aligned(b, 4).buffer, aligned(b, 4).byteOffset, n) },
-  uint32: { wider: 'int64', read: (b, n) => new Uint32Array(aligned(b, 4).buffer, aligned(b, 4).byteOffset, n) },
+  int16: { wider: 'int32', read: (b, n) => typedView(Int16Array, b, n) },
+  uint16: { wider: 'int32', read: (b, n) => typedView(Uint16Array, b, n) },
+  int32: { wider: 'int64', read: (b, n) => typedView(Int32Array, b, n) },
+  uint32: { wider: 'int64', read: (b, n) => typedView(Uint32Array, b, n) },
 };
+
+/** `n` elements of `bytes` as a typed array (copied first when not aligned for it). */
+function typedView<T>(Ctor: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }, bytes: Uint8Array, n: number): T {
+  const a = alignedBytes(bytes, Ctor.BYTES_PER_ELEMENT);
+  return new Ctor(a.buffer, a.byteOffset, n);
+}
 
 /** Zero points are one value per channel (or per block); more than this is not a real model. */
 const MAX_ZERO_POINTS = 1 << 24;
-
-/** Elements per read while shifting: bounded memory beside the output copy. */
-const CHUNK = 1 << 20;
 
 /**
  * The values to analyse for a stored tensor. A quantized tensor whose zero point is not 0 is
@@ -97,28 +98,16 @@ export async function analysedValues(
   if (refused) return skip(`${zeroPoint ? 'shifting it by its zero point' : `unpacking its ${t.dtype} values`} ${refused}`);
   const values = zeroPoint?.values ?? [0];
   const inner = zeroPoint?.axis === undefined ? numel : numelOf(t.shape.slice(zeroPoint.axis + 1));
-  const out = new ArrayBuffer(bytes);
-  const write = writerOf(shift.wider, out);
   const bits = storedBits(t.dtype);
-  let channel = 0;
-  let left = inner;
-  for (let first = 0; first < numel; first += CHUNK) {
-    const count = Math.min(CHUNK, numel - first);
-    const stored = shift.read(await reader.read(t.source, (first * bits) / 8, Math.ceil((count * bits) / 8)), count);
-    for (let i = 0; i < count; i++) {
-      write(first + i, stored[i] - values[channel]);
-      if (--left === 0) {
-        left = inner;
-        if (++channel === values.length) channel = 0;
-      }
-    }
-  }
+  const shifted = await shiftByZeroPoints(numel, shift.wider, values, inner, async (first, count) =>
+    shift.read(await reader.read(t.source, (first * bits) / 8, Math.ceil((count * bits) / 8)), count),
+  );
   const note = !zeroPoint
     ? `${t.dtype}, unpacked to int8`
     : zeroPoint.axis === undefined
       ? `${t.dtype}, zero = zero point ${values[0]}`
       : `${t.dtype}, zero = per-channel zero point (axis ${zeroPoint.axis})`;
-  return { name: t.name, dtype: shift.wider, shape: t.shape, source: { kind: 'inline', bytes: new Uint8Array(out) }, note };
+  return { name: t.name, dtype: shift.wider, shape: t.shape, source: { kind: 'inline', bytes: shifted }, note };
 }
 
 /**
@@ -168,27 +157,3 @@ function unpack4(bytes: Uint8Array, count: number, signed: boolean): Int8Array {
   return out;
 }
 
-function aligned(bytes: Uint8Array, size: number): Uint8Array {
-  return bytes.byteOffset % size === 0 ? bytes : bytes.slice();
-}
-
-function writerOf(dtype: DType, buffer: ArrayBuffer): (index: number, value: number) => void {
-  switch (dtype) {
-    case 'int8': {
-      const a = new Int8Array(buffer);
-      return (i, v) => (a[i] = v);
-    }
-    case 'int16': {
-      const a = new Int16Array(buffer);
-      return (i, v) => (a[i] = v);
-    }
-    case 'int32': {
-      const a = new Int32Array(buffer);
-      return (i, v) => (a[i] = v);
-    }
-    default: {
-      const a = new BigInt64Array(buffer);
-      return (i, v) => (a[i] = BigInt(v));
-    }
-  }
-}

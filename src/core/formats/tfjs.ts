@@ -13,7 +13,7 @@ import {
 } from '../checkpoint';
 import type { DType } from '../dtype';
 import { CheckpointError } from '../errors';
-import { RandomAccessFile } from '../randomAccessFile';
+import { OpenFiles } from '../randomAccessFile';
 import { resolveFileBesideModel } from './fileBesideModel';
 import { isJsonObject } from './jsonDocument';
 
@@ -245,7 +245,7 @@ interface Shard {
 
 /** One manifest group's shard files, read as the one byte sequence they form end to end. */
 class WeightGroup {
-  private readonly handles = new Map<number, RandomAccessFile>();
+  private readonly files = new OpenFiles();
   private window: { start: number; bytes: Uint8Array } | undefined;
 
   private constructor(
@@ -300,12 +300,7 @@ class WeightGroup {
       const from = Math.max(offset, s.start);
       const to = Math.min(offset + length, s.start + s.size);
       if (from >= to) continue;
-      let handle = this.handles.get(i);
-      if (!handle) {
-        handle = await RandomAccessFile.open(s.path);
-        this.handles.set(i, handle);
-      }
-      await handle.read(from - s.start, to - from, out.subarray(from - offset, to - offset));
+      await (await this.files.get(s.path)).read(from - s.start, to - from, out.subarray(from - offset, to - offset));
     }
     return out;
   }
@@ -345,9 +340,8 @@ class WeightGroup {
     return new DataView(w.bytes.buffer, w.bytes.byteOffset + i, 4).getUint32(0, true);
   }
 
-  async close(): Promise<void> {
-    for (const handle of this.handles.values()) await handle.close();
-    this.handles.clear();
+  close(): Promise<void> {
+    return this.files.close();
   }
 }
 

@@ -3,6 +3,7 @@ import { numelOf, type DerivedBytesBudget, type TensorSource } from '../../check
 import { alignedBytes, byteSwapUnit, decodeToFloat64, itemSize as itemSizeOf, swapBytes, type DType } from '../../dtype';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
+import { shiftByZeroPoints, type ShiftedDType } from '../zeroPointShift';
 import { storageItemSize, StorageType, TorchTensor, type Quantization, type StorageRef } from './torchGlobals';
 
 /**
@@ -140,7 +141,7 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
     notes.push('byte-swapped from big-endian');
   }
   if (quantization) {
-    const shifted = await shiftByZeroPoint(name, bytes, dtype, size, quantization, locator);
+    const shifted = await rebaseQuantized(name, bytes, dtype, size, quantization, locator);
     if (shifted instanceof NotAnalysed) return shifted;
     bytes = shifted.bytes;
     notes.push(`${typeName}, ${shifted.note}`);
@@ -201,7 +202,7 @@ const STORED_RANGES: Partial<Record<DType, readonly [number, number]>> = {
   int32: [-(2 ** 31), 2 ** 31 - 1],
 };
 
-function shiftedDType(stored: DType): DType {
+function shiftedDType(stored: DType): ShiftedDType {
   return stored === 'int32' ? 'int64' : 'int16';
 }
 
@@ -213,7 +214,7 @@ function zeroPointIsZero(q: Quantization): boolean {
  * Quantized values equal to the zero point stand for 0, so they are re-based to `value - zero
  * point` in a wider integer type (int16 for 8-bit, int64 for 32-bit) and zero means zero again.
  */
-async function shiftByZeroPoint(
+async function rebaseQuantized(
   name: string,
   bytes: Uint8Array,
   dtype: DType,
@@ -224,7 +225,6 @@ async function shiftByZeroPoint(
   const numel = numelOf(size);
   let zeroPoints: Float64Array;
   let inner = numel;
-  let channels = 1;
   let note: string;
   if (q.scheme === 'per_tensor') {
     zeroPoints = Float64Array.of(q.zeroPoint);
@@ -233,9 +233,8 @@ async function shiftByZeroPoint(
     if (!Number.isSafeInteger(q.axis) || q.axis < 0 || q.axis >= size.length) {
       throw new CheckpointError(locator.file.path, 'corrupt', `tensor "${name}": quantization axis ${q.axis} is outside its ${size.length} dimensions`);
     }
-    channels = size[q.axis];
     inner = numelOf(size.slice(q.axis + 1));
-    const read = await numbersOf(`tensor "${name}" zero points`, q.zeroPoints, channels, locator);
+    const read = await numbersOf(`tensor "${name}" zero points`, q.zeroPoints, size[q.axis], locator);
     if (read instanceof NotAnalysed) return read;
     zeroPoints = read;
     note = `zero = per-channel zero point (axis ${q.axis})`;
@@ -247,20 +246,11 @@ async function shiftByZeroPoint(
   if (outside !== undefined) {
     throw new CheckpointError(locator.file.path, 'corrupt', `tensor "${name}": zero point ${outside} is outside the range ${low}..${high} of its stored ${dtype} values`);
   }
-  const out = shiftedDType(dtype) === 'int64' ? new BigInt64Array(numel) : new Int16Array(numel);
   const itemSize = itemSizeOf(dtype);
-  // Decoded a chunk at a time: float64 copies of a whole large tensor would take 8 bytes per element.
-  for (let first = 0; first < numel; first += CHUNK_ELEMENTS) {
-    const count = Math.min(CHUNK_ELEMENTS, numel - first);
-    const values = decodeToFloat64(dtype, alignedBytes(bytes.subarray(first * itemSize, (first + count) * itemSize), itemSize), count);
-    for (let j = 0; j < count; j++) {
-      const i = first + j;
-      const v = values[j] - zeroPoints[Math.floor(i / inner) % channels];
-      if (out instanceof BigInt64Array) out[i] = BigInt(v);
-      else out[i] = v;
-    }
-  }
-  return { bytes: new Uint8Array(out.buffer), note };
+  const bytesOut = await shiftByZeroPoints(numel, shiftedDType(dtype), zeroPoints, inner, (first, count) =>
+    decodeToFloat64(dtype, alignedBytes(bytes.subarray(first * itemSize, (first + count) * itemSize), itemSize), count),
+  );
+  return { bytes: bytesOut, note };
 }
 
 /** The `count` values of a small tensor (per-channel zero points) or a list of numbers, as float64. */
