@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { buildReport, type SparsityReport } from '../../src/core/analysis/report';
@@ -27,8 +27,19 @@ export async function reportOf(file: string, nm?: NmPattern, backend: KernelBack
   }
 }
 
-/** A temporary folder removed after the suite. Call in `before`, clean up in `after`. */
-export function makeTempDir(): { dir: string; remove: () => void } {
+/**
+ * A temporary folder removed after the suite. Call in `before`, clean up in `after`; `write`
+ * puts a file in it and returns its path.
+ */
+export function makeTempDir(): { dir: string; remove: () => void; write: (name: string, bytes: Uint8Array) => string } {
   const dir = mkdtempSync(path.join(tmpdir(), 'sparsity-lens-test-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+    write: (name, bytes) => {
+      const file = path.join(dir, name);
+      writeFileSync(file, bytes);
+      return file;
+    },
+  };
 }

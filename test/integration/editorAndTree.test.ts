@@ -1,21 +1,16 @@
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
-import type { SparsityLensApi } from '../../src/extension/extension';
 import type { ReportNode } from '../../src/extension/reportTree';
-import { activeExtension, closeAllEditors, exampleUris, openWithCustomEditor, waitFor, workspaceFile } from './helpers';
+import { closeAllEditors, exampleUris, extensionApi, openWithCustomEditor, waitFor, workspaceFile } from './helpers';
 
 const VIEW_TYPE = 'sparsityLens.checkpoint';
-
-async function api(): Promise<SparsityLensApi> {
-  return (await activeExtension()).exports as SparsityLensApi;
-}
 
 describe('extension host: checkpoint editor, Sparsity Report tree, export and N:M', function () {
   this.timeout(120_000);
   beforeEach(() => closeAllEditors());
 
   it('every bundled example opens in the custom editor and is analysed', async () => {
-    const { analyses } = await api();
+    const { analyses } = await extensionApi();
     const examples = await exampleUris();
     // Non-zero weights of each example (../shared/data/README.md): digits_mlp is dense,
     // digits_mlp_24 is 2:4, digits_mlp_unstructured80 is 80% sparse.
@@ -36,7 +31,7 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
   });
 
   it('the tree lists the open checkpoints and their layers, warnings on layers with problems', async () => {
-    const { analyses, tree } = await api();
+    const { analyses, tree } = await extensionApi();
     const uri = workspaceFile('fixtures', 'digits_mlp_unstructured80.safetensors');
     await openWithCustomEditor(uri, VIEW_TYPE);
     await waitFor('the analysis', () => analyses.find(uri), { timeoutMs: 60_000 });
@@ -68,7 +63,7 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
   });
 
   it('Check N:M analyses with another pattern', async () => {
-    const { analyses } = await api();
+    const { analyses } = await extensionApi();
     const uri = workspaceFile('digits_mlp_24.safetensors');
     await vscode.commands.executeCommand('sparsityLens.checkNm', uri, '1:4');
     const fresh = await analyses.analyse(uri, { n: 1, m: 4 });

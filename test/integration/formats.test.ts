@@ -2,9 +2,8 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { SparsityLensApi } from '../../src/extension/extension';
 import type { ReportNode } from '../../src/extension/reportTree';
-import { activeExtension, closeAllEditors, openWithCustomEditor, REPO, waitFor, workspaceFile } from './helpers';
+import { closeAllEditors, extensionApi, openWithCustomEditor, REPO, waitFor, workspaceFile } from './helpers';
 
 interface ExpectedTensor {
   readonly name: string;
@@ -20,16 +19,12 @@ function expectedTensors(folder: string, file: string): ExpectedTensor[] {
   return expected.files[file].tensors;
 }
 
-async function api(): Promise<SparsityLensApi> {
-  return (await activeExtension()).exports as SparsityLensApi;
-}
-
 describe('extension host: every checkpoint format in the editor and the tree', function () {
   this.timeout(120_000);
   beforeEach(() => closeAllEditors());
 
   it('a TF.js model.json opens with "Open With" and its layers reach the tree with the Keras layouts', async () => {
-    const { analyses, tree } = await api();
+    const { analyses, tree } = await extensionApi();
     const uri = workspaceFile('fixtures', 'layers', 'model.json');
     await openWithCustomEditor(uri, 'sparsityLens.checkpointOnRequest');
     const analysis = await waitFor('the analysis of model.json', () => analyses.find(uri), { timeoutMs: 60_000 });
@@ -45,7 +40,7 @@ describe('extension host: every checkpoint format in the editor and the tree', f
   });
 
   it('a pruned PyTorch checkpoint shows the effective weight and says so', async () => {
-    const { analyses, tree } = await api();
+    const { analyses, tree } = await extensionApi();
     const uri = workspaceFile('fixtures', 'pruned.pt');
     await openWithCustomEditor(uri, 'sparsityLens.checkpoint');
     const analysis = await waitFor('the analysis of pruned.pt', () => analyses.find(uri), { timeoutMs: 60_000 });
@@ -63,7 +58,7 @@ describe('extension host: every checkpoint format in the editor and the tree', f
   });
 
   it('the layerRoles setting overrides a role, and an invalid one is a clear error', async () => {
-    const { analyses } = await api();
+    const { analyses } = await extensionApi();
     const uri = workspaceFile('digits_mlp_24.safetensors');
     const config = vscode.workspace.getConfiguration('sparsityLens');
     try {

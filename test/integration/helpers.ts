@@ -4,6 +4,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { format } from 'node:util';
 import * as vscode from 'vscode';
+import type { SparsityLensApi } from '../../src/extension/extension';
 
 /** The repository root (tests run from out/test/integration/). */
 export const REPO = path.resolve(__dirname, '..', '..', '..');
@@ -32,6 +33,11 @@ export async function activeExtension(): Promise<vscode.Extension<unknown>> {
   assert.ok(ext, `${EXTENSION_ID} is not loaded`);
   await ext.activate();
   return ext;
+}
+
+/** The API the extension's activate() returns (analyses, tree, editor). */
+export async function extensionApi(): Promise<SparsityLensApi> {
+  return (await activeExtension()).exports as SparsityLensApi;
 }
 
 /**

@@ -1,24 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openCheckpoint } from '../../src/core/formats/open';
 import { fixture, makeTempDir } from '../helpers/fixtures';
 import { expectCheckpointError } from '../helpers/errors';
-
-const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
-
-/** An .npy stream as numpy.lib.format writes it: header padded with spaces to a multiple of 64, ending in '\n'. */
-function npy(header: string, data: Buffer, major = 1): Buffer {
-  const lengthBytes = major === 1 ? 2 : 4;
-  const fixed = MAGIC.length + 2 + lengthBytes;
-  const padded = header + ' '.repeat((64 - ((fixed + header.length + 1) % 64)) % 64) + '\n';
-  const encoded = Buffer.from(padded, major === 3 ? 'utf8' : 'latin1');
-  const length = Buffer.alloc(lengthBytes);
-  if (major === 1) length.writeUInt16LE(encoded.length);
-  else length.writeUInt32LE(encoded.length);
-  return Buffer.concat([MAGIC, Buffer.from([major, 0]), length, encoded, data]);
-}
-
+import { npy } from '../helpers/writers';
 
 const C_ORDER = "{'descr': '<f4', 'fortran_order': False, 'shape': (16, 32), }";
 
@@ -29,11 +15,7 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
   before(() => (tmp = makeTempDir()));
   after(() => tmp.remove());
 
-  function write(name: string, bytes: Buffer | Uint8Array): string {
-    const file = path.join(tmp.dir, name);
-    writeFileSync(file, bytes);
-    return file;
-  }
+  const write = (name: string, bytes: Uint8Array) => tmp.write(name, bytes);
 
   it('the .npy writer used below is sound: it rebuilds the numpy-written file byte for byte', async () => {
     assert.ok(npy(C_ORDER, data).equals(real));

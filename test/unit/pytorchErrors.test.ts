@@ -1,6 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { DerivedBytesBudget } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/open';
@@ -9,6 +8,7 @@ import { readZipDirectory, readZipMember } from '../../src/core/formats/zip';
 import { withFile } from '../../src/core/randomAccessFile';
 import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
 import { expectCheckpointError } from '../helpers/errors';
+import { zipOf } from '../helpers/writers';
 
 const expected = JSON.parse(readFileSync(fixture('pytorch', 'expected.json'), 'utf8')) as { conventions: { marker: string } };
 /** The file the hostile fixtures' payloads would create (os.system('touch …'), eval, Popen). */
@@ -20,47 +20,15 @@ const MARKER = expected.conventions.marker;
  * deflated instead, and may declare an uncompressed size other than its true one.
  */
 function storedZip(records: readonly (readonly [string, Uint8Array, { deflate?: boolean; declaredSize?: number }?])[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const [name, raw, options] of records) {
-    const nameBytes = Buffer.from(name, 'utf8');
-    const crc = crc32(raw);
-    const data = options?.deflate ? deflateRawSync(raw) : raw;
-    const size = options?.declaredSize ?? raw.length;
-    const method = options?.deflate ? 8 : 0;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x21, 12); // 1980-01-01
-    local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x21, 14);
-    central.writeUInt16LE(method, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, nameBytes, Buffer.from(data));
-    centrals.push(central, nameBytes);
-    offset += 30 + nameBytes.length + data.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(records.length, 8);
-  end.writeUInt16LE(records.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
+  return zipOf(
+    records.map(([name, raw, options]) => ({
+      name,
+      data: options?.deflate ? deflateRawSync(raw) : raw,
+      method: options?.deflate ? 8 : 0,
+      uncompressedSize: options?.declaredSize ?? raw.length,
+      crc: crc32(raw),
+    })),
+  );
 }
 
 /** The records of a real torch.save zip, read with the project's zip module. */
@@ -153,11 +121,7 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
     assert.equal(existsSync(MARKER), false, `nothing created ${MARKER}`);
   });
 
-  function write(name: string, bytes: Uint8Array): string {
-    const file = path.join(tmp.dir, name);
-    writeFileSync(file, bytes);
-    return file;
-  }
+  const write = (name: string, bytes: Uint8Array) => tmp.write(name, bytes);
 
   for (const [file, module] of [
     ['os_system.pt', 'os.system'],

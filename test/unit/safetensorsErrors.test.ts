@@ -1,6 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
 import { expectCheckpointError } from '../helpers/errors';
 
@@ -28,11 +27,7 @@ describe('safetensors: bad input gives a typed error naming the file and the pro
   before(() => (tmp = makeTempDir()));
   after(() => tmp.remove());
 
-  function write(name: string, bytes: Buffer | Uint8Array): string {
-    const file = path.join(tmp.dir, name);
-    writeFileSync(file, bytes);
-    return file;
-  }
+  const write = (name: string, bytes: Uint8Array) => tmp.write(name, bytes);
   function withHeader(name: string, edit: (h: Header) => void, data = buffer): string {
     const h = structuredClone(header);
     edit(h);

@@ -1,6 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { readFileSync, writeFileSync } from 'node:fs';
-import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { createDeflateRaw, crc32, deflateRawSync } from 'node:zlib';
 import { openCheckpoint } from '../../src/core/formats/open';
 import { memberSource, readZipDirectory, readZipMember } from '../../src/core/formats/zip';
@@ -9,59 +8,7 @@ import { DerivedBytesBudget } from '../../src/core/checkpoint';
 import { withFile } from '../../src/core/randomAccessFile';
 import { fixture, makeTempDir } from '../helpers/fixtures';
 import { expectCheckpointError } from '../helpers/errors';
-
-interface Member {
-  name: string;
-  /** The member's bytes as stored (already deflated when method is 8). */
-  stored: Buffer;
-  method?: 0 | 8;
-  uncompressedSize?: number;
-  crc?: number;
-}
-
-/** A minimal zip writer (no ZIP64), so that tests can declare sizes and CRCs that lie. */
-function makeZip(members: Member[]): Buffer {
-  const parts: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const m of members) {
-    const name = Buffer.from(m.name, 'utf8');
-    const method = m.method ?? 0;
-    const size = m.uncompressedSize ?? m.stored.length;
-    const crc = m.crc ?? crc32(m.stored);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x800, 6);
-    local.writeUInt16LE(method, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(m.stored.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    const header = Buffer.alloc(46);
-    header.writeUInt32LE(0x02014b50, 0);
-    header.writeUInt16LE(20, 4);
-    header.writeUInt16LE(20, 6);
-    header.writeUInt16LE(0x800, 8);
-    header.writeUInt16LE(method, 10);
-    header.writeUInt32LE(crc, 16);
-    header.writeUInt32LE(m.stored.length, 20);
-    header.writeUInt32LE(size, 24);
-    header.writeUInt16LE(name.length, 28);
-    header.writeUInt32LE(offset, 42);
-    central.push(header, name);
-    parts.push(local, name, m.stored);
-    offset += local.length + name.length + m.stored.length;
-  }
-  const directory = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(members.length, 8);
-  end.writeUInt16LE(members.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...parts, directory, end]);
-}
+import { zipOf } from '../helpers/writers';
 
 /** Deflates `megabytes` MiB of zeros without holding them in memory. */
 async function deflatedZeros(megabytes: number): Promise<Buffer> {
@@ -91,18 +38,14 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
   });
   after(() => tmp.remove());
 
-  function write(name: string, bytes: Buffer | Uint8Array): string {
-    const file = path.join(tmp.dir, name);
-    writeFileSync(file, bytes);
-    return file;
-  }
+  const write = (name: string, bytes: Uint8Array) => tmp.write(name, bytes);
   const directory = (file: string) => withFile(file, (f) => readZipDirectory(f));
   const member = (file: string, index: number, maxBytes: number) =>
     withFile(file, async (f) => readZipMember(f, (await readZipDirectory(f))[index], maxBytes));
 
   it('the zip writer used below is sound: numpy reads what it writes', async () => {
     const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
-    const file = write('ok.npz', makeZip([{ name: 'a.weight.npy', stored: npy }, { name: 'b.weight.npy', stored: deflateRawSync(npy), method: 8, uncompressedSize: npy.length, crc: crc32(npy) }]));
+    const file = write('ok.npz', zipOf([{ name: 'a.weight.npy', data: npy }, { name: 'b.weight.npy', data: deflateRawSync(npy), method: 8, uncompressedSize: npy.length, crc: crc32(npy) }]));
     const checkpoint = await openCheckpoint(file);
     assert.deepEqual(checkpoint.tensors.map((t) => [t.name, t.source.kind]), [['a.weight', 'file'], ['b.weight', 'inline']]);
   });
@@ -127,14 +70,14 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
   });
 
   it('a member whose local header lies past the end of the file', async () => {
-    const bytes = Buffer.from(makeZip([{ name: 'a.npy', stored: Buffer.alloc(10) }]));
+    const bytes = Buffer.from(zipOf([{ name: 'a.npy', data: Buffer.alloc(10) }]));
     bytes.writeUInt32LE(1_000_000, bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])) + 42);
     const file = write('member-far.npz', bytes);
     await expectCheckpointError(file, 'truncated', /zip member "a.npy" starts past the end/, { opening: directory(file) });
   });
 
   it('a member whose data runs past the end of the file', async () => {
-    const bytes = Buffer.from(makeZip([{ name: 'a.npy', stored: Buffer.alloc(10) }]));
+    const bytes = Buffer.from(zipOf([{ name: 'a.npy', data: Buffer.alloc(10) }]));
     const at = bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     bytes.writeUInt32LE(1_000_000, at + 20);
     bytes.writeUInt32LE(1_000_000, at + 24);
@@ -157,7 +100,7 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
   });
 
   it('an absurd member count is refused before reading entries', async () => {
-    const bytes = Buffer.from(makeZip([{ name: 'a.npy', stored: Buffer.alloc(10) }]));
+    const bytes = Buffer.from(zipOf([{ name: 'a.npy', data: Buffer.alloc(10) }]));
     const end = bytes.length - 22;
     assert.equal(bytes.readUInt32LE(end), EOCD);
     bytes.writeUInt16LE(0xffff, end + 8);
@@ -167,35 +110,35 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
   });
 
   it('a zip bomb: 200 MB of zeros declared honestly is refused by the size limit before inflating', async () => {
-    const file = write('bomb.npz', makeZip([{ name: 'bomb.npy', stored: zeros200, method: 8, uncompressedSize: 200 << 20, crc: 0 }]));
+    const file = write('bomb.npz', zipOf([{ name: 'bomb.npy', data: zeros200, method: 8, uncompressedSize: 200 << 20, crc: 0 }]));
     assert.ok(zeros200.length < 300_000);
     await expectCheckpointError(file, 'unsafe', /zip member "bomb.npy" is 209715200 bytes uncompressed, more than the limit of 1048576/, { opening: member(file, 0, 1 << 20) });
   });
 
   it('a zip bomb: 200 MB of zeros declared as 250 kB stops inflating at the declared size', async () => {
-    const file = write('liar.npz', makeZip([{ name: 'bomb.npy', stored: zeros200, method: 8, uncompressedSize: 250_000, crc: 0 }]));
+    const file = write('liar.npz', zipOf([{ name: 'bomb.npy', data: zeros200, method: 8, uncompressedSize: 250_000, crc: 0 }]));
     await expectCheckpointError(file, 'unsafe', /zip member "bomb.npy" inflates to more than its declared 250000 bytes/);
     await expectCheckpointError(file, 'unsafe', /inflates to more than its declared 250000 bytes/, { opening: member(file, 0, 1 << 30) });
   });
 
   it('a deflated member declaring far fewer bytes than its compressed data', async () => {
-    const file = write('small-claim.npz', makeZip([{ name: 'bomb.npy', stored: zeros200, method: 8, uncompressedSize: 1000, crc: 0 }]));
+    const file = write('small-claim.npz', zipOf([{ name: 'bomb.npy', data: zeros200, method: 8, uncompressedSize: 1000, crc: 0 }]));
     await expectCheckpointError(file, 'corrupt', /zip member "bomb.npy" has \d+ compressed bytes for 1000 uncompressed/);
   });
 
   it('a deflated member that does not inflate', async () => {
     const garbage = Buffer.from('this is not deflate data at all, not at all');
-    const file = write('garbage.npz', makeZip([{ name: 'a.npy', stored: garbage, method: 8, uncompressedSize: 100 }]));
+    const file = write('garbage.npz', zipOf([{ name: 'a.npy', data: garbage, method: 8, uncompressedSize: 100 }]));
     await expectCheckpointError(file, 'corrupt', /zip member "a.npy" does not inflate/);
   });
 
   it('a member that fails its CRC-32', async () => {
-    const file = write('crc.npz', makeZip([{ name: 'a.npy', stored: Buffer.alloc(16, 1), crc: 1234 }]));
+    const file = write('crc.npz', zipOf([{ name: 'a.npy', data: Buffer.alloc(16, 1), crc: 1234 }]));
     await expectCheckpointError(file, 'corrupt', /zip member "a.npy" fails its CRC-32 check/, { opening: member(file, 0, 1000) });
   });
 
   it('an unsupported compression method', async () => {
-    const file = write('lzma.npz', makeZip([{ name: 'a.npy', stored: Buffer.alloc(16), method: 14 as 0 }]));
+    const file = write('lzma.npz', zipOf([{ name: 'a.npy', data: Buffer.alloc(16), method: 14 as 8 }]));
     await expectCheckpointError(file, 'unsupported', /compression method 14/, { opening: member(file, 0, 1000) });
     const checkpoint = await openCheckpoint(file);
     assert.deepEqual(checkpoint.skipped, [{ name: 'a', reason: 'zip compression method 14 is not supported' }]);
@@ -220,7 +163,7 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
 
   it('names that would escape a folder are listed with a warning, not refused', async () => {
     const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
-    const file = write('slip.npz', makeZip([{ name: '../evil.weight.npy', stored: npy }]));
+    const file = write('slip.npz', zipOf([{ name: '../evil.weight.npy', data: npy }]));
     const [entry] = await directory(file);
     assert.equal(entry.name, '../evil.weight.npy');
     assert.match(entry.nameWarning ?? '', /invalid relative path/);
@@ -232,7 +175,7 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
     const header = "{'descr': '|V2', 'fortran_order': False, 'shape': (4,), }";
     const text = header + ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
     const v2 = Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]), Buffer.from([text.length & 0xff, text.length >> 8]), Buffer.from(text, 'latin1'), Buffer.alloc(8)]);
-    const file = write('mixed.npz', makeZip([{ name: 'bf16.weight.npy', stored: v2 }, { name: 'fc.weight.npy', stored: good }]));
+    const file = write('mixed.npz', zipOf([{ name: 'bf16.weight.npy', data: v2 }, { name: 'fc.weight.npy', data: good }]));
     const checkpoint = await openCheckpoint(file);
     assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['fc.weight']);
     assert.equal(checkpoint.skipped.length, 1);
@@ -242,7 +185,7 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
 
   it('members that are not .npy arrays are listed as skipped', async () => {
     const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
-    const file = write('extra.npz', makeZip([{ name: 'README.txt', stored: Buffer.from('hello') }, { name: 'fc.weight.npy', stored: npy }]));
+    const file = write('extra.npz', zipOf([{ name: 'README.txt', data: Buffer.from('hello') }, { name: 'fc.weight.npy', data: npy }]));
     const checkpoint = await openCheckpoint(file);
     assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['fc.weight']);
     assert.deepEqual(checkpoint.skipped, [{ name: 'README.txt', reason: 'not a .npy member' }]);
@@ -251,13 +194,13 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
   it('.npz members share one memory budget: inflated members, byte swaps and Fortran copies', async () => {
     const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
     const dataBytes = 16 * 32 * 4;
-    const deflated = { stored: deflateRawSync(npy), method: 8 as const, uncompressedSize: npy.length, crc: crc32(npy) };
+    const deflated = { data: deflateRawSync(npy), method: 8 as const, uncompressedSize: npy.length, crc: crc32(npy) };
     const file = write(
       'budget.npz',
-      makeZip([
+      zipOf([
         { name: 'a.weight.npy', ...deflated },
         { name: 'b.weight.npy', ...deflated },
-        { name: 'c.weight.npy', stored: npy },
+        { name: 'c.weight.npy', data: npy },
       ]),
     );
     // Room for one inflated member and nothing else; the stored member needs no copy.
@@ -269,9 +212,9 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
 
   it('memberSource: a stored member is a file range, a deflated one is inflated only within the budget', async () => {
     const data = Buffer.from('0123456789'.repeat(50));
-    const file = write('members.zip', makeZip([
-      { name: 'stored', stored: data },
-      { name: 'deflated', stored: deflateRawSync(data), method: 8, uncompressedSize: data.length, crc: crc32(data) },
+    const file = write('members.zip', zipOf([
+      { name: 'stored', data: data },
+      { name: 'deflated', data: deflateRawSync(data), method: 8, uncompressedSize: data.length, crc: crc32(data) },
     ]));
     await withFile(file, async (f) => {
       const [stored, deflated] = await readZipDirectory(f);

@@ -1,0 +1,75 @@
+// Writers of small hand-built files for bad-input tests, where a test must control every byte
+// (sizes and CRCs that lie, headers no tool writes). Fixtures written by the real tools live in
+// test/fixtures; each writer here is checked against one of them in its own test.
+import { crc32 } from 'node:zlib';
+
+export interface ZipMember {
+  readonly name: string;
+  /** The member's bytes as stored (already deflated when method is 8). */
+  readonly data: Uint8Array;
+  readonly method?: 0 | 8;
+  /** Declared uncompressed size; default the stored length. */
+  readonly uncompressedSize?: number;
+  /** Declared CRC-32; default that of `data`. */
+  readonly crc?: number;
+}
+
+/** A minimal zip (no ZIP64, no data descriptors) holding `members` in order. */
+export function zipOf(members: readonly ZipMember[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const m of members) {
+    const name = Buffer.from(m.name, 'utf8');
+    const method = m.method ?? 0;
+    const size = m.uncompressedSize ?? m.data.length;
+    const crc = m.crc ?? crc32(m.data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x800, 6); // UTF-8 names
+    local.writeUInt16LE(method, 8);
+    local.writeUInt16LE(0x21, 12); // 1980-01-01
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(m.data.length, 18);
+    local.writeUInt32LE(size, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x800, 8);
+    central.writeUInt16LE(method, 10);
+    central.writeUInt16LE(0x21, 14);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(m.data.length, 20);
+    central.writeUInt32LE(size, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, Buffer.from(m.data));
+    centrals.push(central, name);
+    offset += local.length + name.length + m.data.length;
+  }
+  const directory = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(members.length, 8);
+  end.writeUInt16LE(members.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}
+
+const NPY_MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
+
+/** An .npy stream as numpy.lib.format writes it: header padded with spaces to a multiple of 64, ending in '\n'. */
+export function npy(header: string, data: Uint8Array = new Uint8Array(0), major = 1): Buffer {
+  const lengthBytes = major === 1 ? 2 : 4;
+  const fixed = NPY_MAGIC.length + 2 + lengthBytes;
+  const padded = header + ' '.repeat((64 - ((fixed + header.length + 1) % 64)) % 64) + '\n';
+  const encoded = Buffer.from(padded, major === 3 ? 'utf8' : 'latin1');
+  const length = Buffer.alloc(lengthBytes);
+  if (major === 1) length.writeUInt16LE(encoded.length);
+  else length.writeUInt32LE(encoded.length);
+  return Buffer.concat([NPY_MAGIC, Buffer.from([major, 0]), length, encoded, data]);
+}
