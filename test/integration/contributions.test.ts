@@ -5,30 +5,11 @@
 import { strict as assert } from 'node:assert';
 import { readdirSync } from 'node:fs';
 import * as vscode from 'vscode';
-import { activeExtension, CHECKPOINT_NAME, closeAllEditors, openWithCustomEditor, packageJson, workspaceFile, workspaceRoot } from './helpers';
-
-/** A VS Code filename glob (`*.onnx`, `*.{onnx,safetensors}`, `**\/x.bin`) as a regular expression. */
-function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '*' && glob[i + 1] === '*') {
-      re += '.*';
-      i++;
-      if (glob[i + 1] === '/') i++;
-    } else if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else if (c === '{') re += '(?:';
-    else if (c === '}') re += ')';
-    else if (c === ',') re += '|';
-    else re += c.replace(/[.+^$()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`(^|/)${re}$`, 'i');
-}
+import { activeExtension, closeAllEditors, globToRegExp, isCheckpointName, openWithCustomEditor, packageJson, workspaceFile, workspaceRoot } from './helpers';
 
 const contributes = packageJson().contributes ?? {};
 /** Checkpoints at the top of the workspace (a copy of examples/), read when the file loads. */
-const examples = readdirSync(workspaceRoot().fsPath).filter((n) => CHECKPOINT_NAME.test(n)).sort();
+const examples = readdirSync(workspaceRoot().fsPath).filter((n) => isCheckpointName(n)).sort();
 
 describe('extension host: contributed custom editors open every matching example', () => {
   before(() => activeExtension());

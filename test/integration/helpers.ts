@@ -54,14 +54,36 @@ export function workspaceFile(...parts: string[]): vscode.Uri {
   return vscode.Uri.joinPath(workspaceRoot(), ...parts);
 }
 
-/** File names the extension's editors open (package.json's customEditors selectors). */
-export const CHECKPOINT_NAME = /\.(onnx|safetensors|pt|pth|bin|ckpt|npz|npy)$|^model\.json$|\.safetensors\.index\.json$/;
+/** A VS Code filename glob (`*.onnx`, `*.{onnx,safetensors}`, `**\/x.bin`) as a regular expression. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '*' && glob[i + 1] === '*') {
+      re += '.*';
+      i++;
+      if (glob[i + 1] === '/') i++;
+    } else if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '{') re += '(?:';
+    else if (c === '}') re += ')';
+    else if (c === ',') re += '|';
+    else re += c.replace(/[.+^$()|[\]\\]/g, '\\$&');
+  }
+  return new RegExp(`(^|/)${re}$`, 'i');
+}
+
+/** Whether the extension's editors open a file of this name (any customEditors selector matches). */
+export function isCheckpointName(name: string): boolean {
+  const patterns = (packageJson().contributes?.customEditors ?? []).flatMap((e) => e.selector.map((s) => globToRegExp(s.filenamePattern)));
+  return patterns.some((p) => p.test(name));
+}
 
 /** Every checkpoint of examples/ as it sits in the workspace, for tests that run per example. */
 export async function exampleUris(): Promise<vscode.Uri[]> {
   const entries = await vscode.workspace.fs.readDirectory(workspaceRoot());
   return entries
-    .filter(([name, type]) => type === vscode.FileType.File && CHECKPOINT_NAME.test(name))
+    .filter(([name, type]) => type === vscode.FileType.File && isCheckpointName(name))
     .map(([name]) => workspaceFile(name))
     .sort((a, b) => a.path.localeCompare(b.path));
 }

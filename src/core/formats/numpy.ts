@@ -1,6 +1,7 @@
 import * as nodePath from 'node:path';
-import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
+import { DerivedBytesBudget, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
 import { byteSwapUnit, swapBytes, type DType } from '../dtype';
+import { fortranStrides, gatherStrided } from '../stridedCopy';
 import { CheckpointError, isCheckpointError } from '../errors';
 import type { RandomAccessFile } from '../randomAccessFile';
 import { roleByName } from './rolesByName';
@@ -221,45 +222,9 @@ async function makeTensor(
     if (refused) return { skipped: { name, reason: `its values would have to be ${note} in memory, which ${refused}` } };
   }
   const stored = await npy.read(header.dataStart, header.dataLength);
-  const bytes = transpose ? fortranToC(stored, header.shape, header.itemSize) : stored;
+  const bytes = transpose ? gatherStrided(stored, header.itemSize, header.shape, fortranStrides(header.shape)) : stored;
   if (swap) swapBytes(bytes, byteSwapUnit(header.dtype));
   return { tensor: { ...base, source: { kind: 'inline', bytes }, ...(note ? { note } : {}) } };
-}
-
-/**
- * Fortran order stores element (i0, …, iN-1) at Σ ik·(d0·…·dk-1). The output walks C order:
- * an odometer over all axes but the last, then the last axis, whose Fortran stride is the
- * product of all the other dimensions.
- */
-function fortranToC(stored: Uint8Array, shape: readonly number[], itemSize: number): Uint8Array {
-  const numel = numelOf(shape);
-  const out = new Uint8Array(numel * itemSize);
-  if (numel === 0) return out;
-  const rank = shape.length;
-  const fStride: number[] = [];
-  for (let k = 0, s = 1; k < rank; k++) {
-    fStride.push(s);
-    s *= shape[k];
-  }
-  const last = shape[rank - 1];
-  const lastStride = fStride[rank - 1] * itemSize;
-  const index = new Array<number>(rank - 1).fill(0);
-  let source = 0; // byte offset in Fortran order of (index…, 0)
-  for (let o = 0; o < out.length; ) {
-    let s = source;
-    for (let j = 0; j < last; j++, s += lastStride) {
-      for (let b = 0; b < itemSize; b++) out[o++] = stored[s + b];
-    }
-    // Advance the odometer over axes rank-2 … 0.
-    for (let k = rank - 2; k >= 0; k--) {
-      index[k]++;
-      source += fStride[k] * itemSize;
-      if (index[k] < shape[k]) break;
-      source -= index[k] * fStride[k] * itemSize;
-      index[k] = 0;
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
  * Largest dimension of a linear or conv weight: the kernels keep per-neuron and per-input
  * counters sized from the shape, and no real layer comes near it.
  */
-export const MAX_WEIGHT_DIMENSION = 2 ** 31;
+const MAX_WEIGHT_DIMENSION = 2 ** 31;
 
 /**
  * Moves tensors whose shapes no real model has to `skipped`: an element count that is not a

@@ -3,6 +3,7 @@ import { numelOf, type DerivedBytesBudget, type TensorSource } from '../../check
 import { alignedBytes, byteSwapUnit, decodeToFloat64, itemSize as itemSizeOf, swapBytes, type DType } from '../../dtype';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
+import { gatherStrided } from '../../stridedCopy';
 import { shiftByZeroPoints, type ShiftedDType } from '../zeroPointShift';
 import { storageItemSize, StorageType, TorchTensor, type Quantization, type StorageRef } from './torchGlobals';
 
@@ -133,7 +134,7 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
       ? located.bytes.subarray(offset * itemSize, (offset + spanElements) * itemSize)
       : await locator.file.read(located.offset + offset * itemSize, spanElements * itemSize);
   // A contiguous range of a decompressed record is used in place unless the swap below would change it.
-  let bytes = !contiguous ? gather(span, itemSize, size, stride) : locator.bigEndian ? span.slice(0, numel * itemSize) : span.subarray(0, numel * itemSize);
+  let bytes = !contiguous ? gatherStrided(span, itemSize, size, stride) : locator.bigEndian ? span.slice(0, numel * itemSize) : span.subarray(0, numel * itemSize);
   const notes: string[] = [];
   if (!contiguous) notes.push('non-contiguous view, gathered');
   if (locator.bigEndian) {
@@ -162,37 +163,6 @@ function isContiguous(size: readonly number[], stride: readonly number[]): boole
     expected *= size[d];
   }
   return true;
-}
-
-/**
- * Copies a strided view (strides relative to `span[0]`) into C order. The trailing axes that
- * are contiguous among themselves form runs copied in one piece; an odometer walks the others.
- */
-function gather(span: Uint8Array, itemSize: number, size: readonly number[], stride: readonly number[]): Uint8Array {
-  const numel = numelOf(size);
-  const out = new Uint8Array(numel * itemSize);
-  if (numel === 0) return out;
-  let outer = size.length;
-  let run = 1;
-  while (outer > 0 && (size[outer - 1] === 1 || stride[outer - 1] === run)) run *= size[--outer];
-  const runBytes = run * itemSize;
-  const index = new Array<number>(outer).fill(0);
-  let from = 0;
-  for (let to = 0; to < out.length; to += runBytes) {
-    const at = from * itemSize;
-    if (runBytes <= 16) for (let b = 0; b < runBytes; b++) out[to + b] = span[at + b];
-    else out.set(span.subarray(at, at + runBytes), to);
-    // Odometer step: advance the last outer axis, carrying into earlier ones.
-    for (let d = outer - 1; d >= 0; d--) {
-      if (++index[d] < size[d]) {
-        from += stride[d];
-        break;
-      }
-      from -= (size[d] - 1) * stride[d];
-      index[d] = 0;
-    }
-  }
-  return out;
 }
 
 /** The values the stored integer types of quantized tensors can hold. */
