@@ -110,7 +110,9 @@ describe('e2e: the mask heatmap', () => {
         await wb().screenshot(shot);
       }
     } finally {
+      // The theme is a user setting: later tests start from the default again.
       await wb().setColorTheme('Dark Modern');
+      await waitUntil('the dark theme back', async () => luma(await backgroundOf(view)) < 80);
     }
   });
 });
@@ -164,6 +166,7 @@ describe('e2e: a 16384 × 4096 layer', () => {
       console.log(`      16384 × 4096 float16: ${JSON.stringify(timings)}`);
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       fs.writeFileSync(path.join(ARTIFACTS, 'timings.json'), JSON.stringify({ 'big_16384x4096 (float16)': timings }, null, 2));
+      await canvas.scrollIntoViewIfNeeded();
       await wb().screenshot('heatmap-16384x4096');
     } finally {
       fs.rmSync(file, { force: true });
