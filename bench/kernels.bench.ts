@@ -14,10 +14,10 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type { TensorSource } from '../src/core/checkpoint';
 import { nativePaths } from '../src/kernels/createKernels';
-import type { NativeAddon } from '../src/kernels/nativeAddon';
-import { KernelWorkerClient } from '../src/kernels/native/kernelWorkerClient';
-import { NativeKernels } from '../src/kernels/native/nativeKernels';
-import { ReferenceKernels } from '../src/kernels/reference/referenceKernels';
+import type { Kernels } from '../src/kernels/kernels';
+import type { NativeAddon } from '../src/kernels/native/nativeAddon';
+import { createNativeKernels } from '../src/kernels/native/nativeKernels';
+import { createReferenceKernels } from '../src/kernels/reference/referenceKernels';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const benchRequire = createRequire(path.join(ROOT, 'bench', 'package.json'));
@@ -83,7 +83,7 @@ function plainRead(file: string, length: number): void {
   closeSync(fd);
 }
 
-async function benchScans(native: NativeKernels, reference: ReferenceKernels, dir: string): Promise<void> {
+async function benchScans(native: Kernels, reference: Kernels, dir: string): Promise<void> {
   const rowsN = quick ? 4096 : 16384;
   const colsN = 16384;
   for (const dtype of ['float32', 'bfloat16'] as const) {
@@ -111,7 +111,7 @@ async function benchScans(native: NativeKernels, reference: ReferenceKernels, di
   }
 }
 
-async function benchMasks(native: NativeKernels, reference: ReferenceKernels, dir: string): Promise<void> {
+async function benchMasks(native: Kernels, reference: Kernels, dir: string): Promise<void> {
   const addon = require(nativePaths(ROOT).addon) as NativeAddon;
   for (const [r, c] of quick ? [[1024, 1024]] : [[4096, 4096], [16384, 4096]]) {
     const file = path.join(dir, `mask-${r}x${c}.f32`);
@@ -206,10 +206,10 @@ async function main(): Promise<void> {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   console.log(`machine: ${cpu}, ${availableParallelism()} cores, Node ${process.version}${quick ? ' (quick sizes)' : ''}\n`);
   const paths = nativePaths(ROOT);
-  const native = new NativeKernels(new KernelWorkerClient(paths.workerScript, paths.addon));
-  const status = await native.client.available();
+  const native = createNativeKernels(paths.workerScript, paths.addon);
+  const status = await native.worker.available();
   if (!status.native) throw new Error(`the native addon is not built: ${status.reason}`);
-  const reference = new ReferenceKernels();
+  const reference = createReferenceKernels();
   const dir = mkdtempSync(path.join(tmpdir(), 'sparsity-lens-bench-'));
   try {
     await benchScans(native, reference, dir);

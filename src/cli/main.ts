@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_NM, parseNmPattern } from '../core/analysis/nmPattern';
+import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
 import { buildReport } from '../core/analysis/report';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
@@ -10,7 +10,7 @@ import { readJsonValue } from '../core/formats/jsonDocument';
 import { applyRoleOverrides, parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, unusedRoleOverrides, type RoleOverrides } from '../core/formats/roleOverrides';
 import { withFile } from '../core/randomAccessFile';
 import { createKernels, type KernelBackend } from '../kernels/createKernels';
-import { KernelCrashError, NativeUnavailableError } from '../kernels/native/kernelWorkerClient';
+import { KernelCrashError, NativeUnavailableError } from '../kernels/native/workerProcess';
 
 const USAGE = `Usage: sparsity-lens <command> [options]
 

@@ -19,6 +19,25 @@ export interface ViewWindow {
   readonly colEnd: number;
 }
 
+/** The shape of a weight's [neurons, fan-in positions] view, and how its columns map to input channels. */
+export interface NeuronGeometry {
+  /** Output neurons. */
+  readonly rows: number;
+  /** Weights per neuron: the fan-in of a dense neuron. */
+  readonly cols: number;
+  /** Input channels: the N:M axis. */
+  readonly inDim: number;
+  /** View columns per input channel (a conv's kernel positions): column c is channel ⌊c / K⌋ at position c mod K. */
+  readonly kernelPositions: number;
+}
+
+export function neuronGeometry(shape: readonly number[], layout: WeightLayout): NeuronGeometry {
+  const rows = shape[layout.outAxis];
+  const cols = rows === 0 ? 0 : numelOf(shape) / rows;
+  const inDim = shape[layout.inAxis];
+  return { rows, cols, inDim, kernelPositions: inDim > 0 ? Math.max(1, Math.round(cols / inDim)) : 1 };
+}
+
 /**
  * The [neurons, fan-in positions] view of a weight: row r is output neuron r, column c the flat
  * C-order index over every other axis. Gives the storage index of (r, c).

@@ -1,11 +1,12 @@
 import * as vscode from 'vscode';
-import type { NmPattern } from '../core/analysis/nmPattern';
-import { buildReport, type SparsityReport } from '../core/analysis/report';
+import type { NmPattern } from '../core/nmPattern';
+import { analyseCheckpoint, type LayerNeurons, type SparsityReport } from '../core/analysis/report';
 import type { Checkpoint } from '../core/checkpoint';
 import { openCheckpoint } from '../core/formats/open';
 import { applyRoleOverrides } from '../core/formats/roleOverrides';
 import { createKernels } from '../kernels/createKernels';
 import type { Kernels } from '../kernels/kernels';
+import { runJob } from './jobs';
 import { readSettings, SETTINGS_SECTION, type Settings } from './settings';
 
 /** A checkpoint opened and analysed: what the editor, the tree and the commands show. */
@@ -13,17 +14,14 @@ export interface Analysis {
   readonly uri: vscode.Uri;
   readonly checkpoint: Checkpoint;
   readonly report: SparsityReport;
-  /** Non-zeros per output neuron of each linear and conv weight, by tensor name. */
-  readonly fanIn: ReadonlyMap<string, Uint32Array>;
+  /** Per-neuron figures of each linear and conv weight, by tensor name. */
+  readonly neurons: ReadonlyMap<string, LayerNeurons>;
 }
 
 /**
- * Analyses checkpoints once and shares the result; holds the kernels (one worker process for the
+ * Analyses checkpoints once and shares the result; holds the kernels (worker processes for the
  * session). Settings that change the figures drop the cached analyses.
  */
-/** Analyses that take longer than this show a cancellable progress notification. */
-const NOTIFY_AFTER_MS = 400;
-
 export class Analyses implements vscode.Disposable {
   private readonly cache = new Map<string, Promise<Analysis>>();
   private readonly done = new Map<string, Analysis>();
@@ -99,61 +97,23 @@ export class Analyses implements vscode.Disposable {
     return pending;
   }
 
-  /**
-   * A fresh analysis with another N:M pattern; not cached. Its progress shows in the status bar,
-   * and as a cancellable notification only when it runs longer than NOTIFY_AFTER_MS, so quick
-   * analyses do not flash a notification.
-   */
+  /** A fresh analysis with another N:M pattern; not cached. Runs as a job: progress, cancel. */
   async analyse(uri: vscode.Uri, nm: NmPattern): Promise<Analysis> {
     if (uri.scheme !== 'file') throw new Error(`only files on disk can be analysed, not ${uri.scheme}: URIs`);
     const title = `Sparsity Lens: analysing ${vscode.workspace.asRelativePath(uri)}`;
-    const abort = new AbortController();
-    let step = '';
-    let percent = 0;
-    let report: ((step: string, increment: number) => void) | undefined;
-    const work = (async () => {
-      const fanIn = new Map<string, Uint32Array>();
+    return runJob({ title, output: this.output }, async (signal, report) => {
       const started = Date.now();
-      try {
-        if (this.settings.layerRolesError) throw new Error(`the setting sparsityLens.layerRoles is invalid: ${this.settings.layerRolesError}`);
-        const checkpoint = applyRoleOverrides(await openCheckpoint(uri.fsPath), this.settings.layerRoles);
-        const result = await buildReport(checkpoint, this.kernels, {
-          nm,
-          zeroThreshold: this.settings.zeroThreshold,
-          signal: abort.signal,
-          onProgress: (_done, total, name) => {
-            step = name;
-            percent += 100 / total;
-            report?.(name, 100 / total);
-          },
-          onScan: (tensor, scan) => {
-            if (scan.fanIn) fanIn.set(tensor.name, scan.fanIn);
-          },
-        });
-        this.output.appendLine(
-          `analysed ${uri.fsPath}: ${result.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`,
-        );
-        return { uri, checkpoint, report: { ...result, file: vscode.workspace.asRelativePath(uri) }, fanIn };
-      } catch (e) {
-        if (abort.signal.aborted) throw new vscode.CancellationError();
-        throw e;
-      }
-    })();
-    const settled = work.then(
-      () => undefined,
-      () => undefined,
-    );
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () => settled);
-    const notify = setTimeout(() => {
-      void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => {
-        const subscription = token.onCancellationRequested(() => abort.abort());
-        progress.report({ message: step, increment: percent });
-        report = (message, increment) => progress.report({ message, increment });
-        return settled.finally(() => subscription.dispose());
+      if (this.settings.layerRolesError) throw new Error(`the setting sparsityLens.layerRoles is invalid: ${this.settings.layerRolesError}`);
+      const checkpoint = applyRoleOverrides(await openCheckpoint(uri.fsPath), this.settings.layerRoles);
+      const { report: result, neurons } = await analyseCheckpoint(checkpoint, this.kernels, {
+        nm,
+        zeroThreshold: this.settings.zeroThreshold,
+        signal,
+        onProgress: (_done, total, name) => report({ message: name, increment: 100 / total }),
       });
-    }, NOTIFY_AFTER_MS);
-    void settled.finally(() => clearTimeout(notify));
-    return work;
+      this.output.appendLine(`analysed ${uri.fsPath}: ${result.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`);
+      return { uri, checkpoint, report: { ...result, file: vscode.workspace.asRelativePath(uri) }, neurons };
+    });
   }
 
   /** Forgets a checkpoint whose editor closed. */

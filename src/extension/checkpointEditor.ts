@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { readWeightWindow } from '../core/analysis/weightWindow';
-import type { TensorEntry, WeightLayout } from '../core/checkpoint';
-import { numelOf } from '../core/checkpoint';
-import { isCheckpointError } from '../core/errors';
-import { MAX_VALUES_WINDOW, type FromWebview, type LayerView, type ToWebview } from '../protocol';
-import type { Analyses, Analysis } from './analyses';
+import type { WeightRef } from '../kernels/kernels';
+import { MessageHandler } from '../rpc/messageHandler';
+import { MAX_VALUES_WINDOW, type FromWebview, type HostMethods, type ToWebview } from '../webview/protocol';
+import type { Analyses } from './analyses';
+import { userMessage } from './jobs';
 
 class CheckpointDocument implements vscode.CustomDocument {
   constructor(
@@ -18,17 +17,7 @@ class CheckpointDocument implements vscode.CustomDocument {
   }
 }
 
-type WeightTensor = TensorEntry & { layout: WeightLayout };
-
-/** What the webview draws of each tensor besides its report row. */
-function layerViews(analysis: Analysis): LayerView[] {
-  return analysis.checkpoint.tensors.map((t, index) => {
-    if (!t.layout) return { index };
-    const rows = t.shape[t.layout.outAxis];
-    const numel = numelOf(t.shape);
-    return { index, rows, cols: rows === 0 ? 0 : numel / rows, inDim: t.shape[t.layout.inAxis], fanIn: analysis.fanIn.get(t.name) };
-  });
-}
+type Channel = MessageHandler<HostMethods, Record<never, never>, FromWebview, ToWebview>;
 
 /**
  * The read-only checkpoint editor: a webview with the summary, the layer table, charts and the
@@ -44,7 +33,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   static viewTypeFor(uri: vscode.Uri): string {
     return /\.(bin|json)$/i.test(uri.path) ? CheckpointEditorProvider.onRequestViewType : CheckpointEditorProvider.viewType;
   }
-  private readonly panels = new Map<string, Set<vscode.WebviewPanel>>();
+  private readonly panels = new Map<string, Map<vscode.WebviewPanel, Channel>>();
   private activeUri: vscode.Uri | undefined;
   private readonly activeChanged = new vscode.EventEmitter<vscode.Uri | undefined>();
   /** The checkpoint of the focused editor, or undefined when none of ours is focused. */
@@ -69,9 +58,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   }
 
   resolveCustomEditor(document: CheckpointDocument, panel: vscode.WebviewPanel): void {
-    const key = document.uri.toString();
-    if (!this.panels.has(key)) this.panels.set(key, new Set());
-    this.panels.get(key)!.add(panel);
+    const uri = document.uri;
+    const key = uri.toString();
     const webview = panel.webview;
     webview.options = {
       enableScripts: true,
@@ -79,20 +67,51 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     };
     webview.html = this.html(webview);
     // Analyse while the webview loads; its `ready` then finds the analysis made or under way.
-    this.analyses.get(document.uri).catch(() => undefined);
-    const post = (message: ToWebview) => void webview.postMessage(message);
+    this.analyses.get(uri).catch(() => undefined);
+    const channel: Channel = new MessageHandler<HostMethods, Record<never, never>, FromWebview, ToWebview>(
+      (message) => void webview.postMessage(message),
+      {
+        heatmap: ({ layer, window, width, height }, { signal }) => {
+          // Never more cells than the setting allows, whatever the webview asks for.
+          const scale = Math.min(1, Math.sqrt(this.analyses.currentSettings.maxHeatmapCells / Math.max(1, width * height)));
+          return this.analyses.kernels.heatmap(
+            {
+              ...this.weight(uri, layer),
+              ...window,
+              width: Math.max(1, Math.floor(width * scale)),
+              height: Math.max(1, Math.floor(height * scale)),
+              zeroThreshold: this.analyses.currentSettings.zeroThreshold,
+            },
+            signal,
+          );
+        },
+        weightWindow: ({ layer, window }, { signal }) => {
+          const size = (window.rowEnd - window.rowStart) * (window.colEnd - window.colStart);
+          if (size > MAX_VALUES_WINDOW) throw new Error(`a window of ${size} weights is too large to show one by one`);
+          return this.analyses.kernels.weightWindow({ ...this.weight(uri, layer), ...window }, signal);
+        },
+      },
+      {
+        ready: () => void this.sendInit(uri, channel),
+        selected: ({ layer }) => this.selected.fire({ uri, layer }),
+      },
+    );
+    if (!this.panels.has(key)) this.panels.set(key, new Map());
+    this.panels.get(key)!.set(panel, channel);
     const setActive = () => {
-      if (panel.active) this.activeUri = document.uri;
+      if (panel.active) this.activeUri = uri;
       else if (this.activeUri?.toString() === key) this.activeUri = undefined;
       this.activeChanged.fire(this.activeUri);
     };
     setActive();
     const subscriptions = [
       panel.onDidChangeViewState(setActive),
-      webview.onDidReceiveMessage((m: FromWebview) => void this.handle(document.uri, m, post)),
+      webview.onDidReceiveMessage((m: unknown) => {
+        if (!channel.receive(m)) this.output.appendLine(`[warning] the checkpoint editor sent an unknown message`);
+      }),
       this.analyses.onDidChange(() => {
         // Settings changed the figures: send the new analysis.
-        if (!this.analyses.find(document.uri)) void this.sendInit(document.uri, post);
+        if (!this.analyses.find(uri)) void this.sendInit(uri, channel);
       }),
     ];
     panel.onDidDispose(() => {
@@ -113,64 +132,36 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       await vscode.commands.executeCommand('vscode.openWith', uri, CheckpointEditorProvider.viewTypeFor(uri));
       return;
     }
-    open[0].reveal();
-    void open[0].webview.postMessage({ type: 'select', layer } satisfies ToWebview);
+    const [panel, channel] = open[0];
+    panel.reveal();
+    channel.notify('select', { layer });
   }
 
-  private async sendInit(uri: vscode.Uri, post: (m: ToWebview) => void): Promise<void> {
+  /** The analysed weight named `layer`, as the kernels take it. */
+  private weight(uri: vscode.Uri, layer: string): WeightRef {
+    const tensor = this.analyses.find(uri)?.checkpoint.tensors.find((t) => t.name === layer);
+    if (!tensor?.layout) throw new Error(`no weight named "${layer}"`);
+    return { source: tensor.source, dtype: tensor.dtype, shape: tensor.shape, layout: tensor.layout };
+  }
+
+  private async sendInit(uri: vscode.Uri, channel: Channel): Promise<void> {
     try {
       const analysis = await this.analyses.get(uri);
       const select = this.pendingSelect.get(uri.toString());
       this.pendingSelect.delete(uri.toString());
-      post({
-        type: 'init',
+      channel.notify('init', {
         report: analysis.report,
-        layers: layerViews(analysis),
+        neurons: [...analysis.neurons.values()],
         settings: { maxHeatmapCells: this.analyses.currentSettings.maxHeatmapCells, zeroThreshold: this.analyses.currentSettings.zeroThreshold },
         ...(select ? { select } : {}),
       });
     } catch (e) {
       if (e instanceof vscode.CancellationError) {
-        post({ type: 'error', message: 'Analysis cancelled. Reopen the file to analyse it.' });
+        channel.notify('failed', { message: 'Analysis cancelled. Reopen the file to analyse it.' });
         return;
       }
       this.output.appendLine(`[error] ${(e as Error).stack ?? String(e)}`);
-      post({ type: 'error', message: isCheckpointError(e) ? e.message : `Sparsity Lens could not analyse this file: ${(e as Error).message}` });
-    }
-  }
-
-  private async handle(uri: vscode.Uri, m: FromWebview, post: (m: ToWebview) => void): Promise<void> {
-    if (m.type === 'ready') return this.sendInit(uri, post);
-    if (m.type === 'selected') {
-      this.selected.fire({ uri, layer: m.layer });
-      return;
-    }
-    try {
-      const analysis = this.analyses.find(uri);
-      const tensor = analysis?.checkpoint.tensors.find((t) => t.name === m.layer);
-      if (!tensor?.layout) throw new Error(`no weight named "${m.layer}"`);
-      const window = { rowStart: m.rowStart, rowEnd: m.rowEnd, colStart: m.colStart, colEnd: m.colEnd };
-      if (m.type === 'requestHeatmap') {
-        // Never more cells than the setting allows, whatever the webview asks for.
-        const budget = this.analyses.currentSettings.maxHeatmapCells;
-        const scale = Math.min(1, Math.sqrt(budget / Math.max(1, m.width * m.height)));
-        const tiles = await this.analyses.kernels.heatmap({
-          ...(tensor as WeightTensor),
-          ...window,
-          width: Math.max(1, Math.floor(m.width * scale)),
-          height: Math.max(1, Math.floor(m.height * scale)),
-          zeroThreshold: this.analyses.currentSettings.zeroThreshold,
-        });
-        post({ type: 'heatmap', requestId: m.requestId, layer: m.layer, window, ...tiles });
-      } else {
-        const size = (window.rowEnd - window.rowStart) * (window.colEnd - window.colStart);
-        if (size > MAX_VALUES_WINDOW) throw new Error(`a window of ${size} weights is too large to show one by one`);
-        const values = await readWeightWindow(tensor as WeightTensor, window);
-        post({ type: 'values', requestId: m.requestId, layer: m.layer, window, values });
-      }
-    } catch (e) {
-      this.output.appendLine(`[error] ${m.type} ${m.layer}: ${(e as Error).message}`);
-      post({ type: 'error', requestId: m.requestId, message: (e as Error).message });
+      channel.notify('failed', { message: userMessage(e, 'Sparsity Lens could not analyse this file') });
     }
   }
 

@@ -1,13 +1,13 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { parseNmPattern, type NmPattern } from '../core/analysis/nmPattern';
+import { parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { weightStructure } from '../core/analysis/problems';
 import { formatReportMarkdown } from '../core/analysis/reportText';
-import { isCheckpointError } from '../core/errors';
 import { CHECKPOINT_EXTENSIONS } from '../core/formats/open';
 import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
+import { showError } from './jobs';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
@@ -58,18 +58,10 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       try {
         await run(ctx, ...args);
       } catch (e) {
-        reportError(ctx, e);
+        showError(ctx.output, e);
       }
     }),
   );
-}
-
-/** One clear sentence for the user; the details go to the output channel. */
-function reportError(ctx: CommandContext, e: unknown): void {
-  if (e instanceof vscode.CancellationError) return;
-  const message = isCheckpointError(e) ? e.message : `Sparsity Lens failed: ${(e as Error).message ?? String(e)}`;
-  ctx.output.appendLine(`[error] ${(e as Error).stack ?? String(e)}`);
-  void vscode.window.showErrorMessage(message);
 }
 
 /** The checkpoint a command acts on: an explicit URI, the focused checkpoint editor, the active file. */

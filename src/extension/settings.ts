@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { DEFAULT_NM, parseNmPattern, type NmPattern } from '../core/analysis/nmPattern';
+import { DEFAULT_NM, parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { parseRoleOverrides, type RoleOverrides } from '../core/formats/roleOverrides';
 import type { KernelBackend } from '../kernels/createKernels';
 

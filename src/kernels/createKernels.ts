@@ -1,8 +1,7 @@
 import * as path from 'node:path';
 import type { Kernels } from './kernels';
-import { KernelWorkerClient } from './native/kernelWorkerClient';
-import { NativeKernels } from './native/nativeKernels';
-import { ReferenceKernels } from './reference/referenceKernels';
+import { createNativeKernels, type NativeKernels } from './native/nativeKernels';
+import { createReferenceKernels } from './reference/referenceKernels';
 
 export type KernelBackend = 'auto' | 'native' | 'reference';
 
@@ -24,49 +23,38 @@ export function nativePaths(root: string): { workerScript: string; addon: string
 /**
  * Native kernels when they load, else the TypeScript reference after one warning. Native
  * crashes are not a reason to fall back: they surface as errors, and the worker restarts.
+ * Every operation is forwarded to the chosen backend, so a new one needs no line here.
  */
-class AutoKernels implements Kernels {
-  private chosen: Kernels | undefined;
-
-  constructor(
-    private readonly native: NativeKernels,
-    private readonly onWarning: (message: string) => void,
-  ) {}
-
-  get name(): string {
-    return this.chosen?.name ?? 'auto';
-  }
-
-  private async pick(): Promise<Kernels> {
-    if (!this.chosen) {
-      const status = await this.native.client.available();
-      if (status.native) this.chosen = this.native;
+function autoKernels(native: NativeKernels, onWarning: (message: string) => void): Kernels {
+  let chosen: Kernels | undefined;
+  const pick = async (): Promise<Kernels> => {
+    if (!chosen) {
+      const status = await native.worker.available();
+      if (status.native) chosen = native;
       else {
-        this.onWarning(`Sparsity Lens: native kernels unavailable (${status.reason}); using the slower TypeScript kernels.`);
-        this.native.client.dispose();
-        this.chosen = new ReferenceKernels();
+        onWarning(`Sparsity Lens: native kernels unavailable (${status.reason}); using the slower TypeScript kernels.`);
+        await native.dispose();
+        chosen = createReferenceKernels();
       }
     }
-    return this.chosen;
-  }
-
-  scan: Kernels['scan'] = async (...a) => (await this.pick()).scan(...a);
-  nmMask: Kernels['nmMask'] = async (...a) => (await this.pick()).nmMask(...a);
-  fanInMask: Kernels['fanInMask'] = async (...a) => (await this.pick()).fanInMask(...a);
-  heatmap: Kernels['heatmap'] = async (...a) => (await this.pick()).heatmap(...a);
-  condense: Kernels['condense'] = async (...a) => (await this.pick()).condense(...a);
-  condensedForward: Kernels['condensedForward'] = async (...a) => (await this.pick()).condensedForward(...a);
-  denseForward: Kernels['denseForward'] = async (...a) => (await this.pick()).denseForward(...a);
-
-  async dispose(): Promise<void> {
-    await (this.chosen ?? this.native).dispose();
-  }
+    return chosen;
+  };
+  return new Proxy({} as Kernels, {
+    get(_, key: keyof Kernels) {
+      if (key === 'name') return chosen?.name ?? 'auto';
+      if (key === 'dispose') return () => (chosen ?? native).dispose();
+      return async (...args: unknown[]) => {
+        const kernels = await pick();
+        return (kernels[key] as (...a: unknown[]) => Promise<unknown>)(...args);
+      };
+    },
+  });
 }
 
 export function createKernels(options: KernelOptions): Kernels {
-  if (options.backend === 'reference') return new ReferenceKernels();
+  if (options.backend === 'reference') return createReferenceKernels();
   const paths = nativePaths(options.root);
-  const native = new NativeKernels(new KernelWorkerClient(paths.workerScript, paths.addon));
+  const native = createNativeKernels(paths.workerScript, paths.addon);
   if (options.backend === 'native') return native;
-  return new AutoKernels(native, options.onWarning ?? ((m) => process.stderr.write(m + '\n')));
+  return autoKernels(native, options.onWarning ?? ((m) => process.stderr.write(m + '\n')));
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { buildReport, type SparsityReport } from '../../src/core/analysis/report';
-import type { NmPattern } from '../../src/core/analysis/nmPattern';
+import type { NmPattern } from '../../src/core/nmPattern';
 import { openCheckpoint } from '../../src/core/formats/open';
 import { createKernels, type KernelBackend } from '../../src/kernels/createKernels';
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { WeightLayout } from '../../src/core/checkpoint';
-import { ReferenceKernels } from '../../src/kernels/reference/referenceKernels';
+import { createReferenceKernels } from '../../src/kernels/reference/referenceKernels';
 
 /** A deterministic pseudo-random generator, so failures reproduce. */
 function lcg(seed: number): () => number {
@@ -83,7 +83,7 @@ describe('reference scan: fan-in and N:M for every layout, against brute force',
         const expected = bruteForce(w, shape, layout, n, m);
         const bytes = new Uint8Array(w.buffer);
         for (const chunk of [3, 64, 1 << 20]) {
-          const result = await new ReferenceKernels(chunk).scan({
+          const result = await createReferenceKernels(chunk).scan({
             source: { kind: 'inline', bytes },
             dtype: 'float32',
             shape,
@@ -101,7 +101,7 @@ describe('reference scan: fan-in and N:M for every layout, against brute force',
   }
 
   it('rejects an invalid N:M pattern', async () => {
-    const scan = new ReferenceKernels().scan({
+    const scan = createReferenceKernels().scan({
       source: { kind: 'inline', bytes: new Uint8Array(16) },
       dtype: 'float32',
       shape: [2, 2],
@@ -114,7 +114,7 @@ describe('reference scan: fan-in and N:M for every layout, against brute force',
   it('a near-zero threshold counts |w| <= ε as zero', async () => {
     const w = new Float32Array([0.001, -0.002, 0.5, -0.0, NaN, 0.01]);
     const scan = (zeroThreshold: number) =>
-      new ReferenceKernels().scan({ source: { kind: 'inline', bytes: new Uint8Array(w.buffer) }, dtype: 'float32', shape: [6], zeroThreshold });
+      createReferenceKernels().scan({ source: { kind: 'inline', bytes: new Uint8Array(w.buffer) }, dtype: 'float32', shape: [6], zeroThreshold });
     assert.equal((await scan(0)).nnz, 5);
     assert.equal((await scan(0.005)).nnz, 3, '0.5, NaN and 0.01 stay non-zero');
   });

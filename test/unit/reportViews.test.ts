@@ -2,11 +2,11 @@ import { strict as assert } from 'node:assert';
 import type { TensorEntry, WeightLayout } from '../../src/core/checkpoint';
 import { layerProblems } from '../../src/core/analysis/problems';
 import { formatReportCsv } from '../../src/core/analysis/reportExport';
-import { readWeightWindow } from '../../src/core/analysis/weightWindow';
 import { openCheckpoint } from '../../src/core/formats/open';
 import { NeuronView } from '../../src/core/neuronView';
+import { createKernels } from '../../src/kernels/createKernels';
 import { readValues } from '../../src/kernels/reference/tensorView';
-import { fixture, reportOf } from '../helpers/fixtures';
+import { fixture, REPO, reportOf } from '../helpers/fixtures';
 
 describe('report exports and weight windows', () => {
   it('layer problems: dead neurons and 2:4 violations on a pruned layer, none on a dense one', async () => {
@@ -36,25 +36,30 @@ describe('report exports and weight windows', () => {
     assert.equal(fc2.fanInConstant, 'false');
   });
 
-  for (const [file, name] of [
+  for (const backend of ['reference', 'native'] as const) for (const [file, name] of [
     ['generated/convnet.onnx', 'conv2.weight'],
     ['generated/matmul3d.onnx', 'onnx::MatMul_6'],
     ['digits_mlp_24.safetensors', 'fc2.weight'],
     ['generated/dtypes.safetensors', 'conv.weight'],
   ]) {
-    it(`a window of ${name} holds the weights of the [neurons, fan-in] view`, async () => {
+    it(`a window of ${name} holds the weights of the [neurons, fan-in] view (${backend} kernels)`, async () => {
       const checkpoint = await openCheckpoint(fixture(...file.split('/')));
       const tensor = checkpoint.tensors.find((t) => t.name === name) as TensorEntry & { layout: WeightLayout };
       assert.ok(tensor?.layout);
       const view = new NeuronView(tensor.shape, tensor.layout);
       const all = await readValues(tensor);
       const window = { rowStart: 1, rowEnd: Math.min(view.rows, 6), colStart: 2, colEnd: Math.min(view.cols, 11) };
-      const values = await readWeightWindow(tensor, window);
-      let at = 0;
-      for (let r = window.rowStart; r < window.rowEnd; r++) {
-        for (let c = window.colStart; c < window.colEnd; c++) assert.equal(values[at++], Math.fround(all[view.index(r, c)]), `(${r}, ${c})`);
+      const kernels = createKernels({ backend, root: REPO });
+      try {
+        const values = await kernels.weightWindow({ ...tensor, ...window });
+        let at = 0;
+        for (let r = window.rowStart; r < window.rowEnd; r++) {
+          for (let c = window.colStart; c < window.colEnd; c++) assert.equal(values[at++], Math.fround(all[view.index(r, c)]), `(${r}, ${c})`);
+        }
+        await assert.rejects(kernels.weightWindow({ ...tensor, ...window, rowEnd: view.rows + 1 }), /does not fit/);
+      } finally {
+        await kernels.dispose();
       }
-      await assert.rejects(readWeightWindow(tensor, { ...window, rowEnd: view.rows + 1 }), /does not fit/);
     });
   }
 });

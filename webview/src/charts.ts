@@ -3,7 +3,7 @@
  * category and a linear scale, with tooltips), themed from the VS Code variables.
  */
 import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip, type ChartConfiguration, type ChartOptions, type TooltipItem } from 'chart.js';
-import type { NmPattern } from '../../src/core/analysis/nmPattern';
+import type { NmPattern } from '../../src/core/nmPattern';
 import { count, percent } from './format';
 import type { Layer } from './model';
 import type { Theme } from './theme';

@@ -7,16 +7,16 @@
  * Interaction: wheel zooms around the cursor, drag pans, double-click zooms in; with the canvas
  * focused, arrows pan, + / − zoom, 0 fits. Replies carry the request id; stale ones are dropped.
  */
-import type { NmPattern } from '../../src/core/analysis/nmPattern';
-import { MAX_VALUES_WINDOW, type FromWebview, type HeatmapWindow, type ToWebview } from '../../src/protocol';
+import type { NmPattern } from '../../src/core/nmPattern';
+import type { ViewWindow as HeatmapWindow } from '../../src/core/neuronView';
+import type { HeatmapTiles } from '../../src/kernels/scanKernels';
+import { MAX_VALUES_WINDOW } from '../../src/webview/protocol';
 import { h, codicon } from './dom';
 import { count, percent, range, weight as formatWeight } from './format';
 import type { ColourMode, SavedView } from './host';
 import { groupColumns, groupOfColumn, toFloat32, type Geometry, type Layer } from './model';
 import { css, mix, type Rgba, type Theme } from './theme';
 
-type HeatmapReply = Extract<ToWebview, { type: 'heatmap' }>;
-type ValuesReply = Extract<ToWebview, { type: 'values' }>;
 
 /** Width of the fan-in bars left of the mask, CSS px. */
 const GUTTER = 56;
@@ -47,7 +47,10 @@ interface ValuesTile {
 }
 
 export interface HeatmapOptions {
-  readonly post: (message: FromWebview) => void;
+  /** Asks the host for a window downsampled to cells. */
+  readonly fetchTiles: (layer: string, window: HeatmapWindow, width: number, height: number) => Promise<HeatmapTiles>;
+  /** Asks the host for the weights of a small window. */
+  readonly fetchValues: (layer: string, window: HeatmapWindow) => Promise<Float32Array>;
   readonly onViewChange: (layer: string, view: SavedView) => void;
   readonly onModeChange: (mode: ColourMode) => void;
 }
@@ -87,9 +90,9 @@ export class HeatmapView {
   private overview: Tile | null = null;
   private detail: Tile | null = null;
   private values: ValuesTile | null = null;
-  private heatmapRequest = { id: 0, key: '' };
-  private valuesRequest = { id: 0, key: '' };
-  private nextId = 1;
+  /** The window (and cell size) of the reply each kind of request still waits for; '' when none. */
+  private heatmapRequest = { key: '' };
+  private valuesRequest = { key: '' };
   private requestTimer = 0;
   private frame = 0;
   private error = '';
@@ -195,8 +198,8 @@ export class HeatmapView {
     if (!same) {
       this.overview = this.detail = null;
       this.values = null;
-      this.heatmapRequest = { id: 0, key: '' };
-      this.valuesRequest = { id: 0, key: '' };
+      this.heatmapRequest = { key: '' };
+      this.valuesRequest = { key: '' };
       this.error = '';
     }
     this.hideTooltip();
@@ -233,18 +236,13 @@ export class HeatmapView {
 
   private needsInitialView = false;
 
-  /** A heatmap or values reply, or an error, from the host. */
-  onMessage(msg: ToWebview): void {
-    if (msg.type === 'heatmap') this.onHeatmap(msg);
-    else if (msg.type === 'values') this.onValues(msg);
-    else if (msg.type === 'error' && msg.requestId !== undefined) {
-      if (msg.requestId === this.heatmapRequest.id || msg.requestId === this.valuesRequest.id) {
-        this.error = msg.message;
-        this.heatmapRequest.key = this.valuesRequest.key = '';
-        this.setLoading(false);
-        this.updateStatus();
-      }
-    }
+  /** A request failed; shown unless a newer request superseded it. */
+  private onRequestError(key: string, e: unknown): void {
+    if (key !== this.heatmapRequest.key && key !== this.valuesRequest.key) return;
+    this.error = e instanceof Error ? e.message : String(e);
+    this.heatmapRequest.key = this.valuesRequest.key = '';
+    this.setLoading(false);
+    this.updateStatus();
   }
 
   focus(): void {
@@ -444,9 +442,11 @@ export class HeatmapView {
       const padded = this.paddedValuesWindow(win, g);
       const key = windowKey(padded);
       if (key === this.valuesRequest.key) return;
-      const requestId = this.nextId++;
-      this.valuesRequest = { id: requestId, key };
-      this.options.post({ type: 'requestValues', requestId, layer: name, ...padded });
+      this.valuesRequest = { key };
+      this.options.fetchValues(name, padded).then(
+        (values) => this.onValues(name, key, padded, values),
+        (e: unknown) => this.onRequestError(key, e),
+      );
     } else {
       this.valuesRequest.key = '';
       const winRows = win.rowEnd - win.rowStart;
@@ -469,9 +469,11 @@ export class HeatmapView {
         return;
       }
       if (key === this.heatmapRequest.key) return;
-      const requestId = this.nextId++;
-      this.heatmapRequest = { id: requestId, key };
-      this.options.post({ type: 'requestHeatmap', requestId, layer: name, width, height, ...win });
+      this.heatmapRequest = { key };
+      this.options.fetchTiles(name, win, width, height).then(
+        (tiles) => this.onHeatmap(name, key, win, tiles),
+        (e: unknown) => this.onRequestError(key, e),
+      );
     }
     this.setLoading(true);
     this.updateStatus();
@@ -492,15 +494,15 @@ export class HeatmapView {
     return win;
   }
 
-  private onHeatmap(msg: HeatmapReply): void {
-    if (!this.layer || msg.layer !== this.layer.report.name || msg.requestId !== this.heatmapRequest.id || !this.heatmapRequest.key) return;
+  private onHeatmap(layer: string, key: string, window: HeatmapWindow, msg: HeatmapTiles): void {
+    if (!this.layer || layer !== this.layer.report.name || key !== this.heatmapRequest.key) return;
     this.heatmapRequest.key = '';
     const density = toFloat32(msg.density);
     const meanAbs = toFloat32(msg.meanAbs);
     if (density.length !== msg.rows * msg.cols) return;
     let maxMean = 0;
     for (let i = 0; i < meanAbs.length; i++) if (meanAbs[i] > maxMean && Number.isFinite(meanAbs[i])) maxMean = meanAbs[i];
-    const tile: Tile = { window: { ...msg.window }, rows: msg.rows, cols: msg.cols, density, meanAbs, maxMean, image: null, imageStamp: '' };
+    const tile: Tile = { window: { ...window }, rows: msg.rows, cols: msg.cols, density, meanAbs, maxMean, image: null, imageStamp: '' };
     const g = this.geo!;
     const w = tile.window;
     if (w.rowStart === 0 && w.colStart === 0 && w.rowEnd === g.rows && w.colEnd === g.cols) this.overview = tile;
@@ -510,11 +512,10 @@ export class HeatmapView {
     this.invalidate();
   }
 
-  private onValues(msg: ValuesReply): void {
-    if (!this.layer || msg.layer !== this.layer.report.name || msg.requestId !== this.valuesRequest.id || !this.valuesRequest.key) return;
+  private onValues(layer: string, key: string, w: HeatmapWindow, reply: Float32Array): void {
+    if (!this.layer || layer !== this.layer.report.name || key !== this.valuesRequest.key) return;
     this.valuesRequest.key = '';
-    const values = toFloat32(msg.values);
-    const w = msg.window;
+    const values = toFloat32(reply);
     if (values.length !== (w.rowEnd - w.rowStart) * (w.colEnd - w.colStart)) return;
     let maxAbs = 0;
     for (let i = 0; i < values.length; i++) {

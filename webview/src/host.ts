@@ -1,5 +1,4 @@
 /** The link to the extension host: messages out, persisted state in and out. */
-import type { FromWebview } from '../../src/protocol';
 
 interface VsCodeApi {
   postMessage(message: unknown): void;
@@ -38,7 +37,8 @@ const api: VsCodeApi =
     ? acquireVsCodeApi()
     : { postMessage: () => undefined, getState: () => undefined, setState: () => undefined };
 
-export function post(message: FromWebview): void {
+/** Sends one message to the extension (the request/reply channel's transport). */
+export function post(message: unknown): void {
   api.postMessage(message);
 }
 

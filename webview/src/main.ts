@@ -14,7 +14,8 @@ import '@vscode-elements/elements/dist/vscode-toolbar-button/index.js';
 import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 
 import type { SparsityReport } from '../../src/core/analysis/report';
-import type { ToWebview } from '../../src/protocol';
+import { MessageHandler } from '../../src/rpc/messageHandler';
+import type { FromWebview, HostMethods, ToWebview } from '../../src/webview/protocol';
 import { DensityChart, FanInHistogram, NmChart } from './charts';
 import { clear, codicon, h } from './dom';
 import { count, percent, shape } from './format';
@@ -25,7 +26,8 @@ import { buildLayers, type Layer } from './model';
 import { renderSummary } from './summary';
 import { observeTheme, readTheme, type Theme } from './theme';
 
-type InitMessage = Extract<ToWebview, { type: 'init' }>;
+type InitMessage = ToWebview['init'];
+type HostChannel = MessageHandler<Record<never, never>, HostMethods, ToWebview, FromWebview>;
 
 class App {
   private theme: Theme = readTheme();
@@ -49,11 +51,15 @@ class App {
   private readonly histogramNote = h('div', { class: 'figure-note' });
   private readonly nmChartTitle = h('h3', { class: 'figure-title', text: 'N:M compliance per weight tensor' });
 
-  constructor(root: HTMLElement) {
+  constructor(
+    root: HTMLElement,
+    private readonly host: HostChannel,
+  ) {
     this.root = root;
     this.banner.hidden = true;
     this.heatmap = new HeatmapView(this.theme, {
-      post,
+      fetchTiles: (layer, window, width, height) => host.request('heatmap', { layer, window, width, height }),
+      fetchValues: (layer, window) => host.request('weightWindow', { layer, window }),
       onViewChange: (layer, view) => saveView(layer, view),
       onModeChange: (mode) => updateState({ mode }),
     });
@@ -66,25 +72,13 @@ class App {
     observeTheme(() => this.onThemeChange());
   }
 
-  onMessage(msg: ToWebview): void {
-    switch (msg.type) {
-      case 'init':
-        this.init(msg);
-        break;
-      case 'select':
-        if (this.layers.some((l) => l.report.name === msg.layer)) this.select(msg.layer, 'host', true);
-        break;
-      case 'error':
-        if (msg.requestId !== undefined) this.heatmap.onMessage(msg);
-        else this.showBanner(msg.message);
-        break;
-      default:
-        this.heatmap.onMessage(msg);
-    }
+  /** The host selected a layer (from the tree or a command). */
+  selectFromHost(layer: string): void {
+    if (this.layers.some((l) => l.report.name === layer)) this.select(layer, 'host', true);
   }
 
-  /** An error without a request id: the analysis failed (before init) or was cancelled. */
-  private showBanner(text: string): void {
+  /** The analysis failed (before init) or was cancelled. */
+  showBanner(text: string): void {
     clear(this.banner);
     this.banner.append(codicon('error'), h('span', { text }));
     this.banner.hidden = false;
@@ -94,10 +88,10 @@ class App {
     }
   }
 
-  private init(msg: InitMessage): void {
+  init(msg: InitMessage): void {
     this.report = msg.report;
     this.banner.hidden = true;
-    this.layers = buildLayers(msg.report, msg.layers);
+    this.layers = buildLayers(msg.report, msg.neurons);
     this.heatmap.setSettings(msg.settings.maxHeatmapCells, msg.settings.zeroThreshold);
     const saved = getState();
     if (!this.table) this.build();
@@ -201,7 +195,7 @@ class App {
       if (this.selected === layer) return;
       this.selected = layer;
       this.renderDetail(layer);
-      if (source === 'user') post({ type: 'selected', layer: name });
+      if (source === 'user') this.host.notify('selected', { layer: name });
     };
     if (immediate) apply();
     else this.detailTimer = window.setTimeout(apply, 150);
@@ -251,9 +245,15 @@ class App {
 }
 
 const root = document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' }));
-const app = new App(root);
-window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
-  const msg = ev.data;
-  if (msg && typeof msg === 'object' && typeof msg.type === 'string') app.onMessage(msg);
-});
-post({ type: 'ready' });
+const host: HostChannel = new MessageHandler<Record<never, never>, HostMethods, ToWebview, FromWebview>(
+  post,
+  {},
+  {
+    init: (msg) => app.init(msg),
+    select: ({ layer }) => app.selectFromHost(layer),
+    failed: ({ message }) => app.showBanner(message),
+  },
+);
+const app = new App(root, host);
+window.addEventListener('message', (ev: MessageEvent<unknown>) => host.receive(ev.data));
+host.notify('ready', null);

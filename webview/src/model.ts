@@ -1,13 +1,12 @@
 /** What the editor derives from the report: per-layer problems, N:M geometry, totals. */
 import { layerProblems, weightStructure, type WeightStructure } from '../../src/core/analysis/problems';
-import type { LayerReport, SparsityReport } from '../../src/core/analysis/report';
-import type { NmPattern } from '../../src/core/analysis/nmPattern';
-import type { LayerView } from '../../src/protocol';
+import type { LayerNeurons, LayerReport, SparsityReport } from '../../src/core/analysis/report';
+import type { NmPattern } from '../../src/core/nmPattern';
+
 import { count, percent } from './format';
 
 export interface Layer {
   readonly report: LayerReport;
-  readonly view: LayerView | undefined;
   /** Position in report.layers (the table's natural order). */
   readonly order: number;
   readonly isWeight: boolean;
@@ -52,21 +51,20 @@ export function toFloat32(x: unknown): Float32Array {
 }
 
 
-export function buildLayers(report: SparsityReport, views: readonly LayerView[]): Layer[] {
-  const byIndex = new Map<number, LayerView>();
-  for (const v of views) byIndex.set(v.index, v);
+/** The layers to show, each joined by name with its per-neuron figures (weights only). */
+export function buildLayers(report: SparsityReport, neurons: readonly LayerNeurons[]): Layer[] {
+  const byName = new Map<string, LayerNeurons>();
+  for (const n of neurons) byName.set(n.name, n);
   return report.layers.map((l, i) => {
-    const view = byIndex.get(i);
-    const fanIn = toUint32(view?.fanIn);
+    const figures = byName.get(l.name);
     let geometry: Geometry | null = null;
-    if (view && view.rows && view.cols) {
-      const inDim = view.inDim && view.inDim > 0 ? view.inDim : view.cols;
-      const K = Math.max(1, Math.round(view.cols / inDim));
-      geometry = { rows: view.rows, cols: view.cols, inDim, K, fanIn: fanIn && fanIn.length === view.rows ? fanIn : null, dense: view.cols };
+    if (figures && figures.geometry.rows && figures.geometry.cols) {
+      const { rows, cols, inDim, kernelPositions } = figures.geometry;
+      const fanIn = toUint32(figures.fanIn);
+      geometry = { rows, cols, inDim: inDim > 0 ? inDim : cols, K: kernelPositions, fanIn: fanIn && fanIn.length === rows ? fanIn : null, dense: cols };
     }
     return {
       report: l,
-      view,
       order: i,
       isWeight: l.role !== 'other',
       density: l.numel === 0 ? 0 : l.nnz / l.numel,

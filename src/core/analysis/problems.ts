@@ -1,4 +1,4 @@
-import type { NmPattern } from './nmPattern';
+import type { NmPattern } from '../nmPattern';
 import type { LayerReport, SparsityReport } from './report';
 
 const grouped = new Intl.NumberFormat('en-US');

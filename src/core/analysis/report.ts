@@ -1,8 +1,9 @@
-import type { Kernels, NmCounts, ScanResult } from '../../kernels/kernels';
-import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor, type TensorEntry } from '../checkpoint';
+import type { NmCounts, ScanKernels } from '../../kernels/scanKernels';
+import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor } from '../checkpoint';
 import type { DType } from '../dtype';
 import { summarizeFanIn, type FanInSummary } from './fanIn';
-import { DEFAULT_NM, type NmPattern } from './nmPattern';
+import { neuronGeometry, type NeuronGeometry } from '../neuronView';
+import { DEFAULT_NM, type NmPattern } from '../nmPattern';
 
 export interface LayerReport {
   readonly name: string;
@@ -48,8 +49,21 @@ export interface ReportOptions {
   readonly signal?: AbortSignal;
   /** Called after each tensor with the count done so far. */
   readonly onProgress?: (done: number, total: number, name: string) => void;
-  /** Receives each tensor's full scan (per-neuron fan-in arrays), for views that draw them. */
-  readonly onScan?: (tensor: TensorEntry, scan: ScanResult) => void;
+}
+
+/** Per-neuron figures of one linear or conv weight, for views that draw neurons. */
+export interface LayerNeurons {
+  /** The tensor's name, as in the report's layers. */
+  readonly name: string;
+  readonly geometry: NeuronGeometry;
+  /** Non-zeros per output neuron (length geometry.rows). */
+  readonly fanIn: Uint32Array;
+}
+
+/** The report, and the per-neuron figures behind it keyed by layer name. */
+export interface CheckpointAnalysis {
+  readonly report: SparsityReport;
+  readonly neurons: ReadonlyMap<string, LayerNeurons>;
 }
 
 function totals(layers: readonly LayerReport[]): Totals {
@@ -66,19 +80,25 @@ function sparsityOf(nnz: number, numel: number): number {
   return numel === 0 ? 0 : 1 - nnz / numel;
 }
 
-/** Scans every tensor of `checkpoint` with `kernels` and assembles the per-layer report. */
-export async function buildReport(checkpoint: Checkpoint, kernels: Kernels, options: ReportOptions = {}): Promise<SparsityReport> {
+/** Scans every tensor of `checkpoint` and assembles the per-layer report. */
+export async function buildReport(checkpoint: Checkpoint, kernels: ScanKernels, options: ReportOptions = {}): Promise<SparsityReport> {
+  return (await analyseCheckpoint(checkpoint, kernels, options)).report;
+}
+
+/** Scans every tensor of `checkpoint`: the report and each weight's per-neuron figures. */
+export async function analyseCheckpoint(checkpoint: Checkpoint, kernels: ScanKernels, options: ReportOptions = {}): Promise<CheckpointAnalysis> {
   const nm = options.nm ?? DEFAULT_NM;
   const layers: LayerReport[] = [];
+  const neurons = new Map<string, LayerNeurons>();
   for (const [i, t] of checkpoint.tensors.entries()) {
     options.signal?.throwIfAborted();
     const scan = await kernels.scan(
       { source: t.source, dtype: t.dtype, shape: t.shape, layout: t.layout, nm, zeroThreshold: options.zeroThreshold },
       options.signal,
     );
-    options.onScan?.(t, scan);
+    if (t.layout && scan.fanIn) neurons.set(t.name, { name: t.name, geometry: neuronGeometry(t.shape, t.layout), fanIn: scan.fanIn });
     const numel = numelOf(t.shape);
-    const neurons = t.layout ? t.shape[t.layout.outAxis] : 0;
+    const rows = t.layout ? t.shape[t.layout.outAxis] : 0;
     layers.push({
       name: t.name,
       shape: t.shape,
@@ -88,13 +108,13 @@ export async function buildReport(checkpoint: Checkpoint, kernels: Kernels, opti
       nnz: scan.nnz,
       sparsity: sparsityOf(scan.nnz, numel),
       negativeZeros: scan.negativeZeros,
-      fanIn: scan.fanIn ? summarizeFanIn(scan.fanIn, neurons === 0 ? 0 : numel / neurons) : null,
+      fanIn: scan.fanIn ? summarizeFanIn(scan.fanIn, rows === 0 ? 0 : numel / rows) : null,
       nm: scan.nm ?? null,
       ...(t.note ? { note: t.note } : {}),
     });
     options.onProgress?.(i + 1, checkpoint.tensors.length, t.name);
   }
-  return {
+  const report: SparsityReport = {
     file: checkpoint.file,
     format: checkpoint.format,
     nm,
@@ -104,4 +124,5 @@ export async function buildReport(checkpoint: Checkpoint, kernels: Kernels, opti
     skipped: checkpoint.skipped,
     metadata: checkpoint.metadata,
   };
+  return { report, neurons };
 }

@@ -1,12 +1,15 @@
 /**
- * The kernel worker process: loads the native addon and runs one call at a time for its parent.
- * It is a separate process so that a crash in native code, or a cancel (the parent kills it),
- * never takes the extension host or the CLI down.
+ * A kernel worker process: loads the native addon and answers its parent's requests (addon
+ * calls and job sessions). It is a separate process so that a crash in native code, or a kill
+ * after a cancel, never takes the extension host or the CLI down.
  */
-import type { WorkerMessage, WorkerRequest } from '../../protocol';
-import type { NativeAddon } from '../nativeAddon';
-
-const send = (message: WorkerMessage) => process.send?.(message);
+import { MessageHandler, type MethodImplementations } from '../../rpc/messageHandler';
+import type { JobType } from '../jobKernels';
+import type { Job } from '../jobs/job';
+import { runSteps } from '../jobs/job';
+import { openJobOfKind } from '../jobs/jobs';
+import type { NativeAddon } from './nativeAddon';
+import type { AddonMethods, JobMethods, WorkerMethods, WorkerNotifications } from './workerProtocol';
 
 function loadAddon(path: string | undefined): NativeAddon | string {
   if (!path) return 'no addon path given';
@@ -19,19 +22,49 @@ function loadAddon(path: string | undefined): NativeAddon | string {
 }
 
 const addon = loadAddon(process.argv[2]);
-if (typeof addon === 'string') send({ kind: 'ready', native: false, reason: addon });
-else send({ kind: 'ready', native: true });
 
-process.on('message', (request: WorkerRequest) => {
-  if (typeof addon === 'string') {
-    send({ kind: 'error', id: request.id, message: `native kernels unavailable: ${addon}` });
-    return;
-  }
-  try {
-    const fn = addon[request.op] as (...args: unknown[]) => ReturnType<NativeAddon[typeof request.op]>;
-    send({ kind: 'result', id: request.id, result: fn.apply(addon, request.args) });
-  } catch (e) {
-    send({ kind: 'error', id: request.id, message: (e as Error).message ?? String(e) });
-  }
+/** Every addon function as a method; called without the addon, each says why it is missing. */
+const addonMethods = new Proxy({} as MethodImplementations<AddonMethods>, {
+  get: (_, op: string) => (args: unknown[]) => {
+    if (typeof addon === 'string') throw new Error(`native kernels unavailable: ${addon}`);
+    const fn = addon[op as keyof NativeAddon] as ((...a: unknown[]) => unknown) | undefined;
+    if (typeof fn !== 'function') throw new Error(`the native addon has no function "${op}"`);
+    return fn.apply(addon, args);
+  },
 });
+
+const jobs = new Map<number, Job<JobType>>();
+let nextHandle = 0;
+
+function jobOf(handle: number): Job<JobType> {
+  const job = jobs.get(handle);
+  if (!job) throw new Error(`no open job ${handle}`);
+  return job;
+}
+
+const jobMethods: MethodImplementations<JobMethods> = {
+  openJob({ kind, spec }) {
+    const handle = ++nextHandle;
+    jobs.set(handle, openJobOfKind(kind, spec as never) as Job<JobType>);
+    return { handle };
+  },
+  runJob: ({ handle, maxSteps }, { signal, progress }) => runSteps(jobOf(handle), { signal, onProgress: progress, maxSteps }),
+  readJob: ({ handle }) => jobOf(handle).state(),
+  closeJob({ handle }) {
+    jobs.get(handle)?.close();
+    jobs.delete(handle);
+    return null;
+  },
+};
+
+const methods = new Proxy(jobMethods as MethodImplementations<WorkerMethods>, {
+  get: (target, method: string) => (method in target ? target[method as keyof JobMethods] : addonMethods[method as keyof AddonMethods]),
+});
+
+const channel = new MessageHandler<WorkerMethods, Record<never, never>, Record<never, never>, WorkerNotifications>(
+  (message) => process.send?.(message),
+  methods,
+);
+process.on('message', (message) => channel.receive(message));
 process.on('disconnect', () => process.exit(0));
+channel.notify('ready', typeof addon === 'string' ? { native: false, reason: addon } : { native: true });

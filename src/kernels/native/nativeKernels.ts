@@ -1,100 +1,65 @@
 import { availableParallelism } from 'node:os';
-import type { Kernels, ScanResult, TensorRef } from '../kernels';
-import type { NativeLayout, NativeSource } from '../nativeAddon';
-import { checkNmPattern } from '../reference/scan';
-import { KernelWorkerClient } from './kernelWorkerClient';
+import type { JobKernels, JobSession, JobType } from '../jobKernels';
+import type { Kernels } from '../kernels';
+import { nativeCondensedKernels } from './bindings/condensed';
+import { nativeMaskKernels } from './bindings/masks';
+import { nativeScanKernels } from './bindings/scan';
+import type { NativeAddon } from './nativeAddon';
+import { WorkerProcess } from './workerProcess';
 
-function nativeSource(tensor: TensorRef): NativeSource {
-  const s = tensor.source;
-  return s.kind === 'file' ? { path: s.path, offset: s.offset, length: s.length } : { bytes: s.bytes };
+/** How long a cancelled job may take to reach its next step boundary before its worker is killed. */
+export const JOB_CANCEL_GRACE_MS = 5000;
+
+export interface NativeKernels extends Kernels {
+  /** The worker that runs addon calls (scans, heatmaps, masks). */
+  readonly worker: WorkerProcess;
+  /** The worker that runs long jobs, apart from the addon calls. */
+  readonly jobWorker: WorkerProcess;
+  /** Test only: makes the kernel worker abort. */
+  crashForTest(): Promise<void>;
 }
 
-function nativeLayout(tensor: TensorRef): NativeLayout {
-  return tensor.layout ? { outAxis: tensor.layout.outAxis, inAxis: tensor.layout.inAxis } : { outAxis: -1, inAxis: -1 };
+/** Jobs in a worker process of their own: a session is a handle there. */
+function workerJobs(worker: WorkerProcess, graceMs: number): JobKernels {
+  return {
+    async openJob(kind, spec) {
+      const { handle } = await worker.cooperative('openJob', { kind, spec }, { graceMs });
+      const session: JobSession<JobType> = {
+        run: (options = {}) =>
+          worker.cooperative('runJob', { handle, ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) }, {
+            graceMs,
+            signal: options.signal,
+            onProgress: options.onProgress,
+          }),
+        read: () => worker.cooperative('readJob', { handle }, { graceMs }),
+        close: async () => {
+          await worker.cooperative('closeJob', { handle }, { graceMs });
+        },
+      };
+      return session as never;
+    },
+  };
 }
 
-/** The C++ kernels, run in a worker process; every call crosses the process boundary once. */
-export class NativeKernels implements Kernels {
-  readonly name = 'native';
-  private readonly threads = Math.max(1, availableParallelism());
-
-  constructor(readonly client: KernelWorkerClient) {}
-
-  scan: Kernels['scan'] = async (request, signal) => {
-    if (request.nm) checkNmPattern(request.nm);
-    const r = await this.client.call(
-      'scan',
-      [
-        {
-          source: nativeSource(request),
-          dtype: request.dtype,
-          shape: request.shape,
-          ...nativeLayout(request),
-          n: request.nm?.n ?? 0,
-          m: request.nm?.m ?? 0,
-          zeroThreshold: request.zeroThreshold ?? 0,
-          threads: this.threads,
-        },
-      ],
-      signal,
-    );
-    const numel = request.shape.reduce((a, b) => a * b, 1);
-    const result: ScanResult = { numel, nnz: r.nnz, negativeZeros: r.negativeZeros };
-    return {
-      ...result,
-      ...(r.fanIn && r.fanOut ? { fanIn: r.fanIn, fanOut: r.fanOut } : {}),
-      ...(request.layout && request.nm ? { nm: { groups: r.nmGroups, compliant: r.nmCompliant, partial: r.nmPartial } } : {}),
-      ...(request.histogram ? { histogram: r.histogram } : {}),
-    };
+/** The C++ kernels, run in worker processes; every call crosses the process boundary once. */
+export function createNativeKernels(workerScript: string, addonPath: string, graceMs = JOB_CANCEL_GRACE_MS): NativeKernels {
+  const worker = new WorkerProcess(workerScript, addonPath);
+  const jobWorker = new WorkerProcess(workerScript, addonPath);
+  const threads = Math.max(1, availableParallelism());
+  const call = <Op extends keyof NativeAddon & string>(op: Op, args: Parameters<NativeAddon[Op]>, signal?: AbortSignal) =>
+    worker.call(op, args, signal) as Promise<ReturnType<NativeAddon[Op]>>;
+  return {
+    name: 'native',
+    worker,
+    jobWorker,
+    ...nativeScanKernels(call, threads),
+    ...nativeMaskKernels(call, threads),
+    ...nativeCondensedKernels(call, threads),
+    ...workerJobs(jobWorker, graceMs),
+    crashForTest: () => call('crashForTest', []),
+    async dispose() {
+      worker.dispose();
+      jobWorker.dispose();
+    },
   };
-
-  nmMask: Kernels['nmMask'] = (tensor, nm, signal) => {
-    checkNmPattern(nm);
-    const args = { source: nativeSource(tensor), dtype: tensor.dtype, shape: tensor.shape, ...nativeLayout(tensor), threads: this.threads };
-    return this.client.call('nmMask', [{ ...args, n: nm.n, m: nm.m }], signal);
-  };
-
-  fanInMask: Kernels['fanInMask'] = (tensor, k, signal) => {
-    const args = { source: nativeSource(tensor), dtype: tensor.dtype, shape: tensor.shape, ...nativeLayout(tensor), threads: this.threads };
-    return this.client.call('fanInMask', [{ ...args, k }], signal);
-  };
-
-  heatmap: Kernels['heatmap'] = (request, signal) =>
-    this.client.call(
-      'heatmap',
-      [
-        {
-          source: nativeSource(request),
-          dtype: request.dtype,
-          shape: request.shape,
-          ...nativeLayout(request),
-          rowStart: request.rowStart,
-          rowEnd: request.rowEnd,
-          colStart: request.colStart,
-          colEnd: request.colEnd,
-          width: request.width,
-          height: request.height,
-          zeroThreshold: request.zeroThreshold ?? 0,
-          threads: this.threads,
-        },
-      ],
-      signal,
-    );
-
-  condense: Kernels['condense'] = (weight, outFeatures, inFeatures) => this.client.call('condense', [weight, outFeatures, inFeatures]);
-
-  condensedForward: Kernels['condensedForward'] = (layer, bias, x, batch) =>
-    this.client.call('condensedForward', [layer, bias, x, batch, this.threads]);
-
-  denseForward: Kernels['denseForward'] = (weight, bias, outFeatures, inFeatures, x, batch) =>
-    this.client.call('denseForward', [weight, bias, outFeatures, inFeatures, x, batch, this.threads]);
-
-  /** Test only: makes the worker abort. */
-  crashForTest(): Promise<void> {
-    return this.client.call('crashForTest', []);
-  }
-
-  async dispose(): Promise<void> {
-    this.client.dispose();
-  }
 }

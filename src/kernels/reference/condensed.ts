@@ -1,4 +1,4 @@
-import type { CondensedLayer } from '../kernels';
+import type { CondensedKernels, CondensedLayer } from '../condensedKernels';
 
 function isNonZero(v: number): boolean {
   return !(v === 0); // -0.0 is zero, NaN is not
@@ -66,3 +66,9 @@ export function referenceDenseForward(
   }
   return y;
 }
+
+export const referenceCondensedKernels: CondensedKernels = {
+  condense: async (weight, outFeatures, inFeatures) => referenceCondense(weight, outFeatures, inFeatures),
+  condensedForward: async (layer, bias, x, batch) => referenceCondensedForward(layer, bias, x, batch),
+  denseForward: async (...args) => referenceDenseForward(...args),
+};

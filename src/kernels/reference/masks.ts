@@ -1,7 +1,8 @@
-import { numelOf, type WeightLayout } from '../../core/checkpoint';
-import type { NmPattern, TensorRef } from '../kernels';
-import { checkNmPattern } from './scan';
+import { numelOf } from '../../core/checkpoint';
 import { NeuronView, stridesOf } from '../../core/neuronView';
+import { checkNmPattern, type NmPattern } from '../../core/nmPattern';
+import type { WeightRef } from '../kernels';
+import type { MaskKernels } from '../maskKernels';
 import { ranksBefore, readValues } from './tensorView';
 
 /**
@@ -28,7 +29,7 @@ function keepBest(mask: Uint8Array, values: Float64Array, candidates: Int32Array
  * group shorter than M keeps min(N, its size), as ASP's zero padding does.
  */
 export async function referenceNmMask(
-  tensor: TensorRef & { layout: WeightLayout },
+  tensor: WeightRef,
   nm: NmPattern,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
@@ -55,7 +56,7 @@ export async function referenceNmMask(
 
 /** Constant fan-in mask: every output neuron keeps its k largest |w| (SRigL's structure). */
 export async function referenceFanInMask(
-  tensor: TensorRef & { layout: WeightLayout },
+  tensor: WeightRef,
   k: number,
   signal?: AbortSignal,
 ): Promise<Uint8Array> {
@@ -72,3 +73,5 @@ export async function referenceFanInMask(
   }
   return mask;
 }
+
+export const referenceMaskKernels: MaskKernels = { nmMask: referenceNmMask, fanInMask: referenceFanInMask };

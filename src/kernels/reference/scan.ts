@@ -1,16 +1,11 @@
 import { numelOf, type WeightLayout } from '../../core/checkpoint';
 import { decodeToFloat64, markNonZero, type DType } from '../../core/dtype';
-import {
-  HISTOGRAM_BINS,
-  HISTOGRAM_ZERO_BIN,
-  histogramBin,
-  type NmCounts,
-  type NmPattern,
-  type ScanRequest,
-  type ScanResult,
-} from '../kernels';
-import { tensorChunks } from '../tensorBytes';
 import { stridesOf } from '../../core/neuronView';
+import { checkNmPattern, type NmPattern } from '../../core/nmPattern';
+import { HISTOGRAM_BINS, HISTOGRAM_ZERO_BIN, histogramBin, type NmCounts, type ScanKernels, type ScanRequest, type ScanResult } from '../scanKernels';
+import { referenceHeatmap } from './heatmap';
+import { CHUNK_ELEMENTS, tensorChunks } from './tensorBytes';
+import { referenceWeightWindow } from './weightWindow';
 
 /** Bit pattern of -0.0 per dtype, for the dtypes that have one. */
 function countNegativeZeros(dtype: DType, bytes: Uint8Array, count: number): number {
@@ -131,12 +126,6 @@ class LayoutCounter {
   }
 }
 
-export function checkNmPattern(nm: NmPattern): void {
-  if (!(Number.isInteger(nm.n) && Number.isInteger(nm.m) && nm.n >= 0 && nm.n < nm.m && nm.m <= 65535)) {
-    throw new RangeError(`invalid N:M pattern ${nm.n}:${nm.m}`);
-  }
-}
-
 /** One pass over a tensor's bytes, chunk by chunk: non-zeros, fan-in, fan-out, N:M, histogram. */
 export async function referenceScan(request: ScanRequest, chunkElements: number, signal?: AbortSignal): Promise<ScanResult> {
   const { source, dtype, shape, layout, nm, zeroThreshold = 0 } = request;
@@ -164,5 +153,14 @@ export async function referenceScan(request: ScanRequest, chunkElements: number,
     ...(counter ? { fanIn: counter.fanIn, fanOut: counter.fanOut } : {}),
     ...(counter && nm ? { nm: counter.nmCounts() } : {}),
     ...(histogram ? { histogram } : {}),
+  };
+}
+
+/** The scan capability in TypeScript; `chunkElements` bounds the memory of a scan. */
+export function referenceScanKernels(chunkElements = CHUNK_ELEMENTS): ScanKernels {
+  return {
+    scan: (request, signal) => referenceScan(request, chunkElements, signal),
+    heatmap: referenceHeatmap,
+    weightWindow: (request) => referenceWeightWindow(request),
   };
 }

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
-import type { WeightLayout } from '../../src/core/checkpoint';
-import { HISTOGRAM_NONFINITE_BIN, HISTOGRAM_ZERO_BIN, histogramBin } from '../../src/kernels/kernels';
-import { ReferenceKernels } from '../../src/kernels/reference/referenceKernels';
+import type { WeightLayout } from '../../../src/core/checkpoint';
+import { HISTOGRAM_NONFINITE_BIN, HISTOGRAM_ZERO_BIN, histogramBin } from '../../../src/kernels/scanKernels';
+import { createReferenceKernels } from '../../../src/kernels/reference/referenceKernels';
 
-const kernels = new ReferenceKernels();
+const kernels = createReferenceKernels();
 const OUT_IN: WeightLayout = { outAxis: 0, inAxis: 1 };
 
 function f32(values: number[]) {

@@ -1,6 +1,6 @@
-import type { TensorSource } from '../core/checkpoint';
-import { alignedBytes, DTYPE_BITS, elementAlignment, type DType } from '../core/dtype';
-import { RandomAccessFile } from '../core/randomAccessFile';
+import type { TensorSource } from '../../core/checkpoint';
+import { alignedBytes, DTYPE_BITS, elementAlignment, type DType } from '../../core/dtype';
+import { RandomAccessFile, withFile } from '../../core/randomAccessFile';
 
 /** Elements per chunk when streaming a tensor: bounded memory whatever the tensor's size. */
 export const CHUNK_ELEMENTS = 1 << 20;
@@ -48,4 +48,10 @@ export async function* tensorChunks(
   } finally {
     await file.close();
   }
+}
+
+/** `length` bytes of a tensor's source from byte `offset` on (a small window: one read). */
+export async function readSpan(source: TensorSource, offset: number, length: number): Promise<Uint8Array> {
+  if (source.kind === 'inline') return source.bytes.slice(offset, offset + length);
+  return withFile(source.path, (f) => f.read(source.offset + offset, length));
 }

@@ -1,14 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { TensorSource, WeightLayout } from '../../src/core/checkpoint';
-import { ALL_DTYPES, DTYPE_BITS, type DType } from '../../src/core/dtype';
-import { createKernels, nativePaths } from '../../src/kernels/createKernels';
-import type { HeatmapTiles, Kernels, ScanResult, TensorRef } from '../../src/kernels/kernels';
-import { KernelCrashError, KernelWorkerClient } from '../../src/kernels/native/kernelWorkerClient';
-import { NativeKernels } from '../../src/kernels/native/nativeKernels';
-import { ReferenceKernels } from '../../src/kernels/reference/referenceKernels';
-import { makeTempDir, REPO } from '../helpers/fixtures';
+import type { TensorSource, WeightLayout } from '../../../src/core/checkpoint';
+import { ALL_DTYPES, DTYPE_BITS, type DType } from '../../../src/core/dtype';
+import { createKernels, nativePaths } from '../../../src/kernels/createKernels';
+import type { Kernels, TensorRef } from '../../../src/kernels/kernels';
+import { createNativeKernels, type NativeKernels } from '../../../src/kernels/native/nativeKernels';
+import { KernelCrashError } from '../../../src/kernels/native/workerProcess';
+import { createReferenceKernels } from '../../../src/kernels/reference/referenceKernels';
+import type { HeatmapTiles, ScanResult } from '../../../src/kernels/scanKernels';
+import { makeTempDir, REPO } from '../../helpers/fixtures';
 
 /** A deterministic pseudo-random generator, so failures reproduce. */
 function lcg(seed: number): () => number {
@@ -103,7 +104,7 @@ const addonBuilt = existsSync(nativePaths(REPO).addon);
 
 describe('native kernels in a worker process, against the TypeScript reference', function () {
   this.timeout(120_000);
-  const reference = new ReferenceKernels(1000);
+  const reference = createReferenceKernels(1000);
   let native: NativeKernels;
   let tmp: ReturnType<typeof makeTempDir>;
 
@@ -113,7 +114,7 @@ describe('native kernels in a worker process, against the TypeScript reference',
       assert.fail(`the native addon is not built (${nativePaths(REPO).addon}); run npm install`);
     }
     const paths = nativePaths(REPO);
-    native = new NativeKernels(new KernelWorkerClient(paths.workerScript, paths.addon));
+    native = createNativeKernels(paths.workerScript, paths.addon);
     tmp = makeTempDir();
   });
   after(async () => {
@@ -239,11 +240,11 @@ describe('native kernels in a worker process, against the TypeScript reference',
   });
 
   it('a crash inside a kernel is an error for the caller; the worker restarts and the caller lives on', async () => {
-    const startsBefore = native.client.starts;
+    const startsBefore = native.worker.starts;
     await assert.rejects(native.crashForTest(), (e: unknown) => e instanceof KernelCrashError && /SIGABRT/.test(e.message));
     const after = await native.scan({ source: { kind: 'inline', bytes: new Uint8Array(new Float32Array([1, 0, 2, 0]).buffer) }, dtype: 'float32', shape: [4] });
     assert.equal(after.nnz, 2);
-    assert.equal(native.client.starts, startsBefore + 1, 'one new worker');
+    assert.equal(native.worker.starts, startsBefore + 1, 'one new worker');
   });
 
   it('a long kernel can be cancelled; the next call runs', async () => {

@@ -1,0 +1,13 @@
+import type { NativeCondensedAddon } from './bindings/condensed';
+import type { NativeMaskAddon } from './bindings/masks';
+import type { NativeScanAddon } from './bindings/scan';
+
+/**
+ * What the C++ addon (native/) exports, one capability per binding. Its functions are synchronous
+ * and use the addon's own threads; only the kernel worker process calls them, so a crash never
+ * touches the caller's process.
+ */
+export interface NativeAddon extends NativeScanAddon, NativeMaskAddon, NativeCondensedAddon {
+  /** Test only: aborts the process, to prove a native crash stays in the worker. */
+  crashForTest(): void;
+}

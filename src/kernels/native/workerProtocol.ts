@@ -1,0 +1,32 @@
+/**
+ * The messages between the extension (or CLI) and a kernel worker process, carried by the
+ * request/reply handler of src/rpc. One worker process runs addon calls (scans, heatmaps,
+ * masks); another of the same script runs long jobs, so neither waits for the other.
+ */
+import type { JobOutcome } from '../jobKernels';
+import type { JobKind } from '../jobs/jobTypes';
+import type { NativeAddon } from './nativeAddon';
+
+/** Each addon function is a method whose parameters are its arguments. */
+export type AddonMethods = {
+  readonly [Op in keyof NativeAddon]: { readonly params: Parameters<NativeAddon[Op]>; readonly result: ReturnType<NativeAddon[Op]> };
+};
+
+/** A job session: open → handle; run (progress each step, cancel at a step boundary); read; close. */
+export type JobMethods = {
+  readonly openJob: { readonly params: { readonly kind: JobKind; readonly spec: unknown }; readonly result: { readonly handle: number } };
+  readonly runJob: {
+    readonly params: { readonly handle: number; readonly maxSteps?: number };
+    readonly result: JobOutcome<unknown>;
+    readonly progress: unknown;
+  };
+  readonly readJob: { readonly params: { readonly handle: number }; readonly result: unknown };
+  readonly closeJob: { readonly params: { readonly handle: number }; readonly result: null };
+};
+
+export type WorkerMethods = AddonMethods & JobMethods;
+
+/** What the worker says unasked: once at start, whether the addon loaded. */
+export type WorkerNotifications = {
+  readonly ready: { readonly native: true } | { readonly native: false; readonly reason: string };
+};

@@ -1,0 +1,45 @@
+/**
+ * The messages between the extension and the checkpoint editor's webview, carried by the
+ * request/reply handler of src/rpc. The webview asks for heatmap cells and weight windows; the
+ * extension tells it what to draw.
+ */
+import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
+import type { ViewWindow } from '../core/neuronView';
+import type { HeatmapTiles } from '../kernels/scanKernels';
+
+/** What the extension answers. */
+export type HostMethods = {
+  /** A window of a weight downsampled to at most width × height cells (the extension caps the budget). */
+  readonly heatmap: {
+    readonly params: { readonly layer: string; readonly window: ViewWindow; readonly width: number; readonly height: number };
+    readonly result: HeatmapTiles;
+  };
+  /** The signed weights of a small window (high zoom), row-major; at most MAX_VALUES_WINDOW of them. */
+  readonly weightWindow: { readonly params: { readonly layer: string; readonly window: ViewWindow }; readonly result: Float32Array };
+};
+
+/** What the extension tells the webview. */
+export type ToWebview = {
+  /** Everything to draw the editor; sent after `ready` and whenever the analysis is redone. */
+  readonly init: {
+    readonly report: SparsityReport;
+    /** Per-neuron figures of each linear and conv weight, by name. */
+    readonly neurons: readonly LayerNeurons[];
+    readonly settings: { readonly maxHeatmapCells: number; readonly zeroThreshold: number };
+    /** Layer to select first (by name), e.g. from the tree view. */
+    readonly select?: string;
+  };
+  readonly select: { readonly layer: string };
+  /** The analysis failed or was cancelled: one sentence for the user. */
+  readonly failed: { readonly message: string };
+};
+
+/** What the webview tells the extension. */
+export type FromWebview = {
+  readonly ready: null;
+  /** The user selected a layer in the webview (the tree follows). */
+  readonly selected: { readonly layer: string };
+};
+
+/** Most weights a `weightWindow` reply carries; larger windows get heatmap cells. */
+export const MAX_VALUES_WINDOW = 128 * 512;
