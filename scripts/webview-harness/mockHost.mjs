@@ -55,20 +55,13 @@ function reply(message) {
   const delay = config.latencyMs ?? 15;
   setTimeout(() => {
     const t0 = performance.now();
-    let data;
-    if (message.type === 'requestHeatmap') {
-      const spec = specs.get(message.layer);
-      const win = { rowStart: message.rowStart, rowEnd: message.rowEnd, colStart: message.colStart, colEnd: message.colEnd };
-      const tile = heatmap(spec, win, message.width, message.height);
-      data = { type: 'heatmap', requestId: message.requestId, layer: message.layer, window: win, ...tile };
-    } else {
-      const spec = specs.get(message.layer);
-      const win = { rowStart: message.rowStart, rowEnd: message.rowEnd, colStart: message.colStart, colEnd: message.colEnd };
-      data = { type: 'values', requestId: message.requestId, layer: message.layer, window: win, values: values(spec, win) };
-    }
+    const { layer, window: win, width, height } = message.params;
+    const spec = specs.get(layer);
+    const result = message.method === 'heatmap' ? heatmap(spec, win, width, height) : values(spec, win);
+    const data = { rpc: 'reply', id: message.id, result };
     const computeMs = performance.now() - t0;
     const sentAt = performance.now();
-    harness.replies.push({ type: data.type, requestId: message.requestId, computeMs, at: sentAt });
+    harness.replies.push({ method: message.method, id: message.id, computeMs, at: sentAt });
     send(data);
     if (harness.timings.firstDraw === null) {
       const handledMs = performance.now() - sentAt;
@@ -94,18 +87,27 @@ function reply(message) {
 window.acquireVsCodeApi = () => ({
   postMessage(message) {
     harness.posted.push({ ...message, at: performance.now() });
-    if (message.type === 'ready' && config.initError) {
+    const ready = message.rpc === 'notify' && message.method === 'ready';
+    if (ready && config.initError) {
       setTimeout(() => {
-        send({ type: 'error', message: config.initError });
+        send({ rpc: 'notify', method: 'failed', params: { message: config.initError } });
         harness.timings.firstDraw = { error: true };
       }, 5);
-    } else if (message.type === 'ready') {
+    } else if (ready) {
       setTimeout(() => {
-        const layers = config.views.map((v) => (v.fanIn ? { ...v, fanIn: Uint32Array.from(v.fanIn) } : v));
+        // The host sends each weight's per-neuron figures by name.
+        const neurons = config.views
+          .filter((v) => v.fanIn)
+          .map((v) => ({
+            name: config.report.layers[v.index].name,
+            geometry: { rows: v.rows, cols: v.cols, inDim: v.inDim, kernelPositions: Math.max(1, Math.round(v.cols / v.inDim)) },
+            fanIn: Uint32Array.from(v.fanIn),
+          }));
         harness.timings.initSent = performance.now();
-        send({ type: 'init', report: config.report, layers, settings: { maxHeatmapCells: config.maxHeatmapCells, zeroThreshold: config.zeroThreshold ?? 0 }, select: config.select });
+        const settings = { maxHeatmapCells: config.maxHeatmapCells, zeroThreshold: config.zeroThreshold ?? 0 };
+        send({ rpc: 'notify', method: 'init', params: { report: config.report, neurons, settings, select: config.select } });
       }, 5);
-    } else if (message.type === 'requestHeatmap' || message.type === 'requestValues') {
+    } else if (message.rpc === 'request') {
       harness.timings.firstRequest ??= performance.now();
       reply(message);
     }

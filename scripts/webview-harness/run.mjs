@@ -332,7 +332,7 @@ try {
     if (s.act) await s.act(page, load);
     const file = path.join(shotDir, `${s.name}.png`);
     await page.screenshot({ path: file, fullPage: !!s.fullPage });
-    const h = await page.evaluate(() => ({ csp: window.__harness.csp, errors: window.__harness.errors, posted: window.__harness.posted.map((m) => m.type) }));
+    const h = await page.evaluate(() => ({ csp: window.__harness.csp, errors: window.__harness.errors, posted: window.__harness.posted.map((m) => m.method ?? m.rpc) }));
     for (const v of h.csp) problems.push(`CSP violation: ${JSON.stringify(v)}`);
     for (const e of h.errors) problems.push(`error: ${e}`);
     const counts = h.posted.reduce((acc, t) => ((acc[t] = (acc[t] ?? 0) + 1), acc), {});

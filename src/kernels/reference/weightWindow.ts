@@ -1,7 +1,10 @@
 import { decodeToFloat64, DTYPE_BITS } from '../../core/dtype';
 import { NeuronView } from '../../core/neuronView';
-import { MAX_WINDOW_SPAN_BYTES, type WeightWindowRequest } from '../scanKernels';
+import type { WeightWindowRequest } from '../scanKernels';
 import { readSpan } from './tensorBytes';
+
+/** Most bytes of a tensor one window may span; a window whose weights lie further apart is refused. */
+const MAX_WINDOW_SPAN_BYTES = 64 << 20;
 
 /**
  * The signed weights of a small window of a weight's [neurons, fan-in positions] view (row r =

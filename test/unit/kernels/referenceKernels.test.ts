@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { WeightLayout } from '../../../src/core/checkpoint';
-import { HISTOGRAM_NONFINITE_BIN, HISTOGRAM_ZERO_BIN, histogramBin } from '../../../src/kernels/scanKernels';
+import { HISTOGRAM_NONFINITE_BIN, HISTOGRAM_ZERO_BIN, histogramBin } from '../../../src/core/histogram';
 import { createReferenceKernels } from '../../../src/kernels/reference/referenceKernels';
 
 const kernels = createReferenceKernels();
