@@ -79,7 +79,7 @@ function freePort() {
     srv.unref();
     srv.on('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
       srv.close(() => resolve(port));
     });
   });
@@ -161,6 +161,7 @@ function mkTemp(prefix) {
  * A fresh workspace folder: every file of examples/ at its top, plus the named files of
  * test/fixtures under fixtures/. The repository itself is never opened, so tests cannot change it.
  */
+/** @param {{ fixtures?: string[], dir?: string }} [options] */
 function makeWorkspace({ fixtures = ['digits_mlp.onnx', 'digits_mlp_unstructured80.safetensors', 'pytorch/pruned.pt', 'tfjs/layers'], dir } = {}) {
   const ws = dir ?? path.join(mkTemp('sparsity-lens-ws-'), 'workspace');
   fs.mkdirSync(ws, { recursive: true });

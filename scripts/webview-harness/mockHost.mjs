@@ -1,7 +1,7 @@
 // The extension host, mocked inside the harness page (bundled to mock.js, loaded before
 // webview.js). It records CSP violations, applies a theme the way VS Code does (variables on
 // <html>, a class on <body>), provides acquireVsCodeApi, answers `ready` with `init`, and
-// `requestHeatmap` / `requestValues` with synthetic data of the right shape (see synth.mjs).
+// `heatmap` / `weightWindow` requests with synthetic data of the right shape (see synth.mjs).
 import { heatmap, values } from './synth.mjs';
 import { themes } from './themes.mjs';
 
