@@ -157,7 +157,7 @@ async function runIntegration() {
   removeRunDir();
   process.removeListener('exit', removeRunDir);
   if (results && (outcome === 0 || (outcome === 1 && results.failed > 0))) return results;
-  // Nothing (or something inconsistent) came back: one failure, with what we know.
+  // Nothing (or something inconsistent) came back: one failure, with what is known.
   const why =
     outcome instanceof Error ? outcome.message
     : outcome === 'timeout' ? `no result within ${timeoutMs} ms (SPARSITY_LENS_INTEGRATION_TIMEOUT_MS)`
