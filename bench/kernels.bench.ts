@@ -5,7 +5,8 @@
  *    native vs the TypeScript reference vs a plain read of the same bytes from the page cache;
  *  - 2:4 masks of 4096×4096 and 16384×4096 float32 matrices: native vs reference;
  *  - a 3072→768 layer at 90% sparsity with constant fan-in (k = 307), batch 1 and 256:
- *    condensed forward vs onnxruntime's dense MatMul of the same masked weight vs our dense kernel.
+ *    condensed forward vs onnxruntime's dense MatMul of the same masked weight vs the addon's
+ *    dense kernel.
  * Times are the best of several runs. Run with `npm run bench` (add `--quick` for smaller sizes).
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';

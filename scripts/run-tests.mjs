@@ -9,16 +9,20 @@
 //   e2e          mocha over out/test/e2e: the extension installed in code-server, driven through
 //                chromium by playwright-core
 //
-// The browser tiers need code-server (installed here on first use, offline, by
-// scripts/vscode/install-code-server.sh) and Debian's chromium. With SPARSITY_LENS_SKIP_BROWSER=1
-// they are skipped, with a line saying so, when either is missing. Artifacts (screenshots,
-// code-server logs) go to test-results/.
+// The browser tiers need Debian's chromium and ripgrep, and code-server. Missing packages are
+// installed with apt-get when this process may (root, or sudo without a password; one line says
+// so first), else the browser tiers fail with one line giving the command to run
+// (scripts/vscode/systemPackages.cjs). code-server is installed here on first use, from the npm
+// registry only, by scripts/vscode/install-code-server.sh. With SPARSITY_LENS_SKIP_BROWSER=1
+// nothing is installed and the browser tiers are skipped, with a line saying so, when anything is
+// missing. Artifacts (screenshots, code-server logs) go to test-results/.
 import Mocha from 'mocha';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { format } from 'node:util';
 import cs from './vscode/codeServer.cjs';
+import systemPackages from './vscode/systemPackages.cjs';
 
 const TIERS = ['unit', 'integration', 'e2e'];
 const argv = process.argv.slice(2);
@@ -66,22 +70,25 @@ function runMocha(tier, options) {
   });
 }
 
-/** Why the browser tiers cannot run here, if they cannot; installs code-server when needed. */
+/**
+ * Whether the browser tiers can run: installs what they need when it may. Returns { missing } (what
+ * is missing, under SPARSITY_LENS_SKIP_BROWSER=1) or { problem } (one line on why they cannot run).
+ */
 function browserPrerequisites() {
   const skip = process.env.SPARSITY_LENS_SKIP_BROWSER === '1';
-  const missing = [];
-  if (!cs.findChromium()) missing.push('chromium (/usr/bin/chromium: apt-get install -y chromium)');
-  if (!cs.codeServerInstalled()) {
-    if (skip) missing.push(`code-server ${cs.CODE_SERVER_VERSION} (bash scripts/vscode/install-code-server.sh)`);
-    else {
-      try {
-        cs.ensureCodeServer();
-      } catch (e) {
-        missing.push(`code-server: ${e.message}`);
-      }
+  const packages = systemPackages.ensureSystemPackages({ skip });
+  if (packages.action === 'fail') return { problem: packages.line };
+  const missing = packages.action === 'skip' ? [packages.what] : [];
+  if (skip) {
+    if (!cs.codeServerInstalled()) missing.push(`code-server ${cs.CODE_SERVER_VERSION} (bash scripts/vscode/install-code-server.sh)`);
+  } else {
+    try {
+      cs.ensureCodeServer();
+    } catch (e) {
+      return { problem: `code-server: ${e.message}` };
     }
   }
-  return { skip, missing };
+  return { missing };
 }
 
 /**
@@ -157,7 +164,7 @@ async function runIntegration() {
   removeRunDir();
   process.removeListener('exit', removeRunDir);
   if (results && (outcome === 0 || (outcome === 1 && results.failed > 0))) return results;
-  // Nothing (or something inconsistent) came back: one failure, with what we know.
+  // Nothing (or something inconsistent) came back: one failure, with what is known.
   const why =
     outcome instanceof Error ? outcome.message
     : outcome === 'timeout' ? `no result within ${timeoutMs} ms (SPARSITY_LENS_INTEGRATION_TIMEOUT_MS)`
@@ -175,16 +182,16 @@ for (const tier of tiers) {
   let counts;
   if (tier === 'unit') counts = await runMocha('unit', { timeout: 60_000 });
   else {
-    browserCheck ??= browserPrerequisites();
-    if (browserCheck.missing.length) {
+    if (!browserCheck) {
+      browserCheck = browserPrerequisites();
+      if (browserCheck.problem) console.log(browserCheck.problem);
+    }
+    if (browserCheck.problem) counts = { passed: 0, failed: 1, skipped: 0 };
+    else if (browserCheck.missing.length) {
       const what = browserCheck.missing.join('; ');
-      if (browserCheck.skip) {
-        console.log(`SKIPPING the ${tier} tier (SPARSITY_LENS_SKIP_BROWSER=1): missing ${what}`);
-        lines.push(`${tier}: not run, missing ${what}`);
-        continue;
-      }
-      console.log(`the ${tier} tier cannot run: missing ${what}. Install it, or set SPARSITY_LENS_SKIP_BROWSER=1 to skip the browser tiers.`);
-      counts = { passed: 0, failed: 1, skipped: 0 };
+      console.log(`SKIPPING the ${tier} tier (SPARSITY_LENS_SKIP_BROWSER=1): missing ${what}`);
+      lines.push(`${tier}: not run, missing ${what}`);
+      continue;
     } else if (tier === 'integration') counts = await runIntegration();
     else {
       // Screenshots of earlier runs (a FAILED-… from last time) would mislead.

@@ -11,6 +11,7 @@ const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { findChromium, findCommand } = require('./systemPackages.cjs');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const CODE_SERVER_VERSION = '4.100.3';
@@ -18,7 +19,6 @@ const CODE_SERVER_DIR = path.join(REPO, '.vscode-test', 'code-server');
 const CODE_SERVER_ENTRY = path.join(CODE_SERVER_DIR, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
 const INSTALL_SCRIPT = path.join(__dirname, 'install-code-server.sh');
 const RESULTS_DIR = path.join(REPO, 'test-results');
-const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
 
 /** Settings every instance starts with: nothing may pop up, phone home or ask for trust. */
 const BASE_SETTINGS = {
@@ -56,18 +56,27 @@ function extensionId() {
   return `${pkg.publisher}.${pkg.name}`;
 }
 
-function findChromium() {
-  if (process.env.SPARSITY_LENS_CHROMIUM) return fs.existsSync(process.env.SPARSITY_LENS_CHROMIUM) ? process.env.SPARSITY_LENS_CHROMIUM : undefined;
-  return CHROMIUM_CANDIDATES.find((p) => fs.existsSync(p));
-}
-
 function codeServerInstalled() {
   return fs.existsSync(path.join(CODE_SERVER_DIR, `.installed-${CODE_SERVER_VERSION}`)) && fs.existsSync(CODE_SERVER_ENTRY);
 }
 
-/** Installs code-server unless it is there (about 85 s the first time, then a no-op). */
+/** Where code-server's search looks for ripgrep (install-code-server.sh links the system's rg). */
+const RIPGREP_LINK = path.join(CODE_SERVER_DIR, 'node_modules', 'code-server', 'lib', 'vscode', 'node_modules', '@vscode', 'ripgrep', 'bin', 'rg');
+
+/**
+ * Installs code-server unless it is there (about 85 s the first time, then a no-op); links
+ * ripgrep into an install made before rg was.
+ */
 function ensureCodeServer(log = (m) => process.stdout.write(m + '\n')) {
-  if (codeServerInstalled()) return;
+  if (codeServerInstalled()) {
+    const rg = findCommand(['rg']);
+    if (rg && !fs.existsSync(RIPGREP_LINK)) {
+      fs.mkdirSync(path.dirname(RIPGREP_LINK), { recursive: true });
+      fs.rmSync(RIPGREP_LINK, { force: true }); // a dangling link
+      fs.symlinkSync(rg, RIPGREP_LINK);
+    }
+    return;
+  }
   log(`installing code-server ${CODE_SERVER_VERSION} into ${path.relative(REPO, CODE_SERVER_DIR)} (once, about 90 s)`);
   const r = spawnSync('bash', [INSTALL_SCRIPT], { cwd: REPO, stdio: 'inherit', env: { ...process.env, npm_config_yes: 'true' } });
   if (r.status !== 0 || !codeServerInstalled()) throw new Error(`scripts/vscode/install-code-server.sh failed (exit ${r.status ?? r.signal})`);
@@ -377,7 +386,7 @@ const CHROMIUM_ARGS = [
 /** Debian's chromium under playwright-core (no browser download). */
 async function launchBrowser(options = {}) {
   const executablePath = findChromium();
-  if (!executablePath) throw new Error('chromium is missing: apt-get install -y chromium (or set SPARSITY_LENS_CHROMIUM)');
+  if (!executablePath) throw new Error('chromium is not on PATH: apt-get install -y chromium (or set SPARSITY_LENS_CHROMIUM)');
   const { chromium } = require('playwright-core');
   return chromium.launch({ executablePath, headless: options.headless ?? true, args: CHROMIUM_ARGS, timeout: 60_000 });
 }

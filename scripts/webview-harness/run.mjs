@@ -238,7 +238,7 @@ const server = http.createServer(async (req, res) => {
 await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
 const origin = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (server.address()).port}`;
 
-/** The shell the extension's provider writes (src/extension/checkpointEditor.ts), plus the mock's scripts. */
+/** The shell CheckpointEditorProvider.html (src/extension/checkpointEditor.ts) writes, plus the mock's scripts. */
 function page(scenario, nonce) {
   const cspSource = origin;
   const csp = `default-src 'none'; script-src 'nonce-${nonce}'; style-src ${cspSource} 'nonce-${nonce}'; img-src ${cspSource} data: blob:; font-src ${cspSource};`;

@@ -1,11 +1,13 @@
 // Checks driven by package.json, so contributions the extension gains are covered without a new
-// test: every custom editor opens each workspace example its selector matches, every view can be
-// focused. Feature tests (what the custom editor shows, the tree's items) go in their own files;
-// see helpers.ts for openWithCustomEditor, exampleUris and waitFor.
+// test: every custom editor opens each workspace example its selector matches, every view shows
+// its rows when focused. Feature tests (what the custom editor shows, the tree's items) go in
+// their own files; see helpers.ts for openWithCustomEditor, exampleUris and waitFor.
 import { strict as assert } from 'node:assert';
 import { readdirSync } from 'node:fs';
 import * as vscode from 'vscode';
-import { activeExtension, closeAllEditors, globToRegExp, isCheckpointName, openWithCustomEditor, packageJson, workspaceFile, workspaceRoot } from './helpers';
+import type { SparsityLensApi } from '../../src/extension/extension';
+import type { ReportNode } from '../../src/extension/reportTree';
+import { activeExtension, closeAllEditors, extensionApi, globToRegExp, isCheckpointName, openWithCustomEditor, packageJson, waitFor, workspaceFile, workspaceRoot } from './helpers';
 
 const contributes = packageJson().contributes ?? {};
 /** Checkpoints at the top of the workspace (a copy of examples/), read when the file loads. */
@@ -30,14 +32,49 @@ describe('extension host: contributed custom editors open every matching example
   }
 });
 
+/**
+ * How a test sees what a contributed view shows: the data provider the extension exports for it.
+ * VS Code asks a tree's provider for its rows only while the view is on screen.
+ */
+function viewProvider(api: SparsityLensApi, viewId: string): vscode.TreeDataProvider<ReportNode> | undefined {
+  if (viewId === 'sparsityLens.report') return api.tree;
+  return undefined;
+}
+
 describe('extension host: contributed views can be shown', () => {
   before(() => activeExtension());
 
   for (const view of Object.values(contributes.views ?? {}).flat()) {
-    it(`${view.id} (${view.name}) focuses`, async () => {
-      await vscode.commands.executeCommand(`${view.id}.focus`);
+    it(`${view.id} (${view.name}) focuses and shows a checkpoint analysed while it was hidden`, async () => {
+      const api = await extensionApi();
+      const provider = viewProvider(api, view.id);
+      assert.ok(provider, `no data provider of ${view.id} to observe: add it to viewProvider()`);
+      // Another container in the side bar hides the view.
+      await vscode.commands.executeCommand('workbench.view.explorer');
+      // A checkpoint no other test analyses, analysed while the view is hidden: the view can only
+      // list it by asking the provider again once it is shown.
+      const uri = workspaceFile('views', `${view.id}-${Date.now()}.onnx`);
+      await vscode.workspace.fs.copy(workspaceFile('digits_mlp_24.onnx'), uri);
+      const rendered: ReportNode[] = [];
+      const getTreeItem = provider.getTreeItem;
+      provider.getTreeItem = function (node: ReportNode) {
+        rendered.push(node);
+        return getTreeItem.call(this, node);
+      };
+      try {
+        await api.analyses.get(uri);
+        // A hidden view must not render it: leave a refresh the time to arrive, then check.
+        await new Promise((r) => setTimeout(r, 500));
+        const isRow = (n: ReportNode) => n.kind === 'checkpoint' && n.analysis.uri.toString() === uri.toString();
+        assert.ok(!rendered.some(isRow), `${view.id} rendered ${uri.path} while the Explorer was shown`);
+        await vscode.commands.executeCommand(`${view.id}.focus`);
+        await waitFor(`${view.id} to show ${uri.path}`, () => rendered.some(isRow), {
+          timeoutMs: 10_000,
+          explain: () => `rows rendered: ${rendered.map((n) => (n.kind === 'checkpoint' ? n.analysis.uri.path : n.layer.name)).join(', ') || 'none'}`,
+        });
+      } finally {
+        provider.getTreeItem = getTreeItem;
+      }
     });
   }
-  // Tree contents (lead): get the extension's TreeDataProvider through its exported API or run
-  // the view's commands, then assert on the items for the workspace examples.
 });

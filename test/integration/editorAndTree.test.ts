@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as vscode from 'vscode';
 import type { ReportNode } from '../../src/extension/reportTree';
-import { closeAllEditors, exampleUris, extensionApi, openWithCustomEditor, waitFor, workspaceFile } from './helpers';
+import { allTabs, closeAllEditors, exampleUris, extensionApi, openWithCustomEditor, waitFor, workspaceFile } from './helpers';
 
 const VIEW_TYPE = 'sparsityLens.checkpoint';
 
@@ -62,13 +62,20 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     assert.equal(lines.length, 7);
   });
 
-  it('Check N:M analyses with another pattern', async () => {
-    const { analyses } = await extensionApi();
+  it('Check N:M previews the report with the pattern it was given', async () => {
     const uri = workspaceFile('digits_mlp_24.safetensors');
+    const name = 'digits_mlp_24.safetensors.1-4.report.md';
     await vscode.commands.executeCommand('sparsityLens.checkNm', uri, '1:4');
-    const fresh = await analyses.analyse(uri, { n: 1, m: 4 });
-    const fc1 = fresh.report.layers.find((l) => l.name === 'fc1.weight');
-    assert.deepEqual(fc1?.nm, { groups: 4096, compliant: 0, partial: 0 });
+    // What the command shows: a Markdown preview of the report checked against 1:4.
+    await waitFor(`the preview of ${name}`, () => allTabs().find((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.includes('markdown.preview') && t.label.includes(name)), {
+      explain: () => `tabs: ${allTabs().map((t) => t.label).join(', ')}`,
+    });
+    const doc = await waitFor(`the document of ${name}`, () => vscode.workspace.textDocuments.find((d) => d.uri.scheme !== 'file' && d.uri.path.endsWith(`/${name}`) && d.getText().length > 0));
+    const text = doc.getText();
+    // A 2:4 checkpoint: no group of four holds a single non-zero.
+    assert.match(text, /^- 1:4 compliant groups: 0 of 12608 \(0\.00%\)$/m);
+    assert.match(text, /^\| tensor \|.*\| 1:4 compliant \|$/m);
+    assert.match(text, /^\| fc1\.weight \|.*\| 0\/4096 \(0\.00%\) \|$/m);
   });
 
   it('Show Layer Heatmap opens the editor of the checkpoint', async () => {
