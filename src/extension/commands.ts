@@ -5,7 +5,7 @@ import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { weightStructure } from '../core/analysis/problems';
 import { formatReportMarkdown } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
-import { CHECKPOINT_EXTENSIONS } from '../core/formats/open';
+import { CHECKPOINT_EXTENSIONS } from '../core/formats/registry';
 import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 

@@ -3,7 +3,7 @@ import type { TensorEntry, WeightLayout } from '../../src/core/checkpoint';
 import { layerProblems } from '../../src/core/analysis/problems';
 import { formatReportCsv } from '../../src/core/analysis/reportExport';
 import { readWeightWindow } from '../../src/core/analysis/weightWindow';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 import { NeuronView } from '../../src/core/neuronView';
 import { readValues } from '../../src/kernels/reference/tensorView';
 import { fixture, reportOf } from '../helpers/fixtures';

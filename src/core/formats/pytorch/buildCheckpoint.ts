@@ -1,5 +1,5 @@
 import type { Checkpoint, SkippedTensor, TensorEntry } from '../../checkpoint';
-import { roleByName } from '../rolesByName';
+import { roleByName } from '../../roles/rolesByName';
 import { layoutOf, stripWrapperPrefix, type Leaf } from './checkpointLayout';
 import { PyClass, PyObject } from './pickle';
 import { effectiveWeight, NotAnalysed, resolveTensor, type ResolvedTensor, type StorageLocator } from './tensorViews';

@@ -1,5 +1,5 @@
-import { CheckpointError } from '../errors';
-import type { RandomAccessFile } from '../randomAccessFile';
+import { CheckpointError } from '../../errors';
+import type { RandomAccessFile } from '../../randomAccessFile';
 
 /** Protobuf wire types that can occur in valid messages. */
 export const enum Wire {

@@ -1,11 +1,11 @@
 import * as nodePath from 'node:path';
-import { DerivedBytesBudget, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
-import { byteSwapUnit, swapBytes, type DType } from '../dtype';
-import { fortranStrides, gatherStrided } from '../stridedCopy';
-import { CheckpointError, isCheckpointError } from '../errors';
-import type { RandomAccessFile } from '../randomAccessFile';
-import { roleByName } from './rolesByName';
-import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, type ZipEntry } from './zip';
+import { DerivedBytesBudget, type Checkpoint, type SkippedTensor, type TensorEntry } from '../../checkpoint';
+import { byteSwapUnit, swapBytes, type DType } from '../../dtype';
+import { fortranStrides, gatherStrided } from '../../stridedCopy';
+import { CheckpointError, isCheckpointError } from '../../errors';
+import type { RandomAccessFile } from '../../randomAccessFile';
+import { roleByName } from '../../roles/rolesByName';
+import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, type ZipEntry } from '../shared/zip';
 
 /** `\x93NUMPY`, then the major and minor version bytes. */
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];

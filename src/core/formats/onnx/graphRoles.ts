@@ -1,4 +1,4 @@
-import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Role, type WeightLayout } from '../checkpoint';
+import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Role, type WeightLayout } from '../../checkpoint';
 
 /** The parts of an ONNX NodeProto that decide what its constant inputs are. */
 export interface OnnxNode {

@@ -1,9 +1,9 @@
-import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry, type TensorSource } from '../checkpoint';
-import { CheckpointError } from '../errors';
-import { resolveFileBesideModel } from './fileBesideModel';
-import type { RandomAccessFile } from '../randomAccessFile';
-import { analyseGraph, type OnnxNode } from './onnxGraph';
-import { analysedValues, SourceReader, storedBits, type StoredTensor, type StoredType } from './onnxQuantized';
+import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry, type TensorSource } from '../../checkpoint';
+import { CheckpointError } from '../../errors';
+import { resolveFileBesideModel } from '../shared/fileBesideModel';
+import type { RandomAccessFile } from '../../randomAccessFile';
+import { analyseGraph, type OnnxNode } from './graphRoles';
+import { analysedValues, SourceReader, storedBits, type StoredTensor, type StoredType } from './quantized';
 import { ProtobufWalker, signed, Wire, type Field } from './protobufWalker';
 
 /** onnx.proto TensorProto.DataType → our dtype; the rest are listed as skipped tensors. */
@@ -72,7 +72,7 @@ interface GraphContents {
  * of Gemm (layout by transB), MatMul ([in, out]) and their quantized forms is linear, the W input
  * of Conv and its quantized forms is conv, also when reached through Cast, Identity, Transpose or
  * (De)QuantizeLinear. Quantized weights whose zero point is not 0 are analysed as value − zero
- * point (see onnxQuantized.ts). Tensors materialized in memory share `budget`.
+ * point (see quantized.ts). Tensors materialized in memory share `budget`.
  */
 export async function readOnnx(file: RandomAccessFile, budget = new DerivedBytesBudget()): Promise<Checkpoint> {
   if (file.size === 0) throw new CheckpointError(file.path, 'empty', 'the file is empty');

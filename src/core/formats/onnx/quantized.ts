@@ -1,8 +1,8 @@
-import { numelOf, type DerivedBytesBudget, type SkippedTensor, type TensorSource } from '../checkpoint';
-import { alignedBytes, DTYPE_BITS, type DType } from '../dtype';
-import { OpenFiles, type RandomAccessFile } from '../randomAccessFile';
-import type { ZeroPointUse } from './onnxGraph';
-import { shiftByZeroPoints, type ShiftedDType } from './zeroPointShift';
+import { numelOf, type DerivedBytesBudget, type SkippedTensor, type TensorSource } from '../../checkpoint';
+import { alignedBytes, DTYPE_BITS, type DType } from '../../dtype';
+import { OpenFiles, type RandomAccessFile } from '../../randomAccessFile';
+import type { ZeroPointUse } from './graphRoles';
+import { shiftByZeroPoints, type ShiftedDType } from '../shared/zeroPointShift';
 
 /** ONNX's 4-bit integers, which have no DType: they are analysed unpacked to int8. */
 export type PackedInt4 = 'int4' | 'uint4';

@@ -10,12 +10,12 @@ import {
   type TensorEntry,
   type TensorSource,
   type WeightLayout,
-} from '../checkpoint';
-import type { DType } from '../dtype';
-import { CheckpointError } from '../errors';
-import { OpenFiles } from '../randomAccessFile';
-import { resolveFileBesideModel } from './fileBesideModel';
-import { isJsonObject } from './jsonDocument';
+} from '../../checkpoint';
+import type { DType } from '../../dtype';
+import { CheckpointError } from '../../errors';
+import { OpenFiles } from '../../randomAccessFile';
+import { resolveFileBesideModel } from '../shared/fileBesideModel';
+import { isJsonObject } from '../shared/jsonDocument';
 
 /**
  * TensorFlow.js `model.json` (layers-model and graph-model): a JSON description whose

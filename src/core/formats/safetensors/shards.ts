@@ -1,10 +1,10 @@
 import * as nodePath from 'node:path';
-import type { Checkpoint, SkippedTensor, TensorEntry } from '../checkpoint';
-import { CheckpointError } from '../errors';
-import { withFile, type RandomAccessFile } from '../randomAccessFile';
-import { resolveFileBesideModel, type FileBesideModel } from './fileBesideModel';
-import { isJsonObject, readJsonObject } from './jsonDocument';
-import { readSafetensors } from './safetensors';
+import type { Checkpoint, SkippedTensor, TensorEntry } from '../../checkpoint';
+import { CheckpointError } from '../../errors';
+import { withFile, type RandomAccessFile } from '../../randomAccessFile';
+import { resolveFileBesideModel, type FileBesideModel } from '../shared/fileBesideModel';
+import { isJsonObject, readJsonObject } from '../shared/jsonDocument';
+import { readSafetensors } from './reader';
 
 /**
  * Hugging Face's sharded safetensors: `model-00001-of-00003.safetensors` … plus an index
