@@ -4,7 +4,7 @@ import { parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { weightStructure } from '../core/analysis/problems';
 import { formatReportMarkdown } from '../core/analysis/reportText';
-import { CHECKPOINT_EXTENSIONS } from '../core/formats/open';
+import { CHECKPOINT_EXTENSIONS } from '../core/formats/registry';
 import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 import { showError } from './jobs';

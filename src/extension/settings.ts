@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { DEFAULT_NM, parseNmPattern, type NmPattern } from '../core/nmPattern';
-import { parseRoleOverrides, type RoleOverrides } from '../core/formats/roleOverrides';
+import { parseRoleOverrides, type RoleOverrides } from '../core/roles/roleOverrides';
 import type { KernelBackend } from '../kernels/createKernels';
 
 /** The extension's settings (`contributes.configuration` in package.json), read typed. */

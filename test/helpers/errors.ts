@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { CheckpointError } from '../../src/core/errors';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 
 /**
  * Asserts that opening `file` (or `options.opening`, when given) fails with a CheckpointError of

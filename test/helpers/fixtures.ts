@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { buildReport, type SparsityReport } from '../../src/core/analysis/report';
 import type { NmPattern } from '../../src/core/nmPattern';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 import { createKernels, type KernelBackend } from '../../src/kernels/createKernels';
 
 /** The repository root (tests run from out/test/...). */

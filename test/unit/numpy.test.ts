@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { openCheckpoint } from '../../src/core/formats/open';
-import { readZipDirectory, readZipMember } from '../../src/core/formats/zip';
+import { openCheckpoint } from '../../src/core/formats/registry';
+import { readZipDirectory, readZipMember } from '../../src/core/formats/shared/zip';
 import { withFile } from '../../src/core/randomAccessFile';
 import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
 import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 import { fixture, makeTempDir } from '../helpers/fixtures';
 import { expectCheckpointError } from '../helpers/errors';
 import { npy } from '../helpers/writers';

@@ -3,7 +3,7 @@ import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, realpathS
 import * as path from 'node:path';
 import { buildReport } from '../../src/core/analysis/report';
 import { MAX_DERIVED_BYTES, type Checkpoint, type TensorEntry } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 import { createKernels, nativePaths, type KernelBackend } from '../../src/kernels/createKernels';
 import { BACKENDS, fixture, makeTempDir, REPO, reportOf } from '../helpers/fixtures';
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
 import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
 

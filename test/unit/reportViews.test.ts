@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import type { TensorEntry, WeightLayout } from '../../src/core/checkpoint';
 import { layerProblems } from '../../src/core/analysis/problems';
 import { formatReportCsv } from '../../src/core/analysis/reportExport';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 import { NeuronView } from '../../src/core/neuronView';
 import { createKernels } from '../../src/kernels/createKernels';
 import { readValues } from '../../src/kernels/reference/tensorView';

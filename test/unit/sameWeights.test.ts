@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import type { LayerReport, SparsityReport } from '../../src/core/analysis/report';
 import type { Checkpoint, CheckpointFormat } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 import type { KernelBackend } from '../../src/kernels/createKernels';
 import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
 

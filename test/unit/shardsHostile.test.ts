@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { mkdirSync, realpathSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { openCheckpoint } from '../../src/core/formats/open';
+import { openCheckpoint } from '../../src/core/formats/registry';
 import { expectCheckpointError } from '../helpers/errors';
 import { makeTempDir } from '../helpers/fixtures';
 

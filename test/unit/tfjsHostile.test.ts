@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DerivedBytesBudget } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/open';
-import { readTfjsModel } from '../../src/core/formats/tfjs';
+import { openCheckpoint } from '../../src/core/formats/registry';
+import { readTfjsModel } from '../../src/core/formats/tfjs/reader';
 import { expectCheckpointError } from '../helpers/errors';
 import { makeTempDir, reportOf } from '../helpers/fixtures';
 

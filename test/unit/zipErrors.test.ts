@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { createDeflateRaw, crc32, deflateRawSync } from 'node:zlib';
-import { openCheckpoint } from '../../src/core/formats/open';
-import { memberSource, readZipDirectory, readZipMember } from '../../src/core/formats/zip';
-import { readNumpy } from '../../src/core/formats/numpy';
+import { openCheckpoint } from '../../src/core/formats/registry';
+import { memberSource, readZipDirectory, readZipMember } from '../../src/core/formats/shared/zip';
+import { readNumpy } from '../../src/core/formats/numpy/reader';
 import { DerivedBytesBudget } from '../../src/core/checkpoint';
 import { withFile } from '../../src/core/randomAccessFile';
 import { fixture, makeTempDir } from '../helpers/fixtures';

@@ -1,5 +1,5 @@
 import { CheckpointError } from '../../errors';
-import { describeValue, PyClass, PyObject } from './pickle';
+import { describeValue, PyClass, PyObject } from './pickle/values';
 import { TorchTensor } from './torchGlobals';
 
 /**

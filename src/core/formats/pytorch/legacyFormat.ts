@@ -2,8 +2,10 @@ import type { Checkpoint, DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { buildCheckpoint } from './buildCheckpoint';
-import { describeValue, PickleEndOfData, unpickle, type UnpickleOptions } from './pickle';
-import { MAX_PICKLE_BYTES, storageRefOf } from './storageIds';
+import { MAX_PICKLE_BYTES } from './pickle/limits';
+import { PickleEndOfData, unpickle, type UnpickleOptions } from './pickle/unpickler';
+import { describeValue } from './pickle/values';
+import { storageRefOf } from './storageIds';
 import type { StorageBytes, StorageLocator } from './tensorViews';
 import { resolveTorchGlobal, storageItemSize, type StorageRef, type StorageType } from './torchGlobals';
 

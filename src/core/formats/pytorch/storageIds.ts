@@ -1,9 +1,6 @@
 import { CheckpointError } from '../../errors';
-import { describeValue, PyClass } from './pickle';
+import { describeValue, PyClass } from './pickle/values';
 import { StorageType, type StorageRef } from './torchGlobals';
-
-/** The largest pickle read into memory (data.pkl, or one pickle of the legacy stream). */
-export const MAX_PICKLE_BYTES = 1 << 28;
 
 /**
  * Decodes torch's persistent ids. The zip format uses

@@ -4,7 +4,7 @@ import { alignedBytes, byteSwapUnit, decodeToFloat64, itemSize as itemSizeOf, sw
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { gatherStrided } from '../../stridedCopy';
-import { shiftByZeroPoints, type ShiftedDType } from '../zeroPointShift';
+import { shiftByZeroPoints, type ShiftedDType } from '../shared/zeroPointShift';
 import { storageItemSize, StorageType, TorchTensor, type Quantization, type StorageRef } from './torchGlobals';
 
 /**

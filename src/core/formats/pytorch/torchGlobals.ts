@@ -1,5 +1,5 @@
 import { itemSize, type DType } from '../../dtype';
-import { describeValue, PyClass, PyFunction, PyObject } from './pickle';
+import { describeValue, PyClass, PyFunction, PyObject } from './pickle/values';
 
 /**
  * The torch globals a checkpoint pickle may use, as data: storage classes, dtypes, qschemes,

@@ -1,10 +1,11 @@
 import type { Checkpoint, DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
-import { memberSource, METHOD_STORED, readZipDirectory, readZipMember, type ZipEntry } from '../zip';
+import { memberSource, METHOD_STORED, readZipDirectory, readZipMember, type ZipEntry } from '../shared/zip';
 import { buildCheckpoint } from './buildCheckpoint';
-import { unpickle } from './pickle';
-import { MAX_PICKLE_BYTES, storageRefOf } from './storageIds';
+import { MAX_PICKLE_BYTES } from './pickle/limits';
+import { unpickle } from './pickle/unpickler';
+import { storageRefOf } from './storageIds';
 import type { StorageBytes, StorageLocator } from './tensorViews';
 import { resolveTorchGlobal, type StorageRef } from './torchGlobals';
 

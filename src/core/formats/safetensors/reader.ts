@@ -1,9 +1,9 @@
-import type { Checkpoint, TensorEntry } from '../checkpoint';
-import { numelOf } from '../checkpoint';
-import { byteLength, type DType } from '../dtype';
-import { CheckpointError } from '../errors';
-import type { RandomAccessFile } from '../randomAccessFile';
-import { roleByName } from './rolesByName';
+import type { Checkpoint, TensorEntry } from '../../checkpoint';
+import { numelOf } from '../../checkpoint';
+import { byteLength, type DType } from '../../dtype';
+import { CheckpointError } from '../../errors';
+import type { RandomAccessFile } from '../../randomAccessFile';
+import { roleByName } from '../../roles/rolesByName';
 
 /** The reference implementation's limit on the JSON header. */
 export const MAX_HEADER_SIZE = 100_000_000;

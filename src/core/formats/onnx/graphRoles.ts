@@ -1,4 +1,5 @@
-import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Role, type WeightLayout } from '../checkpoint';
+import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Role, type WeightLayout } from '../../checkpoint';
+import { MAX_LOOK_THROUGH_CHAIN } from './limits';
 
 /** The parts of an ONNX NodeProto that decide what its constant inputs are. */
 export interface OnnxNode {
@@ -90,8 +91,6 @@ const ZERO_POINT_SITES: Readonly<Record<string, (node: OnnxNode) => { operand: n
 const ROLE_LOOK_THROUGH = new Set(['Identity', 'Cast', 'CastLike', 'Transpose', 'DequantizeLinear', 'QuantizeLinear']);
 /** Ops that keep the stored integers as they are, so a zero point downstream applies to them. */
 const VALUE_LOOK_THROUGH = new Set(['Identity', 'Transpose']);
-/** Longer chains of look-through ops are not followed (real models have one to three). */
-const MAX_CHAIN = 16;
 
 /**
  * What the graph says about each stored tensor (`ranks` holds the rank of every initializer and
@@ -137,7 +136,7 @@ export function analyseGraph(nodes: readonly OnnxNode[], ranks: ReadonlyMap<stri
 
 /** A value computed as all zeros: a zero-filled ConstantOfShape, possibly through Cast or Identity. */
 function isComputedZero(value: string, producers: ReadonlyMap<string, OnnxNode>): boolean {
-  for (let depth = 0; depth < MAX_CHAIN; depth++) {
+  for (let depth = 0; depth < MAX_LOOK_THROUGH_CHAIN; depth++) {
     const node = producers.get(value);
     if (!node) return false;
     if (node.opType === 'ConstantOfShape') return node.zeroFill === true;
@@ -158,7 +157,7 @@ function traceToStored(
   while (value) {
     if (stored.has(value)) return { stored: value, steps };
     const node = producers.get(value);
-    if (!node || !through.has(node.opType) || steps.length >= MAX_CHAIN) return undefined;
+    if (!node || !through.has(node.opType) || steps.length >= MAX_LOOK_THROUGH_CHAIN) return undefined;
     steps.push(node);
     value = node.inputs[0];
   }

@@ -1,9 +1,10 @@
-import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry, type TensorSource } from '../checkpoint';
-import { CheckpointError } from '../errors';
-import { resolveFileBesideModel } from './fileBesideModel';
-import type { RandomAccessFile } from '../randomAccessFile';
-import { analyseGraph, type OnnxNode } from './onnxGraph';
-import { analysedValues, SourceReader, storedBits, type StoredTensor, type StoredType } from './onnxQuantized';
+import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry, type TensorSource } from '../../checkpoint';
+import { CheckpointError } from '../../errors';
+import { resolveFileBesideModel } from '../shared/fileBesideModel';
+import type { RandomAccessFile } from '../../randomAccessFile';
+import { analyseGraph, type OnnxNode } from './graphRoles';
+import { analysedValues, SourceReader, storedBits, type StoredTensor, type StoredType } from './quantized';
+import { MAX_EXTERNAL_DATA_ENTRIES, MAX_FILL_VALUE_BYTES, MAX_GRAPH_DEPTH, MAX_PAYLOAD_FIELDS, MAX_RANK } from './limits';
 import { ProtobufWalker, signed, Wire, type Field } from './protobufWalker';
 
 /** onnx.proto TensorProto.DataType → our dtype; the rest are listed as skipped tensors. */
@@ -54,8 +55,6 @@ const TENSOR = {
   dataLocation: 14,
 } as const;
 
-const MAX_GRAPH_DEPTH = 32;
-
 type ParsedTensor = StoredTensor;
 
 interface GraphContents {
@@ -72,7 +71,7 @@ interface GraphContents {
  * of Gemm (layout by transB), MatMul ([in, out]) and their quantized forms is linear, the W input
  * of Conv and its quantized forms is conv, also when reached through Cast, Identity, Transpose or
  * (De)QuantizeLinear. Quantized weights whose zero point is not 0 are analysed as value − zero
- * point (see onnxQuantized.ts). Tensors materialized in memory share `budget`.
+ * point (see quantized.ts). Tensors materialized in memory share `budget`.
  */
 export async function readOnnx(file: RandomAccessFile, budget = new DerivedBytesBudget()): Promise<Checkpoint> {
   if (file.size === 0) throw new CheckpointError(file.path, 'empty', 'the file is empty');
@@ -192,7 +191,7 @@ async function readNode(walker: ProtobufWalker, field: Field, out: GraphContents
 async function isAllZero(walker: ProtobufWalker, t: ParsedTensor): Promise<boolean> {
   const source = t.source;
   if (source.kind === 'inline') return source.bytes.every((b) => b === 0);
-  if (source.path !== walker.path || source.length > 64) return false;
+  if (source.path !== walker.path || source.length > MAX_FILL_VALUE_BYTES) return false;
   return (await walker.bytes(source.offset, source.offset + source.length)).every((b) => b === 0);
 }
 
@@ -203,14 +202,6 @@ async function readInts(walker: ProtobufWalker, f: Field, name: string, into: Ma
   if (f.wire === Wire.Varint) list.push(signed(f.varint));
   else if (f.wire === Wire.Len) for (const v of await walker.packedVarints(f.start, f.end)) list.push(signed(v));
 }
-
-/** Ranks beyond this are not real tensors; the cap bounds what a hostile `dims` list costs. */
-const MAX_RANK = 64;
-/**
- * Separate (unpacked) fields of one typed-data list beyond this are refused: exporters pack them
- * into one field, and each kept range costs memory.
- */
-const MAX_PAYLOAD_FIELDS = 1 << 20;
 
 /** The fields of a repeated payload (`float_data`, `int32_data`…): their byte ranges and total size. */
 interface Payload {
@@ -262,7 +253,9 @@ async function readTensor(walker: ProtobufWalker, field: Field, budget: DerivedB
         break;
       case TENSOR.externalData:
         if (f.wire === Wire.Len) {
-          if (externalData.size > 64) throw new CheckpointError(walker.path, 'corrupt', `tensor ${JSON.stringify(name)} has more than 64 external_data entries`, f.start);
+          if (externalData.size > MAX_EXTERNAL_DATA_ENTRIES) {
+            throw new CheckpointError(walker.path, 'corrupt', `tensor ${JSON.stringify(name)} has more than ${MAX_EXTERNAL_DATA_ENTRIES} external_data entries`, f.start);
+          }
           const entry = await readStringPair(walker, f);
           externalData.set(entry.key, entry.value);
         }

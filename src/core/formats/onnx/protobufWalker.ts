@@ -1,5 +1,6 @@
-import { CheckpointError } from '../errors';
-import type { RandomAccessFile } from '../randomAccessFile';
+import { CheckpointError } from '../../errors';
+import type { RandomAccessFile } from '../../randomAccessFile';
+import { MAX_STRING_BYTES } from './limits';
 
 /** Protobuf wire types that can occur in valid messages. */
 export const enum Wire {
@@ -80,7 +81,7 @@ export class ProtobufWalker {
     return this.file.read(start, end - start);
   }
 
-  async string(field: Field, maxBytes = 1 << 20): Promise<string> {
+  async string(field: Field, maxBytes = MAX_STRING_BYTES): Promise<string> {
     if (field.end - field.start > maxBytes) {
       throw this.corrupt(`a string of ${field.end - field.start} bytes where at most ${maxBytes} are expected`, field.start);
     }

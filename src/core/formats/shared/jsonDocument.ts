@@ -1,5 +1,5 @@
-import { CheckpointError } from '../errors';
-import type { RandomAccessFile } from '../randomAccessFile';
+import { CheckpointError } from '../../errors';
+import type { RandomAccessFile } from '../../randomAccessFile';
 
 /** The largest JSON file read (TF.js model.json with a big graph, safetensors index). */
 export const MAX_JSON_BYTES = 100_000_000;

@@ -1,4 +1,4 @@
-import { DTYPE_BITS } from '../dtype';
+import { DTYPE_BITS } from '../../dtype';
 
 /** Elements read and shifted at a time: bounded scratch memory beside the output copy. */
 const CHUNK = 1 << 20;

@@ -2,9 +2,9 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { crc32, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
 import * as yauzl from 'yauzl';
-import type { DerivedBytesBudget } from '../checkpoint';
-import { CheckpointError, isCheckpointError } from '../errors';
-import type { RandomAccessFile } from '../randomAccessFile';
+import type { DerivedBytesBudget } from '../../checkpoint';
+import { CheckpointError, isCheckpointError } from '../../errors';
+import type { RandomAccessFile } from '../../randomAccessFile';
 
 /**
  * One member of a zip archive (.npz, PyTorch .pt), located well enough to read its bytes with

@@ -1,11 +1,12 @@
 import * as nodePath from 'node:path';
-import { DerivedBytesBudget, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
-import { byteSwapUnit, swapBytes, type DType } from '../dtype';
-import { fortranStrides, gatherStrided } from '../stridedCopy';
-import { CheckpointError, isCheckpointError } from '../errors';
-import type { RandomAccessFile } from '../randomAccessFile';
-import { roleByName } from './rolesByName';
-import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, type ZipEntry } from './zip';
+import { DerivedBytesBudget, type Checkpoint, type SkippedTensor, type TensorEntry } from '../../checkpoint';
+import { byteSwapUnit, swapBytes, type DType } from '../../dtype';
+import { fortranStrides, gatherStrided } from '../../stridedCopy';
+import { CheckpointError, isCheckpointError } from '../../errors';
+import type { RandomAccessFile } from '../../randomAccessFile';
+import { roleByName } from '../../roles/rolesByName';
+import { LiteralError, parsePythonLiteral, type PyValue } from './pythonLiteral';
+import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, type ZipEntry } from '../shared/zip';
 
 /** `\x93NUMPY`, then the major and minor version bytes. */
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
@@ -14,8 +15,6 @@ const NPY_PREAMBLE_V1 = 10;
 const NPY_PREAMBLE_V2 = 12;
 /** numpy refuses headers over 10000 bytes by default; structured dtypes can be longer, none this long. */
 const MAX_NPY_HEADER = 1 << 20;
-/** Nesting deeper than this is no numpy header. */
-const MAX_LITERAL_DEPTH = 16;
 
 export function looksLikeNpy(head: Uint8Array): boolean {
   return head.length >= NPY_MAGIC.length && NPY_MAGIC.every((b, i) => head[i] === b);
@@ -294,132 +293,4 @@ async function readNpzMember(
     throw e;
   }
   return makeTensor(path, name, header, npy, budget);
-}
-
-// ---------------------------------------------------------------------------------------------
-// The header's Python literal, parsed by hand: only dicts, tuples, lists, strings, integers,
-// True, False and None. Nothing is ever evaluated.
-
-type PyValue = string | number | boolean | null | PyValue[] | Map<string, PyValue>;
-
-class LiteralError extends Error {
-  constructor(
-    message: string,
-    readonly position: number,
-  ) {
-    super(message);
-  }
-}
-
-function parsePythonLiteral(text: string): PyValue {
-  let i = 0;
-  const skipSpace = () => {
-    while (i < text.length && /\s/.test(text[i])) i++;
-  };
-  const fail = (what: string): never => {
-    throw new LiteralError(what, i);
-  };
-  const expect = (c: string) => {
-    skipSpace();
-    if (text[i] !== c) fail(`expected "${c}" at character ${i}`);
-    i++;
-  };
-
-  const value = (depth: number): PyValue => {
-    if (depth > MAX_LITERAL_DEPTH) fail('nested too deeply');
-    skipSpace();
-    const c = text[i];
-    if (c === undefined) return fail('the text ends early');
-    if (c === '{') return dict(depth);
-    if (c === '(') return sequence(')', depth, true);
-    if (c === '[') return sequence(']', depth, false);
-    if (c === "'" || c === '"') return string();
-    if (/[0-9]/.test(c)) return integer();
-    if (/[A-Za-z_]/.test(c)) {
-      const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(i, i + 64))!;
-      const word = m[0];
-      const constants: Record<string, PyValue> = { True: true, False: false, None: null };
-      if (!Object.prototype.hasOwnProperty.call(constants, word)) fail(`unexpected name "${word}" (only True, False and None are allowed)`);
-      i += word.length;
-      return constants[word];
-    }
-    return fail(`unexpected character "${c}" at character ${i}`);
-  };
-
-  const dict = (depth: number): Map<string, PyValue> => {
-    i++; // '{'
-    const out = new Map<string, PyValue>();
-    for (;;) {
-      skipSpace();
-      if (text[i] === '}') {
-        i++;
-        return out;
-      }
-      const key = value(depth + 1);
-      if (typeof key !== 'string') fail('a dict key is not a string');
-      if (out.has(key as string)) fail(`duplicate key "${String(key)}"`);
-      expect(':');
-      out.set(key as string, value(depth + 1));
-      skipSpace();
-      if (text[i] === ',') i++;
-      else if (text[i] !== '}') fail(`expected "," or "}" at character ${i}`);
-    }
-  };
-
-  const sequence = (close: string, depth: number, tuple: boolean): PyValue[] => {
-    i++; // '(' or '['
-    const out: PyValue[] = [];
-    let sawComma = false;
-    for (;;) {
-      skipSpace();
-      if (text[i] === close) {
-        i++;
-        // '(x)' is x in parentheses, not a tuple; numpy writes '(x,)'.
-        if (tuple && out.length === 1 && !sawComma) return fail('a parenthesised value is not a tuple');
-        return out;
-      }
-      out.push(value(depth + 1));
-      skipSpace();
-      if (text[i] === ',') {
-        i++;
-        sawComma = true;
-      } else if (text[i] !== close) fail(`expected "," or "${close}" at character ${i}`);
-    }
-  };
-
-  const string = (): string => {
-    const quote = text[i++];
-    let out = '';
-    for (;;) {
-      const c = text[i++];
-      if (c === undefined || c === '\n') return fail('a string is not closed');
-      if (c === quote) return out;
-      if (c !== '\\') {
-        out += c;
-        continue;
-      }
-      const e = text[i++];
-      const simple: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', t: '\t', r: '\r', '0': '\0' };
-      if (e !== undefined && simple[e] !== undefined) out += simple[e];
-      else if (e === 'x' && /^[0-9a-fA-F]{2}$/.test(text.slice(i, i + 2))) {
-        out += String.fromCharCode(parseInt(text.slice(i, i + 2), 16));
-        i += 2;
-      } else fail(`unsupported escape "\\${e ?? ''}" in a string`);
-    }
-  };
-
-  const integer = (): number => {
-    const m = /^[0-9]+/.exec(text.slice(i, i + 32))!;
-    i += m[0].length;
-    if (text[i] === 'L' || text[i] === 'l') i++; // Python 2 longs: (3L, 4L)
-    if (/[0-9.eExX_]/.test(text[i] ?? '')) fail(`unexpected number syntax at character ${i}`);
-    const n = Number(m[0]);
-    if (!Number.isSafeInteger(n)) fail(`the integer ${m[0]} is too large`);
-    return n;
-  };
-
-  const result = value(0);
-  skipSpace();
-  if (i < text.length) fail(`unexpected text after the literal at character ${i}`);
-  return result;
 }

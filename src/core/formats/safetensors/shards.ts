@@ -1,10 +1,13 @@
 import * as nodePath from 'node:path';
-import type { Checkpoint, SkippedTensor, TensorEntry } from '../checkpoint';
-import { CheckpointError } from '../errors';
-import { withFile, type RandomAccessFile } from '../randomAccessFile';
-import { resolveFileBesideModel, type FileBesideModel } from './fileBesideModel';
-import { isJsonObject, readJsonObject } from './jsonDocument';
-import { readSafetensors } from './safetensors';
+import type { Checkpoint, SkippedTensor, TensorEntry } from '../../checkpoint';
+import { CheckpointError } from '../../errors';
+import { withFile, type RandomAccessFile } from '../../randomAccessFile';
+import { resolveFileBesideModel, type FileBesideModel } from '../shared/fileBesideModel';
+import { isJsonObject, readJsonObject } from '../shared/jsonDocument';
+import { readSafetensors } from './reader';
+
+/** More distinct shard files than this in one model is not a real checkpoint (Hugging Face writes a few hundred at most). */
+export const MAX_SHARDS = 100_000;
 
 /**
  * Hugging Face's sharded safetensors: `model-00001-of-00003.safetensors` … plus an index
@@ -25,7 +28,7 @@ function shardName(fileName: string): ShardName | undefined {
   if (!m) return undefined;
   const index = Number(m[2]);
   const count = Number(m[3]);
-  if (!(index >= 1 && index <= count && count >= 2 && count <= 100_000)) return undefined;
+  if (!(index >= 1 && index <= count && count >= 2 && count <= MAX_SHARDS)) return undefined;
   return { prefix: m[1], count, countText: m[3] };
 }
 
@@ -37,9 +40,6 @@ function indexNameOf(prefix: string): string {
 export function isSafetensorsIndex(json: Record<string, unknown>): boolean {
   return 'weight_map' in json;
 }
-
-/** More distinct shard files than this in one model is not a real checkpoint (Hugging Face writes a few hundred at most). */
-export const MAX_SHARDS = 100_000;
 
 /**
  * Reads a `.safetensors` file. A shard named like `model-00001-of-00003.safetensors` opens as the

@@ -1,125 +1,20 @@
-import { CheckpointError } from '../../errors';
+import { CheckpointError } from '../../../errors';
+import { resolveGlobal, runsCode } from './globals';
+import { DEFAULT_PICKLE_LIMITS, type PickleLimits } from './limits';
+import { Op } from './opcodes';
+import { describeValue, instantiate, PyFunction, PyObject } from './values';
 
 /**
  * A pickle virtual machine that builds data and never runs code.
  *
  * Python's unpickler imports whatever a GLOBAL names and calls it on REDUCE, which is how a
  * checkpoint can run arbitrary code. Here a GLOBAL resolves only through an allowlist of
- * data-building callables (OrderedDict, set, the tensor rebuild functions the caller supplies);
- * any other name becomes an inert `PyClass` placeholder, and calling or instantiating it only
- * records its arguments in a `PyObject`. Work is bounded by limits on input size, memo size,
- * stack size, nesting and total steps, so hostile input ends in a CheckpointError, not a hang.
- *
- * Python values map to: None → null, bool → boolean, int → number (bigint beyond 2^53),
- * float → number, str → string, bytes/bytearray → Uint8Array, list and tuple → Array,
- * dict → Map, set/frozenset → Set, complex → PyComplex.
+ * data-building callables (globals.ts: OrderedDict, set, the tensor rebuild functions the caller
+ * supplies); any other name becomes an inert `PyClass` placeholder, and calling or instantiating
+ * it only records its arguments in a `PyObject` (values.ts). Work is bounded by limits on input
+ * size, memo size, stack size, nesting and total steps (limits.ts), so hostile input ends in a
+ * CheckpointError, not a hang.
  */
-
-/** An unresolved global: a class or function we refuse to import. */
-export class PyClass {
-  constructor(
-    readonly module: string,
-    readonly name: string,
-  ) {}
-  get qualifiedName(): string {
-    return `${this.module}.${this.name}`;
-  }
-}
-
-/** What calling or instantiating a placeholder would have made: arguments and state, recorded. */
-export class PyObject {
-  /** BUILD's argument (`__setstate__`), usually the instance `__dict__`. */
-  state: unknown = undefined;
-  /** Items added by APPEND(S) / ADDITEMS, for list- and set-like classes. */
-  readonly listItems: unknown[] = [];
-  /** Items added by SETITEM(S), for dict-like classes. */
-  readonly dictItems = new Map<unknown, unknown>();
-  constructor(
-    readonly callee: PyClass | PyObject,
-    readonly args: readonly unknown[],
-    readonly kwargs?: ReadonlyMap<unknown, unknown>,
-  ) {}
-  get className(): string {
-    return this.callee instanceof PyClass ? this.callee.qualifiedName : `${this.callee.className}(...)`;
-  }
-}
-
-export class PyComplex {
-  constructor(
-    readonly re: number,
-    readonly im: number,
-  ) {}
-}
-
-/** An allowlisted global that builds data from its arguments. */
-export class PyFunction {
-  constructor(
-    readonly qualifiedName: string,
-    readonly call: (args: readonly unknown[], kwargs?: ReadonlyMap<unknown, unknown>) => unknown,
-  ) {}
-}
-
-/**
- * A pickled value as short text for names and messages, like Python's repr of a key: nested
- * tuples are shown only a few levels and items deep, so a hostile key cannot make it huge
- * (String() of an array nested 100,000 deep overflows the stack).
- */
-export function describeValue(value: unknown, maxChars = 80): string {
-  const text = describeBounded(value, 3);
-  return text.length > maxChars ? `${text.slice(0, maxChars - 1)}…` : text;
-}
-
-function describeBounded(value: unknown, depth: number): string {
-  if (typeof value === 'string') return value.length > 200 ? `${value.slice(0, 200)}…` : value;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
-  if (value === null || value === undefined) return 'None';
-  if (Array.isArray(value)) {
-    if (depth === 0) return '(…)';
-    const items = value.slice(0, 8).map((v) => describeBounded(v, depth - 1));
-    return `(${items.join(', ')}${value.length > 8 ? ', …' : ''})`;
-  }
-  if (value instanceof Uint8Array) return `bytes[${value.length}]`;
-  if (value instanceof PyClass) return value.qualifiedName;
-  if (value instanceof PyObject) return `${value.className}(…)`;
-  if (value instanceof Map) return 'dict';
-  if (value instanceof Set) return 'set';
-  return typeof value;
-}
-
-export interface PickleLimits {
-  /** Memo entries (PUT / MEMOIZE). */
-  readonly maxMemo: number;
-  /** Values on the stack, all MARK levels together. */
-  readonly maxStack: number;
-  /** Open MARKs: the nesting depth of containers under construction. */
-  readonly maxMarks: number;
-  /** Opcodes plus items copied between containers: the total work the pickle may ask for. */
-  readonly maxSteps: number;
-  /** Any single length (string, bytes, frame) a pickle may declare. */
-  readonly maxLength: number;
-  /**
-   * Items (list and dict entries, bytes, characters) that data-building calls (list(), bytes(),
-   * OrderedDict() …) may create in all, per byte of pickle: torch's pickles build containers with
-   * opcodes, so a pickle that makes more through calls is a memory bomb (list(b) on one large
-   * memoized bytes object, again and again).
-   */
-  readonly maxCreatedPerByte: number;
-  /** The most items data-building calls may create, however long the pickle. */
-  readonly maxCreated: number;
-  /** Bytes of one integer (LONG1/LONG4) or digits of a text integer. */
-  readonly maxIntegerBytes: number;
-}
-
-export const DEFAULT_PICKLE_LIMITS: PickleLimits = {
-  maxMemo: 1 << 23,
-  maxStack: 1 << 20,
-  maxMarks: 10_000,
-  maxSteps: 1 << 28,
-  maxLength: 1 << 28,
-  maxIntegerBytes: 4096,
-  maxCreatedPerByte: 4,
-  maxCreated: 1 << 24,
-};
 
 export interface UnpickleOptions {
   /** The checkpoint file, for errors. */
@@ -152,185 +47,6 @@ export class PickleEndOfData extends CheckpointError {
   ) {
     super(file, 'truncated', detail, offset);
   }
-}
-
-/**
- * Globals through which malicious pickles run code or touch the system. Nothing is imported or
- * called here either way, but a file that names one is reported as 'unsafe' rather than shown as
- * data: it is dangerous to anyone who opens it with torch.load, and no checkpoint needs them.
- */
-const CODE_RUNNING_MODULES = new Set([
-  'os', 'posix', 'nt', 'subprocess', 'sys', 'shutil', 'socket', 'pty', 'importlib', 'runpy', 'code', 'codeop',
-  'pickle', '_pickle', 'marshal', 'ctypes', 'multiprocessing', 'webbrowser', 'asyncio', 'pdb', 'bdb', 'timeit',
-  'profile', 'cProfile', 'trace', 'ftplib', 'smtplib', 'telnetlib', 'pip', 'setuptools', 'distutils', 'commands',
-  'popen2', '_thread', 'io', '_io', 'zipimport', 'imp',
-]);
-/** Modules with harmless data types beside dangerous functions: only these prefixes are flagged. */
-const CODE_RUNNING_SUBMODULES = /^(urllib\.request|http\.(client|server)|numpy\.(testing|distutils|f2py)|torch\.(hub|package|utils\.cpp_extension|serialization))(\.|$)/;
-const CODE_RUNNING_NAMES = new Set(['types.FunctionType', 'types.LambdaType', 'types.CodeType', 'types.MethodType', 'torch.load', 'torch.jit.load']);
-const CODE_RUNNING_BUILTINS = new Set([
-  'eval', 'exec', 'execfile', 'compile', 'open', 'file', '__import__', 'getattr', 'setattr', 'delattr', 'globals',
-  'locals', 'vars', 'input', 'raw_input', 'breakpoint', 'help', 'exit', 'quit', 'reload',
-]);
-
-function runsCode(module: string, name: string): boolean {
-  const root = module.split('.')[0];
-  if (CODE_RUNNING_MODULES.has(root)) return true;
-  if (root === 'builtins' || root === '__builtin__') return CODE_RUNNING_BUILTINS.has(name);
-  return CODE_RUNNING_SUBMODULES.test(module) || CODE_RUNNING_NAMES.has(`${module}.${name}`);
-}
-
-/** Python's builtins that only build data. Protocol 2 writes `__builtin__` for Python 3's `builtins`. */
-function builtinGlobal(module: string, name: string): unknown {
-  const qualified = `${module}.${name}`;
-  switch (module === '__builtin__' ? `builtins.${name}` : module === 'copy_reg' ? `copyreg.${name}` : qualified) {
-    case 'collections.OrderedDict':
-    case 'builtins.dict':
-      return new PyFunction(qualified, (args, kwargs) => {
-        const map = new Map<unknown, unknown>();
-        if (args.length > 0) for (const [k, v] of pairsOf(args[0])) map.set(k, v);
-        if (kwargs) for (const [k, v] of kwargs) map.set(k, v);
-        return map;
-      });
-    case 'builtins.set':
-    case 'builtins.frozenset':
-      return new PyFunction(qualified, (args) => new Set(args.length > 0 ? itemsOf(args[0]) : []));
-    case 'builtins.list':
-    case 'builtins.tuple':
-      return new PyFunction(qualified, (args) => (args.length > 0 ? [...itemsOf(args[0])] : []));
-    case 'builtins.bytearray':
-    case 'builtins.bytes':
-      return new PyFunction(qualified, (args) => bytesFrom(args));
-    case '_codecs.encode':
-      // How protocol 2 writes bytes: _codecs.encode(text, 'latin1').
-      return new PyFunction(qualified, (args) => bytesFrom(args));
-    case 'builtins.complex':
-      return new PyFunction(qualified, (args) => new PyComplex(Number(args[0] ?? 0), Number(args[1] ?? 0)));
-    case 'builtins.int':
-      return new PyFunction(qualified, (args) => (typeof args[0] === 'string' ? Number.parseInt(args[0], Number(args[1] ?? 10)) : Number(args[0] ?? 0)));
-    case 'builtins.float':
-      return new PyFunction(qualified, (args) => Number(args[0] ?? 0));
-    case 'builtins.bool':
-      return new PyFunction(qualified, (args) => Boolean(args[0]));
-    case 'builtins.str':
-      return new PyFunction(qualified, (args) => (typeof args[0] === 'string' ? args[0] : ''));
-    case 'builtins.object':
-      return new PyClass(module, name);
-    case 'copyreg._reconstructor':
-      // Protocols 0 and 1 build instances as _reconstructor(cls, base, state): an instance of cls.
-      return new PyFunction(qualified, (args) => instantiate(args[0], [], undefined));
-    default:
-      return undefined;
-  }
-}
-
-/** Items a call's result holds, charged against the pickle's creation budget. */
-function itemCount(value: unknown): number {
-  if (Array.isArray(value) || typeof value === 'string' || value instanceof Uint8Array) return value.length;
-  if (value instanceof Map || value instanceof Set) return value.size;
-  return 1;
-}
-
-function itemsOf(value: unknown): unknown[] {
-  if (Array.isArray(value)) return value;
-  if (value instanceof Set) return [...value];
-  if (value instanceof Map) return [...value.keys()];
-  if (typeof value === 'string') return [...value];
-  if (value instanceof Uint8Array) return Array.from(value);
-  return [];
-}
-
-function pairsOf(value: unknown): Iterable<[unknown, unknown]> {
-  if (value instanceof Map) return value.entries();
-  const pairs: [unknown, unknown][] = [];
-  for (const pair of itemsOf(value)) if (Array.isArray(pair) && pair.length === 2) pairs.push(pair as [unknown, unknown]);
-  return pairs;
-}
-
-function bytesFrom(args: readonly unknown[]): Uint8Array {
-  const [source] = args;
-  if (source instanceof Uint8Array) return source.slice();
-  if (typeof source === 'string') return Uint8Array.from(source, (c) => c.charCodeAt(0) & 0xff);
-  if (Array.isArray(source)) return Uint8Array.from(source, (x) => Number(x) & 0xff);
-  return new Uint8Array(0);
-}
-
-/** A placeholder's instance; allowlisted callables are called. */
-function instantiate(callee: unknown, args: readonly unknown[], kwargs: ReadonlyMap<unknown, unknown> | undefined): unknown {
-  if (callee instanceof PyFunction) return callee.call(args, kwargs);
-  if (callee instanceof PyClass || callee instanceof PyObject) return new PyObject(callee, args, kwargs);
-  return undefined;
-}
-
-const enum Op {
-  MARK = 0x28,
-  STOP = 0x2e,
-  POP = 0x30,
-  POP_MARK = 0x31,
-  DUP = 0x32,
-  FLOAT = 0x46,
-  INT = 0x49,
-  BININT = 0x4a,
-  BININT1 = 0x4b,
-  LONG = 0x4c,
-  BININT2 = 0x4d,
-  NONE = 0x4e,
-  PERSID = 0x50,
-  BINPERSID = 0x51,
-  REDUCE = 0x52,
-  STRING = 0x53,
-  BINSTRING = 0x54,
-  SHORT_BINSTRING = 0x55,
-  UNICODE = 0x56,
-  BINUNICODE = 0x58,
-  APPEND = 0x61,
-  BUILD = 0x62,
-  GLOBAL = 0x63,
-  DICT = 0x64,
-  EMPTY_DICT = 0x7d,
-  APPENDS = 0x65,
-  GET = 0x67,
-  BINGET = 0x68,
-  INST = 0x69,
-  LONG_BINGET = 0x6a,
-  LIST = 0x6c,
-  EMPTY_LIST = 0x5d,
-  OBJ = 0x6f,
-  PUT = 0x70,
-  BINPUT = 0x71,
-  LONG_BINPUT = 0x72,
-  SETITEM = 0x73,
-  TUPLE = 0x74,
-  EMPTY_TUPLE = 0x29,
-  SETITEMS = 0x75,
-  BINFLOAT = 0x47,
-  BINBYTES = 0x42,
-  SHORT_BINBYTES = 0x43,
-  PROTO = 0x80,
-  NEWOBJ = 0x81,
-  EXT1 = 0x82,
-  EXT2 = 0x83,
-  EXT4 = 0x84,
-  TUPLE1 = 0x85,
-  TUPLE2 = 0x86,
-  TUPLE3 = 0x87,
-  NEWTRUE = 0x88,
-  NEWFALSE = 0x89,
-  LONG1 = 0x8a,
-  LONG4 = 0x8b,
-  SHORT_BINUNICODE = 0x8c,
-  BINUNICODE8 = 0x8d,
-  BINBYTES8 = 0x8e,
-  EMPTY_SET = 0x8f,
-  ADDITEMS = 0x90,
-  FROZENSET = 0x91,
-  NEWOBJ_EX = 0x92,
-  STACK_GLOBAL = 0x93,
-  MEMOIZE = 0x94,
-  FRAME = 0x95,
-  BYTEARRAY8 = 0x96,
-  NEXT_BUFFER = 0x97,
-  READONLY_BUFFER = 0x98,
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -516,9 +232,7 @@ class Unpickler {
         `the pickle imports ${module}.${name}, which runs code or touches the system when torch.load unpickles it; Sparsity Lens ran nothing and will not read this file`,
       );
     }
-    const fromCaller = this.options.resolveGlobal?.(module, name);
-    if (fromCaller !== undefined) return fromCaller;
-    return builtinGlobal(module, name) ?? new PyClass(module, name);
+    return resolveGlobal(module, name, this.options.resolveGlobal);
   }
 
   private call(callee: unknown, args: unknown, kwargs?: unknown): unknown {
@@ -889,6 +603,13 @@ class Unpickler {
       throw this.fail('corrupt', `a persistent id that cannot be read (${e instanceof Error ? e.message : describeValue(e)})`);
     }
   }
+}
+
+/** Items a call's result holds, charged against the pickle's creation budget. */
+function itemCount(value: unknown): number {
+  if (Array.isArray(value) || typeof value === 'string' || value instanceof Uint8Array) return value.length;
+  if (value instanceof Map || value instanceof Set) return value.size;
+  return 1;
 }
 
 /** Python's backslash escapes: STRING holds a repr, UNICODE raw-unicode-escape text. */

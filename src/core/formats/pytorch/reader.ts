@@ -1,7 +1,7 @@
 import { DerivedBytesBudget, type Checkpoint } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
-import { looksLikeZip } from '../zip';
+import { looksLikeZip } from '../shared/zip';
 import { hasLegacyMagic, readPyTorchLegacy } from './legacyFormat';
 import { readPyTorchZip } from './zipFormat';
 

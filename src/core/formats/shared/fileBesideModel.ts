@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
-import { CheckpointError } from '../errors';
+import { CheckpointError } from '../../errors';
 
 /** A file that a model file names, after checking that it lies in the model's folder. */
 export interface FileBesideModel {

@@ -2,39 +2,58 @@ import * as nodePath from 'node:path';
 import type { Checkpoint, CheckpointFormat } from '../checkpoint';
 import { CheckpointError } from '../errors';
 import { withFile, type RandomAccessFile } from '../randomAccessFile';
-import { looksLikeNpy, readNumpy } from './numpy';
-import { readOnnx } from './onnx';
-import { readPyTorch, sniffPyTorch } from './pytorch/pytorch';
-import { readJsonCheckpoint } from './jsonCheckpoint';
-import { looksLikeSafetensors } from './safetensors';
-import { readSafetensorsOrShardSet } from './safetensorsShards';
+import { looksLikeNpy, readNumpy } from './numpy/reader';
+import { readOnnx } from './onnx/reader';
+import { readPyTorch, sniffPyTorch } from './pytorch/reader';
+import { looksLikeSafetensors } from './safetensors/reader';
+import { readSafetensorsOrShardSet } from './safetensors/shards';
+import { readJsonCheckpoint } from './shared/jsonCheckpoint';
 
-interface FormatReader {
+/** How sure a file's first bytes make a format: `certain` wins over the file's extension, `plausible` is used only when no extension matches. */
+export type SniffResult = 'certain' | 'plausible' | 'no';
+
+/** One format the core reads: its file name extensions, how its first bytes look, and its reader. */
+export interface FormatEntry {
   readonly format: CheckpointFormat;
+  /** File name extensions, lower case with the dot (".onnx"). */
   readonly extensions: readonly string[];
-  /**
-   * How sure the first bytes make us: `certain` wins over the file's extension, `plausible`
-   * is used only when no extension matches.
-   */
-  readonly sniff: (head: Uint8Array, fileSize: number) => 'certain' | 'plausible' | 'no';
+  /** Judges the first (up to 16) bytes of the file, given its size. */
+  readonly sniff: (head: Uint8Array, fileSize: number) => SniffResult;
+  /** Reads the opened file's headers into a Checkpoint (tensor bytes stay on disk). */
   readonly read: (file: RandomAccessFile) => Promise<Checkpoint>;
 }
 
-/** Every format the core reads. A new format is one more entry here. */
-export const FORMAT_READERS: readonly FormatReader[] = [
+/** Every format the core reads, each listed once. A new format is one more entry here. */
+export const FORMATS: readonly FormatEntry[] = [
   { format: 'safetensors', extensions: ['.safetensors'], sniff: (head, size) => (looksLikeSafetensors(head, size) ? 'certain' : 'no'), read: readSafetensorsOrShardSet },
   // ONNX has no magic number; a ModelProto normally starts with ir_version (field 1, varint).
-  { format: 'onnx', extensions: ['.onnx'], sniff: (head) => (head[0] === 0x08 ? 'plausible' : 'no'), read: readOnnx },
+  { format: 'onnx', extensions: ['.onnx'], sniff: (head) => (head[0] === 0x08 ? 'plausible' : 'no'), read: (file) => readOnnx(file) },
   // .npz is a zip like PyTorch's .pt, so a zip is recognised as .npz by its extension only.
-  { format: 'numpy', extensions: ['.npy', '.npz'], sniff: (head) => (looksLikeNpy(head) ? 'certain' : 'no'), read: readNumpy },
+  { format: 'numpy', extensions: ['.npy', '.npz'], sniff: (head) => (looksLikeNpy(head) ? 'certain' : 'no'), read: (file) => readNumpy(file) },
   // JSON has no magic: a TF.js model.json or a sharded safetensors index, told apart by content.
   { format: 'tfjs', extensions: ['.json'], sniff: () => 'no', read: readJsonCheckpoint },
   // The legacy torch.save magic is certain; a zip is only plausible (it may be an .npz), and the reader requires data.pkl.
-  { format: 'pytorch', extensions: ['.pt', '.pth', '.bin', '.ckpt'], sniff: (head) => sniffPyTorch(head), read: readPyTorch },
+  { format: 'pytorch', extensions: ['.pt', '.pth', '.bin', '.ckpt'], sniff: (head) => sniffPyTorch(head), read: (file) => readPyTorch(file) },
 ];
 
 /** File name extensions the core opens, for the faces' file filters. */
-export const CHECKPOINT_EXTENSIONS: readonly string[] = FORMAT_READERS.flatMap((r) => r.extensions);
+export const CHECKPOINT_EXTENSIONS: readonly string[] = FORMATS.flatMap((f) => f.extensions);
+
+/** How many first bytes of a file the formats' sniff functions look at. */
+const HEAD_BYTES = 16;
+
+/**
+ * The format to read a file with: one its first bytes make certain, else one its extension
+ * names, else one its first bytes make plausible; undefined when none fits.
+ */
+export function formatFor(path: string, head: Uint8Array, fileSize: number): FormatEntry | undefined {
+  const ext = nodePath.extname(path).toLowerCase();
+  return (
+    FORMATS.find((f) => f.sniff(head, fileSize) === 'certain') ??
+    FORMATS.find((f) => f.extensions.includes(ext)) ??
+    FORMATS.find((f) => f.sniff(head, fileSize) === 'plausible')
+  );
+}
 
 /**
  * Opens a checkpoint: the format is chosen by magic bytes first, then by extension. Only headers
@@ -43,16 +62,12 @@ export const CHECKPOINT_EXTENSIONS: readonly string[] = FORMAT_READERS.flatMap((
 export async function openCheckpoint(path: string): Promise<Checkpoint> {
   return withFile(path, async (file) => {
     if (file.size === 0) throw new CheckpointError(path, 'empty', 'the file is empty');
-    const head = await file.read(0, Math.min(file.size, 16));
-    const ext = nodePath.extname(path).toLowerCase();
-    const reader =
-      FORMAT_READERS.find((r) => r.sniff(head, file.size) === 'certain') ??
-      FORMAT_READERS.find((r) => r.extensions.includes(ext)) ??
-      FORMAT_READERS.find((r) => r.sniff(head, file.size) === 'plausible');
-    if (!reader) {
+    const head = await file.read(0, Math.min(file.size, HEAD_BYTES));
+    const entry = formatFor(path, head, file.size);
+    if (!entry) {
       throw new CheckpointError(path, 'unknown-format', `not a checkpoint format Sparsity Lens reads (${CHECKPOINT_EXTENSIONS.join(', ')})`);
     }
-    return withSaneShapes(await reader.read(file));
+    return withSaneShapes(await entry.read(file));
   });
 }
 

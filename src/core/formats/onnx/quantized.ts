@@ -1,8 +1,9 @@
-import { numelOf, type DerivedBytesBudget, type SkippedTensor, type TensorSource } from '../checkpoint';
-import { alignedBytes, DTYPE_BITS, type DType } from '../dtype';
-import { OpenFiles, type RandomAccessFile } from '../randomAccessFile';
-import type { ZeroPointUse } from './onnxGraph';
-import { shiftByZeroPoints, type ShiftedDType } from './zeroPointShift';
+import { numelOf, type DerivedBytesBudget, type SkippedTensor, type TensorSource } from '../../checkpoint';
+import { alignedBytes, DTYPE_BITS, type DType } from '../../dtype';
+import { OpenFiles, type RandomAccessFile } from '../../randomAccessFile';
+import { shiftByZeroPoints, type ShiftedDType } from '../shared/zeroPointShift';
+import type { ZeroPointUse } from './graphRoles';
+import { MAX_ZERO_POINTS } from './limits';
 
 /** ONNX's 4-bit integers, which have no DType: they are analysed unpacked to int8. */
 export type PackedInt4 = 'int4' | 'uint4';
@@ -64,9 +65,6 @@ function typedView<T>(Ctor: { new (buffer: ArrayBufferLike, byteOffset: number, 
   const a = alignedBytes(bytes, Ctor.BYTES_PER_ELEMENT);
   return new Ctor(a.buffer, a.byteOffset, n);
 }
-
-/** Zero points are one value per channel (or per block); more than this is not a real model. */
-const MAX_ZERO_POINTS = 1 << 24;
 
 /**
  * The values to analyse for a stored tensor. A quantized tensor whose zero point is not 0 is
