@@ -4,7 +4,8 @@
       "target_name": "sparsity_lens_native",
       "sources": [
         "src/addon.cc",
-        "src/common.cc",
+        "src/dtype.cc",
+        "src/geometry.cc",
         "src/source.cc",
         "src/pool.cc",
         "src/scan.cc",

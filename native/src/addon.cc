@@ -12,6 +12,9 @@ namespace {
 
 using sl::Error;
 
+/** 2^53 - 1: the largest integer a JS number holds exactly. */
+constexpr uint64_t kMaxSafe = (uint64_t(1) << 53) - 1;
+
 std::string numberText(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
@@ -35,7 +38,7 @@ std::string describe(const Napi::Value& v) {
 }
 
 /** A whole number in [lo, hi] (hi at most 2^53 - 1). */
-uint64_t wholeNumber(const Napi::Value& v, const std::string& what, uint64_t lo = 0, uint64_t hi = sl::kMaxSafe) {
+uint64_t wholeNumber(const Napi::Value& v, const std::string& what, uint64_t lo = 0, uint64_t hi = kMaxSafe) {
   if (v.IsNumber()) {
     const double d = v.As<Napi::Number>().DoubleValue();
     if (std::isfinite(d) && std::floor(d) == d && d >= double(lo) && d <= double(hi)) return uint64_t(d);
@@ -105,7 +108,7 @@ void tensorArgs(const Napi::Object& a, const std::string& fn, sl::TensorGeom& g,
   for (uint32_t i = 0; i < rank; i++) {
     g.shape[i] = wholeNumber(shape.Get(i), fn + ": shape[" + std::to_string(i) + "]");
     if (g.shape[i] == 0) anyZero = true;
-    else if (!overflow && (numel *= g.shape[i]) > sl::kMaxSafe) overflow = true;
+    else if (!overflow && (numel *= g.shape[i]) > kMaxSafe) overflow = true;
   }
   if (overflow && !anyZero) throw Error(fn + ": shape has more than 2^53 - 1 elements");
   g.numel = anyZero ? 0 : uint64_t(numel);
@@ -156,7 +159,7 @@ Napi::Value scan(const Napi::CallbackInfo& info) {
   sl::Source src;
   tensorArgs(a, fn, g, src);
   const uint64_t m = wholeNumber(a.Get("m"), fn + ": m", 0, 65535);
-  const uint64_t n = wholeNumber(a.Get("n"), fn + ": n", 0, m == 0 ? sl::kMaxSafe : m - 1);
+  const uint64_t n = wholeNumber(a.Get("n"), fn + ": n", 0, m == 0 ? kMaxSafe : m - 1);
   const double threshold = thresholdArg(a.Get("zeroThreshold"), fn);
   const unsigned threads = threadsArg(a.Get("threads"), fn);
   Napi::Env env = info.Env();

@@ -1,7 +1,8 @@
 // The kernels, free of N-API: the binding (addon.cc) validates arguments and owns the JS arrays.
 #pragma once
 
-#include "common.h"
+#include "geometry.h"
+#include "histogram.h"
 #include "source.h"
 
 namespace sl {
