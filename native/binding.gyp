@@ -9,6 +9,8 @@
         "src/source.cc",
         "src/pool.cc",
         "src/scan.cc",
+        "src/classify.cc",
+        "src/layout_walker.cc",
         "src/masks.cc",
         "src/heatmap.cc",
         "src/forward.cc"
