@@ -13,7 +13,8 @@
         "src/layout_walker.cc",
         "src/masks.cc",
         "src/heatmap.cc",
-        "src/forward.cc"
+        "src/forward.cc",
+        "src/condense.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

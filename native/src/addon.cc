@@ -6,7 +6,11 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "kernels.h"
+#include "condense.h"
+#include "forward.h"
+#include "heatmap.h"
+#include "masks.h"
+#include "scan.h"
 
 namespace {
 
@@ -264,47 +268,18 @@ Napi::Value condense(const Napi::CallbackInfo& info) {
     throw Error(fn + ": weight has " + std::to_string(weight.ElementLength()) + " values, not " + std::to_string(outF) +
                 "×" + std::to_string(inF));
   }
-  const float* w = weight.Data();
-  auto nonZero = [](float v) {
-    uint32_t u;
-    std::memcpy(&u, &v, 4);
-    return (u & 0x7fffffffu) != 0;
-  };
-  uint64_t k = 0;
-  std::vector<int32_t> active;
-  for (uint64_t r = 0; r < outF; r++) {
-    const float* row = w + r * inF;
-    uint64_t count = 0;
-    for (uint64_t c = 0; c < inF; c++) count += nonZero(row[c]);
-    if (count == 0) continue;
-    if (active.empty()) k = count;
-    else if (count != k) {
-      throw Error("not constant fan-in: row " + std::to_string(r) + " has " + std::to_string(count) +
-                  " non-zeros, expected " + std::to_string(k));
-    }
-    active.push_back(int32_t(r));
-  }
+  const sl::CondensePlan plan = sl::condensePlan(weight.Data(), outF, inF);
+  const size_t nActive = plan.activeRows.size();
   Napi::Env env = info.Env();
-  auto activeRows = Napi::Int32Array::New(env, active.size());
-  auto values = Napi::Float32Array::New(env, active.size() * size_t(k));
-  auto indices = Napi::Int32Array::New(env, active.size() * size_t(k));
-  if (!active.empty()) std::memcpy(activeRows.Data(), active.data(), active.size() * sizeof(int32_t));
-  float* vp = values.Data();
-  int32_t* ip = indices.Data();
-  size_t at = 0;
-  for (int32_t r : active) {
-    const float* row = w + uint64_t(r) * inF;
-    for (uint64_t c = 0; c < inF; c++) {
-      if (nonZero(row[c])) {
-        vp[at] = row[c];
-        ip[at++] = int32_t(c);
-      }
-    }
-  }
+  auto activeRows = Napi::Int32Array::New(env, nActive);
+  auto values = Napi::Float32Array::New(env, nActive * size_t(plan.k));
+  auto indices = Napi::Int32Array::New(env, nActive * size_t(plan.k));
+  if (nActive) std::memcpy(activeRows.Data(), plan.activeRows.data(), nActive * sizeof(int32_t));
+  sl::condenseFill(weight.Data(), inF, plan, values.Data(), indices.Data());
   Napi::Object out = Napi::Object::New(env);
   out.Set("outFeatures", double(outF));
   out.Set("inFeatures", double(inF));
-  out.Set("k", double(k));
+  out.Set("k", double(plan.k));
   out.Set("activeRows", activeRows);
   out.Set("values", values);
   out.Set("indices", indices);

@@ -1,8 +1,13 @@
 // Forward passes y = x · Wᵀ + b of a linear layer: condensed constant fan-in (SRigL) and dense.
+#include "forward.h"
+
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <string>
+#include <vector>
 
-#include "kernels.h"
+#include "error.h"
 #include "pool.h"
 #include "simd.h"
 

@@ -1,11 +1,12 @@
 // scan: non-zeros, -0.0s, fan-in, fan-out, N:M compliance and the log2|w| histogram in one pass.
 // The driver: splits the tensor among threads (at N:M group starts), reads each range in chunks,
 // classifies sub-blocks (classify.h) and walks their zero masks (layout_walker.h).
+#include "scan.h"
+
 #include <algorithm>
 #include <memory>
 
 #include "classify.h"
-#include "kernels.h"
 #include "layout_walker.h"
 #include "pool.h"
 
