@@ -3,8 +3,7 @@
     {
       "target_name": "sparsity_lens_native",
       "sources": [
-        "src/addon.cc",
-        "src/dtype.cc",
+                "src/dtype.cc",
         "src/geometry.cc",
         "src/source.cc",
         "src/pool.cc",
@@ -14,7 +13,12 @@
         "src/masks.cc",
         "src/heatmap.cc",
         "src/forward.cc",
-        "src/condense.cc"
+        "src/condense.cc",
+        "src/binding/args.cc",
+        "src/binding/scan_binding.cc",
+        "src/binding/mask_binding.cc",
+        "src/binding/condensed_binding.cc",
+        "src/binding/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
