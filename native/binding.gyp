@@ -14,6 +14,7 @@
         "src/heatmap.cc",
         "src/forward.cc",
         "src/condense.cc",
+        "src/weight_window.cc",
         "src/binding/args.cc",
         "src/binding/scan_binding.cc",
         "src/binding/mask_binding.cc",

@@ -64,11 +64,28 @@ export interface NativeHeatmapArgs extends NativeLayout {
   readonly threads: number;
 }
 
+/** A window of the [neurons, fan-in positions] view (see NeuronView); ends are exclusive. */
+export interface NativeWeightWindowArgs extends NativeLayout {
+  readonly source: NativeSource;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly rowStart: number;
+  readonly rowEnd: number;
+  readonly colStart: number;
+  readonly colEnd: number;
+}
+
 export interface NativeAddon {
   scan(args: NativeScanArgs): NativeScanResult;
   nmMask(args: NativeMaskArgs & { readonly n: number; readonly m: number }): Uint8Array;
   fanInMask(args: NativeMaskArgs & { readonly k: number }): Uint8Array;
   heatmap(args: NativeHeatmapArgs): HeatmapTiles;
+  /**
+   * The signed weights of the window, row-major, as readWeightWindow gives them; reads only the
+   * window's runs of storage. Throws when the window does not fit the view or spans more than
+   * 64 MiB of storage.
+   */
+  weightWindow(args: NativeWeightWindowArgs): Float32Array;
   condense(weight: Float32Array, outFeatures: number, inFeatures: number): CondensedLayer;
   condensedForward(layer: CondensedLayer, bias: Float32Array | null, x: Float32Array, batch: number, threads: number): Float32Array;
   denseForward(

@@ -49,6 +49,14 @@ uint64_t wholeNumber(const Napi::Value& v, const std::string& what, uint64_t lo,
               describe(v));
 }
 
+int64_t integer(const Napi::Value& v, const std::string& what) {
+  if (v.IsNumber()) {
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) <= double(kMaxSafe)) return int64_t(d);
+  }
+  throw Error(what + " must be an integer, not " + describe(v));
+}
+
 Napi::Object argObject(const Napi::CallbackInfo& info, size_t i, const std::string& fn) {
   if (info.Length() <= i || !info[i].IsObject() || info[i].IsArray()) {
     throw Error(fn + ": argument " + std::to_string(i + 1) + " must be an object, not " +

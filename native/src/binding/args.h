@@ -22,6 +22,9 @@ std::string describe(const Napi::Value& v);
 /** A whole number in [lo, hi] (hi at most 2^53 - 1). */
 uint64_t wholeNumber(const Napi::Value& v, const std::string& what, uint64_t lo = 0, uint64_t hi = kMaxSafe);
 
+/** An integer of either sign, |v| <= 2^53 - 1. */
+int64_t integer(const Napi::Value& v, const std::string& what);
+
 /** Argument i, which must be a plain object. */
 Napi::Object argObject(const Napi::CallbackInfo& info, size_t i, const std::string& fn);
 

@@ -1,9 +1,10 @@
-// The scan capability: scan and heatmap.
+// The scan capability: scan, heatmap and weightWindow.
 #include <algorithm>
 #include <cstring>
 
 #include "../heatmap.h"
 #include "../scan.h"
+#include "../weight_window.h"
 #include "args.h"
 #include "exports.h"
 
@@ -90,11 +91,29 @@ Napi::Value heatmap(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value weightWindow(const Napi::CallbackInfo& info) {
+  const std::string fn = "weightWindow";
+  const Napi::Object a = argObject(info, 0, fn);
+  TensorGeom g;
+  Source src;
+  tensorArgs(a, fn, g, src);
+  requireLayout(g, fn);
+  const int64_t rowStart = integer(a.Get("rowStart"), fn + ": rowStart");
+  const int64_t rowEnd = integer(a.Get("rowEnd"), fn + ": rowEnd");
+  const int64_t colStart = integer(a.Get("colStart"), fn + ": colStart");
+  const int64_t colEnd = integer(a.Get("colEnd"), fn + ": colEnd");
+  const ViewWindow w = checkWeightWindow(g, rowStart, rowEnd, colStart, colEnd);
+  auto out = Napi::Float32Array::New(info.Env(), size_t((w.rowEnd - w.rowStart) * (w.colEnd - w.colStart)));
+  weightWindowKernel(src, g, w, out.Data());
+  return out;
+}
+
 }  // namespace
 
 void RegisterScan(Napi::Env env, Napi::Object exports) {
   exportFunction<scan>(env, exports, "scan");
   exportFunction<heatmap>(env, exports, "heatmap");
+  exportFunction<weightWindow>(env, exports, "weightWindow");
 }
 
 }  // namespace sl::binding
