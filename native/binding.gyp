@@ -3,14 +3,23 @@
     {
       "target_name": "sparsity_lens_native",
       "sources": [
-        "src/addon.cc",
-        "src/common.cc",
+                "src/dtype.cc",
+        "src/geometry.cc",
         "src/source.cc",
         "src/pool.cc",
         "src/scan.cc",
+        "src/classify.cc",
+        "src/layout_walker.cc",
         "src/masks.cc",
         "src/heatmap.cc",
-        "src/forward.cc"
+        "src/forward.cc",
+        "src/condense.cc",
+        "src/weight_window.cc",
+        "src/binding/args.cc",
+        "src/binding/scan_binding.cc",
+        "src/binding/mask_binding.cc",
+        "src/binding/condensed_binding.cc",
+        "src/binding/addon.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],

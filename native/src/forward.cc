@@ -1,12 +1,17 @@
 // Forward passes y = x · Wᵀ + b of a linear layer: condensed constant fan-in (SRigL) and dense.
+#include "forward.h"
+
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <string>
+#include <vector>
 
-#include "kernels.h"
+#include "error.h"
 #include "pool.h"
+#include "simd.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
 #define SL_AVX2 1
 #endif
 
@@ -32,22 +37,6 @@ uint64_t splitAt(uint64_t n, unsigned T, unsigned t, uint64_t align = 1) {
 // ---------------------------------------------------------------------------------------------
 // Dot products
 
-/** Largest of indices ix[0..n) as unsigned (negative indices are huge). */
-inline uint32_t maxIndex(const int32_t* ix, size_t n) {
-  size_t t = 0;
-  uint32_t m = 0;
-#ifdef SL_AVX2
-  __m256i mx = _mm256_setzero_si256();
-  for (; t + 8 <= n; t += 8) mx = _mm256_max_epu32(mx, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ix + t)));
-  __m128i h = _mm_max_epu32(_mm256_castsi256_si128(mx), _mm256_extracti128_si256(mx, 1));
-  h = _mm_max_epu32(h, _mm_shuffle_epi32(h, 0x4e));
-  h = _mm_max_epu32(h, _mm_shuffle_epi32(h, 0xb1));
-  m = uint32_t(_mm_cvtsi128_si32(h));
-#endif
-  for (; t < n; t++) m = std::max(m, uint32_t(ix[t]));
-  return m;
-}
-
 #ifdef SL_AVX2
 /** x values at 4 indices (read as two 64-bit pairs: fewer loads). */
 inline __m128 load4(const float* x, const int32_t* ix) {
@@ -72,11 +61,9 @@ inline float sparseDot(const float* v, const int32_t* ix, const float* x, size_t
     a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v + t), _mm256_set_m128(load4(x, ix + t + 4), load4(x, ix + t)), a0);
     a1 = _mm256_fmadd_ps(_mm256_loadu_ps(v + t + 8), _mm256_set_m128(load4(x, ix + t + 12), load4(x, ix + t + 8)), a1);
   }
-  a0 = _mm256_add_ps(a0, a1);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+  __m128 h = addHalves(_mm256_add_ps(a0, a1));
   for (; t + 4 <= k; t += 4) h = _mm_fmadd_ps(_mm_loadu_ps(v + t), load4(x, ix + t), h);
-  const __m128 h2 = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  s = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+  s = sumLanes(h);
 #else
   float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   for (; t + 4 <= k; t += 4) {
@@ -103,10 +90,7 @@ inline float denseDot(const float* w, const float* x, size_t n) {
     a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
   }
   for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-  a0 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
-  const __m128 h2 = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  s = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+  s = sumLanes(addHalves(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))));
 #else
   float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   for (; i + 4 <= n; i += 4) {
@@ -281,7 +265,7 @@ void condensedForwardKernel(uint64_t outF, uint64_t inF, uint64_t k, const int32
         const uint64_t a1 = std::min(nActive, a0 + kRowBlock);
         for (uint64_t a = a0; a < a1; a++) {
           const int32_t* ix = indices + a * k;
-          if (maxIndex(ix, size_t(k)) >= inF) checkIndices(indices, a * k, k, inF);
+          if (maxAsUnsigned(ix, size_t(k)) >= inF) checkIndices(indices, a * k, k, inF);
           const uint64_t row = uint64_t(activeRows[a]);
           const float bv = bias ? bias[row] : 0.0f;
           for (uint64_t b = 0; b < batch; b++) y[b * outF + row] = bv + sparseDot(values + a * k, ix, x + b * inF, size_t(k));

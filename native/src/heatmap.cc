@@ -1,8 +1,9 @@
 // heatmap: a window of the [neurons, fan-in positions] view downsampled to cells (density and
 // mean |w|), reading only the window's rows/segments.
+#include "heatmap.h"
+
 #include <algorithm>
 
-#include "kernels.h"
 #include "pool.h"
 
 namespace sl {

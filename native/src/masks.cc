@@ -1,10 +1,11 @@
 // Pruning masks: N:M (the N largest |w| of every group of M along the input axis) and constant
 // fan-in (the k largest |w| of every output neuron). Ranking: NaN first, then larger |w|, ties to
 // the lower storage index, as ranksBefore in the TypeScript reference.
+#include "masks.h"
+
 #include <algorithm>
 #include <functional>
 
-#include "kernels.h"
 #include "pool.h"
 
 namespace sl {

@@ -4,7 +4,8 @@
 #include <functional>
 #include <string>
 
-#include "common.h"
+#include "error.h"
+#include "geometry.h"
 
 namespace sl {
 

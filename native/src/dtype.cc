@@ -1,4 +1,4 @@
-#include "common.h"
+#include "dtype.h"
 
 namespace sl {
 
@@ -166,6 +166,11 @@ void decodeAbs(DType dt, const uint8_t* p, size_t parity, size_t count, double t
 }
 
 namespace {
+/** A sortable key for |w|: larger magnitude = larger key; NaN above everything (+Inf below NaN). */
+inline uint64_t magnitudeKey(double absValue) {
+  return std::isnan(absValue) ? ~uint64_t(0) : bitsOf(absValue);
+}
+
 /**
  * A ranking key for |w|, cheaper than magnitudeKey where the bits allow: any mapping that orders
  * keys as the magnitudes (as decodeToFloat64 gives them) and puts NaN above all will do.
@@ -208,21 +213,6 @@ void decodeKeys(DType dt, const uint8_t* p, size_t parity, size_t count, uint64_
     const size_t par = E::packed ? parity : 0;
     for (size_t i = 0; i < count; i++) keysOut[i] = rankKey<D>(E::load(p, par + i));
   });
-}
-
-void TensorGeom::derive() {
-  if (!hasLayout || numel == 0) return;
-  auto strideOf = [&](int axis) {
-    uint64_t s = 1;
-    for (size_t a = size_t(axis) + 1; a < shape.size(); a++) s *= shape[a];
-    return s;
-  };
-  outDim = shape[size_t(outAxis)];
-  outStride = strideOf(outAxis);
-  outHi = numel / (outDim * outStride);
-  inDim = shape[size_t(inAxis)];
-  inStride = strideOf(inAxis);
-  inBlocks = numel / (inDim * inStride);
 }
 
 }  // namespace sl

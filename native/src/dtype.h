@@ -1,5 +1,5 @@
-// Shared definitions of the Sparsity Lens native kernels: dtypes, element decoding, errors.
-// The semantics mirror src/core/dtype.ts and src/kernels/reference/*.ts exactly.
+// Dtypes: names and sizes, element access and decoding, the bit-pattern zero tests.
+// The semantics mirror src/core/dtype.ts exactly.
 #pragma once
 
 #include <cmath>
@@ -7,17 +7,12 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <stdexcept>
 #include <string>
 #include <type_traits>
-#include <vector>
+
+#include "error.h"
 
 namespace sl {
-
-/** A bad argument or an unreadable file: becomes a JS Error with this message. */
-struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 enum class DType : int {
   F32, F64, F16, BF16, F8E4M3FN, F8E5M2, F8E4M3FNUZ, F8E5M2FNUZ, F8E8M0, F4E2M1,
@@ -28,9 +23,6 @@ bool parseDType(const std::string& name, DType& out);
 const char* dtypeName(DType dt);
 /** Storage bits of one element (float4 packs two per byte). */
 int dtypeBits(DType dt);
-
-/** 2^53 - 1: the largest integer a JS number holds exactly. */
-constexpr uint64_t kMaxSafe = (uint64_t(1) << 53) - 1;
 
 // ---------------------------------------------------------------------------------------------
 // Element decoding
@@ -51,24 +43,6 @@ struct Tables {
   double f4[16];
 };
 const Tables& tables();
-
-/** Histogram bin of a value (decoded as float64) that is not zero: bins 0..127 = exponent -64..63, 129 = NaN/±Inf. */
-inline int histBinOfNonZero(double v) {
-  const int biased = int((bitsOf(v) >> 52) & 0x7ff);
-  if (biased == 0x7ff) return 129;
-  int e = biased == 0 ? -1023 : biased - 1023;
-  if (e < -64) e = -64;
-  if (e > 63) e = 63;
-  return e + 64;
-}
-constexpr int kZeroBin = 128;
-constexpr int kNonFiniteBin = 129;
-constexpr int kHistBins = 130;
-
-/** A sortable key for |w|: larger magnitude = larger key; NaN above everything (+Inf below NaN). */
-inline uint64_t magnitudeKey(double absValue) {
-  return std::isnan(absValue) ? ~uint64_t(0) : bitsOf(absValue);
-}
 
 template <class T>
 inline T loadLE(const uint8_t* p) {
@@ -253,32 +227,7 @@ decltype(auto) dispatchDType(DType dt, F&& f) {
  */
 void decodeAbs(DType dt, const uint8_t* p, size_t parity, size_t count, double threshold, double* absOut,
                uint8_t* nzOut);
-/** magnitudeKey of `count` elements. */
+/** Ranking keys of `count` elements: larger |w| = larger key, NaN above everything (see dtype.cc). */
 void decodeKeys(DType dt, const uint8_t* p, size_t parity, size_t count, uint64_t* keysOut);
-
-// ---------------------------------------------------------------------------------------------
-// Shapes and layouts
-
-struct TensorGeom {
-  std::vector<uint64_t> shape;
-  uint64_t numel = 0;
-  DType dtype = DType::F32;
-  int bits = 32;
-  bool hasLayout = false;
-  int outAxis = -1, inAxis = -1;
-  // Derived (valid when hasLayout and numel > 0)
-  uint64_t outDim = 0, outStride = 1, outHi = 0;  // numel = outHi * outDim * outStride
-  uint64_t inDim = 0, inStride = 1, inBlocks = 0;  // numel = inBlocks * inDim * inStride
-
-  void derive();
-  /** First byte of element e (for float4, the byte holding it). */
-  uint64_t byteOf(uint64_t e) const { return (e * uint64_t(bits)) >> 3; }
-  /** Bytes covering elements [e0, e1). */
-  uint64_t bytesOf(uint64_t e0, uint64_t e1) const {
-    return bits == 4 ? ((e1 + 1) >> 1) - (e0 >> 1) : (e1 - e0) * uint64_t(bits / 8);
-  }
-  size_t parityOf(uint64_t e) const { return bits == 4 ? size_t(e & 1) : 0; }
-  size_t elemBytesCeil() const { return bits >= 8 ? size_t(bits / 8) : 1; }
-};
 
 }  // namespace sl

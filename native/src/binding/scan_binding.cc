@@ -1,0 +1,119 @@
+// The scan capability: scan, heatmap and weightWindow.
+#include <algorithm>
+#include <cstring>
+
+#include "../heatmap.h"
+#include "../scan.h"
+#include "../weight_window.h"
+#include "args.h"
+#include "exports.h"
+
+namespace sl::binding {
+
+namespace {
+
+Napi::Value scan(const Napi::CallbackInfo& info) {
+  const std::string fn = "scan";
+  const Napi::Object a = argObject(info, 0, fn);
+  TensorGeom g;
+  Source src;
+  tensorArgs(a, fn, g, src);
+  const NmArgs nm = nmArgs(a, fn, true);
+  const double threshold = thresholdArg(a.Get("zeroThreshold"), fn);
+  const unsigned threads = threadsArg(a.Get("threads"), fn);
+  Napi::Env env = info.Env();
+  Napi::Value fanInV = env.Null(), fanOutV = env.Null();
+  uint32_t* fanIn = nullptr;
+  uint32_t* fanOut = nullptr;
+  if (g.hasLayout) {
+    const uint64_t outDim = g.shape[size_t(g.outAxis)];
+    auto fi = Napi::Uint32Array::New(env, size_t(outDim));
+    auto fo = Napi::Uint32Array::New(env, size_t(outDim == 0 ? 0 : g.numel / outDim));
+    fanIn = fi.Data();
+    fanOut = fo.Data();
+    fanInV = fi;
+    fanOutV = fo;
+  }
+  ScanResultNative r;
+  scanKernel(src, g, nm.n, nm.m, threshold, threads, fanIn, fanOut, r);
+  auto hist = Napi::Float64Array::New(env, kHistBins);
+  std::memcpy(hist.Data(), r.histogram, sizeof(r.histogram));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("nnz", double(r.nnz));
+  out.Set("negativeZeros", double(r.negativeZeros));
+  out.Set("fanIn", fanInV);
+  out.Set("fanOut", fanOutV);
+  out.Set("nmGroups", double(r.nmGroups));
+  out.Set("nmCompliant", double(r.nmCompliant));
+  out.Set("nmPartial", double(r.nmPartial));
+  out.Set("histogram", hist);
+  return out;
+}
+
+Napi::Value heatmap(const Napi::CallbackInfo& info) {
+  const std::string fn = "heatmap";
+  const Napi::Object a = argObject(info, 0, fn);
+  TensorGeom g;
+  Source src;
+  tensorArgs(a, fn, g, src);
+  requireLayout(g, fn);
+  const NeuronView view(g);
+  HeatmapWindow w;
+  w.rowStart = wholeNumber(a.Get("rowStart"), fn + ": rowStart");
+  w.rowEnd = wholeNumber(a.Get("rowEnd"), fn + ": rowEnd");
+  w.colStart = wholeNumber(a.Get("colStart"), fn + ": colStart");
+  w.colEnd = wholeNumber(a.Get("colEnd"), fn + ": colEnd");
+  const uint64_t width = wholeNumber(a.Get("width"), fn + ": width", 1);
+  const uint64_t height = wholeNumber(a.Get("height"), fn + ": height", 1);
+  if (!view.fits({w.rowStart, w.rowEnd, w.colStart, w.colEnd})) {
+    throw Error(fn + ": window rows " + std::to_string(w.rowStart) + ".." + std::to_string(w.rowEnd) + ", cols " +
+                std::to_string(w.colStart) + ".." + std::to_string(w.colEnd) + " does not fit the " +
+                std::to_string(view.rows) + "×" + std::to_string(view.cols) +
+                " [neurons, fan-in positions] view (ends are exclusive, windows not empty)");
+  }
+  const double threshold = thresholdArg(a.Get("zeroThreshold"), fn);
+  const unsigned threads = threadsArg(a.Get("threads"), fn);
+  w.rows = std::min(height, w.rowEnd - w.rowStart);
+  w.cols = std::min(width, w.colEnd - w.colStart);
+  constexpr uint64_t kMaxCells = uint64_t(1) << 22;
+  if (w.rows > kMaxCells || w.cols > kMaxCells || w.rows * w.cols > kMaxCells) {
+    throw Error(fn + ": " + std::to_string(w.rows) + "×" + std::to_string(w.cols) + " cells is more than the 2^22 supported");
+  }
+  Napi::Env env = info.Env();
+  auto density = Napi::Float32Array::New(env, size_t(w.rows * w.cols));
+  auto meanAbs = Napi::Float32Array::New(env, size_t(w.rows * w.cols));
+  heatmapKernel(src, g, w, threshold, threads, density.Data(), meanAbs.Data());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("rows", double(w.rows));
+  out.Set("cols", double(w.cols));
+  out.Set("density", density);
+  out.Set("meanAbs", meanAbs);
+  return out;
+}
+
+Napi::Value weightWindow(const Napi::CallbackInfo& info) {
+  const std::string fn = "weightWindow";
+  const Napi::Object a = argObject(info, 0, fn);
+  TensorGeom g;
+  Source src;
+  tensorArgs(a, fn, g, src);
+  requireLayout(g, fn);
+  const int64_t rowStart = integer(a.Get("rowStart"), fn + ": rowStart");
+  const int64_t rowEnd = integer(a.Get("rowEnd"), fn + ": rowEnd");
+  const int64_t colStart = integer(a.Get("colStart"), fn + ": colStart");
+  const int64_t colEnd = integer(a.Get("colEnd"), fn + ": colEnd");
+  const ViewWindow w = checkWeightWindow(g, rowStart, rowEnd, colStart, colEnd);
+  auto out = Napi::Float32Array::New(info.Env(), size_t((w.rowEnd - w.rowStart) * (w.colEnd - w.colStart)));
+  weightWindowKernel(src, g, w, out.Data());
+  return out;
+}
+
+}  // namespace
+
+void RegisterScan(Napi::Env env, Napi::Object exports) {
+  exportFunction<scan>(env, exports, "scan");
+  exportFunction<heatmap>(env, exports, "heatmap");
+  exportFunction<weightWindow>(env, exports, "weightWindow");
+}
+
+}  // namespace sl::binding
