@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { buildReport } from '../../src/core/analysis/report';
 import { MAX_DERIVED_BYTES, type Checkpoint, type TensorEntry } from '../../src/core/checkpoint';
 import { openCheckpoint } from '../../src/core/formats/registry';
+import { storageNote } from '../../src/core/storedTensor';
 import { createKernels, nativePaths, type KernelBackend } from '../../src/kernels/createKernels';
 import { BACKENDS, fixture, makeTempDir, REPO, reportOf } from '../helpers/fixtures';
 
@@ -86,7 +87,7 @@ describe('ONNX quantized weights and look-through roles, against numpy', () => {
     const plain = checkpoint.tensors.find((t) => t.name === 'w_zp0')!;
     assert.equal(plain.source.kind, 'file');
     assert.equal(plain.dtype, 'int8');
-    assert.equal(plain.note, undefined);
+    assert.equal(storageNote(plain.stored), undefined);
     const shifted = checkpoint.tensors.find((t) => t.name === 'w')!;
     assert.equal(shifted.source.kind, 'inline');
     assert.equal(shifted.dtype, 'int16');

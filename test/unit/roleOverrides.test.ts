@@ -15,7 +15,8 @@ import { roleByName } from '../../src/core/roles/rolesByName';
 import { CLI, fixture, makeTempDir, REPO } from '../helpers/fixtures';
 
 function tensor(name: string, shape: number[], role: TensorEntry['role'] = 'other', layout?: TensorEntry['layout']): TensorEntry {
-  return { name, dtype: 'float32', shape, source: { kind: 'inline', bytes: new Uint8Array(4 * shape.reduce((a, b) => a * b, 1)) }, role, ...(layout ? { layout } : {}) };
+  const bytes = new Uint8Array(4 * shape.reduce((a, b) => a * b, 1));
+  return { name, dtype: 'float32', shape, source: { kind: 'inline', bytes }, stored: { kind: 'empty' }, role, ...(layout ? { layout } : {}) };
 }
 function checkpointOf(...tensors: TensorEntry[]): Checkpoint {
   return { file: 'model.safetensors', format: 'safetensors', tensors, metadata: {}, skipped: [] };

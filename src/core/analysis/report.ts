@@ -1,6 +1,7 @@
 import type { Kernels, NmCounts, ScanResult } from '../../kernels/kernels';
 import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor, type TensorEntry } from '../checkpoint';
 import type { DType } from '../dtype';
+import { storageNote } from '../storedTensor';
 import { summarizeFanIn, type FanInSummary } from './fanIn';
 import { DEFAULT_NM, type NmPattern } from './nmPattern';
 
@@ -18,7 +19,7 @@ export interface LayerReport {
   readonly fanIn: FanInSummary | null;
   /** Null for role `other`. */
   readonly nm: NmCounts | null;
-  /** How the analysed values were derived from the stored bytes, when they differ (see TensorEntry). */
+  /** How the analysed values were derived from the stored bytes, when they differ (see storageNote). */
   readonly note?: string;
 }
 
@@ -50,6 +51,12 @@ export interface ReportOptions {
   readonly onProgress?: (done: number, total: number, name: string) => void;
   /** Receives each tensor's full scan (per-neuron fan-in arrays), for views that draw them. */
   readonly onScan?: (tensor: TensorEntry, scan: ScanResult) => void;
+}
+
+/** The report's note on how a tensor's values were derived from its stored bytes, when they were. */
+function noteOf(t: TensorEntry): { note?: string } {
+  const note = storageNote(t.stored);
+  return note ? { note } : {};
 }
 
 function totals(layers: readonly LayerReport[]): Totals {
@@ -90,7 +97,7 @@ export async function buildReport(checkpoint: Checkpoint, kernels: Kernels, opti
       negativeZeros: scan.negativeZeros,
       fanIn: scan.fanIn ? summarizeFanIn(scan.fanIn, neurons === 0 ? 0 : numel / neurons) : null,
       nm: scan.nm ?? null,
-      ...(t.note ? { note: t.note } : {}),
+      ...noteOf(t),
     });
     options.onProgress?.(i + 1, checkpoint.tensors.length, t.name);
   }
