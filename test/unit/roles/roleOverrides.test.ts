@@ -2,17 +2,17 @@ import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Checkpoint, type TensorEntry } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/registry';
+import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Checkpoint, type TensorEntry } from '../../../src/core/checkpoint';
+import { openCheckpoint } from '../../../src/core/formats/registry';
 import {
   applyRoleOverrides,
   parseRoleOverrides,
   parseRoleOverridesJson,
   RoleOverrideError,
   unusedRoleOverrides,
-} from '../../src/core/roles/roleOverrides';
-import { roleByName } from '../../src/core/roles/rolesByName';
-import { CLI, fixture, makeTempDir, REPO } from '../helpers/fixtures';
+} from '../../../src/core/roles/roleOverrides';
+import { roleByName } from '../../../src/core/roles/rolesByName';
+import { CLI, fixture, makeTempDir, REPO } from '../../helpers/fixtures';
 
 function tensor(name: string, shape: number[], role: TensorEntry['role'] = 'other', layout?: TensorEntry['layout']): TensorEntry {
   const bytes = new Uint8Array(4 * shape.reduce((a, b) => a * b, 1));

@@ -2,13 +2,13 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DerivedBytesBudget } from '../../src/core/checkpoint';
-import { CheckpointError } from '../../src/core/errors';
-import { readOnnx } from '../../src/core/formats/onnx/reader';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { withFile } from '../../src/core/randomAccessFile';
-import { expectCheckpointError } from '../helpers/errors';
-import { makeTempDir, reportOf } from '../helpers/fixtures';
+import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { CheckpointError } from '../../../../src/core/errors';
+import { readOnnx } from '../../../../src/core/formats/onnx/reader';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { withFile } from '../../../../src/core/randomAccessFile';
+import { expectCheckpointError } from '../../../helpers/errors';
+import { makeTempDir, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Hostile ONNX files built byte by byte (a few lines of protobuf writing): huge typed-data lists,

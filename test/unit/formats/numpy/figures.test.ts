@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { readZipDirectory, readZipMember } from '../../src/core/formats/shared/zip';
-import { withFile } from '../../src/core/randomAccessFile';
-import { storageNote } from '../../src/core/storedTensor';
-import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
-import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { readZipDirectory, readZipMember } from '../../../../src/core/formats/shared/zip';
+import { withFile } from '../../../../src/core/randomAccessFile';
+import { storageNote } from '../../../../src/core/storedTensor';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../../../helpers/expectedFigures';
+import { BACKENDS, fixture, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Files written by numpy.save, numpy.lib.format.write_array (header versions 2.0 and 3.0),

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CheckpointError } from '../../src/core/errors';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { fixture, makeTempDir } from '../helpers/fixtures';
+import { CheckpointError } from '../../../../src/core/errors';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { fixture, makeTempDir } from '../../../helpers/fixtures';
 
 async function rejection(file: string): Promise<CheckpointError> {
   const error = await openCheckpoint(file).then(

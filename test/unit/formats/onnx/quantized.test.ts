@@ -1,12 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-import { buildReport } from '../../src/core/analysis/report';
-import { MAX_DERIVED_BYTES, type Checkpoint, type TensorEntry } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { storageNote } from '../../src/core/storedTensor';
-import { createKernels, nativePaths, type KernelBackend } from '../../src/kernels/createKernels';
-import { BACKENDS, fixture, makeTempDir, REPO, reportOf } from '../helpers/fixtures';
+import { buildReport } from '../../../../src/core/analysis/report';
+import { MAX_DERIVED_BYTES, type Checkpoint, type TensorEntry } from '../../../../src/core/checkpoint';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { storageNote } from '../../../../src/core/storedTensor';
+import { createKernels, nativePaths, type KernelBackend } from '../../../../src/kernels/createKernels';
+import { BACKENDS, fixture, makeTempDir, REPO, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Quantized and looked-through ONNX weights (scripts/fixtures/make_onnx_quant_fixtures.py): a
