@@ -55,11 +55,11 @@ export interface StoredZipMember {
 export type OnnxDataField = 'raw_data' | 'float_data' | 'double_data' | 'int32_data' | 'int64_data' | 'uint64_data';
 
 /**
- * An ONNX TensorProto's data: `raw_data` (or external data, which is raw_data kept in another
- * file), little-endian element bytes as they are; `packed`: a packed repeated fixed-width field
- * (float_data, double_data), also little-endian element bytes; `varint`: int32_data / int64_data
- * / uint64_data varints, decoded into memory. `offset` and `length` are the payload's bytes in
- * `file`; when the values are split over several fields, `fields` lists every payload
+ * An ONNX TensorProto's data. Encodings: `raw`, raw_data (or external data, which is raw_data kept
+ * in another file), the little-endian element bytes; `fixed`, float_data / double_data, also
+ * little-endian element bytes, packed in one field or one value per field; `varint`, int32_data /
+ * int64_data / uint64_data varints, decoded into memory. `offset` and `length` are the payload's
+ * bytes in `file`; when the values are split over several fields, `fields` lists every payload
  * ([starts[i], ends[i]) in file order), `offset` is the first one's start and `length` their total.
  */
 export interface StoredOnnxField {
@@ -67,7 +67,7 @@ export interface StoredOnnxField {
   /** The model, or for external data the external file. */
   readonly file: string;
   readonly field: OnnxDataField;
-  readonly encoding: 'raw' | 'packed' | 'varint';
+  readonly encoding: 'raw' | 'fixed' | 'varint';
   readonly offset: number;
   readonly length: number;
   readonly fields?: { readonly starts: readonly number[]; readonly ends: readonly number[] };

@@ -327,7 +327,7 @@ interface TensorData {
 }
 
 /** The record of a repeated payload field's values, in one field or split over several. */
-function storedPayload(file: string, field: OnnxDataField, encoding: 'packed' | 'varint', list: Payload): StoredTensor {
+function storedPayload(file: string, field: OnnxDataField, encoding: 'fixed' | 'varint', list: Payload): StoredTensor {
   const split = list.starts.length > 1 ? { fields: { starts: list.starts, ends: list.ends } } : {};
   return { kind: 'onnxField', file, field, encoding, offset: list.starts[0], length: list.bytes, ...split };
 }
@@ -364,7 +364,7 @@ async function embeddedSource(
     if (!list) continue;
     const field = fieldNo === TENSOR.floatData ? 'float_data' : 'double_data';
     if (list.bytes !== expected) throw mismatch(field, list.bytes);
-    const stored = storedPayload(walker.path, field, 'packed', list);
+    const stored = storedPayload(walker.path, field, 'fixed', list);
     if (list.starts.length === 1) return { source: { kind: 'file', path: walker.path, offset: list.starts[0], length: expected }, stored };
     const refused = budget.reserve(expected);
     if (refused) return `its values, split over ${list.starts.length} fields, ${refused}`;
