@@ -1,4 +1,5 @@
 import type { DType } from './dtype';
+import type { StoredTensor } from './storedTensor';
 
 /**
  * What a tensor is to the model: the weight of a fully connected layer, of a convolution,
@@ -25,16 +26,17 @@ export interface TensorEntry {
   readonly name: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
+  /** The analysed bytes, for the kernels. */
   readonly source: TensorSource;
+  /**
+   * How those bytes were obtained from the file: a byte range, a zip member, an ONNX field, or
+   * values derived from such (byte swaps, zero-point shifts, pruning pairs …). `storageNote`
+   * words it for display when the analysed values are not the stored bytes as they are.
+   */
+  readonly stored: StoredTensor;
   readonly role: Role;
   /** Present exactly when role is `linear` or `conv`. */
   readonly layout?: WeightLayout;
-  /**
-   * Set when the analysed values are not the stored bytes as they are, saying how they were
-   * derived, for display: "effective weight = weight_orig × weight_mask", "uint8, zero = zero
-   * point 128", "dequantized from uint8 (0 is not representable)", "byte-swapped from big-endian".
-   */
-  readonly note?: string;
 }
 
 export type CheckpointFormat = 'onnx' | 'safetensors' | 'pytorch' | 'numpy' | 'tfjs';

@@ -5,12 +5,13 @@ import { openCheckpoint } from '../../src/core/formats/registry';
 
 /**
  * Asserts that opening `file` (or `options.opening`, when given) fails with a CheckpointError of
- * kind `problem` whose message names the file first (`options.named`: the file at fault, e.g. one
- * shard of a set) and matches `pattern`; returns the error.
+ * kind `problem` (or one of several, for inputs cut at arbitrary points) whose message names the
+ * file first (`options.named`: the file at fault, e.g. one shard of a set) and matches `pattern`;
+ * returns the error.
  */
 export async function expectCheckpointError(
   file: string,
-  problem: CheckpointError['problem'],
+  problem: CheckpointError['problem'] | readonly CheckpointError['problem'][],
   pattern: RegExp,
   options: { opening?: Promise<unknown>; named?: string } = {},
 ): Promise<CheckpointError> {
@@ -21,7 +22,8 @@ export async function expectCheckpointError(
   );
   assert.ok(error instanceof CheckpointError, `a CheckpointError, not ${String(error)}`);
   assert.equal(error.file, named);
-  assert.equal(error.problem, problem, error.message);
+  if (typeof problem === 'string') assert.equal(error.problem, problem, error.message);
+  else assert.ok(problem.includes(error.problem), `${error.problem} is one of ${problem.join(', ')}: ${error.message}`);
   assert.match(error.message, pattern);
   assert.ok(error.message.startsWith(named + ': '), 'the message names the file first');
   return error;

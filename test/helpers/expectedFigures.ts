@@ -28,6 +28,12 @@ export interface ExpectedTensor {
   readonly nm_2_4: NmFigures | null;
   readonly nm_1_4: NmFigures | null;
   readonly nm_4_8: NmFigures | null;
+  /**
+   * How the analysed values were derived from the stored bytes, when they were: the report's note
+   * (null or absent when not derived); fixture families whose scripts describe it otherwise (TF.js:
+   * the code that decodes to 0) narrow the type.
+   */
+  readonly note?: unknown;
 }
 
 /** The N:M patterns each fixture's figures are given for, with their expected.json keys. */

@@ -3,14 +3,8 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ReportNode } from '../../src/extension/reportTree';
+import type { ExpectedTensor } from '../helpers/expectedFigures';
 import { closeAllEditors, extensionApi, openWithCustomEditor, REPO, waitFor, workspaceFile } from './helpers';
-
-interface ExpectedTensor {
-  readonly name: string;
-  readonly nnz: number;
-  readonly role: string;
-  readonly note?: string | null;
-}
 
 function expectedTensors(folder: string, file: string): ExpectedTensor[] {
   const expected = JSON.parse(readFileSync(path.join(REPO, 'test', 'fixtures', folder, 'expected.json'), 'utf8')) as {

@@ -1,19 +1,11 @@
 import { strict as assert } from 'node:assert';
 import type { WeightLayout } from '../../src/core/checkpoint';
 import { createReferenceKernels } from '../../src/kernels/reference/referenceKernels';
-
-/** A deterministic pseudo-random generator, so failures reproduce. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { seededRandom } from '../helpers/random';
 
 /** Float32 values with ~60% zeros (half of them -0.0), NaN and ±Inf sprinkled in. */
 function randomWeights(numel: number, seed: number): Float32Array {
-  const rnd = lcg(seed);
+  const rnd = seededRandom(seed);
   const w = new Float32Array(numel);
   for (let i = 0; i < numel; i++) {
     const r = rnd();

@@ -1,6 +1,7 @@
 import type { NmCounts, ScanKernels } from '../../kernels/scanKernels';
-import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor } from '../checkpoint';
+import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor, type TensorEntry } from '../checkpoint';
 import type { DType } from '../dtype';
+import { storageNote } from '../storedTensor';
 import { summarizeFanIn, type FanInSummary } from './fanIn';
 import { neuronGeometry, type NeuronGeometry } from '../neuronView';
 import { DEFAULT_NM, type NmPattern } from '../nmPattern';
@@ -19,7 +20,7 @@ export interface LayerReport {
   readonly fanIn: FanInSummary | null;
   /** Null for role `other`. */
   readonly nm: NmCounts | null;
-  /** How the analysed values were derived from the stored bytes, when they differ (see TensorEntry). */
+  /** How the analysed values were derived from the stored bytes, when they differ (see storageNote). */
   readonly note?: string;
 }
 
@@ -66,6 +67,12 @@ export interface CheckpointAnalysis {
   readonly neurons: ReadonlyMap<string, LayerNeurons>;
 }
 
+/** The report's note on how a tensor's values were derived from its stored bytes, when they were. */
+function noteOf(t: TensorEntry): { note?: string } {
+  const note = storageNote(t.stored);
+  return note ? { note } : {};
+}
+
 function totals(layers: readonly LayerReport[]): Totals {
   let numel = 0;
   let nnz = 0;
@@ -110,7 +117,7 @@ export async function analyseCheckpoint(checkpoint: Checkpoint, kernels: ScanKer
       negativeZeros: scan.negativeZeros,
       fanIn: scan.fanIn ? summarizeFanIn(scan.fanIn, rows === 0 ? 0 : numel / rows) : null,
       nm: scan.nm ?? null,
-      ...(t.note ? { note: t.note } : {}),
+      ...noteOf(t),
     });
     options.onProgress?.(i + 1, checkpoint.tensors.length, t.name);
   }

@@ -5,8 +5,9 @@ import { fortranStrides, gatherStrided } from '../../stridedCopy';
 import { CheckpointError, isCheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { roleByName } from '../../roles/rolesByName';
+import { sliceOf, storageNote, type StoredRange, type StoredTensor, type StoredZipMember } from '../../storedTensor';
 import { LiteralError, parsePythonLiteral, type PyValue } from './pythonLiteral';
-import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, type ZipEntry } from '../shared/zip';
+import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, storedZipMember, type ZipEntry } from '../shared/zip';
 
 /** `\x93NUMPY`, then the major and minor version bytes. */
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
@@ -59,10 +60,17 @@ interface NpyBytes {
   readonly fileOffset?: number;
   /** How messages name the stream inside the file, e.g. `member "fc1.weight.npy"`. */
   readonly label?: string;
+  /** Where the stream is stored: the whole file, or a zip member. */
+  readonly stored: StoredRange | StoredZipMember;
 }
 
 async function readNpy(file: RandomAccessFile, budget: DerivedBytesBudget): Promise<Checkpoint> {
-  const bytes: NpyBytes = { size: file.size, read: (offset, length) => file.read(offset, length), fileOffset: 0 };
+  const bytes: NpyBytes = {
+    size: file.size,
+    read: (offset, length) => file.read(offset, length),
+    fileOffset: 0,
+    stored: { kind: 'range', file: file.path, offset: 0, length: file.size, byteOrder: 'little' },
+  };
   const header = await readNpyHeader(file.path, bytes);
   const name = nodePath.basename(file.path).replace(/\.npy$/i, '');
   const made = await makeTensor(file.path, name, header, bytes, budget);
@@ -211,19 +219,21 @@ async function makeTensor(
   const transpose = header.fortranOrder && header.shape.length >= 2;
   const swap = header.bigEndian;
   const base = { name, dtype: header.dtype, shape: header.shape, ...role };
+  const data = sliceOf({ ...npy.stored, byteOrder: swap ? 'big' : 'little' }, header.dataStart, header.dataLength);
   if (!transpose && !swap && npy.fileOffset !== undefined) {
-    return { tensor: { ...base, source: { kind: 'file', path, offset: npy.fileOffset + header.dataStart, length: header.dataLength } } };
+    return { tensor: { ...base, source: { kind: 'file', path, offset: npy.fileOffset + header.dataStart, length: header.dataLength }, stored: data } };
   }
-  const note = [swap ? 'byte-swapped from big-endian' : '', transpose ? 'transposed from Fortran order' : ''].filter(Boolean).join(', ');
+  const swapped: StoredTensor = swap ? { kind: 'derived', op: 'byteSwap', unit: byteSwapUnit(header.dtype), from: data } : data;
+  const stored: StoredTensor = transpose ? { kind: 'derived', op: 'fortranOrder', itemSize: header.itemSize, from: swapped } : swapped;
   // Inflated members are in memory already; a byte swap works in place, a transpose needs a copy.
   for (const cost of [npy.fileOffset === undefined ? 0 : header.dataLength, transpose ? header.dataLength : 0]) {
     const refused = cost > 0 ? budget.reserve(cost) : undefined;
-    if (refused) return { skipped: { name, reason: `its values would have to be ${note} in memory, which ${refused}` } };
+    if (refused) return { skipped: { name, reason: `its values would have to be ${storageNote(stored)} in memory, which ${refused}` } };
   }
-  const stored = await npy.read(header.dataStart, header.dataLength);
-  const bytes = transpose ? gatherStrided(stored, header.itemSize, header.shape, fortranStrides(header.shape)) : stored;
-  if (swap) swapBytes(bytes, byteSwapUnit(header.dtype));
-  return { tensor: { ...base, source: { kind: 'inline', bytes }, ...(note ? { note } : {}) } };
+  const values = await npy.read(header.dataStart, header.dataLength);
+  if (swap) swapBytes(values, byteSwapUnit(header.dtype));
+  const bytes = transpose ? gatherStrided(values, header.itemSize, header.shape, fortranStrides(header.shape)) : values;
+  return { tensor: { ...base, source: { kind: 'inline', bytes }, stored } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,10 +290,11 @@ async function readNpzMember(
   }
   const source = await memberSource(file, entry, budget);
   if (source.kind === 'skipped') return { skipped: { name, reason: source.reason } };
+  const member = storedZipMember(path, entry);
   const npy: NpyBytes =
     source.kind === 'file'
-      ? { size: source.length, read: (offset, length) => file.read(source.offset + offset, length), fileOffset: source.offset, label }
-      : { size: source.bytes.length, read: async (offset, length) => source.bytes.subarray(offset, offset + length), label };
+      ? { size: source.length, read: (offset, length) => file.read(source.offset + offset, length), fileOffset: source.offset, label, stored: member }
+      : { size: source.bytes.length, read: async (offset, length) => source.bytes.subarray(offset, offset + length), label, stored: member };
   let header: NpyHeader;
   try {
     header = await readNpyHeader(path, npy);

@@ -1,7 +1,8 @@
 import { numelOf, type DerivedBytesBudget, type SkippedTensor, type TensorSource } from '../../checkpoint';
 import { alignedBytes, DTYPE_BITS, type DType } from '../../dtype';
 import { OpenFiles, type RandomAccessFile } from '../../randomAccessFile';
-import { shiftByZeroPoints, type ShiftedDType } from '../shared/zeroPointShift';
+import type { ShiftedDType, StoredTensor } from '../../storedTensor';
+import { shiftByZeroPoints } from '../shared/zeroPointShift';
 import type { ZeroPointUse } from './graphRoles';
 import { MAX_ZERO_POINTS } from './limits';
 
@@ -10,20 +11,21 @@ export type PackedInt4 = 'int4' | 'uint4';
 export type StoredType = DType | PackedInt4;
 
 /** A tensor as stored in the model, before the graph says what it is. */
-export interface StoredTensor {
+export interface ParsedTensor {
   readonly name: string;
   readonly dtype: StoredType;
   readonly shape: number[];
   readonly source: TensorSource;
+  readonly stored: StoredTensor;
 }
 
-/** A stored tensor ready to analyse: its values are the ones zero-tested, with a note when derived. */
+/** A parsed tensor ready to analyse: its values are the ones zero-tested, `stored` says how they were derived. */
 export interface AnalysedTensor {
   readonly name: string;
   readonly dtype: DType;
   readonly shape: number[];
   readonly source: TensorSource;
-  readonly note?: string;
+  readonly stored: StoredTensor;
 }
 
 export function storedBits(type: StoredType): number {
@@ -77,9 +79,9 @@ function typedView<T>(Ctor: { new (buffer: ArrayBufferLike, byteOffset: number, 
  * model is still worth reporting, and counting the tensor's raw values would report wrong zeros.
  */
 export async function analysedValues(
-  t: StoredTensor,
+  t: ParsedTensor,
   use: ZeroPointUse | undefined,
-  constants: ReadonlyMap<string, StoredTensor>,
+  constants: ReadonlyMap<string, ParsedTensor>,
   reader: SourceReader,
   budget: DerivedBytesBudget,
 ): Promise<AnalysedTensor | SkippedTensor> {
@@ -100,12 +102,19 @@ export async function analysedValues(
   const shifted = await shiftByZeroPoints(numel, shift.wider, values, inner, async (first, count) =>
     shift.read(await reader.read(t.source, (first * bits) / 8, Math.ceil((count * bits) / 8)), count),
   );
-  const note = !zeroPoint
-    ? `${t.dtype}, unpacked to int8`
-    : zeroPoint.axis === undefined
-      ? `${t.dtype}, zero = zero point ${values[0]}`
-      : `${t.dtype}, zero = per-channel zero point (axis ${zeroPoint.axis})`;
-  return { name: t.name, dtype: shift.wider, shape: t.shape, source: { kind: 'inline', bytes: shifted }, note };
+  const stored: StoredTensor = !zeroPoint
+    ? { kind: 'derived', op: 'unpackInt4', signed: t.dtype === 'int4', from: t.stored }
+    : {
+        kind: 'derived',
+        op: 'zeroPoint',
+        typeName: t.dtype,
+        storedDType: t.dtype,
+        shiftedTo: shift.wider,
+        zeroPoints: values,
+        ...(zeroPoint.axis === undefined ? {} : { axis: zeroPoint.axis }),
+        from: t.stored,
+      };
+  return { name: t.name, dtype: shift.wider, shape: t.shape, source: { kind: 'inline', bytes: shifted }, stored };
 }
 
 /**
@@ -113,9 +122,9 @@ export async function analysedValues(
  * tensor cannot be analysed. `axis` is set for a per-axis zero point (more than one value).
  */
 async function zeroPointOf(
-  t: StoredTensor,
+  t: ParsedTensor,
   use: ZeroPointUse,
-  constants: ReadonlyMap<string, StoredTensor>,
+  constants: ReadonlyMap<string, ParsedTensor>,
   reader: SourceReader,
 ): Promise<{ values: number[]; axis?: number } | undefined | string> {
   const about = `its zero point ${JSON.stringify(use.zeroPoint)} (${use.op})`;

@@ -1,9 +1,10 @@
 import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry, type TensorSource } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
+import type { OnnxDataField, StoredTensor } from '../../storedTensor';
 import { resolveFileBesideModel } from '../shared/fileBesideModel';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { analyseGraph, type OnnxNode } from './graphRoles';
-import { analysedValues, SourceReader, storedBits, type StoredTensor, type StoredType } from './quantized';
+import { analysedValues, SourceReader, storedBits, type ParsedTensor, type StoredType } from './quantized';
 import { MAX_EXTERNAL_DATA_ENTRIES, MAX_FILL_VALUE_BYTES, MAX_GRAPH_DEPTH, MAX_PAYLOAD_FIELDS, MAX_RANK } from './limits';
 import { ProtobufWalker, signed, Wire, type Field } from './protobufWalker';
 
@@ -54,8 +55,6 @@ const TENSOR = {
   externalData: 13,
   dataLocation: 14,
 } as const;
-
-type ParsedTensor = StoredTensor;
 
 interface GraphContents {
   readonly tensors: ParsedTensor[];
@@ -283,11 +282,11 @@ async function readTensor(walker: ProtobufWalker, field: Field, budget: DerivedB
   const numel = numelOf(dims);
   // ONNX pads an odd count of 4-bit elements to a whole byte.
   const expected = Math.ceil((numel * storedBits(dtype)) / 8);
-  const source = external
+  const data = external
     ? await externalSource(walker.path, name, externalData, expected)
     : await embeddedSource(walker, name, dtype, numel, expected, payloads, field.start, budget);
-  if (typeof source === 'string') return { name, reason: source };
-  return { name, dtype, shape: dims, source };
+  if (typeof data === 'string') return { name, reason: data };
+  return { name, dtype, shape: dims, ...data };
 }
 
 function addPayload(walker: ProtobufWalker, name: string, lists: Map<number, Payload>, f: Field): void {
@@ -321,6 +320,18 @@ async function readStringPair(walker: ProtobufWalker, field: Field): Promise<{ k
   return { key, value };
 }
 
+/** Where a tensor's analysed bytes are, and how they are stored in the model. */
+interface TensorData {
+  readonly source: TensorSource;
+  readonly stored: StoredTensor;
+}
+
+/** The record of a repeated payload field's values, in one field or split over several. */
+function storedPayload(file: string, field: OnnxDataField, encoding: 'fixed' | 'varint', list: Payload): StoredTensor {
+  const split = list.starts.length > 1 ? { fields: { starts: list.starts, ends: list.ends } } : {};
+  return { kind: 'onnxField', file, field, encoding, offset: list.starts[0], length: list.bytes, ...split };
+}
+
 /**
  * Where an embedded tensor's bytes are, or why it is not analysed. `raw_data` and packed
  * `float_data` / `double_data` are little-endian element bytes already, so they stay file ranges;
@@ -336,20 +347,25 @@ async function embeddedSource(
   payloads: TensorPayloads,
   at: number,
   budget: DerivedBytesBudget,
-): Promise<TensorSource | string> {
+): Promise<TensorData | string> {
   const quoted = JSON.stringify(name);
   const mismatch = (what: string, got: number) =>
     new CheckpointError(walker.path, 'corrupt', `tensor ${quoted}: ${what} holds ${got} bytes but ${dtype}[${numel}] needs ${expected}`, at);
   const raw = payloads.raw;
   if (raw) {
     if (raw.end - raw.start !== expected) throw mismatch('raw_data', raw.end - raw.start);
-    return { kind: 'file', path: walker.path, offset: raw.start, length: expected };
+    return {
+      source: { kind: 'file', path: walker.path, offset: raw.start, length: expected },
+      stored: { kind: 'onnxField', file: walker.path, field: 'raw_data', encoding: 'raw', offset: raw.start, length: expected },
+    };
   }
   for (const fieldNo of [TENSOR.floatData, TENSOR.doubleData]) {
     const list = payloads.lists.get(fieldNo);
     if (!list) continue;
-    if (list.bytes !== expected) throw mismatch(fieldNo === TENSOR.floatData ? 'float_data' : 'double_data', list.bytes);
-    if (list.starts.length === 1) return { kind: 'file', path: walker.path, offset: list.starts[0], length: expected };
+    const field = fieldNo === TENSOR.floatData ? 'float_data' : 'double_data';
+    if (list.bytes !== expected) throw mismatch(field, list.bytes);
+    const stored = storedPayload(walker.path, field, 'fixed', list);
+    if (list.starts.length === 1) return { source: { kind: 'file', path: walker.path, offset: list.starts[0], length: expected }, stored };
     const refused = budget.reserve(expected);
     if (refused) return `its values, split over ${list.starts.length} fields, ${refused}`;
     const bytes = new Uint8Array(expected);
@@ -358,7 +374,7 @@ async function embeddedSource(
       bytes.set(await walker.bytes(list.starts[i], list.ends[i]), into);
       into += list.ends[i] - list.starts[i];
     }
-    return { kind: 'inline', bytes };
+    return { source: { kind: 'inline', bytes }, stored };
   }
   for (const fieldNo of [TENSOR.int32Data, TENSOR.int64Data, TENSOR.uint64Data]) {
     const list = payloads.lists.get(fieldNo);
@@ -374,9 +390,10 @@ async function embeddedSource(
     const bytes = new Uint8Array(expected);
     const decoded = await decodeTypedValues(walker, list, storedBits(dtype), count, bytes);
     if (decoded !== count) throw valuesMismatch(decoded > count ? `more than ${count}` : String(decoded));
-    return { kind: 'inline', bytes };
+    const field = fieldNo === TENSOR.int32Data ? 'int32_data' : fieldNo === TENSOR.int64Data ? 'int64_data' : 'uint64_data';
+    return { source: { kind: 'inline', bytes }, stored: storedPayload(walker.path, field, 'varint', list) };
   }
-  if (numel === 0) return { kind: 'inline', bytes: new Uint8Array(0) };
+  if (numel === 0) return { source: { kind: 'inline', bytes: new Uint8Array(0) }, stored: { kind: 'empty' } };
   throw new CheckpointError(walker.path, 'corrupt', `tensor ${quoted} has no data`, at);
 }
 
@@ -439,7 +456,7 @@ function writeLow(view: DataView, index: number, size: number, v: number): void 
  * Resolves external data: `location` must name a file inside the model's folder (see
  * resolveFileBesideModel), and `offset` / `length` a range of it holding the tensor.
  */
-async function externalSource(modelPath: string, name: string, entries: Map<string, string>, expected: number): Promise<TensorSource> {
+async function externalSource(modelPath: string, name: string, entries: Map<string, string>, expected: number): Promise<TensorData> {
   const quoted = JSON.stringify(name);
   const location = entries.get('location');
   if (!location) throw new CheckpointError(modelPath, 'corrupt', `tensor ${quoted}: external data without a location`);
@@ -453,7 +470,10 @@ async function externalSource(modelPath: string, name: string, entries: Map<stri
   if (offset + length > fileSize) {
     throw new CheckpointError(modelPath, 'truncated', `tensor ${quoted}: external data needs bytes ${offset}..${offset + length} of ${JSON.stringify(location)} (${fileSize} bytes)`);
   }
-  return { kind: 'file', path: realTarget, offset, length };
+  return {
+    source: { kind: 'file', path: realTarget, offset, length },
+    stored: { kind: 'onnxField', file: realTarget, field: 'raw_data', encoding: 'raw', offset, length, external: { model: modelPath, location } },
+  };
 }
 
 function parseNonNegative(s: string): number | undefined {

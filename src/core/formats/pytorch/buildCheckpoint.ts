@@ -32,13 +32,14 @@ export async function buildCheckpoint(root: unknown, locator: StorageLocator, me
         skipped.push({ name: pair.base, reason: `pruned weight not analysed: ${product.reason}` });
       } else {
         const shape = (orig as ResolvedTensor).shape;
+        const part = (name: string, t: ResolvedTensor) => ({ name, dtype: t.dtype, stored: t.stored });
         tensors.push({
           name: pair.base,
           dtype: product.dtype,
           shape,
           source: { kind: 'inline', bytes: product.bytes },
+          stored: { kind: 'derived', op: 'prunePair', orig: part(pair.orig, orig as ResolvedTensor), mask: part(pair.mask, mask as ResolvedTensor) },
           ...roleByName(pair.base, shape),
-          note: `effective weight = ${leafName}_orig × ${leafName}_mask`,
         });
       }
       const reason = `pruning pair, analysed as ${pair.base} = ${leafName}_orig × ${leafName}_mask`;
@@ -50,7 +51,7 @@ export async function buildCheckpoint(root: unknown, locator: StorageLocator, me
       skipped.push({ name: leaf.name, reason: r.reason });
       continue;
     }
-    tensors.push({ name: leaf.name, dtype: r.dtype, shape: r.shape, source: r.source, ...roleByName(leaf.name, r.shape), ...(r.note ? { note: r.note } : {}) });
+    tensors.push({ name: leaf.name, dtype: r.dtype, shape: r.shape, source: r.source, stored: r.stored, ...roleByName(leaf.name, r.shape) });
   }
   for (const { leaf, reason } of layout.apart) skipped.push({ name: leaf.name, reason });
   if (tensors.length === 0 && skipped.length === 0) metadata['note'] = 'no tensors found in the pickled object';

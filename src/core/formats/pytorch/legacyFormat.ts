@@ -1,6 +1,7 @@
 import type { Checkpoint, DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
+import type { StoredRange } from '../../storedTensor';
 import { buildCheckpoint } from './buildCheckpoint';
 import { MAX_PICKLE_BYTES } from './pickle/limits';
 import { PickleEndOfData, unpickle, type UnpickleOptions } from './pickle/unpickler';
@@ -109,7 +110,8 @@ class LegacyStorages implements StorageLocator {
   async locate(ref: StorageRef): Promise<StorageBytes> {
     const range = this.ranges.get(ref.key);
     if (!range) throw new CheckpointError(this.file.path, 'corrupt', `storage ${ref.key} is missing from the storage key list`);
-    if (!ref.view) return { kind: 'file', ...range };
+    const stored = (offset: number, length: number): StoredRange => ({ kind: 'range', file: this.file.path, offset, length, byteOrder: 'little' });
+    if (!ref.view) return { kind: 'file', ...range, stored: stored(range.offset, range.length) };
     // The view was checked against the root size its own persistent id claims; check it against the real one.
     const itemSize = storageItemSize(ref.type);
     const start = ref.view.offset * itemSize;
@@ -121,7 +123,7 @@ class LegacyStorages implements StorageLocator {
         `storage view ${ref.view.key} (elements ${ref.view.offset}..${ref.view.offset + ref.view.numel}) runs past the end of its root storage ${ref.key} of ${range.length / itemSize} elements`,
       );
     }
-    return { kind: 'file', offset: range.offset + start, length };
+    return { kind: 'file', offset: range.offset + start, length, stored: stored(range.offset + start, length) };
   }
 }
 

@@ -4,7 +4,8 @@ import { alignedBytes, byteSwapUnit, decodeToFloat64, itemSize as itemSizeOf, sw
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { gatherStrided } from '../../stridedCopy';
-import { shiftByZeroPoints, type ShiftedDType } from '../shared/zeroPointShift';
+import { sliceOf, type ShiftedDType, type StoredRange, type StoredTensor, type StoredZipMember } from '../../storedTensor';
+import { shiftByZeroPoints } from '../shared/zeroPointShift';
 import { storageItemSize, StorageType, TorchTensor, type Quantization, type StorageRef } from './torchGlobals';
 
 /**
@@ -23,8 +24,8 @@ const CHUNK_ELEMENTS = 1 << 20;
  * nowhere because reading them would pass the memory budget (`skipped`, with the reason).
  */
 export type StorageBytes =
-  | { readonly kind: 'file'; readonly offset: number; readonly length: number }
-  | { readonly kind: 'inline'; readonly bytes: Uint8Array }
+  | { readonly kind: 'file'; readonly offset: number; readonly length: number; readonly stored: StoredRange | StoredZipMember }
+  | { readonly kind: 'inline'; readonly bytes: Uint8Array; readonly stored: StoredZipMember }
   | { readonly kind: 'skipped'; readonly reason: string };
 
 export interface StorageLocator {
@@ -43,7 +44,7 @@ export interface ResolvedTensor {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly source: TensorSource;
-  readonly note?: string;
+  readonly stored: StoredTensor;
 }
 
 /** Why a tensor is listed apart instead of analysed. */
@@ -112,9 +113,12 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
   const contiguous = isContiguous(size, stride);
   const outDType = quantization ? shiftedDType(dtype) : dtype;
   const needsBytes = !contiguous || locator.bigEndian || located.kind === 'inline' || (quantization !== undefined && !zeroPointIsZero(quantization));
+  const record = { ...located.stored, byteOrder: locator.bigEndian ? 'big' : 'little' } as const;
   if (!needsBytes) {
     const source: TensorSource = { kind: 'file', path, offset: located.offset + offset * itemSize, length: numel * itemSize };
-    return quantization ? { dtype, shape: size, source, note: `${typeName}, zero point 0` } : { dtype, shape: size, source };
+    const range = sliceOf(record, offset * itemSize, numel * itemSize);
+    if (!quantization) return { dtype, shape: size, source, stored: range };
+    return { dtype, shape: size, source, stored: { kind: 'derived', op: 'zeroPoint', typeName, storedDType: dtype, zeroPoints: [0], from: range } };
   }
 
   const shifts = quantization !== undefined && !zeroPointIsZero(quantization);
@@ -135,19 +139,20 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
       : await locator.file.read(located.offset + offset * itemSize, spanElements * itemSize);
   // A contiguous range of a decompressed record is used in place unless the swap below would change it.
   let bytes = !contiguous ? gatherStrided(span, itemSize, size, stride) : locator.bigEndian ? span.slice(0, numel * itemSize) : span.subarray(0, numel * itemSize);
-  const notes: string[] = [];
-  if (!contiguous) notes.push('non-contiguous view, gathered');
+  let stored: StoredTensor = !contiguous
+    ? { kind: 'derived', op: 'stridedView', itemSize, shape: size, strides: stride, from: sliceOf(record, offset * itemSize, spanElements * itemSize) }
+    : sliceOf(record, offset * itemSize, numel * itemSize);
   if (locator.bigEndian) {
     swapBytes(bytes, byteSwapUnit(dtype));
-    notes.push('byte-swapped from big-endian');
+    stored = { kind: 'derived', op: 'byteSwap', unit: byteSwapUnit(dtype), from: stored };
   }
   if (quantization) {
     const shifted = await rebaseQuantized(name, bytes, dtype, size, quantization, locator);
     if (shifted instanceof NotAnalysed) return shifted;
     bytes = shifted.bytes;
-    notes.push(`${typeName}, ${shifted.note}`);
+    stored = { kind: 'derived', op: 'zeroPoint', typeName, storedDType: dtype, shiftedTo: shiftedDType(dtype), zeroPoints: shifted.zeroPoints, ...shifted.axis, from: stored };
   }
-  return { dtype: outDType, shape: size, source: { kind: 'inline', bytes }, ...(notes.length ? { note: notes.join('; ') } : {}) };
+  return { dtype: outDType, shape: size, source: { kind: 'inline', bytes }, stored };
 }
 
 function describeWhy(contiguous: boolean, bigEndian: boolean, quantization: Quantization | undefined): string {
@@ -191,14 +196,13 @@ async function rebaseQuantized(
   size: readonly number[],
   q: Quantization,
   locator: StorageLocator,
-): Promise<{ bytes: Uint8Array; note: string } | NotAnalysed> {
+): Promise<{ bytes: Uint8Array; zeroPoints: number[]; axis: { axis?: number } } | NotAnalysed> {
   const numel = numelOf(size);
   let zeroPoints: Float64Array;
   let inner = numel;
-  let note: string;
+  let axis: { axis?: number } = {};
   if (q.scheme === 'per_tensor') {
     zeroPoints = Float64Array.of(q.zeroPoint);
-    note = `zero = zero point ${q.zeroPoint}`;
   } else {
     if (!Number.isSafeInteger(q.axis) || q.axis < 0 || q.axis >= size.length) {
       throw new CheckpointError(locator.file.path, 'corrupt', `tensor "${name}": quantization axis ${q.axis} is outside its ${size.length} dimensions`);
@@ -207,7 +211,7 @@ async function rebaseQuantized(
     const read = await numbersOf(`tensor "${name}" zero points`, q.zeroPoints, size[q.axis], locator);
     if (read instanceof NotAnalysed) return read;
     zeroPoints = read;
-    note = `zero = per-channel zero point (axis ${q.axis})`;
+    axis = { axis: q.axis };
   }
   if (!zeroPoints.every(Number.isInteger)) return new NotAnalysed('quantized with non-integer zero points (no stored value is exactly zero)');
   // torch refuses zero points its stored type cannot hold; shifting by one would wrap silently.
@@ -220,7 +224,7 @@ async function rebaseQuantized(
   const bytesOut = await shiftByZeroPoints(numel, shiftedDType(dtype), zeroPoints, inner, (first, count) =>
     decodeToFloat64(dtype, alignedBytes(bytes.subarray(first * itemSize, (first + count) * itemSize), itemSize), count),
   );
-  return { bytes: bytesOut, note };
+  return { bytes: bytesOut, zeroPoints: Array.from(zeroPoints), axis };
 }
 
 /** The `count` values of a small tensor (per-channel zero points) or a list of numbers, as float64. */

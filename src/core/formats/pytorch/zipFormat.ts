@@ -1,7 +1,7 @@
 import type { Checkpoint, DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
-import { memberSource, METHOD_STORED, readZipDirectory, readZipMember, type ZipEntry } from '../shared/zip';
+import { memberSource, METHOD_STORED, readZipDirectory, readZipMember, storedZipMember, type ZipEntry } from '../shared/zip';
 import { buildCheckpoint } from './buildCheckpoint';
 import { MAX_PICKLE_BYTES } from './pickle/limits';
 import { unpickle } from './pickle/unpickler';
@@ -76,7 +76,7 @@ class ZipStorages implements StorageLocator {
     if (!entry) throw new CheckpointError(this.file.path, 'corrupt', `data.pkl refers to storage record ${name}, which the archive lacks`);
     let located = this.located.get(name);
     if (!located) {
-      located = memberSource(this.file, entry, this.budget);
+      located = memberSource(this.file, entry, this.budget).then((bytes) => (bytes.kind === 'skipped' ? bytes : { ...bytes, stored: storedZipMember(this.file.path, entry) }));
       this.located.set(name, located);
     }
     return located;

@@ -118,6 +118,7 @@ export async function readSafetensors(file: RandomAccessFile): Promise<Checkpoin
       dtype: info.dtype,
       shape: info.shape,
       source: { kind: 'file', path, offset: bufferStart + info.begin, length },
+      stored: { kind: 'range', file: path, offset: bufferStart + info.begin, length, byteOrder: 'little' },
       ...roleByName(name, info.shape),
     });
   }

@@ -1,10 +1,8 @@
 import { DTYPE_BITS } from '../../dtype';
+import type { ShiftedDType } from '../../storedTensor';
 
 /** Elements read and shifted at a time: bounded scratch memory beside the output copy. */
 const CHUNK = 1 << 20;
-
-/** The integer types shifted values are stored in, one size up so value − zero point never wraps. */
-export type ShiftedDType = 'int8' | 'int16' | 'int32' | 'int64';
 
 /**
  * Quantized weights whose "zero" is a zero point: computes value − zero point for each of `numel`

@@ -5,6 +5,7 @@ import * as yauzl from 'yauzl';
 import type { DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError, isCheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
+import type { StoredZipMember } from '../../storedTensor';
 
 /**
  * One member of a zip archive (.npz, PyTorch .pt), located well enough to read its bytes with
@@ -247,4 +248,25 @@ export async function memberSource(file: RandomAccessFile, entry: ZipEntry, budg
   }
   // Encrypted members and other methods fail here with an 'unsupported' error.
   return { kind: 'inline', bytes: await readZipMember(file, entry, entry.uncompressedSize) };
+}
+
+/**
+ * The record of a stored or deflated member's whole uncompressed bytes (little-endian until a
+ * reader says otherwise), for readers to narrow to a tensor's part of it.
+ */
+export function storedZipMember(archive: string, entry: ZipEntry): StoredZipMember {
+  return {
+    kind: 'zipMember',
+    archive,
+    member: entry.name,
+    compression: entry.method === METHOD_STORED ? 'stored' : 'deflate',
+    crc32: entry.crc32,
+    compressedSize: entry.compressedSize,
+    uncompressedSize: entry.uncompressedSize,
+    localHeaderOffset: entry.localHeaderOffset,
+    dataOffset: entry.dataOffset,
+    offset: 0,
+    length: entry.uncompressedSize,
+    byteOrder: 'little',
+  };
 }

@@ -1,6 +1,7 @@
 import { DerivedBytesBudget, numelOf, type Checkpoint, type Role, type SkippedTensor, type TensorEntry, type TensorSource, type WeightLayout } from '../../checkpoint';
 import type { DType } from '../../dtype';
 import { CheckpointError } from '../../errors';
+import type { StoredTensor } from '../../storedTensor';
 import { parseManifest, QUANTIZED_BYTES, type Quantization, type WeightSpec } from './manifest';
 import { roleFinder } from './topologyRoles';
 import { WeightGroup } from './weightGroup';
@@ -98,11 +99,12 @@ async function readWeight(
     if (plain.dtype !== 'float32' && plain.dtype !== 'int32') {
       throw new CheckpointError(path, 'unsupported', `weight ${quoted}: ${quantization.dtype} quantization of a ${spec.dtype} weight (tfjs-core decodes only float32 and int32)`);
     }
-    const decoder = affineDecoder(path, name, quantization, plain.dtype);
+    const decoder = affineDecoder(path, name, { ...quantization, dtype: quantization.dtype }, plain.dtype);
     const refused = budget.reserve(numel * 4);
     if (refused) return { length, result: { name, reason: `dequantizing it ${refused}` } };
     const bytes = decoder.decode(await shards.read(offset, length), numel);
-    return { length, result: { name, dtype: plain.dtype, shape, source: { kind: 'inline', bytes }, ...role, note: decoder.note } };
+    const stored: StoredTensor = { kind: 'derived', op: 'dequantize', ...decoder.parameters, from: shards.stored(offset, length) };
+    return { length, result: { name, dtype: plain.dtype, shape, source: { kind: 'inline', bytes }, stored, ...role } };
   }
   if (quantization?.dtype === 'float16' && plain.dtype !== 'float32') {
     throw new CheckpointError(path, 'unsupported', `weight ${quoted}: float16 quantization of a ${spec.dtype} weight (tfjs-core allows it only for float32)`);
@@ -110,22 +112,23 @@ async function readWeight(
   // float16-quantized weights are analysed as stored: every half float is exactly a float32, so
   // zero-ness does not change in the widening tfjs-core does.
   const dtype: DType = quantization ? 'float16' : plain.dtype;
-  const note = quantization ? 'stored as float16 (TF.js quantization of a float32 weight)' : undefined;
+  const bytes = shards.stored(offset, length);
+  const stored: StoredTensor = quantization ? { kind: 'derived', op: 'float16Quantization', from: bytes } : bytes;
   let source: TensorSource | undefined = shards.fileRange(offset, length);
   if (!source) {
     const refused = budget.reserve(length);
     if (refused) return { length, result: { name, reason: `spans two weight files, and joining them ${refused}` } };
     source = { kind: 'inline', bytes: await shards.read(offset, length) };
   }
-  return { length, result: { name, dtype, shape, source, ...role, ...(note ? { note } : {}) } };
+  return { length, result: { name, dtype, shape, source, stored, ...role } };
 }
 
 /**
  * tfjs-core's affine dequantization, v × scale + min (float32 weights: rounded to float32; int32
- * weights: Math.round), through a table over every code. The note says which code decodes to
- * exactly 0, or that none does: then no weight of the tensor is zero.
+ * weights: Math.round), through a table over every code. Its parameters say which code decodes
+ * to exactly 0, or that none does: then no weight of the tensor is zero.
  */
-function affineDecoder(path: string, name: string, q: Quantization, target: 'float32' | 'int32') {
+function affineDecoder(path: string, name: string, q: Quantization & { readonly dtype: 'uint8' | 'uint16' }, target: 'float32' | 'int32') {
   const bad = (why: string) => new CheckpointError(path, 'corrupt', `weight ${JSON.stringify(name)}: ${q.dtype} quantization ${why}`);
   if (typeof q.scale !== 'number' || typeof q.min !== 'number') throw bad('needs numeric "scale" and "min"');
   const { scale, min } = q;
@@ -137,10 +140,8 @@ function affineDecoder(path: string, name: string, q: Quantization, target: 'flo
   const table = target === 'float32' ? new Float32Array(levels) : new Int32Array(levels);
   for (let code = 0; code < levels; code++) table[code] = target === 'float32' ? code * scale + min : Math.round(code * scale + min);
   const zeroCode = table.findIndex((v) => v === 0);
-  const how = `dequantized from ${q.dtype} (v × scale + min)`;
-  const note = zeroCode >= 0 ? `${how}; 0 = code ${zeroCode}` : `${how}; 0 is not representable: no weight decodes to exactly 0`;
   return {
-    note,
+    parameters: { codes: q.dtype, scale, min, to: target, zeroCode: zeroCode >= 0 ? zeroCode : undefined },
     decode(stored: Uint8Array, numel: number): Uint8Array {
       const out = target === 'float32' ? new Float32Array(numel) : new Int32Array(numel);
       if (q.dtype === 'uint8') {

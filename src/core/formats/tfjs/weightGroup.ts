@@ -1,6 +1,7 @@
 import { numelOf, type TensorSource } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import { OpenFiles } from '../../randomAccessFile';
+import type { StoredRange, StoredTensor } from '../../storedTensor';
 import { resolveFileBesideModel } from '../shared/fileBesideModel';
 import type { WeightSpec } from './manifest';
 
@@ -59,6 +60,19 @@ export class WeightGroup {
     if (length === 0) return { kind: 'inline', bytes: new Uint8Array(0) };
     const shard = this.shards[this.shardAt(offset)];
     return offset + length <= shard.start + shard.size ? { kind: 'file', path: shard.path, offset: offset - shard.start, length } : undefined;
+  }
+
+  /** How the weight's bytes are stored: a range of one file, or ranges of consecutive files. */
+  stored(offset: number, length: number): StoredTensor {
+    const parts: StoredRange[] = [];
+    for (let i = this.shardAt(offset); i < this.shards.length && this.shards[i].start < offset + length; i++) {
+      const s = this.shards[i];
+      const from = Math.max(offset, s.start);
+      const to = Math.min(offset + length, s.start + s.size);
+      if (from < to) parts.push({ kind: 'range', file: s.path, offset: from - s.start, length: to - from, byteOrder: 'little' });
+    }
+    if (parts.length === 0) return { kind: 'empty' };
+    return parts.length === 1 ? parts[0] : { kind: 'ranges', parts };
   }
 
   /** Reads a range that may cross shard boundaries (the caller has checked its bounds). */

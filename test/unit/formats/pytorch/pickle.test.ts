@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { CheckpointError } from '../../src/core/errors';
-import { PickleEndOfData, unpickle, type UnpickleOptions } from '../../src/core/formats/pytorch/pickle/unpickler';
-import { describeValue, PyClass, PyComplex, PyObject } from '../../src/core/formats/pytorch/pickle/values';
-import { fixture } from '../helpers/fixtures';
+import { CheckpointError } from '../../../../src/core/errors';
+import { PickleEndOfData, unpickle, type UnpickleOptions } from '../../../../src/core/formats/pytorch/pickle/unpickler';
+import { describeValue, PyClass, PyComplex, PyObject } from '../../../../src/core/formats/pytorch/pickle/values';
+import { fixture } from '../../../helpers/fixtures';
 
 /** Python values pickled by pickle.dumps under protocols 0-5 (scripts/fixtures/make_pytorch_fixtures.py). */
 const cases = (JSON.parse(readFileSync(fixture('pytorch', 'pickles.json'), 'utf8')) as { cases: { name: string; hex: string; opcodes: string[]; value: unknown }[] }).cases;

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { mkdirSync, realpathSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { expectCheckpointError } from '../helpers/errors';
-import { makeTempDir } from '../helpers/fixtures';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { expectCheckpointError } from '../../../helpers/errors';
+import { makeTempDir } from '../../../helpers/fixtures';
 
 /** A safetensors file of float32 tensors (name → values), written here. */
 function safetensors(tensors: Record<string, number[]>): Buffer {

@@ -2,20 +2,21 @@ import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Checkpoint, type TensorEntry } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/registry';
+import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Checkpoint, type TensorEntry } from '../../../src/core/checkpoint';
+import { openCheckpoint } from '../../../src/core/formats/registry';
 import {
   applyRoleOverrides,
   parseRoleOverrides,
   parseRoleOverridesJson,
   RoleOverrideError,
   unusedRoleOverrides,
-} from '../../src/core/roles/roleOverrides';
-import { roleByName } from '../../src/core/roles/rolesByName';
-import { CLI, fixture, makeTempDir, REPO } from '../helpers/fixtures';
+} from '../../../src/core/roles/roleOverrides';
+import { roleByName } from '../../../src/core/roles/rolesByName';
+import { CLI, fixture, makeTempDir, REPO } from '../../helpers/fixtures';
 
 function tensor(name: string, shape: number[], role: TensorEntry['role'] = 'other', layout?: TensorEntry['layout']): TensorEntry {
-  return { name, dtype: 'float32', shape, source: { kind: 'inline', bytes: new Uint8Array(4 * shape.reduce((a, b) => a * b, 1)) }, role, ...(layout ? { layout } : {}) };
+  const bytes = new Uint8Array(4 * shape.reduce((a, b) => a * b, 1));
+  return { name, dtype: 'float32', shape, source: { kind: 'inline', bytes }, stored: { kind: 'empty' }, role, ...(layout ? { layout } : {}) };
 }
 function checkpointOf(...tensors: TensorEntry[]): Checkpoint {
   return { file: 'model.safetensors', format: 'safetensors', tensors, metadata: {}, skipped: [] };

@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
-import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { storageNote } from '../../../../src/core/storedTensor';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../../../helpers/expectedFigures';
+import { BACKENDS, fixture, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Files written by torch.save (torch 1.13) in the zip and legacy formats, with figures computed
@@ -105,7 +106,7 @@ describe('PyTorch checkpoints written by torch.save, against torch/numpy figures
 
   it('contiguous tensors stay lazy file ranges; tied weights and slices point into one shared storage', async () => {
     const mlp = await openCheckpoint(fixture('pytorch', 'mlp.pt'));
-    assert.ok(mlp.tensors.every((t) => t.source.kind === 'file' && t.note === undefined));
+    assert.ok(mlp.tensors.every((t) => t.source.kind === 'file' && storageNote(t.stored) === undefined));
     const views = await openCheckpoint(fixture('pytorch', 'views.pt'));
     const src = (name: string) => views.tensors.find((t) => t.name === name)!.source;
     const embed = src('embed.weight');

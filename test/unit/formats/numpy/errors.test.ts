@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { fixture, makeTempDir } from '../helpers/fixtures';
-import { expectCheckpointError } from '../helpers/errors';
-import { npy } from '../helpers/writers';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { fixture, makeTempDir } from '../../../helpers/fixtures';
+import { expectCheckpointError } from '../../../helpers/errors';
+import { npy } from '../../../helpers/writers';
 
 const C_ORDER = "{'descr': '<f4', 'fortran_order': False, 'shape': (16, 32), }";
 

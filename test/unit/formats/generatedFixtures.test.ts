@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
-import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
+import { openCheckpoint } from '../../../src/core/formats/registry';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../../helpers/expectedFigures';
+import { BACKENDS, fixture, reportOf } from '../../helpers/fixtures';
 
 /**
  * Files written by torch.onnx.export, onnx.helper / onnx.save (typed fields, Constant nodes,

@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
-import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../../../helpers/expectedFigures';
+import { BACKENDS, fixture, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Models saved by tfjs-layers itself, the same split across two shards, quantized as

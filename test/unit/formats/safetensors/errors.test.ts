@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
-import { expectCheckpointError } from '../helpers/errors';
+import { fixture, makeTempDir, reportOf } from '../../../helpers/fixtures';
+import { expectCheckpointError } from '../../../helpers/errors';
 
 type Header = Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
 

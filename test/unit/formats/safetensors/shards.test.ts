@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { IN_OUT_LAYOUT } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
-import { BACKENDS, fixture, makeTempDir, reportOf } from '../helpers/fixtures';
-import { expectCheckpointError } from '../helpers/errors';
+import { IN_OUT_LAYOUT } from '../../../../src/core/checkpoint';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../../../helpers/expectedFigures';
+import { BACKENDS, fixture, makeTempDir, reportOf } from '../../../helpers/fixtures';
+import { expectCheckpointError } from '../../../helpers/errors';
 
 /**
  * A GPT-2-style state dict in three safetensors shards with Hugging Face's index, and the same

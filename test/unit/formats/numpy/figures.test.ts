@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { readZipDirectory, readZipMember } from '../../src/core/formats/shared/zip';
-import { withFile } from '../../src/core/randomAccessFile';
-import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../helpers/expectedFigures';
-import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { readZipDirectory, readZipMember } from '../../../../src/core/formats/shared/zip';
+import { withFile } from '../../../../src/core/randomAccessFile';
+import { storageNote } from '../../../../src/core/storedTensor';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../../../helpers/expectedFigures';
+import { BACKENDS, fixture, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Files written by numpy.save, numpy.lib.format.write_array (header versions 2.0 and 3.0),
@@ -58,9 +59,9 @@ describe('NumPy .npy and .npz files written by numpy, against numpy', () => {
         const derived = want.bigEndian || (want.fortranOrder && want.shape.length >= 2);
         const compressed = info.members?.includes('deflate') ?? false;
         assert.equal(tensor.source.kind, derived || compressed ? 'inline' : 'file', what);
-        if (want.bigEndian) assert.match(tensor.note ?? '', /byte-swapped from big-endian/, what);
-        if (want.fortranOrder) assert.match(tensor.note ?? '', /transposed from Fortran order/, what);
-        if (!derived) assert.equal(tensor.note, undefined, what);
+        if (want.bigEndian) assert.match(storageNote(tensor.stored) ?? '', /byte-swapped from big-endian/, what);
+        if (want.fortranOrder) assert.match(storageNote(tensor.stored) ?? '', /transposed from Fortran order/, what);
+        if (!derived) assert.equal(storageNote(tensor.stored), undefined, what);
       }
     }
   });

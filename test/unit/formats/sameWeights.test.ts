@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import type { LayerReport, SparsityReport } from '../../src/core/analysis/report';
-import type { Checkpoint, CheckpointFormat } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import type { KernelBackend } from '../../src/kernels/createKernels';
-import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
+import type { LayerReport, SparsityReport } from '../../../src/core/analysis/report';
+import type { Checkpoint, CheckpointFormat } from '../../../src/core/checkpoint';
+import { openCheckpoint } from '../../../src/core/formats/registry';
+import type { KernelBackend } from '../../../src/kernels/createKernels';
+import { BACKENDS, fixture, reportOf } from '../../helpers/fixtures';
 
 /**
  * One model (conv 3->8 k3 70% sparse with a dead filter, fc1 32->24 2:4, fc2 24->10 constant

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { makeTempDir, reportOf } from '../helpers/fixtures';
-import { npy } from '../helpers/writers';
+import { openCheckpoint } from '../../../src/core/formats/registry';
+import { makeTempDir, reportOf } from '../../helpers/fixtures';
+import { npy } from '../../helpers/writers';
 
 /** A version 1.0 .npy file with `shape` and no data. */
 function emptyNpy(shape: string): Buffer {

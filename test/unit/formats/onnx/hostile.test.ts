@@ -2,13 +2,13 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DerivedBytesBudget } from '../../src/core/checkpoint';
-import { CheckpointError } from '../../src/core/errors';
-import { readOnnx } from '../../src/core/formats/onnx/reader';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { withFile } from '../../src/core/randomAccessFile';
-import { expectCheckpointError } from '../helpers/errors';
-import { makeTempDir, reportOf } from '../helpers/fixtures';
+import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { CheckpointError } from '../../../../src/core/errors';
+import { readOnnx } from '../../../../src/core/formats/onnx/reader';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { withFile } from '../../../../src/core/randomAccessFile';
+import { expectCheckpointError } from '../../../helpers/errors';
+import { makeTempDir, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Hostile ONNX files built byte by byte (a few lines of protobuf writing): huge typed-data lists,
@@ -112,6 +112,12 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     };
     const file = write(model(initializer(dims(3), varintField(2, DT.float), lenField(8, 'w'), f32(0), f32(2), f32(-3))));
     assert.equal((await reportOf(file)).layers[0].nnz, 2);
+    // The record lists each 4-byte payload, after its one-byte tag.
+    const [w] = (await openCheckpoint(file)).tensors;
+    assert.ok(w.stored.kind === 'onnxField' && w.stored.fields);
+    assert.deepEqual([w.stored.field, w.stored.encoding, w.stored.length], ['float_data', 'fixed', 12]);
+    const { starts, ends } = w.stored.fields;
+    assert.deepEqual([starts.length, ends.map((e, i) => e - starts[i]), starts[1] - starts[0], w.stored.offset], [3, [4, 4, 4], 5, starts[0]]);
   });
 
   it('more dims than any tensor has is refused', async () => {

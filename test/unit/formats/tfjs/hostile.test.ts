@@ -2,11 +2,11 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DerivedBytesBudget } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { readTfjsModel } from '../../src/core/formats/tfjs/reader';
-import { expectCheckpointError } from '../helpers/errors';
-import { makeTempDir, reportOf } from '../helpers/fixtures';
+import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { readTfjsModel } from '../../../../src/core/formats/tfjs/reader';
+import { expectCheckpointError } from '../../../helpers/errors';
+import { makeTempDir, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Hostile or unusual TF.js model.json files written by the test: a weight file listed many

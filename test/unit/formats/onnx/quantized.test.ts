@@ -1,36 +1,22 @@
 import { strict as assert } from 'node:assert';
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-import { buildReport } from '../../src/core/analysis/report';
-import { MAX_DERIVED_BYTES, type Checkpoint, type TensorEntry } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { createKernels, nativePaths, type KernelBackend } from '../../src/kernels/createKernels';
-import { BACKENDS, fixture, makeTempDir, REPO, reportOf } from '../helpers/fixtures';
+import { buildReport } from '../../../../src/core/analysis/report';
+import { MAX_DERIVED_BYTES, type Checkpoint, type TensorEntry } from '../../../../src/core/checkpoint';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { storageNote } from '../../../../src/core/storedTensor';
+import { createKernels, nativePaths, type KernelBackend } from '../../../../src/kernels/createKernels';
+import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../../../helpers/expectedFigures';
+import { BACKENDS, fixture, makeTempDir, REPO, reportOf } from '../../../helpers/fixtures';
 
 /**
  * Quantized and looked-through ONNX weights (scripts/fixtures/make_onnx_quant_fixtures.py): a
  * quantized weight's zeros are the elements equal to its zero point, and a weight reached through
  * DequantizeLinear, Cast, Identity or Transpose gets its consumer's role with the axes remapped.
  */
-interface Expected {
-  name: string;
-  shape: number[];
-  dtype: string;
-  storedDtype: string;
-  role: string;
-  layout: { outAxis: number; inAxis: number } | null;
-  numel: number;
-  nnz: number;
-  note: string | null;
-  fanIn: number[] | null;
-  nm_2_4: NmFigures | null;
-  nm_1_4: NmFigures | null;
-  nm_4_8: NmFigures | null;
-}
-interface NmFigures {
-  groups: number;
-  compliant: number;
-  partial: number;
+interface Expected extends ExpectedTensor {
+  readonly storedDtype: string;
+  readonly note: string | null;
 }
 
 const expected = JSON.parse(readFileSync(fixture('onnx_quant', 'expected.json'), 'utf8')) as {
@@ -39,44 +25,14 @@ const expected = JSON.parse(readFileSync(fixture('onnx_quant', 'expected.json'),
 
 describe('ONNX quantized weights and look-through roles, against numpy', () => {
   for (const [file, info] of Object.entries(expected.files)) {
-    for (const [key, n, m] of [
-      ['nm_2_4', 2, 4],
-      ['nm_1_4', 1, 4],
-      ['nm_4_8', 4, 8],
-    ] as const) for (const backend of BACKENDS) {
+    for (const [key, n, m] of NM_PATTERNS) for (const backend of BACKENDS) {
       it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
-        const file_ = fixture('onnx_quant', file);
-        const report = await reportOf(file_, { n, m }, backend);
+        const path_ = fixture('onnx_quant', file);
+        const report = await reportOf(path_, { n, m }, backend);
         assert.deepEqual(report.layers.map((l) => l.name).sort(), info.tensors.map((t) => t.name).sort());
         assert.deepEqual(report.skipped.map((s) => s.name).sort(), [...info.skipped].sort());
-        const checkpoint = await openCheckpoint(file_);
-        const kernels = createKernels({ backend, root: REPO });
-        try {
-          for (const want of info.tensors) {
-            const layer = report.layers.find((l) => l.name === want.name)!;
-            const what = `${file}: ${want.name}`;
-            assert.deepEqual(layer.shape, want.shape, what);
-            assert.equal(layer.dtype, want.dtype, what);
-            assert.equal(layer.role, want.role, what);
-            assert.equal(layer.numel, want.numel, what);
-            assert.equal(layer.nnz, want.nnz, `${what} nnz`);
-            assert.equal(layer.note ?? null, want.note, `${what} note`);
-            assert.deepEqual(layer.nm, want[key], `${what} ${n}:${m}`);
-            const tensor = checkpoint.tensors.find((t) => t.name === want.name)!;
-            assert.deepEqual(tensor.layout ?? null, want.layout, `${what} layout`);
-            if (!want.fanIn) {
-              assert.equal(layer.fanIn, null, what);
-              continue;
-            }
-            const scan = await kernels.scan({ ...tensor, nm: { n, m } });
-            assert.deepEqual(Array.from(scan.fanIn!), want.fanIn, `${what} fan-in per neuron`);
-            assert.equal(layer.fanIn!.min, Math.min(...want.fanIn), what);
-            assert.equal(layer.fanIn!.max, Math.max(...want.fanIn), what);
-            assert.equal(layer.fanIn!.zeroNeurons, want.fanIn.filter((c) => c === 0).length, what);
-          }
-        } finally {
-          await kernels.dispose();
-        }
+        await assertExpectedFigures(file, report, await openCheckpoint(path_), info.tensors, key, backend);
+        for (const want of info.tensors) assert.equal(report.layers.find((l) => l.name === want.name)!.note ?? null, want.note, `${file}: ${want.name} note`);
       });
     }
   }
@@ -86,7 +42,7 @@ describe('ONNX quantized weights and look-through roles, against numpy', () => {
     const plain = checkpoint.tensors.find((t) => t.name === 'w_zp0')!;
     assert.equal(plain.source.kind, 'file');
     assert.equal(plain.dtype, 'int8');
-    assert.equal(plain.note, undefined);
+    assert.equal(storageNote(plain.stored), undefined);
     const shifted = checkpoint.tensors.find((t) => t.name === 'w')!;
     assert.equal(shifted.source.kind, 'inline');
     assert.equal(shifted.dtype, 'int16');

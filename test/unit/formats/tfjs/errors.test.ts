@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
-import { expectCheckpointError } from '../helpers/errors';
+import { fixture, makeTempDir, reportOf } from '../../../helpers/fixtures';
+import { expectCheckpointError } from '../../../helpers/errors';
 
 interface ModelJson {
   format: string;

@@ -1,14 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { createDeflateRaw, crc32, deflateRawSync } from 'node:zlib';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { memberSource, readZipDirectory, readZipMember } from '../../src/core/formats/shared/zip';
-import { readNumpy } from '../../src/core/formats/numpy/reader';
-import { DerivedBytesBudget } from '../../src/core/checkpoint';
-import { withFile } from '../../src/core/randomAccessFile';
-import { fixture, makeTempDir } from '../helpers/fixtures';
-import { expectCheckpointError } from '../helpers/errors';
-import { zipOf } from '../helpers/writers';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { memberSource, readZipDirectory, readZipMember } from '../../../../src/core/formats/shared/zip';
+import { readNumpy } from '../../../../src/core/formats/numpy/reader';
+import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { withFile } from '../../../../src/core/randomAccessFile';
+import { fixture, makeTempDir } from '../../../helpers/fixtures';
+import { expectCheckpointError } from '../../../helpers/errors';
+import { zipOf } from '../../../helpers/writers';
 
 /** Deflates `megabytes` MiB of zeros without holding them in memory. */
 async function deflatedZeros(megabytes: number): Promise<Buffer> {

@@ -1,14 +1,14 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { DerivedBytesBudget } from '../../src/core/checkpoint';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { readPyTorch } from '../../src/core/formats/pytorch/reader';
-import { readZipDirectory, readZipMember } from '../../src/core/formats/shared/zip';
-import { withFile } from '../../src/core/randomAccessFile';
-import { fixture, makeTempDir, reportOf } from '../helpers/fixtures';
-import { expectCheckpointError } from '../helpers/errors';
-import { zipOf } from '../helpers/writers';
+import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { openCheckpoint } from '../../../../src/core/formats/registry';
+import { readPyTorch } from '../../../../src/core/formats/pytorch/reader';
+import { readZipDirectory, readZipMember } from '../../../../src/core/formats/shared/zip';
+import { withFile } from '../../../../src/core/randomAccessFile';
+import { fixture, makeTempDir, reportOf } from '../../../helpers/fixtures';
+import { expectCheckpointError } from '../../../helpers/errors';
+import { zipOf } from '../../../helpers/writers';
 
 const expected = JSON.parse(readFileSync(fixture('pytorch', 'expected.json'), 'utf8')) as { conventions: { marker: string } };
 /** The file the hostile fixtures' payloads would create (os.system('touch …'), eval, Popen). */
