@@ -7,7 +7,7 @@ import { readOnnx } from './onnx/reader';
 import { readPyTorch, sniffPyTorch } from './pytorch/reader';
 import { looksLikeSafetensors } from './safetensors/reader';
 import { readSafetensorsOrShardSet } from './safetensors/shards';
-import { readJsonCheckpoint } from './shared/jsonCheckpoint';
+import { readJsonCheckpoint } from './jsonCheckpoint';
 
 /** How sure a file's first bytes make a format: `certain` wins over the file's extension, `plausible` is used only when no extension matches. */
 export type SniffResult = 'certain' | 'plausible' | 'no';

@@ -1,9 +1,9 @@
-import type { Checkpoint } from '../../checkpoint';
-import { CheckpointError } from '../../errors';
-import type { RandomAccessFile } from '../../randomAccessFile';
-import { readJsonObject } from './jsonDocument';
-import { isSafetensorsIndex, readSafetensorsIndex } from '../safetensors/shards';
-import { isTfjsModelJson, readTfjsModel } from '../tfjs/reader';
+import type { Checkpoint } from '../checkpoint';
+import { CheckpointError } from '../errors';
+import type { RandomAccessFile } from '../randomAccessFile';
+import { readJsonObject } from './shared/jsonDocument';
+import { isSafetensorsIndex, readSafetensorsIndex } from './safetensors/shards';
+import { isTfjsModelJson, readTfjsModel } from './tfjs/reader';
 
 /**
  * A `.json` checkpoint: JSON has no magic number, so the content decides between a TF.js
