@@ -131,6 +131,7 @@ async function benchMasks(native: Kernels, reference: Kernels, dir: string): Pro
 
 /** A MatMul + Add ONNX model of `weight` [in, out] for onnxruntime. */
 function denseOnnxModel(weightInOut: Float32Array, bias: Float32Array, inF: number, outF: number): Uint8Array {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- onnx-proto ships no types
   const { onnx } = benchRequire('onnx-proto') as { onnx: any };
   const tensorType = (dims: ({ dimParam: string } | { dimValue: number })[]) => ({ tensorType: { elemType: 1, shape: { dim: dims } } });
   const model = onnx.ModelProto.create({

@@ -42,7 +42,9 @@ const stateKey = `harness-state-${config.model}`;
 try {
   const saved = sessionStorage.getItem(stateKey);
   if (saved) harness.state = JSON.parse(saved);
-} catch {}
+} catch {
+  // No sessionStorage (a sandboxed page): the state lives for this load only.
+}
 
 const specs = new Map(config.specs.map((s) => [s.name, s]));
 
@@ -119,6 +121,8 @@ window.acquireVsCodeApi = () => ({
     harness.state = state;
     try {
       sessionStorage.setItem(stateKey, JSON.stringify(state));
-    } catch {}
+    } catch {
+      // As above: nothing to keep the state in.
+    }
   },
 });

@@ -89,7 +89,10 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
   it('a flood of unknown fields is skipped, not kept', async () => {
     // 2 bytes per field: field 15 = 1, half a million times, beside a valid raw_data.
     const junk = Buffer.alloc(1_000_000);
-    for (let i = 0; i < junk.length; i += 2) (junk[i] = 15 << 3), (junk[i + 1] = 1);
+    for (let i = 0; i < junk.length; i += 2) {
+      junk[i] = 15 << 3;
+      junk[i + 1] = 1;
+    }
     const raw = Buffer.alloc(8);
     raw.writeFloatLE(1.5, 4);
     const file = write(model(initializer(dims(2), varintField(2, DT.float), lenField(8, 'w'), lenField(9, raw), junk)));
@@ -173,6 +176,7 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
   it('names from the file are quoted in messages, control characters escaped', async () => {
     const file = write(model(initializer(dims(2), varintField(2, DT.float), lenField(8, 'evil\nname\u001b[2J'), lenField(9, Buffer.alloc(4)))));
     const e = await expectCheckpointError(file, 'corrupt', /tensor "evil\\nname\\u001b\[2J": raw_data holds 4 bytes/);
+    // eslint-disable-next-line no-control-regex -- looks for raw control characters in a message
     assert.ok(!/[\n\u001b]/.test(e.message), 'no raw control characters');
     const location = write(
       model(initializer(dims(1), varintField(2, DT.float), lenField(8, 'w'), externalData('location', 'a\nb.bin'), varintField(14, 1))),

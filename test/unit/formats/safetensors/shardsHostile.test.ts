@@ -95,6 +95,7 @@ describe('sharded safetensors hostile input: shard counts, siblings leaving the 
     const index = path.join(d, 'model.safetensors.index.json');
     writeFileSync(index, JSON.stringify({ weight_map: { a: A, 'evil\n\u001b[2J': A } }));
     const e = await expectCheckpointError(index, 'corrupt', /weight_map puts tensor "evil\\n\\u001b\[2J" in "model-00001-of-00002.safetensors"/);
+    // eslint-disable-next-line no-control-regex -- looks for raw control characters in a message
     assert.ok(!/[\n\u001b]/.test(e.message));
     writeFileSync(index, JSON.stringify({ weight_map: { a: 'x\ny.safetensors' } }));
     await expectCheckpointError(index, 'io', /shard "x\\ny.safetensors" not found/);

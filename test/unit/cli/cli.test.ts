@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CLI, fixture, makeTempDir, REPO } from '../helpers/fixtures';
+import { CLI, fixture, makeTempDir, REPO } from '../../helpers/fixtures';
 
 function run(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
@@ -80,7 +80,7 @@ describe('CLI: sparsity-lens report', () => {
     const file = fixture('pytorch', 'hostile', 'os_system.pt');
     const r = run('report', file);
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, new RegExp(`^error: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*(unsafe|os\.system|code)`, 'i'));
+    assert.match(r.stderr, new RegExp(`^error: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*(unsafe|os\\.system|code)`, 'i'));
   });
 
   it('bad input: exit code 2 and one line "error: FILE: what is wrong"', () => {

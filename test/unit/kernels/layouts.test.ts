@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
-import type { WeightLayout } from '../../src/core/checkpoint';
-import { createReferenceKernels } from '../../src/kernels/reference/referenceKernels';
-import { seededRandom } from '../helpers/random';
+import type { WeightLayout } from '../../../src/core/checkpoint';
+import { createReferenceKernels } from '../../../src/kernels/reference/referenceKernels';
+import { seededRandom } from '../../helpers/random';
 
 /** Float32 values with ~60% zeros (half of them -0.0), NaN and ±Inf sprinkled in. */
 function randomWeights(numel: number, seed: number): Float32Array {

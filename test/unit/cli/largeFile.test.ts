@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { closeSync, ftruncateSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
-import { CLI, makeTempDir, REPO } from '../helpers/fixtures';
+import { CLI, makeTempDir, REPO } from '../../helpers/fixtures';
 
 /**
  * A 1 GiB safetensors file must be reported without reading it into memory: the file is made

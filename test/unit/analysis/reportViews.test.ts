@@ -1,12 +1,12 @@
 import { strict as assert } from 'node:assert';
-import type { TensorEntry, WeightLayout } from '../../src/core/checkpoint';
-import { layerProblems } from '../../src/core/analysis/problems';
-import { formatReportCsv } from '../../src/core/analysis/reportExport';
-import { openCheckpoint } from '../../src/core/formats/registry';
-import { NeuronView } from '../../src/core/neuronView';
-import { createKernels } from '../../src/kernels/createKernels';
-import { readValues } from '../../src/kernels/reference/tensorView';
-import { fixture, REPO, reportOf } from '../helpers/fixtures';
+import type { TensorEntry, WeightLayout } from '../../../src/core/checkpoint';
+import { layerProblems } from '../../../src/core/analysis/problems';
+import { formatReportCsv } from '../../../src/core/analysis/reportExport';
+import { openCheckpoint } from '../../../src/core/formats/registry';
+import { NeuronView } from '../../../src/core/neuronView';
+import { createKernels } from '../../../src/kernels/createKernels';
+import { readValues } from '../../../src/kernels/reference/tensorView';
+import { fixture, REPO, reportOf } from '../../helpers/fixtures';
 
 describe('report exports and weight windows', () => {
   it('layer problems: dead neurons and 2:4 violations on a pruned layer, none on a dense one', async () => {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { BACKENDS, fixture, reportOf } from '../helpers/fixtures';
+import { BACKENDS, fixture, reportOf } from '../../helpers/fixtures';
 
 /**
  * The figures of ../shared/data/README.md, computed independently of this project from the
