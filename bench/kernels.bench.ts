@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import type { TensorSource } from '../src/core/checkpoint';
 import { nativePaths } from '../src/kernels/createKernels';
 import type { Kernels } from '../src/kernels/kernels';
+import { seededRandom } from '../test/helpers/random';
 import type { NativeAddon } from '../src/kernels/native/nativeAddon';
 import { createNativeKernels } from '../src/kernels/native/nativeKernels';
 import { createReferenceKernels } from '../src/kernels/reference/referenceKernels';
@@ -23,14 +24,6 @@ import { createReferenceKernels } from '../src/kernels/reference/referenceKernel
 const ROOT = path.resolve(__dirname, '..', '..');
 const benchRequire = createRequire(path.join(ROOT, 'bench', 'package.json'));
 const quick = process.argv.includes('--quick');
-
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 async function timeIt(runs: number, fn: () => unknown): Promise<number> {
   const times: number[] = [];
@@ -61,7 +54,7 @@ function report(what: string, ms: number, baselineName: string, baselineMs: numb
 /** Writes `count` float32 weights (~85% zeros) to `file`, or the same weights as bfloat16. */
 function writeWeights(file: string, count: number, dtype: 'float32' | 'bfloat16'): void {
   const chunk = 1 << 22;
-  const rnd = lcg(1);
+  const rnd = seededRandom(1);
   const values = new Float32Array(chunk);
   for (let i = 0; i < chunk; i++) values[i] = rnd() < 0.85 ? 0 : rnd() * 2 - 1;
   const bytes = dtype === 'float32' ? new Uint8Array(values.buffer) : bfloat16Of(values);
@@ -162,7 +155,7 @@ async function benchCondensed(inF: number, outF: number, batches: number[]): Pro
   const addon = require(nativePaths(ROOT).addon) as NativeAddon;
   const ort = benchRequire('onnxruntime-node') as typeof import('onnxruntime-node');
   const k = Math.floor(inF * 0.1);
-  const rnd = lcg(7);
+  const rnd = seededRandom(7);
   const weight = new Float32Array(outF * inF);
   for (let o = 0; o < outF; o++) {
     const cols = Array.from({ length: inF }, (_, i) => i);

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { TensorSource, WeightLayout } from '../../../src/core/checkpoint';
-import { ALL_DTYPES, DTYPE_BITS, type DType } from '../../../src/core/dtype';
+import { ALL_DTYPES } from '../../../src/core/dtype';
 import { createKernels, nativePaths } from '../../../src/kernels/createKernels';
 import type { Kernels, TensorRef } from '../../../src/kernels/kernels';
 import { createNativeKernels, type NativeKernels } from '../../../src/kernels/native/nativeKernels';
@@ -10,59 +10,9 @@ import { KernelCrashError } from '../../../src/kernels/native/workerProcess';
 import { createReferenceKernels } from '../../../src/kernels/reference/referenceKernels';
 import type { HeatmapTiles, ScanResult } from '../../../src/kernels/scanKernels';
 import { makeTempDir, REPO } from '../../helpers/fixtures';
+import { seededRandom } from '../../helpers/random';
+import { randomTensorBytes } from '../../helpers/randomTensors';
 
-/** A deterministic pseudo-random generator, so failures reproduce. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-/** Sign-bit-only pattern (-0.0), NaN and +Inf per float dtype, little-endian. */
-const SPECIALS: Partial<Record<DType, number[][]>> = {
-  float32: [[0, 0, 0, 0x80], [0, 0, 0xc0, 0x7f], [0, 0, 0x80, 0x7f]],
-  float64: [[0, 0, 0, 0, 0, 0, 0, 0x80], [0, 0, 0, 0, 0, 0, 0xf8, 0x7f], [0, 0, 0, 0, 0, 0, 0xf0, 0x7f]],
-  float16: [[0, 0x80], [0, 0x7e], [0, 0x7c]],
-  bfloat16: [[0, 0x80], [0xc0, 0x7f], [0x80, 0x7f]],
-  float8_e4m3fn: [[0x80], [0x7f]],
-  float8_e5m2: [[0x80], [0x7f], [0x7c]],
-  float8_e4m3fnuz: [[0x80]],
-  float8_e5m2fnuz: [[0x80]],
-};
-
-/**
- * Random element bytes of `dtype`: ~40% zero, some -0.0, NaN and ±Inf, the rest random bit
- * patterns. With `fewValues`, magnitudes come from a small set, so pruning has to break ties.
- */
-function randomTensorBytes(dtype: DType, numel: number, seed: number, fewValues = false): Uint8Array {
-  const rnd = lcg(seed);
-  const bits = DTYPE_BITS[dtype];
-  if (bits === 4) {
-    const bytes = new Uint8Array(Math.ceil(numel / 2));
-    for (let i = 0; i < bytes.length; i++) bytes[i] = rnd() < 0.4 ? 0 : Math.floor(rnd() * 256);
-    return bytes;
-  }
-  const size = bits / 8;
-  const bytes = new Uint8Array(numel * size);
-  const specials = SPECIALS[dtype] ?? [];
-  const palette = Array.from({ length: 3 }, () => Array.from({ length: size }, () => Math.floor(rnd() * 256)));
-  for (let i = 0; i < numel; i++) {
-    const r = rnd();
-    const at = i * size;
-    if (r < 0.4) continue;
-    if (r < 0.5 && specials.length) {
-      bytes.set(specials[Math.floor(rnd() * specials.length)], at);
-    } else if (fewValues) {
-      bytes.set(palette[Math.floor(rnd() * palette.length)], at);
-      if (rnd() < 0.5) bytes[at + size - 1] ^= 0x80; // same magnitude, other sign
-    } else {
-      for (let b = 0; b < size; b++) bytes[at + b] = Math.floor(rnd() * 256);
-    }
-  }
-  return bytes;
-}
 
 const SHAPES: { shape: number[]; layout?: WeightLayout }[] = [
   { shape: [7, 13], layout: { outAxis: 0, inAxis: 1 } },
@@ -155,7 +105,7 @@ describe('native kernels in a worker process, against the TypeScript reference',
       for (const [s, { shape, layout }] of SHAPES.entries()) {
         if (!layout) continue;
         const numel = shape.reduce((a, b) => a * b, 1);
-        const bytes = randomTensorBytes(dtype, numel, s * 31 + 5, true);
+        const bytes = randomTensorBytes(dtype, numel, s * 31 + 5, { fewValues: true });
         for (const source of sources(bytes, `mask-${dtype}-${s}.bin`)) {
           const tensor: TensorRef & { layout: WeightLayout } = { source, dtype, shape, layout };
           const what = `${dtype} ${JSON.stringify(shape)} ${source.kind}`;
@@ -194,7 +144,7 @@ describe('native kernels in a worker process, against the TypeScript reference',
     const out = 24;
     const inF = 40;
     const k = 7;
-    const rnd = lcg(5);
+    const rnd = seededRandom(5);
     const weight = new Float32Array(out * inF);
     for (let r = 0; r < out; r++) {
       if (r % 5 === 3) continue; // ablated neurons

@@ -2,70 +2,24 @@ import { strict as assert } from 'node:assert';
 import { closeSync, existsSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { TensorSource, WeightLayout } from '../../../src/core/checkpoint';
-import { ALL_DTYPES, DTYPE_BITS, type DType } from '../../../src/core/dtype';
+import { ALL_DTYPES, type DType } from '../../../src/core/dtype';
 import { NeuronView, type ViewWindow } from '../../../src/core/neuronView';
 import type { WeightRef } from '../../../src/kernels/kernels';
 import type { NativeSource } from '../../../src/kernels/native/bindings/args';
 import type { NativeAddon } from '../../../src/kernels/native/nativeAddon';
 import { referenceWeightWindow } from '../../../src/kernels/reference/weightWindow';
 import { makeTempDir, REPO } from '../../helpers/fixtures';
+import { seededRandom } from '../../helpers/random';
+import { randomTensorBytes } from '../../helpers/randomTensors';
+
+/** A quarter zeros and a quarter special values (-0.0, NaN, ±Inf), the rest random bit patterns. */
+const SPREAD = { zeros: 0.25, specials: 0.25 };
 
 const readWeightWindow = (t: Weight, w: ViewWindow) => referenceWeightWindow({ ...t, ...w });
 
 const ADDON_PATH = path.join(REPO, 'native', 'build', 'Release', 'sparsity_lens_native.node');
 
 type Weight = WeightRef;
-
-/** A deterministic pseudo-random generator, so failures reproduce. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-/** -0.0, NaN, +Inf and -Inf (where the dtype has them) as little-endian element bytes. */
-const SPECIALS: Partial<Record<DType, number[][]>> = {
-  float32: [[0, 0, 0, 0x80], [0, 0, 0xc0, 0x7f], [0, 0, 0x80, 0x7f], [0, 0, 0x80, 0xff]],
-  float64: [[0, 0, 0, 0, 0, 0, 0, 0x80], [0, 0, 0, 0, 0, 0, 0xf8, 0x7f], [0, 0, 0, 0, 0, 0, 0xf0, 0x7f], [0, 0, 0, 0, 0, 0, 0xf0, 0xff]],
-  float16: [[0, 0x80], [0, 0x7e], [0, 0x7c], [0, 0xfc]],
-  bfloat16: [[0, 0x80], [0xc0, 0x7f], [0x80, 0x7f], [0x80, 0xff]],
-  float8_e4m3fn: [[0x80], [0x7f], [0xff]],
-  float8_e5m2: [[0x80], [0x7f], [0x7c], [0xfc]],
-  float8_e4m3fnuz: [[0x80]],
-  float8_e5m2fnuz: [[0x80]],
-  float8_e8m0: [[0xff]],
-  // (NaN, 1), (+Inf, NaN), (-0, -0), (-Inf, 0)
-  complex64: [
-    [0, 0, 0xc0, 0x7f, 0, 0, 0x80, 0x3f],
-    [0, 0, 0x80, 0x7f, 0, 0, 0xc0, 0x7f],
-    [0, 0, 0, 0x80, 0, 0, 0, 0x80],
-    [0, 0, 0x80, 0xff, 0, 0, 0, 0],
-  ],
-  complex128: [
-    [0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f],
-    [0, 0, 0, 0, 0, 0, 0xf0, 0x7f, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f],
-    [0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x80],
-  ],
-};
-
-/** Random element bytes: ~25% zero, ~25% special values (see SPECIALS), the rest random bit patterns. */
-function randomBytes(dtype: DType, numel: number, seed: number): Uint8Array {
-  const rnd = lcg(seed);
-  const bits = DTYPE_BITS[dtype];
-  if (bits === 4) return Uint8Array.from({ length: Math.ceil(numel / 2) }, () => (rnd() < 0.25 ? 0 : Math.floor(rnd() * 256)));
-  const size = bits / 8;
-  const bytes = new Uint8Array(numel * size);
-  const specials = SPECIALS[dtype] ?? [];
-  for (let i = 0; i < numel; i++) {
-    const r = rnd();
-    if (r < 0.25) continue;
-    if (r < 0.5 && specials.length) bytes.set(specials[Math.floor(rnd() * specials.length)], i * size);
-    else for (let b = 0; b < size; b++) bytes[i * size + b] = Math.floor(rnd() * 256);
-  }
-  return bytes;
-}
 
 const SHAPES: { what: string; shape: number[]; layout: WeightLayout }[] = [
   { what: '2-D [out, in]', shape: [7, 13], layout: { outAxis: 0, inAxis: 1 } },
@@ -95,7 +49,7 @@ function windowsOf(view: NeuronView, seed: number): ViewWindow[] {
     w(Math.floor(rows / 2), rows, Math.floor(cols / 3), cols),
   ];
   if (rows > 2 && cols > 2) windows.push(w(1, rows - 1, 1, cols - 1));
-  const rnd = lcg(seed);
+  const rnd = seededRandom(seed);
   for (let i = 0; i < 6; i++) {
     const r0 = Math.floor(rnd() * rows);
     const c0 = Math.floor(rnd() * cols);
@@ -151,7 +105,7 @@ describe('native weightWindow against readWeightWindow', function () {
     it(`${dtype}: every layout, windows at the edges, inline and file`, async () => {
       for (const [s, { what, shape, layout }] of SHAPES.entries()) {
         const numel = shape.reduce((a, b) => a * b, 1);
-        const bytes = randomBytes(dtype, numel, 1000 * s + dtype.length);
+        const bytes = randomTensorBytes(dtype, numel, 1000 * s + dtype.length, SPREAD);
         const view = new NeuronView(shape, layout);
         for (const source of sources(bytes, `${dtype}-${s}.bin`)) {
           const t = weight(dtype, shape, layout, source);
@@ -175,7 +129,7 @@ describe('native weightWindow against readWeightWindow', function () {
     for (const [dtype, cols] of [['float32', (1 << 19) + 3], ['float4_e2m1', (1 << 22) + 1]] as const) {
       const shape = [3, cols];
       const layout = { outAxis: 0, inAxis: 1 };
-      const bytes = randomBytes(dtype, 3 * cols, 17);
+      const bytes = randomTensorBytes(dtype, 3 * cols, 17, SPREAD);
       for (const source of sources(bytes, `long-${dtype}.bin`)) {
         const t = weight(dtype, shape, layout, source);
         for (const w of [{ rowStart: 1, rowEnd: 3, colStart: 0, colEnd: cols }, { rowStart: 0, rowEnd: 2, colStart: 1, colEnd: cols }]) {
@@ -188,7 +142,7 @@ describe('native weightWindow against readWeightWindow', function () {
   it('rejects windows that are empty or outside the view, with the message of readWeightWindow', async () => {
     const shape = [7, 13];
     const layout = { outAxis: 0, inAxis: 1 };
-    const t = weight('float32', shape, layout, { kind: 'inline', bytes: randomBytes('float32', 91, 3) });
+    const t = weight('float32', shape, layout, { kind: 'inline', bytes: randomTensorBytes('float32', 91, 3, SPREAD) });
     const windows: ViewWindow[] = [
       { rowStart: 0, rowEnd: 8, colStart: 0, colEnd: 13 },
       { rowStart: 0, rowEnd: 7, colStart: 0, colEnd: 14 },

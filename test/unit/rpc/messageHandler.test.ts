@@ -14,7 +14,6 @@ function pair() {
   const log: RpcMessage[] = [];
   const pings: number[] = [];
   const hellos: string[] = [];
-  let serverSide!: MessageHandler<Server, Record<never, never>, ToServer, ToClient>;
   const client = new MessageHandler<Record<never, never>, Server, ToClient, ToServer>(
     (m) => {
       log.push(m);
@@ -23,7 +22,7 @@ function pair() {
     {},
     { hello: ({ name }) => hellos.push(name) },
   );
-  serverSide = new MessageHandler<Server, Record<never, never>, ToServer, ToClient>(
+  const serverSide = new MessageHandler<Server, Record<never, never>, ToServer, ToClient>(
     (m) => {
       log.push(m);
       setImmediate(() => client.receive(structuredClone(m)));
