@@ -12,7 +12,8 @@ import { MAX_VALUES_WINDOW, type FromWebview, type HeatmapWindow, type ToWebview
 import { h, codicon } from './dom';
 import { count, percent, range, weight as formatWeight } from './format';
 import type { ColourMode, SavedView } from './host';
-import { groupColumns, groupOfColumn, toFloat32, type Geometry, type Layer } from './model';
+import { toFloat32, type Geometry, type Layer } from './model';
+import { groupBlock, groupColumns, groupOfColumn, partialGroupStart, violatingGroups } from './nmGeometry';
 import { css, mix, type Rgba, type Theme } from './theme';
 
 type HeatmapReply = Extract<ToWebview, { type: 'heatmap' }>;
@@ -692,8 +693,7 @@ export class HeatmapView {
     const t = this.theme;
     const v = this.values!;
     const m = this.nm.m;
-    const n = this.nm.n;
-    const block = m * g.K;
+    const block = groupBlock(g, m);
     const x = (c: number): number => Math.round(this.toX(c));
     const y = (r: number): number => Math.round(this.toY(r));
     const top = y(win.rowStart);
@@ -712,8 +712,7 @@ export class HeatmapView {
       ctx.fillStyle = css(fg, 0.16);
       for (let c = Math.ceil(win.colStart / g.K) * g.K; c <= win.colEnd; c += g.K) ctx.fillRect(x(c), top, 1, bottom - top);
     }
-    const fullGroups = Math.floor(g.inDim / m);
-    const partialFrom = fullGroups * block;
+    const partialFrom = partialGroupStart(g, m);
     ctx.fillStyle = css(fg, 0.45);
     for (let c = Math.ceil(win.colStart / block) * block; c <= Math.min(win.colEnd, partialFrom); c += block) ctx.fillRect(x(c) - 1, top, 2, bottom - top);
     // Trailing channels that do not fill a group: hatched, they are not checked.
@@ -735,44 +734,19 @@ export class HeatmapView {
     }
 
     // Violations: groups fully inside the values window with more than N non-zeros.
-    const vw = v.window;
-    const vCols = vw.colEnd - vw.colStart;
+    const bad = violatingGroups(g, this.nm, v.values, v.window, win, (w) => this.isZero(w));
     ctx.strokeStyle = t.red;
     ctx.lineWidth = Math.min(3, Math.max(1.5, Math.min(this.sx, this.sy) / 6));
     const lw = ctx.lineWidth;
-    const firstBlock = Math.floor(Math.max(win.colStart, vw.colStart) / block);
-    const lastBlock = Math.min(fullGroups - 1, Math.floor((Math.min(win.colEnd, vw.colEnd) - 1) / block));
-    let violations = 0;
-    const bad: number[] = [];
-    const r0 = Math.max(win.rowStart, vw.rowStart);
-    const r1 = Math.min(win.rowEnd, vw.rowEnd);
-    for (let r = r0; r < r1; r++) {
-      const rowBase = (r - vw.rowStart) * vCols;
-      for (let gi = firstBlock; gi <= lastBlock; gi++) {
-        const c0 = gi * block;
-        if (c0 < vw.colStart || c0 + block > vw.colEnd) continue;
-        for (let p = 0; p < g.K; p++) {
-          let nnz = 0;
-          for (let j = 0; j < m; j++) if (!this.isZero(v.values[rowBase + c0 + j * g.K + p - vw.colStart])) nnz++;
-          if (nnz <= n) continue;
-          violations++;
-          bad.push(r, c0 + p);
-        }
-      }
-    }
     // Tint first, outlines on top, so neighbouring groups never hide each other's outline.
     ctx.fillStyle = css(t.rgba.red, 0.22);
-    for (let i = 0; i < bad.length; i += 2) {
-      const r = bad[i];
-      const first = bad[i + 1];
+    for (const { row: r, first } of bad) {
       for (let j = 0; j < m; j++) {
         const c = first + j * g.K;
         ctx.fillRect(x(c), y(r), x(c + 1) - x(c), y(r + 1) - y(r));
       }
     }
-    for (let i = 0; i < bad.length; i += 2) {
-      const r = bad[i];
-      const first = bad[i + 1];
+    for (const { row: r, first } of bad) {
       if (g.K === 1) {
         ctx.strokeRect(x(first) + lw / 2, y(r) + lw / 2, x(first + m) - x(first) - lw, y(r + 1) - y(r) - lw);
       } else {
@@ -783,8 +757,8 @@ export class HeatmapView {
         }
       }
     }
-    if (violations !== this.violationsInView) {
-      this.violationsInView = violations;
+    if (bad.length !== this.violationsInView) {
+      this.violationsInView = bad.length;
       this.updateStatus();
     }
   }
