@@ -8,24 +8,18 @@
  * focused, arrows pan, + / − zoom, 0 fits. Replies carry the request id; stale ones are dropped.
  */
 import type { NmPattern } from '../../src/core/analysis/nmPattern';
-import { MAX_VALUES_WINDOW, type FromWebview, type HeatmapWindow, type ToWebview } from '../../src/protocol';
+import type { FromWebview, HeatmapWindow, ToWebview } from '../../src/protocol';
 import { h, codicon } from './dom';
 import { count, percent, range, weight as formatWeight } from './format';
 import type { ColourMode, SavedView } from './host';
 import { toFloat32, type Geometry, type Layer } from './model';
 import { groupBlock, groupColumns, groupOfColumn, partialGroupStart, violatingGroups } from './nmGeometry';
 import { css, mix, type Rgba, type Theme } from './theme';
+import { cellBudget, cellOf, contains, GUTTER, MAX_CELL, sameWindow, valuesRequestWindow, Viewport, within, type Cell } from './heatmap/viewport';
 
 type HeatmapReply = Extract<ToWebview, { type: 'heatmap' }>;
 type ValuesReply = Extract<ToWebview, { type: 'values' }>;
 
-/** Width of the fan-in bars left of the mask, CSS px. */
-const GUTTER = 56;
-const GAP = 6;
-/** Largest cell when zoomed in, CSS px. */
-const MAX_CELL = 40;
-/** Weights are drawn one by one from this cell size on. */
-const VALUE_CELL = 6;
 const DEBOUNCE_MS = 80;
 
 interface Tile {
@@ -74,16 +68,10 @@ export class HeatmapView {
   private zeroThreshold = 0;
   private mode: ColourMode = 'density';
 
-  // View: weight coordinates at the plot's top-left corner and CSS px per weight.
-  private x0 = 0;
-  private y0 = 0;
-  private sx = 1;
-  private sy = 1;
-  private fitted = true;
-  private cssW = 0;
-  private cssH = 0;
-  private dpr = 1;
+  private readonly viewport = new Viewport();
+  /** A saved window to show once the canvas has a size. */
   private pendingView: SavedView | undefined;
+  private needsInitialView = false;
 
   private overview: Tile | null = null;
   private detail: Tile | null = null;
@@ -157,7 +145,7 @@ export class HeatmapView {
   // Public API
 
   setSettings(maxCells: number, zeroThreshold: number): void {
-    this.maxCells = Math.max(64, Math.floor(maxCells) || 1 << 18);
+    this.maxCells = cellBudget(maxCells);
     if (zeroThreshold !== this.zeroThreshold) {
       this.zeroThreshold = zeroThreshold;
       this.themeStamp++; // repaint single weights with the new notion of zero
@@ -193,6 +181,7 @@ export class HeatmapView {
     this.layer = layer;
     this.geo = layer?.geometry ?? null;
     this.nm = nm;
+    this.viewport.setExtent(this.geo);
     if (!same) {
       this.overview = this.detail = null;
       this.values = null;
@@ -228,11 +217,9 @@ export class HeatmapView {
       this.measure();
       this.pendingView = view;
       this.needsInitialView = true;
-      if (this.cssW > 0) this.applyInitialView();
+      if (this.viewport.width > 0) this.applyInitialView();
     } else this.invalidate();
   }
-
-  private needsInitialView = false;
 
   /** A heatmap or values reply, or an error, from the host. */
   onMessage(msg: ToWebview): void {
@@ -253,136 +240,58 @@ export class HeatmapView {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // View geometry
-
-  private get plotX(): number {
-    return GUTTER + GAP;
-  }
-  private get plotW(): number {
-    return Math.max(1, this.cssW - this.plotX);
-  }
-  private get plotH(): number {
-    return Math.max(1, this.cssH);
-  }
-
-  private scaleLimits(): { minX: number; maxX: number; minY: number; maxY: number } {
-    const g = this.geo!;
-    const minX = Math.min(this.plotW / g.cols, MAX_CELL);
-    const minY = Math.min(this.plotH / g.rows, MAX_CELL);
-    return { minX, maxX: Math.max(minX, MAX_CELL), minY, maxY: Math.max(minY, MAX_CELL) };
-  }
-
-  private clampView(): void {
-    const g = this.geo!;
-    const lim = this.scaleLimits();
-    this.sx = Math.min(lim.maxX, Math.max(lim.minX, this.sx));
-    this.sy = Math.min(lim.maxY, Math.max(lim.minY, this.sy));
-    const spanX = this.plotW / this.sx;
-    const spanY = this.plotH / this.sy;
-    this.x0 = spanX >= g.cols ? 0 : Math.min(g.cols - spanX, Math.max(0, this.x0));
-    this.y0 = spanY >= g.rows ? 0 : Math.min(g.rows - spanY, Math.max(0, this.y0));
-  }
-
-  private visibleWindow(): HeatmapWindow {
-    const g = this.geo!;
-    const eps = 1e-7;
-    const colStart = Math.max(0, Math.min(g.cols - 1, Math.floor(this.x0 + eps)));
-    const rowStart = Math.max(0, Math.min(g.rows - 1, Math.floor(this.y0 + eps)));
-    const colEnd = Math.max(colStart + 1, Math.min(g.cols, Math.ceil(this.x0 + this.plotW / this.sx - eps)));
-    const rowEnd = Math.max(rowStart + 1, Math.min(g.rows, Math.ceil(this.y0 + this.plotH / this.sy - eps)));
-    return { rowStart, rowEnd, colStart, colEnd };
-  }
-
-  private wantValues(win: HeatmapWindow): boolean {
-    const n = (win.rowEnd - win.rowStart) * (win.colEnd - win.colStart);
-    return n <= MAX_VALUES_WINDOW && this.sx >= VALUE_CELL && this.sy >= VALUE_CELL;
-  }
+  // View changes
 
   private applyInitialView(): void {
     const v = this.pendingView;
     this.pendingView = undefined;
     this.needsInitialView = false;
-    const g = this.geo!;
-    if (v && v.x1 > v.x0 && v.y1 > v.y0 && v.x1 <= g.cols + 1e-6 && v.y1 <= g.rows + 1e-6 && !(v.x0 <= 0 && v.y0 <= 0 && v.x1 >= g.cols && v.y1 >= g.rows)) {
-      this.sx = this.plotW / (v.x1 - v.x0);
-      this.sy = this.plotH / (v.y1 - v.y0);
-      this.x0 = v.x0;
-      this.y0 = v.y0;
-      this.fitted = false;
-      this.clampView();
-      this.viewChanged(true);
-    } else {
-      this.fit();
-    }
+    this.viewport.restore(v);
+    this.viewChanged(true);
   }
 
   /** Shows the whole layer, stretched to the canvas (cells need not be square). */
   fit(): void {
     if (!this.geo) return;
-    const lim = this.scaleLimits();
-    this.sx = lim.minX;
-    this.sy = lim.minY;
-    this.x0 = this.y0 = 0;
-    this.fitted = true;
-    this.clampView();
+    this.viewport.fit();
     this.viewChanged(true);
   }
 
   private zoomAt(factor: number, px: number, py: number): void {
     if (!this.geo) return;
-    const c = this.x0 + (px - this.plotX) / this.sx;
-    const r = this.y0 + py / this.sy;
-    const lim = this.scaleLimits();
-    const sx = Math.min(lim.maxX, Math.max(lim.minX, this.sx * factor));
-    const sy = Math.min(lim.maxY, Math.max(lim.minY, this.sy * factor));
-    if (sx === this.sx && sy === this.sy) return;
-    this.sx = sx;
-    this.sy = sy;
-    this.x0 = c - (px - this.plotX) / sx;
-    this.y0 = r - py / sy;
-    this.fitted = sx === lim.minX && sy === lim.minY;
-    this.clampView();
-    this.viewChanged(false);
+    if (this.viewport.zoomAt(factor, px, py)) this.viewChanged(false);
   }
 
   private zoomAtCenter(factor: number): void {
-    this.zoomAt(factor, this.plotX + this.plotW / 2, this.plotH / 2);
+    if (!this.geo) return;
+    if (this.viewport.zoomAtCenter(factor)) this.viewChanged(false);
   }
 
-  /** Zooms so single weights are drawn (about 16 px each), around the centre or the hovered point. */
+  /** Zooms so single weights are drawn (about 16 px each) around the centre. */
   private zoomToWeights(): void {
     if (!this.geo) return;
-    const cx = this.x0 + this.plotW / this.sx / 2;
-    const cy = this.y0 + this.plotH / this.sy / 2;
-    const lim = this.scaleLimits();
-    this.sx = Math.min(lim.maxX, Math.max(lim.minX, 16));
-    this.sy = Math.min(lim.maxY, Math.max(lim.minY, 16));
-    this.x0 = cx - this.plotW / this.sx / 2;
-    this.y0 = cy - this.plotH / this.sy / 2;
-    this.fitted = false;
-    this.clampView();
+    this.viewport.zoomToWeights();
     this.viewChanged(true);
   }
 
+  /** Moves the view by a number of weights (arrow keys). */
   private pan(dxWeights: number, dyWeights: number): void {
-    this.x0 += dxWeights;
-    this.y0 += dyWeights;
-    this.fitted = false;
-    this.clampView();
+    if (!this.geo) return;
+    this.viewport.pan(dxWeights, dyWeights);
+    this.viewChanged(false);
+  }
+
+  /** Puts weight coordinate (x0, y0) at the plot's top-left corner (dragging). */
+  private moveTo(x0: number, y0: number): void {
+    if (!this.geo) return;
+    this.viewport.moveTo(x0, y0);
     this.viewChanged(false);
   }
 
   private viewChanged(immediate: boolean): void {
     this.invalidate();
     this.scheduleRequest(immediate);
-    if (this.layer && this.geo) {
-      this.options.onViewChange(this.layer.report.name, {
-        x0: this.x0,
-        y0: this.y0,
-        x1: Math.min(this.geo.cols, this.x0 + this.plotW / this.sx),
-        y1: Math.min(this.geo.rows, this.y0 + this.plotH / this.sy),
-      });
-    }
+    if (this.layer && this.geo) this.options.onViewChange(this.layer.report.name, this.viewport.saved());
   }
 
   /** Sizes the canvas to its box; false when nothing changed. */
@@ -391,10 +300,7 @@ export class HeatmapView {
     const w = Math.floor(rect.width);
     const hgt = Math.floor(rect.height);
     const dpr = window.devicePixelRatio || 1;
-    if (w === this.cssW && hgt === this.cssH && dpr === this.dpr) return false;
-    this.cssW = w;
-    this.cssH = hgt;
-    this.dpr = dpr;
+    if (!this.viewport.resize(w, hgt, dpr)) return false;
     this.canvas.width = Math.max(1, Math.round(w * dpr));
     this.canvas.height = Math.max(1, Math.round(hgt * dpr));
     this.canvas.style.width = `${w}px`;
@@ -403,18 +309,15 @@ export class HeatmapView {
   }
 
   private onResize(): void {
-    const centre = this.geo && this.cssW > 0 ? { c: this.x0 + this.plotW / this.sx / 2, r: this.y0 + this.plotH / this.sy / 2 } : null;
-    if (!this.measure() || !this.geo || this.cssW === 0) return;
+    const vp = this.viewport;
+    const centre = this.geo && vp.width > 0 ? vp.centre() : null;
+    if (!this.measure() || !this.geo || vp.width === 0) return;
     if (this.needsInitialView) {
       this.applyInitialView();
-    } else if (this.fitted) {
+    } else if (vp.fitted) {
       this.fit();
     } else {
-      if (centre) {
-        this.x0 = centre.c - this.plotW / this.sx / 2;
-        this.y0 = centre.r - this.plotH / this.sy / 2;
-      }
-      this.clampView();
+      vp.recentre(centre);
       this.viewChanged(false);
     }
   }
@@ -430,19 +333,19 @@ export class HeatmapView {
   }
 
   private request(): void {
-    if (!this.layer || !this.geo || this.cssW === 0) return;
+    if (!this.layer || !this.geo || this.viewport.width === 0) return;
     const g = this.geo;
     const name = this.layer.report.name;
-    const win = this.visibleWindow();
+    const win = this.viewport.visibleWindow();
     this.error = '';
-    if (this.wantValues(win)) {
+    if (this.viewport.showsValues(win)) {
       this.heatmapRequest.key = ''; // a heatmap still in flight is not wanted any more
       if (this.values && contains(this.values.window, win)) {
         this.setLoading(false);
         this.updateStatus();
         return;
       }
-      const padded = this.paddedValuesWindow(win, g);
+      const padded = valuesRequestWindow(win, g, groupBlock(g, this.nm.m));
       const key = windowKey(padded);
       if (key === this.valuesRequest.key) return;
       const requestId = this.nextId++;
@@ -450,21 +353,9 @@ export class HeatmapView {
       this.options.post({ type: 'requestValues', requestId, layer: name, ...padded });
     } else {
       this.valuesRequest.key = '';
-      const winRows = win.rowEnd - win.rowStart;
-      const winCols = win.colEnd - win.colStart;
-      let width = Math.min(winCols, Math.max(1, Math.floor(this.plotW * this.dpr)));
-      let height = Math.min(winRows, Math.max(1, Math.floor(this.plotH * this.dpr)));
-      if (width * height > this.maxCells) {
-        const f = Math.sqrt(this.maxCells / (width * height));
-        width = Math.max(1, Math.floor(width * f));
-        height = Math.max(1, Math.floor(height * f));
-        while (width * height > this.maxCells) {
-          if (width >= height) width--;
-          else height--;
-        }
-      }
+      const { width, height } = this.viewport.cellRequest(win, this.maxCells);
       const key = `${windowKey(win)}@${width}x${height}`;
-      if (this.detail && `${windowKey(this.detail.window)}@${this.detail.cols}x${this.detail.rows}` === key) {
+      if (this.detail && sameWindow(this.detail.window, win) && this.detail.cols === width && this.detail.rows === height) {
         this.setLoading(false);
         this.updateStatus();
         return;
@@ -476,21 +367,6 @@ export class HeatmapView {
     }
     this.setLoading(true);
     this.updateStatus();
-  }
-
-  /** The visible window grown by up to half a view each way and snapped to whole N:M group blocks. */
-  private paddedValuesWindow(win: HeatmapWindow, g: Geometry): HeatmapWindow {
-    const block = this.nm.m * g.K;
-    for (const pad of [0.5, 0.25, 0.1, 0]) {
-      const pr = Math.ceil((win.rowEnd - win.rowStart) * pad);
-      const pc = Math.ceil((win.colEnd - win.colStart) * pad);
-      const rowStart = Math.max(0, win.rowStart - pr);
-      const rowEnd = Math.min(g.rows, win.rowEnd + pr);
-      const colStart = Math.max(0, Math.floor((win.colStart - pc) / block) * block);
-      const colEnd = Math.min(g.cols, Math.ceil((win.colEnd + pc) / block) * block);
-      if ((rowEnd - rowStart) * (colEnd - colStart) <= MAX_VALUES_WINDOW) return { rowStart, rowEnd, colStart, colEnd };
-    }
-    return win;
   }
 
   private onHeatmap(msg: HeatmapReply): void {
@@ -639,43 +515,36 @@ export class HeatmapView {
     });
   }
 
-  private toX(col: number): number {
-    return this.plotX + (col - this.x0) * this.sx;
-  }
-  private toY(row: number): number {
-    return (row - this.y0) * this.sy;
-  }
-
   private drawTile(ctx: CanvasRenderingContext2D, image: HTMLCanvasElement, w: HeatmapWindow): void {
-    ctx.drawImage(image, this.toX(w.colStart), this.toY(w.rowStart), (w.colEnd - w.colStart) * this.sx, (w.rowEnd - w.rowStart) * this.sy);
+    ctx.drawImage(image, this.viewport.toX(w.colStart), this.viewport.toY(w.rowStart), (w.colEnd - w.colStart) * this.viewport.sx, (w.rowEnd - w.rowStart) * this.viewport.sy);
   }
 
   private draw(): void {
     const ctx = this.ctx;
     const t = this.theme;
-    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.setTransform(this.viewport.dpr, 0, 0, this.viewport.dpr, 0, 0);
     ctx.imageSmoothingEnabled = false;
     ctx.fillStyle = t.background;
-    ctx.fillRect(0, 0, this.cssW, this.cssH);
+    ctx.fillRect(0, 0, this.viewport.width, this.viewport.height);
     const g = this.geo;
     if (!g || !this.layer) return;
 
     // The mask area: the whole layer's extent, clipped to the plot.
-    const left = this.toX(0);
-    const top = this.toY(0);
-    const right = Math.min(this.plotX + this.plotW, this.toX(g.cols));
-    const bottom = Math.min(this.plotH, this.toY(g.rows));
+    const left = this.viewport.toX(0);
+    const top = this.viewport.toY(0);
+    const right = Math.min(this.viewport.plotX + this.viewport.plotW, this.viewport.toX(g.cols));
+    const bottom = Math.min(this.viewport.plotH, this.viewport.toY(g.rows));
     ctx.save();
     ctx.beginPath();
-    ctx.rect(this.plotX, 0, this.plotW, this.plotH);
+    ctx.rect(this.viewport.plotX, 0, this.viewport.plotW, this.viewport.plotH);
     ctx.clip();
     // Frame of the layer, so an all-zero region still shows where the matrix is.
     ctx.strokeStyle = t.grid;
     ctx.lineWidth = 1;
-    ctx.strokeRect(Math.max(this.plotX, left) - 0.5, Math.max(0, top) - 0.5, right - Math.max(this.plotX, left) + 1, bottom - Math.max(0, top) + 1);
+    ctx.strokeRect(Math.max(this.viewport.plotX, left) - 0.5, Math.max(0, top) - 0.5, right - Math.max(this.viewport.plotX, left) + 1, bottom - Math.max(0, top) + 1);
 
-    const win = this.visibleWindow();
-    const valuesMode = this.wantValues(win);
+    const win = this.viewport.visibleWindow();
+    const valuesMode = this.viewport.showsValues(win);
     if (this.overview) this.drawTile(ctx, this.tileImage(this.overview), this.overview.window);
     if (this.detail && this.detail !== this.overview) this.drawTile(ctx, this.tileImage(this.detail), this.detail.window);
     if (valuesMode && this.values) {
@@ -694,21 +563,21 @@ export class HeatmapView {
     const v = this.values!;
     const m = this.nm.m;
     const block = groupBlock(g, m);
-    const x = (c: number): number => Math.round(this.toX(c));
-    const y = (r: number): number => Math.round(this.toY(r));
+    const x = (c: number): number => Math.round(this.viewport.toX(c));
+    const y = (r: number): number => Math.round(this.viewport.toY(r));
     const top = y(win.rowStart);
     const bottom = y(win.rowEnd);
     const left = x(win.colStart);
     const right = x(win.colEnd);
     // Separators in the background colour make each weight a tile.
-    if (this.sx >= 8 || this.sy >= 8) {
+    if (this.viewport.sx >= 8 || this.viewport.sy >= 8) {
       ctx.fillStyle = t.background;
-      if (this.sx >= 8) for (let c = win.colStart; c <= win.colEnd; c++) ctx.fillRect(x(c), top, 1, bottom - top);
-      if (this.sy >= 8) for (let r = win.rowStart; r <= win.rowEnd; r++) ctx.fillRect(left, y(r), right - left, 1);
+      if (this.viewport.sx >= 8) for (let c = win.colStart; c <= win.colEnd; c++) ctx.fillRect(x(c), top, 1, bottom - top);
+      if (this.viewport.sy >= 8) for (let r = win.rowStart; r <= win.rowEnd; r++) ctx.fillRect(left, y(r), right - left, 1);
     }
     // Channel boundaries (conv: K kernel positions per channel), then group blocks.
     const fg = t.rgba.foreground;
-    if (g.K > 1 && this.sx * g.K >= 12) {
+    if (g.K > 1 && this.viewport.sx * g.K >= 12) {
       ctx.fillStyle = css(fg, 0.16);
       for (let c = Math.ceil(win.colStart / g.K) * g.K; c <= win.colEnd; c += g.K) ctx.fillRect(x(c), top, 1, bottom - top);
     }
@@ -736,7 +605,7 @@ export class HeatmapView {
     // Violations: groups fully inside the values window with more than N non-zeros.
     const bad = violatingGroups(g, this.nm, v.values, v.window, win, (w) => this.isZero(w));
     ctx.strokeStyle = t.red;
-    ctx.lineWidth = Math.min(3, Math.max(1.5, Math.min(this.sx, this.sy) / 6));
+    ctx.lineWidth = Math.min(3, Math.max(1.5, Math.min(this.viewport.sx, this.viewport.sy) / 6));
     const lw = ctx.lineWidth;
     // Tint first, outlines on top, so neighbouring groups never hide each other's outline.
     ctx.fillStyle = css(t.rgba.red, 0.22);
@@ -766,7 +635,7 @@ export class HeatmapView {
   private violationsInView = 0;
 
   private drawHover(ctx: CanvasRenderingContext2D, g: Geometry, valuesMode: boolean): void {
-    const hit = this.hover && !this.drag ? this.hitTest(this.hover.x, this.hover.y) : null;
+    const hit = this.hover && !this.drag ? this.viewport.hitTest(this.hover.x, this.hover.y) : null;
     if (!hit || hit.col < 0) return;
     ctx.strokeStyle = this.theme.focus;
     ctx.lineWidth = 2;
@@ -774,15 +643,15 @@ export class HeatmapView {
       // The hovered weight's N:M group.
       const cols = groupColumns(g, this.nm.m, hit.col);
       ctx.setLineDash([3, 2]);
-      for (const c of cols) ctx.strokeRect(this.toX(c) + 1, this.toY(hit.row) + 1, this.sx - 2, this.sy - 2);
+      for (const c of cols) ctx.strokeRect(this.viewport.toX(c) + 1, this.viewport.toY(hit.row) + 1, this.viewport.sx - 2, this.viewport.sy - 2);
       ctx.setLineDash([]);
-      ctx.strokeRect(this.toX(hit.col) - 1, this.toY(hit.row) - 1, this.sx + 2, this.sy + 2);
+      ctx.strokeRect(this.viewport.toX(hit.col) - 1, this.viewport.toY(hit.row) - 1, this.viewport.sx + 2, this.viewport.sy + 2);
     } else {
-      const cell = this.cellAt(hit.row, hit.col);
+      const cell = this.cellAt(hit.row, hit.col)?.cell;
       if (cell) {
-        const x0 = this.toX(cell.c0);
-        const y0 = this.toY(cell.r0);
-        ctx.strokeRect(x0 - 1, y0 - 1, Math.max(2, (cell.c1 - cell.c0) * this.sx) + 2, Math.max(2, (cell.r1 - cell.r0) * this.sy) + 2);
+        const x0 = this.viewport.toX(cell.c0);
+        const y0 = this.viewport.toY(cell.r0);
+        ctx.strokeRect(x0 - 1, y0 - 1, Math.max(2, (cell.c1 - cell.c0) * this.viewport.sx) + 2, Math.max(2, (cell.r1 - cell.r0) * this.viewport.sy) + 2);
       }
     }
   }
@@ -793,22 +662,22 @@ export class HeatmapView {
     const width = GUTTER - 4;
     const x0 = 2;
     ctx.fillStyle = css(t.rgba.foreground, 0.06);
-    const yTop = Math.max(0, this.toY(0));
-    const yBottom = Math.min(this.plotH, this.toY(g.rows));
+    const yTop = Math.max(0, this.viewport.toY(0));
+    const yBottom = Math.min(this.viewport.plotH, this.viewport.toY(g.rows));
     ctx.fillRect(x0, yTop, width, yBottom - yTop);
     const fanIn = g.fanIn;
     if (!fanIn) return;
     const dense = g.dense || 1;
     const blue = t.blue;
     const light = css(t.rgba.blue, 0.4);
-    const hoverRow = this.hover && !this.drag ? this.hitTest(this.hover.x, this.hover.y)?.row ?? -1 : -1;
-    if (this.sy >= 3) {
-      const r0 = Math.max(0, Math.floor(this.y0));
-      const r1 = Math.min(g.rows, Math.ceil(this.y0 + this.plotH / this.sy));
-      const gap = this.sy >= 6 ? 1 : 0;
+    const hoverRow = this.hover && !this.drag ? this.viewport.hitTest(this.hover.x, this.hover.y)?.row ?? -1 : -1;
+    if (this.viewport.sy >= 3) {
+      const r0 = Math.max(0, Math.floor(this.viewport.y0));
+      const r1 = Math.min(g.rows, Math.ceil(this.viewport.y0 + this.viewport.plotH / this.viewport.sy));
+      const gap = this.viewport.sy >= 6 ? 1 : 0;
       for (let r = r0; r < r1; r++) {
-        const y = Math.round(this.toY(r));
-        const hgt = Math.round(this.toY(r + 1)) - y - gap;
+        const y = Math.round(this.viewport.toY(r));
+        const hgt = Math.round(this.viewport.toY(r + 1)) - y - gap;
         const f = fanIn[r];
         if (f === 0) {
           // Dead neuron: a red mark across the whole gutter.
@@ -823,11 +692,11 @@ export class HeatmapView {
       }
     } else {
       // Several rows per pixel row: min solid, up to max light; any dead row marks the pixel red.
-      const rowsPerPx = 1 / this.sy;
+      const rowsPerPx = 1 / this.viewport.sy;
       const pyStart = Math.max(0, Math.floor(yTop));
-      for (let py = pyStart; py < Math.min(this.plotH, yBottom); py++) {
-        const a = Math.max(0, Math.floor(this.y0 + py * rowsPerPx));
-        const b = Math.min(g.rows, Math.max(a + 1, Math.floor(this.y0 + (py + 1) * rowsPerPx)));
+      for (let py = pyStart; py < Math.min(this.viewport.plotH, yBottom); py++) {
+        const a = Math.max(0, Math.floor(this.viewport.y0 + py * rowsPerPx));
+        const b = Math.min(g.rows, Math.max(a + 1, Math.floor(this.viewport.y0 + (py + 1) * rowsPerPx)));
         let min = Infinity;
         let max = 0;
         let dead = false;
@@ -852,9 +721,9 @@ export class HeatmapView {
         }
       }
     }
-    if (hoverRow >= 0 && this.sy < 3) {
+    if (hoverRow >= 0 && this.viewport.sy < 3) {
       ctx.fillStyle = t.orange;
-      ctx.fillRect(x0, this.toY(hoverRow), width, 1);
+      ctx.fillRect(x0, this.viewport.toY(hoverRow), width, 1);
     }
   }
 
@@ -870,12 +739,12 @@ export class HeatmapView {
     }
     this.status.classList.remove('error');
     const g = this.geo;
-    const win = this.visibleWindow();
+    const win = this.viewport.visibleWindow();
     const parts = [
       `rows ${range(win.rowStart, win.rowEnd)} of ${count(g.rows)}`,
       `cols ${range(win.colStart, win.colEnd)} of ${count(g.cols)}`,
     ];
-    if (this.wantValues(win)) {
+    if (this.viewport.showsValues(win)) {
       if (this.values && contains(this.values.window, win)) {
         parts.push(`single weights · ${this.nm.n}:${this.nm.m} groups${g.K > 1 ? ` of input channels at each of ${g.K} kernel positions` : ''}`);
         if (this.violationsInView) parts.push(`${count(this.violationsInView)} violating group${this.violationsInView === 1 ? '' : 's'} in view`);
@@ -898,8 +767,8 @@ export class HeatmapView {
       else s.style.backgroundColor = color;
       return h('span', { class: 'legend-item' }, s, label);
     };
-    const win = this.geo && this.cssW ? this.visibleWindow() : null;
-    if (win && this.wantValues(win)) {
+    const win = this.geo && this.viewport.width ? this.viewport.visibleWindow() : null;
+    if (win && this.viewport.showsValues(win)) {
       legend.append(
         swatch(t.blue, 'w > 0'),
         swatch(t.orange, 'w < 0'),
@@ -919,41 +788,18 @@ export class HeatmapView {
 
   private legendValuesMode: boolean | null = null;
 
-  /** Row and column under a canvas point (col −1 in the fan-in gutter), or null outside the layer. */
-  private hitTest(x: number, y: number): { row: number; col: number } | null {
-    const g = this.geo;
-    if (!g) return null;
-    const row = Math.floor(this.y0 + y / this.sy);
-    if (row < 0 || row >= g.rows || y < 0 || y >= this.plotH) return null;
-    if (x < this.plotX) return x < GUTTER ? { row, col: -1 } : null;
-    const col = Math.floor(this.x0 + (x - this.plotX) / this.sx);
-    if (col < 0 || col >= g.cols) return null;
-    return { row, col };
-  }
-
   /** The heatmap cell of the detail tile (or the overview) that holds (row, col). */
-  private cellAt(row: number, col: number): { i: number; j: number; tile: Tile; r0: number; r1: number; c0: number; c1: number } | null {
+  private cellAt(row: number, col: number): { tile: Tile; cell: Cell } | null {
     for (const tile of [this.detail, this.overview]) {
       if (!tile) continue;
-      const w = tile.window;
-      if (row < w.rowStart || row >= w.rowEnd || col < w.colStart || col >= w.colEnd) continue;
-      const R = w.rowEnd - w.rowStart;
-      const C = w.colEnd - w.colStart;
-      const i = cellIndex(row - w.rowStart, R, tile.rows);
-      const j = cellIndex(col - w.colStart, C, tile.cols);
-      return {
-        i, j, tile,
-        r0: w.rowStart + Math.floor((i * R) / tile.rows),
-        r1: w.rowStart + Math.floor(((i + 1) * R) / tile.rows),
-        c0: w.colStart + Math.floor((j * C) / tile.cols),
-        c1: w.colStart + Math.floor(((j + 1) * C) / tile.cols),
-      };
+      const cell = cellOf(tile, row, col);
+      if (cell) return { tile, cell };
     }
     return null;
   }
 
   private showTooltip(x: number, y: number): void {
-    const hit = this.hitTest(x, y);
+    const hit = this.viewport.hitTest(x, y);
     const g = this.geo;
     if (!hit || !g || !this.layer) return this.hideTooltip();
     const lines: [string, string, string?][] = [];
@@ -967,9 +813,9 @@ export class HeatmapView {
       const grp = groupOfColumn(g, this.nm.m, hit.col);
       title = `Row ${count(hit.row)} · col ${count(hit.col)}`;
       if (g.K > 1) lines.push(['input', `channel ${grp.channel}, kernel position ${grp.position}`]);
-      const win = this.visibleWindow();
+      const win = this.viewport.visibleWindow();
       const v = this.values;
-      if (this.wantValues(win) && v && within(v.window, hit.row, hit.col)) {
+      if (this.viewport.showsValues(win) && v && within(v.window, hit.row, hit.col)) {
         const vCols = v.window.colEnd - v.window.colStart;
         const value = v.values[(hit.row - v.window.rowStart) * vCols + hit.col - v.window.colStart];
         lines.push(['weight', formatWeight(value), this.isZero(value) ? 'muted' : undefined]);
@@ -983,13 +829,14 @@ export class HeatmapView {
           lines.push([`${this.nm.n}:${this.nm.m} group`, `${nnz} of ${this.nm.m} non-zero — ${ok ? 'complies' : 'violates'}`, ok ? 'good' : 'bad']);
         }
       } else {
-        const cell = this.cellAt(hit.row, hit.col);
-        if (cell) {
-          const k = cell.i * cell.tile.cols + cell.j;
+        const under = this.cellAt(hit.row, hit.col);
+        if (under) {
+          const { cell, tile } = under;
+          const k = cell.i * tile.cols + cell.j;
           const weights = (cell.r1 - cell.r0) * (cell.c1 - cell.c0);
           if (weights > 1) lines.push(['cell', `rows ${range(cell.r0, cell.r1)}, cols ${range(cell.c0, cell.c1)} (${count(weights)} weights)`, 'muted']);
-          lines.push(['density', percent(cell.tile.density[k])]);
-          lines.push(['mean |w|', formatWeight(cell.tile.meanAbs[k])]);
+          lines.push(['density', percent(tile.density[k])]);
+          lines.push(['mean |w|', formatWeight(tile.meanAbs[k])]);
         } else {
           lines.push(['', 'loading…', 'muted']);
         }
@@ -1011,8 +858,8 @@ export class HeatmapView {
     const th = tip.offsetHeight;
     let left = x + pad;
     let top = y + pad;
-    if (left + tw > this.cssW) left = Math.max(0, x - pad - tw);
-    if (top + th > this.cssH) top = Math.max(0, y - pad - th);
+    if (left + tw > this.viewport.width) left = Math.max(0, x - pad - tw);
+    if (top + th > this.viewport.height) top = Math.max(0, y - pad - th);
     tip.style.left = `${left}px`;
     tip.style.top = `${top}px`;
   }
@@ -1037,7 +884,7 @@ export class HeatmapView {
         ev.preventDefault();
         const p = point(ev);
         const dy = ev.deltaMode === 1 ? ev.deltaY * 16 : ev.deltaMode === 2 ? ev.deltaY * 400 : ev.deltaY;
-        this.zoomAt(Math.exp(-dy * (ev.ctrlKey ? 0.01 : 0.0025)), Math.max(this.plotX, p.x), p.y);
+        this.zoomAt(Math.exp(-dy * (ev.ctrlKey ? 0.01 : 0.0025)), Math.max(this.viewport.plotX, p.x), p.y);
         this.hover = p;
         this.showTooltip(p.x, p.y);
       },
@@ -1048,7 +895,7 @@ export class HeatmapView {
       c.focus();
       c.setPointerCapture(ev.pointerId);
       const p = point(ev);
-      this.drag = { pointer: ev.pointerId, x: p.x, y: p.y, x0: this.x0, y0: this.y0, moved: false };
+      this.drag = { pointer: ev.pointerId, x: p.x, y: p.y, x0: this.viewport.x0, y0: this.viewport.y0, moved: false };
       this.hideTooltip();
     });
     c.addEventListener('pointermove', (ev) => {
@@ -1059,11 +906,7 @@ export class HeatmapView {
         if (!this.drag.moved && Math.hypot(dx, dy) < 3) return;
         this.drag.moved = true;
         c.classList.add('dragging');
-        this.x0 = this.drag.x0 - dx / this.sx;
-        this.y0 = this.drag.y0 - dy / this.sy;
-        this.fitted = false;
-        this.clampView();
-        this.viewChanged(false);
+        this.moveTo(this.drag.x0 - dx / this.viewport.sx, this.drag.y0 - dy / this.viewport.sy);
         return;
       }
       this.hover = p;
@@ -1086,12 +929,12 @@ export class HeatmapView {
     });
     c.addEventListener('dblclick', (ev) => {
       const p = point(ev);
-      this.zoomAt(ev.shiftKey ? 0.5 : 2, Math.max(this.plotX, p.x), p.y);
+      this.zoomAt(ev.shiftKey ? 0.5 : 2, Math.max(this.viewport.plotX, p.x), p.y);
     });
     c.addEventListener('keydown', (ev) => {
       if (!this.geo) return;
-      const viewCols = this.plotW / this.sx;
-      const viewRows = this.plotH / this.sy;
+      const viewCols = this.viewport.spanX;
+      const viewRows = this.viewport.spanY;
       const stepX = ev.shiftKey ? viewCols / 2 : Math.max(1, viewCols / 10);
       const stepY = ev.shiftKey ? viewRows / 2 : Math.max(1, viewRows / 10);
       switch (ev.key) {
@@ -1111,8 +954,8 @@ export class HeatmapView {
 
   /** Keeps the legend in step with the drawing mode (values vs cells) without rebuilding per frame. */
   syncLegend(): void {
-    const win = this.geo && this.cssW ? this.visibleWindow() : null;
-    const valuesMode = !!win && this.wantValues(win);
+    const win = this.geo && this.viewport.width ? this.viewport.visibleWindow() : null;
+    const valuesMode = !!win && this.viewport.showsValues(win);
     if (valuesMode !== this.legendValuesMode) {
       this.legendValuesMode = valuesMode;
       this.updateLegend();
@@ -1120,24 +963,8 @@ export class HeatmapView {
   }
 }
 
-function contains(outer: HeatmapWindow, inner: HeatmapWindow): boolean {
-  return outer.rowStart <= inner.rowStart && outer.rowEnd >= inner.rowEnd && outer.colStart <= inner.colStart && outer.colEnd >= inner.colEnd;
-}
-
-function within(w: HeatmapWindow, row: number, col: number): boolean {
-  return row >= w.rowStart && row < w.rowEnd && col >= w.colStart && col < w.colEnd;
-}
-
 function windowKey(w: HeatmapWindow): string {
   return `${w.rowStart}:${w.rowEnd}:${w.colStart}:${w.colEnd}`;
-}
-
-/** Index i of the cell holding offset x when R items are split into n cells at ⌊i·R/n⌋. */
-function cellIndex(x: number, R: number, n: number): number {
-  let i = Math.min(n - 1, Math.floor((x * n) / R));
-  while (i > 0 && Math.floor((i * R) / n) > x) i--;
-  while (i < n - 1 && Math.floor(((i + 1) * R) / n) <= x) i++;
-  return i;
 }
 
 function fmtRatio(x: number): string {
