@@ -5,20 +5,18 @@
  * for the weights themselves, drawn one by one with the N:M group grid and violating groups.
  *
  * Interaction: wheel zooms around the cursor, drag pans, double-click zooms in; with the canvas
- * focused, arrows pan, + / − zoom, 0 fits. Replies carry the request id; stale ones are dropped.
+ * focused, arrows pan, + / − zoom, 0 fits. Requests to the host go through heatmap/requests.ts.
  */
 import type { NmPattern } from '../../src/core/analysis/nmPattern';
 import type { FromWebview, HeatmapWindow, ToWebview } from '../../src/protocol';
 import { h, codicon } from './dom';
 import { count, percent, range, weight as formatWeight } from './format';
 import type { ColourMode, SavedView } from './host';
-import { toFloat32, type Geometry, type Layer } from './model';
+import type { Geometry, Layer } from './model';
 import { groupBlock, groupColumns, groupOfColumn, partialGroupStart, violatingGroups } from './nmGeometry';
 import { css, mix, type Rgba, type Theme } from './theme';
+import { HeatmapRequests, HostError, type Tiles } from './heatmap/requests';
 import { cellBudget, cellOf, contains, GUTTER, MAX_CELL, sameWindow, valuesRequestWindow, Viewport, within, type Cell } from './heatmap/viewport';
-
-type HeatmapReply = Extract<ToWebview, { type: 'heatmap' }>;
-type ValuesReply = Extract<ToWebview, { type: 'values' }>;
 
 const DEBOUNCE_MS = 80;
 
@@ -76,9 +74,7 @@ export class HeatmapView {
   private overview: Tile | null = null;
   private detail: Tile | null = null;
   private values: ValuesTile | null = null;
-  private heatmapRequest = { id: 0, key: '' };
-  private valuesRequest = { id: 0, key: '' };
-  private nextId = 1;
+  private readonly requests: HeatmapRequests;
   private requestTimer = 0;
   private frame = 0;
   private error = '';
@@ -88,6 +84,7 @@ export class HeatmapView {
 
   constructor(theme: Theme, private readonly options: HeatmapOptions) {
     this.theme = theme;
+    this.requests = new HeatmapRequests(options.post);
     this.canvas = h('canvas', {
       class: 'heatmap-canvas',
       attrs: { tabindex: 0, role: 'img', 'aria-roledescription': 'zoomable mask heatmap' },
@@ -185,8 +182,7 @@ export class HeatmapView {
     if (!same) {
       this.overview = this.detail = null;
       this.values = null;
-      this.heatmapRequest = { id: 0, key: '' };
-      this.valuesRequest = { id: 0, key: '' };
+      this.requests.cancelAll();
       this.error = '';
     }
     this.hideTooltip();
@@ -223,16 +219,7 @@ export class HeatmapView {
 
   /** A heatmap or values reply, or an error, from the host. */
   onMessage(msg: ToWebview): void {
-    if (msg.type === 'heatmap') this.onHeatmap(msg);
-    else if (msg.type === 'values') this.onValues(msg);
-    else if (msg.type === 'error' && msg.requestId !== undefined) {
-      if (msg.requestId === this.heatmapRequest.id || msg.requestId === this.valuesRequest.id) {
-        this.error = msg.message;
-        this.heatmapRequest.key = this.valuesRequest.key = '';
-        this.setLoading(false);
-        this.updateStatus();
-      }
-    }
+    this.requests.onMessage(msg);
   }
 
   focus(): void {
@@ -339,46 +326,43 @@ export class HeatmapView {
     const win = this.viewport.visibleWindow();
     this.error = '';
     if (this.viewport.showsValues(win)) {
-      this.heatmapRequest.key = ''; // a heatmap still in flight is not wanted any more
+      this.requests.cancelTiles(); // cells still in flight are not wanted any more
       if (this.values && contains(this.values.window, win)) {
         this.setLoading(false);
         this.updateStatus();
         return;
       }
-      const padded = valuesRequestWindow(win, g, groupBlock(g, this.nm.m));
-      const key = windowKey(padded);
-      if (key === this.valuesRequest.key) return;
-      const requestId = this.nextId++;
-      this.valuesRequest = { id: requestId, key };
-      this.options.post({ type: 'requestValues', requestId, layer: name, ...padded });
+      const wanted = valuesRequestWindow(win, g, groupBlock(g, this.nm.m));
+      if (this.requests.fetchingValues(name, wanted)) return;
+      this.requests.fetchValues(name, wanted).then(
+        (values) => this.onValues(name, wanted, values),
+        (e: unknown) => this.onFailure(e),
+      );
     } else {
-      this.valuesRequest.key = '';
+      this.requests.cancelValues();
       const { width, height } = this.viewport.cellRequest(win, this.maxCells);
-      const key = `${windowKey(win)}@${width}x${height}`;
       if (this.detail && sameWindow(this.detail.window, win) && this.detail.cols === width && this.detail.rows === height) {
         this.setLoading(false);
         this.updateStatus();
         return;
       }
-      if (key === this.heatmapRequest.key) return;
-      const requestId = this.nextId++;
-      this.heatmapRequest = { id: requestId, key };
-      this.options.post({ type: 'requestHeatmap', requestId, layer: name, width, height, ...win });
+      if (this.requests.fetchingTiles(name, win, width, height)) return;
+      this.requests.fetchTiles(name, win, width, height).then(
+        (tiles) => this.onTiles(name, tiles),
+        (e: unknown) => this.onFailure(e),
+      );
     }
     this.setLoading(true);
     this.updateStatus();
   }
 
-  private onHeatmap(msg: HeatmapReply): void {
-    if (!this.layer || msg.layer !== this.layer.report.name || msg.requestId !== this.heatmapRequest.id || !this.heatmapRequest.key) return;
-    this.heatmapRequest.key = '';
-    const density = toFloat32(msg.density);
-    const meanAbs = toFloat32(msg.meanAbs);
-    if (density.length !== msg.rows * msg.cols) return;
+  private onTiles(layer: string, tiles: Tiles): void {
+    if (!this.layer || !this.geo || layer !== this.layer.report.name) return;
     let maxMean = 0;
+    const meanAbs = tiles.meanAbs;
     for (let i = 0; i < meanAbs.length; i++) if (meanAbs[i] > maxMean && Number.isFinite(meanAbs[i])) maxMean = meanAbs[i];
-    const tile: Tile = { window: { ...msg.window }, rows: msg.rows, cols: msg.cols, density, meanAbs, maxMean, image: null, imageStamp: '' };
-    const g = this.geo!;
+    const tile: Tile = { ...tiles, maxMean, image: null, imageStamp: '' };
+    const g = this.geo;
     const w = tile.window;
     if (w.rowStart === 0 && w.colStart === 0 && w.rowEnd === g.rows && w.colEnd === g.cols) this.overview = tile;
     this.detail = tile;
@@ -387,21 +371,26 @@ export class HeatmapView {
     this.invalidate();
   }
 
-  private onValues(msg: ValuesReply): void {
-    if (!this.layer || msg.layer !== this.layer.report.name || msg.requestId !== this.valuesRequest.id || !this.valuesRequest.key) return;
-    this.valuesRequest.key = '';
-    const values = toFloat32(msg.values);
-    const w = msg.window;
-    if (values.length !== (w.rowEnd - w.rowStart) * (w.colEnd - w.colStart)) return;
+  private onValues(layer: string, window: HeatmapWindow, values: Float32Array): void {
+    if (!this.layer || layer !== this.layer.report.name) return;
     let maxAbs = 0;
     for (let i = 0; i < values.length; i++) {
       const a = Math.abs(values[i]);
       if (a > maxAbs && Number.isFinite(a)) maxAbs = a;
     }
-    this.values = { window: { ...w }, values, maxAbs, image: null, imageStamp: '' };
+    this.values = { window, values, maxAbs, image: null, imageStamp: '' };
     this.setLoading(false);
     this.updateStatus();
     this.invalidate();
+  }
+
+  /** The host could not answer: say so, and drop whatever else is in flight. Cancelled requests need nothing. */
+  private onFailure(e: unknown): void {
+    if (!(e instanceof HostError)) return;
+    this.error = e.message;
+    this.requests.cancelAll();
+    this.setLoading(false);
+    this.updateStatus();
   }
 
   private loadingTimer = 0;
@@ -961,10 +950,6 @@ export class HeatmapView {
       this.updateLegend();
     }
   }
-}
-
-function windowKey(w: HeatmapWindow): string {
-  return `${w.rowStart}:${w.rowEnd}:${w.colStart}:${w.colEnd}`;
 }
 
 function fmtRatio(x: number): string {
