@@ -7,16 +7,16 @@
  * Interaction: wheel zooms around the cursor, drag pans, double-click zooms in; with the canvas
  * focused, arrows pan, + / − zoom, 0 fits. Requests to the host go through heatmap/requests.ts.
  */
-import type { NmPattern } from '../../src/core/analysis/nmPattern';
-import type { FromWebview, HeatmapWindow, ToWebview } from '../../src/protocol';
-import { h, codicon } from './dom';
-import { count, percent, range, weight as formatWeight } from './format';
-import type { ColourMode, SavedView } from './host';
-import type { Geometry, Layer } from './model';
-import { groupBlock, groupColumns, groupOfColumn, partialGroupStart, violatingGroups } from './nmGeometry';
-import { css, mix, type Rgba, type Theme } from './theme';
-import { HeatmapRequests, HostError, type Tiles } from './heatmap/requests';
-import { cellBudget, cellOf, contains, GUTTER, MAX_CELL, sameWindow, valuesRequestWindow, Viewport, within, type Cell } from './heatmap/viewport';
+import type { NmPattern } from '../../../src/core/analysis/nmPattern';
+import type { FromWebview, HeatmapWindow, ToWebview } from '../../../src/protocol';
+import { h, codicon } from '../dom';
+import { count, percent, range, weight as formatWeight } from '../format';
+import type { ColourMode, SavedView } from '../host';
+import type { Geometry, Layer } from '../model';
+import { groupBlock, groupColumns, groupOfColumn, partialGroupStart, violatingGroups } from '../nmGeometry';
+import { css, mix, type Rgba, type Theme } from '../theme';
+import { HeatmapRequests, HostError, type Tiles } from './requests';
+import { cellBudget, cellOf, contains, GUTTER, MAX_CELL, sameWindow, valuesRequestWindow, Viewport, within, type Cell } from './viewport';
 
 const DEBOUNCE_MS = 80;
 
