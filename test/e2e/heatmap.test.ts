@@ -110,9 +110,15 @@ describe('e2e: the mask heatmap', () => {
         await wb().screenshot(shot);
       }
     } finally {
-      // The theme is a user setting: later tests start from the default again.
+      // The theme is a user setting: later tests start from the default again. The workbench saves
+      // it a moment after showing it, and one closed before then leaves the next in the last theme.
       await wb().setColorTheme('Dark Modern');
-      await waitUntil('the dark theme back', async () => luma(await backgroundOf(view)) < 80);
+      await waitUntil('the dark theme back', async () => themes[0].fits(await backgroundOf(view)));
+      await waitUntil('the dark theme saved', async () => {
+        const settings = wb().userSettings();
+        const theme = settings?.['workbench.colorTheme'];
+        return settings !== undefined && (theme === undefined || String(theme).includes('Dark Modern'));
+      });
     }
   });
 });
