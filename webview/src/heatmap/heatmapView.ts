@@ -19,7 +19,7 @@ import type { Theme } from '../theme';
 import { HeatmapInput } from './input';
 import { describeHit, drawFanIn, drawGroupGrid, drawHover, Tooltip } from './overlay';
 import { clearCanvas, clipToLayer, drawTile, TileImages, type Colouring, type ValuesTile } from './render';
-import { HeatmapRequests, HostError, type Tiles } from './requests';
+import { HeatmapRequests, MessageTransport, RequestCancelled, type Tiles } from './requests';
 import { Legend, statusText } from './status';
 import { cellBudget, contains, MAX_CELL, sameWindow, valuesRequestWindow, Viewport, type Hit, type Point } from './viewport';
 
@@ -44,6 +44,7 @@ export class HeatmapView {
   private readonly modeGroup: HTMLElement;
 
   private readonly viewport = new Viewport();
+  private readonly transport: MessageTransport;
   private readonly requests: HeatmapRequests;
   private readonly images = new TileImages();
   private readonly input: HeatmapInput;
@@ -74,7 +75,8 @@ export class HeatmapView {
 
   constructor(theme: Theme, private readonly options: HeatmapOptions) {
     this.theme = theme;
-    this.requests = new HeatmapRequests(options.post);
+    this.transport = new MessageTransport(options.post);
+    this.requests = new HeatmapRequests(this.transport);
     this.canvas = h('canvas', {
       class: 'heatmap-canvas',
       attrs: { tabindex: 0, role: 'img', 'aria-roledescription': 'zoomable mask heatmap' },
@@ -212,7 +214,7 @@ export class HeatmapView {
 
   /** A heatmap or values reply, or an error, from the host. */
   onMessage(msg: ToWebview): void {
-    this.requests.onMessage(msg);
+    this.transport.onMessage(msg);
   }
 
   focus(): void {
@@ -375,8 +377,8 @@ export class HeatmapView {
 
   /** The host could not answer: say so, and drop whatever else is in flight. Cancelled requests need nothing. */
   private onFailure(e: unknown): void {
-    if (!(e instanceof HostError)) return;
-    this.error = e.message;
+    if (e instanceof RequestCancelled) return;
+    this.error = e instanceof Error ? e.message : String(e);
     this.requests.cancelAll();
     this.setLoading(false);
     this.updateStatus();

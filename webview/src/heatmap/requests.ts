@@ -1,18 +1,19 @@
 /**
  * What the heatmap asks the extension host for: downsampled cells of a window, or the weights
- * themselves of a small one. Only this file knows the messages (`requestHeatmap`, `requestValues`,
- * their replies and request ids).
+ * themselves of a small one.
  *
- * Each kind has one request that matters at a time: a newer one supersedes the one in flight,
- * whose promise rejects with RequestCancelled; its reply, should it still come, is dropped.
+ * HeatmapRequests keeps one request that matters per kind: a newer one supersedes the one in
+ * flight, whose promise then rejects with RequestCancelled and whose answer, should it still
+ * come, is dropped. It reaches the host through a HeatmapTransport; MessageTransport, below, is
+ * the one that knows the messages (`requestHeatmap`, `requestValues`, their replies and ids), and
+ * the only part to change for another way of asking.
  */
 import type { FromWebview, HeatmapWindow, ToWebview } from '../../../src/protocol';
 import { toFloat32 } from '../model';
 import { sameWindow } from './viewport';
 
-/** Downsampled cells of a window: `rows` × `cols`, row-major. */
-export interface Tiles {
-  readonly window: HeatmapWindow;
+/** Cells as the host sends them: `rows` × `cols`, row-major. */
+export interface TileCells {
   readonly rows: number;
   readonly cols: number;
   /** Non-zero fraction per cell. */
@@ -21,7 +22,20 @@ export interface Tiles {
   readonly meanAbs: Float32Array;
 }
 
-/** The request was superseded or cancelled, or its reply was unusable: nothing to show for it. */
+/** Downsampled cells of a window. */
+export interface Tiles extends TileCells {
+  readonly window: HeatmapWindow;
+}
+
+/** How requests reach the host. */
+export interface HeatmapTransport {
+  /** Cells of `window` of `layer`, about `width` × `height` of them (the host may send fewer). */
+  fetchTiles(layer: string, window: HeatmapWindow, width: number, height: number): Promise<TileCells>;
+  /** The weights of `window` of `layer`, row-major. */
+  fetchValues(layer: string, window: HeatmapWindow): Promise<Float32Array>;
+}
+
+/** The request was superseded or cancelled, or its answer was unusable: nothing to show for it. */
 export class RequestCancelled extends Error {
   constructor(reason = 'superseded') {
     super(reason);
@@ -37,106 +51,156 @@ export class HostError extends Error {
   }
 }
 
-interface Pending<T> {
-  readonly id: number;
+/** A request in flight: what it asked for, and how to settle the promise its caller holds. */
+interface InFlight<T> {
   readonly layer: string;
   readonly window: HeatmapWindow;
-  /** Cells asked for (tiles only). */
   readonly width?: number;
   readonly height?: number;
-  readonly resolve: (value: T) => void;
   readonly reject: (error: Error) => void;
+  readonly settle: (outcome: { value: T } | { error: unknown }) => void;
 }
 
 export class HeatmapRequests {
-  private nextId = 1;
-  private tiles: Pending<Tiles> | null = null;
-  private values: Pending<Float32Array> | null = null;
+  private tiles: InFlight<TileCells> | null = null;
+  private values: InFlight<Float32Array> | null = null;
 
-  constructor(private readonly post: (message: FromWebview) => void) {}
+  constructor(private readonly transport: HeatmapTransport) {}
 
-  /** Cells of `window` of `layer`, about `width` × `height` of them (the host may send fewer). */
+  /** Cells of `window` of `layer`, about `width` × `height` of them; supersedes the cells in flight. */
   fetchTiles(layer: string, window: HeatmapWindow, width: number, height: number): Promise<Tiles> {
     this.cancelTiles();
+    const asked = { ...window };
     return new Promise<Tiles>((resolve, reject) => {
-      const requestId = this.nextId++;
-      this.tiles = { id: requestId, layer, window: { ...window }, width, height, resolve, reject };
-      this.post({ type: 'requestHeatmap', requestId, layer, width, height, ...window });
+      const request: InFlight<TileCells> = {
+        layer,
+        window: asked,
+        width,
+        height,
+        reject,
+        settle: (outcome) => {
+          if (this.tiles !== request) return; // superseded or cancelled meanwhile
+          this.tiles = null;
+          if ('error' in outcome) return reject(outcome.error);
+          const density = toFloat32(outcome.value.density);
+          const meanAbs = toFloat32(outcome.value.meanAbs);
+          const { rows, cols } = outcome.value;
+          if (density.length !== rows * cols) reject(new RequestCancelled(`${density.length} cells for ${rows} × ${cols}`));
+          else resolve({ window: asked, rows, cols, density, meanAbs });
+        },
+      };
+      this.tiles = request;
+      settleWith(request, () => this.transport.fetchTiles(layer, asked, width, height));
     });
   }
 
-  /** The weights of `window` of `layer`, row-major. */
+  /** The weights of `window` of `layer`, row-major; supersedes the weights in flight. */
   fetchValues(layer: string, window: HeatmapWindow): Promise<Float32Array> {
     this.cancelValues();
+    const asked = { ...window };
     return new Promise<Float32Array>((resolve, reject) => {
-      const requestId = this.nextId++;
-      this.values = { id: requestId, layer, window: { ...window }, resolve, reject };
-      this.post({ type: 'requestValues', requestId, layer, ...window });
+      const request: InFlight<Float32Array> = {
+        layer,
+        window: asked,
+        reject,
+        settle: (outcome) => {
+          if (this.values !== request) return;
+          this.values = null;
+          if ('error' in outcome) return reject(outcome.error);
+          const values = toFloat32(outcome.value);
+          if (values.length !== (asked.rowEnd - asked.rowStart) * (asked.colEnd - asked.colStart)) reject(new RequestCancelled('the weights do not fill the window asked for'));
+          else resolve(values);
+        },
+      };
+      this.values = request;
+      settleWith(request, () => this.transport.fetchValues(layer, asked));
     });
   }
 
   /** Whether exactly these cells are being fetched. */
   fetchingTiles(layer: string, window: HeatmapWindow, width: number, height: number): boolean {
-    const p = this.tiles;
-    return !!p && p.layer === layer && sameWindow(p.window, window) && p.width === width && p.height === height;
+    const r = this.tiles;
+    return !!r && r.layer === layer && sameWindow(r.window, window) && r.width === width && r.height === height;
   }
 
   /** Whether exactly these weights are being fetched. */
   fetchingValues(layer: string, window: HeatmapWindow): boolean {
-    const p = this.values;
-    return !!p && p.layer === layer && sameWindow(p.window, window);
+    const r = this.values;
+    return !!r && r.layer === layer && sameWindow(r.window, window);
   }
 
   cancelTiles(): void {
-    const p = this.tiles;
+    const r = this.tiles;
     this.tiles = null;
-    p?.reject(new RequestCancelled());
+    r?.reject(new RequestCancelled());
   }
 
   cancelValues(): void {
-    const p = this.values;
+    const r = this.values;
     this.values = null;
-    p?.reject(new RequestCancelled());
+    r?.reject(new RequestCancelled());
   }
 
   cancelAll(): void {
     this.cancelTiles();
     this.cancelValues();
   }
+}
 
-  /** Settles the request `msg` answers, if it is one in flight; false for any other message. */
+/** Settles `request` with the outcome of `fetch`, also when it throws at once. */
+function settleWith<T>(request: InFlight<T>, fetch: () => Promise<T>): void {
+  try {
+    fetch().then(
+      (value) => request.settle({ value }),
+      (error: unknown) => request.settle({ error }),
+    );
+  } catch (error) {
+    request.settle({ error });
+  }
+}
+
+/**
+ * Requests as `requestHeatmap` / `requestValues` messages with an id each; `heatmap`, `values` and
+ * `error` messages with that id answer them. Answers to ids it does not know are not its own.
+ */
+export class MessageTransport implements HeatmapTransport {
+  private nextId = 1;
+  private readonly pending = new Map<number, { readonly kind: 'heatmap' | 'values'; readonly layer: string; readonly window: HeatmapWindow; resolve(v: unknown): void; reject(e: Error): void }>();
+
+  constructor(private readonly post: (message: FromWebview) => void) {}
+
+  fetchTiles(layer: string, window: HeatmapWindow, width: number, height: number): Promise<TileCells> {
+    return new Promise<TileCells>((resolve, reject) => {
+      const requestId = this.nextId++;
+      this.pending.set(requestId, { kind: 'heatmap', layer, window, resolve: resolve as (v: unknown) => void, reject });
+      this.post({ type: 'requestHeatmap', requestId, layer, width, height, ...window });
+    });
+  }
+
+  fetchValues(layer: string, window: HeatmapWindow): Promise<Float32Array> {
+    return new Promise<Float32Array>((resolve, reject) => {
+      const requestId = this.nextId++;
+      this.pending.set(requestId, { kind: 'values', layer, window, resolve: resolve as (v: unknown) => void, reject });
+      this.post({ type: 'requestValues', requestId, layer, ...window });
+    });
+  }
+
+  /** Settles the request `msg` answers; false when it answers none of ours. */
   onMessage(msg: ToWebview): boolean {
-    if (msg.type === 'heatmap') {
-      const p = this.tiles;
-      if (!p || msg.requestId !== p.id || msg.layer !== p.layer) return false;
-      this.tiles = null;
-      const density = toFloat32(msg.density);
-      const meanAbs = toFloat32(msg.meanAbs);
-      if (density.length !== msg.rows * msg.cols) p.reject(new RequestCancelled(`${density.length} cells for ${msg.rows} × ${msg.cols}`));
-      else p.resolve({ window: { ...msg.window }, rows: msg.rows, cols: msg.cols, density, meanAbs });
+    if (msg.type !== 'heatmap' && msg.type !== 'values' && msg.type !== 'error') return false;
+    if (msg.requestId === undefined) return false;
+    const p = this.pending.get(msg.requestId);
+    if (!p) return false;
+    if (msg.type === 'error') {
+      this.pending.delete(msg.requestId);
+      p.reject(new HostError(msg.message));
       return true;
     }
-    if (msg.type === 'values') {
-      const p = this.values;
-      if (!p || msg.requestId !== p.id || msg.layer !== p.layer) return false;
-      this.values = null;
-      const values = toFloat32(msg.values);
-      const w = p.window;
-      if (!sameWindow(msg.window, w) || values.length !== (w.rowEnd - w.rowStart) * (w.colEnd - w.colStart)) {
-        p.reject(new RequestCancelled('the weights do not fill the window asked for'));
-      } else p.resolve(values);
-      return true;
-    }
-    if (msg.type === 'error' && msg.requestId !== undefined) {
-      for (const p of [this.tiles, this.values]) {
-        if (p && msg.requestId === p.id) {
-          if (p === this.tiles) this.tiles = null;
-          else this.values = null;
-          p.reject(new HostError(msg.message));
-          return true;
-        }
-      }
-    }
-    return false;
+    if (msg.type !== p.kind || msg.layer !== p.layer) return false;
+    this.pending.delete(msg.requestId);
+    if (!sameWindow(msg.window, p.window)) p.reject(new RequestCancelled('the answer is for another window'));
+    else if (msg.type === 'heatmap') p.resolve({ rows: msg.rows, cols: msg.cols, density: msg.density, meanAbs: msg.meanAbs });
+    else p.resolve(msg.values);
+    return true;
   }
 }
