@@ -172,6 +172,9 @@ describe('e2e: a 16384 × 4096 layer', () => {
       console.log(`      16384 × 4096 float16: ${JSON.stringify(timings)}`);
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       fs.writeFileSync(path.join(ARTIFACTS, 'timings.json'), JSON.stringify({ 'big_16384x4096 (float16)': timings }, null, 2));
+      // The screenshot shows the cells, not the plot still waiting for them (the fan-in bars alone
+      // already count as drawn above).
+      await expectText(view.locator('#heatmap-status'), /1 cell/, 60_000);
       await canvas.scrollIntoViewIfNeeded();
       await wb().screenshot('heatmap-16384x4096');
     } finally {
