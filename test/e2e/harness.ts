@@ -33,6 +33,7 @@ export const MARKDOWN_PREVIEW = 'vscode.markdown-language-features';
 interface CodeServer {
   readonly url: string;
   readonly temp: string;
+  readonly userDataDir: string;
   readonly logFile: string;
   folderUrl(folder?: string): string;
   stop(options?: { keepTemp?: boolean }): Promise<void>;
@@ -258,6 +259,15 @@ export class Workbench {
     await input.fill(name);
     await this.page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().click();
     await input.waitFor({ state: 'hidden', timeout: 10_000 });
+  }
+
+  /** The user settings as saved on the server; undefined while the file cannot be read whole. */
+  userSettings(): Record<string, unknown> | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.server.userDataDir, 'User', 'settings.json'), 'utf8')) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The texts of the notification toasts now showing. */

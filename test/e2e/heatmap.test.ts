@@ -110,9 +110,15 @@ describe('e2e: the mask heatmap', () => {
         await wb().screenshot(shot);
       }
     } finally {
-      // The theme is a user setting: later tests start from the default again.
+      // The theme is a user setting: later tests start from the default again. The workbench saves
+      // it a moment after showing it, and one closed before then leaves the next in the last theme.
       await wb().setColorTheme('Dark Modern');
-      await waitUntil('the dark theme back', async () => luma(await backgroundOf(view)) < 80);
+      await waitUntil('the dark theme back', async () => themes[0].fits(await backgroundOf(view)));
+      await waitUntil('the dark theme saved', async () => {
+        const settings = wb().userSettings();
+        const theme = settings?.['workbench.colorTheme'];
+        return settings !== undefined && (theme === undefined || String(theme).includes('Dark Modern'));
+      });
     }
   });
 });
@@ -166,6 +172,9 @@ describe('e2e: a 16384 × 4096 layer', () => {
       console.log(`      16384 × 4096 float16: ${JSON.stringify(timings)}`);
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       fs.writeFileSync(path.join(ARTIFACTS, 'timings.json'), JSON.stringify({ 'big_16384x4096 (float16)': timings }, null, 2));
+      // The screenshot shows the cells, not the plot still waiting for them (the fan-in bars alone
+      // already count as drawn above).
+      await expectText(view.locator('#heatmap-status'), /1 cell/, 60_000);
       await canvas.scrollIntoViewIfNeeded();
       await wb().screenshot('heatmap-16384x4096');
     } finally {

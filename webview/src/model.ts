@@ -4,6 +4,7 @@ import type { LayerNeurons, LayerReport, SparsityReport } from '../../src/core/a
 import type { NmPattern } from '../../src/core/nmPattern';
 
 import { count, percent } from './format';
+import type { NmAxis } from './nmGeometry';
 
 export interface Layer {
   readonly report: LayerReport;
@@ -20,7 +21,7 @@ export interface Layer {
 }
 
 /** The [neurons, fan-in positions] view of a weight and its N:M axis. */
-export interface Geometry {
+export interface Geometry extends NmAxis {
   readonly rows: number;
   readonly cols: number;
   /** Input channels (the N:M axis). */
@@ -49,7 +50,6 @@ export function toFloat32(x: unknown): Float32Array {
   if (x && typeof x === 'object') return Float32Array.from(Object.values(x as Record<string, number>));
   return new Float32Array(0);
 }
-
 
 /** The layers to show, each joined by name with its per-neuron figures (weights only). */
 export function buildLayers(report: SparsityReport, neurons: readonly LayerNeurons[]): Layer[] {
@@ -88,28 +88,4 @@ export function overviewOf(layers: readonly Layer[]): Overview {
 
 export function nmText(nm: NmPattern, compliant: number, groups: number): string {
   return groups === 0 ? `${nm.n}:${nm.m}: no full groups` : `${nm.n}:${nm.m}: ${count(compliant)} of ${count(groups)} groups (${percent(compliant / groups)})`;
-}
-
-/**
- * N:M groups in the view: a group is M consecutive input channels at one kernel position, so in
- * view columns it is { (g·M + j)·K + p : j < M } for channel group g and kernel position p.
- */
-export function groupOfColumn(geo: Geometry, m: number, col: number): { group: number; position: number; channel: number; partial: boolean } {
-  const channel = Math.floor(col / geo.K);
-  const position = col - channel * geo.K;
-  const group = Math.floor(channel / m);
-  const fullGroups = Math.floor(geo.inDim / m);
-  return { group, position, channel, partial: group >= fullGroups };
-}
-
-/** Columns of the group holding `col`, ascending. */
-export function groupColumns(geo: Geometry, m: number, col: number): number[] {
-  const { group, position } = groupOfColumn(geo, m, col);
-  const cols: number[] = [];
-  for (let j = 0; j < m; j++) {
-    const channel = group * m + j;
-    if (channel >= geo.inDim) break;
-    cols.push(channel * geo.K + position);
-  }
-  return cols;
 }

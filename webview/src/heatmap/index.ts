@@ -1,0 +1,2 @@
+/** The mask heatmap of the checkpoint editor. */
+export { HeatmapView, type HeatmapOptions } from './heatmapView';
