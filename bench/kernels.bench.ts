@@ -39,15 +39,24 @@ async function timeIt(runs: number, fn: () => unknown): Promise<number> {
 
 /** Milliseconds per call over `calls` calls, the best of `runs` repetitions. */
 async function perCall(runs: number, calls: number, fn: () => unknown): Promise<number> {
-  return (await timeIt(runs, async () => {
-    for (let i = 0; i < calls; i++) await fn();
-  })) / calls;
+  return (
+    (await timeIt(runs, async () => {
+      for (let i = 0; i < calls; i++) await fn();
+    })) / calls
+  );
 }
 
 const rows: string[][] = [];
 function report(what: string, ms: number, baselineName: string, baselineMs: number, goal = ''): void {
   const ratio = baselineMs / ms;
-  rows.push([what, `${ms.toFixed(ms < 1 ? 4 : 1)} ms`, baselineName, `${baselineMs.toFixed(baselineMs < 1 ? 4 : 1)} ms`, `${ratio.toFixed(2)}x`, goal]);
+  rows.push([
+    what,
+    `${ms.toFixed(ms < 1 ? 4 : 1)} ms`,
+    baselineName,
+    `${baselineMs.toFixed(baselineMs < 1 ? 4 : 1)} ms`,
+    `${ratio.toFixed(2)}x`,
+    goal,
+  ]);
   console.log(`${what}: ${ms.toFixed(3)} ms | ${baselineName}: ${baselineMs.toFixed(3)} ms | ${ratio.toFixed(2)}x faster ${goal}`);
 }
 
@@ -59,7 +68,8 @@ function writeWeights(file: string, count: number, dtype: 'float32' | 'bfloat16'
   for (let i = 0; i < chunk; i++) values[i] = rnd() < 0.85 ? 0 : rnd() * 2 - 1;
   const bytes = dtype === 'float32' ? new Uint8Array(values.buffer) : bfloat16Of(values);
   const fd = openSync(file, 'w');
-  for (let written = 0; written < count; written += chunk) writeSync(fd, bytes, 0, Math.min(chunk, count - written) * (dtype === 'float32' ? 4 : 2));
+  for (let written = 0; written < count; written += chunk)
+    writeSync(fd, bytes, 0, Math.min(chunk, count - written) * (dtype === 'float32' ? 4 : 2));
   closeSync(fd);
 }
 
@@ -100,20 +110,34 @@ async function benchScans(native: Kernels, reference: Kernels, dir: string): Pro
     const mib = length / 2 ** 20;
     report(`scan ${mib} MiB ${dtype}: native`, nativeMs, 'plain read', readMs, '(goal: scan <= 1.5x read, i.e. >= 0.67x)');
     report(`scan ${mib} MiB ${dtype}: native`, nativeMs, 'reference', referenceMs, '(goal: >= 10x)');
-    console.log(`  throughput: native ${(mib / nativeMs * 1000).toFixed(0)} MiB/s, plain read ${(mib / readMs * 1000).toFixed(0)} MiB/s`);
+    console.log(
+      `  throughput: native ${((mib / nativeMs) * 1000).toFixed(0)} MiB/s, plain read ${((mib / readMs) * 1000).toFixed(0)} MiB/s`,
+    );
     rmSync(file);
   }
 }
 
 async function benchMasks(native: Kernels, reference: Kernels, dir: string): Promise<void> {
   const addon = require(nativePaths(ROOT).addon) as NativeAddon;
-  for (const [r, c] of quick ? [[1024, 1024]] : [[4096, 4096], [16384, 4096]]) {
+  for (const [r, c] of quick
+    ? [[1024, 1024]]
+    : [
+        [4096, 4096],
+        [16384, 4096],
+      ]) {
     const file = path.join(dir, `mask-${r}x${c}.f32`);
     writeWeights(file, r * c, 'float32');
     const source = { path: file, offset: 0, length: r * c * 4 };
-    const tensor = { source: { kind: 'file' as const, ...source }, dtype: 'float32' as const, shape: [r, c], layout: { outAxis: 0, inAxis: 1 } };
+    const tensor = {
+      source: { kind: 'file' as const, ...source },
+      dtype: 'float32' as const,
+      shape: [r, c],
+      layout: { outAxis: 0, inAxis: 1 },
+    };
     const threads = availableParallelism();
-    const kernelMs = await timeIt(3, () => addon.nmMask({ source, dtype: 'float32', shape: [r, c], outAxis: 0, inAxis: 1, threads, n: 2, m: 4 }));
+    const kernelMs = await timeIt(3, () =>
+      addon.nmMask({ source, dtype: 'float32', shape: [r, c], outAxis: 0, inAxis: 1, threads, n: 2, m: 4 }),
+    );
     const workerMs = await timeIt(3, () => native.nmMask(tensor, { n: 2, m: 4 }));
     const referenceMs = await timeIt(1, () => reference.nmMask(tensor, { n: 2, m: 4 }));
     report(`2:4 mask ${r}x${c}: native kernel`, kernelMs, 'reference', referenceMs);

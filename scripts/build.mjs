@@ -21,12 +21,24 @@ const builds = [
   // The kernel worker runs as its own process and loads the native addon by absolute path.
   esbuild.build({ ...common, entryPoints: ['src/kernels/native/kernelWorker.ts'], outfile: 'dist/kernelWorker.js' }),
   // The checkpoint editor's webview: browser code, one script loaded under a nonce.
-  esbuild.build({ ...common, platform: 'browser', format: 'iife', target: 'chrome120', entryPoints: ['webview/src/main.ts'], outfile: 'dist/webview.js' }),
+  esbuild.build({
+    ...common,
+    platform: 'browser',
+    format: 'iife',
+    target: 'chrome120',
+    entryPoints: ['webview/src/main.ts'],
+    outfile: 'dist/webview.js',
+  }),
 ];
 if (process.argv.includes('--bench')) {
   // Baselines come from bench/node_modules, resolved at run time.
   builds.push(
-    esbuild.build({ ...common, entryPoints: ['bench/kernels.bench.ts'], outfile: 'bench/dist/kernels.bench.js', external: ['onnxruntime-node', 'onnx-proto'] }),
+    esbuild.build({
+      ...common,
+      entryPoints: ['bench/kernels.bench.ts'],
+      outfile: 'bench/dist/kernels.bench.js',
+      external: ['onnxruntime-node', 'onnx-proto'],
+    }),
   );
 }
 await Promise.all(builds);

@@ -55,7 +55,8 @@ function specFiles(dir) {
 /** Runs mocha over the compiled spec files of a tier, in this process. */
 function runMocha(tier, options) {
   const files = specFiles(join(OUT, tier));
-  if (!files.length) return Promise.resolve({ passed: 0, failed: 0, skipped: 0, note: `no spec files in ${relative(REPO, join(OUT, tier))}` });
+  if (!files.length)
+    return Promise.resolve({ passed: 0, failed: 0, skipped: 0, note: `no spec files in ${relative(REPO, join(OUT, tier))}` });
   const mocha = new Mocha({ reporter: 'spec', timeout: 60_000, ...options, ...(grep ? { grep } : {}) });
   for (const file of files) mocha.addFile(file);
   const counts = { passed: 0, failed: 0, skipped: 0 };
@@ -98,7 +99,8 @@ function browserPrerequisites() {
  */
 async function runIntegration() {
   const index = join(OUT, 'integration', 'index.js');
-  if (!existsSync(index)) return { passed: 0, failed: 1, skipped: 0, note: `${relative(REPO, index)} is missing (tsc -p test/tsconfig.json)` };
+  if (!existsSync(index))
+    return { passed: 0, failed: 1, skipped: 0, note: `${relative(REPO, index)} is missing (tsc -p test/tsconfig.json)` };
   mkdirSync(cs.RESULTS_DIR, { recursive: true });
   // Per run, so two runs in one checkout cannot read each other's results.
   const runDir = mkdtempSync(join(tmpdir(), 'sparsity-lens-integration-'));
@@ -160,18 +162,29 @@ async function runIntegration() {
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
   if (log) copyFileSync(logFile, join(cs.RESULTS_DIR, 'integration-mocha.log'));
   // Failures mocha's reporter never printed (the spec files failed to load).
-  for (const f of results?.failures ?? []) if (!log.includes(f.error.split('\n')[0])) console.log(`\n  ${f.title}:\n    ${f.error.split('\n').join('\n    ')}`);
+  for (const f of results?.failures ?? [])
+    if (!log.includes(f.error.split('\n')[0])) console.log(`\n  ${f.title}:\n    ${f.error.split('\n').join('\n    ')}`);
   removeRunDir();
   process.removeListener('exit', removeRunDir);
   if (results && (outcome === 0 || (outcome === 1 && results.failed > 0))) return results;
   // Nothing (or something inconsistent) came back: one failure, with what is known.
   const why =
-    outcome instanceof Error ? outcome.message
-    : outcome === 'timeout' ? `no result within ${timeoutMs} ms (SPARSITY_LENS_INTEGRATION_TIMEOUT_MS)`
-    : `the workbench exited with ${outcome} without failing tests: the tests did not load or run()`;
+    outcome instanceof Error
+      ? outcome.message
+      : outcome === 'timeout'
+        ? `no result within ${timeoutMs} ms (SPARSITY_LENS_INTEGRATION_TIMEOUT_MS)`
+        : `the workbench exited with ${outcome} without failing tests: the tests did not load or run()`;
   console.log(`\n  integration tier failed: ${why}`);
-  if (pageErrors.length) console.log(`  last errors of the workbench:\n    ${pageErrors.slice(-8).map((e) => e.split('\n').slice(0, 6).join('\n      ')).join('\n    ')}`);
-  console.log(`  code-server log: ${relative(REPO, join(cs.RESULTS_DIR, 'code-server-integration.log'))}, screenshot: test-results/integration.png`);
+  if (pageErrors.length)
+    console.log(
+      `  last errors of the workbench:\n    ${pageErrors
+        .slice(-8)
+        .map((e) => e.split('\n').slice(0, 6).join('\n      '))
+        .join('\n    ')}`,
+    );
+  console.log(
+    `  code-server log: ${relative(REPO, join(cs.RESULTS_DIR, 'code-server-integration.log'))}, screenshot: test-results/integration.png`,
+  );
   return { passed: results?.passed ?? 0, failed: (results?.failed ?? 0) + 1, skipped: results?.skipped ?? 0 };
 }
 

@@ -61,7 +61,18 @@ function codeServerInstalled() {
 }
 
 /** Where code-server's search looks for ripgrep (install-code-server.sh links the system's rg). */
-const RIPGREP_LINK = path.join(CODE_SERVER_DIR, 'node_modules', 'code-server', 'lib', 'vscode', 'node_modules', '@vscode', 'ripgrep', 'bin', 'rg');
+const RIPGREP_LINK = path.join(
+  CODE_SERVER_DIR,
+  'node_modules',
+  'code-server',
+  'lib',
+  'vscode',
+  'node_modules',
+  '@vscode',
+  'ripgrep',
+  'bin',
+  'rg',
+);
 
 /**
  * Installs code-server unless it is there (about 85 s the first time, then a no-op); links
@@ -79,7 +90,8 @@ function ensureCodeServer(log = (m) => process.stdout.write(m + '\n')) {
   }
   log(`installing code-server ${CODE_SERVER_VERSION} into ${path.relative(REPO, CODE_SERVER_DIR)} (once, about 90 s)`);
   const r = spawnSync('bash', [INSTALL_SCRIPT], { cwd: REPO, stdio: 'inherit', env: { ...process.env, npm_config_yes: 'true' } });
-  if (r.status !== 0 || !codeServerInstalled()) throw new Error(`scripts/vscode/install-code-server.sh failed (exit ${r.status ?? r.signal})`);
+  if (r.status !== 0 || !codeServerInstalled())
+    throw new Error(`scripts/vscode/install-code-server.sh failed (exit ${r.status ?? r.signal})`);
 }
 
 function freePort() {
@@ -171,13 +183,17 @@ function mkTemp(prefix) {
  * test/fixtures under fixtures/. The repository itself is never opened, so tests cannot change it.
  */
 /** @param {{ fixtures?: string[], dir?: string }} [options] */
-function makeWorkspace({ fixtures = ['digits_mlp.onnx', 'digits_mlp_unstructured80.safetensors', 'pytorch/pruned.pt', 'tfjs/layers'], dir } = {}) {
+function makeWorkspace({
+  fixtures = ['digits_mlp.onnx', 'digits_mlp_unstructured80.safetensors', 'pytorch/pruned.pt', 'tfjs/layers'],
+  dir,
+} = {}) {
   const ws = dir ?? path.join(mkTemp('sparsity-lens-ws-'), 'workspace');
   fs.mkdirSync(ws, { recursive: true });
   fs.cpSync(path.join(REPO, 'examples'), ws, { recursive: true });
   if (fixtures.length) {
     fs.mkdirSync(path.join(ws, 'fixtures'), { recursive: true });
-    for (const f of fixtures) fs.cpSync(path.join(REPO, 'test', 'fixtures', f), path.join(ws, 'fixtures', path.basename(f)), { recursive: true });
+    for (const f of fixtures)
+      fs.cpSync(path.join(REPO, 'test', 'fixtures', f), path.join(ws, 'fixtures', path.basename(f)), { recursive: true });
   }
   return ws;
 }
@@ -198,7 +214,10 @@ function installExtension(extensionsDir, how, env) {
   if (how === 'vsix') {
     const vsix = process.env.SPARSITY_LENS_VSIX ?? path.join(REPO, 'dist', `${pkg.name}.vsix`);
     if (!fs.existsSync(vsix)) throw new Error(`${path.relative(REPO, vsix)} is missing: run npm run package`);
-    const r = spawnSync(process.execPath, [CODE_SERVER_ENTRY, ...env.baseArgs, '--install-extension', vsix, '--force'], { env: env.vars, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CODE_SERVER_ENTRY, ...env.baseArgs, '--install-extension', vsix, '--force'], {
+      env: env.vars,
+      encoding: 'utf8',
+    });
     if (r.status !== 0) throw new Error(`installing ${vsix} failed:\n${r.stdout}\n${r.stderr}`);
     return;
   }
@@ -244,7 +263,8 @@ async function startCodeServer(options = {}) {
     BROWSER: 'true',
     ...options.env,
   };
-  for (const k of ['PASSWORD', 'HASHED_PASSWORD', 'PORT', 'VSCODE_IPC_HOOK_CLI', 'VSCODE_PROXY_URI', 'ELECTRON_RUN_AS_NODE']) delete vars[k];
+  for (const k of ['PASSWORD', 'HASHED_PASSWORD', 'PORT', 'VSCODE_IPC_HOOK_CLI', 'VSCODE_PROXY_URI', 'ELECTRON_RUN_AS_NODE'])
+    delete vars[k];
   const baseArgs = ['--config', configFile, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir];
   try {
     installExtension(extensionsDir, options.extension ?? 'symlink', { baseArgs, vars });
@@ -263,8 +283,10 @@ async function startCodeServer(options = {}) {
     const args = [
       CODE_SERVER_ENTRY,
       ...baseArgs,
-      '--bind-addr', `${host}:${port}`,
-      '--auth', 'none',
+      '--bind-addr',
+      `${host}:${port}`,
+      '--auth',
+      'none',
       '--disable-telemetry',
       '--disable-update-check',
       '--disable-workspace-trust',

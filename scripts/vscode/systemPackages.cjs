@@ -83,7 +83,9 @@ function aptInstall(packages, { sudo, env = process.env }) {
     const r = spawnSync(file, argv, { env: { ...env, DEBIAN_FRONTEND: 'noninteractive' }, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     if (r.status !== 0) {
       const output = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
-      throw new Error(`${sudo ? 'sudo ' : ''}apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})${output ? `:\n${output}` : ''}`);
+      throw new Error(
+        `${sudo ? 'sudo ' : ''}apt-get ${args.join(' ')} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`})${output ? `:\n${output}` : ''}`,
+      );
     }
   }
 }
@@ -106,7 +108,13 @@ function ensureSystemPackages({
   log = (line) => process.stdout.write(line + '\n'),
 } = {}) {
   const missing = missingPackages(env);
-  const decision = decide({ missing, skip, root, sudo: missing.length > 0 && !skip && !root && sudo(), aptGet: !!findCommand(['apt-get'], env) });
+  const decision = decide({
+    missing,
+    skip,
+    root,
+    sudo: missing.length > 0 && !skip && !root && sudo(),
+    aptGet: !!findCommand(['apt-get'], env),
+  });
   if (decision.action !== 'install') return decision;
   log(decision.line);
   try {
@@ -115,7 +123,8 @@ function ensureSystemPackages({
     return { action: 'fail', line: `installing ${decision.packages.join(', ')} failed: ${e.message}` };
   }
   const still = missingPackages(env);
-  if (still.length) return { action: 'fail', line: `after apt-get install -y ${decision.packages.join(' ')}, still not on PATH: ${still.join(', ')}` };
+  if (still.length)
+    return { action: 'fail', line: `after apt-get install -y ${decision.packages.join(' ')}, still not on PATH: ${still.join(', ')}` };
   return { action: 'ready' };
 }
 

@@ -55,7 +55,11 @@ export function syntheticModel() {
     { name: 'model.layers.0.self_attn.q_proj.weight', shape: [1024, 1024], dtype: 'bfloat16', role: 'linear', mode: 'nm' },
     { name: 'model.layers.0.self_attn.k_proj.weight', shape: [256, 1024], dtype: 'bfloat16', role: 'linear', mode: 'nm' },
     {
-      name: 'model.layers.0.mlp.up_proj.weight', shape: [16384, 4096], dtype: 'bfloat16', role: 'linear', mode: 'nm',
+      name: 'model.layers.0.mlp.up_proj.weight',
+      shape: [16384, 4096],
+      dtype: 'bfloat16',
+      role: 'linear',
+      mode: 'nm',
       deadRows: Array.from({ length: 37 }, (_, i) => 101 + i * 431),
     },
     { name: 'model.layers.0.mlp.down_proj.weight', shape: [2048, 8192], dtype: 'bfloat16', role: 'linear', mode: 'banded', density: 0.45 },
@@ -71,18 +75,49 @@ export function syntheticModel() {
     const numel = numelOf(t.shape);
     if (t.role === 'other') {
       const nnz = t.name.includes('embed') ? Math.round(numel * 0.97) : numel;
-      layers.push({ name: t.name, shape: t.shape, dtype: t.dtype, role: t.role, numel, nnz, sparsity: 1 - nnz / numel, negativeZeros: 0, fanIn: null, nm: null });
+      layers.push({
+        name: t.name,
+        shape: t.shape,
+        dtype: t.dtype,
+        role: t.role,
+        numel,
+        nnz,
+        sparsity: 1 - nnz / numel,
+        negativeZeros: 0,
+        fanIn: null,
+        nm: null,
+      });
       views.push({ index });
       return;
     }
     const rows = t.shape[0];
     const cols = numel / rows;
     const inDim = t.shape[1];
-    const spec = { name: t.name, rows, cols, inDim, n: nm.n, m: nm.m, mode: t.mode, density: t.density ?? 0.5, seed: 1000 + index, deadRows: t.deadRows, violationRate: t.violationRate };
+    const spec = {
+      name: t.name,
+      rows,
+      cols,
+      inDim,
+      n: nm.n,
+      m: nm.m,
+      mode: t.mode,
+      density: t.density ?? 0.5,
+      seed: 1000 + index,
+      deadRows: t.deadRows,
+      violationRate: t.violationRate,
+    };
     const a = analyse(spec);
     layers.push({
-      name: t.name, shape: t.shape, dtype: t.dtype, role: t.role, numel, nnz: a.nnz, sparsity: 1 - a.nnz / numel, negativeZeros: 0,
-      fanIn: summarizeFanIn(a.fanIn, cols), nm: a.nm,
+      name: t.name,
+      shape: t.shape,
+      dtype: t.dtype,
+      role: t.role,
+      numel,
+      nnz: a.nnz,
+      sparsity: 1 - a.nnz / numel,
+      negativeZeros: 0,
+      fanIn: summarizeFanIn(a.fanIn, cols),
+      nm: a.nm,
     });
     specs.push(spec);
     views.push({ index, rows, cols, inDim, fanIn: Array.from(a.fanIn) });

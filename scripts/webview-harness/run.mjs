@@ -59,7 +59,8 @@ await esbuild.build({
   logLevel: 'warning',
 });
 copyFileSync(path.join(root, 'media/webview.css'), path.join(siteDir, 'media/webview.css'));
-for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(path.join(root, 'node_modules/@vscode/codicons/dist', f), path.join(siteDir, 'dist', f));
+for (const f of ['codicon.css', 'codicon.ttf'])
+  copyFileSync(path.join(root, 'node_modules/@vscode/codicons/dist', f), path.join(siteDir, 'dist', f));
 
 // 2. Models.
 const models = {
@@ -101,7 +102,11 @@ const scenarios = [
   { name: '02-digits-light', model: 'digits', theme: 'light', viewport: [1280, 1400], fullPage: true },
   { name: '03-convnet-dark-conv2', model: 'convnet', theme: 'dark', viewport: [1280, 1400], select: 'conv2.weight', fullPage: true },
   {
-    name: '04-convnet-conv1-weights-light', model: 'convnet', theme: 'light', viewport: [1280, 1400], select: 'conv1.weight',
+    name: '04-convnet-conv1-weights-light',
+    model: 'convnet',
+    theme: 'light',
+    viewport: [1280, 1400],
+    select: 'conv1.weight',
     act: async (page) => {
       await zoomToWeights(page);
       await scrollTo(page, '.detail-panel');
@@ -110,7 +115,11 @@ const scenarios = [
   },
   { name: '05-llm-dark', model: 'synthetic', theme: 'dark', viewport: [1400, 1500], select: up, fullPage: true, timing: true },
   {
-    name: '06-llm-up-weights-dark', model: 'synthetic', theme: 'dark', viewport: [1400, 1100], select: up,
+    name: '06-llm-up-weights-dark',
+    model: 'synthetic',
+    theme: 'dark',
+    viewport: [1400, 1100],
+    select: up,
     act: async (page) => {
       await scrollTo(page, '.detail-panel');
       // Wheel zoom around a point, then to single weights, then hover one.
@@ -123,7 +132,11 @@ const scenarios = [
     },
   },
   {
-    name: '06b-llm-down-midzoom-drag-light', model: 'synthetic', theme: 'light', viewport: [1400, 1100], select: down,
+    name: '06b-llm-down-midzoom-drag-light',
+    model: 'synthetic',
+    theme: 'light',
+    viewport: [1400, 1100],
+    select: down,
     act: async (page) => {
       await scrollTo(page, '.detail-panel');
       const b = await canvasBox(page);
@@ -140,7 +153,11 @@ const scenarios = [
     },
   },
   {
-    name: '07-llm-down-violations-dark', model: 'synthetic', theme: 'dark', viewport: [1400, 1100], select: down,
+    name: '07-llm-down-violations-dark',
+    model: 'synthetic',
+    theme: 'dark',
+    viewport: [1400, 1100],
+    select: down,
     act: async (page) => {
       await scrollTo(page, '.detail-panel');
       await zoomToWeights(page);
@@ -148,7 +165,11 @@ const scenarios = [
     },
   },
   {
-    name: '08-llm-conv-violations-light', model: 'synthetic', theme: 'light', viewport: [1400, 1100], select: conv,
+    name: '08-llm-conv-violations-light',
+    model: 'synthetic',
+    theme: 'light',
+    viewport: [1400, 1100],
+    select: conv,
     act: async (page) => {
       await scrollTo(page, '.detail-panel');
       await page.locator(canvasSel).focus();
@@ -158,7 +179,11 @@ const scenarios = [
     },
   },
   {
-    name: '09-llm-stem-partial-groups-dark', model: 'synthetic', theme: 'dark', viewport: [1400, 1100], select: 'vision.stem.conv.weight',
+    name: '09-llm-stem-partial-groups-dark',
+    model: 'synthetic',
+    theme: 'dark',
+    viewport: [1400, 1100],
+    select: 'vision.stem.conv.weight',
     act: async (page) => {
       await scrollTo(page, '.detail-panel');
       await zoomToWeights(page);
@@ -166,21 +191,34 @@ const scenarios = [
     },
   },
   {
-    name: '10-llm-hc-magnitude', model: 'synthetic', theme: 'high-contrast', viewport: [1400, 1500], select: down, fullPage: true,
+    name: '10-llm-hc-magnitude',
+    model: 'synthetic',
+    theme: 'high-contrast',
+    viewport: [1400, 1500],
+    select: down,
+    fullPage: true,
     act: async (page) => {
       await page.click('vscode-radio[value="magnitude"]');
       await settle(page);
     },
   },
   {
-    name: '11-theme-switch-dark-to-light', model: 'digits', theme: 'dark', viewport: [1280, 1400], fullPage: true,
+    name: '11-theme-switch-dark-to-light',
+    model: 'digits',
+    theme: 'dark',
+    viewport: [1280, 1400],
+    fullPage: true,
     act: async (page) => {
       await page.evaluate(() => window.__harness.setTheme('light'));
       await settle(page, 400);
     },
   },
   {
-    name: '12-keyboard-sort-narrow', model: 'synthetic', theme: 'dark', viewport: [900, 1400], fullPage: true,
+    name: '12-keyboard-sort-narrow',
+    model: 'synthetic',
+    theme: 'dark',
+    viewport: [900, 1400],
+    fullPage: true,
     act: async (page) => {
       await page.click('th.col-sparsity .sort-button');
       await page.locator('table.layers tbody tr[tabindex="0"]').focus();
@@ -192,7 +230,12 @@ const scenarios = [
     },
   },
   {
-    name: '13-state-restored-after-reload', model: 'synthetic', theme: 'dark', viewport: [1400, 1100], select: undefined, reload: true,
+    name: '13-state-restored-after-reload',
+    model: 'synthetic',
+    theme: 'dark',
+    viewport: [1400, 1100],
+    select: undefined,
+    reload: true,
     act: async (page, reload) => {
       await page.click(`table.layers tr[data-name="${conv}"]`);
       await settle(page);
@@ -211,7 +254,10 @@ const scenarios = [
     },
   },
   {
-    name: '14-analysis-error-light', model: 'digits', theme: 'light', viewport: [1000, 300],
+    name: '14-analysis-error-light',
+    model: 'digits',
+    theme: 'light',
+    viewport: [1000, 300],
     initError: 'examples/broken.safetensors: header length 18446744073709551615 is larger than the file (1024 bytes)',
   },
 ];
@@ -288,7 +334,15 @@ if (args.includes('--serve')) {
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
 });
 const failures = [];
 try {
@@ -317,7 +371,8 @@ try {
       continue;
     }
     const timing = await page.evaluate(() => window.__harness.timings.firstDraw);
-    if (s.initError && !(await page.locator('.banner', { hasText: 'header length' }).isVisible())) problems.push('the analysis error is not shown');
+    if (s.initError && !(await page.locator('.banner', { hasText: 'header length' }).isVisible()))
+      problems.push('the analysis error is not shown');
     if (s.timing) {
       // The webview's share: init → first request, plus reply → drawn frame (the frame wait is
       // bounded by the display's refresh; headless chromium runs at ~60 Hz).
@@ -332,7 +387,11 @@ try {
     if (s.act) await s.act(page, load);
     const file = path.join(shotDir, `${s.name}.png`);
     await page.screenshot({ path: file, fullPage: !!s.fullPage });
-    const h = await page.evaluate(() => ({ csp: window.__harness.csp, errors: window.__harness.errors, posted: window.__harness.posted.map((m) => m.method ?? m.rpc) }));
+    const h = await page.evaluate(() => ({
+      csp: window.__harness.csp,
+      errors: window.__harness.errors,
+      posted: window.__harness.posted.map((m) => m.method ?? m.rpc),
+    }));
     for (const v of h.csp) problems.push(`CSP violation: ${JSON.stringify(v)}`);
     for (const e of h.errors) problems.push(`error: ${e}`);
     const counts = h.posted.reduce((acc, t) => ((acc[t] = (acc[t] ?? 0) + 1), acc), {});

@@ -66,7 +66,10 @@ export function keep(spec, row, col) {
     case 'random':
       return hash(spec.seed, row, col, 1) / U32 < spec.density;
     case 'banded': {
-      const p = Math.min(0.95, Math.max(0.02, spec.density + 0.4 * Math.sin(row / 97 + 1.3) * Math.cos(col / 211) + 0.15 * Math.sin((row + col) / 41)));
+      const p = Math.min(
+        0.95,
+        Math.max(0.02, spec.density + 0.4 * Math.sin(row / 97 + 1.3) * Math.cos(col / 211) + 0.15 * Math.sin((row + col) / 41)),
+      );
       return hash(spec.seed, row, col, 1) / U32 < p;
     }
     case 'nm': {
@@ -81,7 +84,11 @@ export function keep(spec, row, col) {
       let mask = list[hash(spec.seed, row, slot, 3) % list.length];
       if (spec.violationRate && hash(spec.seed, row, slot, 4) / U32 < spec.violationRate) {
         // One more non-zero: the lowest zero bit.
-        for (let b = 0; b < spec.m; b++) if (!(mask & (1 << b))) { mask |= 1 << b; break; }
+        for (let b = 0; b < spec.m; b++)
+          if (!(mask & (1 << b))) {
+            mask |= 1 << b;
+            break;
+          }
       }
       return (mask & (1 << j)) !== 0;
     }
@@ -182,7 +189,12 @@ export function analyse(spec) {
 
 /** The report's fan-in summary (same rules as src/core/analysis/fanIn.ts). */
 export function summarizeFanIn(counts, dense) {
-  let min = Infinity, max = 0, sum = 0, zeroNeurons = 0, activeMin = Infinity, activeMax = 0;
+  let min = Infinity,
+    max = 0,
+    sum = 0,
+    zeroNeurons = 0,
+    activeMin = Infinity,
+    activeMax = 0;
   for (const c of counts) {
     sum += c;
     if (c < min) min = c;
@@ -194,5 +206,13 @@ export function summarizeFanIn(counts, dense) {
     }
   }
   const constant = zeroNeurons < counts.length && activeMin === activeMax;
-  return { dense, min: counts.length ? min : 0, max, mean: counts.length ? sum / counts.length : 0, constant, k: constant ? activeMax : null, zeroNeurons };
+  return {
+    dense,
+    min: counts.length ? min : 0,
+    max,
+    mean: counts.length ? sum / counts.length : 0,
+    constant,
+    k: constant ? activeMax : null,
+    zeroNeurons,
+  };
 }

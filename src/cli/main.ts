@@ -7,7 +7,14 @@ import { formatReportTable } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
 import { openCheckpoint } from '../core/formats/registry';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
-import { applyRoleOverrides, parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, unusedRoleOverrides, type RoleOverrides } from '../core/roles/roleOverrides';
+import {
+  applyRoleOverrides,
+  parseRoleOverrides,
+  parseRoleOverridesJson,
+  RoleOverrideError,
+  unusedRoleOverrides,
+  type RoleOverrides,
+} from '../core/roles/roleOverrides';
 import { withFile } from '../core/randomAccessFile';
 import { createKernels, type KernelBackend } from '../kernels/createKernels';
 import { KernelCrashError, NativeUnavailableError } from '../kernels/native/workerProcess';

@@ -81,7 +81,8 @@ export class DerivedBytesBudget {
    * to skip the tensor with ("needs a 2.0 GiB copy in memory, over the 1.0 GiB limit per tensor").
    */
   reserve(bytes: number): string | undefined {
-    if (bytes > MAX_DERIVED_BYTES) return `needs a ${formatBytes(bytes)} copy in memory, over the ${formatBytes(MAX_DERIVED_BYTES)} limit per tensor`;
+    if (bytes > MAX_DERIVED_BYTES)
+      return `needs a ${formatBytes(bytes)} copy in memory, over the ${formatBytes(MAX_DERIVED_BYTES)} limit per tensor`;
     if (this.used + bytes > this.limit) {
       return `needs a ${formatBytes(bytes)} copy in memory, and the copies made for this file would pass ${formatBytes(this.limit)}`;
     }

@@ -63,10 +63,16 @@ export class NeuronView {
   checkWindow(w: ViewWindow): void {
     const ok =
       [w.rowStart, w.rowEnd, w.colStart, w.colEnd].every(Number.isInteger) &&
-      w.rowStart >= 0 && w.rowStart < w.rowEnd && w.rowEnd <= this.rows &&
-      w.colStart >= 0 && w.colStart < w.colEnd && w.colEnd <= this.cols;
+      w.rowStart >= 0 &&
+      w.rowStart < w.rowEnd &&
+      w.rowEnd <= this.rows &&
+      w.colStart >= 0 &&
+      w.colStart < w.colEnd &&
+      w.colEnd <= this.cols;
     if (!ok) {
-      throw new RangeError(`window rows ${w.rowStart}..${w.rowEnd}, cols ${w.colStart}..${w.colEnd} does not fit a ${this.rows}×${this.cols} weight`);
+      throw new RangeError(
+        `window rows ${w.rowStart}..${w.rowEnd}, cols ${w.colStart}..${w.colEnd} does not fit a ${this.rows}×${this.cols} weight`,
+      );
     }
   }
 }

@@ -37,12 +37,7 @@ export class RandomAccessFile {
   /** Reads exactly `length` bytes at `offset`; a range past the end is a truncation error. */
   async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     if (offset < 0 || length < 0 || offset + length > this.size) {
-      throw new CheckpointError(
-        this.path,
-        'truncated',
-        `needs bytes ${offset}..${offset + length} but the file has ${this.size}`,
-        offset,
-      );
+      throw new CheckpointError(this.path, 'truncated', `needs bytes ${offset}..${offset + length} but the file has ${this.size}`, offset);
     }
     const buf = into ?? new Uint8Array(length);
     let done = 0;

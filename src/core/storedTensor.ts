@@ -185,7 +185,9 @@ function phraseOf(step: DerivedTensor): string {
       return `effective weight = ${lastPart(step.orig.name)} × ${lastPart(step.mask.name)}`;
     case 'dequantize': {
       const how = `dequantized from ${step.codes} (v × scale + min)`;
-      return step.zeroCode === undefined ? `${how}; 0 is not representable: no weight decodes to exactly 0` : `${how}; 0 = code ${step.zeroCode}`;
+      return step.zeroCode === undefined
+        ? `${how}; 0 is not representable: no weight decodes to exactly 0`
+        : `${how}; 0 = code ${step.zeroCode}`;
     }
     case 'float16Quantization':
       return 'stored as float16 (TF.js quantization of a float32 weight)';

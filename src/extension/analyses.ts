@@ -103,7 +103,8 @@ export class Analyses implements vscode.Disposable {
     const title = `Sparsity Lens: analysing ${vscode.workspace.asRelativePath(uri)}`;
     return runJob({ title, output: this.output }, async (signal, report) => {
       const started = Date.now();
-      if (this.settings.layerRolesError) throw new Error(`the setting sparsityLens.layerRoles is invalid: ${this.settings.layerRolesError}`);
+      if (this.settings.layerRolesError)
+        throw new Error(`the setting sparsityLens.layerRoles is invalid: ${this.settings.layerRolesError}`);
       const checkpoint = applyRoleOverrides(await openCheckpoint(uri.fsPath), this.settings.layerRoles);
       const { report: result, neurons } = await analyseCheckpoint(checkpoint, this.kernels, {
         nm,
@@ -111,7 +112,9 @@ export class Analyses implements vscode.Disposable {
         signal,
         onProgress: (_done, total, name) => report({ message: name, increment: 100 / total }),
       });
-      this.output.appendLine(`analysed ${uri.fsPath}: ${result.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`);
+      this.output.appendLine(
+        `analysed ${uri.fsPath}: ${result.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`,
+      );
       return { uri, checkpoint, report: { ...result, file: vscode.workspace.asRelativePath(uri) }, neurons };
     });
   }

@@ -152,7 +152,10 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       channel.notify('init', {
         report: analysis.report,
         neurons: [...analysis.neurons.values()],
-        settings: { maxHeatmapCells: this.analyses.currentSettings.maxHeatmapCells, zeroThreshold: this.analyses.currentSettings.zeroThreshold },
+        settings: {
+          maxHeatmapCells: this.analyses.currentSettings.maxHeatmapCells,
+          zeroThreshold: this.analyses.currentSettings.zeroThreshold,
+        },
         ...(select ? { select } : {}),
       });
     } catch (e) {

@@ -23,7 +23,10 @@ export interface JobOptions {
  * one), and on failure the details in the output channel. A cancel aborts the job's signal; the
  * job then rejects with vscode.CancellationError.
  */
-export async function runJob<T>(options: JobOptions, job: (signal: AbortSignal, report: (progress: JobProgress) => void) => Promise<T>): Promise<T> {
+export async function runJob<T>(
+  options: JobOptions,
+  job: (signal: AbortSignal, report: (progress: JobProgress) => void) => Promise<T>,
+): Promise<T> {
   const abort = new AbortController();
   let message = '';
   let percent = 0;
@@ -44,12 +47,15 @@ export async function runJob<T>(options: JobOptions, job: (signal: AbortSignal, 
   );
   void vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: options.title }, () => settled);
   const notify = setTimeout(() => {
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: options.title, cancellable: true }, (progress, token) => {
-      const subscription = token.onCancellationRequested(() => abort.abort());
-      progress.report({ message, increment: percent });
-      toNotification = (p) => progress.report({ message: p.message, increment: p.increment });
-      return settled.finally(() => subscription.dispose());
-    });
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: options.title, cancellable: true },
+      (progress, token) => {
+        const subscription = token.onCancellationRequested(() => abort.abort());
+        progress.report({ message, increment: percent });
+        toNotification = (p) => progress.report({ message: p.message, increment: p.increment });
+        return settled.finally(() => subscription.dispose());
+      },
+    );
   }, options.notifyAfterMs ?? NOTIFY_AFTER_MS);
   void settled.finally(() => clearTimeout(notify));
   return work;

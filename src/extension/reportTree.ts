@@ -49,7 +49,11 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
       item.tooltip = `${r.file}\nall tensors: ${r.total.nnz} of ${r.total.numel} non-zero\nweights: ${r.weights.nnz} of ${r.weights.numel} non-zero`;
       item.resourceUri = node.analysis.uri;
       item.contextValue = 'checkpoint';
-      item.command = { command: 'vscode.openWith', title: 'Open', arguments: [node.analysis.uri, CheckpointEditorProvider.viewTypeFor(node.analysis.uri)] };
+      item.command = {
+        command: 'vscode.openWith',
+        title: 'Open',
+        arguments: [node.analysis.uri, CheckpointEditorProvider.viewTypeFor(node.analysis.uri)],
+      };
       return item;
     }
     const { layer, analysis } = node;

@@ -5,7 +5,14 @@ export interface CondensedKernels {
   /** y[batch, out] = x[batch, in] · Wᵀ + b with a condensed W. */
   condensedForward(layer: CondensedLayer, bias: Float32Array | null, x: Float32Array, batch: number): Promise<Float32Array>;
   /** y[batch, out] = x[batch, in] · Wᵀ + b with a dense W [out, in]. */
-  denseForward(weight: Float32Array, bias: Float32Array | null, outFeatures: number, inFeatures: number, x: Float32Array, batch: number): Promise<Float32Array>;
+  denseForward(
+    weight: Float32Array,
+    bias: Float32Array | null,
+    outFeatures: number,
+    inFeatures: number,
+    x: Float32Array,
+    batch: number,
+  ): Promise<Float32Array>;
 }
 
 /** A constant fan-in layer stored as its non-zeros only. */

@@ -34,7 +34,10 @@ export interface RequestContext<M> {
 }
 
 export type MethodImplementations<Local extends Methods> = {
-  readonly [K in keyof Local]: (params: Local[K]['params'], context: RequestContext<Local[K]>) => Local[K]['result'] | Promise<Local[K]['result']>;
+  readonly [K in keyof Local]: (
+    params: Local[K]['params'],
+    context: RequestContext<Local[K]>,
+  ) => Local[K]['result'] | Promise<Local[K]['result']>;
 };
 
 export type NotificationListeners<In extends Notifications> = {
@@ -72,7 +75,12 @@ interface Pending {
  * One side of a channel. `Local` are the methods this side answers, `Remote` those it calls;
  * `In` and `Out` the notifications it receives and sends.
  */
-export class MessageHandler<Local extends Methods, Remote extends Methods, In extends Notifications = Notifications, Out extends Notifications = Notifications> {
+export class MessageHandler<
+  Local extends Methods,
+  Remote extends Methods,
+  In extends Notifications = Notifications,
+  Out extends Notifications = Notifications,
+> {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
   private readonly running = new Map<number, AbortController>();
@@ -84,7 +92,11 @@ export class MessageHandler<Local extends Methods, Remote extends Methods, In ex
   ) {}
 
   /** Calls `method` on the other side. */
-  request<K extends keyof Remote & string>(method: K, params: Remote[K]['params'], options: RequestOptions<ProgressOf<Remote[K]>> = {}): Promise<Remote[K]['result']> {
+  request<K extends keyof Remote & string>(
+    method: K,
+    params: Remote[K]['params'],
+    options: RequestOptions<ProgressOf<Remote[K]>> = {},
+  ): Promise<Remote[K]['result']> {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const id = ++this.nextId;

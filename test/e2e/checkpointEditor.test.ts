@@ -5,7 +5,9 @@ describe('e2e: the checkpoint editor', () => {
   const wb = useWorkbench();
 
   it('opens an ONNX file from the explorer with the table, summary and a drawn heatmap', async () => {
-    await wb().waitForView('Sparsity Report').catch(() => undefined);
+    await wb()
+      .waitForView('Sparsity Report')
+      .catch(() => undefined);
     await wb().openFromExplorer('digits_mlp_24.onnx');
     const view = wb().webview();
     const text = await expectText(view.locator('body'), /fc2\.weight/, 60_000);
@@ -33,7 +35,9 @@ describe('e2e: the checkpoint editor', () => {
   });
 
   it('opens a PyTorch checkpoint (torch.save) from the explorer in the same editor', async () => {
-    await wb().waitForView('Sparsity Report').catch(() => undefined);
+    await wb()
+      .waitForView('Sparsity Report')
+      .catch(() => undefined);
     await wb().openFromExplorer('digits_mlp_unstructured80.pt');
     const view = wb().webview({ extensionId: EXTENSION_ID });
     const text = await expectText(view.locator('body'), /fc2\.weight/, 60_000);

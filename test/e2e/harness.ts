@@ -133,7 +133,9 @@ export class Workbench {
       await this.page.keyboard.press('Escape');
       await input.waitFor({ state: 'hidden', timeout: 10_000 });
       if (Date.now() > deadline) {
-        throw new Error(`the command palette does not offer "${title}" after ${attempt} tries (its when clause?); it shows: ${JSON.stringify(shown)}`);
+        throw new Error(
+          `the command palette does not offer "${title}" after ${attempt} tries (its when clause?); it shows: ${JSON.stringify(shown)}`,
+        );
       }
       await this.page.waitForTimeout(500);
     }
@@ -175,7 +177,10 @@ export class Workbench {
     const input = this.page.locator('.quick-input-widget .quick-input-box input');
     await input.waitFor({ state: 'visible', timeout: 10_000 });
     await input.fill(relativePath);
-    await this.page.locator('.quick-input-list .monaco-list-row', { hasText: path.basename(relativePath) }).first().waitFor({ timeout: 10_000 });
+    await this.page
+      .locator('.quick-input-list .monaco-list-row', { hasText: path.basename(relativePath) })
+      .first()
+      .waitFor({ timeout: 10_000 });
     await this.page.keyboard.press('Enter');
     await input.waitFor({ state: 'hidden', timeout: 10_000 });
   }
@@ -213,10 +218,17 @@ export class Workbench {
     const deadline = Date.now() + 30_000;
     for (;;) {
       await row.click({ button: 'right' });
-      if (await entry.waitFor({ state: 'visible', timeout: 3_000 }).then(() => true, () => false)) break;
+      if (
+        await entry.waitFor({ state: 'visible', timeout: 3_000 }).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       const shown = await this.page.locator('.context-view .monaco-menu .action-label').allInnerTexts();
       await this.page.keyboard.press('Escape');
-      if (Date.now() > deadline) throw new Error(`the explorer context menu of ${relativePath} lacks "${item}"; it shows ${JSON.stringify(shown)}`);
+      if (Date.now() > deadline)
+        throw new Error(`the explorer context menu of ${relativePath} lacks "${item}"; it shows ${JSON.stringify(shown)}`);
       await this.page.waitForTimeout(500);
     }
     // The menu ignores a click that comes too soon after it opened (it guards against the
@@ -225,7 +237,13 @@ export class Workbench {
     await entry.hover();
     for (let attempt = 0; attempt < 5; attempt++) {
       await entry.click({ timeout: 5_000 }).catch(() => undefined);
-      if (await menu.waitFor({ state: 'hidden', timeout: 2_000 }).then(() => true, () => false)) return;
+      if (
+        await menu.waitFor({ state: 'hidden', timeout: 2_000 }).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
     }
     throw new Error(`the explorer context menu did not run "${item}"`);
   }
@@ -291,7 +309,10 @@ export class Workbench {
 }
 
 function safeName(s: string): string {
-  return s.replace(/[^a-zA-Z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 120);
+  return s
+    .replace(/[^a-zA-Z0-9._-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 120);
 }
 
 /**
@@ -326,7 +347,8 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
     if (this.currentTest?.state === 'failed' && wb) {
       const shot = await wb.screenshot(`FAILED-${this.currentTest.fullTitle()}`).catch(() => undefined);
       console.log(`      screenshot: ${shot ?? 'none'}\n      code-server log: ${wb.server.logFile}`);
-      if (consoleErrors.length) console.log(`      last console errors of the page:\n        ${consoleErrors.slice(-10).join('\n        ')}`);
+      if (consoleErrors.length)
+        console.log(`      last console errors of the page:\n        ${consoleErrors.slice(-10).join('\n        ')}`);
     }
   });
   after(async () => {

@@ -36,7 +36,9 @@ async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | f
 
 /** The editor background the webview is given by the workbench theme, as [r, g, b]. */
 async function backgroundOf(view: FrameLocator): Promise<number[]> {
-  const hex = await view.locator('body').evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--vscode-editor-background').trim());
+  const hex = await view
+    .locator('body')
+    .evaluate(() => getComputedStyle(document.documentElement).getPropertyValue('--vscode-editor-background').trim());
   const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})/i.exec(hex);
   assert.ok(m, `--vscode-editor-background is a colour: "${hex}"`);
   return [m[1], m[2], m[3]].map((x) => parseInt(x, 16));
@@ -55,7 +57,9 @@ describe('e2e: the mask heatmap', () => {
   const wb = useWorkbench();
 
   it('zooms with the keyboard down to single weights with the 2:4 grid, and back', async () => {
-    await wb().waitForView('Sparsity Report').catch(() => undefined);
+    await wb()
+      .waitForView('Sparsity Report')
+      .catch(() => undefined);
     await wb().openFromExplorer('digits_mlp_24.onnx');
     const view = wb().webview({ extensionId: EXTENSION_ID });
     await expectText(view.locator('body'), /fc1\.weight/, 60_000);
@@ -82,7 +86,9 @@ describe('e2e: the mask heatmap', () => {
   });
 
   it('follows the dark, light and high-contrast themes', async () => {
-    await wb().waitForView('Sparsity Report').catch(() => undefined);
+    await wb()
+      .waitForView('Sparsity Report')
+      .catch(() => undefined);
     await wb().openFromExplorer('digits_mlp_24.safetensors');
     const view = wb().webview({ extensionId: EXTENSION_ID });
     await expectText(view.locator('body'), /fc1\.weight/, 60_000);
@@ -158,7 +164,9 @@ describe('e2e: a 16384 × 4096 layer', () => {
     const file = path.join(wb().workspace, 'big_16384x4096.safetensors');
     writeBigCheckpoint(file);
     try {
-      await wb().waitForView('Sparsity Report').catch(() => undefined);
+      await wb()
+        .waitForView('Sparsity Report')
+        .catch(() => undefined);
       const opened = Date.now();
       await wb().quickOpen('big_16384x4096.safetensors');
       const view = wb().webview({ extensionId: EXTENSION_ID });

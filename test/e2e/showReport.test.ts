@@ -30,7 +30,11 @@ describe('e2e: Show Report', () => {
 
   it('from the explorer context menu of a safetensors file in a folder', async () => {
     await wb().explorerContextMenu('fixtures/digits_mlp_unstructured80.safetensors', 'Show Report');
-    const text = await expectText(wb().webview({ extensionId: MARKDOWN_PREVIEW }).locator('body'), /weights \(linear \+ conv\): 10086 of 50432 non-zero, sparsity 80\.00%/, 60_000);
+    const text = await expectText(
+      wb().webview({ extensionId: MARKDOWN_PREVIEW }).locator('body'),
+      /weights \(linear \+ conv\): 10086 of 50432 non-zero, sparsity 80\.00%/,
+      60_000,
+    );
     if (!/2:4 compliant groups: 12040 of 12608/.test(text)) throw new Error(`the preview lacks the 2:4 figures:\n${text}`);
     await wb().screenshot('show-report-context-menu');
   });

@@ -3,10 +3,30 @@ import { seededRandom } from './random';
 
 /** -0.0, NaN, +Inf and -Inf (where the dtype has them) as little-endian element bytes. */
 export const SPECIAL_VALUES: Partial<Record<DType, number[][]>> = {
-  float32: [[0, 0, 0, 0x80], [0, 0, 0xc0, 0x7f], [0, 0, 0x80, 0x7f], [0, 0, 0x80, 0xff]],
-  float64: [[0, 0, 0, 0, 0, 0, 0, 0x80], [0, 0, 0, 0, 0, 0, 0xf8, 0x7f], [0, 0, 0, 0, 0, 0, 0xf0, 0x7f], [0, 0, 0, 0, 0, 0, 0xf0, 0xff]],
-  float16: [[0, 0x80], [0, 0x7e], [0, 0x7c], [0, 0xfc]],
-  bfloat16: [[0, 0x80], [0xc0, 0x7f], [0x80, 0x7f], [0x80, 0xff]],
+  float32: [
+    [0, 0, 0, 0x80],
+    [0, 0, 0xc0, 0x7f],
+    [0, 0, 0x80, 0x7f],
+    [0, 0, 0x80, 0xff],
+  ],
+  float64: [
+    [0, 0, 0, 0, 0, 0, 0, 0x80],
+    [0, 0, 0, 0, 0, 0, 0xf8, 0x7f],
+    [0, 0, 0, 0, 0, 0, 0xf0, 0x7f],
+    [0, 0, 0, 0, 0, 0, 0xf0, 0xff],
+  ],
+  float16: [
+    [0, 0x80],
+    [0, 0x7e],
+    [0, 0x7c],
+    [0, 0xfc],
+  ],
+  bfloat16: [
+    [0, 0x80],
+    [0xc0, 0x7f],
+    [0x80, 0x7f],
+    [0x80, 0xff],
+  ],
   float8_e4m3fn: [[0x80], [0x7f], [0xff]],
   float8_e5m2: [[0x80], [0x7f], [0x7c], [0xfc]],
   float8_e4m3fnuz: [[0x80]],

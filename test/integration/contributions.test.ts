@@ -7,11 +7,24 @@ import { readdirSync } from 'node:fs';
 import * as vscode from 'vscode';
 import type { SparsityLensApi } from '../../src/extension/extension';
 import type { ReportNode } from '../../src/extension/reportTree';
-import { activeExtension, closeAllEditors, extensionApi, globToRegExp, isCheckpointName, openWithCustomEditor, packageJson, waitFor, workspaceFile, workspaceRoot } from './helpers';
+import {
+  activeExtension,
+  closeAllEditors,
+  extensionApi,
+  globToRegExp,
+  isCheckpointName,
+  openWithCustomEditor,
+  packageJson,
+  waitFor,
+  workspaceFile,
+  workspaceRoot,
+} from './helpers';
 
 const contributes = packageJson().contributes ?? {};
 /** Checkpoints at the top of the workspace (a copy of examples/), read when the file loads. */
-const examples = readdirSync(workspaceRoot().fsPath).filter((n) => isCheckpointName(n)).sort();
+const examples = readdirSync(workspaceRoot().fsPath)
+  .filter((n) => isCheckpointName(n))
+  .sort();
 
 describe('extension host: contributed custom editors open every matching example', () => {
   before(() => activeExtension());
@@ -70,7 +83,8 @@ describe('extension host: contributed views can be shown', () => {
         await vscode.commands.executeCommand(`${view.id}.focus`);
         await waitFor(`${view.id} to show ${uri.path}`, () => rendered.some(isRow), {
           timeoutMs: 10_000,
-          explain: () => `rows rendered: ${rendered.map((n) => (n.kind === 'checkpoint' ? n.analysis.uri.path : n.layer.name)).join(', ') || 'none'}`,
+          explain: () =>
+            `rows rendered: ${rendered.map((n) => (n.kind === 'checkpoint' ? n.analysis.uri.path : n.layer.name)).join(', ') || 'none'}`,
         });
       } finally {
         provider.getTreeItem = getTreeItem;

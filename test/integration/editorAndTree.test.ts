@@ -58,7 +58,10 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     assert.deepEqual(report.weights, { numel: 50432, nnz: 25216, sparsity: 0.5 });
     assert.deepEqual(report.layers[0].nm, { groups: 4096, compliant: 4096, partial: 0 });
     await vscode.commands.executeCommand('sparsityLens.exportReport', uri, 'csv', csv);
-    const lines = new TextDecoder().decode(await vscode.workspace.fs.readFile(csv)).trim().split('\n');
+    const lines = new TextDecoder()
+      .decode(await vscode.workspace.fs.readFile(csv))
+      .trim()
+      .split('\n');
     assert.equal(lines.length, 7);
   });
 
@@ -67,10 +70,22 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     const name = 'digits_mlp_24.safetensors.1-4.report.md';
     await vscode.commands.executeCommand('sparsityLens.checkNm', uri, '1:4');
     // What the command shows: a Markdown preview of the report checked against 1:4.
-    await waitFor(`the preview of ${name}`, () => allTabs().find((t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.includes('markdown.preview') && t.label.includes(name)), {
-      explain: () => `tabs: ${allTabs().map((t) => t.label).join(', ')}`,
-    });
-    const doc = await waitFor(`the document of ${name}`, () => vscode.workspace.textDocuments.find((d) => d.uri.scheme !== 'file' && d.uri.path.endsWith(`/${name}`) && d.getText().length > 0));
+    await waitFor(
+      `the preview of ${name}`,
+      () =>
+        allTabs().find(
+          (t) => t.input instanceof vscode.TabInputWebview && t.input.viewType.includes('markdown.preview') && t.label.includes(name),
+        ),
+      {
+        explain: () =>
+          `tabs: ${allTabs()
+            .map((t) => t.label)
+            .join(', ')}`,
+      },
+    );
+    const doc = await waitFor(`the document of ${name}`, () =>
+      vscode.workspace.textDocuments.find((d) => d.uri.scheme !== 'file' && d.uri.path.endsWith(`/${name}`) && d.getText().length > 0),
+    );
     const text = doc.getText();
     // A 2:4 checkpoint: no group of four holds a single non-zero.
     assert.match(text, /^- 1:4 compliant groups: 0 of 12608 \(0\.00%\)$/m);
@@ -82,7 +97,9 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     const uri = workspaceFile('digits_mlp_24.onnx');
     await vscode.commands.executeCommand('sparsityLens.showLayerHeatmap', uri, 'fc2.weight');
     await waitFor('the checkpoint editor', () =>
-      vscode.window.tabGroups.all.flatMap((g) => g.tabs).find((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.toString() === uri.toString()),
+      vscode.window.tabGroups.all
+        .flatMap((g) => g.tabs)
+        .find((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.toString() === uri.toString()),
     );
   });
 });

@@ -109,7 +109,8 @@ export async function waitFor<T>(
   for (;;) {
     const value = await probe();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (options.explain ? `\n${options.explain()}` : ''));
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (options.explain ? `\n${options.explain()}` : ''));
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -127,6 +128,8 @@ export async function closeAllEditors(): Promise<void> {
 export async function openWithCustomEditor(uri: vscode.Uri, viewType: string): Promise<vscode.Tab> {
   await vscode.commands.executeCommand('vscode.openWith', uri, viewType);
   return waitFor(`a ${viewType} tab for ${uri.path}`, () =>
-    allTabs().find((t) => t.input instanceof vscode.TabInputCustom && t.input.viewType === viewType && t.input.uri.toString() === uri.toString()),
+    allTabs().find(
+      (t) => t.input instanceof vscode.TabInputCustom && t.input.viewType === viewType && t.input.uri.toString() === uri.toString(),
+    ),
   );
 }

@@ -33,7 +33,10 @@ export function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'bdd', reporter: 'spec', color: false, timeout: 60_000 });
   const grep = process.env.SPARSITY_LENS_INTEGRATION_GREP;
   if (grep) mocha.grep(grep);
-  for (const name of readdirSync(__dirname).filter((n) => n.endsWith('.test.js')).sort()) mocha.addFile(path.join(__dirname, name));
+  for (const name of readdirSync(__dirname)
+    .filter((n) => n.endsWith('.test.js'))
+    .sort())
+    mocha.addFile(path.join(__dirname, name));
 
   const results = { passed: 0, failed: 0, skipped: 0, failures: [] as { title: string; error: string }[] };
   const report = () => {

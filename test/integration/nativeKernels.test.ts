@@ -12,7 +12,13 @@ describe('extension host: native kernels', () => {
     const kernels = createKernels({ backend: 'native', root: ext.extensionPath });
     try {
       const bytes = new Uint8Array(new Float32Array([1.5, 0, -0, 2, 0, 3, 0, 0]).buffer);
-      const result = await kernels.scan({ source: { kind: 'inline', bytes }, dtype: 'float32', shape: [2, 4], layout: { outAxis: 0, inAxis: 1 }, nm: { n: 2, m: 4 } });
+      const result = await kernels.scan({
+        source: { kind: 'inline', bytes },
+        dtype: 'float32',
+        shape: [2, 4],
+        layout: { outAxis: 0, inAxis: 1 },
+        nm: { n: 2, m: 4 },
+      });
       assert.equal(result.numel, 8);
       assert.equal(result.nnz, 3);
       assert.equal(result.negativeZeros, 1);

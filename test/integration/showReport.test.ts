@@ -4,7 +4,9 @@ import { activeExtension, allTabs, closeAllEditors, waitFor, workspaceFile } fro
 
 /** The open Markdown document of the report on `file` (its URI names the checkpoint). */
 function reportDocument(file: string): vscode.TextDocument | undefined {
-  return vscode.workspace.textDocuments.find((d) => d.languageId === 'markdown' && d.uri.scheme !== 'file' && d.uri.path.includes(`/${file}`) && d.getText().length > 0);
+  return vscode.workspace.textDocuments.find(
+    (d) => d.languageId === 'markdown' && d.uri.scheme !== 'file' && d.uri.path.includes(`/${file}`) && d.getText().length > 0,
+  );
 }
 
 /** What is open, for failure messages. */
@@ -35,7 +37,9 @@ describe('extension host: Show Report', () => {
   it('reports a safetensors checkpoint under fixtures/ too', async () => {
     const uri = workspaceFile('fixtures', 'digits_mlp_unstructured80.safetensors');
     await vscode.commands.executeCommand('sparsityLens.showReport', uri);
-    const doc = await waitFor('the report document', () => reportDocument('digits_mlp_unstructured80.safetensors'), { explain: openDocuments });
+    const doc = await waitFor('the report document', () => reportDocument('digits_mlp_unstructured80.safetensors'), {
+      explain: openDocuments,
+    });
     assert.match(doc.getText(), /weights \(linear \+ conv\): \d+ of 50432 non-zero/);
   });
 });

@@ -71,7 +71,8 @@ describe('architecture', () => {
       }
     }
     // Nothing the protocols describe imports them back at run time.
-    for (const i of imports) if (protocols.some((p) => i.target === p.replace(/\.ts$/, ''))) assert.ok(i.from.includes('/') && i.target !== i.from, i.from);
+    for (const i of imports)
+      if (protocols.some((p) => i.target === p.replace(/\.ts$/, ''))) assert.ok(i.from.includes('/') && i.target !== i.from, i.from);
   });
 
   it('no cycles between folders (imports that remain at run time)', () => {

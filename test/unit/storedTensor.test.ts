@@ -9,7 +9,10 @@ describe('storageNote: the display note of a stored tensor', () => {
     assert.equal(storageNote(range), undefined);
     assert.equal(storageNote({ kind: 'ranges', parts: [range, range] }), undefined);
     assert.equal(storageNote({ kind: 'empty' }), undefined);
-    assert.equal(storageNote({ kind: 'onnxField', file: '/m/a.onnx', field: 'raw_data', encoding: 'raw', offset: 9, length: 4 }), undefined);
+    assert.equal(
+      storageNote({ kind: 'onnxField', file: '/m/a.onnx', field: 'raw_data', encoding: 'raw', offset: 9, length: 4 }),
+      undefined,
+    );
   });
 
   it('names each derivation as the readers always have', () => {
@@ -24,7 +27,16 @@ describe('storageNote: the display note of a stored tensor', () => {
         'uint8, zero = zero point 128',
       ],
       [
-        { kind: 'derived', op: 'zeroPoint', typeName: 'qint8', storedDType: 'int8', shiftedTo: 'int16', zeroPoints: [0, 2, -3], axis: 0, from: range },
+        {
+          kind: 'derived',
+          op: 'zeroPoint',
+          typeName: 'qint8',
+          storedDType: 'int8',
+          shiftedTo: 'int16',
+          zeroPoints: [0, 2, -3],
+          axis: 0,
+          from: range,
+        },
         'qint8, zero = per-channel zero point (axis 0)',
       ],
       [{ kind: 'derived', op: 'zeroPoint', typeName: 'qint8', storedDType: 'int8', zeroPoints: [0], from: range }, 'qint8, zero point 0'],
@@ -53,9 +65,22 @@ describe('storageNote: the display note of a stored tensor', () => {
   it('names chained derivations first applied first: "; " between steps, a comma before a Fortran-order transpose', () => {
     const gathered: StoredTensor = { kind: 'derived', op: 'stridedView', itemSize: 1, shape: [4, 2], strides: [1, 4], from: big };
     const swapped: StoredTensor = { kind: 'derived', op: 'byteSwap', unit: 1, from: gathered };
-    const shifted: StoredTensor = { kind: 'derived', op: 'zeroPoint', typeName: 'qint8', storedDType: 'int8', shiftedTo: 'int16', zeroPoints: [-128], from: swapped };
+    const shifted: StoredTensor = {
+      kind: 'derived',
+      op: 'zeroPoint',
+      typeName: 'qint8',
+      storedDType: 'int8',
+      shiftedTo: 'int16',
+      zeroPoints: [-128],
+      from: swapped,
+    };
     assert.equal(storageNote(shifted), 'non-contiguous view, gathered; byte-swapped from big-endian; qint8, zero = zero point -128');
-    const fortran: StoredTensor = { kind: 'derived', op: 'fortranOrder', itemSize: 4, from: { kind: 'derived', op: 'byteSwap', unit: 4, from: big } };
+    const fortran: StoredTensor = {
+      kind: 'derived',
+      op: 'fortranOrder',
+      itemSize: 4,
+      from: { kind: 'derived', op: 'byteSwap', unit: 4, from: big },
+    };
     assert.equal(storageNote(fortran), 'byte-swapped from big-endian, transposed from Fortran order');
   });
 

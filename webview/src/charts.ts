@@ -2,7 +2,17 @@
  * The three charts, drawn by chart.js with only the parts they use registered (bar charts on a
  * category and a linear scale, with tooltips), themed from the VS Code variables.
  */
-import { BarController, BarElement, CategoryScale, Chart, LinearScale, Tooltip, type ChartConfiguration, type ChartOptions, type TooltipItem } from 'chart.js';
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  LinearScale,
+  Tooltip,
+  type ChartConfiguration,
+  type ChartOptions,
+  type TooltipItem,
+} from 'chart.js';
 import type { NmPattern } from '../../src/core/nmPattern';
 import { count, percent } from './format';
 import type { Layer } from './model';
@@ -140,7 +150,15 @@ export class DensityChart extends BarPanel {
       type: 'bar',
       data: {
         labels: this.layers.map((l) => shortName(l.report.name)),
-        datasets: [{ data: this.layers.map((l) => +(l.density * 100).toFixed(3)), backgroundColor: this.colors(theme), borderRadius: 1, maxBarThickness: 48, categoryPercentage: 0.85 }],
+        datasets: [
+          {
+            data: this.layers.map((l) => +(l.density * 100).toFixed(3)),
+            backgroundColor: this.colors(theme),
+            borderRadius: 1,
+            maxBarThickness: 48,
+            categoryPercentage: 0.85,
+          },
+        ],
       },
       options: {
         ...options,
@@ -153,7 +171,10 @@ export class DensityChart extends BarPanel {
               title: (items: TooltipItem<'bar'>[]) => this.layers[items[0].dataIndex].report.name,
               label: (item: TooltipItem<'bar'>) => {
                 const l = this.layers[item.dataIndex].report;
-                return [`density ${percent(l.nnz / l.numel)} (${count(l.nnz)} of ${count(l.numel)} non-zero)`, `sparsity ${percent(l.sparsity)}`];
+                return [
+                  `density ${percent(l.nnz / l.numel)} (${count(l.nnz)} of ${count(l.numel)} non-zero)`,
+                  `sparsity ${percent(l.sparsity)}`,
+                ];
               },
             },
           },
@@ -207,7 +228,9 @@ export class NmChart extends BarPanel {
         datasets: [
           {
             data: this.layers.map((l) => (l.nmCompliance === null ? null : +(l.nmCompliance * 100).toFixed(3))),
-            backgroundColor: this.layers.map((l) => (l.nmCompliance === 1 ? theme.green : l.nmCompliance === null ? theme.muted : theme.red)),
+            backgroundColor: this.layers.map((l) =>
+              l.nmCompliance === 1 ? theme.green : l.nmCompliance === null ? theme.muted : theme.red,
+            ),
             borderColor: this.borders(theme),
             borderWidth: this.layers.map((l) => (l.report.name === this.selected ? 2 : 0)),
             borderSkipped: false,
@@ -310,7 +333,12 @@ export class FanInHistogram extends BarPanel {
           ...options.scales,
           x: {
             ...options.scales!.x,
-            title: { display: true, text: `fan-in (non-zeros per neuron, dense = ${count(dense)})`, color: theme.muted, font: { family: theme.fontFamily, size: Math.max(10, theme.fontSize - 2) } },
+            title: {
+              display: true,
+              text: `fan-in (non-zeros per neuron, dense = ${count(dense)})`,
+              color: theme.muted,
+              font: { family: theme.fontFamily, size: Math.max(10, theme.fontSize - 2) },
+            },
           },
         },
         plugins: {

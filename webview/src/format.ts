@@ -8,7 +8,12 @@ export function count(n: number): string {
 
 /** 50826 → "50.8 K", 6738415616 → "6.74 B". */
 export function compact(n: number): string {
-  const units: [number, string][] = [[1e12, 'T'], [1e9, 'B'], [1e6, 'M'], [1e3, 'K']];
+  const units: [number, string][] = [
+    [1e12, 'T'],
+    [1e9, 'B'],
+    [1e6, 'M'],
+    [1e3, 'K'],
+  ];
   for (const [size, unit] of units) {
     if (Math.abs(n) >= size) {
       const v = n / size;

@@ -25,7 +25,12 @@ const dash = (): HTMLElement => h('span', { class: 'muted', text: '—', attrs: 
 function sparsityCell(l: Layer): Node {
   const bar = h('span', { class: 'spark-fill' });
   bar.style.width = `${(l.report.sparsity * 100).toFixed(1)}%`;
-  return h('span', { class: 'spark' }, h('span', { class: 'spark-text', text: percent(l.report.sparsity) }), h('span', { class: 'spark-track', attrs: { 'aria-hidden': 'true' } }, bar));
+  return h(
+    'span',
+    { class: 'spark' },
+    h('span', { class: 'spark-text', text: percent(l.report.sparsity) }),
+    h('span', { class: 'spark-track', attrs: { 'aria-hidden': 'true' } }, bar),
+  );
 }
 
 function constantCell(l: Layer): Node {
@@ -40,27 +45,90 @@ function nmCell(l: Layer): Node {
   if (!nm) return dash();
   if (nm.groups === 0) return h('span', { class: 'muted', text: 'n/a', title: `No full groups (${count(nm.partial)} partial)` });
   const ok = nm.compliant === nm.groups;
-  return h('span', { class: ok ? 'ok' : 'bad', title: `${count(nm.compliant)} of ${count(nm.groups)} groups` + (nm.partial ? `, ${count(nm.partial)} partial` : '') }, percent(nm.compliant / nm.groups));
+  return h(
+    'span',
+    {
+      class: ok ? 'ok' : 'bad',
+      title: `${count(nm.compliant)} of ${count(nm.groups)} groups` + (nm.partial ? `, ${count(nm.partial)} partial` : ''),
+    },
+    percent(nm.compliant / nm.groups),
+  );
 }
 
 function statusCell(l: Layer): Node {
   if (!l.problems.length) return h('span', { class: 'status-ok', attrs: { 'aria-label': 'no problems' } });
   const icon = codicon('warning', 'warn-icon');
-  return h('span', { class: 'status-warn', title: l.problems.join('\n'), attrs: { role: 'img', 'aria-label': `Problems: ${l.problems.join('; ')}` } }, icon);
+  return h(
+    'span',
+    { class: 'status-warn', title: l.problems.join('\n'), attrs: { role: 'img', 'aria-label': `Problems: ${l.problems.join('; ')}` } },
+    icon,
+  );
 }
 
 const COLUMNS: readonly Column[] = [
-  { key: 'status', label: '', title: 'Problems: non-constant fan-in, N:M violations, dead neurons', value: (l) => l.problems.length, cell: statusCell },
-  { key: 'name', label: 'Name', title: 'Tensor name', value: (l) => l.report.name, cell: (l) => h('span', { class: 'name', text: l.report.name, title: l.report.name }) },
+  {
+    key: 'status',
+    label: '',
+    title: 'Problems: non-constant fan-in, N:M violations, dead neurons',
+    value: (l) => l.problems.length,
+    cell: statusCell,
+  },
+  {
+    key: 'name',
+    label: 'Name',
+    title: 'Tensor name',
+    value: (l) => l.report.name,
+    cell: (l) => h('span', { class: 'name', text: l.report.name, title: l.report.name }),
+  },
   { key: 'shape', label: 'Shape', title: 'Shape as stored', value: (l) => l.report.numel, cell: (l) => shape(l.report.shape) },
   { key: 'dtype', label: 'DType', title: 'Element type', value: (l) => l.report.dtype, cell: (l) => l.report.dtype },
-  { key: 'role', label: 'Role', title: 'linear / conv weights have fan-in; other tensors (biases, norms) do not', value: (l) => l.report.role, cell: (l) => l.report.role },
+  {
+    key: 'role',
+    label: 'Role',
+    title: 'linear / conv weights have fan-in; other tensors (biases, norms) do not',
+    value: (l) => l.report.role,
+    cell: (l) => l.report.role,
+  },
   { key: 'sparsity', label: 'Sparsity', title: 'Fraction of zeros', numeric: true, value: (l) => l.report.sparsity, cell: sparsityCell },
-  { key: 'fanMin', label: 'Fan-in min', title: 'Fewest non-zeros of an output neuron', numeric: true, value: (l) => l.report.fanIn?.min ?? -1, cell: (l) => (l.report.fanIn ? count(l.report.fanIn.min) : dash()) },
-  { key: 'fanMean', label: 'mean', title: 'Mean non-zeros per output neuron', numeric: true, value: (l) => l.report.fanIn?.mean ?? -1, cell: (l) => (l.report.fanIn ? mean(l.report.fanIn.mean) : dash()) },
-  { key: 'fanMax', label: 'max', title: 'Most non-zeros of an output neuron (of a dense neuron: the fan-in of the layer)', numeric: true, value: (l) => l.report.fanIn?.max ?? -1, cell: (l) => (l.report.fanIn ? h('span', { title: `dense: ${l.report.fanIn.dense}` }, count(l.report.fanIn.max)) : dash()) },
-  { key: 'constant', label: 'Constant', title: 'Every active neuron has the same fan-in k (SRigL structure)', value: (l) => (l.report.fanIn ? (l.report.fanIn.constant ? 1 : 0) : -1), cell: constantCell },
-  { key: 'nm', label: 'N:M', title: 'Compliant fraction of full N:M groups', numeric: true, value: (l) => l.nmCompliance ?? -1, cell: nmCell },
+  {
+    key: 'fanMin',
+    label: 'Fan-in min',
+    title: 'Fewest non-zeros of an output neuron',
+    numeric: true,
+    value: (l) => l.report.fanIn?.min ?? -1,
+    cell: (l) => (l.report.fanIn ? count(l.report.fanIn.min) : dash()),
+  },
+  {
+    key: 'fanMean',
+    label: 'mean',
+    title: 'Mean non-zeros per output neuron',
+    numeric: true,
+    value: (l) => l.report.fanIn?.mean ?? -1,
+    cell: (l) => (l.report.fanIn ? mean(l.report.fanIn.mean) : dash()),
+  },
+  {
+    key: 'fanMax',
+    label: 'max',
+    title: 'Most non-zeros of an output neuron (of a dense neuron: the fan-in of the layer)',
+    numeric: true,
+    value: (l) => l.report.fanIn?.max ?? -1,
+    cell: (l) => (l.report.fanIn ? h('span', { title: `dense: ${l.report.fanIn.dense}` }, count(l.report.fanIn.max)) : dash()),
+  },
+  {
+    key: 'constant',
+    label: 'Constant',
+    title: 'Every active neuron has the same fan-in k (SRigL structure)',
+    value: (l) => (l.report.fanIn ? (l.report.fanIn.constant ? 1 : 0) : -1),
+    cell: constantCell,
+  },
+  {
+    key: 'nm',
+    label: 'N:M',
+    title: 'Compliant fraction of full N:M groups',
+    numeric: true,
+    value: (l) => l.nmCompliance ?? -1,
+    cell: nmCell,
+  },
 ];
 
 export interface TableOptions {
@@ -92,7 +160,11 @@ export class LayerTable {
       const label = col.key === 'nm' ? options.nmLabel : col.label;
       const button = h(
         'button',
-        { class: 'sort-button', title: `${col.title}. Click to sort.`, attrs: { type: 'button', 'aria-label': col.key === 'status' ? 'Problems' : label } },
+        {
+          class: 'sort-button',
+          title: `${col.title}. Click to sort.`,
+          attrs: { type: 'button', 'aria-label': col.key === 'status' ? 'Problems' : label },
+        },
         h('span', { text: label }),
         codicon('arrow-down', 'sort-icon'),
       );
@@ -177,7 +249,7 @@ export class LayerTable {
       const textual = key === 'name' || key === 'dtype' || key === 'role';
       this.sort = { key, dir: textual ? 1 : -1 };
     } else if ((this.sort.dir === -1) !== (key === 'name' || key === 'dtype' || key === 'role')) {
-      this.sort = { key, dir: (-this.sort.dir) as 1 | -1 };
+      this.sort = { key, dir: -this.sort.dir as 1 | -1 };
     } else {
       this.sort = undefined; // third click: file order
     }
@@ -205,7 +277,8 @@ export class LayerTable {
       list = [...list].sort((a, b) => {
         const va = col.value(a);
         const vb = col.value(b);
-        const c = typeof va === 'number' && typeof vb === 'number' ? va - vb : String(va).localeCompare(String(vb), 'en', { numeric: true });
+        const c =
+          typeof va === 'number' && typeof vb === 'number' ? va - vb : String(va).localeCompare(String(vb), 'en', { numeric: true });
         return c !== 0 ? c * dir : a.order - b.order;
       });
     }
@@ -215,7 +288,9 @@ export class LayerTable {
     for (const l of list) fragment.appendChild(this.rows.get(l.report.name)!);
     this.tbody.appendChild(fragment);
     this.countLabel.textContent =
-      list.length === this.layers.length ? `${count(list.length)} tensors` : `${count(list.length)} of ${count(this.layers.length)} tensors`;
+      list.length === this.layers.length
+        ? `${count(list.length)} tensors`
+        : `${count(list.length)} of ${count(this.layers.length)} tensors`;
     this.ensureTabStop();
   }
 
@@ -236,12 +311,24 @@ export class LayerTable {
     const page = Math.max(1, Math.floor(this.element.clientHeight / Math.max(1, row.offsetHeight)) - 1);
     let next = index;
     switch (ev.key) {
-      case 'ArrowDown': next = index + 1; break;
-      case 'ArrowUp': next = index - 1; break;
-      case 'PageDown': next = index + page; break;
-      case 'PageUp': next = index - page; break;
-      case 'Home': next = 0; break;
-      case 'End': next = this.visible.length - 1; break;
+      case 'ArrowDown':
+        next = index + 1;
+        break;
+      case 'ArrowUp':
+        next = index - 1;
+        break;
+      case 'PageDown':
+        next = index + page;
+        break;
+      case 'PageUp':
+        next = index - page;
+        break;
+      case 'Home':
+        next = 0;
+        break;
+      case 'End':
+        next = this.visible.length - 1;
+        break;
       case 'Enter':
       case ' ':
         ev.preventDefault();

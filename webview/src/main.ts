@@ -67,7 +67,12 @@ class App {
     if (saved.mode) this.heatmap.setMode(saved.mode);
     clear(root);
     root.appendChild(
-      h('div', { class: 'loading-screen', attrs: { role: 'status' } }, h('vscode-progress-ring', { attrs: { 'aria-label': 'Loading' } }), h('span', { text: 'Analysing checkpoint…' })),
+      h(
+        'div',
+        { class: 'loading-screen', attrs: { role: 'status' } },
+        h('vscode-progress-ring', { attrs: { 'aria-label': 'Loading' } }),
+        h('span', { text: 'Analysing checkpoint…' }),
+      ),
     );
     observeTheme(() => this.onThemeChange());
   }
@@ -134,7 +139,9 @@ class App {
       attrs: { placeholder: 'Filter tensors by name', 'aria-label': 'Filter tensors by name', value: saved.filter ?? '' },
     }) as HTMLElement & { value: string };
     filter.appendChild(h('vscode-icon', { attrs: { slot: 'content-before', name: 'filter' } }));
-    const weightsOnly = h('vscode-checkbox', { attrs: { label: 'Weights only', checked: saved.weightsOnly ?? false } }) as HTMLElement & { checked: boolean };
+    const weightsOnly = h('vscode-checkbox', { attrs: { label: 'Weights only', checked: saved.weightsOnly ?? false } }) as HTMLElement & {
+      checked: boolean;
+    };
     const applyFilter = (): void => {
       updateState({ filter: filter.value, weightsOnly: weightsOnly.checked });
       this.table!.setFilter(filter.value, weightsOnly.checked);
@@ -142,11 +149,15 @@ class App {
     filter.addEventListener('input', applyFilter);
     weightsOnly.addEventListener('change', applyFilter);
 
-    const figure = (title: HTMLElement, ...children: (HTMLElement | null)[]): HTMLElement => h('figure', { class: 'figure' }, title, ...children);
+    const figure = (title: HTMLElement, ...children: (HTMLElement | null)[]): HTMLElement =>
+      h('figure', { class: 'figure' }, title, ...children);
 
     const overview = h(
       'vscode-collapsible',
-      { class: 'section overview', attrs: { heading: 'Overview', description: 'where the model is sparse', open: saved.overviewOpen ?? true } },
+      {
+        class: 'section overview',
+        attrs: { heading: 'Overview', description: 'where the model is sparse', open: saved.overviewOpen ?? true },
+      },
       h(
         'div',
         { class: 'charts-row' },
@@ -154,12 +165,22 @@ class App {
         figure(this.nmChartTitle, this.nmChart.element),
       ),
     );
-    overview.addEventListener('vsc-collapsible-toggle', (ev) => updateState({ overviewOpen: (ev as CustomEvent<{ open: boolean }>).detail.open }));
+    overview.addEventListener('vsc-collapsible-toggle', (ev) =>
+      updateState({ overviewOpen: (ev as CustomEvent<{ open: boolean }>).detail.open }),
+    );
 
     const layersSection = h(
       'section',
       { class: 'panel layers-panel', attrs: { 'aria-label': 'Tensors' } },
-      h('div', { class: 'panel-toolbar' }, h('h2', { class: 'panel-title', text: 'Tensors' }), this.tableCount, h('span', { class: 'toolbar-spacer' }), weightsOnly, filter),
+      h(
+        'div',
+        { class: 'panel-toolbar' },
+        h('h2', { class: 'panel-title', text: 'Tensors' }),
+        this.tableCount,
+        h('span', { class: 'toolbar-spacer' }),
+        weightsOnly,
+        filter,
+      ),
       this.tableSlot,
     );
 
@@ -167,12 +188,7 @@ class App {
       'section',
       { class: 'panel detail-panel', attrs: { 'aria-label': 'Selected tensor' } },
       this.detailHeader,
-      h(
-        'div',
-        { class: 'detail-body' },
-        this.heatmap.element,
-        figure(this.histogramTitle, this.histogram.element, this.histogramNote),
-      ),
+      h('div', { class: 'detail-body' }, this.heatmap.element, figure(this.histogramTitle, this.histogram.element, this.histogramNote)),
     );
 
     clear(this.root);
@@ -217,7 +233,11 @@ class App {
     );
     if (layer.problems.length) {
       this.detailHeader.appendChild(
-        h('ul', { class: 'problems', attrs: { 'aria-label': 'Problems' } }, ...layer.problems.map((p) => h('li', {}, codicon('warning', 'warn-icon'), h('span', { text: p })))),
+        h(
+          'ul',
+          { class: 'problems', attrs: { 'aria-label': 'Problems' } },
+          ...layer.problems.map((p) => h('li', {}, codicon('warning', 'warn-icon'), h('span', { text: p }))),
+        ),
       );
     }
     this.heatmap.setLayer(layer, nm, getState().views?.[r.name]);

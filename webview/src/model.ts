@@ -61,7 +61,14 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
     if (figures && figures.geometry.rows && figures.geometry.cols) {
       const { rows, cols, inDim, kernelPositions } = figures.geometry;
       const fanIn = toUint32(figures.fanIn);
-      geometry = { rows, cols, inDim: inDim > 0 ? inDim : cols, K: kernelPositions, fanIn: fanIn && fanIn.length === rows ? fanIn : null, dense: cols };
+      geometry = {
+        rows,
+        cols,
+        inDim: inDim > 0 ? inDim : cols,
+        K: kernelPositions,
+        fanIn: fanIn && fanIn.length === rows ? fanIn : null,
+        dense: cols,
+      };
     }
     return {
       report: l,
@@ -87,5 +94,7 @@ export function overviewOf(layers: readonly Layer[]): Overview {
 }
 
 export function nmText(nm: NmPattern, compliant: number, groups: number): string {
-  return groups === 0 ? `${nm.n}:${nm.m}: no full groups` : `${nm.n}:${nm.m}: ${count(compliant)} of ${count(groups)} groups (${percent(compliant / groups)})`;
+  return groups === 0
+    ? `${nm.n}:${nm.m}: no full groups`
+    : `${nm.n}:${nm.m}: ${count(compliant)} of ${count(groups)} groups (${percent(compliant / groups)})`;
 }

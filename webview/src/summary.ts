@@ -52,7 +52,12 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[]):
   const stats = h(
     'div',
     { class: 'stats' },
-    stat('Parameters', compact(report.total.numel), `${count(report.total.numel)} values in ${count(report.layers.length)} tensors`, 'neutral'),
+    stat(
+      'Parameters',
+      compact(report.total.numel),
+      `${count(report.total.numel)} values in ${count(report.layers.length)} tensors`,
+      'neutral',
+    ),
     stat('Sparsity', percent(report.total.sparsity), `${count(report.total.numel - report.total.nnz)} zeros over every tensor`, 'neutral'),
     stat(
       'Weight sparsity',
@@ -67,8 +72,14 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[]):
       fanInVerdict,
       fanInVerdict === 'good' ? 'pass' : fanInVerdict === 'warn' ? 'warning' : undefined,
     ),
-    stat(nmLabel, nmValue, nmDetail, nmVerdict, nmVerdict === 'good' ? 'pass' : nmVerdict === 'warn' ? 'warning' : undefined,
-      `Groups of ${nm.m} consecutive input channels with at most ${nm.n} non-zeros. Trailing groups shorter than ${nm.m} are counted apart (partial).`),
+    stat(
+      nmLabel,
+      nmValue,
+      nmDetail,
+      nmVerdict,
+      nmVerdict === 'good' ? 'pass' : nmVerdict === 'warn' ? 'warning' : undefined,
+      `Groups of ${nm.m} consecutive input channels with at most ${nm.n} non-zeros. Trailing groups shorter than ${nm.m} are counted apart (partial).`,
+    ),
     stat(
       'Dead neurons',
       count(o.deadNeurons),
@@ -81,9 +92,20 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[]):
   const notes: HTMLElement[] = [];
   if (report.skipped.length) {
     notes.push(
-      h('div', { class: 'note note-warn', attrs: { role: 'note' } }, codicon('info'),
-        h('span', { text: `${report.skipped.length} tensor${report.skipped.length === 1 ? '' : 's'} not analysed: ` +
-          report.skipped.slice(0, 3).map((s) => `${s.name} (${s.reason})`).join('; ') + (report.skipped.length > 3 ? '; …' : '') })),
+      h(
+        'div',
+        { class: 'note note-warn', attrs: { role: 'note' } },
+        codicon('info'),
+        h('span', {
+          text:
+            `${report.skipped.length} tensor${report.skipped.length === 1 ? '' : 's'} not analysed: ` +
+            report.skipped
+              .slice(0, 3)
+              .map((s) => `${s.name} (${s.reason})`)
+              .join('; ') +
+            (report.skipped.length > 3 ? '; …' : ''),
+        }),
+      ),
     );
   }
   return h('section', { class: 'summary', attrs: { 'aria-label': 'Summary' } }, header, stats, ...notes);

@@ -39,7 +39,13 @@ export interface WeightStructure {
 }
 
 export function weightStructure(layers: SparsityReport['layers']): WeightStructure {
-  let weightLayers = 0, constantFanIn = 0, nmCompliantLayers = 0, nmGroups = 0, nmCompliant = 0, nmPartial = 0, deadNeurons = 0;
+  let weightLayers = 0,
+    constantFanIn = 0,
+    nmCompliantLayers = 0,
+    nmGroups = 0,
+    nmCompliant = 0,
+    nmPartial = 0,
+    deadNeurons = 0;
   for (const l of layers) {
     if (!l.fanIn) continue;
     weightLayers++;

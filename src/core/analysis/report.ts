@@ -93,7 +93,11 @@ export async function buildReport(checkpoint: Checkpoint, kernels: ScanKernels, 
 }
 
 /** Scans every tensor of `checkpoint`: the report and each weight's per-neuron figures. */
-export async function analyseCheckpoint(checkpoint: Checkpoint, kernels: ScanKernels, options: ReportOptions = {}): Promise<CheckpointAnalysis> {
+export async function analyseCheckpoint(
+  checkpoint: Checkpoint,
+  kernels: ScanKernels,
+  options: ReportOptions = {},
+): Promise<CheckpointAnalysis> {
   const nm = options.nm ?? DEFAULT_NM;
   const layers: LayerReport[] = [];
   const neurons = new Map<string, LayerNeurons>();

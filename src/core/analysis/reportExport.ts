@@ -4,9 +4,24 @@ import { formatReportMarkdown } from './reportText';
 export type ExportFormat = 'json' | 'csv' | 'markdown';
 
 const CSV_COLUMNS = [
-  'name', 'shape', 'dtype', 'role', 'numel', 'nnz', 'sparsity', 'negativeZeros',
-  'fanInDense', 'fanInMin', 'fanInMean', 'fanInMax', 'fanInConstant', 'fanInK', 'zeroNeurons',
-  'nmGroups', 'nmCompliant', 'nmPartial',
+  'name',
+  'shape',
+  'dtype',
+  'role',
+  'numel',
+  'nnz',
+  'sparsity',
+  'negativeZeros',
+  'fanInDense',
+  'fanInMin',
+  'fanInMean',
+  'fanInMax',
+  'fanInConstant',
+  'fanInK',
+  'zeroNeurons',
+  'nmGroups',
+  'nmCompliant',
+  'nmPartial',
 ] as const;
 
 function csvCell(value: unknown): string {
@@ -21,10 +36,27 @@ export function formatReportCsv(r: SparsityReport): string {
     const f = l.fanIn;
     lines.push(
       [
-        l.name, l.shape.join('x'), l.dtype, l.role, l.numel, l.nnz, l.sparsity, l.negativeZeros,
-        f?.dense, f?.min, f?.mean, f?.max, f?.constant, f?.k, f?.zeroNeurons,
-        l.nm?.groups, l.nm?.compliant, l.nm?.partial,
-      ].map(csvCell).join(','),
+        l.name,
+        l.shape.join('x'),
+        l.dtype,
+        l.role,
+        l.numel,
+        l.nnz,
+        l.sparsity,
+        l.negativeZeros,
+        f?.dense,
+        f?.min,
+        f?.mean,
+        f?.max,
+        f?.constant,
+        f?.k,
+        f?.zeroNeurons,
+        l.nm?.groups,
+        l.nm?.compliant,
+        l.nm?.partial,
+      ]
+        .map(csvCell)
+        .join(','),
     );
   }
   return lines.join('\n') + '\n';

@@ -25,15 +25,30 @@ export interface FormatEntry {
 
 /** Every format the core reads, each listed once. A new format is one more entry here. */
 export const FORMATS: readonly FormatEntry[] = [
-  { format: 'safetensors', extensions: ['.safetensors'], sniff: (head, size) => (looksLikeSafetensors(head, size) ? 'certain' : 'no'), read: readSafetensorsOrShardSet },
+  {
+    format: 'safetensors',
+    extensions: ['.safetensors'],
+    sniff: (head, size) => (looksLikeSafetensors(head, size) ? 'certain' : 'no'),
+    read: readSafetensorsOrShardSet,
+  },
   // ONNX has no magic number; a ModelProto normally starts with ir_version (field 1, varint).
   { format: 'onnx', extensions: ['.onnx'], sniff: (head) => (head[0] === 0x08 ? 'plausible' : 'no'), read: (file) => readOnnx(file) },
   // .npz is a zip like PyTorch's .pt, so a zip is recognised as .npz by its extension only.
-  { format: 'numpy', extensions: ['.npy', '.npz'], sniff: (head) => (looksLikeNpy(head) ? 'certain' : 'no'), read: (file) => readNumpy(file) },
+  {
+    format: 'numpy',
+    extensions: ['.npy', '.npz'],
+    sniff: (head) => (looksLikeNpy(head) ? 'certain' : 'no'),
+    read: (file) => readNumpy(file),
+  },
   // JSON has no magic: a TF.js model.json or a sharded safetensors index, told apart by content.
   { format: 'tfjs', extensions: ['.json'], sniff: () => 'no', read: readJsonCheckpoint },
   // The legacy torch.save magic is certain; a zip is only plausible (it may be an .npz), and the reader requires data.pkl.
-  { format: 'pytorch', extensions: ['.pt', '.pth', '.bin', '.ckpt'], sniff: (head) => sniffPyTorch(head), read: (file) => readPyTorch(file) },
+  {
+    format: 'pytorch',
+    extensions: ['.pt', '.pth', '.bin', '.ckpt'],
+    sniff: (head) => sniffPyTorch(head),
+    read: (file) => readPyTorch(file),
+  },
 ];
 
 /** File name extensions the core opens, for the faces' file filters. */
@@ -65,7 +80,11 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
     const head = await file.read(0, Math.min(file.size, HEAD_BYTES));
     const entry = formatFor(path, head, file.size);
     if (!entry) {
-      throw new CheckpointError(path, 'unknown-format', `not a checkpoint format Sparsity Lens reads (${CHECKPOINT_EXTENSIONS.join(', ')})`);
+      throw new CheckpointError(
+        path,
+        'unknown-format',
+        `not a checkpoint format Sparsity Lens reads (${CHECKPOINT_EXTENSIONS.join(', ')})`,
+      );
     }
     return withSaneShapes(await entry.read(file));
   });
@@ -88,8 +107,10 @@ function withSaneShapes(checkpoint: Checkpoint): Checkpoint {
   const tensors = checkpoint.tensors.filter((t) => {
     const nonEmpty = t.shape.filter((d) => d !== 0).reduce((a, d) => a * d, 1);
     let reason: string | undefined;
-    if (t.shape.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(nonEmpty)) reason = `shape [${t.shape.join(', ')}] is too large to be real`;
-    else if (t.layout && t.shape.some((d) => d > MAX_WEIGHT_DIMENSION)) reason = `a weight dimension of shape [${t.shape.join(', ')}] is larger than ${MAX_WEIGHT_DIMENSION}`;
+    if (t.shape.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(nonEmpty))
+      reason = `shape [${t.shape.join(', ')}] is too large to be real`;
+    else if (t.layout && t.shape.some((d) => d > MAX_WEIGHT_DIMENSION))
+      reason = `a weight dimension of shape [${t.shape.join(', ')}] is larger than ${MAX_WEIGHT_DIMENSION}`;
     if (reason) skipped.push({ name: t.name, reason });
     return !reason;
   });

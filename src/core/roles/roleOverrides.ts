@@ -48,7 +48,11 @@ export class RoleOverrideError extends Error {
     detail: string,
   ) {
     super(
-      pattern === undefined ? detail : tensor === undefined ? `pattern "${pattern}": ${detail}` : `pattern "${pattern}", tensor "${tensor}": ${detail}`,
+      pattern === undefined
+        ? detail
+        : tensor === undefined
+          ? `pattern "${pattern}": ${detail}`
+          : `pattern "${pattern}", tensor "${tensor}": ${detail}`,
     );
     this.name = 'RoleOverrideError';
   }
@@ -80,7 +84,11 @@ export function parseRoleOverrides(value: unknown): RoleOverrides {
     });
   }
   if (!isJsonObject(value)) {
-    throw new RoleOverrideError(undefined, undefined, 'role overrides must be a JSON object mapping tensor-name patterns to {"role": …}, or a list of {"pattern": …, "role": …}');
+    throw new RoleOverrideError(
+      undefined,
+      undefined,
+      'role overrides must be a JSON object mapping tensor-name patterns to {"role": …}, or a list of {"pattern": …, "role": …}',
+    );
   }
   return Object.entries(value).map(([pattern, spec]) => parseRule(pattern, spec, KEYS));
 }

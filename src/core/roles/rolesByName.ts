@@ -8,7 +8,8 @@ const EMBEDDING_NAME = /(^|[._])(embed\w*|wte|wpe|embeddings?)([._]|$)/i;
  * projections, the cross-attention's, and the MLP's two layers, under any prefix such as
  * `transformer.h.0.`.
  */
-const GPT2_CONV1D_NAME = /(^|\.)(attn\.c_attn|attn\.c_proj|crossattention\.c_attn|crossattention\.q_attn|crossattention\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
+const GPT2_CONV1D_NAME =
+  /(^|\.)(attn\.c_attn|attn\.c_proj|crossattention\.c_attn|crossattention\.q_attn|crossattention\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$/;
 
 /**
  * The role of a tensor in a file without a graph (safetensors, state dicts), from its name and

@@ -8,7 +8,8 @@ import type { SyntheticJobType } from './jobTypes';
  * process running it, so run it in the job worker only).
  */
 export function openSyntheticJob(spec: SyntheticJobType['spec']): Job<SyntheticJobType> {
-  if (!(Number.isInteger(spec.steps) && spec.steps >= 0 && spec.stepMs >= 0)) throw new RangeError('a synthetic job needs steps >= 0 and stepMs >= 0');
+  if (!(Number.isInteger(spec.steps) && spec.steps >= 0 && spec.stepMs >= 0))
+    throw new RangeError('a synthetic job needs steps >= 0 and stepMs >= 0');
   let stepsDone = 0;
   let checksum = 0;
   return {

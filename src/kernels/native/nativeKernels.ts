@@ -26,11 +26,15 @@ function workerJobs(worker: WorkerProcess, graceMs: number): JobKernels {
       const { handle } = await worker.cooperative('openJob', { kind, spec }, { graceMs });
       const session: JobSession<JobType> = {
         run: (options = {}) =>
-          worker.cooperative('runJob', { handle, ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) }, {
-            graceMs,
-            signal: options.signal,
-            onProgress: options.onProgress,
-          }),
+          worker.cooperative(
+            'runJob',
+            { handle, ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) },
+            {
+              graceMs,
+              signal: options.signal,
+              onProgress: options.onProgress,
+            },
+          ),
         read: () => worker.cooperative('readJob', { handle }, { graceMs }),
         close: async () => {
           await worker.cooperative('closeJob', { handle }, { graceMs });

@@ -5,7 +5,9 @@ import type { WorkerMethods, WorkerNotifications } from './workerProtocol';
 /** The worker stopped while answering (a native crash); the next call starts a new one. */
 export class KernelCrashError extends Error {
   constructor(op: string, code: number | null, signal: NodeJS.Signals | null) {
-    super(`the native kernel "${op}" crashed (worker ${signal ? `killed by ${signal}` : `exited with code ${code}`}); the worker was restarted`);
+    super(
+      `the native kernel "${op}" crashed (worker ${signal ? `killed by ${signal}` : `exited with code ${code}`}); the worker was restarted`,
+    );
     this.name = 'KernelCrashError';
   }
 }
@@ -58,7 +60,11 @@ export class WorkerProcess {
   }
 
   /** Calls addon function `op`, after the calls before it; an abort kills the worker. */
-  call<Op extends keyof WorkerMethods & string>(op: Op, params: WorkerMethods[Op]['params'], signal?: AbortSignal): Promise<WorkerMethods[Op]['result']> {
+  call<Op extends keyof WorkerMethods & string>(
+    op: Op,
+    params: WorkerMethods[Op]['params'],
+    signal?: AbortSignal,
+  ): Promise<WorkerMethods[Op]['result']> {
     const run = async () => {
       signal?.throwIfAborted();
       const { channel } = await this.started();

@@ -28,11 +28,7 @@ function keepBest(mask: Uint8Array, values: Float64Array, candidates: Int32Array
  * indices fixed, as NVIDIA ASP groups conv input channels) keep the N largest |w|. A trailing
  * group shorter than M keeps min(N, its size), as ASP's zero padding does.
  */
-export async function referenceNmMask(
-  tensor: WeightRef,
-  nm: NmPattern,
-  signal?: AbortSignal,
-): Promise<Uint8Array> {
+export async function referenceNmMask(tensor: WeightRef, nm: NmPattern, signal?: AbortSignal): Promise<Uint8Array> {
   checkNmPattern(nm);
   const values = await readValues(tensor, signal);
   const { shape, layout } = tensor;
@@ -55,11 +51,7 @@ export async function referenceNmMask(
 }
 
 /** Constant fan-in mask: every output neuron keeps its k largest |w| (SRigL's structure). */
-export async function referenceFanInMask(
-  tensor: WeightRef,
-  k: number,
-  signal?: AbortSignal,
-): Promise<Uint8Array> {
+export async function referenceFanInMask(tensor: WeightRef, k: number, signal?: AbortSignal): Promise<Uint8Array> {
   if (!Number.isInteger(k) || k < 0) throw new RangeError(`fan-in k must be a whole number >= 0, not ${k}`);
   const values = await readValues(tensor, signal);
   const view = new NeuronView(tensor.shape, tensor.layout);

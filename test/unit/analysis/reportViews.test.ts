@@ -28,7 +28,12 @@ describe('report exports and weight windows', () => {
     const lines = formatReportCsv(report).trimEnd().split('\n');
     assert.equal(lines.length, report.layers.length + 1);
     const header = lines[0].split(',');
-    const fc2 = Object.fromEntries(lines.find((l) => l.startsWith('fc2.weight,'))!.split(',').map((v, i) => [header[i], v]));
+    const fc2 = Object.fromEntries(
+      lines
+        .find((l) => l.startsWith('fc2.weight,'))!
+        .split(',')
+        .map((v, i) => [header[i], v]),
+    );
     assert.equal(fc2.shape, '128x256');
     assert.equal(fc2.nnz, '4748');
     assert.equal(fc2.zeroNeurons, '23');
@@ -36,30 +41,32 @@ describe('report exports and weight windows', () => {
     assert.equal(fc2.fanInConstant, 'false');
   });
 
-  for (const backend of ['reference', 'native'] as const) for (const [file, name] of [
-    ['generated/convnet.onnx', 'conv2.weight'],
-    ['generated/matmul3d.onnx', 'onnx::MatMul_6'],
-    ['digits_mlp_24.safetensors', 'fc2.weight'],
-    ['generated/dtypes.safetensors', 'conv.weight'],
-  ]) {
-    it(`a window of ${name} holds the weights of the [neurons, fan-in] view (${backend} kernels)`, async () => {
-      const checkpoint = await openCheckpoint(fixture(...file.split('/')));
-      const tensor = checkpoint.tensors.find((t) => t.name === name) as TensorEntry & { layout: WeightLayout };
-      assert.ok(tensor?.layout);
-      const view = new NeuronView(tensor.shape, tensor.layout);
-      const all = await readValues(tensor);
-      const window = { rowStart: 1, rowEnd: Math.min(view.rows, 6), colStart: 2, colEnd: Math.min(view.cols, 11) };
-      const kernels = createKernels({ backend, root: REPO });
-      try {
-        const values = await kernels.weightWindow({ ...tensor, ...window });
-        let at = 0;
-        for (let r = window.rowStart; r < window.rowEnd; r++) {
-          for (let c = window.colStart; c < window.colEnd; c++) assert.equal(values[at++], Math.fround(all[view.index(r, c)]), `(${r}, ${c})`);
+  for (const backend of ['reference', 'native'] as const)
+    for (const [file, name] of [
+      ['generated/convnet.onnx', 'conv2.weight'],
+      ['generated/matmul3d.onnx', 'onnx::MatMul_6'],
+      ['digits_mlp_24.safetensors', 'fc2.weight'],
+      ['generated/dtypes.safetensors', 'conv.weight'],
+    ]) {
+      it(`a window of ${name} holds the weights of the [neurons, fan-in] view (${backend} kernels)`, async () => {
+        const checkpoint = await openCheckpoint(fixture(...file.split('/')));
+        const tensor = checkpoint.tensors.find((t) => t.name === name) as TensorEntry & { layout: WeightLayout };
+        assert.ok(tensor?.layout);
+        const view = new NeuronView(tensor.shape, tensor.layout);
+        const all = await readValues(tensor);
+        const window = { rowStart: 1, rowEnd: Math.min(view.rows, 6), colStart: 2, colEnd: Math.min(view.cols, 11) };
+        const kernels = createKernels({ backend, root: REPO });
+        try {
+          const values = await kernels.weightWindow({ ...tensor, ...window });
+          let at = 0;
+          for (let r = window.rowStart; r < window.rowEnd; r++) {
+            for (let c = window.colStart; c < window.colEnd; c++)
+              assert.equal(values[at++], Math.fround(all[view.index(r, c)]), `(${r}, ${c})`);
+          }
+          await assert.rejects(kernels.weightWindow({ ...tensor, ...window, rowEnd: view.rows + 1 }), /does not fit/);
+        } finally {
+          await kernels.dispose();
         }
-        await assert.rejects(kernels.weightWindow({ ...tensor, ...window, rowEnd: view.rows + 1 }), /does not fit/);
-      } finally {
-        await kernels.dispose();
-      }
-    });
-  }
+      });
+    }
 });

@@ -26,7 +26,14 @@ describe('CLI: sparsity-lens report', () => {
     assert.deepEqual(
       { ...fc1, fanIn: { ...fc1.fanIn } },
       {
-        name: 'fc1.weight', shape: [256, 64], dtype: 'float32', role: 'linear', numel: 16384, nnz: 8192, sparsity: 0.5, negativeZeros: 3961,
+        name: 'fc1.weight',
+        shape: [256, 64],
+        dtype: 'float32',
+        role: 'linear',
+        numel: 16384,
+        nnz: 8192,
+        sparsity: 0.5,
+        negativeZeros: 3961,
         fanIn: { dense: 64, min: 32, max: 32, mean: 32, constant: true, k: 32, zeroNeurons: 0 },
         nm: { groups: 4096, compliant: 4096, partial: 0 },
       },

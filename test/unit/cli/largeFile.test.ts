@@ -35,7 +35,10 @@ describe('a 1 GiB safetensors checkpoint', function () {
     }
     writeSync(fd, one, 0, 4, dataStart + (rows * cols - 1) * 4);
     closeSync(fd);
-    writeFileSync(path.join(tmp.dir, 'peak.js'), "process.on('exit', () => process.stderr.write(`maxRSS=${process.resourceUsage().maxRSS}\\n`));");
+    writeFileSync(
+      path.join(tmp.dir, 'peak.js'),
+      "process.on('exit', () => process.stderr.write(`maxRSS=${process.resourceUsage().maxRSS}\\n`));",
+    );
   });
   after(() => tmp.remove());
 
@@ -57,9 +60,9 @@ describe('a 1 GiB safetensors checkpoint', function () {
     assert.equal(layer.nnz, expectedNnz);
     assert.equal(layer.fanIn.zeroNeurons, rows - 17, '16 rows with a few weights, plus the last row');
     assert.equal(layer.fanIn.max, 3);
-    assert.equal(layer.nm.groups, rows * cols / 4);
+    assert.equal(layer.nm.groups, (rows * cols) / 4);
     assert.equal(violations, 5);
-    assert.equal(layer.nm.compliant, rows * cols / 4 - violations);
+    assert.equal(layer.nm.compliant, (rows * cols) / 4 - violations);
     const maxRssKiB = Number(/maxRSS=(\d+)/.exec(r.stderr)?.[1]);
     assert.ok(maxRssKiB > 0);
     assert.ok(maxRssKiB < 300 * 1024, `peak memory ${Math.round(maxRssKiB / 1024)} MiB for a 1024 MiB file`);

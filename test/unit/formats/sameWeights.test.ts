@@ -81,7 +81,8 @@ describe('the same weights in every format give the same figures', () => {
         const { report, layers } = await figuresOf(file, backend);
         assert.equal(report.format, format);
         assert.equal(layers.length, 3, `${file}: three weight layers`);
-        for (const [i, layer] of layers.entries()) assert.deepEqual(layer, want[i], `${file}: weight layer ${i} (${expected.layers[i].name})`);
+        for (const [i, layer] of layers.entries())
+          assert.deepEqual(layer, want[i], `${file}: weight layer ${i} (${expected.layers[i].name})`);
         assert.deepEqual(report.weights, expected.weights, `${file}: weight totals`);
       });
     }

@@ -20,7 +20,9 @@ describe('every reader: shapes no real model has are listed apart, not analysed'
     writeFileSync(file, emptyNpy('(1099511627776, 1099511627776, 0)'));
     const checkpoint = await openCheckpoint(file);
     assert.deepEqual(checkpoint.tensors, []);
-    assert.deepEqual(checkpoint.skipped, [{ name: 'fc.weight', reason: 'shape [1099511627776, 1099511627776, 0] is too large to be real' }]);
+    assert.deepEqual(checkpoint.skipped, [
+      { name: 'fc.weight', reason: 'shape [1099511627776, 1099511627776, 0] is too large to be real' },
+    ]);
     for (const backend of ['reference', 'native'] as const) {
       const report = await reportOf(file, undefined, backend);
       assert.deepEqual(report.weights, { numel: 0, nnz: 0, sparsity: 0 });

@@ -9,7 +9,10 @@ import { REPO } from '../../helpers/fixtures';
 /** 1 + 2 + … + n: the synthetic job's checksum after n steps, worked out apart from it. */
 const triangle = (n: number) => (n * (n + 1)) / 2;
 
-const inline = (values: number[]) => ({ source: { kind: 'inline' as const, bytes: new Uint8Array(new Float32Array(values).buffer) }, dtype: 'float32' as const });
+const inline = (values: number[]) => ({
+  source: { kind: 'inline' as const, bytes: new Uint8Array(new Float32Array(values).buffer) },
+  dtype: 'float32' as const,
+});
 
 describe('jobs: long work as sessions of short steps', function () {
   this.timeout(60_000);
@@ -28,7 +31,10 @@ describe('jobs: long work as sessions of short steps', function () {
     const outcome = await session.run({ onProgress: (p) => seen.push(p.step) });
     assert.equal(outcome.status, 'done');
     assert.equal(outcome.steps, 20);
-    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     assert.deepEqual(outcome.state, { stepsDone: 20, checksum: triangle(20) });
     await session.close();
   });
@@ -63,7 +69,17 @@ describe('jobs: long work as sessions of short steps', function () {
     await running;
     const scan = await native.scan({ ...inline([1, 0, -0, 2]), shape: [4] });
     assert.equal(scan.nnz, 2);
-    const heatmap = await native.heatmap({ ...inline([1, 0, 0, 2]), shape: [2, 2], layout: { outAxis: 0, inAxis: 1 }, rowStart: 0, rowEnd: 2, colStart: 0, colEnd: 2, width: 2, height: 2 });
+    const heatmap = await native.heatmap({
+      ...inline([1, 0, 0, 2]),
+      shape: [2, 2],
+      layout: { outAxis: 0, inAxis: 1 },
+      rowStart: 0,
+      rowEnd: 2,
+      colStart: 0,
+      colEnd: 2,
+      width: 2,
+      height: 2,
+    });
     assert.deepEqual(Array.from(heatmap.density), [1, 0, 0, 1]);
     assert.ok(progressed < 400, `the job was still running (${progressed} of 400 steps) when the scan and heatmap were answered`);
     assert.equal((await run).status, 'done');

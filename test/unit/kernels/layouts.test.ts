@@ -85,7 +85,10 @@ describe('reference scan: fan-in and N:M for every layout, against brute force',
           assert.deepEqual(Array.from(result.fanIn ?? []), expected.fanIn, `fan-in, chunks of ${chunk}`);
           assert.deepEqual(Array.from(result.fanOut ?? []), expected.fanOut, `fan-out, chunks of ${chunk}`);
           assert.deepEqual(result.nm, expected.nm, `N:M, chunks of ${chunk}`);
-          assert.equal(result.nnz, expected.fanIn.reduce((a, b) => a + b, 0));
+          assert.equal(
+            result.nnz,
+            expected.fanIn.reduce((a, b) => a + b, 0),
+          );
           assert.equal(result.numel, numel);
         }
       });
@@ -106,7 +109,12 @@ describe('reference scan: fan-in and N:M for every layout, against brute force',
   it('a near-zero threshold counts |w| <= ε as zero', async () => {
     const w = new Float32Array([0.001, -0.002, 0.5, -0.0, NaN, 0.01]);
     const scan = (zeroThreshold: number) =>
-      createReferenceKernels().scan({ source: { kind: 'inline', bytes: new Uint8Array(w.buffer) }, dtype: 'float32', shape: [6], zeroThreshold });
+      createReferenceKernels().scan({
+        source: { kind: 'inline', bytes: new Uint8Array(w.buffer) },
+        dtype: 'float32',
+        shape: [6],
+        zeroThreshold,
+      });
     assert.equal((await scan(0)).nnz, 5);
     assert.equal((await scan(0.005)).nnz, 3, '0.5, NaN and 0.01 stay non-zero');
   });

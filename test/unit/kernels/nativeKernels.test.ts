@@ -13,7 +13,6 @@ import { makeTempDir, REPO } from '../../helpers/fixtures';
 import { seededRandom } from '../../helpers/random';
 import { randomTensorBytes } from '../../helpers/randomTensors';
 
-
 const SHAPES: { shape: number[]; layout?: WeightLayout }[] = [
   { shape: [7, 13], layout: { outAxis: 0, inAxis: 1 } },
   { shape: [13, 7], layout: { outAxis: 1, inAxis: 0 } },
@@ -29,7 +28,12 @@ const SHAPES: { shape: number[]; layout?: WeightLayout }[] = [
 ];
 
 function comparable(r: ScanResult) {
-  return { ...r, fanIn: r.fanIn && Array.from(r.fanIn), fanOut: r.fanOut && Array.from(r.fanOut), histogram: r.histogram && Array.from(r.histogram) };
+  return {
+    ...r,
+    fanIn: r.fanIn && Array.from(r.fanIn),
+    fanOut: r.fanOut && Array.from(r.fanOut),
+    histogram: r.histogram && Array.from(r.histogram),
+  };
 }
 
 function assertTilesClose(actual: HeatmapTiles, expected: HeatmapTiles, what: string): void {
@@ -39,14 +43,20 @@ function assertTilesClose(actual: HeatmapTiles, expected: HeatmapTiles, what: st
   for (let i = 0; i < expected.meanAbs.length; i++) {
     const e = expected.meanAbs[i];
     const a = actual.meanAbs[i];
-    assert.ok(a === e || Math.abs(a - e) <= 1e-5 * Math.max(1, Math.abs(e)) || (!Number.isFinite(e) && !Number.isFinite(a)), `${what}: meanAbs[${i}] ${a} vs ${e}`);
+    assert.ok(
+      a === e || Math.abs(a - e) <= 1e-5 * Math.max(1, Math.abs(e)) || (!Number.isFinite(e) && !Number.isFinite(a)),
+      `${what}: meanAbs[${i}] ${a} vs ${e}`,
+    );
   }
 }
 
 function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
   assert.equal(actual.length, expected.length, what);
   for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= 1e-4 * Math.max(1, Math.abs(expected[i])), `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+    assert.ok(
+      Math.abs(actual[i] - expected[i]) <= 1e-4 * Math.max(1, Math.abs(expected[i])),
+      `${what}[${i}]: ${actual[i]} vs ${expected[i]}`,
+    );
   }
 }
 
@@ -77,7 +87,10 @@ describe('native kernels in a worker process, against the TypeScript reference',
     const file = path.join(tmp.dir, name);
     const offset = 13;
     writeFileSync(file, Buffer.concat([Buffer.alloc(offset, 0xab), bytes, Buffer.alloc(5, 0xcd)]));
-    return [{ kind: 'inline', bytes }, { kind: 'file', path: file, offset, length: bytes.length }];
+    return [
+      { kind: 'inline', bytes },
+      { kind: 'file', path: file, offset, length: bytes.length },
+    ];
   }
 
   for (const dtype of ALL_DTYPES) {
@@ -109,7 +122,11 @@ describe('native kernels in a worker process, against the TypeScript reference',
         for (const source of sources(bytes, `mask-${dtype}-${s}.bin`)) {
           const tensor: TensorRef & { layout: WeightLayout } = { source, dtype, shape, layout };
           const what = `${dtype} ${JSON.stringify(shape)} ${source.kind}`;
-          for (const nm of [{ n: 2, m: 4 }, { n: 1, m: 3 }, { n: 3, m: 8 }]) {
+          for (const nm of [
+            { n: 2, m: 4 },
+            { n: 1, m: 3 },
+            { n: 3, m: 8 },
+          ]) {
             assert.deepEqual(await native.nmMask(tensor, nm), await reference.nmMask(tensor, nm), `${what} ${nm.n}:${nm.m}`);
           }
           for (const k of [0, 1, 3, 1000]) {
@@ -133,8 +150,23 @@ describe('native kernels in a worker process, against the TypeScript reference',
           [0, rows, 0, cols, 1000, 1000],
           [Math.floor(rows / 2), rows, Math.floor(cols / 3), cols, 2, 5],
         ]) {
-          const request = { source, dtype: 'float32' as const, shape, layout, rowStart: r0, rowEnd: r1, colStart: c0, colEnd: c1, width: w, height: h };
-          assertTilesClose(await native.heatmap(request), await reference.heatmap(request), `${JSON.stringify(shape)} ${source.kind} window ${[r0, r1, c0, c1, w, h]}`);
+          const request = {
+            source,
+            dtype: 'float32' as const,
+            shape,
+            layout,
+            rowStart: r0,
+            rowEnd: r1,
+            colStart: c0,
+            colEnd: c1,
+            width: w,
+            height: h,
+          };
+          assertTilesClose(
+            await native.heatmap(request),
+            await reference.heatmap(request),
+            `${JSON.stringify(shape)} ${source.kind} window ${[r0, r1, c0, c1, w, h]}`,
+          );
         }
       }
     }
@@ -148,7 +180,9 @@ describe('native kernels in a worker process, against the TypeScript reference',
     const weight = new Float32Array(out * inF);
     for (let r = 0; r < out; r++) {
       if (r % 5 === 3) continue; // ablated neurons
-      const cols = Array.from({ length: inF }, (_, c) => c).sort(() => rnd() - 0.5).slice(0, k);
+      const cols = Array.from({ length: inF }, (_, c) => c)
+        .sort(() => rnd() - 0.5)
+        .slice(0, k);
       for (const c of cols) weight[r * inF + c] = rnd() - 0.5 || 0.25;
     }
     const bias = Float32Array.from({ length: out }, () => rnd());
@@ -156,7 +190,12 @@ describe('native kernels in a worker process, against the TypeScript reference',
     const expected = await reference.condense(weight, out, inF);
     assert.deepEqual(
       { ...layer, activeRows: Array.from(layer.activeRows), values: Array.from(layer.values), indices: Array.from(layer.indices) },
-      { ...expected, activeRows: Array.from(expected.activeRows), values: Array.from(expected.values), indices: Array.from(expected.indices) },
+      {
+        ...expected,
+        activeRows: Array.from(expected.activeRows),
+        values: Array.from(expected.values),
+        indices: Array.from(expected.indices),
+      },
     );
     assert.equal(layer.k, k);
     for (const batch of [1, 3, 64]) {
@@ -164,7 +203,11 @@ describe('native kernels in a worker process, against the TypeScript reference',
       const dense = await reference.denseForward(weight, bias, out, inF, x, batch);
       assertClose(await native.condensedForward(layer, bias, x, batch), dense, `condensed, batch ${batch}`);
       assertClose(await native.denseForward(weight, bias, out, inF, x, batch), dense, `dense, batch ${batch}`);
-      assertClose(await native.condensedForward(layer, null, x, batch), await reference.condensedForward(layer, null, x, batch), `no bias, batch ${batch}`);
+      assertClose(
+        await native.condensedForward(layer, null, x, batch),
+        await reference.condensedForward(layer, null, x, batch),
+        `no bias, batch ${batch}`,
+      );
     }
     weight[0] = 0;
     weight[1] = 0;
@@ -180,9 +223,27 @@ describe('native kernels in a worker process, against the TypeScript reference',
   it('bad arguments are errors, not crashes', async () => {
     const bytes = new Uint8Array(12);
     await assert.rejects(native.scan({ source: { kind: 'inline', bytes }, dtype: 'float32', shape: [2, 2] }), /byte|length|size/i);
-    await assert.rejects(native.scan({ source: { kind: 'file', path: path.join(tmp.dir, 'missing.bin'), offset: 0, length: 16 }, dtype: 'float32', shape: [2, 2] }), /missing\.bin/);
     await assert.rejects(
-      native.heatmap({ source: { kind: 'inline', bytes: new Uint8Array(16) }, dtype: 'float32', shape: [2, 2], layout: { outAxis: 0, inAxis: 1 }, rowStart: 0, rowEnd: 3, colStart: 0, colEnd: 2, width: 2, height: 2 }),
+      native.scan({
+        source: { kind: 'file', path: path.join(tmp.dir, 'missing.bin'), offset: 0, length: 16 },
+        dtype: 'float32',
+        shape: [2, 2],
+      }),
+      /missing\.bin/,
+    );
+    await assert.rejects(
+      native.heatmap({
+        source: { kind: 'inline', bytes: new Uint8Array(16) },
+        dtype: 'float32',
+        shape: [2, 2],
+        layout: { outAxis: 0, inAxis: 1 },
+        rowStart: 0,
+        rowEnd: 3,
+        colStart: 0,
+        colEnd: 2,
+        width: 2,
+        height: 2,
+      }),
       /row|window/i,
     );
     const result = await native.scan({ source: { kind: 'inline', bytes: new Uint8Array(16) }, dtype: 'float32', shape: [2, 2] });
@@ -192,7 +253,11 @@ describe('native kernels in a worker process, against the TypeScript reference',
   it('a crash inside a kernel is an error for the caller; the worker restarts and the caller lives on', async () => {
     const startsBefore = native.worker.starts;
     await assert.rejects(native.crashForTest(), (e: unknown) => e instanceof KernelCrashError && /SIGABRT/.test(e.message));
-    const after = await native.scan({ source: { kind: 'inline', bytes: new Uint8Array(new Float32Array([1, 0, 2, 0]).buffer) }, dtype: 'float32', shape: [4] });
+    const after = await native.scan({
+      source: { kind: 'inline', bytes: new Uint8Array(new Float32Array([1, 0, 2, 0]).buffer) },
+      dtype: 'float32',
+      shape: [4],
+    });
     assert.equal(after.nnz, 2);
     assert.equal(native.worker.starts, startsBefore + 1, 'one new worker');
   });
@@ -204,11 +269,25 @@ describe('native kernels in a worker process, against the TypeScript reference',
     closeSync(fd);
     const abort = new AbortController();
     const started = Date.now();
-    const scan = native.scan({ source: { kind: 'file', path: file, offset: 0, length: 1 << 30 }, dtype: 'float32', shape: [1 << 14, 1 << 14], layout: { outAxis: 1, inAxis: 0 }, nm: { n: 2, m: 4 }, histogram: true }, abort.signal);
+    const scan = native.scan(
+      {
+        source: { kind: 'file', path: file, offset: 0, length: 1 << 30 },
+        dtype: 'float32',
+        shape: [1 << 14, 1 << 14],
+        layout: { outAxis: 1, inAxis: 0 },
+        nm: { n: 2, m: 4 },
+        histogram: true,
+      },
+      abort.signal,
+    );
     setTimeout(() => abort.abort(), 30);
     await assert.rejects(scan, (e: unknown) => (e as Error).name === 'AbortError');
     assert.ok(Date.now() - started < 5000, 'cancelled promptly');
-    const next = await native.scan({ source: { kind: 'inline', bytes: new Uint8Array(new Float32Array([3]).buffer) }, dtype: 'float32', shape: [1] });
+    const next = await native.scan({
+      source: { kind: 'inline', bytes: new Uint8Array(new Float32Array([3]).buffer) },
+      dtype: 'float32',
+      shape: [1],
+    });
     assert.equal(next.nnz, 1);
   });
 });
@@ -223,10 +302,14 @@ describe('kernel backend selection', function () {
       const warnings: string[] = [];
       const kernels: Kernels = createKernels({ backend: 'auto', root: tmp.dir, onWarning: (m) => warnings.push(m) });
       const bytes = new Uint8Array(new Float32Array([1, 0, -0, 2]).buffer);
-      for (let i = 0; i < 3; i++) assert.equal((await kernels.scan({ source: { kind: 'inline', bytes }, dtype: 'float32', shape: [4] })).nnz, 2);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await kernels.scan({ source: { kind: 'inline', bytes }, dtype: 'float32', shape: [4] })).nnz, 2);
       assert.equal(kernels.name, 'reference');
       assert.equal(warnings.length, 1);
-      assert.match(warnings[0], /native kernels unavailable \(Cannot find module .*sparsity_lens_native\.node'\); using the slower TypeScript kernels/);
+      assert.match(
+        warnings[0],
+        /native kernels unavailable \(Cannot find module .*sparsity_lens_native\.node'\); using the slower TypeScript kernels/,
+      );
       await kernels.dispose();
     } finally {
       tmp.remove();

@@ -98,7 +98,10 @@ describe('native weightWindow against readWeightWindow', function () {
     const file = path.join(tmp.dir, name);
     const offset = 13;
     writeFileSync(file, Buffer.concat([Buffer.alloc(offset, 0xab), bytes, Buffer.alloc(5, 0xcd)]));
-    return [{ kind: 'inline', bytes }, { kind: 'file', path: file, offset, length: bytes.length }];
+    return [
+      { kind: 'inline', bytes },
+      { kind: 'file', path: file, offset, length: bytes.length },
+    ];
   }
 
   for (const dtype of ALL_DTYPES) {
@@ -121,19 +124,39 @@ describe('native weightWindow against readWeightWindow', function () {
   it('keeps NaN, ±Inf and -0.0, and rounds float64 to float32 as a Float32Array does', () => {
     const values = [NaN, Infinity, -Infinity, -0, 0, 1e300, -1e300, 1e-300, 0.1, 3.4028235677973366e38, 16777217];
     const bytes = new Uint8Array(new Float64Array(values).buffer);
-    const out = addon.weightWindow({ source: { bytes }, dtype: 'float64', shape: [1, values.length], outAxis: 0, inAxis: 1, rowStart: 0, rowEnd: 1, colStart: 0, colEnd: values.length });
+    const out = addon.weightWindow({
+      source: { bytes },
+      dtype: 'float64',
+      shape: [1, values.length],
+      outAxis: 0,
+      inAxis: 1,
+      rowStart: 0,
+      rowEnd: 1,
+      colStart: 0,
+      colEnd: values.length,
+    });
     assertSameValues(out, Float32Array.from(values), 'float64 specials');
   });
 
   it('runs longer than one read buffer, at odd nibbles too', async () => {
-    for (const [dtype, cols] of [['float32', (1 << 19) + 3], ['float4_e2m1', (1 << 22) + 1]] as const) {
+    for (const [dtype, cols] of [
+      ['float32', (1 << 19) + 3],
+      ['float4_e2m1', (1 << 22) + 1],
+    ] as const) {
       const shape = [3, cols];
       const layout = { outAxis: 0, inAxis: 1 };
       const bytes = randomTensorBytes(dtype, 3 * cols, 17, SPREAD);
       for (const source of sources(bytes, `long-${dtype}.bin`)) {
         const t = weight(dtype, shape, layout, source);
-        for (const w of [{ rowStart: 1, rowEnd: 3, colStart: 0, colEnd: cols }, { rowStart: 0, rowEnd: 2, colStart: 1, colEnd: cols }]) {
-          assertSameValues(nativeWindow(addon, t, w), await readWeightWindow(t, w), `${dtype} ${source.kind} rows ${w.rowStart}..${w.rowEnd} cols ${w.colStart}..${w.colEnd}`);
+        for (const w of [
+          { rowStart: 1, rowEnd: 3, colStart: 0, colEnd: cols },
+          { rowStart: 0, rowEnd: 2, colStart: 1, colEnd: cols },
+        ]) {
+          assertSameValues(
+            nativeWindow(addon, t, w),
+            await readWeightWindow(t, w),
+            `${dtype} ${source.kind} rows ${w.rowStart}..${w.rowEnd} cols ${w.colStart}..${w.colEnd}`,
+          );
         }
       }
     }
@@ -161,22 +184,57 @@ describe('native weightWindow against readWeightWindow', function () {
         (e: Error) => e.message,
       );
       assert.match(expected, /does not fit/);
-      assert.throws(() => nativeWindow(addon, t, w), (e: Error) => e.message === `weightWindow: ${expected}`, JSON.stringify(w));
+      assert.throws(
+        () => nativeWindow(addon, t, w),
+        (e: Error) => e.message === `weightWindow: ${expected}`,
+        JSON.stringify(w),
+      );
     }
     const empty = weight('float32', [0, 8], layout, { kind: 'inline', bytes: new Uint8Array(0) });
     assert.throws(() => nativeWindow(addon, empty, { rowStart: 0, rowEnd: 1, colStart: 0, colEnd: 1 }), /does not fit a 0×0 weight/);
     for (const bad of [1.5, NaN, '1', undefined]) {
       assert.throws(
-        () => addon.weightWindow({ source: { bytes: new Uint8Array(364) }, dtype: 'float32', shape, ...layout, rowStart: bad as number, rowEnd: 1, colStart: 0, colEnd: 1 }),
+        () =>
+          addon.weightWindow({
+            source: { bytes: new Uint8Array(364) },
+            dtype: 'float32',
+            shape,
+            ...layout,
+            rowStart: bad as number,
+            rowEnd: 1,
+            colStart: 0,
+            colEnd: 1,
+          }),
         /weightWindow: rowStart must be an integer/,
       );
     }
     assert.throws(
-      () => addon.weightWindow({ source: { bytes: new Uint8Array(364) }, dtype: 'float32', shape, outAxis: -1, inAxis: -1, rowStart: 0, rowEnd: 1, colStart: 0, colEnd: 1 }),
+      () =>
+        addon.weightWindow({
+          source: { bytes: new Uint8Array(364) },
+          dtype: 'float32',
+          shape,
+          outAxis: -1,
+          inAxis: -1,
+          rowStart: 0,
+          rowEnd: 1,
+          colStart: 0,
+          colEnd: 1,
+        }),
       /weightWindow: the tensor needs a layout/,
     );
     assert.throws(
-      () => addon.weightWindow({ source: { bytes: new Uint8Array(360) }, dtype: 'float32', shape, ...layout, rowStart: 0, rowEnd: 1, colStart: 0, colEnd: 1 }),
+      () =>
+        addon.weightWindow({
+          source: { bytes: new Uint8Array(360) },
+          dtype: 'float32',
+          shape,
+          ...layout,
+          rowStart: 0,
+          rowEnd: 1,
+          colStart: 0,
+          colEnd: 1,
+        }),
       /weightWindow: source has 360 bytes/,
     );
   });
@@ -189,16 +247,25 @@ describe('native weightWindow against readWeightWindow', function () {
     const fd = openSync(file, 'w');
     ftruncateSync(fd, rows * cols * 4);
     closeSync(fd);
-    for (const [shape, layout] of [[[rows, cols], { outAxis: 0, inAxis: 1 }], [[cols, rows], { outAxis: 1, inAxis: 0 }]] as const) {
+    for (const [shape, layout] of [
+      [[rows, cols], { outAxis: 0, inAxis: 1 }],
+      [[cols, rows], { outAxis: 1, inAxis: 0 }],
+    ] as const) {
       const t = weight('float32', [...shape], layout, { kind: 'file', path: file, offset: 0, length: rows * cols * 4 });
-      const wide = layout.outAxis === 0 ? { rowStart: 0, rowEnd: rows, colStart: 0, colEnd: 1 } : { rowStart: 0, rowEnd: 1, colStart: 0, colEnd: cols };
+      const wide =
+        layout.outAxis === 0
+          ? { rowStart: 0, rowEnd: rows, colStart: 0, colEnd: 1 }
+          : { rowStart: 0, rowEnd: 1, colStart: 0, colEnd: cols };
       const expected = await readWeightWindow(t, wide).then(
         () => assert.fail('readWeightWindow accepted a 120 MiB span'),
         (e: Error) => e.message,
       );
       const spanBytes = /spans (\d+) bytes/.exec(expected)?.[1];
       assert.ok(spanBytes, expected);
-      assert.throws(() => nativeWindow(addon, t, wide), (e: Error) => e.message.startsWith(`weightWindow: the window spans ${spanBytes} bytes of the tensor`) && /64 MiB/.test(e.message));
+      assert.throws(
+        () => nativeWindow(addon, t, wide),
+        (e: Error) => e.message.startsWith(`weightWindow: the window spans ${spanBytes} bytes of the tensor`) && /64 MiB/.test(e.message),
+      );
       const narrow = { rowStart: rows - 2, rowEnd: rows, colStart: cols - 3, colEnd: cols };
       assertSameValues(nativeWindow(addon, t, narrow), await readWeightWindow(t, narrow), `narrow window of ${JSON.stringify(shape)}`);
     }

@@ -37,13 +37,33 @@ describe('reference kernels: masks, heatmap, histogram, condensed layers', () =>
   it('heatmap cells hold density and mean |w| of their block', async () => {
     const w = [1, 0, 0, 0, /* */ -2, 2, 0, 0, /* */ 0, 0, 4, NaN, /* */ 0, 0, 0, 0];
     const tiles = await kernels.heatmap({
-      source: f32(w), dtype: 'float32', shape: [4, 4], layout: OUT_IN, rowStart: 0, rowEnd: 4, colStart: 0, colEnd: 4, width: 2, height: 2,
+      source: f32(w),
+      dtype: 'float32',
+      shape: [4, 4],
+      layout: OUT_IN,
+      rowStart: 0,
+      rowEnd: 4,
+      colStart: 0,
+      colEnd: 4,
+      width: 2,
+      height: 2,
     });
     assert.deepEqual([tiles.rows, tiles.cols], [2, 2]);
     assert.deepEqual(Array.from(tiles.density), [0.75, 0, 0, 0.5]);
     assert.deepEqual(Array.from(tiles.meanAbs), [1.25, 0, 0, Math.fround(4 / 3)], 'NaN is left out of the mean');
     await assert.rejects(
-      kernels.heatmap({ source: f32(w), dtype: 'float32', shape: [4, 4], layout: OUT_IN, rowStart: 2, rowEnd: 5, colStart: 0, colEnd: 4, width: 2, height: 2 }),
+      kernels.heatmap({
+        source: f32(w),
+        dtype: 'float32',
+        shape: [4, 4],
+        layout: OUT_IN,
+        rowStart: 2,
+        rowEnd: 5,
+        colStart: 0,
+        colEnd: 4,
+        width: 2,
+        height: 2,
+      }),
       /does not fit a 4×4 weight/,
     );
   });
@@ -54,7 +74,12 @@ describe('reference kernels: masks, heatmap, histogram, condensed layers', () =>
     assert.equal(histogramBin(-8), 67);
     assert.equal(histogramBin(2 ** -100), 0, 'clamped');
     assert.equal(histogramBin(Infinity), HISTOGRAM_NONFINITE_BIN);
-    const scan = await kernels.scan({ source: f32([0, -0, 1, 1.999, 2, NaN, -Infinity, 0.5]), dtype: 'float32', shape: [8], histogram: true });
+    const scan = await kernels.scan({
+      source: f32([0, -0, 1, 1.999, 2, NaN, -Infinity, 0.5]),
+      dtype: 'float32',
+      shape: [8],
+      histogram: true,
+    });
     const h = scan.histogram!;
     assert.equal(h[HISTOGRAM_ZERO_BIN], 2);
     assert.equal(h[HISTOGRAM_NONFINITE_BIN], 2);

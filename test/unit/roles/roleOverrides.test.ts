@@ -16,7 +16,15 @@ import { CLI, fixture, makeTempDir, REPO } from '../../helpers/fixtures';
 
 function tensor(name: string, shape: number[], role: TensorEntry['role'] = 'other', layout?: TensorEntry['layout']): TensorEntry {
   const bytes = new Uint8Array(4 * shape.reduce((a, b) => a * b, 1));
-  return { name, dtype: 'float32', shape, source: { kind: 'inline', bytes }, stored: { kind: 'empty' }, role, ...(layout ? { layout } : {}) };
+  return {
+    name,
+    dtype: 'float32',
+    shape,
+    source: { kind: 'inline', bytes },
+    stored: { kind: 'empty' },
+    role,
+    ...(layout ? { layout } : {}),
+  };
 }
 function checkpointOf(...tensors: TensorEntry[]): Checkpoint {
   return { file: 'model.safetensors', format: 'safetensors', tensors, metadata: {}, skipped: [] };
@@ -82,13 +90,22 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
     });
 
     it('"in,out" on a conv kernel means the Keras order [...kernel, in, out]; negative axes count from the end', () => {
-      const result = applyRoleOverrides(model, parseRoleOverrides({ 'conv1.weight': { role: 'conv', layout: 'in,out' }, 'conv2.weight': { role: 'conv', outAxis: -1, inAxis: -2 } }));
+      const result = applyRoleOverrides(
+        model,
+        parseRoleOverrides({
+          'conv1.weight': { role: 'conv', layout: 'in,out' },
+          'conv2.weight': { role: 'conv', outAxis: -1, inAxis: -2 },
+        }),
+      );
       assert.deepEqual(roles(result)['conv1.weight'], 'conv 3,2');
       assert.deepEqual(roles(result)['conv2.weight'], 'conv 3,2');
     });
 
     it('the first matching pattern decides; no layout keeps the current one or takes "out,in"', () => {
-      const result = applyRoleOverrides(model, parseRoleOverrides({ 'fc.*': { role: 'other' }, 'fc.weight': { role: 'linear', layout: 'in,out' }, 'conv1.*': { role: 'conv' } }));
+      const result = applyRoleOverrides(
+        model,
+        parseRoleOverrides({ 'fc.*': { role: 'other' }, 'fc.weight': { role: 'linear', layout: 'in,out' }, 'conv1.*': { role: 'conv' } }),
+      );
       assert.equal(roles(result)['fc.weight'], 'other');
       assert.equal(roles(result)['conv1.weight'], 'conv 0,1');
       const kept = applyRoleOverrides(model, parseRoleOverrides({ 'fc.weight': { role: 'conv' } }));
@@ -111,15 +128,33 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
     });
 
     it('unused patterns are reported for a warning', () => {
-      assert.deepEqual(unusedRoleOverrides(model, parseRoleOverrides({ 'fc.*': { role: 'other' }, 'fc.weight': { role: 'linear' }, 'nope*': { role: 'other' } })), ['fc.weight', 'nope*']);
+      assert.deepEqual(
+        unusedRoleOverrides(
+          model,
+          parseRoleOverrides({ 'fc.*': { role: 'other' }, 'fc.weight': { role: 'linear' }, 'nope*': { role: 'other' } }),
+        ),
+        ['fc.weight', 'nope*'],
+      );
     });
 
     it('an axis out of range names the pattern and the tensor', () => {
       const overrides = parseRoleOverrides({ 'conv*.weight': { role: 'conv', outAxis: 4, inAxis: 1 } });
-      throwsOverride(() => applyRoleOverrides(model, overrides), /^pattern "conv\*\.weight", tensor "conv1\.weight": outAxis 4 is out of range for shape \[3, 3, 4, 8\] \(rank 4\)$/);
-      throwsOverride(() => applyRoleOverrides(model, parseRoleOverrides({ 'fc.weight': { role: 'linear', outAxis: 0, inAxis: -3 } })), /tensor "fc.weight": inAxis -3 is out of range/);
-      throwsOverride(() => applyRoleOverrides(model, parseRoleOverrides({ 'fc.weight': { role: 'linear', outAxis: 1, inAxis: -1 } })), /same axis \(1\)/);
-      throwsOverride(() => applyRoleOverrides(model, parseRoleOverrides({ 'fc.bias': { role: 'linear' } })), /pattern "fc.bias", tensor "fc.bias": a linear weight needs at least 2 axes, but the tensor has shape \[10\]/);
+      throwsOverride(
+        () => applyRoleOverrides(model, overrides),
+        /^pattern "conv\*\.weight", tensor "conv1\.weight": outAxis 4 is out of range for shape \[3, 3, 4, 8\] \(rank 4\)$/,
+      );
+      throwsOverride(
+        () => applyRoleOverrides(model, parseRoleOverrides({ 'fc.weight': { role: 'linear', outAxis: 0, inAxis: -3 } })),
+        /tensor "fc.weight": inAxis -3 is out of range/,
+      );
+      throwsOverride(
+        () => applyRoleOverrides(model, parseRoleOverrides({ 'fc.weight': { role: 'linear', outAxis: 1, inAxis: -1 } })),
+        /same axis \(1\)/,
+      );
+      throwsOverride(
+        () => applyRoleOverrides(model, parseRoleOverrides({ 'fc.bias': { role: 'linear' } })),
+        /pattern "fc.bias", tensor "fc.bias": a linear weight needs at least 2 axes, but the tensor has shape \[10\]/,
+      );
     });
 
     it('invalid overrides are refused when parsed, naming the pattern', () => {
@@ -147,12 +182,18 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
         { pattern: '*', role: 'linear', layout: 'in,out' },
         { pattern: '0', role: 'other' },
       ]);
-      assert.deepEqual(list.map((r) => r.pattern), ['*', '0']);
+      assert.deepEqual(
+        list.map((r) => r.pattern),
+        ['*', '0'],
+      );
       assert.deepEqual(roles(applyRoleOverrides(c, list)), { '0': 'linear 1,0', '1': 'linear 1,0', x: 'linear 1,0' });
       assert.deepEqual(unusedRoleOverrides(c, list), ['0']);
       // As documented: JavaScript orders integer-like keys first, whatever the order written.
       const object = parseRoleOverridesJson('{"*": {"role": "linear", "layout": "in,out"}, "0": {"role": "other"}}');
-      assert.deepEqual(object.map((r) => r.pattern), ['0', '*']);
+      assert.deepEqual(
+        object.map((r) => r.pattern),
+        ['0', '*'],
+      );
       assert.deepEqual(roles(applyRoleOverrides(c, object)), { '0': 'other', '1': 'linear 1,0', x: 'linear 1,0' });
     });
 
@@ -175,10 +216,21 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
       const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     };
-    const layer = (stdout: string, name: string) => (JSON.parse(stdout) as { layers: { name: string; role: string; fanIn: { dense: number } | null }[] }).layers.find((l) => l.name === name)!;
+    const layer = (stdout: string, name: string) =>
+      (JSON.parse(stdout) as { layers: { name: string; role: string; fanIn: { dense: number } | null }[] }).layers.find(
+        (l) => l.name === name,
+      )!;
 
     it('JSON text: GPT-2 c_fc read as [out, in] gives fan-in over 64 outputs per input row', () => {
-      const r = run('report', file, '--json', '--backend', 'reference', '--roles', '{"*.mlp.c_fc.weight": {"role": "linear", "layout": "out,in"}, "*.wte.weight": {"role": "linear"}}');
+      const r = run(
+        'report',
+        file,
+        '--json',
+        '--backend',
+        'reference',
+        '--roles',
+        '{"*.mlp.c_fc.weight": {"role": "linear", "layout": "out,in"}, "*.wte.weight": {"role": "linear"}}',
+      );
       assert.equal(r.code, 0, r.stderr);
       assert.equal(layer(r.stdout, 'transformer.h.0.mlp.c_fc.weight').fanIn!.dense, 64);
       assert.equal(layer(r.stdout, 'transformer.wte.weight').role, 'linear');
@@ -207,11 +259,15 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
       assert.match(r.stderr, /^error: --roles: .*bad\.json: pattern "a": "role" must be/);
       r = run('report', file, '--roles', '{"*.c_attn.weight": {"role": "linear", "outAxis": 2, "inAxis": 0}}');
       assert.equal(r.code, 2);
-      assert.match(r.stderr, /^error: --roles: pattern "\*\.c_attn\.weight", tensor "transformer\.h\.0\.attn\.c_attn\.weight": outAxis 2 is out of range for shape \[16, 48\]/);
+      assert.match(
+        r.stderr,
+        /^error: --roles: pattern "\*\.c_attn\.weight", tensor "transformer\.h\.0\.attn\.c_attn\.weight": outAxis 2 is out of range for shape \[16, 48\]/,
+      );
     });
 
     it('a list given as JSON text or a file', () => {
-      const list = '[{"pattern": "*.mlp.c_fc.weight", "role": "linear", "layout": "out,in"}, {"pattern": "*.wte.weight", "role": "linear"}]';
+      const list =
+        '[{"pattern": "*.mlp.c_fc.weight", "role": "linear", "layout": "out,in"}, {"pattern": "*.wte.weight", "role": "linear"}]';
       let r = run('report', file, '--json', '--backend', 'reference', '--roles', `  ${list}`);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(layer(r.stdout, 'transformer.h.0.mlp.c_fc.weight').fanIn!.dense, 64);

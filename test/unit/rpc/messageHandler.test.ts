@@ -49,7 +49,11 @@ function pair() {
 describe('rpc: requests and replies matched by id', () => {
   it('replies reach the request that asked, whatever their order', async () => {
     const { client } = pair();
-    const results = await Promise.all([client.request('add', { a: 1, b: 2 }), client.request('add', { a: 10, b: 20 }), client.request('add', { a: -1, b: 1 })]);
+    const results = await Promise.all([
+      client.request('add', { a: 1, b: 2 }),
+      client.request('add', { a: 10, b: 20 }),
+      client.request('add', { a: -1, b: 1 }),
+    ]);
     assert.deepEqual(results, [3, 30, 0]);
     assert.equal(client.waiting, 0);
   });
@@ -66,7 +70,11 @@ describe('rpc: requests and replies matched by id', () => {
   it('cancel is a message: `await` gets the method’s own answer, the default rejects at once', async () => {
     const { client, log } = pair();
     const abort = new AbortController();
-    const answer = await client.request('count', { to: 1000 }, { signal: abort.signal, onAbort: 'await', onProgress: (p) => p === 3 && abort.abort() });
+    const answer = await client.request(
+      'count',
+      { to: 1000 },
+      { signal: abort.signal, onAbort: 'await', onProgress: (p) => p === 3 && abort.abort() },
+    );
     assert.match(answer, /^stopped at [3-9]$/);
     assert.ok(log.some((m) => m.rpc === 'cancel'));
     const second = new AbortController();
@@ -78,7 +86,10 @@ describe('rpc: requests and replies matched by id', () => {
 
   it('errors keep their name; unknown methods are errors, not silence', async () => {
     const { client } = pair();
-    await assert.rejects(client.request('fail', null), (e: unknown) => e instanceof RemoteError && e.name === 'RangeError' && e.message === 'no such thing');
+    await assert.rejects(
+      client.request('fail', null),
+      (e: unknown) => e instanceof RemoteError && e.name === 'RangeError' && e.message === 'no such thing',
+    );
     const untyped = client as unknown as MessageHandler<Record<never, never>, { nope: { params: null; result: null } }>;
     await assert.rejects(untyped.request('nope', null), /unknown method "nope"/);
   });

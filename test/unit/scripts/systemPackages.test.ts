@@ -17,7 +17,13 @@ interface SystemPackagesModule {
   findChromium(env: NodeJS.ProcessEnv): string | undefined;
   missingPackages(env: NodeJS.ProcessEnv): string[];
   decide(facts: { missing: string[]; skip: boolean; root: boolean; sudo: boolean; aptGet: boolean }): Decision;
-  ensureSystemPackages(options: { env: NodeJS.ProcessEnv; skip: boolean; root: boolean; sudo: () => boolean; log: (line: string) => void }): Decision;
+  ensureSystemPackages(options: {
+    env: NodeJS.ProcessEnv;
+    skip: boolean;
+    root: boolean;
+    sudo: () => boolean;
+    log: (line: string) => void;
+  }): Decision;
 }
 
 const systemPackages = require(path.join(REPO, 'scripts', 'vscode', 'systemPackages.cjs')) as SystemPackagesModule;
@@ -162,7 +168,13 @@ describe('scripts: the browser tiers’ system packages', () => {
         sudoProbed = true;
         return options.sudo ?? false;
       };
-      const decision = systemPackages.ensureSystemPackages({ env: p.env, skip: options.skip ?? false, root: options.root, sudo, log: (l) => printed.push(l) });
+      const decision = systemPackages.ensureSystemPackages({
+        env: p.env,
+        skip: options.skip ?? false,
+        root: options.root,
+        sudo,
+        log: (l) => printed.push(l),
+      });
       return { decision, printed, sudoProbed };
     }
 
@@ -171,7 +183,9 @@ describe('scripts: the browser tiers’ system packages', () => {
       try {
         p.aptGet();
         const { decision, printed, sudoProbed } = ensure(p, { root: true });
-        assert.deepEqual(printed, ['the browser tiers need chromium, ripgrep: installing with apt-get update && apt-get install -y chromium ripgrep']);
+        assert.deepEqual(printed, [
+          'the browser tiers need chromium, ripgrep: installing with apt-get update && apt-get install -y chromium ripgrep',
+        ]);
         assert.deepEqual(p.calls(), ['noninteractive update', 'noninteractive install -y chromium ripgrep']);
         assert.deepEqual(decision, { action: 'ready' });
         assert.equal(sudoProbed, false, 'root needs no sudo');
@@ -189,7 +203,9 @@ describe('scripts: the browser tiers’ system packages', () => {
         p.command('rg', '');
         const { decision, printed } = ensure(p, { root: false, sudo: true });
         const aptGet = path.join(p.bin, 'apt-get');
-        assert.deepEqual(printed, ['the browser tiers need chromium: installing with sudo apt-get update && sudo apt-get install -y chromium']);
+        assert.deepEqual(printed, [
+          'the browser tiers need chromium: installing with sudo apt-get update && sudo apt-get install -y chromium',
+        ]);
         assert.deepEqual(p.calls(), [
           `sudo -n env DEBIAN_FRONTEND=noninteractive ${aptGet} update`,
           'noninteractive update',
@@ -249,7 +265,10 @@ describe('scripts: the browser tiers’ system packages', () => {
         p.aptGet({ fail: true });
         const { decision } = ensure(p, { root: true });
         assert.equal(decision.action, 'fail');
-        assert.match((decision as { line: string }).line, /^installing chromium, ripgrep failed: apt-get update failed \(exit 100\):\nE: Unable to locate package$/);
+        assert.match(
+          (decision as { line: string }).line,
+          /^installing chromium, ripgrep failed: apt-get update failed \(exit 100\):\nE: Unable to locate package$/,
+        );
       } finally {
         p.remove();
       }
@@ -260,7 +279,10 @@ describe('scripts: the browser tiers’ system packages', () => {
       try {
         p.aptGet({ installs: false });
         const { decision } = ensure(p, { root: true });
-        assert.deepEqual(decision, { action: 'fail', line: 'after apt-get install -y chromium ripgrep, still not on PATH: chromium, ripgrep' });
+        assert.deepEqual(decision, {
+          action: 'fail',
+          line: 'after apt-get install -y chromium ripgrep, still not on PATH: chromium, ripgrep',
+        });
       } finally {
         p.remove();
       }
@@ -280,7 +302,10 @@ describe('scripts: the browser tiers’ system packages', () => {
         });
         assert.equal(r.status, 0, r.stdout + r.stderr);
         assert.deepEqual(p.calls(), [], 'nothing is installed');
-        assert.match(r.stdout, /^SKIPPING the integration tier \(SPARSITY_LENS_SKIP_BROWSER=1\): missing chromium, ripgrep \(.*apt-get install -y chromium ripgrep\)/m);
+        assert.match(
+          r.stdout,
+          /^SKIPPING the integration tier \(SPARSITY_LENS_SKIP_BROWSER=1\): missing chromium, ripgrep \(.*apt-get install -y chromium ripgrep\)/m,
+        );
         assert.match(r.stdout, /^SKIPPING the e2e tier /m);
         assert.match(r.stdout, /\n0 passed, 0 failed\n$/);
       } finally {

@@ -62,8 +62,26 @@ describe('webview: N:M group geometry', () => {
 
     it('finds full groups with more than N non-zeros, never the partial one', () => {
       const values = [
-        1, 1, 1, 0,   0, 0, 0, 0,   1, 1, // group 0 has 3, group 1 none, partial (8, 9) not checked
-        1, 0, 1, 0,   1, 1, 1, 1,   1, 1, // group 0 has 2, group 1 has 4
+        1,
+        1,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        1, // group 0 has 3, group 1 none, partial (8, 9) not checked
+        1,
+        0,
+        1,
+        0,
+        1,
+        1,
+        1,
+        1,
+        1,
+        1, // group 0 has 2, group 1 has 4
       ];
       const all = { rowStart: 0, rowEnd: 2, colStart: 0, colEnd: 10 };
       assert.deepEqual(violatingGroups(linear, twoOfFour, values, all, all, exact), [
@@ -78,19 +96,32 @@ describe('webview: N:M group geometry', () => {
 
     it('skips groups that are not wholly inside the values window', () => {
       // Columns 2–9 of the rows above: group 0 (columns 0–3) is cut off.
-      const values = [
-        1, 0,   0, 0, 0, 0,   1, 1,
-        1, 0,   1, 1, 1, 1,   1, 1,
-      ];
+      const values = [1, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1];
       const window = { rowStart: 0, rowEnd: 2, colStart: 2, colEnd: 10 };
-      assert.deepEqual(violatingGroups(linear, twoOfFour, values, window, { rowStart: 0, rowEnd: 2, colStart: 0, colEnd: 10 }, exact), [{ row: 1, first: 4 }]);
+      assert.deepEqual(violatingGroups(linear, twoOfFour, values, window, { rowStart: 0, rowEnd: 2, colStart: 0, colEnd: 10 }, exact), [
+        { row: 1, first: 4 },
+      ]);
     });
 
     it('checks each kernel position of a conv group on its own', () => {
       // K = 2, 4 channels: position 0 is columns 0, 2, 4, 6; position 1 is 1, 3, 5, 7.
       const values = [
-        1, 0,  1, 1,  1, 0,  0, 1, // position 0: 3 non-zeros; position 1: 2
-        0, 1,  0, 1,  0, 1,  0, 0, // position 0: none; position 1: 3
+        1,
+        0,
+        1,
+        1,
+        1,
+        0,
+        0,
+        1, // position 0: 3 non-zeros; position 1: 2
+        0,
+        1,
+        0,
+        1,
+        0,
+        1,
+        0,
+        0, // position 0: none; position 1: 3
       ];
       const all = { rowStart: 0, rowEnd: 2, colStart: 0, colEnd: 8 };
       assert.deepEqual(violatingGroups({ inDim: 4, K: 2 }, twoOfFour, values, all, all, exact), [
@@ -104,7 +135,10 @@ describe('webview: N:M group geometry', () => {
       const all = { rowStart: 0, rowEnd: 1, colStart: 0, colEnd: 4 };
       const axis = { inDim: 4, K: 1 };
       assert.deepEqual(violatingGroups(axis, twoOfFour, values, all, all, exact), [{ row: 0, first: 0 }]);
-      assert.deepEqual(violatingGroups(axis, twoOfFour, values, all, all, (v) => Math.abs(v) <= 0.1), []);
+      assert.deepEqual(
+        violatingGroups(axis, twoOfFour, values, all, all, (v) => Math.abs(v) <= 0.1),
+        [],
+      );
     });
   });
 });

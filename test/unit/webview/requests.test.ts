@@ -25,7 +25,12 @@ class ManualTransport implements HeatmapTransport {
   }
 }
 
-const cells = (n: number): TileCells => ({ rows: 1, cols: n, density: new Float32Array(n).fill(0.5), meanAbs: new Float32Array(n).fill(0.25) });
+const cells = (n: number): TileCells => ({
+  rows: 1,
+  cols: n,
+  density: new Float32Array(n).fill(0.5),
+  meanAbs: new Float32Array(n).fill(0.25),
+});
 
 describe('webview: heatmap requests', () => {
   describe('superseding', () => {
@@ -38,7 +43,10 @@ describe('webview: heatmap requests', () => {
       assert.equal(requests.fetchingTiles('fc2.weight', WIN, 2, 1), false);
       transport.asked[0].resolve(cells(2));
       const tiles = await p;
-      assert.deepEqual([tiles.window, tiles.rows, tiles.cols, [...tiles.density], [...tiles.meanAbs]], [WIN, 1, 2, [0.5, 0.5], [0.25, 0.25]]);
+      assert.deepEqual(
+        [tiles.window, tiles.rows, tiles.cols, [...tiles.density], [...tiles.meanAbs]],
+        [WIN, 1, 2, [0.5, 0.5], [0.25, 0.25]],
+      );
       assert.equal(requests.fetchingTiles(LAYER, WIN, 2, 1), false);
     });
 

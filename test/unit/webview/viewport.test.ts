@@ -201,14 +201,34 @@ describe('webview: heatmap viewport', () => {
     it('pads a window of single weights by half a view and snaps it to N:M group blocks', () => {
       const extent = { rows: 256, cols: 64 };
       // Rows 64–192 ± 64 → 0–256; columns 16–48 ± 16 → 0–64: 16384 weights.
-      assert.deepEqual(valuesRequestWindow({ rowStart: 64, rowEnd: 192, colStart: 16, colEnd: 48 }, extent, 4), { rowStart: 0, rowEnd: 256, colStart: 0, colEnd: 64 });
+      assert.deepEqual(valuesRequestWindow({ rowStart: 64, rowEnd: 192, colStart: 16, colEnd: 48 }, extent, 4), {
+        rowStart: 0,
+        rowEnd: 256,
+        colStart: 0,
+        colEnd: 64,
+      });
       // Columns 5–11 ± 3 → 2–14, snapped out to blocks of 4: 0–16. Rows 0–2 + 1 → 0–3.
-      assert.deepEqual(valuesRequestWindow({ rowStart: 0, rowEnd: 2, colStart: 5, colEnd: 11 }, extent, 4), { rowStart: 0, rowEnd: 3, colStart: 0, colEnd: 16 });
+      assert.deepEqual(valuesRequestWindow({ rowStart: 0, rowEnd: 2, colStart: 5, colEnd: 11 }, extent, 4), {
+        rowStart: 0,
+        rowEnd: 3,
+        colStart: 0,
+        colEnd: 16,
+      });
       // A 3×3 conv with 8 input channels (72 columns), 2:4 groups of 4 channels × 9 positions:
       // columns 40–44 ± 2 → 38–46, snapped out to blocks of 36: 36–72.
-      assert.deepEqual(valuesRequestWindow({ rowStart: 10, rowEnd: 12, colStart: 40, colEnd: 44 }, { rows: 256, cols: 72 }, 36), { rowStart: 9, rowEnd: 13, colStart: 36, colEnd: 72 });
+      assert.deepEqual(valuesRequestWindow({ rowStart: 10, rowEnd: 12, colStart: 40, colEnd: 44 }, { rows: 256, cols: 72 }, 36), {
+        rowStart: 9,
+        rowEnd: 13,
+        colStart: 36,
+        colEnd: 72,
+      });
       // Near the start, padding stops at column 0 and row 0.
-      assert.deepEqual(valuesRequestWindow({ rowStart: 1, rowEnd: 5, colStart: 2, colEnd: 10 }, extent, 4), { rowStart: 0, rowEnd: 7, colStart: 0, colEnd: 16 });
+      assert.deepEqual(valuesRequestWindow({ rowStart: 1, rowEnd: 5, colStart: 2, colEnd: 10 }, extent, 4), {
+        rowStart: 0,
+        rowEnd: 7,
+        colStart: 0,
+        colEnd: 16,
+      });
     });
 
     it('pads less when half a view would be more weights than a reply carries (65536)', () => {

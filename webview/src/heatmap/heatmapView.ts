@@ -70,7 +70,10 @@ export class HeatmapView {
   private error = '';
   private violationsInView = 0;
 
-  constructor(theme: Theme, private readonly options: HeatmapOptions) {
+  constructor(
+    theme: Theme,
+    private readonly options: HeatmapOptions,
+  ) {
     this.theme = theme;
     this.requests = new HeatmapRequests(options);
     this.canvas = h('canvas', {
@@ -89,8 +92,12 @@ export class HeatmapView {
       h('vscode-toolbar-button', { attrs: { icon, label, title: label }, on: { click: onClick } });
     const radio = (value: ColourMode, label: string): HTMLElement =>
       h('vscode-radio', { attrs: { name: 'heatmap-mode', value, label, checked: value === this.mode }, text: label });
-    this.modeGroup = h('vscode-radio-group', { class: 'mode-group', attrs: { 'aria-label': 'Colour cells by' } },
-      radio('density', 'Density'), radio('magnitude', 'Mean |w|'));
+    this.modeGroup = h(
+      'vscode-radio-group',
+      { class: 'mode-group', attrs: { 'aria-label': 'Colour cells by' } },
+      radio('density', 'Density'),
+      radio('magnitude', 'Mean |w|'),
+    );
     this.modeGroup.addEventListener('change', (ev) => {
       const target = ev.target as HTMLElement & { value?: string; checked?: boolean };
       if (target.tagName.toLowerCase() === 'vscode-radio' && target.checked) this.setMode(target.value as ColourMode, true);
@@ -115,9 +122,23 @@ export class HeatmapView {
       'div',
       { class: 'heatmap-axes', attrs: { 'aria-hidden': 'true' } },
       h('span', { class: 'axis-gutter', text: 'fan-in' }),
-      h('span', { class: 'axis-main' }, 'rows: output neurons ', codicon('arrow-down'), ' · columns: fan-in positions ', codicon('arrow-right')),
+      h(
+        'span',
+        { class: 'axis-main' },
+        'rows: output neurons ',
+        codicon('arrow-down'),
+        ' · columns: fan-in positions ',
+        codicon('arrow-right'),
+      ),
     );
-    this.element = h('div', { class: 'heatmap' }, toolbar, axes, this.wrap, h('div', { class: 'heatmap-footer' }, this.status, this.legend.element));
+    this.element = h(
+      'div',
+      { class: 'heatmap' },
+      toolbar,
+      axes,
+      this.wrap,
+      h('div', { class: 'heatmap-footer' }, this.status, this.legend.element),
+    );
 
     this.input = new HeatmapInput(this.canvas, {
       viewport: this.viewport,
@@ -164,8 +185,14 @@ export class HeatmapView {
 
   /** Shows `layer` (null: nothing selected); `view` restores a saved zoom window. */
   setLayer(layer: Layer | null, nm: NmPattern, view?: SavedView): void {
-    const same = layer && this.layer && layer.report.name === this.layer.report.name && layer.geometry && this.geo &&
-      layer.geometry.rows === this.geo.rows && layer.geometry.cols === this.geo.cols;
+    const same =
+      layer &&
+      this.layer &&
+      layer.report.name === this.layer.report.name &&
+      layer.geometry &&
+      this.geo &&
+      layer.geometry.rows === this.geo.rows &&
+      layer.geometry.cols === this.geo.cols;
     this.layer = layer;
     this.geo = layer?.geometry ?? null;
     this.nm = nm;

@@ -33,7 +33,10 @@ export class HeatmapInput {
   private hover: Point | null = null;
   private drag: Drag | null = null;
 
-  constructor(private readonly canvas: HTMLCanvasElement, private readonly target: InputTarget) {
+  constructor(
+    private readonly canvas: HTMLCanvasElement,
+    private readonly target: InputTarget,
+  ) {
     this.install();
   }
 
@@ -112,14 +115,32 @@ export class HeatmapInput {
       const stepX = ev.shiftKey ? viewCols / 2 : Math.max(1, viewCols / 10);
       const stepY = ev.shiftKey ? viewRows / 2 : Math.max(1, viewRows / 10);
       switch (ev.key) {
-        case 'ArrowLeft': t.pan(-stepX, 0); break;
-        case 'ArrowRight': t.pan(stepX, 0); break;
-        case 'ArrowUp': t.pan(0, -stepY); break;
-        case 'ArrowDown': t.pan(0, stepY); break;
-        case '+': case '=': t.zoomAtCenter(1.5); break;
-        case '-': case '_': t.zoomAtCenter(1 / 1.5); break;
-        case '0': case 'Home': t.fit(); break;
-        default: return;
+        case 'ArrowLeft':
+          t.pan(-stepX, 0);
+          break;
+        case 'ArrowRight':
+          t.pan(stepX, 0);
+          break;
+        case 'ArrowUp':
+          t.pan(0, -stepY);
+          break;
+        case 'ArrowDown':
+          t.pan(0, stepY);
+          break;
+        case '+':
+        case '=':
+          t.zoomAtCenter(1.5);
+          break;
+        case '-':
+        case '_':
+          t.zoomAtCenter(1 / 1.5);
+          break;
+        case '0':
+        case 'Home':
+          t.fit();
+          break;
+        default:
+          return;
       }
       ev.preventDefault();
       t.hideTooltip();

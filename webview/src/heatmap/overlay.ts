@@ -48,7 +48,8 @@ export function drawGroupGrid(
   }
   const partialFrom = partialGroupStart(g, m);
   ctx.fillStyle = css(fg, 0.45);
-  for (let c = Math.ceil(win.colStart / block) * block; c <= Math.min(win.colEnd, partialFrom); c += block) ctx.fillRect(x(c) - 1, top, 2, bottom - top);
+  for (let c = Math.ceil(win.colStart / block) * block; c <= Math.min(win.colEnd, partialFrom); c += block)
+    ctx.fillRect(x(c) - 1, top, 2, bottom - top);
   // Trailing channels that do not fill a group: hatched, they are not checked.
   if (partialFrom < win.colEnd) {
     ctx.save();
@@ -225,7 +226,10 @@ export function describeHit(hit: Hit, c: TipContext): { title: string; lines: Ti
   const { n, m } = c.nm;
   const lines: TipLine[] = [];
   const fanIn = g.fanIn ? g.fanIn[hit.row] : undefined;
-  const fanText = fanIn === undefined ? 'unknown' : `${count(fanIn)} of ${count(g.dense)} (${percent(fanIn / g.dense)})${fanIn === 0 ? ' — dead neuron' : ''}`;
+  const fanText =
+    fanIn === undefined
+      ? 'unknown'
+      : `${count(fanIn)} of ${count(g.dense)} (${percent(fanIn / g.dense)})${fanIn === 0 ? ' — dead neuron' : ''}`;
   if (hit.col < 0) {
     lines.push(['fan-in', fanText, fanIn === 0 ? 'bad' : undefined]);
     return { title: `Neuron ${count(hit.row)}`, lines };
@@ -252,7 +256,8 @@ export function describeHit(hit: Hit, c: TipContext): { title: string; lines: Ti
       const { cell, tile } = under;
       const k = cell.i * tile.cols + cell.j;
       const weights = (cell.r1 - cell.r0) * (cell.c1 - cell.c0);
-      if (weights > 1) lines.push(['cell', `rows ${range(cell.r0, cell.r1)}, cols ${range(cell.c0, cell.c1)} (${count(weights)} weights)`, 'muted']);
+      if (weights > 1)
+        lines.push(['cell', `rows ${range(cell.r0, cell.r1)}, cols ${range(cell.c0, cell.c1)} (${count(weights)} weights)`, 'muted']);
       lines.push(['density', percent(tile.density[k])]);
       lines.push(['mean |w|', formatWeight(tile.meanAbs[k])]);
     } else {

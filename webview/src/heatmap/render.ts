@@ -36,7 +36,9 @@ export class TileImages {
     return this.paint(tile, tile.cols, tile.rows, c.stamp, (px) => {
       const density = c.mode === 'density';
       let maxMean = 0;
-      if (!density) for (let i = 0; i < tile.meanAbs.length; i++) if (tile.meanAbs[i] > maxMean && Number.isFinite(tile.meanAbs[i])) maxMean = tile.meanAbs[i];
+      if (!density)
+        for (let i = 0; i < tile.meanAbs.length; i++)
+          if (tile.meanAbs[i] > maxMean && Number.isFinite(tile.meanAbs[i])) maxMean = tile.meanAbs[i];
       const lut = ramp(c.theme.rgba.background, density ? c.theme.rgba.blue : c.theme.rgba.purple);
       const bg = c.theme.rgba.background;
       const src = density ? tile.density : tile.meanAbs;
@@ -45,11 +47,15 @@ export class TileImages {
         const v = src[i] * scale;
         const o = i * 4;
         if (!(v > 0)) {
-          px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
+          px[o] = bg[0];
+          px[o + 1] = bg[1];
+          px[o + 2] = bg[2];
         } else {
           const t = density ? v : Math.sqrt(v);
           const k = Math.min(255, Math.max(1, Math.round(t * 255))) * 4;
-          px[o] = lut[k]; px[o + 1] = lut[k + 1]; px[o + 2] = lut[k + 2];
+          px[o] = lut[k];
+          px[o + 1] = lut[k + 1];
+          px[o + 2] = lut[k + 2];
         }
         px[o + 3] = 255;
       }
@@ -74,14 +80,20 @@ export class TileImages {
         const v = tile.values[i];
         const o = i * 4;
         if (c.isZero(v)) {
-          px[o] = bg[0]; px[o + 1] = bg[1]; px[o + 2] = bg[2];
+          px[o] = bg[0];
+          px[o + 1] = bg[1];
+          px[o + 2] = bg[2];
         } else if (!Number.isFinite(v)) {
-          px[o] = red[0]; px[o + 1] = red[1]; px[o + 2] = red[2];
+          px[o] = red[0];
+          px[o + 1] = red[1];
+          px[o + 2] = red[2];
         } else {
           const lut = v > 0 ? pos : neg;
           // Magnitude on a square-root scale from 40% up: small weights stay visible.
           const k = Math.round((0.4 + 0.6 * Math.sqrt(Math.abs(v) * inv)) * 255) * 4;
-          px[o] = lut[k]; px[o + 1] = lut[k + 1]; px[o + 2] = lut[k + 2];
+          px[o] = lut[k];
+          px[o + 1] = lut[k + 1];
+          px[o + 2] = lut[k + 2];
         }
         px[o + 3] = 255;
       }
@@ -140,7 +152,12 @@ export function clipToLayer(ctx: CanvasRenderingContext2D, vp: Viewport, theme: 
   ctx.clip();
   ctx.strokeStyle = theme.grid;
   ctx.lineWidth = 1;
-  ctx.strokeRect(Math.max(vp.plotX, left) - 0.5, Math.max(0, top) - 0.5, right - Math.max(vp.plotX, left) + 1, bottom - Math.max(0, top) + 1);
+  ctx.strokeRect(
+    Math.max(vp.plotX, left) - 0.5,
+    Math.max(0, top) - 0.5,
+    right - Math.max(vp.plotX, left) + 1,
+    bottom - Math.max(0, top) + 1,
+  );
 }
 
 /** Draws a tile's image over its window. */

@@ -93,7 +93,8 @@ export class HeatmapRequests {
           this.values = null;
           if ('error' in outcome) return reject(outcome.error);
           const values = toFloat32(outcome.value);
-          if (values.length !== (asked.rowEnd - asked.rowStart) * (asked.colEnd - asked.colStart)) reject(new RequestCancelled('the weights do not fill the window asked for'));
+          if (values.length !== (asked.rowEnd - asked.rowStart) * (asked.colEnd - asked.colStart))
+            reject(new RequestCancelled('the weights do not fill the window asked for'));
           else resolve(values);
         },
       };

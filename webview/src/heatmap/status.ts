@@ -25,7 +25,10 @@ export interface ViewState {
 export function statusText(s: ViewState): string {
   const g = s.geometry;
   const win = s.window;
-  const parts = [`rows ${range(win.rowStart, win.rowEnd)} of ${count(g.rows)}`, `cols ${range(win.colStart, win.colEnd)} of ${count(g.cols)}`];
+  const parts = [
+    `rows ${range(win.rowStart, win.rowEnd)} of ${count(g.rows)}`,
+    `cols ${range(win.colStart, win.colEnd)} of ${count(g.cols)}`,
+  ];
   if (s.singleWeights) {
     if (s.valuesShown) {
       parts.push(`single weights · ${s.nm.n}:${s.nm.m} groups${g.K > 1 ? ` of input channels at each of ${g.K} kernel positions` : ''}`);
@@ -59,7 +62,12 @@ export class Legend {
       return h('span', { class: 'legend-item' }, s, label);
     };
     if (singleWeights) {
-      legend.append(swatch(t.blue, 'w > 0'), swatch(t.orange, 'w < 0'), swatch(t.background, 'zero'), swatch(t.red, `> ${nm.n} of ${nm.m}`, true));
+      legend.append(
+        swatch(t.blue, 'w > 0'),
+        swatch(t.orange, 'w < 0'),
+        swatch(t.background, 'zero'),
+        swatch(t.red, `> ${nm.n} of ${nm.m}`, true),
+      );
     } else {
       const strong = mode === 'density' ? t.rgba.blue : t.rgba.purple;
       const bar = h('span', { class: 'ramp' });

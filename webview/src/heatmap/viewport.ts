@@ -152,7 +152,14 @@ export class Viewport {
    */
   restore(v: SavedView | undefined): boolean {
     const e = this.need();
-    if (v && v.x1 > v.x0 && v.y1 > v.y0 && v.x1 <= e.cols + 1e-6 && v.y1 <= e.rows + 1e-6 && !(v.x0 <= 0 && v.y0 <= 0 && v.x1 >= e.cols && v.y1 >= e.rows)) {
+    if (
+      v &&
+      v.x1 > v.x0 &&
+      v.y1 > v.y0 &&
+      v.x1 <= e.cols + 1e-6 &&
+      v.y1 <= e.rows + 1e-6 &&
+      !(v.x0 <= 0 && v.y0 <= 0 && v.x1 >= e.cols && v.y1 >= e.rows)
+    ) {
       this.sx = this.plotW / (v.x1 - v.x0);
       this.sy = this.plotH / (v.y1 - v.y0);
       this.x0 = v.x0;
@@ -349,7 +356,9 @@ function cellIndex(x: number, R: number, n: number): number {
 }
 
 export function contains(outer: HeatmapWindow, inner: HeatmapWindow): boolean {
-  return outer.rowStart <= inner.rowStart && outer.rowEnd >= inner.rowEnd && outer.colStart <= inner.colStart && outer.colEnd >= inner.colEnd;
+  return (
+    outer.rowStart <= inner.rowStart && outer.rowEnd >= inner.rowEnd && outer.colStart <= inner.colStart && outer.colEnd >= inner.colEnd
+  );
 }
 
 export function within(w: HeatmapWindow, row: number, col: number): boolean {

@@ -32,7 +32,12 @@ export async function readNumpy(file: RandomAccessFile, budget = new DerivedByte
   if (looksLikeNpy(head)) return readNpy(file, budget);
   if (looksLikeZip(head)) return readNpz(file, budget);
   if (file.size < NPY_MAGIC.length) throw new CheckpointError(path, 'truncated', `only ${file.size} bytes: too short for a NumPy file`, 0);
-  throw new CheckpointError(path, 'corrupt', 'not a NumPy file: it starts with neither the .npy magic \\x93NUMPY nor a zip (.npz) signature', 0);
+  throw new CheckpointError(
+    path,
+    'corrupt',
+    'not a NumPy file: it starts with neither the .npy magic \\x93NUMPY nor a zip (.npz) signature',
+    0,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -94,14 +99,16 @@ async function readNpyHeader(path: string, npy: NpyBytes): Promise<NpyHeader> {
   if (!looksLikeNpy(preamble)) throw fail('corrupt', 'no .npy magic \\x93NUMPY', 0);
   const major = preamble[6];
   const minor = preamble[7];
-  if (![1, 2, 3].includes(major) || minor !== 0) throw fail('unsupported', `.npy format version ${major}.${minor} is not supported (1.0, 2.0 and 3.0 are)`, 6);
+  if (![1, 2, 3].includes(major) || minor !== 0)
+    throw fail('unsupported', `.npy format version ${major}.${minor} is not supported (1.0, 2.0 and 3.0 are)`, 6);
   const view = new DataView(preamble.buffer, preamble.byteOffset, preamble.byteLength);
   let headerStart = NPY_PREAMBLE_V1;
   let headerLength: number;
   if (major === 1) {
     headerLength = view.getUint16(8, true);
   } else {
-    if (npy.size < NPY_PREAMBLE_V2) throw fail('truncated', `only ${npy.size} bytes: the .npy ${major}.0 preamble needs ${NPY_PREAMBLE_V2}`, 0);
+    if (npy.size < NPY_PREAMBLE_V2)
+      throw fail('truncated', `only ${npy.size} bytes: the .npy ${major}.0 preamble needs ${NPY_PREAMBLE_V2}`, 0);
     headerLength = view.getUint32(8, true);
     headerStart = NPY_PREAMBLE_V2;
   }
@@ -117,13 +124,18 @@ async function readNpyHeader(path: string, npy: NpyBytes): Promise<NpyHeader> {
   try {
     literal = parsePythonLiteral(text);
   } catch (e) {
-    if (e instanceof LiteralError) throw fail('corrupt', `the .npy header is not a plain Python literal: ${e.message}`, headerStart + e.position);
+    if (e instanceof LiteralError)
+      throw fail('corrupt', `the .npy header is not a plain Python literal: ${e.message}`, headerStart + e.position);
     throw e;
   }
   if (!(literal instanceof Map)) throw fail('corrupt', 'the .npy header is not a dict', headerStart);
   const keys = [...literal.keys()].sort();
   if (keys.join() !== 'descr,fortran_order,shape') {
-    throw fail('corrupt', `the .npy header must have exactly the keys descr, fortran_order and shape, not ${keys.join(', ') || 'none'}`, headerStart);
+    throw fail(
+      'corrupt',
+      `the .npy header must have exactly the keys descr, fortran_order and shape, not ${keys.join(', ') || 'none'}`,
+      headerStart,
+    );
   }
   const descr = literal.get('descr');
   const fortranOrder = literal.get('fortran_order');
@@ -135,7 +147,8 @@ async function readNpyHeader(path: string, npy: NpyBytes): Promise<NpyHeader> {
   if (Array.isArray(descr)) throw fail('unsupported', 'structured (record) arrays are not supported', headerStart);
   if (typeof descr !== 'string') throw fail('corrupt', 'descr in the .npy header is not a string', headerStart);
   const type = dtypeOfDescr(descr);
-  if (typeof type === 'string') throw fail('unsupported', `dtype descr '${descr}' is not supported${type ? ` (${type})` : ''}`, headerStart);
+  if (typeof type === 'string')
+    throw fail('unsupported', `dtype descr '${descr}' is not supported${type ? ` (${type})` : ''}`, headerStart);
 
   const dataStart = headerStart + headerLength;
   let numel = 1;
@@ -221,7 +234,13 @@ async function makeTensor(
   const base = { name, dtype: header.dtype, shape: header.shape, ...role };
   const data = sliceOf({ ...npy.stored, byteOrder: swap ? 'big' : 'little' }, header.dataStart, header.dataLength);
   if (!transpose && !swap && npy.fileOffset !== undefined) {
-    return { tensor: { ...base, source: { kind: 'file', path, offset: npy.fileOffset + header.dataStart, length: header.dataLength }, stored: data } };
+    return {
+      tensor: {
+        ...base,
+        source: { kind: 'file', path, offset: npy.fileOffset + header.dataStart, length: header.dataLength },
+        stored: data,
+      },
+    };
   }
   const swapped: StoredTensor = swap ? { kind: 'derived', op: 'byteSwap', unit: byteSwapUnit(header.dtype), from: data } : data;
   const stored: StoredTensor = transpose ? { kind: 'derived', op: 'fortranOrder', itemSize: header.itemSize, from: swapped } : swapped;
@@ -272,8 +291,16 @@ async function readNpz(file: RandomAccessFile, budget: DerivedBytesBudget): Prom
     if ('tensor' in made) tensors.push(made.tensor);
     else skipped.push(made.skipped);
   }
-  const methods = [...new Set(arrays.map((e) => (e.method === METHOD_STORED ? 'stored' : e.method === METHOD_DEFLATE ? 'deflate' : `method ${e.method}`)))];
-  return { file: path, format: 'numpy', tensors, metadata: { 'npz members': `${arrays.length} (${methods.join(', ') || 'none'})` }, skipped };
+  const methods = [
+    ...new Set(arrays.map((e) => (e.method === METHOD_STORED ? 'stored' : e.method === METHOD_DEFLATE ? 'deflate' : `method ${e.method}`))),
+  ];
+  return {
+    file: path,
+    format: 'numpy',
+    tensors,
+    metadata: { 'npz members': `${arrays.length} (${methods.join(', ') || 'none'})` },
+    skipped,
+  };
 }
 
 async function readNpzMember(
@@ -293,8 +320,19 @@ async function readNpzMember(
   const member = storedZipMember(path, entry);
   const npy: NpyBytes =
     source.kind === 'file'
-      ? { size: source.length, read: (offset, length) => file.read(source.offset + offset, length), fileOffset: source.offset, label, stored: member }
-      : { size: source.bytes.length, read: async (offset, length) => source.bytes.subarray(offset, offset + length), label, stored: member };
+      ? {
+          size: source.length,
+          read: (offset, length) => file.read(source.offset + offset, length),
+          fileOffset: source.offset,
+          label,
+          stored: member,
+        }
+      : {
+          size: source.bytes.length,
+          read: async (offset, length) => source.bytes.subarray(offset, offset + length),
+          label,
+          stored: member,
+        };
   let header: NpyHeader;
   try {
     header = await readNpyHeader(path, npy);

@@ -42,7 +42,9 @@ export interface GraphFacts {
 }
 
 /** Consumers whose weight operand has fan-in: operand index, role, layout as the op sees it, allowed ranks. */
-const WEIGHT_CONSUMERS: Readonly<Record<string, (node: OnnxNode) => { input: number; role: Role; layout: WeightLayout; ranks: readonly number[] }>> = {
+const WEIGHT_CONSUMERS: Readonly<
+  Record<string, (node: OnnxNode) => { input: number; role: Role; layout: WeightLayout; ranks: readonly number[] }>
+> = {
   Gemm: (n) => ({ input: 1, role: 'linear', layout: n.ints.get('transB') ? OUT_IN_LAYOUT : IN_OUT_LAYOUT, ranks: [2] }),
   MatMul: () => ({ input: 1, role: 'linear', layout: IN_OUT_LAYOUT, ranks: [2] }),
   MatMulInteger: () => ({ input: 1, role: 'linear', layout: IN_OUT_LAYOUT, ranks: [2] }),
@@ -58,7 +60,9 @@ const WEIGHT_CONSUMERS: Readonly<Record<string, (node: OnnxNode) => { input: num
  * Operators whose (quantized) operands carry a zero point: operand index, zero-point index, and
  * the axis a per-axis zero point runs along (negative counts from the end; null = per tensor only).
  */
-const ZERO_POINT_SITES: Readonly<Record<string, (node: OnnxNode) => { operand: number; zeroPoint: number; axis: number | null; problem?: string }[]>> = {
+const ZERO_POINT_SITES: Readonly<
+  Record<string, (node: OnnxNode) => { operand: number; zeroPoint: number; axis: number | null; problem?: string }[]>
+> = {
   DequantizeLinear: (n) => [
     {
       operand: 0,
@@ -128,7 +132,13 @@ export function analyseGraph(nodes: readonly OnnxNode[], ranks: ReadonlyMap<stri
       const rank = ranks.get(path.stored)!;
       const atSite = site.axis === null ? undefined : site.axis < 0 ? site.axis + rank : site.axis;
       const axis = atSite !== undefined && atSite >= 0 && atSite < rank ? axisOnStored(atSite, path.steps, rank) : undefined;
-      zeroPoints.set(path.stored, { zeroPoint, axis, opAxis: site.axis, op: node.opType, ...(site.problem ? { problem: site.problem } : {}) });
+      zeroPoints.set(path.stored, {
+        zeroPoint,
+        axis,
+        opAxis: site.axis,
+        op: node.opType,
+        ...(site.problem ? { problem: site.problem } : {}),
+      });
     }
   }
   return { roles, zeroPoints };

@@ -63,7 +63,11 @@ const SHIFTED: Partial<Record<StoredType, { wider: ShiftedDType; read: (bytes: U
 };
 
 /** `n` elements of `bytes` as a typed array (copied first when not aligned for it). */
-function typedView<T>(Ctor: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }, bytes: Uint8Array, n: number): T {
+function typedView<T>(
+  Ctor: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number },
+  bytes: Uint8Array,
+  n: number,
+): T {
   const a = alignedBytes(bytes, Ctor.BYTES_PER_ELEMENT);
   return new Ctor(a.buffer, a.byteOffset, n);
 }
@@ -163,4 +167,3 @@ function unpack4(bytes: Uint8Array, count: number, signed: boolean): Int8Array {
   }
   return out;
 }
-

@@ -95,7 +95,11 @@ export async function readOnnx(file: RandomAccessFile, budget = new DerivedBytes
     }
   }
   if (graphs !== 1) {
-    throw new CheckpointError(file.path, 'corrupt', graphs === 0 ? 'not an ONNX model: it has no graph' : 'not an ONNX model: it has several graphs');
+    throw new CheckpointError(
+      file.path,
+      'corrupt',
+      graphs === 0 ? 'not an ONNX model: it has no graph' : 'not an ONNX model: it has several graphs',
+    );
   }
   const stored = new Map(contents.tensors.map((t) => [t.name, t]));
   const facts = analyseGraph(contents.nodes, new Map(contents.tensors.map((t) => [t.name, t.shape.length])));
@@ -165,7 +169,8 @@ async function readNode(walker: ProtobufWalker, field: Field, out: GraphContents
         if (a.no === ATTRIBUTE.name && a.wire === Wire.Len) name = await walker.string(a);
         else if (a.no === ATTRIBUTE.i && a.wire === Wire.Varint) node.ints.set(name, signed(a.varint));
         else if (a.no === ATTRIBUTE.ints) await readInts(walker, a, name, node.intLists);
-        else if (a.no === ATTRIBUTE.t && a.wire === Wire.Len) constants.push({ attribute: name, tensor: await readTensor(walker, a, out.budget) });
+        else if (a.no === ATTRIBUTE.t && a.wire === Wire.Len)
+          constants.push({ attribute: name, tensor: await readTensor(walker, a, out.budget) });
         else if ((a.no === ATTRIBUTE.g || a.no === ATTRIBUTE.graphs) && a.wire === Wire.Len) {
           await readGraph(walker, a, out, depth + 1);
         }
@@ -253,7 +258,12 @@ async function readTensor(walker: ProtobufWalker, field: Field, budget: DerivedB
       case TENSOR.externalData:
         if (f.wire === Wire.Len) {
           if (externalData.size > MAX_EXTERNAL_DATA_ENTRIES) {
-            throw new CheckpointError(walker.path, 'corrupt', `tensor ${JSON.stringify(name)} has more than ${MAX_EXTERNAL_DATA_ENTRIES} external_data entries`, f.start);
+            throw new CheckpointError(
+              walker.path,
+              'corrupt',
+              `tensor ${JSON.stringify(name)} has more than ${MAX_EXTERNAL_DATA_ENTRIES} external_data entries`,
+              f.start,
+            );
           }
           const entry = await readStringPair(walker, f);
           externalData.set(entry.key, entry.value);
@@ -270,7 +280,12 @@ async function readTensor(walker: ProtobufWalker, field: Field, budget: DerivedB
     }
   }
   if (rank > MAX_RANK) {
-    throw new CheckpointError(walker.path, 'unsupported', `tensor ${JSON.stringify(name)} has ${rank} dimensions, more than the ${MAX_RANK} read`, field.start);
+    throw new CheckpointError(
+      walker.path,
+      'unsupported',
+      `tensor ${JSON.stringify(name)} has ${rank} dimensions, more than the ${MAX_RANK} read`,
+      field.start,
+    );
   }
   const dtype = ONNX_DTYPES[dataType];
   if (!dtype) {
@@ -290,11 +305,17 @@ async function readTensor(walker: ProtobufWalker, field: Field, budget: DerivedB
 }
 
 function addPayload(walker: ProtobufWalker, name: string, lists: Map<number, Payload>, f: Field): void {
-  if (!PAYLOAD_WIRES[f.no].includes(f.wire)) throw walker.corrupt(`tensor ${JSON.stringify(name)}: field ${f.no} has wire type ${f.wire}`, f.start);
+  if (!PAYLOAD_WIRES[f.no].includes(f.wire))
+    throw walker.corrupt(`tensor ${JSON.stringify(name)}: field ${f.no} has wire type ${f.wire}`, f.start);
   let list = lists.get(f.no);
   if (!list) lists.set(f.no, (list = { starts: [], ends: [], bytes: 0 }));
   if (list.starts.length === MAX_PAYLOAD_FIELDS) {
-    throw new CheckpointError(walker.path, 'unsupported', `tensor ${JSON.stringify(name)}: its data is split into more than ${MAX_PAYLOAD_FIELDS} fields`, f.start);
+    throw new CheckpointError(
+      walker.path,
+      'unsupported',
+      `tensor ${JSON.stringify(name)}: its data is split into more than ${MAX_PAYLOAD_FIELDS} fields`,
+      f.start,
+    );
   }
   list.starts.push(f.start);
   list.ends.push(f.end);
@@ -350,7 +371,12 @@ async function embeddedSource(
 ): Promise<TensorData | string> {
   const quoted = JSON.stringify(name);
   const mismatch = (what: string, got: number) =>
-    new CheckpointError(walker.path, 'corrupt', `tensor ${quoted}: ${what} holds ${got} bytes but ${dtype}[${numel}] needs ${expected}`, at);
+    new CheckpointError(
+      walker.path,
+      'corrupt',
+      `tensor ${quoted}: ${what} holds ${got} bytes but ${dtype}[${numel}] needs ${expected}`,
+      at,
+    );
   const raw = payloads.raw;
   if (raw) {
     if (raw.end - raw.start !== expected) throw mismatch('raw_data', raw.end - raw.start);
@@ -381,7 +407,8 @@ async function embeddedSource(
     if (!list) continue;
     // float4 and 4-bit integers: two elements per value.
     const count = storedBits(dtype) === 4 ? Math.ceil(numel / 2) : numel;
-    const valuesMismatch = (got: string) => new CheckpointError(walker.path, 'corrupt', `tensor ${quoted}: ${got} typed values for ${numel} elements`, at);
+    const valuesMismatch = (got: string) =>
+      new CheckpointError(walker.path, 'corrupt', `tensor ${quoted}: ${got} typed values for ${numel} elements`, at);
     // A varint takes 1 to 10 bytes: the count is checked before anything is decoded.
     if (list.bytes < count) throw valuesMismatch(`at most ${list.bytes}`);
     if (list.bytes > 10 * count) throw valuesMismatch(`at least ${Math.ceil(list.bytes / 10)}`);
@@ -429,7 +456,8 @@ async function decodeTypedValues(walker: ProtobufWalker, list: Payload, bits: nu
           // Up to 28 bits: exact in a number, and the common case.
           let v = 0;
           for (let i = stop; i >= pos; i--) v = v * 128 + (chunk[i] & 0x7f);
-          if (size === 8) view.setUint32(index * 8, v, true); // the high word stays 0
+          if (size === 8)
+            view.setUint32(index * 8, v, true); // the high word stays 0
           else writeLow(view, index, size, v);
         } else {
           let v = 0n;
@@ -460,19 +488,36 @@ async function externalSource(modelPath: string, name: string, entries: Map<stri
   const quoted = JSON.stringify(name);
   const location = entries.get('location');
   if (!location) throw new CheckpointError(modelPath, 'corrupt', `tensor ${quoted}: external data without a location`);
-  const { path: realTarget, size: fileSize } = await resolveFileBesideModel(modelPath, location, `tensor ${quoted}: external data location ${JSON.stringify(location)}`);
+  const { path: realTarget, size: fileSize } = await resolveFileBesideModel(
+    modelPath,
+    location,
+    `tensor ${quoted}: external data location ${JSON.stringify(location)}`,
+  );
   const offset = parseNonNegative(entries.get('offset') ?? '0');
   const length = entries.has('length') ? parseNonNegative(entries.get('length')!) : fileSize - (offset ?? 0);
-  if (offset === undefined || length === undefined) throw new CheckpointError(modelPath, 'corrupt', `tensor ${quoted}: bad external data offset or length`);
+  if (offset === undefined || length === undefined)
+    throw new CheckpointError(modelPath, 'corrupt', `tensor ${quoted}: bad external data offset or length`);
   if (length !== expected) {
     throw new CheckpointError(modelPath, 'corrupt', `tensor ${quoted}: external data length ${length} but ${expected} bytes are needed`);
   }
   if (offset + length > fileSize) {
-    throw new CheckpointError(modelPath, 'truncated', `tensor ${quoted}: external data needs bytes ${offset}..${offset + length} of ${JSON.stringify(location)} (${fileSize} bytes)`);
+    throw new CheckpointError(
+      modelPath,
+      'truncated',
+      `tensor ${quoted}: external data needs bytes ${offset}..${offset + length} of ${JSON.stringify(location)} (${fileSize} bytes)`,
+    );
   }
   return {
     source: { kind: 'file', path: realTarget, offset, length },
-    stored: { kind: 'onnxField', file: realTarget, field: 'raw_data', encoding: 'raw', offset, length, external: { model: modelPath, location } },
+    stored: {
+      kind: 'onnxField',
+      file: realTarget,
+      field: 'raw_data',
+      encoding: 'raw',
+      offset,
+      length,
+      external: { model: modelPath, location },
+    },
   };
 }
 

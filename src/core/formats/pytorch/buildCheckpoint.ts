@@ -27,7 +27,10 @@ export async function buildCheckpoint(root: unknown, locator: StorageLocator, me
       const orig = resolved.get(pair.orig)!;
       const mask = resolved.get(pair.mask)!;
       const leafName = pair.base.slice(pair.base.lastIndexOf('.') + 1);
-      const product = orig instanceof NotAnalysed || mask instanceof NotAnalysed ? new NotAnalysed('its orig or mask cannot be read') : await effectiveWeight(orig, mask, locator.file, locator.budget);
+      const product =
+        orig instanceof NotAnalysed || mask instanceof NotAnalysed
+          ? new NotAnalysed('its orig or mask cannot be read')
+          : await effectiveWeight(orig, mask, locator.file, locator.budget);
       if (product instanceof NotAnalysed) {
         skipped.push({ name: pair.base, reason: `pruned weight not analysed: ${product.reason}` });
       } else {
@@ -38,7 +41,12 @@ export async function buildCheckpoint(root: unknown, locator: StorageLocator, me
           dtype: product.dtype,
           shape,
           source: { kind: 'inline', bytes: product.bytes },
-          stored: { kind: 'derived', op: 'prunePair', orig: part(pair.orig, orig as ResolvedTensor), mask: part(pair.mask, mask as ResolvedTensor) },
+          stored: {
+            kind: 'derived',
+            op: 'prunePair',
+            orig: part(pair.orig, orig as ResolvedTensor),
+            mask: part(pair.mask, mask as ResolvedTensor),
+          },
           ...roleByName(pair.base, shape),
         });
       }
@@ -51,7 +59,14 @@ export async function buildCheckpoint(root: unknown, locator: StorageLocator, me
       skipped.push({ name: leaf.name, reason: r.reason });
       continue;
     }
-    tensors.push({ name: leaf.name, dtype: r.dtype, shape: r.shape, source: r.source, stored: r.stored, ...roleByName(leaf.name, r.shape) });
+    tensors.push({
+      name: leaf.name,
+      dtype: r.dtype,
+      shape: r.shape,
+      source: r.source,
+      stored: r.stored,
+      ...roleByName(leaf.name, r.shape),
+    });
   }
   for (const { leaf, reason } of layout.apart) skipped.push({ name: leaf.name, reason });
   if (tensors.length === 0 && skipped.length === 0) metadata['note'] = 'no tensors found in the pickled object';
@@ -78,7 +93,9 @@ function uniqueNames(leaves: Leaf[], metadata: Record<string, string>): Leaf[] {
     renamed++;
     return { name, value: leaf.value };
   });
-  if (renamed > 0) metadata['duplicate names'] = `${renamed} tensor${renamed === 1 ? '' : 's'} shared a name with an earlier one and got a "#2"-style suffix`;
+  if (renamed > 0)
+    metadata['duplicate names'] =
+      `${renamed} tensor${renamed === 1 ? '' : 's'} shared a name with an earlier one and got a "#2"-style suffix`;
   return out;
 }
 

@@ -146,7 +146,11 @@ function flatten(value: unknown, prefix: string, budget: { visits: number; file:
       }
       const state = stateDict(v);
       if (state && (state.has('_parameters') || state.has('_modules'))) {
-        for (const [section, skip] of [['_parameters', undefined], ['_buffers', state.get('_non_persistent_buffers_set')], ['_modules', undefined]] as const) {
+        for (const [section, skip] of [
+          ['_parameters', undefined],
+          ['_buffers', state.get('_non_persistent_buffers_set')],
+          ['_modules', undefined],
+        ] as const) {
           const entries = state.get(section);
           if (entries instanceof Map) add(entries, skip instanceof Set ? skip : undefined);
         }
@@ -169,7 +173,11 @@ function flatten(value: unknown, prefix: string, budget: { visits: number; file:
 function charge(budget: { visits: number; file: string }, n: number): void {
   budget.visits += n;
   if (budget.visits > MAX_VISITS) {
-    throw new CheckpointError(budget.file, 'unsafe', `the pickled object graph expands to more than ${MAX_VISITS} containers, items and tensors`);
+    throw new CheckpointError(
+      budget.file,
+      'unsafe',
+      `the pickled object graph expands to more than ${MAX_VISITS} containers, items and tensors`,
+    );
   }
 }
 

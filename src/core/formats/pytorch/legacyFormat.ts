@@ -33,10 +33,16 @@ export async function readPyTorchLegacy(file: RandomAccessFile, budget: DerivedB
   const path = file.path;
   const stream = new PickleStream(file);
   const magic = await stream.unpickle(0, 'the magic number');
-  if (magic.value !== MAGIC_NUMBER) throw new CheckpointError(path, 'unknown-format', 'not a legacy torch.save file (wrong magic number)', 0);
+  if (magic.value !== MAGIC_NUMBER)
+    throw new CheckpointError(path, 'unknown-format', 'not a legacy torch.save file (wrong magic number)', 0);
   const protocol = await stream.unpickle(magic.end, 'the protocol version');
   if (protocol.value !== PROTOCOL_VERSION) {
-    throw new CheckpointError(path, 'unsupported', `legacy torch.save protocol ${describeValue(protocol.value, 40)} (only ${PROTOCOL_VERSION} is known)`, magic.end);
+    throw new CheckpointError(
+      path,
+      'unsupported',
+      `legacy torch.save protocol ${describeValue(protocol.value, 40)} (only ${PROTOCOL_VERSION} is known)`,
+      magic.end,
+    );
   }
   const sysInfo = await stream.unpickle(protocol.end, 'sys_info');
   const writerLittleEndian = sysInfo.value instanceof Map ? sysInfo.value.get('little_endian') !== false : true;
@@ -74,7 +80,12 @@ export async function readPyTorchLegacy(file: RandomAccessFile, budget: DerivedB
     littleEndian ??= view.getBigInt64(0, true) === expected || writerLittleEndian || view.getBigInt64(0, false) !== expected;
     const count = view.getBigInt64(0, littleEndian);
     if (count !== expected) {
-      throw new CheckpointError(path, 'corrupt', `storage ${key} records ${count} elements but its persistent id declares ${root.numel}`, at);
+      throw new CheckpointError(
+        path,
+        'corrupt',
+        `storage ${key} records ${count} elements but its persistent id declares ${root.numel}`,
+        at,
+      );
     }
     const itemSize = storageItemSize(root.type);
     const length = root.numel * itemSize;
@@ -110,7 +121,13 @@ class LegacyStorages implements StorageLocator {
   async locate(ref: StorageRef): Promise<StorageBytes> {
     const range = this.ranges.get(ref.key);
     if (!range) throw new CheckpointError(this.file.path, 'corrupt', `storage ${ref.key} is missing from the storage key list`);
-    const stored = (offset: number, length: number): StoredRange => ({ kind: 'range', file: this.file.path, offset, length, byteOrder: 'little' });
+    const stored = (offset: number, length: number): StoredRange => ({
+      kind: 'range',
+      file: this.file.path,
+      offset,
+      length,
+      byteOrder: 'little',
+    });
     if (!ref.view) return { kind: 'file', ...range, stored: stored(range.offset, range.length) };
     // The view was checked against the root size its own persistent id claims; check it against the real one.
     const itemSize = storageItemSize(ref.type);
@@ -145,11 +162,21 @@ class PickleStream {
     this.bytes = next;
   }
 
-  async unpickle(start: number, what: string, persistentLoad?: UnpickleOptions['persistentLoad']): Promise<{ value: unknown; end: number }> {
+  async unpickle(
+    start: number,
+    what: string,
+    persistentLoad?: UnpickleOptions['persistentLoad'],
+  ): Promise<{ value: unknown; end: number }> {
     await this.grow(Math.max(FIRST_WINDOW, start + 64));
     for (;;) {
       try {
-        return unpickle(this.bytes, start, { file: this.file.path, what, fileOffset: 0, resolveGlobal: resolveTorchGlobal, persistentLoad });
+        return unpickle(this.bytes, start, {
+          file: this.file.path,
+          what,
+          fileOffset: 0,
+          resolveGlobal: resolveTorchGlobal,
+          persistentLoad,
+        });
       } catch (e) {
         if (!(e instanceof PickleEndOfData) || this.bytes.length >= this.file.size) throw e;
         const wanted = Math.max(2 * this.bytes.length, start + e.needed);

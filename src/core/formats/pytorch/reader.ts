@@ -34,5 +34,10 @@ export async function readPyTorch(file: RandomAccessFile, budget = new DerivedBy
   if (head[0] === 0x80 && head.length > 1 && head[1] <= 5) {
     throw new CheckpointError(path, 'unsupported', 'a plain pickle, not written by torch.save (no torch magic number)');
   }
-  throw new CheckpointError(path, 'unknown-format', 'not a PyTorch checkpoint: neither a torch.save zip archive nor the legacy torch.save format', 0);
+  throw new CheckpointError(
+    path,
+    'unknown-format',
+    'not a PyTorch checkpoint: neither a torch.save zip archive nor the legacy torch.save format',
+    0,
+  );
 }

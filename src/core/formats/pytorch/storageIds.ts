@@ -26,17 +26,29 @@ export function storageRefOf(pid: unknown, file: string, what: string, legacy: b
     throw new CheckpointError(file, 'unsupported', `${what}: storage type ${name} is not one torch.save writes`);
   }
   if (typeof key !== 'string' && typeof key !== 'number') throw bad('a storage key that is not a string');
-  if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) throw bad(`storage ${String(key)} has an element count that is not a non-negative integer`);
+  if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0)
+    throw bad(`storage ${String(key)} has an element count that is not a non-negative integer`);
   // torch writes the device as a string ('cpu', 'cuda:0').
-  if (typeof location !== 'string') throw bad(`storage ${String(key)} has a location that is not a string (${describeValue(location, 40)})`);
+  if (typeof location !== 'string')
+    throw bad(`storage ${String(key)} has a location that is not a string (${describeValue(location, 40)})`);
   const ref: StorageRef = { key: String(key), type, numel, location };
   const view = legacy ? pid[5] : null;
   if (view === null || view === undefined) return ref;
   if (!Array.isArray(view) || view.length !== 3) throw bad(`storage ${ref.key} has view metadata that is not (key, offset, size)`);
   const [viewKey, offset, size] = view;
   if (typeof viewKey !== 'string' && typeof viewKey !== 'number') throw bad(`storage ${ref.key} has a view key that is not a string`);
-  if (typeof offset !== 'number' || typeof size !== 'number' || !Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size < 0 || offset + size > numel) {
-    throw bad(`storage view ${String(viewKey)} (offset ${describeValue(offset, 30)}, ${describeValue(size, 30)} elements) does not fit its root storage of ${numel}`);
+  if (
+    typeof offset !== 'number' ||
+    typeof size !== 'number' ||
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(size) ||
+    offset < 0 ||
+    size < 0 ||
+    offset + size > numel
+  ) {
+    throw bad(
+      `storage view ${String(viewKey)} (offset ${describeValue(offset, 30)}, ${describeValue(size, 30)} elements) does not fit its root storage of ${numel}`,
+    );
   }
   return { ...ref, numel: size, view: { key: String(viewKey), offset, numel: size } } satisfies StorageRef;
 }

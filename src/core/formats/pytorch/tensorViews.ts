@@ -53,7 +53,12 @@ export class NotAnalysed {
 }
 
 export function isStorageRef(value: unknown): value is StorageRef {
-  return typeof value === 'object' && value !== null && (value as StorageRef).type instanceof StorageType && typeof (value as StorageRef).key === 'string';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as StorageRef).type instanceof StorageType &&
+    typeof (value as StorageRef).key === 'string'
+  );
 }
 
 function isCount(x: unknown): x is number {
@@ -105,20 +110,27 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
   }
 
   const quantization = tensor.quantization;
-  if (tensor.rebuiltBy === '_rebuild_qtensor' && !quantization) return new NotAnalysed(`quantized (${typeName}) with quantizer parameters that are not understood`);
+  if (tensor.rebuiltBy === '_rebuild_qtensor' && !quantization)
+    return new NotAnalysed(`quantized (${typeName}) with quantizer parameters that are not understood`);
   // torch.save keeps an expand()ed tensor as its small storage; its values repeat along the
   // stride-0 axes, and copying them out could take far more memory than the file holds.
   const expandedAxis = size.findIndex((d, i) => d > 1 && stride[i] === 0);
   if (expandedAxis >= 0) return new NotAnalysed(`an expanded view (stride 0 along dimension ${expandedAxis} of [${size.join(', ')}])`);
   const contiguous = isContiguous(size, stride);
   const outDType = quantization ? shiftedDType(dtype) : dtype;
-  const needsBytes = !contiguous || locator.bigEndian || located.kind === 'inline' || (quantization !== undefined && !zeroPointIsZero(quantization));
+  const needsBytes =
+    !contiguous || locator.bigEndian || located.kind === 'inline' || (quantization !== undefined && !zeroPointIsZero(quantization));
   const record = { ...located.stored, byteOrder: locator.bigEndian ? 'big' : 'little' } as const;
   if (!needsBytes) {
     const source: TensorSource = { kind: 'file', path, offset: located.offset + offset * itemSize, length: numel * itemSize };
     const range = sliceOf(record, offset * itemSize, numel * itemSize);
     if (!quantization) return { dtype, shape: size, source, stored: range };
-    return { dtype, shape: size, source, stored: { kind: 'derived', op: 'zeroPoint', typeName, storedDType: dtype, zeroPoints: [0], from: range } };
+    return {
+      dtype,
+      shape: size,
+      source,
+      stored: { kind: 'derived', op: 'zeroPoint', typeName, storedDType: dtype, zeroPoints: [0], from: range },
+    };
   }
 
   const shifts = quantization !== undefined && !zeroPointIsZero(quantization);
@@ -131,16 +143,30 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
   ];
   for (const bytes of copies) {
     const refused = bytes > 0 ? locator.budget.reserve(bytes) : undefined;
-    if (refused) return new NotAnalysed(`its values must be computed in memory (${describeWhy(contiguous, locator.bigEndian, quantization)}), which ${refused}`);
+    if (refused)
+      return new NotAnalysed(
+        `its values must be computed in memory (${describeWhy(contiguous, locator.bigEndian, quantization)}), which ${refused}`,
+      );
   }
   const span =
     located.kind === 'inline'
       ? located.bytes.subarray(offset * itemSize, (offset + spanElements) * itemSize)
       : await locator.file.read(located.offset + offset * itemSize, spanElements * itemSize);
   // A contiguous range of a decompressed record is used in place unless the swap below would change it.
-  let bytes = !contiguous ? gatherStrided(span, itemSize, size, stride) : locator.bigEndian ? span.slice(0, numel * itemSize) : span.subarray(0, numel * itemSize);
+  let bytes = !contiguous
+    ? gatherStrided(span, itemSize, size, stride)
+    : locator.bigEndian
+      ? span.slice(0, numel * itemSize)
+      : span.subarray(0, numel * itemSize);
   let stored: StoredTensor = !contiguous
-    ? { kind: 'derived', op: 'stridedView', itemSize, shape: size, strides: stride, from: sliceOf(record, offset * itemSize, spanElements * itemSize) }
+    ? {
+        kind: 'derived',
+        op: 'stridedView',
+        itemSize,
+        shape: size,
+        strides: stride,
+        from: sliceOf(record, offset * itemSize, spanElements * itemSize),
+      }
     : sliceOf(record, offset * itemSize, numel * itemSize);
   if (locator.bigEndian) {
     swapBytes(bytes, byteSwapUnit(dtype));
@@ -150,13 +176,24 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
     const shifted = await rebaseQuantized(name, bytes, dtype, size, quantization, locator);
     if (shifted instanceof NotAnalysed) return shifted;
     bytes = shifted.bytes;
-    stored = { kind: 'derived', op: 'zeroPoint', typeName, storedDType: dtype, shiftedTo: shiftedDType(dtype), zeroPoints: shifted.zeroPoints, ...shifted.axis, from: stored };
+    stored = {
+      kind: 'derived',
+      op: 'zeroPoint',
+      typeName,
+      storedDType: dtype,
+      shiftedTo: shiftedDType(dtype),
+      zeroPoints: shifted.zeroPoints,
+      ...shifted.axis,
+      from: stored,
+    };
   }
   return { dtype: outDType, shape: size, source: { kind: 'inline', bytes }, stored };
 }
 
 function describeWhy(contiguous: boolean, bigEndian: boolean, quantization: Quantization | undefined): string {
-  return [!contiguous && 'a non-contiguous view', bigEndian && 'big-endian bytes', quantization && 'a zero point'].filter(Boolean).join(', ');
+  return [!contiguous && 'a non-contiguous view', bigEndian && 'big-endian bytes', quantization && 'a zero point']
+    .filter(Boolean)
+    .join(', ');
 }
 
 /** C order, ignoring dimensions of size 1 (their stride is arbitrary). */
@@ -205,7 +242,11 @@ async function rebaseQuantized(
     zeroPoints = Float64Array.of(q.zeroPoint);
   } else {
     if (!Number.isSafeInteger(q.axis) || q.axis < 0 || q.axis >= size.length) {
-      throw new CheckpointError(locator.file.path, 'corrupt', `tensor "${name}": quantization axis ${q.axis} is outside its ${size.length} dimensions`);
+      throw new CheckpointError(
+        locator.file.path,
+        'corrupt',
+        `tensor "${name}": quantization axis ${q.axis} is outside its ${size.length} dimensions`,
+      );
     }
     inner = numelOf(size.slice(q.axis + 1));
     const read = await numbersOf(`tensor "${name}" zero points`, q.zeroPoints, size[q.axis], locator);
@@ -213,12 +254,17 @@ async function rebaseQuantized(
     zeroPoints = read;
     axis = { axis: q.axis };
   }
-  if (!zeroPoints.every(Number.isInteger)) return new NotAnalysed('quantized with non-integer zero points (no stored value is exactly zero)');
+  if (!zeroPoints.every(Number.isInteger))
+    return new NotAnalysed('quantized with non-integer zero points (no stored value is exactly zero)');
   // torch refuses zero points its stored type cannot hold; shifting by one would wrap silently.
   const [low, high] = STORED_RANGES[dtype] ?? [-Infinity, Infinity];
   const outside = zeroPoints.find((z) => z < low || z > high);
   if (outside !== undefined) {
-    throw new CheckpointError(locator.file.path, 'corrupt', `tensor "${name}": zero point ${outside} is outside the range ${low}..${high} of its stored ${dtype} values`);
+    throw new CheckpointError(
+      locator.file.path,
+      'corrupt',
+      `tensor "${name}": zero point ${outside} is outside the range ${low}..${high} of its stored ${dtype} values`,
+    );
   }
   const itemSize = itemSizeOf(dtype);
   const bytesOut = await shiftByZeroPoints(numel, shiftedDType(dtype), zeroPoints, inner, (first, count) =>

@@ -133,19 +133,34 @@ const QUANTIZED_DTYPES: Readonly<Record<string, DType | undefined>> = {
   quint4x2: undefined,
   quint2x4: undefined,
 };
-const QSCHEMES = new Set(['per_tensor_affine', 'per_channel_affine', 'per_channel_affine_float_qparams', 'per_tensor_symmetric', 'per_channel_symmetric']);
+const QSCHEMES = new Set([
+  'per_tensor_affine',
+  'per_channel_affine',
+  'per_channel_affine_float_qparams',
+  'per_tensor_symmetric',
+  'per_channel_symmetric',
+]);
 
 /** torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata]). */
-const rebuildTensorV2 = new PyFunction('torch._utils._rebuild_tensor_v2', ([storage, offset, size, stride]) => new TorchTensor(storage, offset, size, stride));
+const rebuildTensorV2 = new PyFunction(
+  'torch._utils._rebuild_tensor_v2',
+  ([storage, offset, size, stride]) => new TorchTensor(storage, offset, size, stride),
+);
 /** torch._utils._rebuild_tensor(storage, offset, size, stride): before v2. */
-const rebuildTensor = new PyFunction('torch._utils._rebuild_tensor', ([storage, offset, size, stride]) => new TorchTensor(storage, offset, size, stride));
+const rebuildTensor = new PyFunction(
+  'torch._utils._rebuild_tensor',
+  ([storage, offset, size, stride]) => new TorchTensor(storage, offset, size, stride),
+);
 /**
  * _rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype[, metadata]).
  * The dtype says how to read the UntypedStorage's bytes: one we do not know (a newer torch's
  * float4 …) keeps its name and no element type, so the tensor is listed as not analysed.
  */
 const rebuildTensorV3 = new PyFunction('torch._utils._rebuild_tensor_v3', ([storage, offset, size, stride, , , dtype]) => {
-  const known = dtype instanceof TorchDType ? dtype : new TorchDType(dtype instanceof PyClass ? dtype.qualifiedName : describeValue(dtype, 40), undefined);
+  const known =
+    dtype instanceof TorchDType
+      ? dtype
+      : new TorchDType(dtype instanceof PyClass ? dtype.qualifiedName : describeValue(dtype, 40), undefined);
   return new TorchTensor(storage, offset, size, stride, known, undefined, '_rebuild_tensor_v3');
 });
 /** _rebuild_qtensor(storage, offset, size, stride, quantizer_params, requires_grad, hooks). */
@@ -183,7 +198,8 @@ function quantizationOf(params: unknown): Quantization | undefined {
 /** Resolves the torch globals of the allowlist; undefined for anything else. */
 export function resolveTorchGlobal(module: string, name: string): unknown {
   if (module === 'torch' || module === 'torch.cuda') {
-    if (Object.prototype.hasOwnProperty.call(STORAGE_DTYPES, name)) return new StorageType(name, STORAGE_DTYPES[name], QUANTIZED_STORAGES[name]);
+    if (Object.prototype.hasOwnProperty.call(STORAGE_DTYPES, name))
+      return new StorageType(name, STORAGE_DTYPES[name], QUANTIZED_STORAGES[name]);
   }
   if (module === 'torch') {
     if (Object.prototype.hasOwnProperty.call(TORCH_DTYPES, name)) return new TorchDType(name, TORCH_DTYPES[name]);
@@ -211,7 +227,8 @@ export function resolveTorchGlobal(module: string, name: string): unknown {
   if (module === 'torch._tensor' && name === '_rebuild_from_type_v2') return rebuildFromTypeV2;
   if (module === 'torch.jit._pickle') {
     // TorchScript archives wrap typed lists: build_intlist([...]), restore_type_tag(value, 'List[int]').
-    if (/^build_(int|double|bool|tensor)list$/.test(name)) return new PyFunction(`${module}.${name}`, ([items]) => (Array.isArray(items) ? items : []));
+    if (/^build_(int|double|bool|tensor)list$/.test(name))
+      return new PyFunction(`${module}.${name}`, ([items]) => (Array.isArray(items) ? items : []));
     if (name === 'restore_type_tag') return new PyFunction(`${module}.${name}`, ([value]) => value);
   }
   return undefined;

@@ -26,7 +26,8 @@ export async function readPyTorchZip(file: RandomAccessFile, budget: DerivedByte
   if (!dataPkl) {
     // An archive rewritten by another tool may list some other member first.
     dataPkl = entries.find((e) => /^[^/]*\/data\.pkl$/.test(e.name));
-    if (!dataPkl) throw new CheckpointError(path, 'unknown-format', 'a zip archive without data.pkl: not a checkpoint written by torch.save');
+    if (!dataPkl)
+      throw new CheckpointError(path, 'unknown-format', 'a zip archive without data.pkl: not a checkpoint written by torch.save');
     prefix = dataPkl.name.slice(0, -'data.pkl'.length);
   }
   const metadata: Record<string, string> = { 'pytorch format': 'zip', 'record prefix': prefix.replace(/\/$/, '') };
@@ -76,7 +77,9 @@ class ZipStorages implements StorageLocator {
     if (!entry) throw new CheckpointError(this.file.path, 'corrupt', `data.pkl refers to storage record ${name}, which the archive lacks`);
     let located = this.located.get(name);
     if (!located) {
-      located = memberSource(this.file, entry, this.budget).then((bytes) => (bytes.kind === 'skipped' ? bytes : { ...bytes, stored: storedZipMember(this.file.path, entry) }));
+      located = memberSource(this.file, entry, this.budget).then((bytes) =>
+        bytes.kind === 'skipped' ? bytes : { ...bytes, stored: storedZipMember(this.file.path, entry) },
+      );
       this.located.set(name, located);
     }
     return located;

@@ -95,7 +95,11 @@ export async function readSafetensors(file: RandomAccessFile): Promise<Checkpoin
     const length = info.end - info.begin;
     const expected = byteLength(info.dtype, numelOf(info.shape));
     if (expected === undefined) {
-      throw new CheckpointError(path, 'corrupt', `tensor "${name}": ${numelOf(info.shape)} elements of ${info.dtype} do not fill whole bytes`);
+      throw new CheckpointError(
+        path,
+        'corrupt',
+        `tensor "${name}": ${numelOf(info.shape)} elements of ${info.dtype} do not fill whole bytes`,
+      );
     }
     if (expected !== length) {
       throw new CheckpointError(
@@ -135,16 +139,17 @@ export async function readSafetensors(file: RandomAccessFile): Promise<Checkpoin
     covered = s.end;
   }
   if (covered < bufferLength) {
-    throw new CheckpointError(path, 'corrupt', `${bufferLength - covered} bytes after the last tensor belong to no tensor`, bufferStart + covered);
+    throw new CheckpointError(
+      path,
+      'corrupt',
+      `${bufferLength - covered} bytes after the last tensor belong to no tensor`,
+      bufferStart + covered,
+    );
   }
   return { file: path, format: 'safetensors', tensors, metadata, skipped: [] };
 }
 
-function parseTensorInfo(
-  path: string,
-  name: string,
-  value: unknown,
-): { dtype: DType; shape: number[]; begin: number; end: number } {
+function parseTensorInfo(path: string, name: string, value: unknown): { dtype: DType; shape: number[]; begin: number; end: number } {
   const bad = (what: string) => new CheckpointError(path, 'corrupt', `tensor "${name}": ${what}`, 8);
   if (typeof value !== 'object' || value === null) throw bad('entry is not an object');
   const v = value as Record<string, unknown>;
@@ -182,7 +187,13 @@ function topLevelKeys(text: string, path: string): string[] {
       while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
       if (depth === 1 && expectKey) {
         const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (seen.has(key)) throw new CheckpointError(path, 'corrupt', `duplicate tensor name "${key}" in the header`, 8 + Buffer.byteLength(text.slice(0, i)));
+        if (seen.has(key))
+          throw new CheckpointError(
+            path,
+            'corrupt',
+            `duplicate tensor name "${key}" in the header`,
+            8 + Buffer.byteLength(text.slice(0, i)),
+          );
         seen.add(key);
         keys.push(key);
         expectKey = false;

@@ -88,7 +88,9 @@ interface ShardFile {
 }
 
 /** Reads every shard as a single safetensors file (errors name the shard): its tensors by name, and the merged `__metadata__`. */
-async function readShards(shards: readonly ShardFile[]): Promise<{ held: Map<string, Map<string, TensorEntry>>; metadata: Record<string, string> }> {
+async function readShards(
+  shards: readonly ShardFile[],
+): Promise<{ held: Map<string, Map<string, TensorEntry>>; metadata: Record<string, string> }> {
   const held = new Map<string, Map<string, TensorEntry>>();
   const metadata: Record<string, string> = {};
   for (const shard of shards) {
@@ -134,9 +136,11 @@ export async function readSafetensorsIndex(indexPath: string, index: Record<stri
   if (entries.length === 0) throw new CheckpointError(indexPath, 'corrupt', 'weight_map lists no tensors');
   const shardNames = new Set<string>();
   for (const [tensor, shard] of entries) {
-    if (typeof shard !== 'string') throw new CheckpointError(indexPath, 'corrupt', `weight_map: tensor ${JSON.stringify(tensor)} does not name a shard file`);
+    if (typeof shard !== 'string')
+      throw new CheckpointError(indexPath, 'corrupt', `weight_map: tensor ${JSON.stringify(tensor)} does not name a shard file`);
     shardNames.add(shard);
-    if (shardNames.size > MAX_SHARDS) throw new CheckpointError(indexPath, 'unsupported', `weight_map names more than ${MAX_SHARDS} shard files`);
+    if (shardNames.size > MAX_SHARDS)
+      throw new CheckpointError(indexPath, 'unsupported', `weight_map names more than ${MAX_SHARDS} shard files`);
   }
   const shardFiles: ShardFile[] = [];
   for (const shard of shardNames) {
@@ -150,7 +154,11 @@ export async function readSafetensorsIndex(indexPath: string, index: Record<stri
   for (const [name, shard] of mapped) {
     const tensor = shards.get(shard)!.get(name);
     if (!tensor) {
-      throw new CheckpointError(indexPath, 'corrupt', `weight_map puts tensor ${JSON.stringify(name)} in ${JSON.stringify(shard)}, which does not hold it`);
+      throw new CheckpointError(
+        indexPath,
+        'corrupt',
+        `weight_map puts tensor ${JSON.stringify(name)} in ${JSON.stringify(shard)}, which does not hold it`,
+      );
     }
     tensors.push(tensor);
   }

@@ -11,7 +11,11 @@ export const MAX_JSON_BYTES = 100_000_000;
 export async function readJsonValue(file: RandomAccessFile, maxBytes = MAX_JSON_BYTES): Promise<unknown> {
   if (file.size === 0) throw new CheckpointError(file.path, 'empty', 'the file is empty');
   if (file.size > maxBytes) {
-    throw new CheckpointError(file.path, 'corrupt', `a ${file.size}-byte JSON file is larger than any file of its kind read here (${maxBytes} bytes)`);
+    throw new CheckpointError(
+      file.path,
+      'corrupt',
+      `a ${file.size}-byte JSON file is larger than any file of its kind read here (${maxBytes} bytes)`,
+    );
   }
   const text = new TextDecoder('utf-8', { fatal: false }).decode(await file.read(0, file.size));
   try {

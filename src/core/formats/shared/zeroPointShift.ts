@@ -57,4 +57,3 @@ function writerOf(dtype: ShiftedDType, buffer: ArrayBuffer): (index: number, val
     }
   }
 }
-

@@ -65,7 +65,7 @@ class FileReader extends yauzl.RandomAccessReader {
     const file = this.file;
     return Readable.from(
       (async function* () {
-        for (let at = start; at < end; ) {
+        for (let at = start; at < end;) {
           const n = Math.min(end - at, 1 << 20);
           yield Buffer.from(await file.read(at, n));
           at += n;
@@ -105,7 +105,11 @@ async function listCentralDirectory(file: RandomAccessFile): Promise<yauzl.Entry
   try {
     // Each central header takes at least 46 bytes, so the count is bounded by the file size.
     if (zip.entryCount > MAX_ENTRIES || zip.entryCount * CENTRAL_HEADER_SIZE > file.size) {
-      throw new CheckpointError(path, 'corrupt', `the zip directory claims ${zip.entryCount} members, more than a ${file.size}-byte file can hold`);
+      throw new CheckpointError(
+        path,
+        'corrupt',
+        `the zip directory claims ${zip.entryCount} members, more than a ${file.size}-byte file can hold`,
+      );
     }
     return await new Promise<yauzl.Entry[]>((resolve, reject) => {
       const entries: yauzl.Entry[] = [];
@@ -127,14 +131,21 @@ function zipError(path: string, e: unknown, where: 'directory' | 'member'): Chec
   if (isCheckpointError(e)) {
     if (e.problem !== 'truncated') return e;
     const what = where === 'directory' ? 'the zip directory' : 'a zip directory entry';
-    return new CheckpointError(path, 'truncated', `${what} points past the end of the file (${e.detail}): the archive is truncated`, e.offset);
+    return new CheckpointError(
+      path,
+      'truncated',
+      `${what} points past the end of the file (${e.detail}): the archive is truncated`,
+      e.offset,
+    );
   }
   const message = e instanceof Error ? e.message : String(e);
   if (/End of central directory record signature not found/.test(message)) {
     return new CheckpointError(path, 'truncated', 'no zip end-of-central-directory record: the archive is truncated or not a zip file');
   }
-  if (/unexpected EOF/.test(message)) return new CheckpointError(path, 'truncated', 'the zip directory runs past the end of the file (truncated archive?)');
-  if (/multi-disk|strong encryption/.test(message)) return new CheckpointError(path, 'unsupported', `zip archive not supported: ${message}`);
+  if (/unexpected EOF/.test(message))
+    return new CheckpointError(path, 'truncated', 'the zip directory runs past the end of the file (truncated archive?)');
+  if (/multi-disk|strong encryption/.test(message))
+    return new CheckpointError(path, 'unsupported', `zip archive not supported: ${message}`);
   return new CheckpointError(path, 'corrupt', `the zip directory is corrupt: ${message}`);
 }
 
@@ -183,21 +194,37 @@ export async function readZipMember(file: RandomAccessFile, entry: ZipEntry, max
   const member = `zip member "${entry.name}"`;
   if (entry.encrypted) throw new CheckpointError(path, 'unsupported', `${member} is encrypted`);
   if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATE) {
-    throw new CheckpointError(path, 'unsupported', `${member} uses compression method ${entry.method}; only stored and deflate are supported`);
+    throw new CheckpointError(
+      path,
+      'unsupported',
+      `${member} uses compression method ${entry.method}; only stored and deflate are supported`,
+    );
   }
   if (entry.uncompressedSize > maxBytes) {
-    throw new CheckpointError(path, 'unsafe', `${member} is ${entry.uncompressedSize} bytes uncompressed, more than the limit of ${maxBytes}`);
+    throw new CheckpointError(
+      path,
+      'unsafe',
+      `${member} is ${entry.uncompressedSize} bytes uncompressed, more than the limit of ${maxBytes}`,
+    );
   }
   let bytes: Uint8Array;
   if (entry.method === METHOD_STORED) {
     if (entry.compressedSize !== entry.uncompressedSize) {
-      throw new CheckpointError(path, 'corrupt', `${member} is stored but its sizes differ (${entry.compressedSize} vs ${entry.uncompressedSize})`);
+      throw new CheckpointError(
+        path,
+        'corrupt',
+        `${member} is stored but its sizes differ (${entry.compressedSize} vs ${entry.uncompressedSize})`,
+      );
     }
     bytes = await file.read(entry.dataOffset, entry.compressedSize);
   } else {
     // Deflate expands incompressible input by a few bytes per 64 KiB block at most.
     if (entry.compressedSize > entry.uncompressedSize + (entry.uncompressedSize >>> 10) + 1024) {
-      throw new CheckpointError(path, 'corrupt', `${member} has ${entry.compressedSize} compressed bytes for ${entry.uncompressedSize} uncompressed`);
+      throw new CheckpointError(
+        path,
+        'corrupt',
+        `${member} has ${entry.compressedSize} compressed bytes for ${entry.uncompressedSize} uncompressed`,
+      );
     }
     const compressed = await file.read(entry.dataOffset, entry.compressedSize);
     try {
@@ -206,7 +233,12 @@ export async function readZipMember(file: RandomAccessFile, entry: ZipEntry, max
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
-        throw new CheckpointError(path, 'unsafe', `${member} inflates to more than its declared ${entry.uncompressedSize} bytes (a zip bomb?)`, entry.dataOffset);
+        throw new CheckpointError(
+          path,
+          'unsafe',
+          `${member} inflates to more than its declared ${entry.uncompressedSize} bytes (a zip bomb?)`,
+          entry.dataOffset,
+        );
       }
       throw new CheckpointError(path, 'corrupt', `${member} does not inflate: ${(e as Error).message}`, entry.dataOffset);
     }
@@ -238,7 +270,12 @@ export type MemberSource =
 export async function memberSource(file: RandomAccessFile, entry: ZipEntry, budget: DerivedBytesBudget): Promise<MemberSource> {
   if (entry.method === METHOD_STORED && !entry.encrypted) {
     if (entry.compressedSize !== entry.uncompressedSize) {
-      throw new CheckpointError(file.path, 'corrupt', `zip member "${entry.name}" is stored but its sizes differ (${entry.compressedSize} vs ${entry.uncompressedSize})`, entry.localHeaderOffset);
+      throw new CheckpointError(
+        file.path,
+        'corrupt',
+        `zip member "${entry.name}" is stored but its sizes differ (${entry.compressedSize} vs ${entry.uncompressedSize})`,
+        entry.localHeaderOffset,
+      );
     }
     return { kind: 'file', offset: entry.dataOffset, length: entry.compressedSize };
   }

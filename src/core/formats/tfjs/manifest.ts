@@ -34,7 +34,8 @@ export function parseManifest(path: string, manifest: unknown): ManifestGroup[] 
   return manifest.map((group, g) => {
     if (!isJsonObject(group)) throw bad(`group ${g + 1} is not an object`);
     const { paths, weights } = group;
-    if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string')) throw bad(`group ${g + 1}: "paths" is not a list of file names`);
+    if (!Array.isArray(paths) || !paths.every((p) => typeof p === 'string'))
+      throw bad(`group ${g + 1}: "paths" is not a list of file names`);
     if (!Array.isArray(weights)) throw bad(`group ${g + 1}: "weights" is not a list`);
     return { paths: paths as string[], weights: weights.map((w, i) => parseWeightSpec(path, g, i, w)) };
   });
@@ -53,7 +54,11 @@ function parseWeightSpec(path: string, g: number, i: number, w: unknown): Weight
   const q = w.quantization;
   if (!isJsonObject(q)) throw bad('quantization is not an object');
   if (typeof q.dtype !== 'string' || !Object.hasOwn(QUANTIZED_BYTES, q.dtype)) {
-    throw new CheckpointError(path, 'unsupported', `weight ${JSON.stringify(w.name)}: quantization dtype ${JSON.stringify(String(q.dtype))} is not one TF.js defines (uint8, uint16, float16)`);
+    throw new CheckpointError(
+      path,
+      'unsupported',
+      `weight ${JSON.stringify(w.name)}: quantization dtype ${JSON.stringify(String(q.dtype))} is not one TF.js defines (uint8, uint16, float16)`,
+    );
   }
   return {
     ...spec,

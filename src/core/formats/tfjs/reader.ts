@@ -1,4 +1,13 @@
-import { DerivedBytesBudget, numelOf, type Checkpoint, type Role, type SkippedTensor, type TensorEntry, type TensorSource, type WeightLayout } from '../../checkpoint';
+import {
+  DerivedBytesBudget,
+  numelOf,
+  type Checkpoint,
+  type Role,
+  type SkippedTensor,
+  type TensorEntry,
+  type TensorSource,
+  type WeightLayout,
+} from '../../checkpoint';
 import type { DType } from '../../dtype';
 import { CheckpointError } from '../../errors';
 import type { StoredTensor } from '../../storedTensor';
@@ -36,7 +45,8 @@ export function isTfjsModelJson(json: Record<string, unknown>): boolean {
 export async function readTfjsModel(path: string, json: Record<string, unknown>, budget = new DerivedBytesBudget()): Promise<Checkpoint> {
   const groups = parseManifest(path, json.weightsManifest);
   const files = groups.reduce((n, g) => n + g.paths.length, 0);
-  if (files > MAX_WEIGHT_FILES) throw new CheckpointError(path, 'unsupported', `weightsManifest lists ${files} weight files, more than the ${MAX_WEIGHT_FILES} read`);
+  if (files > MAX_WEIGHT_FILES)
+    throw new CheckpointError(path, 'unsupported', `weightsManifest lists ${files} weight files, more than the ${MAX_WEIGHT_FILES} read`);
   const roleOf = roleFinder(json.modelTopology);
   const tensors: TensorEntry[] = [];
   const skipped: SkippedTensor[] = [];
@@ -81,13 +91,22 @@ async function readWeight(
   const { name, shape, quantization } = spec;
   const quoted = JSON.stringify(name);
   if (spec.dtype === 'string') {
-    if (quantization) throw new CheckpointError(path, 'unsupported', `weight ${quoted}: a quantized string tensor (tfjs-core decodes only float32 and int32)`);
+    if (quantization)
+      throw new CheckpointError(
+        path,
+        'unsupported',
+        `weight ${quoted}: a quantized string tensor (tfjs-core decodes only float32 and int32)`,
+      );
     const length = await shards.stringTensorLength(spec, offset);
     return { length, result: { name, reason: 'string tensor (not numeric)' } };
   }
   const plain = Object.hasOwn(TFJS_DTYPES, spec.dtype) ? TFJS_DTYPES[spec.dtype] : undefined;
   if (!plain) {
-    throw new CheckpointError(path, 'unsupported', `weight ${quoted}: dtype ${JSON.stringify(spec.dtype)} is not a TF.js weight dtype (float32, int32, bool, complex64, string)`);
+    throw new CheckpointError(
+      path,
+      'unsupported',
+      `weight ${quoted}: dtype ${JSON.stringify(spec.dtype)} is not a TF.js weight dtype (float32, int32, bool, complex64, string)`,
+    );
   }
   const numel = numelOf(shape);
   const elementBytes = quantization ? QUANTIZED_BYTES[quantization.dtype] : plain.bytes;
@@ -97,7 +116,11 @@ async function readWeight(
 
   if (quantization?.dtype === 'uint8' || quantization?.dtype === 'uint16') {
     if (plain.dtype !== 'float32' && plain.dtype !== 'int32') {
-      throw new CheckpointError(path, 'unsupported', `weight ${quoted}: ${quantization.dtype} quantization of a ${spec.dtype} weight (tfjs-core decodes only float32 and int32)`);
+      throw new CheckpointError(
+        path,
+        'unsupported',
+        `weight ${quoted}: ${quantization.dtype} quantization of a ${spec.dtype} weight (tfjs-core decodes only float32 and int32)`,
+      );
     }
     const decoder = affineDecoder(path, name, { ...quantization, dtype: quantization.dtype }, plain.dtype);
     const refused = budget.reserve(numel * 4);
@@ -107,7 +130,11 @@ async function readWeight(
     return { length, result: { name, dtype: plain.dtype, shape, source: { kind: 'inline', bytes }, stored, ...role } };
   }
   if (quantization?.dtype === 'float16' && plain.dtype !== 'float32') {
-    throw new CheckpointError(path, 'unsupported', `weight ${quoted}: float16 quantization of a ${spec.dtype} weight (tfjs-core allows it only for float32)`);
+    throw new CheckpointError(
+      path,
+      'unsupported',
+      `weight ${quoted}: float16 quantization of a ${spec.dtype} weight (tfjs-core allows it only for float32)`,
+    );
   }
   // float16-quantized weights are analysed as stored: every half float is exactly a float32, so
   // zero-ness does not change in the widening tfjs-core does.

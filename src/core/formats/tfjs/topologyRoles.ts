@@ -100,7 +100,10 @@ export function roleFinder(topology: unknown): (name: string, shape: readonly nu
       if (cls === undefined) continue;
       const known = Object.hasOwn(LAYER_KERNELS, cls) ? LAYER_KERNELS[cls] : undefined;
       // A known class names its kernels exactly; a custom layer falls back to Keras variable names.
-      return roleOfKind(known ? (Object.hasOwn(known, variable) ? known[variable] : undefined) : kindByVariableName(variable, shape.length, cls), shape);
+      return roleOfKind(
+        known ? (Object.hasOwn(known, variable) ? known[variable] : undefined) : kindByVariableName(variable, shape.length, cls),
+        shape,
+      );
     }
     return roleOfKind(kindByVariableName(variable, shape.length), shape);
   };
@@ -112,7 +115,8 @@ function layerClasses(topology: unknown): Map<string, string> {
   const visit = (layer: unknown, depth: number): void => {
     if (!isJsonObject(layer) || depth > MAX_TOPOLOGY_DEPTH || typeof layer.class_name !== 'string') return;
     const config = layer.config;
-    const name = isJsonObject(config) && typeof config.name === 'string' ? config.name : typeof layer.name === 'string' ? layer.name : undefined;
+    const name =
+      isJsonObject(config) && typeof config.name === 'string' ? config.name : typeof layer.name === 'string' ? layer.name : undefined;
     // Wrappers (TimeDistributed, Bidirectional) keep the wrapped layer's weights under their name.
     const wrapped = isJsonObject(config) && isJsonObject(config.layer) ? config.layer : undefined;
     const cls = wrapped && typeof wrapped.class_name === 'string' ? wrapped.class_name : layer.class_name;
@@ -132,7 +136,9 @@ function graphConsumers(topology: unknown): Map<string, KernelKind> {
   const nodes = isJsonObject(topology) && Array.isArray(topology.node) ? topology.node : [];
   const identityOf = new Map<string, string>();
   const inputsOf = (node: Record<string, unknown>) =>
-    Array.isArray(node.input) ? node.input.filter((s): s is string => typeof s === 'string').map((s) => s.replace(/^\^/, '').replace(/:\d+$/, '')) : [];
+    Array.isArray(node.input)
+      ? node.input.filter((s): s is string => typeof s === 'string').map((s) => s.replace(/^\^/, '').replace(/:\d+$/, ''))
+      : [];
   for (const node of nodes) {
     if (isJsonObject(node) && node.op === 'Identity' && typeof node.name === 'string') identityOf.set(node.name, inputsOf(node)[0] ?? '');
   }

@@ -34,7 +34,13 @@ export class WeightGroup {
       const file = await resolveFileBesideModel(modelPath, name, what);
       const first = listed.get(file.path);
       if (first !== undefined) {
-        throw new CheckpointError(modelPath, 'corrupt', first === name ? `weightsManifest lists ${what} twice` : `weightsManifest lists ${what}, the same file as ${JSON.stringify(first)}`);
+        throw new CheckpointError(
+          modelPath,
+          'corrupt',
+          first === name
+            ? `weightsManifest lists ${what} twice`
+            : `weightsManifest lists ${what}, the same file as ${JSON.stringify(first)}`,
+        );
       }
       listed.set(file.path, name);
       shards.push({ name, path: file.path, start, size: file.size });
@@ -59,7 +65,9 @@ export class WeightGroup {
   fileRange(offset: number, length: number): TensorSource | undefined {
     if (length === 0) return { kind: 'inline', bytes: new Uint8Array(0) };
     const shard = this.shards[this.shardAt(offset)];
-    return offset + length <= shard.start + shard.size ? { kind: 'file', path: shard.path, offset: offset - shard.start, length } : undefined;
+    return offset + length <= shard.start + shard.size
+      ? { kind: 'file', path: shard.path, offset: offset - shard.start, length }
+      : undefined;
   }
 
   /** How the weight's bytes are stored: a range of one file, or ranges of consecutive files. */

@@ -6,9 +6,7 @@ import type { TensorRef } from '../../kernels';
  */
 
 /** A tensor's bytes: a file range the addon reads itself, or bytes passed in. */
-export type NativeSource =
-  | { readonly path: string; readonly offset: number; readonly length: number }
-  | { readonly bytes: Uint8Array };
+export type NativeSource = { readonly path: string; readonly offset: number; readonly length: number } | { readonly bytes: Uint8Array };
 
 /** Axes as in WeightLayout; -1 when the tensor has no layout (no fan-in, no N:M). */
 export interface NativeLayout {

@@ -29,7 +29,9 @@ export interface NativeScanAddon {
       readonly threads: number;
     },
   ): { readonly rows: number; readonly cols: number; readonly density: Float32Array; readonly meanAbs: Float32Array };
-  weightWindow(args: NativeTensor & { readonly rowStart: number; readonly rowEnd: number; readonly colStart: number; readonly colEnd: number }): Float32Array;
+  weightWindow(
+    args: NativeTensor & { readonly rowStart: number; readonly rowEnd: number; readonly colStart: number; readonly colEnd: number },
+  ): Float32Array;
 }
 
 export function nativeScanKernels(call: NativeCall<NativeScanAddon>, threads: number): ScanKernels {
@@ -37,7 +39,11 @@ export function nativeScanKernels(call: NativeCall<NativeScanAddon>, threads: nu
     async scan(request, signal) {
       if (request.nm) checkNmPattern(request.nm);
       const zeroThreshold = request.zeroThreshold ?? 0;
-      const r = await call('scan', [{ ...nativeTensor(request), n: request.nm?.n ?? 0, m: request.nm?.m ?? 0, zeroThreshold, threads }], signal);
+      const r = await call(
+        'scan',
+        [{ ...nativeTensor(request), n: request.nm?.n ?? 0, m: request.nm?.m ?? 0, zeroThreshold, threads }],
+        signal,
+      );
       const result: ScanResult = { numel: request.shape.reduce((a, b) => a * b, 1), nnz: r.nnz, negativeZeros: r.negativeZeros };
       return {
         ...result,
@@ -65,6 +71,18 @@ export function nativeScanKernels(call: NativeCall<NativeScanAddon>, threads: nu
         signal,
       ),
     weightWindow: (request, signal) =>
-      call('weightWindow', [{ ...nativeTensor(request), rowStart: request.rowStart, rowEnd: request.rowEnd, colStart: request.colStart, colEnd: request.colEnd }], signal),
+      call(
+        'weightWindow',
+        [
+          {
+            ...nativeTensor(request),
+            rowStart: request.rowStart,
+            rowEnd: request.rowEnd,
+            colStart: request.colStart,
+            colEnd: request.colEnd,
+          },
+        ],
+        signal,
+      ),
   };
 }

@@ -20,7 +20,10 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
   it('the .npy writer used below is sound: it rebuilds the numpy-written file byte for byte', async () => {
     assert.ok(npy(C_ORDER, data).equals(real));
     const checkpoint = await openCheckpoint(write('same.weight.npy', npy(C_ORDER, data)));
-    assert.deepEqual(checkpoint.tensors.map((t) => [t.name, t.shape]), [['same.weight', [16, 32]]]);
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => [t.name, t.shape]),
+      [['same.weight', [16, 32]]],
+    );
   });
 
   it('an empty file', async () => {
@@ -32,7 +35,11 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
   });
 
   it('a truncated header', async () => {
-    const e = await expectCheckpointError(write('header.npy', real.subarray(0, 40)), 'truncated', /the .npy header length 118 runs past the end of the 40 bytes/);
+    const e = await expectCheckpointError(
+      write('header.npy', real.subarray(0, 40)),
+      'truncated',
+      /the .npy header length 118 runs past the end of the 40 bytes/,
+    );
     assert.equal(e.offset, 8);
   });
 
@@ -46,14 +53,26 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
   });
 
   it('truncated data', async () => {
-    await expectCheckpointError(write('data.npy', real.subarray(0, real.length - 100)), 'truncated', /shape \(16, 32\) of <f4 needs 2048 bytes of data but 1948 follow the header/);
+    await expectCheckpointError(
+      write('data.npy', real.subarray(0, real.length - 100)),
+      'truncated',
+      /shape \(16, 32\) of <f4 needs 2048 bytes of data but 1948 follow the header/,
+    );
   });
 
   it('an absurd shape: far more elements than bytes', async () => {
     const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }";
-    await expectCheckpointError(write('absurd.npy', npy(header, data)), 'truncated', /shape \(1000000, 1000000\) of <f4 needs 4000000000000 bytes of data but 2048/);
+    await expectCheckpointError(
+      write('absurd.npy', npy(header, data)),
+      'truncated',
+      /shape \(1000000, 1000000\) of <f4 needs 4000000000000 bytes of data but 2048/,
+    );
     const overflow = "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }";
-    await expectCheckpointError(write('overflow.npy', npy(overflow, data)), 'corrupt', /shape \(4294967296, 4294967296\) is absurdly large/);
+    await expectCheckpointError(
+      write('overflow.npy', npy(overflow, data)),
+      'corrupt',
+      /shape \(4294967296, 4294967296\) is absurdly large/,
+    );
   });
 
   it('a shape that leaves bytes over', async () => {
@@ -63,9 +82,17 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
 
   it('an unsupported descr is named in the message', async () => {
     const v2 = "{'descr': '|V2', 'fortran_order': False, 'shape': (16, 32), }";
-    await expectCheckpointError(write('bf16.npy', npy(v2, Buffer.alloc(1024))), 'unsupported', /dtype descr '\|V2' is not supported \(raw void bytes/);
+    await expectCheckpointError(
+      write('bf16.npy', npy(v2, Buffer.alloc(1024))),
+      'unsupported',
+      /dtype descr '\|V2' is not supported \(raw void bytes/,
+    );
     const object = "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }";
-    await expectCheckpointError(write('object.npy', npy(object, Buffer.alloc(16))), 'unsupported', /'\|O' is not supported \(Python objects/);
+    await expectCheckpointError(
+      write('object.npy', npy(object, Buffer.alloc(16))),
+      'unsupported',
+      /'\|O' is not supported \(Python objects/,
+    );
     const longDouble = "{'descr': '<f16', 'fortran_order': False, 'shape': (2,), }";
     await expectCheckpointError(write('f128.npy', npy(longDouble, Buffer.alloc(32))), 'unsupported', /'<f16' is not supported/);
     const record = "{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, 'shape': (2,), }";
@@ -80,13 +107,21 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
 
   it('a header that is not a dict', async () => {
     await expectCheckpointError(write('list.npy', npy("['<f4', False, (16, 32)]", data)), 'corrupt', /the .npy header is not a dict/);
-    await expectCheckpointError(write('garbage.npy', npy('hello world', data)), 'corrupt', /not a plain Python literal: unexpected name "hello"/);
+    await expectCheckpointError(
+      write('garbage.npy', npy('hello world', data)),
+      'corrupt',
+      /not a plain Python literal: unexpected name "hello"/,
+    );
   });
 
   it('a malicious header is rejected, never evaluated', async () => {
     const marker = path.join(tmp.dir, 'pwned');
     const header = `{'descr': __import__('os').system('touch ${marker}'), 'fortran_order': False, 'shape': (16, 32), }`;
-    await expectCheckpointError(write('evil.npy', npy(header, data)), 'corrupt', /not a plain Python literal: unexpected name "__import__"/);
+    await expectCheckpointError(
+      write('evil.npy', npy(header, data)),
+      'corrupt',
+      /not a plain Python literal: unexpected name "__import__"/,
+    );
     const call = "{'descr': '<f4', 'fortran_order': False, 'shape': eval('(16, 32)'), }";
     await expectCheckpointError(write('eval.npy', npy(call, data)), 'corrupt', /unexpected name "eval"/);
     const lambda = "{'descr': '<f4', 'fortran_order': (lambda: False)(), 'shape': (16, 32), }";
@@ -100,14 +135,46 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
   });
 
   it('wrong, missing or extra keys and wrongly typed values', async () => {
-    await expectCheckpointError(write('keys.npy', npy("{'descr': '<f4', 'shape': (16, 32), }", data)), 'corrupt', /exactly the keys descr, fortran_order and shape, not descr, shape/);
-    await expectCheckpointError(write('extra.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 32), 'x': 1}", data)), 'corrupt', /exactly the keys/);
-    await expectCheckpointError(write('dup.npy', npy("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (16, 32)}", data)), 'corrupt', /duplicate key "descr"/);
-    await expectCheckpointError(write('fortran.npy', npy("{'descr': '<f4', 'fortran_order': 0, 'shape': (16, 32), }", data)), 'corrupt', /fortran_order .* is not True or False/);
-    await expectCheckpointError(write('shape.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': ('16', 32), }", data)), 'corrupt', /shape .* is not a tuple of integers/);
-    await expectCheckpointError(write('negative.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-16, 32), }", data)), 'corrupt', /unexpected character "-"/);
-    await expectCheckpointError(write('descr.npy', npy("{'descr': 4, 'fortran_order': False, 'shape': (16, 32), }", data)), 'corrupt', /descr in the .npy header is not a string/);
-    await expectCheckpointError(write('unclosed.npy', npy("{'descr': '<f4, 'fortran_order': False, 'shape': (16, 32), }", data)), 'corrupt', /not a plain Python literal/);
+    await expectCheckpointError(
+      write('keys.npy', npy("{'descr': '<f4', 'shape': (16, 32), }", data)),
+      'corrupt',
+      /exactly the keys descr, fortran_order and shape, not descr, shape/,
+    );
+    await expectCheckpointError(
+      write('extra.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 32), 'x': 1}", data)),
+      'corrupt',
+      /exactly the keys/,
+    );
+    await expectCheckpointError(
+      write('dup.npy', npy("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (16, 32)}", data)),
+      'corrupt',
+      /duplicate key "descr"/,
+    );
+    await expectCheckpointError(
+      write('fortran.npy', npy("{'descr': '<f4', 'fortran_order': 0, 'shape': (16, 32), }", data)),
+      'corrupt',
+      /fortran_order .* is not True or False/,
+    );
+    await expectCheckpointError(
+      write('shape.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': ('16', 32), }", data)),
+      'corrupt',
+      /shape .* is not a tuple of integers/,
+    );
+    await expectCheckpointError(
+      write('negative.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-16, 32), }", data)),
+      'corrupt',
+      /unexpected character "-"/,
+    );
+    await expectCheckpointError(
+      write('descr.npy', npy("{'descr': 4, 'fortran_order': False, 'shape': (16, 32), }", data)),
+      'corrupt',
+      /descr in the .npy header is not a string/,
+    );
+    await expectCheckpointError(
+      write('unclosed.npy', npy("{'descr': '<f4, 'fortran_order': False, 'shape': (16, 32), }", data)),
+      'corrupt',
+      /not a plain Python literal/,
+    );
   });
 
   it('headers numpy accepts: Python 2 longs, double quotes, a v3 UTF-8 header, a scalar', async () => {
@@ -117,7 +184,9 @@ describe('.npy: bad input gives a typed error naming the file and the problem', 
     assert.deepEqual(quotes.tensors[0].shape, [512]);
     const v3 = await openCheckpoint(write('v3.npy', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (16, 32), }", data, 3)));
     assert.equal(v3.metadata['npy version'], '3.0');
-    const scalar = await openCheckpoint(write('scalar.npy', npy("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", Buffer.alloc(8))));
+    const scalar = await openCheckpoint(
+      write('scalar.npy', npy("{'descr': '<f8', 'fortran_order': False, 'shape': (), }", Buffer.alloc(8))),
+    );
     assert.deepEqual(scalar.tensors[0].shape, []);
   });
 

@@ -43,7 +43,10 @@ describe('NumPy .npy and .npz files written by numpy, against numpy', () => {
         for (const [key, n, m] of NM_PATTERNS) {
           const report = await reportOf(path, { n, m }, backend);
           assert.equal(report.format, 'numpy');
-          assert.deepEqual(report.layers.map((l) => l.name), info.tensors.map((t) => t.name));
+          assert.deepEqual(
+            report.layers.map((l) => l.name),
+            info.tensors.map((t) => t.name),
+          );
           await assertExpectedFigures(file, report, checkpoint, info.tensors, key, backend);
         }
       });
@@ -81,11 +84,17 @@ describe('NumPy .npy and .npz files written by numpy, against numpy', () => {
 
   it('a single .npy is named after the file; its header version is kept as metadata', async () => {
     const v1 = await openCheckpoint(fixture('numpy', 'w_c.weight.npy'));
-    assert.deepEqual(v1.tensors.map((t) => [t.name, t.role]), [['w_c.weight', 'linear']]);
+    assert.deepEqual(
+      v1.tensors.map((t) => [t.name, t.role]),
+      [['w_c.weight', 'linear']],
+    );
     assert.equal(v1.metadata['npy version'], '1.0');
     assert.equal((await openCheckpoint(fixture('numpy', 'w_v2.weight.npy'))).metadata['npy version'], '2.0');
     assert.equal((await openCheckpoint(fixture('numpy', 'w_v3.weight.npy'))).metadata['npy version'], '3.0');
-    assert.deepEqual((await openCheckpoint(fixture('numpy', 'mask.npy'))).tensors.map((t) => [t.name, t.dtype, t.role]), [['mask', 'bool', 'other']]);
+    assert.deepEqual(
+      (await openCheckpoint(fixture('numpy', 'mask.npy'))).tensors.map((t) => [t.name, t.dtype, t.role]),
+      [['mask', 'bool', 'other']],
+    );
   });
 
   it('savez, savez_compressed and the ZIP64 archive hold the same arrays', async () => {

@@ -82,7 +82,14 @@ describe('NumPy: how each tensor is stored', () => {
       const entry = entries.find((e) => e.name === `${t.name}.npy`)!;
       if (t.stored.kind !== 'zipMember' || t.source.kind !== 'inline') return assert.fail(`${t.name}: an inflated member`);
       assert.deepEqual(
-        [t.stored.archive, t.stored.compression, t.stored.crc32, t.stored.compressedSize, t.stored.uncompressedSize, t.stored.localHeaderOffset],
+        [
+          t.stored.archive,
+          t.stored.compression,
+          t.stored.crc32,
+          t.stored.compressedSize,
+          t.stored.uncompressedSize,
+          t.stored.localHeaderOffset,
+        ],
         [file, 'deflate', entry.crc32, entry.compressedSize, entry.uncompressedSize, entry.localHeaderOffset],
         t.name,
       );

@@ -25,7 +25,11 @@ describe('ONNX: bad input gives a typed error naming the file and the problem', 
   });
 
   it('a text file named .onnx', async () => {
-    await expectCheckpointError(write('notes.onnx', 'these are my notes, not a model\n'), 'corrupt', /malformed protobuf|not an ONNX model/);
+    await expectCheckpointError(
+      write('notes.onnx', 'these are my notes, not a model\n'),
+      'corrupt',
+      /malformed protobuf|not an ONNX model/,
+    );
   });
 
   it('a JSON file named .onnx', async () => {
@@ -34,7 +38,11 @@ describe('ONNX: bad input gives a typed error naming the file and the problem', 
   });
 
   it('a real model cut in half', async () => {
-    const e = await expectCheckpointError(write('half.onnx', real.subarray(0, real.length >> 1)), 'truncated', /runs past its message or the file/);
+    const e = await expectCheckpointError(
+      write('half.onnx', real.subarray(0, real.length >> 1)),
+      'truncated',
+      /runs past its message or the file/,
+    );
     assert.equal(typeof e.offset, 'number');
   });
 
@@ -65,7 +73,11 @@ describe('ONNX: bad input gives a typed error naming the file and the problem', 
     const at = bytes.indexOf(Buffer.concat([Buffer.from([0x08, 0x0a, 0x10, 0x01, 0x42, name.length]), name]));
     assert.ok(at >= 0, 'found the fc3.bias TensorProto');
     bytes[at + 1] = 0x0b;
-    await expectCheckpointError(write('dims.onnx', bytes), 'corrupt', /tensor "fc3.bias": raw_data holds 40 bytes but float32\[11\] needs 44/);
+    await expectCheckpointError(
+      write('dims.onnx', bytes),
+      'corrupt',
+      /tensor "fc3.bias": raw_data holds 40 bytes but float32\[11\] needs 44/,
+    );
   });
 });
 
@@ -95,7 +107,11 @@ describe('ONNX external data: only files inside the model folder are read', () =
 
   it('refuses a ".." escape', async () => {
     writeFileSync(path.join(tmp.dir, 'secret.x'), weights);
-    await expectCheckpointError(modelPointingAt('dotdot', '../secret.x'), 'unsafe', /external data location "..\/secret.x" leaves the model's folder/);
+    await expectCheckpointError(
+      modelPointingAt('dotdot', '../secret.x'),
+      'unsafe',
+      /external data location "..\/secret.x" leaves the model's folder/,
+    );
   });
 
   it('refuses an absolute path', async () => {

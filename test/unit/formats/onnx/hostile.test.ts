@@ -70,7 +70,15 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
   it('int64_data keeps 64-bit values, unpacked and packed fields adding up', async () => {
     const big = 2n ** 40n + 5n;
     const file = write(
-      model(initializer(dims(3), varintField(2, DT.int64), lenField(8, 'w'), varintField(7, big), lenField(7, Buffer.concat([varint(-2), varint(0)])))),
+      model(
+        initializer(
+          dims(3),
+          varintField(2, DT.int64),
+          lenField(8, 'w'),
+          varintField(7, big),
+          lenField(7, Buffer.concat([varint(-2), varint(0)])),
+        ),
+      ),
     );
     const w = (await openCheckpoint(file)).tensors[0];
     assert.ok(w.source.kind === 'inline');
@@ -78,12 +86,21 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
   });
 
   it('a typed-data count that does not match the dims is refused before decoding', async () => {
-    const tensor = (n: number, values: Buffer) => write(model(initializer(dims(n), varintField(2, DT.int32), lenField(8, 'w'), lenField(5, values))));
-    await expectCheckpointError(tensor(1_000_000_000, Buffer.alloc(10, 1)), 'corrupt', /tensor "w": at most 10 typed values for 1000000000 elements/);
+    const tensor = (n: number, values: Buffer) =>
+      write(model(initializer(dims(n), varintField(2, DT.int32), lenField(8, 'w'), lenField(5, values))));
+    await expectCheckpointError(
+      tensor(1_000_000_000, Buffer.alloc(10, 1)),
+      'corrupt',
+      /tensor "w": at most 10 typed values for 1000000000 elements/,
+    );
     await expectCheckpointError(tensor(10, Buffer.alloc(101, 0x81)), 'corrupt', /tensor "w": at least 11 typed values for 10 elements/);
     await expectCheckpointError(tensor(10, Buffer.alloc(11, 1)), 'corrupt', /tensor "w": more than 10 typed values for 10 elements/);
     // Nine values in ten bytes (the last takes two) pass the size check and are counted.
-    await expectCheckpointError(tensor(10, Buffer.concat([Buffer.alloc(8, 1), varint(300)])), 'corrupt', /tensor "w": 9 typed values for 10 elements/);
+    await expectCheckpointError(
+      tensor(10, Buffer.concat([Buffer.alloc(8, 1), varint(300)])),
+      'corrupt',
+      /tensor "w": 9 typed values for 10 elements/,
+    );
   });
 
   it('a flood of unknown fields is skipped, not kept', async () => {
@@ -103,7 +120,9 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
   it('float_data split into more separate fields than any exporter writes is refused', async () => {
     const n = (1 << 20) + 1;
     const field = Buffer.concat([tag(4, 5), Buffer.alloc(4)]);
-    const file = write(model(initializer(dims(n), varintField(2, DT.float), lenField(8, 'w'), Buffer.concat(Array.from({ length: n }, () => field)))));
+    const file = write(
+      model(initializer(dims(n), varintField(2, DT.float), lenField(8, 'w'), Buffer.concat(Array.from({ length: n }, () => field)))),
+    );
     await expectCheckpointError(file, 'unsupported', /tensor "w": its data is split into more than 1048576 fields/);
   });
 
@@ -120,14 +139,19 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     assert.ok(w.stored.kind === 'onnxField' && w.stored.fields);
     assert.deepEqual([w.stored.field, w.stored.encoding, w.stored.length], ['float_data', 'fixed', 12]);
     const { starts, ends } = w.stored.fields;
-    assert.deepEqual([starts.length, ends.map((e, i) => e - starts[i]), starts[1] - starts[0], w.stored.offset], [3, [4, 4, 4], 5, starts[0]]);
+    assert.deepEqual(
+      [starts.length, ends.map((e, i) => e - starts[i]), starts[1] - starts[0], w.stored.offset],
+      [3, [4, 4, 4], 5, starts[0]],
+    );
   });
 
   it('more dims than any tensor has is refused', async () => {
     const ones = (n: number) => Array.from({ length: n }, () => 1);
     const unpacked = write(model(initializer(dims(...ones(65)), varintField(2, DT.float), lenField(8, 'w'), lenField(9, Buffer.alloc(4)))));
     await expectCheckpointError(unpacked, 'unsupported', /tensor "w" has 65 dimensions, more than the 64 read/);
-    const packed = write(model(initializer(lenField(1, Buffer.alloc(1_000_000, 1)), varintField(2, DT.float), lenField(8, 'w'), lenField(9, Buffer.alloc(4)))));
+    const packed = write(
+      model(initializer(lenField(1, Buffer.alloc(1_000_000, 1)), varintField(2, DT.float), lenField(8, 'w'), lenField(9, Buffer.alloc(4)))),
+    );
     await expectCheckpointError(packed, 'unsupported', /tensor "w" has 1000000 dimensions/);
   });
 
@@ -144,7 +168,13 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     before(() => {
       writeFileSync(path.join(tmp.dir, 'shared.bin'), data);
       const tensors = Array.from({ length: 10 }, (_, i) =>
-        initializer(dims(elements), varintField(2, DT.int4), lenField(8, `w${i}`), externalData('location', 'shared.bin'), varintField(14, 1)),
+        initializer(
+          dims(elements),
+          varintField(2, DT.int4),
+          lenField(8, `w${i}`),
+          externalData('location', 'shared.bin'),
+          varintField(14, 1),
+        ),
       );
       file = write(model(...tensors), 'shared.onnx');
     });
@@ -157,7 +187,10 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
 
     it('past the budget the rest are skipped with the reason', async () => {
       const checkpoint = await withFile(file, (f) => readOnnx(f, new DerivedBytesBudget(512 * 1024)));
-      assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['w0', 'w1', 'w2', 'w3']);
+      assert.deepEqual(
+        checkpoint.tensors.map((t) => t.name),
+        ['w0', 'w1', 'w2', 'w3'],
+      );
       assert.equal(checkpoint.skipped.length, 6);
       assert.deepEqual(checkpoint.skipped[0], {
         name: 'w4',
@@ -170,11 +203,18 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     const values = lenField(5, Buffer.alloc(1000, 1));
     const file = write(model(initializer(dims(1000), varintField(2, DT.int32), lenField(8, 'w'), values)));
     const checkpoint = await withFile(file, (f) => readOnnx(f, new DerivedBytesBudget(3999)));
-    assert.deepEqual(checkpoint.skipped, [{ name: 'w', reason: 'decoding its typed values needs a 3.9 KiB copy in memory, and the copies made for this file would pass 3.9 KiB' }]);
+    assert.deepEqual(checkpoint.skipped, [
+      {
+        name: 'w',
+        reason: 'decoding its typed values needs a 3.9 KiB copy in memory, and the copies made for this file would pass 3.9 KiB',
+      },
+    ]);
   });
 
   it('names from the file are quoted in messages, control characters escaped', async () => {
-    const file = write(model(initializer(dims(2), varintField(2, DT.float), lenField(8, 'evil\nname\u001b[2J'), lenField(9, Buffer.alloc(4)))));
+    const file = write(
+      model(initializer(dims(2), varintField(2, DT.float), lenField(8, 'evil\nname\u001b[2J'), lenField(9, Buffer.alloc(4)))),
+    );
     const e = await expectCheckpointError(file, 'corrupt', /tensor "evil\\nname\\u001b\[2J": raw_data holds 4 bytes/);
     // eslint-disable-next-line no-control-regex -- looks for raw control characters in a message
     assert.ok(!/[\n\u001b]/.test(e.message), 'no raw control characters');

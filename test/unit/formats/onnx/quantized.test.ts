@@ -25,16 +25,18 @@ const expected = JSON.parse(readFileSync(fixture('onnx_quant', 'expected.json'),
 
 describe('ONNX quantized weights and look-through roles, against numpy', () => {
   for (const [file, info] of Object.entries(expected.files)) {
-    for (const [key, n, m] of NM_PATTERNS) for (const backend of BACKENDS) {
-      it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
-        const path_ = fixture('onnx_quant', file);
-        const report = await reportOf(path_, { n, m }, backend);
-        assert.deepEqual(report.layers.map((l) => l.name).sort(), info.tensors.map((t) => t.name).sort());
-        assert.deepEqual(report.skipped.map((s) => s.name).sort(), [...info.skipped].sort());
-        await assertExpectedFigures(file, report, await openCheckpoint(path_), info.tensors, key, backend);
-        for (const want of info.tensors) assert.equal(report.layers.find((l) => l.name === want.name)!.note ?? null, want.note, `${file}: ${want.name} note`);
-      });
-    }
+    for (const [key, n, m] of NM_PATTERNS)
+      for (const backend of BACKENDS) {
+        it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
+          const path_ = fixture('onnx_quant', file);
+          const report = await reportOf(path_, { n, m }, backend);
+          assert.deepEqual(report.layers.map((l) => l.name).sort(), info.tensors.map((t) => t.name).sort());
+          assert.deepEqual(report.skipped.map((s) => s.name).sort(), [...info.skipped].sort());
+          await assertExpectedFigures(file, report, await openCheckpoint(path_), info.tensors, key, backend);
+          for (const want of info.tensors)
+            assert.equal(report.layers.find((l) => l.name === want.name)!.note ?? null, want.note, `${file}: ${want.name} note`);
+        });
+      }
   }
 
   it('a zero point of all zeros leaves the weight a lazy byte range; a non-zero one gives a derived copy', async () => {
@@ -60,8 +62,14 @@ describe('ONNX quantized weights and look-through roles, against numpy', () => {
     // other layer, so the weight is listed as skipped and the rest is analysed.
     const checkpoint = await openCheckpoint(fixture('onnx_quant', 'bad_zero_points.onnx'));
     const reason = (name: string) => checkpoint.skipped.find((s) => s.name === name)?.reason ?? '';
-    assert.match(reason('w_missing'), /^its zero point "zp_in" \(DequantizeLinear\) is not a constant of the model, so which values stand for zero is unknown$/);
-    assert.match(reason('w_length'), /^its zero point "w_length_zero_point" \(DequantizeLinear\) has shape \[5\] but the tensor has 10 values along axis 0$/);
+    assert.match(
+      reason('w_missing'),
+      /^its zero point "zp_in" \(DequantizeLinear\) is not a constant of the model, so which values stand for zero is unknown$/,
+    );
+    assert.match(
+      reason('w_length'),
+      /^its zero point "w_length_zero_point" \(DequantizeLinear\) has shape \[5\] but the tensor has 10 values along axis 0$/,
+    );
     assert.equal(checkpoint.tensors.find((t) => t.name === 'ok')?.role, 'linear');
   });
 });
@@ -132,12 +140,20 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
   };
 
   it('a Transpose whose perm is not a permutation leaves the weight without a role', async () => {
-    const checkpoint = await open('perm.onnx', [node('Transpose', ['w'], ['t'], { perm: [0, 0] }), node('MatMul', ['x', 't'], ['y'])], [weight]);
+    const checkpoint = await open(
+      'perm.onnx',
+      [node('Transpose', ['w'], ['t'], { perm: [0, 0] }), node('MatMul', ['x', 't'], ['y'])],
+      [weight],
+    );
     assert.equal(checkpoint.tensors[0].role, 'other');
   });
 
   it('a cycle of Identity nodes ends', async () => {
-    const checkpoint = await open('cycle.onnx', [node('Identity', ['b'], ['a']), node('Identity', ['a'], ['b']), node('MatMul', ['x', 'a'], ['y'])], [weight]);
+    const checkpoint = await open(
+      'cycle.onnx',
+      [node('Identity', ['b'], ['a']), node('Identity', ['a'], ['b']), node('MatMul', ['x', 'a'], ['y'])],
+      [weight],
+    );
     assert.equal(checkpoint.tensors[0].role, 'other');
   });
 
@@ -156,7 +172,9 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
       [node('DequantizeLinear', ['w', 's', 'zp'], ['d'], { axis: 5 }), node('MatMul', ['x', 'd'], ['y'])],
       [weight, inlineTensor('s', FLOAT, [], [0, 0, 128, 63]), inlineTensor('zp', INT8, [2], [3, 4])],
     );
-    assert.deepEqual(checkpoint.skipped, [{ name: 'w', reason: 'its zero point "zp" (DequantizeLinear) has 2 values but axis 5 does not fit its [2, 4] shape' }]);
+    assert.deepEqual(checkpoint.skipped, [
+      { name: 'w', reason: 'its zero point "zp" (DequantizeLinear) has 2 values but axis 5 does not fit its [2, 4] shape' },
+    ]);
   });
 
   it('blocked quantization with a non-zero zero point', async () => {
@@ -165,7 +183,9 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
       [node('DequantizeLinear', ['w', 's', 'zp'], ['d'], { axis: 1, block_size: 2 }), node('MatMul', ['x', 'd'], ['y'])],
       [weight, inlineTensor('s', FLOAT, [], [0, 0, 128, 63]), inlineTensor('zp', INT8, [2, 2], [3, 4, 5, 6])],
     );
-    assert.deepEqual(checkpoint.skipped, [{ name: 'w', reason: 'its zero point "zp" (DequantizeLinear): blocked quantization (block_size 2) is not analysed' }]);
+    assert.deepEqual(checkpoint.skipped, [
+      { name: 'w', reason: 'its zero point "zp" (DequantizeLinear): blocked quantization (block_size 2) is not analysed' },
+    ]);
   });
 
   it('a zero point given by a graph input is named in the reason, and the other weights stay', async () => {
@@ -174,8 +194,13 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
       [node('ConvInteger', ['x', 'w', '', 'wzp'], ['y']), node('Gemm', ['x', 'v'], ['z'], { transB: 1 })],
       [weight, inlineTensor('v', INT8, [2, 4], [0, 0, 0, 1, 0, 0, 0, 0])],
     );
-    assert.deepEqual(checkpoint.skipped, [{ name: 'w', reason: 'its zero point "wzp" (ConvInteger) is not a constant of the model, so which values stand for zero is unknown' }]);
-    assert.deepEqual(checkpoint.tensors.map((t) => [t.name, t.role]), [['v', 'linear']]);
+    assert.deepEqual(checkpoint.skipped, [
+      { name: 'w', reason: 'its zero point "wzp" (ConvInteger) is not a constant of the model, so which values stand for zero is unknown' },
+    ]);
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => [t.name, t.role]),
+      [['v', 'linear']],
+    );
   });
 });
 
@@ -192,8 +217,18 @@ describe('ONNX with external data past 2 GiB', function () {
   const quantOffset = 3 * GiB;
   const quantDim = 1 << 15; // int8 [32768, 32768]: 1 GiB stored, a 2 GiB int16 copy
   // Non-zeros written into the sparse file: [row, col] of the probe and of the last layer.
-  const probeWeights = [[0, 0], [0, 5], [3, 63], [17, 1], [63, 62]];
-  const lastLayerWeights = [[0, 1], [9000, 4096], [layerRows - 1, layerCols - 1]];
+  const probeWeights = [
+    [0, 0],
+    [0, 5],
+    [3, 63],
+    [17, 1],
+    [63, 62],
+  ];
+  const lastLayerWeights = [
+    [0, 1],
+    [9000, 4096],
+    [layerRows - 1, layerCols - 1],
+  ];
   let tmp: ReturnType<typeof makeTempDir>;
   let model: string;
 
@@ -236,9 +271,17 @@ describe('ONNX with external data past 2 GiB', function () {
     const checkpoint = await openCheckpoint(model);
     const grown = process.memoryUsage().rss - before;
     assert.ok(grown < 200 * MiB, `opening grew the process by ${(grown / MiB).toFixed(0)} MiB`);
-    assert.deepEqual(checkpoint.tensors.map((t) => t.name), [...Array.from({ length: layers }, (_, i) => `layer${i}.weight`), 'probe.weight', 'quant.zero_point', 'quant.scale']);
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => t.name),
+      [...Array.from({ length: layers }, (_, i) => `layer${i}.weight`), 'probe.weight', 'quant.zero_point', 'quant.scale'],
+    );
     for (const [i, t] of checkpoint.tensors.slice(0, layers).entries()) {
-      assert.deepEqual(t.source, { kind: 'file', path: realpathSync(path.join(tmp.dir, 'big.bin')), offset: i * layerBytes, length: layerBytes });
+      assert.deepEqual(t.source, {
+        kind: 'file',
+        path: realpathSync(path.join(tmp.dir, 'big.bin')),
+        offset: i * layerBytes,
+        length: layerBytes,
+      });
       assert.equal(t.role, 'linear');
     }
     const probe = checkpoint.tensors.find((t) => t.name === 'probe.weight')!;

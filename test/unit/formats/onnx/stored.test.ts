@@ -15,7 +15,18 @@ describe('ONNX: how each tensor is stored', () => {
     const checkpoint = await openCheckpoint(file);
     assert.ok(checkpoint.tensors.length > 0);
     for (const t of checkpoint.tensors) {
-      assert.deepEqual(t.stored, { kind: 'onnxField', file, field: 'raw_data', encoding: 'raw', offset: (t.source as { offset: number }).offset, length: (t.source as { length: number }).length }, t.name);
+      assert.deepEqual(
+        t.stored,
+        {
+          kind: 'onnxField',
+          file,
+          field: 'raw_data',
+          encoding: 'raw',
+          offset: (t.source as { offset: number }).offset,
+          length: (t.source as { length: number }).length,
+        },
+        t.name,
+      );
     }
   });
 
@@ -25,7 +36,11 @@ describe('ONNX: how each tensor is stored', () => {
     let end = 0;
     for (const t of (await openCheckpoint(model)).tensors) {
       const stored = field(t.stored);
-      assert.deepEqual([stored.file, stored.field, stored.encoding, stored.external], [data, 'raw_data', 'raw', { model, location: 'weights.bin' }], t.name);
+      assert.deepEqual(
+        [stored.file, stored.field, stored.encoding, stored.external],
+        [data, 'raw_data', 'raw', { model, location: 'weights.bin' }],
+        t.name,
+      );
       assert.deepEqual(t.source, { kind: 'file', path: data, offset: stored.offset, length: stored.length }, t.name);
       assert.equal(stored.offset, end, 'tensors follow one another in weights.bin');
       end += stored.length;
@@ -58,7 +73,9 @@ describe('ONNX: how each tensor is stored', () => {
 
   it('a per-channel zero point names its axis', async () => {
     const checkpoint = await openCheckpoint(fixture('onnx_quant', 'qlinearconv.onnx'));
-    const shifted = checkpoint.tensors.map((t) => t.stored).filter((s): s is Extract<DerivedTensor, { op: 'zeroPoint' }> => s.kind === 'derived' && s.op === 'zeroPoint');
+    const shifted = checkpoint.tensors
+      .map((t) => t.stored)
+      .filter((s): s is Extract<DerivedTensor, { op: 'zeroPoint' }> => s.kind === 'derived' && s.op === 'zeroPoint');
     assert.ok(shifted.some((s) => s.axis === 0 && s.zeroPoints.length > 1));
   });
 });

@@ -28,37 +28,51 @@ const FILES = Object.entries(expected.files);
 
 describe('PyTorch checkpoints written by torch.save, against torch/numpy figures', () => {
   it('the fixture set covers every checkpoint shape and format', () => {
-    assert.deepEqual(
-      FILES.map(([f]) => f).sort(),
-      [
-        'bigendian.pt', 'ddp.pt', 'halfs.pt', 'lightning.ckpt', 'mlp.pt', 'mlp_deflated.pt', 'mlp_legacy.pt', 'mlp_zip64.pt', 'module.pt',
-        'module_legacy.pt', 'pruned.pt', 'quantized.pt', 'scripted.pt', 'subclass.pt', 'train_state.pth', 'views.pt', 'views_legacy.pt',
-      ],
-    );
+    assert.deepEqual(FILES.map(([f]) => f).sort(), [
+      'bigendian.pt',
+      'ddp.pt',
+      'halfs.pt',
+      'lightning.ckpt',
+      'mlp.pt',
+      'mlp_deflated.pt',
+      'mlp_legacy.pt',
+      'mlp_zip64.pt',
+      'module.pt',
+      'module_legacy.pt',
+      'pruned.pt',
+      'quantized.pt',
+      'scripted.pt',
+      'subclass.pt',
+      'train_state.pth',
+      'views.pt',
+      'views_legacy.pt',
+    ]);
   });
 
   for (const [file, info] of FILES) {
-    for (const [key, n, m] of NM_PATTERNS) for (const backend of BACKENDS) {
-      it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
-        const path = fixture('pytorch', file);
-        const report = await reportOf(path, { n, m }, backend);
-        assert.equal(report.format, 'pytorch');
-        assert.equal(report.metadata['pytorch format'], info.container);
-        assert.deepEqual(report.layers.map((l) => l.name).sort(), info.tensors.map((t) => t.name).sort());
-        await assertExpectedFigures(file, report, await openCheckpoint(path), info.tensors, key, backend);
-        for (const want of info.tensors) {
-          const layer = report.layers.find((l) => l.name === want.name)!;
-          assert.equal(layer.note, want.note ?? undefined, `${file}: ${want.name} note`);
-          if (want.fanIn) assert.ok(Math.abs(layer.fanIn!.mean - want.fanInMean!) < 1e-12, `${file}: ${want.name} mean fan-in as torch computes it`);
-        }
-        for (const s of info.skipped ?? []) {
-          const got = report.skipped.find((k) => k.name === s.name);
-          assert.ok(got, `${file}: ${s.name} is listed apart`);
-          assert.ok(got.reason.includes(s.reason), `${file}: ${s.name}: "${got.reason}" says "${s.reason}"`);
-        }
-        for (const [k, v] of Object.entries(info.metadata ?? {})) assert.equal(report.metadata[k], v, `${file}: metadata ${k}`);
-      });
-    }
+    for (const [key, n, m] of NM_PATTERNS)
+      for (const backend of BACKENDS) {
+        it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
+          const path = fixture('pytorch', file);
+          const report = await reportOf(path, { n, m }, backend);
+          assert.equal(report.format, 'pytorch');
+          assert.equal(report.metadata['pytorch format'], info.container);
+          assert.deepEqual(report.layers.map((l) => l.name).sort(), info.tensors.map((t) => t.name).sort());
+          await assertExpectedFigures(file, report, await openCheckpoint(path), info.tensors, key, backend);
+          for (const want of info.tensors) {
+            const layer = report.layers.find((l) => l.name === want.name)!;
+            assert.equal(layer.note, want.note ?? undefined, `${file}: ${want.name} note`);
+            if (want.fanIn)
+              assert.ok(Math.abs(layer.fanIn!.mean - want.fanInMean!) < 1e-12, `${file}: ${want.name} mean fan-in as torch computes it`);
+          }
+          for (const s of info.skipped ?? []) {
+            const got = report.skipped.find((k) => k.name === s.name);
+            assert.ok(got, `${file}: ${s.name} is listed apart`);
+            assert.ok(got.reason.includes(s.reason), `${file}: ${s.name}: "${got.reason}" says "${s.reason}"`);
+          }
+          for (const [k, v] of Object.entries(info.metadata ?? {})) assert.equal(report.metadata[k], v, `${file}: metadata ${k}`);
+        });
+      }
   }
 
   for (const [zip, legacy] of [
@@ -141,7 +155,9 @@ describe('PyTorch checkpoints written by torch.save, against torch/numpy figures
 
   it('a real torch.save file (digits MLP, global 80% L1 pruning) reproduces its published figures', async () => {
     const report = await reportOf(fixture('pytorch', 'real', 'digits_mlp_unstructured80.pt'));
-    const figures = Object.fromEntries(report.layers.map((l) => [l.name, [l.nnz, l.negativeZeros, l.fanIn?.min, l.fanIn?.max, l.fanIn?.zeroNeurons, l.nm?.compliant]]));
+    const figures = Object.fromEntries(
+      report.layers.map((l) => [l.name, [l.nnz, l.negativeZeros, l.fanIn?.min, l.fanIn?.max, l.fanIn?.zeroNeurons, l.nm?.compliant]]),
+    );
     assert.deepEqual(figures['fc1.weight'], [4881, 5550, 1, 31, 0, 3716]);
     assert.deepEqual(figures['fc2.weight'], [4748, 13049, 0, 64, 23, 8044]);
     assert.deepEqual(figures['fc3.weight'], [457, 368, 28, 54, 0, 280]);

@@ -6,7 +6,11 @@ import { describeValue, PyClass, PyComplex, PyObject } from '../../../../src/cor
 import { fixture } from '../../../helpers/fixtures';
 
 /** Python values pickled by pickle.dumps under protocols 0-5 (scripts/fixtures/make_pytorch_fixtures.py). */
-const cases = (JSON.parse(readFileSync(fixture('pytorch', 'pickles.json'), 'utf8')) as { cases: { name: string; hex: string; opcodes: string[]; value: unknown }[] }).cases;
+const cases = (
+  JSON.parse(readFileSync(fixture('pytorch', 'pickles.json'), 'utf8')) as {
+    cases: { name: string; hex: string; opcodes: string[]; value: unknown }[];
+  }
+).cases;
 
 const OPTIONS: UnpickleOptions = { file: 'test.pkl', what: 'the pickle', fileOffset: 0 };
 
@@ -21,7 +25,11 @@ function canonical(v: unknown): unknown {
   if (v instanceof Map) return { dict: [...v].map(([k, x]) => [canonical(k), canonical(x)]) };
   if (v instanceof Set) return { set: [...v].map(canonical).sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) };
   if (v instanceof PyObject) {
-    return { object: v.className, ...(v.state !== undefined ? { state: canonical(v.state) } : {}), ...(v.args.length ? { args: canonical(v.args) } : {}) };
+    return {
+      object: v.className,
+      ...(v.state !== undefined ? { state: canonical(v.state) } : {}),
+      ...(v.args.length ? { args: canonical(v.args) } : {}),
+    };
   }
   throw new Error(`unexpected value ${String(v)}`);
 }
@@ -55,7 +63,25 @@ describe('pickle VM: builds data from pickles of every protocol and runs nothing
 
   it('covers the opcodes torch.save emits and those of protocols 4 and 5', () => {
     const seen = new Set(cases.flatMap((c) => c.opcodes));
-    for (const op of ['FRAME', 'MEMOIZE', 'STACK_GLOBAL', 'SHORT_BINUNICODE', 'LONG1', 'EMPTY_DICT', 'SETITEMS', 'TUPLE1', 'TUPLE2', 'TUPLE3', 'REDUCE', 'BUILD', 'NEWOBJ', 'BYTEARRAY8', 'INST', 'UNICODE', 'LONG']) {
+    for (const op of [
+      'FRAME',
+      'MEMOIZE',
+      'STACK_GLOBAL',
+      'SHORT_BINUNICODE',
+      'LONG1',
+      'EMPTY_DICT',
+      'SETITEMS',
+      'TUPLE1',
+      'TUPLE2',
+      'TUPLE3',
+      'REDUCE',
+      'BUILD',
+      'NEWOBJ',
+      'BYTEARRAY8',
+      'INST',
+      'UNICODE',
+      'LONG',
+    ]) {
       assert.ok(seen.has(op), op);
     }
   });
@@ -72,7 +98,23 @@ describe('pickle VM: builds data from pickles of every protocol and runs nothing
 
   it('any global outside the allowlist becomes an inert placeholder that records its arguments', () => {
     // numpy.core.multiarray._reconstruct(...) then BUILD: as numpy arrays in checkpoints pickle.
-    const data = bytes([0x80, 0x02], 'cnumpy.core.multiarray\n_reconstruct\n', 'K', [5], [0x85], 'R', '}', 'X', [1, 0, 0, 0], 'k', 'K', [9], 's', 'b', '.');
+    const data = bytes(
+      [0x80, 0x02],
+      'cnumpy.core.multiarray\n_reconstruct\n',
+      'K',
+      [5],
+      [0x85],
+      'R',
+      '}',
+      'X',
+      [1, 0, 0, 0],
+      'k',
+      'K',
+      [9],
+      's',
+      'b',
+      '.',
+    );
     const { value } = unpickle(data, 0, OPTIONS);
     assert.ok(value instanceof PyObject);
     assert.ok(value.callee instanceof PyClass);
@@ -94,7 +136,11 @@ describe('pickle VM: builds data from pickles of every protocol and runs nothing
   ]) {
     it(`GLOBAL ${module}.${name} is refused as unsafe, by GLOBAL and by STACK_GLOBAL, before anything is called`, () => {
       const viaGlobal = bytes([0x80, 0x02], `c${module}\n${name}\n`, 'X', [4, 0, 0, 0], 'true', [0x85], 'R', '.');
-      const e = expectPickleError(() => unpickle(viaGlobal, 0, OPTIONS), 'unsafe', new RegExp(`imports ${module.replace(/\./g, '\\.')}\\.${name}.*ran nothing`));
+      const e = expectPickleError(
+        () => unpickle(viaGlobal, 0, OPTIONS),
+        'unsafe',
+        new RegExp(`imports ${module.replace(/\./g, '\\.')}\\.${name}.*ran nothing`),
+      );
       assert.equal(e.offset, 2, 'the offset is that of the GLOBAL opcode');
       const short = (s: string) => bytes([0x8c, s.length], s);
       const viaStack = bytes([0x80, 0x04], short(module), short(name), [0x93], ')', 'R', '.');
@@ -108,12 +154,20 @@ describe('pickle VM: builds data from pickles of every protocol and runs nothing
   });
 
   it('a pickle that is not a file range (a deflated data.pkl) says where in the pickle, with no file offset', () => {
-    const e = expectPickleError(() => unpickle(bytes([0x80, 0x02, 0x4b, 0x01, 0xff]), 0, { ...OPTIONS, fileOffset: undefined }), 'corrupt', /unknown pickle opcode 0xff \(at byte 4 of the pickle\)/);
+    const e = expectPickleError(
+      () => unpickle(bytes([0x80, 0x02, 0x4b, 0x01, 0xff]), 0, { ...OPTIONS, fileOffset: undefined }),
+      'corrupt',
+      /unknown pickle opcode 0xff \(at byte 4 of the pickle\)/,
+    );
     assert.equal(e.offset, undefined);
   });
 
   it('a pickle cut before STOP ends in a truncation error that says how many bytes are missing', () => {
-    const e = expectPickleError(() => unpickle(bytes([0x80, 0x02], 'X', [10, 0, 0, 0], 'abc'), 0, { ...OPTIONS, fileOffset: 100 }), 'truncated', /ends in the middle/);
+    const e = expectPickleError(
+      () => unpickle(bytes([0x80, 0x02], 'X', [10, 0, 0, 0], 'abc'), 0, { ...OPTIONS, fileOffset: 100 }),
+      'truncated',
+      /ends in the middle/,
+    );
     assert.ok(e instanceof PickleEndOfData);
     assert.equal(e.needed, 17);
     assert.equal(e.offset, 102, 'offsets are file offsets');
@@ -121,16 +175,36 @@ describe('pickle VM: builds data from pickles of every protocol and runs nothing
   });
 
   it('a memo index never stored, stack underflow and a lone SETITEM are corrupt', () => {
-    expectPickleError(() => unpickle(bytes([0x80, 0x02], 'j', [0xff, 0xff, 0xff, 0xff], '.'), 0, OPTIONS), 'corrupt', /memo index 4294967295 was never stored/);
+    expectPickleError(
+      () => unpickle(bytes([0x80, 0x02], 'j', [0xff, 0xff, 0xff, 0xff], '.'), 0, OPTIONS),
+      'corrupt',
+      /memo index 4294967295 was never stored/,
+    );
     expectPickleError(() => unpickle(bytes([0x80, 0x02], 'R.'), 0, OPTIONS), 'corrupt', /stack underflow/);
     expectPickleError(() => unpickle(bytes([0x80, 0x02], 'K', [1], 'K', [2], 'K', [3], 's.'), 0, OPTIONS), 'corrupt', /not a dict/);
   });
 
   it('absurd declared lengths (4 GB strings, frames and bytes) are refused before any allocation', () => {
-    expectPickleError(() => unpickle(bytes([0x80, 0x02], 'X', [0xff, 0xff, 0xff, 0xff], 'abc.'), 0, OPTIONS), 'corrupt', /BINUNICODE declares 4294967295 bytes/);
-    expectPickleError(() => unpickle(bytes([0x80, 0x04, 0x95], [0, 0, 0, 0, 1, 0, 0, 0], '}.'), 0, OPTIONS), 'corrupt', /FRAME declares 4294967296 bytes/);
-    expectPickleError(() => unpickle(bytes([0x80, 0x04, 0x8e], [0, 0, 0, 0, 0, 0, 0, 0x80], '.'), 0, OPTIONS), 'corrupt', /BINBYTES8 declares/);
-    expectPickleError(() => unpickle(bytes([0x80, 0x02, 0x8b], [0xff, 0xff, 0xff, 0x7f], '.'), 0, OPTIONS), 'corrupt', /LONG4 of 2147483647 bytes/);
+    expectPickleError(
+      () => unpickle(bytes([0x80, 0x02], 'X', [0xff, 0xff, 0xff, 0xff], 'abc.'), 0, OPTIONS),
+      'corrupt',
+      /BINUNICODE declares 4294967295 bytes/,
+    );
+    expectPickleError(
+      () => unpickle(bytes([0x80, 0x04, 0x95], [0, 0, 0, 0, 1, 0, 0, 0], '}.'), 0, OPTIONS),
+      'corrupt',
+      /FRAME declares 4294967296 bytes/,
+    );
+    expectPickleError(
+      () => unpickle(bytes([0x80, 0x04, 0x8e], [0, 0, 0, 0, 0, 0, 0, 0x80], '.'), 0, OPTIONS),
+      'corrupt',
+      /BINBYTES8 declares/,
+    );
+    expectPickleError(
+      () => unpickle(bytes([0x80, 0x02, 0x8b], [0xff, 0xff, 0xff, 0x7f], '.'), 0, OPTIONS),
+      'corrupt',
+      /LONG4 of 2147483647 bytes/,
+    );
   });
 
   it('a recursion bomb of 100,000 nested MARK / EMPTY_LIST is refused at the nesting limit', () => {
@@ -162,7 +236,16 @@ describe('pickle VM: builds data from pickles of every protocol and runs nothing
 
   it('repeated calls of OrderedDict on one large list through the memo count as work', () => {
     // items = [(0, 0)] * 1000 memoized, then OrderedDict(items) called 1000 times: quadratic work.
-    const head = bytes([0x80, 0x02], 'ccollections\nOrderedDict\nq', [0], ']q', [1], '(', Buffer.from('K\x00K\x00\x86'.repeat(1000), 'latin1'), 'e0');
+    const head = bytes(
+      [0x80, 0x02],
+      'ccollections\nOrderedDict\nq',
+      [0],
+      ']q',
+      [1],
+      '(',
+      Buffer.from('K\x00K\x00\x86'.repeat(1000), 'latin1'),
+      'e0',
+    );
     const calls = Buffer.from('h\x00h\x01\x85R0'.repeat(1000), 'latin1');
     const data = bytes(head, calls, 'N.');
     expectPickleError(() => unpickle(data, 0, { ...OPTIONS, limits: { maxSteps: 100_000 } }), 'unsafe', /steps of work/);

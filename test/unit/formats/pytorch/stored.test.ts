@@ -31,13 +31,18 @@ describe('PyTorch: how each tensor is stored', () => {
       const record = member(t.stored);
       const entry = entries.find((e) => e.name === record.member)!;
       assert.match(record.member, /^[^/]+\/data\/\d+$/);
-      assert.deepEqual([record.compression, record.crc32, record.dataOffset, record.byteOrder], ['stored', entry.crc32, entry.dataOffset, 'little'], t.name);
+      assert.deepEqual(
+        [record.compression, record.crc32, record.dataOffset, record.byteOrder],
+        ['stored', entry.crc32, entry.dataOffset, 'little'],
+        t.name,
+      );
       assert.deepEqual(t.source, { kind: 'file', path: file, offset: record.dataOffset + record.offset, length: record.length }, t.name);
     }
   });
 
   it("records deflated by another tool: compression 'deflate'", async () => {
-    for (const t of (await openCheckpoint(fixture('pytorch', 'mlp_deflated.pt'))).tensors) assert.equal(member(t.stored).compression, 'deflate', t.name);
+    for (const t of (await openCheckpoint(fixture('pytorch', 'mlp_deflated.pt'))).tensors)
+      assert.equal(member(t.stored).compression, 'deflate', t.name);
   });
 
   it('a pruning pair is derived from weight_orig and weight_mask, each with its own record', async () => {
@@ -64,7 +69,13 @@ describe('PyTorch: how each tensor is stored', () => {
     const file = fixture('pytorch', 'views_legacy.pt');
     const checkpoint = await openCheckpoint(file);
     const head = tensor(checkpoint, 'head.weight');
-    assert.deepEqual(head.stored, { kind: 'range', file, offset: (head.source as { offset: number }).offset, length: 256, byteOrder: 'little' });
+    assert.deepEqual(head.stored, {
+      kind: 'range',
+      file,
+      offset: (head.source as { offset: number }).offset,
+      length: 256,
+      byteOrder: 'little',
+    });
     assert.equal(derived(tensor(checkpoint, 'cols.weight').stored, 'stridedView').from.kind, 'range');
   });
 

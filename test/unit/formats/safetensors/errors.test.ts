@@ -19,7 +19,6 @@ function joinSafetensors(headerText: string, buffer: Buffer): Buffer {
   return Buffer.concat([prefix, json, buffer]);
 }
 
-
 describe('safetensors: bad input gives a typed error naming the file and the problem', () => {
   const real = fixture('digits_mlp.safetensors');
   const { header, buffer } = splitSafetensors(real);
@@ -62,7 +61,11 @@ describe('safetensors: bad input gives a typed error naming the file and the pro
 
   it('a truncated file (tensor data cut off)', async () => {
     const bytes = readFileSync(real);
-    await expectCheckpointError(write('cut.safetensors', bytes.subarray(0, bytes.length - 1000)), 'truncated', /data_offsets \[\d+, \d+\] run past the \d+-byte data buffer/);
+    await expectCheckpointError(
+      write('cut.safetensors', bytes.subarray(0, bytes.length - 1000)),
+      'truncated',
+      /data_offsets \[\d+, \d+\] run past the \d+-byte data buffer/,
+    );
   });
 
   it('a file cut inside the header', async () => {
@@ -85,10 +88,14 @@ describe('safetensors: bad input gives a typed error naming the file and the pro
   });
 
   it('a hole between tensors', async () => {
-    const file = withHeader('hole.safetensors', (h) => {
-      const b = h['fc3.bias'] as { data_offsets: [number, number] };
-      b.data_offsets = [b.data_offsets[0] + 4, b.data_offsets[1] + 4];
-    }, Buffer.concat([buffer, Buffer.alloc(4)]));
+    const file = withHeader(
+      'hole.safetensors',
+      (h) => {
+        const b = h['fc3.bias'] as { data_offsets: [number, number] };
+        b.data_offsets = [b.data_offsets[0] + 4, b.data_offsets[1] + 4];
+      },
+      Buffer.concat([buffer, Buffer.alloc(4)]),
+    );
     await expectCheckpointError(file, 'corrupt', /a hole of 4 bytes precedes tensor "fc3.bias"/);
   });
 
@@ -104,7 +111,11 @@ describe('safetensors: bad input gives a typed error naming the file and the pro
     const file = withHeader('mismatch.safetensors', (h) => {
       (h['fc1.weight'] as { shape: number[] }).shape = [256, 63];
     });
-    await expectCheckpointError(file, 'corrupt', /tensor "fc1.weight": data_offsets span 65536 bytes but shape \[256, 63\] of float32 needs 64512/);
+    await expectCheckpointError(
+      file,
+      'corrupt',
+      /tensor "fc1.weight": data_offsets span 65536 bytes but shape \[256, 63\] of float32 needs 64512/,
+    );
   });
 
   it('an unknown dtype', async () => {

@@ -17,25 +17,35 @@ interface Expected extends ExpectedTensor {
 
 const SHARDS = ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors'];
 const INDEX = 'model.safetensors.index.json';
-const expected = JSON.parse(readFileSync(fixture('shards', 'expected.json'), 'utf8')) as { shards: number; totalSize: number; tensors: Expected[] };
-
+const expected = JSON.parse(readFileSync(fixture('shards', 'expected.json'), 'utf8')) as {
+  shards: number;
+  totalSize: number;
+  tensors: Expected[];
+};
 
 describe('sharded safetensors (index.json or any shard) reported as one model, against numpy', () => {
   const index = fixture('shards', 'sharded', INDEX);
-  for (const [key, n, m] of NM_PATTERNS) for (const backend of BACKENDS) {
-    it(`the index with ${n}:${m} (${backend} kernels)`, async () => {
-      const report = await reportOf(index, { n, m }, backend);
-      assert.equal(report.format, 'safetensors');
-      assert.equal(report.file, index);
-      assert.deepEqual(report.layers.map((l) => l.name).sort(), expected.tensors.map((t) => t.name));
-      const checkpoint = await openCheckpoint(index);
-      await assertExpectedFigures(INDEX, report, checkpoint, expected.tensors, key, backend);
-      for (const want of expected.tensors) {
-        const tensor = checkpoint.tensors.find((t) => t.name === want.name)!;
-        assert.ok(tensor.source.kind === 'file' && tensor.source.path === fixture('shards', 'sharded', want.shard), `${want.name} reads its own shard`);
-      }
-    });
-  }
+  for (const [key, n, m] of NM_PATTERNS)
+    for (const backend of BACKENDS) {
+      it(`the index with ${n}:${m} (${backend} kernels)`, async () => {
+        const report = await reportOf(index, { n, m }, backend);
+        assert.equal(report.format, 'safetensors');
+        assert.equal(report.file, index);
+        assert.deepEqual(
+          report.layers.map((l) => l.name).sort(),
+          expected.tensors.map((t) => t.name),
+        );
+        const checkpoint = await openCheckpoint(index);
+        await assertExpectedFigures(INDEX, report, checkpoint, expected.tensors, key, backend);
+        for (const want of expected.tensors) {
+          const tensor = checkpoint.tensors.find((t) => t.name === want.name)!;
+          assert.ok(
+            tensor.source.kind === 'file' && tensor.source.path === fixture('shards', 'sharded', want.shard),
+            `${want.name} reads its own shard`,
+          );
+        }
+      });
+    }
 
   it('the index, each shard and the single file give identical figures', async () => {
     const byName = (r: Awaited<ReturnType<typeof reportOf>>) => [...r.layers].sort((a, b) => a.name.localeCompare(b.name));
@@ -63,7 +73,8 @@ describe('sharded safetensors (index.json or any shard) reported as one model, a
   it('GPT-2 Conv1D weights are [in, out]; embeddings are not layers', async () => {
     const checkpoint = await openCheckpoint(index);
     const layout = (name: string) => checkpoint.tensors.find((t) => t.name === name)!.layout;
-    for (const name of ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']) assert.deepEqual(layout(`transformer.h.1.${name}.weight`), IN_OUT_LAYOUT, name);
+    for (const name of ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'])
+      assert.deepEqual(layout(`transformer.h.1.${name}.weight`), IN_OUT_LAYOUT, name);
     assert.equal(checkpoint.tensors.find((t) => t.name === 'transformer.wte.weight')!.role, 'other');
   });
 
@@ -100,7 +111,10 @@ describe('sharded safetensors (index.json or any shard) reported as one model, a
     it('a shard whose siblings are missing reads as the file it is', async () => {
       const dir = folder([SHARDS[0], SHARDS[2]]);
       const report = await reportOf(path.join(dir, SHARDS[2]));
-      assert.deepEqual(report.layers.map((l) => l.name).sort(), expected.tensors.filter((t) => t.shard === SHARDS[2]).map((t) => t.name));
+      assert.deepEqual(
+        report.layers.map((l) => l.name).sort(),
+        expected.tensors.filter((t) => t.shard === SHARDS[2]).map((t) => t.name),
+      );
       assert.equal(report.metadata.shards, undefined);
     });
 
@@ -108,28 +122,48 @@ describe('sharded safetensors (index.json or any shard) reported as one model, a
       const file = withIndex(() => {}, [SHARDS[0], SHARDS[1]]);
       await expectCheckpointError(file, 'io', /shard "model-00003-of-00003.safetensors" not found/);
       // Opening a shard of that model goes through the index too.
-      await expectCheckpointError(path.join(path.dirname(file), SHARDS[0]), 'io', /shard "model-00003-of-00003.safetensors" not found/, { named: file });
+      await expectCheckpointError(path.join(path.dirname(file), SHARDS[0]), 'io', /shard "model-00003-of-00003.safetensors" not found/, {
+        named: file,
+      });
     });
 
     it('an index putting a tensor in a shard that does not hold it', async () => {
       const file = withIndex((map) => (map['transformer.ln_f.weight'] = SHARDS[0]));
-      await expectCheckpointError(file, 'corrupt', /weight_map puts tensor "transformer.ln_f.weight" in "model-00001-of-00003.safetensors", which does not hold it/);
+      await expectCheckpointError(
+        file,
+        'corrupt',
+        /weight_map puts tensor "transformer.ln_f.weight" in "model-00001-of-00003.safetensors", which does not hold it/,
+      );
     });
 
     it('an index naming a tensor no shard holds', async () => {
-      await expectCheckpointError(withIndex((map) => (map['lm_head.weight'] = SHARDS[2])), 'corrupt', /tensor "lm_head.weight"/);
+      await expectCheckpointError(
+        withIndex((map) => (map['lm_head.weight'] = SHARDS[2])),
+        'corrupt',
+        /tensor "lm_head.weight"/,
+      );
     });
 
     it('a tensor held by a shard but missing from the index is skipped with the reason', async () => {
       const checkpoint = await openCheckpoint(withIndex((map) => delete map['transformer.ln_f.bias']));
       const shard = expected.tensors.find((t) => t.name === 'transformer.ln_f.bias')!.shard;
-      assert.deepEqual(checkpoint.skipped, [{ name: 'transformer.ln_f.bias', reason: `held by ${shard} but not listed there in the index's weight_map` }]);
+      assert.deepEqual(checkpoint.skipped, [
+        { name: 'transformer.ln_f.bias', reason: `held by ${shard} but not listed there in the index's weight_map` },
+      ]);
       assert.equal(checkpoint.tensors.length, expected.tensors.length - 1);
     });
 
     it('shard paths leaving the folder are refused', async () => {
-      await expectCheckpointError(withIndex((map) => (map['transformer.ln_f.bias'] = '../model.safetensors')), 'unsafe', /shard "..\/model.safetensors" leaves the model's folder/);
-      await expectCheckpointError(withIndex((map) => (map['transformer.ln_f.bias'] = '/etc/passwd')), 'unsafe', /leaves the model's folder/);
+      await expectCheckpointError(
+        withIndex((map) => (map['transformer.ln_f.bias'] = '../model.safetensors')),
+        'unsafe',
+        /shard "..\/model.safetensors" leaves the model's folder/,
+      );
+      await expectCheckpointError(
+        withIndex((map) => (map['transformer.ln_f.bias'] = '/etc/passwd')),
+        'unsafe',
+        /leaves the model's folder/,
+      );
       const linked = withIndex((map) => (map['transformer.ln_f.bias'] = 'link.safetensors'));
       symlinkSync(fixture('shards', 'single', 'model.safetensors'), path.join(path.dirname(linked), 'link.safetensors'));
       await expectCheckpointError(linked, 'unsafe', /shard "link.safetensors" links outside the model's folder/);

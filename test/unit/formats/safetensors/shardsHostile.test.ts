@@ -71,14 +71,20 @@ describe('sharded safetensors hostile input: shard counts, siblings leaving the 
     writeFileSync(path.join(d, 'store', 'b.safetensors'), safetensors({ b: [0, 0, 3] }));
     symlinkSync(path.join(d, 'store', 'b.safetensors'), path.join(d, B));
     const whole = await openCheckpoint(path.join(d, A));
-    assert.deepEqual(whole.tensors.map((t) => t.name), ['a', 'b']);
+    assert.deepEqual(
+      whole.tensors.map((t) => t.name),
+      ['a', 'b'],
+    );
     assert.equal(whole.metadata['shard files'], `${A}, ${B}`);
 
     const e = dir();
     writeFileSync(path.join(e, A), safetensors({ a: [1, 0] }));
     mkdirSync(path.join(e, B));
     const alone = await openCheckpoint(path.join(e, A));
-    assert.deepEqual(alone.tensors.map((t) => t.name), ['a']);
+    assert.deepEqual(
+      alone.tensors.map((t) => t.name),
+      ['a'],
+    );
     assert.equal(alone.metadata.shards, undefined);
   });
 
@@ -86,7 +92,9 @@ describe('sharded safetensors hostile input: shard counts, siblings leaving the 
     const d = dir();
     writeFileSync(path.join(d, A), safetensors({ a: [1] }));
     writeFileSync(path.join(d, B), safetensors({ a: [2] }));
-    await expectCheckpointError(path.join(d, A), 'corrupt', /tensor "a" is also in model-00001-of-00002.safetensors/, { named: realpathSync(path.join(d, B)) });
+    await expectCheckpointError(path.join(d, A), 'corrupt', /tensor "a" is also in model-00001-of-00002.safetensors/, {
+      named: realpathSync(path.join(d, B)),
+    });
   });
 
   it('tensor and shard names from the index are quoted, control characters escaped', async () => {
@@ -94,7 +102,11 @@ describe('sharded safetensors hostile input: shard counts, siblings leaving the 
     writeFileSync(path.join(d, A), safetensors({ a: [1] }));
     const index = path.join(d, 'model.safetensors.index.json');
     writeFileSync(index, JSON.stringify({ weight_map: { a: A, 'evil\n\u001b[2J': A } }));
-    const e = await expectCheckpointError(index, 'corrupt', /weight_map puts tensor "evil\\n\\u001b\[2J" in "model-00001-of-00002.safetensors"/);
+    const e = await expectCheckpointError(
+      index,
+      'corrupt',
+      /weight_map puts tensor "evil\\n\\u001b\[2J" in "model-00001-of-00002.safetensors"/,
+    );
     // eslint-disable-next-line no-control-regex -- looks for raw control characters in a message
     assert.ok(!/[\n\u001b]/.test(e.message));
     writeFileSync(index, JSON.stringify({ weight_map: { a: 'x\ny.safetensors' } }));

@@ -10,7 +10,8 @@ function headerRanges(file: string): Map<string, { offset: number; length: numbe
   const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets: [number, number] }>;
   const ranges = new Map<string, { offset: number; length: number }>();
   for (const [name, info] of Object.entries(header)) {
-    if (name !== '__metadata__') ranges.set(name, { offset: 8 + n + info.data_offsets[0], length: info.data_offsets[1] - info.data_offsets[0] });
+    if (name !== '__metadata__')
+      ranges.set(name, { offset: 8 + n + info.data_offsets[0], length: info.data_offsets[1] - info.data_offsets[0] });
   }
   return ranges;
 }
@@ -30,7 +31,9 @@ describe('safetensors: how each tensor is stored', () => {
 
   it("a sharded model's tensors each name their own shard file and its header's range", async () => {
     const checkpoint = await openCheckpoint(fixture('shards', 'sharded', 'model.safetensors.index.json'));
-    const index = JSON.parse(readFileSync(fixture('shards', 'sharded', 'model.safetensors.index.json'), 'utf8')) as { weight_map: Record<string, string> };
+    const index = JSON.parse(readFileSync(fixture('shards', 'sharded', 'model.safetensors.index.json'), 'utf8')) as {
+      weight_map: Record<string, string>;
+    };
     for (const t of checkpoint.tensors) {
       const shard = realpathSync(fixture('shards', 'sharded', index.weight_map[t.name]));
       const want = headerRanges(shard).get(t.name)!;

@@ -25,7 +25,6 @@ async function deflatedZeros(megabytes: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-
 const npz = readFileSync(fixture('numpy', 'mlp.npz'));
 const EOCD = 0x06054b50;
 
@@ -45,9 +44,21 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
 
   it('the zip writer used below is sound: numpy reads what it writes', async () => {
     const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
-    const file = write('ok.npz', zipOf([{ name: 'a.weight.npy', data: npy }, { name: 'b.weight.npy', data: deflateRawSync(npy), method: 8, uncompressedSize: npy.length, crc: crc32(npy) }]));
+    const file = write(
+      'ok.npz',
+      zipOf([
+        { name: 'a.weight.npy', data: npy },
+        { name: 'b.weight.npy', data: deflateRawSync(npy), method: 8, uncompressedSize: npy.length, crc: crc32(npy) },
+      ]),
+    );
     const checkpoint = await openCheckpoint(file);
-    assert.deepEqual(checkpoint.tensors.map((t) => [t.name, t.source.kind]), [['a.weight', 'file'], ['b.weight', 'inline']]);
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => [t.name, t.source.kind]),
+      [
+        ['a.weight', 'file'],
+        ['b.weight', 'inline'],
+      ],
+    );
   });
 
   it('a truncated archive: the central directory is cut off', async () => {
@@ -112,7 +123,9 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
   it('a zip bomb: 200 MB of zeros declared honestly is refused by the size limit before inflating', async () => {
     const file = write('bomb.npz', zipOf([{ name: 'bomb.npy', data: zeros200, method: 8, uncompressedSize: 200 << 20, crc: 0 }]));
     assert.ok(zeros200.length < 300_000);
-    await expectCheckpointError(file, 'unsafe', /zip member "bomb.npy" is 209715200 bytes uncompressed, more than the limit of 1048576/, { opening: member(file, 0, 1 << 20) });
+    await expectCheckpointError(file, 'unsafe', /zip member "bomb.npy" is 209715200 bytes uncompressed, more than the limit of 1048576/, {
+      opening: member(file, 0, 1 << 20),
+    });
   });
 
   it('a zip bomb: 200 MB of zeros declared as 250 kB stops inflating at the declared size', async () => {
@@ -167,17 +180,34 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
     const [entry] = await directory(file);
     assert.equal(entry.name, '../evil.weight.npy');
     assert.match(entry.nameWarning ?? '', /invalid relative path/);
-    assert.deepEqual((await openCheckpoint(file)).tensors.map((t) => t.name), ['../evil.weight']);
+    assert.deepEqual(
+      (await openCheckpoint(file)).tensors.map((t) => t.name),
+      ['../evil.weight'],
+    );
   });
 
   it('an array of an unsupported dtype is skipped with the reason; the others are still read', async () => {
     const good = readFileSync(fixture('numpy', 'w_c.weight.npy'));
     const header = "{'descr': '|V2', 'fortran_order': False, 'shape': (4,), }";
     const text = header + ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
-    const v2 = Buffer.concat([Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]), Buffer.from([text.length & 0xff, text.length >> 8]), Buffer.from(text, 'latin1'), Buffer.alloc(8)]);
-    const file = write('mixed.npz', zipOf([{ name: 'bf16.weight.npy', data: v2 }, { name: 'fc.weight.npy', data: good }]));
+    const v2 = Buffer.concat([
+      Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]),
+      Buffer.from([text.length & 0xff, text.length >> 8]),
+      Buffer.from(text, 'latin1'),
+      Buffer.alloc(8),
+    ]);
+    const file = write(
+      'mixed.npz',
+      zipOf([
+        { name: 'bf16.weight.npy', data: v2 },
+        { name: 'fc.weight.npy', data: good },
+      ]),
+    );
     const checkpoint = await openCheckpoint(file);
-    assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['fc.weight']);
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => t.name),
+      ['fc.weight'],
+    );
     assert.equal(checkpoint.skipped.length, 1);
     assert.equal(checkpoint.skipped[0].name, 'bf16.weight');
     assert.match(checkpoint.skipped[0].reason, /dtype descr '\|V2' is not supported/);
@@ -185,9 +215,18 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
 
   it('members that are not .npy arrays are listed as skipped', async () => {
     const npy = readFileSync(fixture('numpy', 'w_c.weight.npy'));
-    const file = write('extra.npz', zipOf([{ name: 'README.txt', data: Buffer.from('hello') }, { name: 'fc.weight.npy', data: npy }]));
+    const file = write(
+      'extra.npz',
+      zipOf([
+        { name: 'README.txt', data: Buffer.from('hello') },
+        { name: 'fc.weight.npy', data: npy },
+      ]),
+    );
     const checkpoint = await openCheckpoint(file);
-    assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['fc.weight']);
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => t.name),
+      ['fc.weight'],
+    );
     assert.deepEqual(checkpoint.skipped, [{ name: 'README.txt', reason: 'not a .npy member' }]);
   });
 
@@ -205,17 +244,34 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
     );
     // Room for one inflated member and nothing else; the stored member needs no copy.
     const checkpoint = await withFile(file, (f) => readNumpy(f, new DerivedBytesBudget(npy.length + dataBytes - 1)));
-    assert.deepEqual(checkpoint.tensors.map((t) => [t.name, t.source.kind]), [['a.weight', 'inline'], ['c.weight', 'file']]);
-    assert.deepEqual(checkpoint.skipped.map((s) => s.name), ['b.weight']);
-    assert.match(checkpoint.skipped[0].reason, new RegExp(`^compressed zip member "b\\.weight\\.npy" needs a ${(npy.length / 1024).toFixed(1)} KiB copy in memory, and the copies made for this file would pass`));
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => [t.name, t.source.kind]),
+      [
+        ['a.weight', 'inline'],
+        ['c.weight', 'file'],
+      ],
+    );
+    assert.deepEqual(
+      checkpoint.skipped.map((s) => s.name),
+      ['b.weight'],
+    );
+    assert.match(
+      checkpoint.skipped[0].reason,
+      new RegExp(
+        `^compressed zip member "b\\.weight\\.npy" needs a ${(npy.length / 1024).toFixed(1)} KiB copy in memory, and the copies made for this file would pass`,
+      ),
+    );
   });
 
   it('memberSource: a stored member is a file range, a deflated one is inflated only within the budget', async () => {
     const data = Buffer.from('0123456789'.repeat(50));
-    const file = write('members.zip', zipOf([
-      { name: 'stored', data: data },
-      { name: 'deflated', data: deflateRawSync(data), method: 8, uncompressedSize: data.length, crc: crc32(data) },
-    ]));
+    const file = write(
+      'members.zip',
+      zipOf([
+        { name: 'stored', data: data },
+        { name: 'deflated', data: deflateRawSync(data), method: 8, uncompressedSize: data.length, crc: crc32(data) },
+      ]),
+    );
     await withFile(file, async (f) => {
       const [stored, deflated] = await readZipDirectory(f);
       const budget = new DerivedBytesBudget(data.length);

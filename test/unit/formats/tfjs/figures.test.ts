@@ -20,39 +20,55 @@ const expected = JSON.parse(readFileSync(fixture('tfjs', 'expected.json'), 'utf8
 
 describe('TF.js model.json (tfjs-layers, shards, converter quantization, graph-model) against tfjs-core', () => {
   for (const [file, info] of Object.entries(expected.files)) {
-    for (const [key, n, m] of NM_PATTERNS) for (const backend of BACKENDS) {
-      it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
-        const path = fixture('tfjs', file);
-        const report = await reportOf(path, { n, m }, backend);
-        assert.equal(report.format, 'tfjs');
-        assert.deepEqual(report.layers.map((l) => l.name), info.tensors.map((t) => t.name), 'weights in manifest order');
-        assert.deepEqual(report.skipped.map((s) => s.name), info.skipped);
-        await assertExpectedFigures(file, report, await openCheckpoint(path), info.tensors, key, backend);
-        for (const want of info.tensors) {
-          const layer = report.layers.find((l) => l.name === want.name)!;
-          const what = `${file}: ${want.name}`;
-          if (want.note) {
-            assert.match(
-              layer.note ?? '',
-              want.note.zeroCode === null ? /0 is not representable: no weight decodes to exactly 0/ : new RegExp(`0 = code ${want.note.zeroCode}$`),
-              what,
-            );
-          } else if (want.quantization === 'float16') assert.match(layer.note ?? '', /float16/, what);
-          else assert.equal(layer.note, undefined, what);
-        }
-      });
-    }
+    for (const [key, n, m] of NM_PATTERNS)
+      for (const backend of BACKENDS) {
+        it(`${file} with ${n}:${m} (${backend} kernels)`, async () => {
+          const path = fixture('tfjs', file);
+          const report = await reportOf(path, { n, m }, backend);
+          assert.equal(report.format, 'tfjs');
+          assert.deepEqual(
+            report.layers.map((l) => l.name),
+            info.tensors.map((t) => t.name),
+            'weights in manifest order',
+          );
+          assert.deepEqual(
+            report.skipped.map((s) => s.name),
+            info.skipped,
+          );
+          await assertExpectedFigures(file, report, await openCheckpoint(path), info.tensors, key, backend);
+          for (const want of info.tensors) {
+            const layer = report.layers.find((l) => l.name === want.name)!;
+            const what = `${file}: ${want.name}`;
+            if (want.note) {
+              assert.match(
+                layer.note ?? '',
+                want.note.zeroCode === null
+                  ? /0 is not representable: no weight decodes to exactly 0/
+                  : new RegExp(`0 = code ${want.note.zeroCode}$`),
+                what,
+              );
+            } else if (want.quantization === 'float16') assert.match(layer.note ?? '', /float16/, what);
+            else assert.equal(layer.note, undefined, what);
+          }
+        });
+      }
   }
 
   it('weights within one shard stay lazy file ranges; the one the split cuts is materialized', async () => {
     const whole = await openCheckpoint(fixture('tfjs', 'layers', 'model.json'));
     let offset = 0;
     for (const t of whole.tensors) {
-      assert.deepEqual(t.source, { kind: 'file', path: fixture('tfjs', 'layers', 'group1-shard1of1.bin'), offset, length: t.shape.reduce((a, b) => a * b, 1) * 4 }, t.name);
+      assert.deepEqual(
+        t.source,
+        { kind: 'file', path: fixture('tfjs', 'layers', 'group1-shard1of1.bin'), offset, length: t.shape.reduce((a, b) => a * b, 1) * 4 },
+        t.name,
+      );
       offset += t.source.kind === 'file' ? t.source.length : 0;
     }
     const split = await openCheckpoint(fixture('tfjs', 'split', 'model.json'));
-    const kinds = Object.fromEntries(split.tensors.map((t) => [t.name, t.source.kind === 'file' ? `file ${t.source.path.split('/').pop()}` : 'inline']));
+    const kinds = Object.fromEntries(
+      split.tensors.map((t) => [t.name, t.source.kind === 'file' ? `file ${t.source.path.split('/').pop()}` : 'inline']),
+    );
     assert.equal(kinds['conv/bias'], 'file group1-shard1of2.bin');
     assert.equal(kinds['dense_sparse/kernel'], 'inline');
     assert.equal(kinds['dense_sparse/bias'], 'file group1-shard2of2.bin');

@@ -34,18 +34,35 @@ describe('TF.js hostile input: weight files listed twice, many shards, the copy 
     writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
     return path.join(dir, 'model.json');
   }
-  const manifest = (paths: string[], weights: Weight[], modelTopology: unknown = {}) => ({ format: 'layers-model', modelTopology, weightsManifest: [{ paths, weights }] });
+  const manifest = (paths: string[], weights: Weight[], modelTopology: unknown = {}) => ({
+    format: 'layers-model',
+    modelTopology,
+    weightsManifest: [{ paths, weights }],
+  });
   const floats = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
 
   it('a weight file listed twice is refused, by name or through another path to the same file', async () => {
     const w = [{ name: 'w', shape: [2], dtype: 'float32' }];
-    await expectCheckpointError(folder(manifest(['a.bin', 'a.bin'], w), { 'a.bin': floats([1, 2]) }), 'corrupt', /weightsManifest lists weight file "a.bin" twice/);
+    await expectCheckpointError(
+      folder(manifest(['a.bin', 'a.bin'], w), { 'a.bin': floats([1, 2]) }),
+      'corrupt',
+      /weightsManifest lists weight file "a.bin" twice/,
+    );
     const file = folder(manifest(['a.bin', 'link.bin'], w), { 'a.bin': floats([1, 2]) });
     symlinkSync(path.join(path.dirname(file), 'a.bin'), path.join(path.dirname(file), 'link.bin'));
     await expectCheckpointError(file, 'corrupt', /weight file "link.bin", the same file as "a.bin"/);
     // Also across groups.
-    const twoGroups = { weightsManifest: [{ paths: ['a.bin'], weights: w }, { paths: ['./a.bin'], weights: [{ name: 'v', shape: [2], dtype: 'float32' }] }] };
-    await expectCheckpointError(folder(twoGroups, { 'a.bin': floats([1, 2]) }), 'corrupt', /weight file ".\/a.bin", the same file as "a.bin"/);
+    const twoGroups = {
+      weightsManifest: [
+        { paths: ['a.bin'], weights: w },
+        { paths: ['./a.bin'], weights: [{ name: 'v', shape: [2], dtype: 'float32' }] },
+      ],
+    };
+    await expectCheckpointError(
+      folder(twoGroups, { 'a.bin': floats([1, 2]) }),
+      'corrupt',
+      /weight file ".\/a.bin", the same file as "a.bin"/,
+    );
   });
 
   it('more weight files than any model has is refused before any is opened', async () => {
@@ -94,11 +111,20 @@ describe('TF.js hostile input: weight files listed twice, many shards, the copy 
     const file = folder(manifest(['a.bin'], weights), { 'a.bin': codes });
     const json = JSON.parse(JSON.stringify(manifest(['a.bin'], weights))) as Record<string, unknown>;
     const checkpoint = await readTfjsModel(file, json, new DerivedBytesBudget(2048));
-    assert.deepEqual(checkpoint.tensors.map((t) => t.name), ['q0', 'q1']);
-    assert.deepEqual(checkpoint.skipped[0], { name: 'q2', reason: 'dequantizing it needs a 1.0 KiB copy in memory, and the copies made for this file would pass 2.0 KiB' });
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => t.name),
+      ['q0', 'q1'],
+    );
+    assert.deepEqual(checkpoint.skipped[0], {
+      name: 'q2',
+      reason: 'dequantizing it needs a 1.0 KiB copy in memory, and the copies made for this file would pass 2.0 KiB',
+    });
     // Code 0 decodes to 0: one zero per 256.
     const report = await reportOf(file);
-    assert.deepEqual(report.layers.map((l) => l.nnz), [255, 255, 255, 255]);
+    assert.deepEqual(
+      report.layers.map((l) => l.nnz),
+      [255, 255, 255, 255],
+    );
   });
 
   it('rank-3 kernels of MultiHeadAttention / EinsumDense are not convolutions; unknown *Conv* classes and bare names still are', async () => {
@@ -120,7 +146,9 @@ describe('TF.js hostile input: weight files listed twice, many shards, the copy 
       { name: 'mha/output/kernel', shape: [4, 4], dtype: 'float32' },
     ];
     const file = folder(manifest(['w.bin'], weights, topology), { 'w.bin': Buffer.alloc(4 * (16 + 16 + 4 + 4 + 16)) });
-    const roles = Object.fromEntries((await openCheckpoint(file)).tensors.map((t) => [t.name, t.layout ? `${t.role} ${t.layout.outAxis},${t.layout.inAxis}` : t.role]));
+    const roles = Object.fromEntries(
+      (await openCheckpoint(file)).tensors.map((t) => [t.name, t.layout ? `${t.role} ${t.layout.outAxis},${t.layout.inAxis}` : t.role]),
+    );
     assert.deepEqual(roles, {
       'mha/query/kernel': 'other',
       'ein/kernel': 'other',

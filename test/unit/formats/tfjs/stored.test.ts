@@ -16,7 +16,10 @@ describe('TF.js: how each tensor is stored', () => {
     const kernel = checkpoint.tensors.find((t) => t.name === 'dense_sparse/kernel')!;
     assert.equal(kernel.stored.kind, 'ranges');
     const parts = (kernel.stored as { parts: readonly StoredRange[] }).parts;
-    assert.deepEqual(parts.map((p) => p.file), [first, second]);
+    assert.deepEqual(
+      parts.map((p) => p.file),
+      [first, second],
+    );
     assert.equal(parts[0].offset + parts[0].length, readFileSync(first).length, 'the first part runs to the end of its file');
     assert.equal(parts[1].offset, 0);
     assert.equal(parts[0].length + parts[1].length, kernel.shape.reduce((a, b) => a * b, 1) * 4);
@@ -24,7 +27,7 @@ describe('TF.js: how each tensor is stored', () => {
     assert.deepEqual(bias.stored, { kind: 'range', file: second, offset: parts[1].length, length: 64, byteOrder: 'little' });
   });
 
-  it('quantized weights: dequantize with the manifest\'s scale and min, or float16 analysed as stored', async () => {
+  it("quantized weights: dequantize with the manifest's scale and min, or float16 analysed as stored", async () => {
     const modelJson = fixture('tfjs', 'quantized', 'model.json');
     const manifest = JSON.parse(readFileSync(modelJson, 'utf8')) as Manifest;
     const checkpoint = await openCheckpoint(modelJson);
@@ -43,7 +46,11 @@ describe('TF.js: how each tensor is stored', () => {
         continue;
       }
       assert.ok(derived.op === 'dequantize', w.name);
-      assert.deepEqual([derived.codes, derived.scale, derived.min, derived.to], [w.quantization.dtype, w.quantization.scale, w.quantization.min, 'float32'], w.name);
+      assert.deepEqual(
+        [derived.codes, derived.scale, derived.min, derived.to],
+        [w.quantization.dtype, w.quantization.scale, w.quantization.min, 'float32'],
+        w.name,
+      );
       assert.equal(derived.from.kind, 'range', w.name);
     }
     assert.ok(seen >= 3);

@@ -16,17 +16,77 @@ import { instantiate, PyClass, PyComplex, PyFunction } from './values';
  * data: it is dangerous to anyone who opens it with torch.load, and no checkpoint needs them.
  */
 const CODE_RUNNING_MODULES = new Set([
-  'os', 'posix', 'nt', 'subprocess', 'sys', 'shutil', 'socket', 'pty', 'importlib', 'runpy', 'code', 'codeop',
-  'pickle', '_pickle', 'marshal', 'ctypes', 'multiprocessing', 'webbrowser', 'asyncio', 'pdb', 'bdb', 'timeit',
-  'profile', 'cProfile', 'trace', 'ftplib', 'smtplib', 'telnetlib', 'pip', 'setuptools', 'distutils', 'commands',
-  'popen2', '_thread', 'io', '_io', 'zipimport', 'imp',
+  'os',
+  'posix',
+  'nt',
+  'subprocess',
+  'sys',
+  'shutil',
+  'socket',
+  'pty',
+  'importlib',
+  'runpy',
+  'code',
+  'codeop',
+  'pickle',
+  '_pickle',
+  'marshal',
+  'ctypes',
+  'multiprocessing',
+  'webbrowser',
+  'asyncio',
+  'pdb',
+  'bdb',
+  'timeit',
+  'profile',
+  'cProfile',
+  'trace',
+  'ftplib',
+  'smtplib',
+  'telnetlib',
+  'pip',
+  'setuptools',
+  'distutils',
+  'commands',
+  'popen2',
+  '_thread',
+  'io',
+  '_io',
+  'zipimport',
+  'imp',
 ]);
 /** Modules with harmless data types beside dangerous functions: only these prefixes are flagged. */
-const CODE_RUNNING_SUBMODULES = /^(urllib\.request|http\.(client|server)|numpy\.(testing|distutils|f2py)|torch\.(hub|package|utils\.cpp_extension|serialization))(\.|$)/;
-const CODE_RUNNING_NAMES = new Set(['types.FunctionType', 'types.LambdaType', 'types.CodeType', 'types.MethodType', 'torch.load', 'torch.jit.load']);
+const CODE_RUNNING_SUBMODULES =
+  /^(urllib\.request|http\.(client|server)|numpy\.(testing|distutils|f2py)|torch\.(hub|package|utils\.cpp_extension|serialization))(\.|$)/;
+const CODE_RUNNING_NAMES = new Set([
+  'types.FunctionType',
+  'types.LambdaType',
+  'types.CodeType',
+  'types.MethodType',
+  'torch.load',
+  'torch.jit.load',
+]);
 const CODE_RUNNING_BUILTINS = new Set([
-  'eval', 'exec', 'execfile', 'compile', 'open', 'file', '__import__', 'getattr', 'setattr', 'delattr', 'globals',
-  'locals', 'vars', 'input', 'raw_input', 'breakpoint', 'help', 'exit', 'quit', 'reload',
+  'eval',
+  'exec',
+  'execfile',
+  'compile',
+  'open',
+  'file',
+  '__import__',
+  'getattr',
+  'setattr',
+  'delattr',
+  'globals',
+  'locals',
+  'vars',
+  'input',
+  'raw_input',
+  'breakpoint',
+  'help',
+  'exit',
+  'quit',
+  'reload',
 ]);
 
 export function runsCode(module: string, name: string): boolean {
@@ -63,7 +123,9 @@ function builtinGlobal(module: string, name: string): unknown {
     case 'builtins.complex':
       return new PyFunction(qualified, (args) => new PyComplex(Number(args[0] ?? 0), Number(args[1] ?? 0)));
     case 'builtins.int':
-      return new PyFunction(qualified, (args) => (typeof args[0] === 'string' ? Number.parseInt(args[0], Number(args[1] ?? 10)) : Number(args[0] ?? 0)));
+      return new PyFunction(qualified, (args) =>
+        typeof args[0] === 'string' ? Number.parseInt(args[0], Number(args[1] ?? 10)) : Number(args[0] ?? 0),
+      );
     case 'builtins.float':
       return new PyFunction(qualified, (args) => Number(args[0] ?? 0));
     case 'builtins.bool':
@@ -103,7 +165,6 @@ function bytesFrom(args: readonly unknown[]): Uint8Array {
   if (Array.isArray(source)) return Uint8Array.from(source, (x) => Number(x) & 0xff);
   return new Uint8Array(0);
 }
-
 
 /**
  * What a GLOBAL (module, name) that `runsCode` does not refuse resolves to: the caller's

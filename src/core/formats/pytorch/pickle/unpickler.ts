@@ -240,7 +240,9 @@ class Unpickler {
     // Data-building calls walk their arguments once: charge for that, so that calling
     // OrderedDict on one memoized large list again and again cannot hide quadratic work.
     let work = args.length;
-    for (const a of args) work += Array.isArray(a) || typeof a === 'string' || a instanceof Uint8Array ? a.length : a instanceof Map || a instanceof Set ? a.size : 0;
+    for (const a of args)
+      work +=
+        Array.isArray(a) || typeof a === 'string' || a instanceof Uint8Array ? a.length : a instanceof Map || a instanceof Set ? a.size : 0;
     this.spend(work);
     const kw = kwargs instanceof Map ? kwargs : undefined;
     if (callee instanceof PyFunction) {
@@ -253,7 +255,10 @@ class Unpickler {
       }
       this.created += itemCount(made);
       if (this.created > this.maxCreated) {
-        throw this.fail('unsafe', `calls such as ${callee.qualifiedName}() create more than ${this.maxCreated} items, far more than a ${this.bytes.length - this.start}-byte pickle holds (a memory bomb?)`);
+        throw this.fail(
+          'unsafe',
+          `calls such as ${callee.qualifiedName}() create more than ${this.maxCreated} items, far more than a ${this.bytes.length - this.start}-byte pickle holds (a memory bomb?)`,
+        );
       }
       return made;
     }
@@ -618,7 +623,8 @@ function unescapePython(text: string, rawUnicode: boolean): string {
   const simple: Readonly<Record<string, string>> = { n: '\n', t: '\t', r: '\r', '0': '\0', '\\': '\\', "'": "'", '"': '"' };
   return text.replace(/\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)/g, (whole, esc: string) => {
     const kind = esc[0];
-    if (kind === 'u' || kind === 'U') return esc.length > 1 ? String.fromCodePoint(Math.min(Number.parseInt(esc.slice(1), 16), 0x10ffff)) : whole;
+    if (kind === 'u' || kind === 'U')
+      return esc.length > 1 ? String.fromCodePoint(Math.min(Number.parseInt(esc.slice(1), 16), 0x10ffff)) : whole;
     if (rawUnicode) return whole;
     if (kind === 'x' && esc.length === 3) return String.fromCharCode(Number.parseInt(esc.slice(1), 16));
     return simple[esc] ?? whole;
