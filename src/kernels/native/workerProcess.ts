@@ -141,7 +141,11 @@ export class WorkerProcess {
     );
     const running: Running = { child, channel, ready };
     child.on('message', (message) => channel.receive(message));
-    child.once('error', (e) => onReady({ native: false, reason: `the kernel worker could not start: ${e.message}` }));
+    child.once('error', (e) => {
+      // A worker that could not start is forgotten, so that the next call tries again.
+      if (this.running === running) this.running = undefined;
+      onReady({ native: false, reason: `the kernel worker could not start: ${e.message}` });
+    });
     child.once('exit', (code, signal) => {
       if (this.running === running) this.running = undefined;
       onReady({ native: false, reason: `the kernel worker exited at start (${signal ?? code}) ${stderr.trim()}`.trim() });
