@@ -103,6 +103,9 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** Most axes a tensor may have: the kernels keep fixed-size index arrays, and no real layer comes near it. */
+export const MAX_TENSOR_RANK = 64;
+
 export function numelOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

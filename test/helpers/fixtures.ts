@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +11,12 @@ import { createKernels, type KernelBackend } from '../../src/kernels/createKerne
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const FIXTURES = path.join(REPO, 'test', 'fixtures');
 export const CLI = path.join(REPO, 'dist', 'cli.js');
+
+/** Runs the built CLI (dist/cli.js) from the repository root, as a user would. */
+export function runCli(args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
 
 export function fixture(...parts: string[]): string {
   return path.join(FIXTURES, ...parts);

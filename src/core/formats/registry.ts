@@ -1,5 +1,5 @@
 import * as nodePath from 'node:path';
-import type { Checkpoint, CheckpointFormat } from '../checkpoint';
+import { MAX_TENSOR_RANK, type Checkpoint, type CheckpointFormat } from '../checkpoint';
 import { CheckpointError } from '../errors';
 import { withFile, type RandomAccessFile } from '../randomAccessFile';
 import { looksLikeNpy, readNumpy } from './numpy/reader';
@@ -97,7 +97,8 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
 const MAX_WEIGHT_DIMENSION = 2 ** 31;
 
 /**
- * Moves tensors whose shapes no real model has to `skipped`: an element count that is not a
+ * Moves tensors whose shapes no real model has to `skipped`: more than MAX_TENSOR_RANK axes (the
+ * kernels refuse them), an element count that is not a
  * safe integer once empty axes are left out (a hostile [2^40, 2^40, 0] has 0 elements), or a
  * weight with a dimension past MAX_WEIGHT_DIMENSION. A reader's own checks come first; this one
  * guards every format the same way.
@@ -107,7 +108,8 @@ function withSaneShapes(checkpoint: Checkpoint): Checkpoint {
   const tensors = checkpoint.tensors.filter((t) => {
     const nonEmpty = t.shape.filter((d) => d !== 0).reduce((a, d) => a * d, 1);
     let reason: string | undefined;
-    if (t.shape.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(nonEmpty))
+    if (t.shape.length > MAX_TENSOR_RANK) reason = `it has ${t.shape.length} axes; at most ${MAX_TENSOR_RANK} are analysed`;
+    else if (t.shape.some((d) => !Number.isSafeInteger(d) || d < 0) || !Number.isSafeInteger(nonEmpty))
       reason = `shape [${t.shape.join(', ')}] is too large to be real`;
     else if (t.layout && t.shape.some((d) => d > MAX_WEIGHT_DIMENSION))
       reason = `a weight dimension of shape [${t.shape.join(', ')}] is larger than ${MAX_WEIGHT_DIMENSION}`;

@@ -1,13 +1,9 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CLI, fixture, makeTempDir, REPO } from '../../helpers/fixtures';
+import { fixture, makeTempDir, runCli } from '../../helpers/fixtures';
 
-function run(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const run = (...args: string[]) => runCli(args);
 
 describe('CLI: sparsity-lens report', () => {
   let tmp: ReturnType<typeof makeTempDir>;

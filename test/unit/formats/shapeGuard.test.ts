@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openCheckpoint } from '../../../src/core/formats/registry';
-import { makeTempDir, reportOf } from '../../helpers/fixtures';
+import { makeTempDir, reportOf, runCli } from '../../helpers/fixtures';
 import { npy } from '../../helpers/writers';
 
 /** A version 1.0 .npy file with `shape` and no data. */
@@ -38,5 +38,18 @@ describe('every reader: shapes no real model has are listed apart, not analysed'
     const layer = (await reportOf(small)).layers[0];
     assert.equal(layer.role, 'linear');
     assert.equal(layer.fanIn?.zeroNeurons, 3);
+  });
+
+  it('a tensor of 66 axes is skipped with the reason (the kernels take at most 64); 64 axes are analysed', async () => {
+    const many = path.join(tmp.dir, 'deep.npy');
+    writeFileSync(many, emptyNpy(`(${Array(65).fill('1').join(', ')}, 0)`));
+    assert.deepEqual((await openCheckpoint(many)).skipped, [{ name: 'deep', reason: 'it has 66 axes; at most 64 are analysed' }]);
+    const cli = runCli(['report', many, '--json']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal(JSON.parse(cli.stdout).skipped[0].reason, 'it has 66 axes; at most 64 are analysed');
+    const ok = path.join(tmp.dir, 'ok.npy');
+    writeFileSync(ok, emptyNpy(`(${Array(63).fill('1').join(', ')}, 0)`));
+    for (const backend of ['reference', 'native'] as const)
+      assert.equal((await reportOf(ok, undefined, backend)).layers[0].shape.length, 64);
   });
 });

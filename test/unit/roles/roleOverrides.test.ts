@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { IN_OUT_LAYOUT, OUT_IN_LAYOUT, type Checkpoint, type TensorEntry } from '../../../src/core/checkpoint';
@@ -12,7 +12,7 @@ import {
   unusedRoleOverrides,
 } from '../../../src/core/roles/roleOverrides';
 import { roleByName } from '../../../src/core/roles/rolesByName';
-import { CLI, fixture, makeTempDir, REPO } from '../../helpers/fixtures';
+import { fixture, makeTempDir, runCli } from '../../helpers/fixtures';
 
 function tensor(name: string, shape: number[], role: TensorEntry['role'] = 'other', layout?: TensorEntry['layout']): TensorEntry {
   const bytes = new Uint8Array(4 * shape.reduce((a, b) => a * b, 1));
@@ -212,10 +212,7 @@ describe('layer roles: GPT-2 Conv1D names and user role overrides', () => {
     before(() => (tmp = makeTempDir()));
     after(() => tmp.remove());
     const file = fixture('shards', 'single', 'model.safetensors');
-    const run = (...args: string[]) => {
-      const r = spawnSync(process.execPath, [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
-      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-    };
+    const run = (...args: string[]) => runCli(args);
     const layer = (stdout: string, name: string) =>
       (JSON.parse(stdout) as { layers: { name: string; role: string; fanIn: { dense: number } | null }[] }).layers.find(
         (l) => l.name === name,

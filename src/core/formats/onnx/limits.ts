@@ -1,3 +1,5 @@
+import { MAX_TENSOR_RANK } from '../../checkpoint';
+
 /**
  * What the ONNX reader accepts from a model before it calls the model hostile or unreal. Each
  * bounds the memory or work a small crafted file could otherwise ask for.
@@ -6,8 +8,8 @@
 /** Subgraphs (If / Loop / Scan bodies) nested deeper than this are refused. */
 export const MAX_GRAPH_DEPTH = 32;
 
-/** Ranks beyond this are not real tensors; the cap bounds what a hostile `dims` list costs. */
-export const MAX_RANK = 64;
+/** Ranks beyond the kernels' are not real tensors; the cap bounds what a hostile `dims` list costs. */
+export const MAX_RANK = MAX_TENSOR_RANK;
 
 /**
  * Separate (unpacked) fields of one typed-data list beyond this are refused: exporters pack them
