@@ -1,0 +1,352 @@
+// The fuzzer of the CLI's contract: `node dist/cli.js report FILE --json` either exits 0 printing
+// JSON, or exits 2 printing exactly one line `error: FILE: what` (printable characters only) to
+// stderr; anything else is a break. Inputs are seeded mutations of real checkpoints and fixtures
+// (seeds.mjs, mutate.mjs), each derived from (seed, format, index) alone.
+//
+//   node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F]... [--timeout-ms T]
+//                             [--max-rss-mb M] [--jobs J]
+//   node scripts/fuzz/run.mjs --reproduce FORMAT INDEX [--seed N] [--out PATH]
+//
+// Each input runs as a child process with a deadline (killed on expiry) and a memory bound: peak
+// RSS is what GNU time (/usr/bin/time -f %M, from wait4's ru_maxrss) reports, together with VmHWM
+// polled from /proc/PID/status every 25 ms, which also kills a child past the bound; without
+// /usr/bin/time the polling alone measures. Inputs live in a temp folder removed at the end;
+// breaking inputs are kept as test-results/fuzz/<format>-<index>.<ext> (a folder
+// <format>-<index>/ for multi-file sets) with test-results/fuzz/summary.json. Ends with one plain
+// line; exit code 1 if anything broke the contract.
+import { spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, extname, join, relative } from 'node:path';
+import { FORMATS, ROOT, makeInput, seedSets, sharedDataDir } from './seeds.mjs';
+
+const USAGE =
+  'usage: node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F] [--timeout-ms T] [--max-rss-mb M] [--jobs J]\n' +
+  '       node scripts/fuzz/run.mjs --reproduce FORMAT INDEX [--seed N] [--out PATH]';
+
+/** @param {string} message */
+function die(message) {
+  console.error(`${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+const opts = {
+  seed: 1,
+  perFormat: 50,
+  formats: /** @type {string[]} */ ([]),
+  timeoutMs: 5000,
+  maxRssMb: 512,
+  jobs: 2,
+  reproduce: null,
+  out: null,
+};
+{
+  const argv = process.argv.slice(2);
+  /** @param {number} i */
+  const num = (i) => {
+    const v = Number(argv[i]);
+    if (argv[i] === undefined || !Number.isSafeInteger(v) || v < 0) die(`${argv[i - 1]} takes a non-negative integer`);
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--seed') opts.seed = num(++i);
+    else if (a === '--per-format') opts.perFormat = num(++i);
+    else if (a === '--format') opts.formats.push(argv[++i]);
+    else if (a === '--timeout-ms') opts.timeoutMs = num(++i);
+    else if (a === '--max-rss-mb') opts.maxRssMb = num(++i);
+    else if (a === '--jobs') opts.jobs = Math.max(1, num(++i));
+    else if (a === '--reproduce') opts.reproduce = { format: argv[++i], index: num(++i) };
+    else if (a === '--out') opts.out = argv[++i];
+    else if (a === '--help' || a === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else die(`unknown argument ${a}`);
+  }
+  for (const f of opts.formats.concat(opts.reproduce ? [opts.reproduce.format] : [])) {
+    if (!FORMATS.includes(f)) die(`unknown format ${f}; one of ${FORMATS.join(', ')}`);
+  }
+}
+
+const sets = seedSets();
+const CLI = join(ROOT, 'dist', 'cli.js');
+const RESULTS = join(ROOT, 'test-results', 'fuzz');
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+if (opts.reproduce) {
+  const { format, index } = opts.reproduce;
+  const tmp = mkdtempSync(join(tmpdir(), 'sparsity-fuzz-'));
+  try {
+    const input = makeInput(sets, opts.seed, format, index, tmp);
+    const out = opts.out ?? (input.multiFile ? `${format}-${index}` : `${format}-${index}${extname(input.target)}`);
+    if (input.multiFile) {
+      cpSync(tmp, out, { recursive: true });
+      console.log(
+        `${join(out, basename(input.target))}  (seed set ${input.seedSet}, mutated ${input.member}: ${input.mutations.join(', ')})`,
+      );
+    } else {
+      cpSync(input.target, out);
+      console.log(`${out}  (seed set ${input.seedSet}: ${input.mutations.join(', ')})`);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+if (!existsSync(CLI)) die(`${relative(process.cwd(), CLI)} is missing; run npm run build first`);
+
+/**
+ * @typedef {{ code: number | null, signal: string | null, stdout: string, stderr: string, ms: number,
+ *   rssMb: number, timedOut: boolean, overMemory: boolean }} RunResult
+ */
+
+/**
+ * Peak RSS so far of a process in kB (VmHWM), 0 when it is gone.
+ * @param {number} pid
+ */
+function vmHwmKb(pid) {
+  try {
+    const m = /VmHWM:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The node process under /usr/bin/time: its only child.
+ * @param {number} pid
+ */
+function childPid(pid) {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Runs the CLI on one file.
+ * @param {string} file
+ * @param {string} rssFile where /usr/bin/time writes its figure
+ * @returns {Promise<RunResult>}
+ */
+function runCli(file, rssFile) {
+  const args = [CLI, 'report', file, '--json'];
+  const child = TIME
+    ? spawn(TIME, ['-f', '%M', '-o', rssFile, process.execPath, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const start = performance.now();
+  /** @type {Buffer[]} */
+  const out = [];
+  /** @type {Buffer[]} */
+  const err = [];
+  let outBytes = 0;
+  child.stdout.on('data', (d) => {
+    if ((outBytes += d.length) <= 256 << 20) out.push(d);
+  });
+  child.stderr.on('data', (d) => {
+    if (err.length < 4096) err.push(d);
+  });
+  let timedOut = false;
+  let overMemory = false;
+  let peakKb = 0;
+  const kill = () => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, opts.timeoutMs);
+  const poll = setInterval(() => {
+    const pid = TIME ? childPid(child.pid) : child.pid;
+    if (pid) peakKb = Math.max(peakKb, vmHwmKb(pid));
+    if (peakKb > opts.maxRssMb * 1024 && !overMemory) {
+      overMemory = true;
+      kill();
+    }
+  }, 25);
+  return new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(deadline);
+      clearInterval(poll);
+      const ms = performance.now() - start;
+      /** @type {string | null} */
+      let sig = signal;
+      if (TIME && existsSync(rssFile)) {
+        const text = readFileSync(rssFile, 'utf8');
+        const lines = text.trim().split('\n');
+        const kb = Number(lines[lines.length - 1]);
+        if (Number.isFinite(kb)) peakKb = Math.max(peakKb, kb);
+        const s = /terminated by signal (\d+)/.exec(text);
+        if (s) sig = `signal ${s[1]}`;
+      }
+      resolve({
+        code: sig ? null : code,
+        signal: sig,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ms,
+        rssMb: peakKb / 1024,
+        timedOut,
+        overMemory: overMemory || peakKb > opts.maxRssMb * 1024,
+      });
+    });
+  });
+}
+
+// Characters an error line must not carry: C0/C1 controls, format characters (bidi overrides,
+// zero-width), line/paragraph separators, unassigned and private-use code points, lone surrogates
+// and U+FFFD (undecodable bytes passed through).
+const NON_PRINTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\u2028\u2029\ufffd]/u;
+
+/**
+ * The contract's breaks of one run.
+ * @param {string} file
+ * @param {string[]} members every file of the input's set
+ * @param {RunResult} r
+ * @returns {string[]}
+ */
+function breaks(file, members, r) {
+  /** @type {string[]} */
+  const kinds = [];
+  if (r.timedOut) kinds.push('timeout');
+  if (r.overMemory) kinds.push('memory');
+  if (r.timedOut || r.overMemory) return kinds;
+  if (r.code === 0) {
+    try {
+      JSON.parse(r.stdout);
+    } catch {
+      kinds.push('bad-json');
+    }
+    return kinds;
+  }
+  if (r.code !== 2) kinds.push('exit-code');
+  const text = r.stderr.endsWith('\n') ? r.stderr.slice(0, -1) : r.stderr;
+  if (/[\n\r]/.test(text)) kinds.push('multi-line');
+  if (NON_PRINTABLE.test(text.replace(/[\n\r]/g, ''))) kinds.push('control-chars');
+  if (!text.startsWith(`error: ${file}: `)) {
+    // Naming another file of the input's set (a shard, a weights file) rather than the one given.
+    const other = /^error: (.+?): /.exec(text);
+    kinds.push(other && members.some((m) => m !== file && other[1] === m) ? 'other-file-named' : 'missing-file-name');
+  }
+  return kinds;
+}
+
+/** @param {string} s one-line, printable rendering for this report */
+function shown(s) {
+  const line = JSON.stringify(s.length > 300 ? s.slice(0, 300) + '…' : s);
+  return line.slice(1, -1);
+}
+
+const formats = opts.formats.length ? opts.formats : FORMATS.filter((f) => sets[f].length);
+const tmp = mkdtempSync(join(tmpdir(), 'sparsity-fuzz-'));
+rmSync(RESULTS, { recursive: true, force: true });
+mkdirSync(RESULTS, { recursive: true });
+let interrupted = false;
+process.on('SIGINT', () => {
+  interrupted = true;
+});
+
+/** @type {Record<string, { inputs: number, breaks: Record<string, number>, slowest: { ms: number, index: number }, peakRssMb: number, exitCodes: Record<string, number> }>} */
+const stats = {};
+/** @type {object[]} */
+const found = [];
+/** @type {Record<string, string[]>} */
+const examples = {};
+
+const queue = formats.flatMap((format) => Array.from({ length: opts.perFormat }, (_, index) => ({ format, index })));
+const started = performance.now();
+
+async function worker() {
+  for (let job = queue.shift(); job && !interrupted; job = queue.shift()) {
+    const { format, index } = job;
+    const dir = join(tmp, `${format}-${index}`);
+    mkdirSync(dir);
+    const input = makeInput(sets, opts.seed, format, index, dir);
+    const r = await runCli(input.target, join(tmp, `${format}-${index}.rss`));
+    const kinds = breaks(input.target, input.files, r);
+    const s = (stats[format] ??= { inputs: 0, breaks: {}, slowest: { ms: 0, index: -1 }, peakRssMb: 0, exitCodes: {} });
+    s.inputs++;
+    const outcome = r.signal ?? String(r.code);
+    s.exitCodes[outcome] = (s.exitCodes[outcome] ?? 0) + 1;
+    if (r.ms > s.slowest.ms) s.slowest = { ms: r.ms, index };
+    s.peakRssMb = Math.max(s.peakRssMb, r.rssMb);
+    if (kinds.length) {
+      const kept = input.multiFile ? join(RESULTS, `${format}-${index}`) : join(RESULTS, `${format}-${index}${extname(input.target)}`);
+      cpSync(input.multiFile ? dir : input.target, kept, { recursive: true });
+      for (const k of kinds) {
+        s.breaks[k] = (s.breaks[k] ?? 0) + 1;
+        const ex = (examples[k] ??= []);
+        if (ex.length < 5) ex.push(`${format}-${index}: ${shown(r.stderr.trim() || r.stdout.slice(0, 200) || `(no output, ${outcome})`)}`);
+      }
+      found.push({
+        format,
+        index,
+        seed: opts.seed,
+        kinds,
+        exit: outcome,
+        ms: Math.round(r.ms),
+        rssMb: Math.round(r.rssMb),
+        seedSet: input.seedSet,
+        member: input.member,
+        mutations: input.mutations,
+        kept: relative(ROOT, kept),
+        reproduce: `node scripts/fuzz/run.mjs --reproduce ${format} ${index} --seed ${opts.seed}`,
+        stderr: r.stderr.slice(0, 4000),
+      });
+    }
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(join(tmp, `${format}-${index}.rss`), { force: true });
+  }
+}
+
+try {
+  await Promise.all(Array.from({ length: opts.jobs }, () => worker()));
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+const seconds = (performance.now() - started) / 1000;
+console.log(`seed ${opts.seed}, ${opts.perFormat} per format, timeout ${opts.timeoutMs} ms, bound ${opts.maxRssMb} MB, ${opts.jobs} jobs`);
+console.log(`peak RSS: ${TIME ? '/usr/bin/time -f %M and /proc/PID/status VmHWM' : '/proc/PID/status VmHWM, polled every 25 ms'}`);
+console.log(`shared data: ${sharedDataDir() ? relative(ROOT, sharedDataDir()) : 'not found (fixtures only)'}`);
+for (const format of formats) {
+  const s = stats[format];
+  if (!s) continue;
+  const b = Object.entries(s.breaks)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  const exits = Object.entries(s.exitCodes)
+    .map(([k, n]) => `${k}:${n}`)
+    .join(' ');
+  console.log(
+    `${format.padEnd(12)} ${String(s.inputs).padStart(5)} inputs (${sets[format].length} seed sets), breaks: ${b || 'none'}; exits ${exits}; ` +
+      `slowest ${Math.round(s.slowest.ms)} ms (#${s.slowest.index}), peak RSS ${Math.round(s.peakRssMb)} MB`,
+  );
+}
+for (const [kind, lines] of Object.entries(examples)) {
+  console.log(`${kind}:`);
+  for (const l of lines) console.log(`  ${l}`);
+}
+const total = Object.values(stats).reduce((n, s) => n + s.inputs, 0);
+const totals = {};
+for (const s of Object.values(stats)) for (const [k, n] of Object.entries(s.breaks)) totals[k] = (totals[k] ?? 0) + n;
+writeFileSync(
+  join(RESULTS, 'summary.json'),
+  JSON.stringify({ options: { ...opts, reproduce: undefined, out: undefined }, seconds, stats, totals, breaks: found }, null, 2) + '\n',
+);
+const kindsText = Object.entries(totals)
+  .map(([k, n]) => `${k} ${n}`)
+  .join(', ');
+console.log(
+  `${total} inputs, ${found.length} broke the contract${kindsText ? ` (${kindsText})` : ''}${interrupted ? ', interrupted' : ''}, ${seconds.toFixed(1)} s` +
+    (found.length ? `; inputs and summary.json in ${relative(process.cwd(), RESULTS) || '.'}` : ''),
+);
+process.exit(found.length || interrupted ? 1 : 0);
