@@ -64,7 +64,10 @@ const uint8_t* Source::bytes(uint64_t b0, size_t len, uint8_t* buf) const {
 SegmentReader::SegmentReader(const Source& src, const TensorGeom& geom, size_t bufferBytes) : src_(src), geom_(geom) {
   maxElems_ = std::max<size_t>(2, bufferBytes * 8 / size_t(geom.bits));
   maxElems_ -= maxElems_ % 2;
-  if (!src.isMemory()) buf_.resize(size_t(geom.bytesOf(0, maxElems_)) + 1);
+  // No larger than the tensor: a model of many small tensors must not allocate (and clear) a
+  // full read buffer for each.
+  const uint64_t bufferElems = std::min<uint64_t>(maxElems_, geom.numel + (geom.numel % 2));
+  if (!src.isMemory()) buf_.resize(size_t(geom.bytesOf(0, bufferElems)) + 1);
 }
 
 void SegmentReader::readRange(uint64_t e0, uint64_t e1, const PieceFn& onPiece) {

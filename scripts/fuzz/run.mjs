@@ -231,11 +231,9 @@ function breaks(file, members, r) {
   const text = r.stderr.endsWith('\n') ? r.stderr.slice(0, -1) : r.stderr;
   if (/[\n\r]/.test(text)) kinds.push('multi-line');
   if (NON_PRINTABLE.test(text.replace(/[\n\r]/g, ''))) kinds.push('control-chars');
-  if (!text.startsWith(`error: ${file}: `)) {
-    // Naming another file of the input's set (a shard, a weights file) rather than the one given.
-    const other = /^error: (.+?): /.exec(text);
-    kinds.push(other && members.some((m) => m !== file && other[1] === m) ? 'other-file-named' : 'missing-file-name');
-  }
+  // The line names the file given, or the member of its set (a shard, a weights file) that is broken.
+  const named = /^error: (.+?): /.exec(text)?.[1];
+  if (named !== file && !members.includes(named ?? '')) kinds.push('missing-file-name');
   return kinds;
 }
 

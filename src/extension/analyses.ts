@@ -106,11 +106,15 @@ export class Analyses implements vscode.Disposable {
       if (this.settings.layerRolesError)
         throw new Error(`the setting sparsityLens.layerRoles is invalid: ${this.settings.layerRolesError}`);
       const checkpoint = applyRoleOverrides(await openCheckpoint(uri.fsPath), this.settings.layerRoles);
+      let reported = 0;
       const { report: result, neurons } = await analyseCheckpoint(checkpoint, this.kernels, {
         nm,
         zeroThreshold: this.settings.zeroThreshold,
         signal,
-        onProgress: (_done, total, name) => report({ message: name, increment: 100 / total }),
+        onProgress: (done, total, name) => {
+          report({ message: name, increment: (100 * (done - reported)) / total });
+          reported = done;
+        },
       });
       this.output.appendLine(
         `analysed ${uri.fsPath}: ${result.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`,

@@ -5,6 +5,8 @@ import type { TensorRef, WeightRef } from './kernels';
 /** Reading tensors: one-pass statistics, downsampled heatmap tiles and windows of weights. */
 export interface ScanKernels {
   scan(request: ScanRequest, signal?: AbortSignal): Promise<ScanResult>;
+  /** The scans of many tensors at once: one call for a model of many small tensors. */
+  scanMany(requests: readonly ScanRequest[], signal?: AbortSignal): Promise<ScanResult[]>;
   heatmap(request: HeatmapRequest, signal?: AbortSignal): Promise<HeatmapTiles>;
   /** The signed weights of a small window of the [neurons, fan-in positions] view, row-major. */
   weightWindow(request: WeightWindowRequest, signal?: AbortSignal): Promise<Float32Array>;

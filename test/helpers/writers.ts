@@ -73,3 +73,19 @@ export function npy(header: string, data: Uint8Array = new Uint8Array(0), major 
   else length.writeUInt32LE(encoded.length);
   return Buffer.concat([NPY_MAGIC, Buffer.from([major, 0]), length, encoded, data]);
 }
+
+/** A safetensors file of float32 tensors given as name → values (one-dimensional), in order. */
+export function safetensorsOf(tensors: ReadonlyMap<string, readonly number[]>): Buffer {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, values] of tensors) {
+    header[name] = { dtype: 'F32', shape: [values.length], data_offsets: [offset, offset + 4 * values.length] };
+    offset += 4 * values.length;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const padded = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(padded.length));
+  const data = Buffer.from(new Float32Array([...tensors.values()].flat()).buffer);
+  return Buffer.concat([length, padded, data]);
+}

@@ -31,7 +31,7 @@ void exportFunction(Napi::Env env, Napi::Object exports, const char* name) {
   exports.Set(name, Napi::Function::New(env, guarded<F>, name));
 }
 
-/** scan, heatmap, weightWindow (scan_binding.cc). */
+/** scan, scanMany, heatmap, weightWindow (scan_binding.cc). */
 void RegisterScan(Napi::Env env, Napi::Object exports);
 /** nmMask, fanInMask (mask_binding.cc). */
 void RegisterMasks(Napi::Env env, Napi::Object exports);

@@ -12,16 +12,14 @@ namespace sl::binding {
 
 namespace {
 
-Napi::Value scan(const Napi::CallbackInfo& info) {
-  const std::string fn = "scan";
-  const Napi::Object a = argObject(info, 0, fn);
+/** One tensor's scan: the arguments object of `scan`, the result object it returns. */
+Napi::Object scanOne(Napi::Env env, const Napi::Object& a, const std::string& fn) {
   TensorGeom g;
   Source src;
   tensorArgs(a, fn, g, src);
   const NmArgs nm = nmArgs(a, fn, true);
   const double threshold = thresholdArg(a.Get("zeroThreshold"), fn);
   const unsigned threads = threadsArg(a.Get("threads"), fn);
-  Napi::Env env = info.Env();
   Napi::Value fanInV = env.Null(), fanOutV = env.Null();
   uint32_t* fanIn = nullptr;
   uint32_t* fanOut = nullptr;
@@ -36,8 +34,13 @@ Napi::Value scan(const Napi::CallbackInfo& info) {
   }
   ScanResultNative r;
   scanKernel(src, g, nm.n, nm.m, threshold, threads, fanIn, fanOut, r);
-  auto hist = Napi::Float64Array::New(env, kHistBins);
-  std::memcpy(hist.Data(), r.histogram, sizeof(r.histogram));
+  // Only when asked for: 130 doubles per tensor add up over a model of many small tensors.
+  Napi::Value histV = env.Null();
+  if (a.Get("histogram").ToBoolean().Value()) {
+    auto hist = Napi::Float64Array::New(env, kHistBins);
+    std::memcpy(hist.Data(), r.histogram, sizeof(r.histogram));
+    histV = hist;
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("nnz", double(r.nnz));
   out.Set("negativeZeros", double(r.negativeZeros));
@@ -46,8 +49,27 @@ Napi::Value scan(const Napi::CallbackInfo& info) {
   out.Set("nmGroups", double(r.nmGroups));
   out.Set("nmCompliant", double(r.nmCompliant));
   out.Set("nmPartial", double(r.nmPartial));
-  out.Set("histogram", hist);
+  out.Set("histogram", histV);
   return out;
+}
+
+Napi::Value scan(const Napi::CallbackInfo& info) {
+  return scanOne(info.Env(), argObject(info, 0, "scan"), "scan");
+}
+
+/** Many tensors in one call: a model of many small tensors costs one call, not one each. */
+Napi::Value scanMany(const Napi::CallbackInfo& info) {
+  const std::string fn = "scanMany";
+  if (info.Length() < 1 || !info[0].IsArray()) throw Error(fn + ": expected an array of scan arguments");
+  const Napi::Array requests = info[0].As<Napi::Array>();
+  Napi::Array results = Napi::Array::New(info.Env(), requests.Length());
+  for (uint32_t i = 0; i < requests.Length(); i++) {
+    const Napi::Value a = requests.Get(i);
+    const std::string at = fn + "[" + std::to_string(i) + "]";
+    if (!a.IsObject()) throw Error(at + ": expected an object");
+    results.Set(i, scanOne(info.Env(), a.As<Napi::Object>(), at));
+  }
+  return results;
 }
 
 Napi::Value heatmap(const Napi::CallbackInfo& info) {
@@ -112,6 +134,7 @@ Napi::Value weightWindow(const Napi::CallbackInfo& info) {
 
 void RegisterScan(Napi::Env env, Napi::Object exports) {
   exportFunction<scan>(env, exports, "scan");
+  exportFunction<scanMany>(env, exports, "scanMany");
   exportFunction<heatmap>(env, exports, "heatmap");
   exportFunction<weightWindow>(env, exports, "weightWindow");
 }

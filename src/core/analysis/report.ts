@@ -1,4 +1,4 @@
-import type { NmCounts, ScanKernels } from '../../kernels/scanKernels';
+import type { NmCounts, ScanKernels, ScanResult } from '../../kernels/scanKernels';
 import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor, type TensorEntry } from '../checkpoint';
 import type { DType } from '../dtype';
 import { storageNote } from '../storedTensor';
@@ -48,7 +48,7 @@ export interface ReportOptions {
   readonly nm?: NmPattern;
   readonly zeroThreshold?: number;
   readonly signal?: AbortSignal;
-  /** Called after each tensor with the count done so far. */
+  /** Called after each batch of tensors with the count done so far and the last one's name. */
   readonly onProgress?: (done: number, total: number, name: string) => void;
 }
 
@@ -101,29 +101,20 @@ export async function analyseCheckpoint(
   const nm = options.nm ?? DEFAULT_NM;
   const layers: LayerReport[] = [];
   const neurons = new Map<string, LayerNeurons>();
-  for (const [i, t] of checkpoint.tensors.entries()) {
+  const tensors = checkpoint.tensors;
+  for (const batch of scanBatches(tensors)) {
     options.signal?.throwIfAborted();
-    const scan = await kernels.scan(
-      { source: t.source, dtype: t.dtype, shape: t.shape, layout: t.layout, nm, zeroThreshold: options.zeroThreshold },
-      options.signal,
-    );
-    if (t.layout && scan.fanIn) neurons.set(t.name, { name: t.name, geometry: neuronGeometry(t.shape, t.layout), fanIn: scan.fanIn });
-    const numel = numelOf(t.shape);
-    const rows = t.layout ? t.shape[t.layout.outAxis] : 0;
-    layers.push({
-      name: t.name,
-      shape: t.shape,
+    const requests = batch.map((t) => ({
+      source: t.source,
       dtype: t.dtype,
-      role: t.role,
-      numel,
-      nnz: scan.nnz,
-      sparsity: sparsityOf(scan.nnz, numel),
-      negativeZeros: scan.negativeZeros,
-      fanIn: scan.fanIn ? summarizeFanIn(scan.fanIn, rows === 0 ? 0 : numel / rows) : null,
-      nm: scan.nm ?? null,
-      ...noteOf(t),
-    });
-    options.onProgress?.(i + 1, checkpoint.tensors.length, t.name);
+      shape: t.shape,
+      layout: t.layout,
+      nm,
+      zeroThreshold: options.zeroThreshold,
+    }));
+    const scans = await kernels.scanMany(requests, options.signal);
+    batch.forEach((t, j) => layers.push(layerReport(t, scans[j], neurons)));
+    options.onProgress?.(layers.length, tensors.length, batch[batch.length - 1].name);
   }
   const report: SparsityReport = {
     file: checkpoint.file,
@@ -136,4 +127,45 @@ export async function analyseCheckpoint(
     metadata: checkpoint.metadata,
   };
   return { report, neurons };
+}
+
+/** Most tensors, and most elements, one kernel call scans: many small tensors share a call. */
+const BATCH_TENSORS = 4096;
+const BATCH_ELEMENTS = 1 << 24;
+
+/** Consecutive tensors in batches of at most BATCH_TENSORS and (but for a large one alone) BATCH_ELEMENTS. */
+function* scanBatches(tensors: readonly TensorEntry[]): Generator<TensorEntry[]> {
+  let batch: TensorEntry[] = [];
+  let elements = 0;
+  for (const t of tensors) {
+    const numel = numelOf(t.shape);
+    if (batch.length && (batch.length >= BATCH_TENSORS || elements + numel > BATCH_ELEMENTS)) {
+      yield batch;
+      batch = [];
+      elements = 0;
+    }
+    batch.push(t);
+    elements += numel;
+  }
+  if (batch.length) yield batch;
+}
+
+/** One tensor's row of the report; a weight's per-neuron figures go to `neurons`. */
+function layerReport(t: TensorEntry, scan: ScanResult, neurons: Map<string, LayerNeurons>): LayerReport {
+  if (t.layout && scan.fanIn) neurons.set(t.name, { name: t.name, geometry: neuronGeometry(t.shape, t.layout), fanIn: scan.fanIn });
+  const numel = numelOf(t.shape);
+  const rows = t.layout ? t.shape[t.layout.outAxis] : 0;
+  return {
+    name: t.name,
+    shape: t.shape,
+    dtype: t.dtype,
+    role: t.role,
+    numel,
+    nnz: scan.nnz,
+    sparsity: sparsityOf(scan.nnz, numel),
+    negativeZeros: scan.negativeZeros,
+    fanIn: scan.fanIn ? summarizeFanIn(scan.fanIn, rows === 0 ? 0 : numel / rows) : null,
+    nm: scan.nm ?? null,
+    ...noteOf(t),
+  };
 }

@@ -161,6 +161,11 @@ export async function referenceScan(request: ScanRequest, chunkElements: number,
 export function referenceScanKernels(chunkElements = CHUNK_ELEMENTS): ScanKernels {
   return {
     scan: (request, signal) => referenceScan(request, chunkElements, signal),
+    async scanMany(requests, signal) {
+      const results: ScanResult[] = [];
+      for (const request of requests) results.push(await referenceScan(request, chunkElements, signal));
+      return results;
+    },
     heatmap: referenceHeatmap,
     weightWindow: (request) => referenceWeightWindow(request),
   };

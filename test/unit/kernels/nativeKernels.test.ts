@@ -8,7 +8,7 @@ import type { Kernels, TensorRef } from '../../../src/kernels/kernels';
 import { createNativeKernels, type NativeKernels } from '../../../src/kernels/native/nativeKernels';
 import { KernelCrashError } from '../../../src/kernels/native/workerProcess';
 import { createReferenceKernels } from '../../../src/kernels/reference/referenceKernels';
-import type { HeatmapTiles, ScanResult } from '../../../src/kernels/scanKernels';
+import type { HeatmapTiles, ScanRequest, ScanResult } from '../../../src/kernels/scanKernels';
 import { makeTempDir, REPO } from '../../helpers/fixtures';
 import { seededRandom } from '../../helpers/random';
 import { randomTensorBytes } from '../../helpers/randomTensors';
@@ -136,6 +136,22 @@ describe('native kernels in a worker process, against the TypeScript reference',
       }
     });
   }
+
+  it('scanMany gives, tensor by tensor, the scans of the reference (mixed dtypes, layouts, sources)', async () => {
+    const requests: ScanRequest[] = [];
+    for (const [s, { shape, layout }] of SHAPES.entries()) {
+      for (const dtype of ['float32', 'bfloat16', 'int8', 'float4_e2m1'] as const) {
+        const numel = shape.reduce((a, b) => a * b, 1);
+        const bytes = randomTensorBytes(dtype, numel, s * 7 + dtype.length);
+        for (const source of sources(bytes, `many-${dtype}-${s}.bin`))
+          requests.push({ source, dtype, shape, layout, nm: { n: 2, m: 4 }, histogram: s % 2 === 0 });
+      }
+    }
+    const batch = await native.scanMany(requests);
+    assert.equal(batch.length, requests.length);
+    for (const [i, request] of requests.entries())
+      assert.deepEqual(comparable(batch[i]), comparable(await reference.scan(request)), `request ${i}`);
+  });
 
   it('heatmap tiles of any window, every layout', async () => {
     for (const [s, { shape, layout }] of SHAPES.entries()) {

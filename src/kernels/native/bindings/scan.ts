@@ -1,22 +1,34 @@
-import type { ScanKernels, ScanResult } from '../../scanKernels';
+import type { ScanKernels, ScanRequest, ScanResult } from '../../scanKernels';
 import { checkNmPattern } from '../../../core/nmPattern';
 import { nativeTensor, type NativeCall, type NativeTensor } from './args';
 
 /** The addon's scan capability (native/src/binding/scan_binding.cc). Counts are doubles, exact below 2^53. */
+type NativeScanArgs = NativeTensor & {
+  readonly n: number;
+  readonly m: number;
+  readonly zeroThreshold: number;
+  readonly histogram: boolean;
+  readonly threads: number;
+};
+
+interface NativeScanResult {
+  readonly nnz: number;
+  readonly negativeZeros: number;
+  /** Non-zeros per output neuron (length shape[outAxis]); null without a layout. */
+  readonly fanIn: Uint32Array | null;
+  /** Non-zeros per input position (length numel / shape[outAxis]); null without a layout. */
+  readonly fanOut: Uint32Array | null;
+  readonly nmGroups: number;
+  readonly nmCompliant: number;
+  readonly nmPartial: number;
+  /** HISTOGRAM_BINS counts (see core/histogram.ts) when asked for, else null. */
+  readonly histogram: Float64Array | null;
+}
+
 export interface NativeScanAddon {
-  scan(args: NativeTensor & { readonly n: number; readonly m: number; readonly zeroThreshold: number; readonly threads: number }): {
-    readonly nnz: number;
-    readonly negativeZeros: number;
-    /** Non-zeros per output neuron (length shape[outAxis]); null without a layout. */
-    readonly fanIn: Uint32Array | null;
-    /** Non-zeros per input position (length numel / shape[outAxis]); null without a layout. */
-    readonly fanOut: Uint32Array | null;
-    readonly nmGroups: number;
-    readonly nmCompliant: number;
-    readonly nmPartial: number;
-    /** HISTOGRAM_BINS counts; see histogramBin. */
-    readonly histogram: Float64Array;
-  };
+  scan(args: NativeScanArgs): NativeScanResult;
+  /** Many tensors in one call, so that a model of many small tensors costs one call, not one each. */
+  scanMany(args: readonly NativeScanArgs[]): NativeScanResult[];
   heatmap(
     args: NativeTensor & {
       readonly rowStart: number;
@@ -34,23 +46,29 @@ export interface NativeScanAddon {
   ): Float32Array;
 }
 
+function scanArgs(request: ScanRequest, threads: number): NativeScanArgs {
+  if (request.nm) checkNmPattern(request.nm);
+  const nm = { n: request.nm?.n ?? 0, m: request.nm?.m ?? 0 };
+  return { ...nativeTensor(request), ...nm, zeroThreshold: request.zeroThreshold ?? 0, histogram: !!request.histogram, threads };
+}
+
+function scanResult(request: ScanRequest, r: NativeScanResult): ScanResult {
+  return {
+    numel: request.shape.reduce((a, b) => a * b, 1),
+    nnz: r.nnz,
+    negativeZeros: r.negativeZeros,
+    ...(r.fanIn && r.fanOut ? { fanIn: r.fanIn, fanOut: r.fanOut } : {}),
+    ...(request.layout && request.nm ? { nm: { groups: r.nmGroups, compliant: r.nmCompliant, partial: r.nmPartial } } : {}),
+    ...(request.histogram && r.histogram ? { histogram: r.histogram } : {}),
+  };
+}
+
 export function nativeScanKernels(call: NativeCall<NativeScanAddon>, threads: number): ScanKernels {
   return {
-    async scan(request, signal) {
-      if (request.nm) checkNmPattern(request.nm);
-      const zeroThreshold = request.zeroThreshold ?? 0;
-      const r = await call(
-        'scan',
-        [{ ...nativeTensor(request), n: request.nm?.n ?? 0, m: request.nm?.m ?? 0, zeroThreshold, threads }],
-        signal,
-      );
-      const result: ScanResult = { numel: request.shape.reduce((a, b) => a * b, 1), nnz: r.nnz, negativeZeros: r.negativeZeros };
-      return {
-        ...result,
-        ...(r.fanIn && r.fanOut ? { fanIn: r.fanIn, fanOut: r.fanOut } : {}),
-        ...(request.layout && request.nm ? { nm: { groups: r.nmGroups, compliant: r.nmCompliant, partial: r.nmPartial } } : {}),
-        ...(request.histogram ? { histogram: r.histogram } : {}),
-      };
+    scan: async (request, signal) => scanResult(request, await call('scan', [scanArgs(request, threads)], signal)),
+    async scanMany(requests, signal) {
+      const results = await call('scanMany', [requests.map((r) => scanArgs(r, threads))], signal);
+      return results.map((r, i) => scanResult(requests[i], r));
     },
     heatmap: (request, signal) =>
       call(
