@@ -3,7 +3,7 @@
 // (when present) and the committed fixtures under test/fixtures. A seed set is one file, or a
 // folder copied whole (TF.js model.json and shards, safetensors shard sets, ONNX external data) of
 // which one member is mutated.
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as m from './mutate.mjs';
@@ -18,18 +18,10 @@ export const FORMATS = ['onnx', 'safetensors', 'shards', 'pytorch', 'numpy', 'tf
  *   the CLI is given
  */
 
-/**
- * The shared data folder: ../shared/data beside this checkout, else beside the main checkout when
- * this one is a git worktree (its .git file names the main repository's .git/worktrees/NAME).
- */
+/** The shared data folder (../shared/data beside this checkout), when it is there. */
 export function sharedDataDir() {
-  const candidates = [join(ROOT, '..', 'shared', 'data')];
-  const dotGit = join(ROOT, '.git');
-  if (existsSync(dotGit) && statSync(dotGit).isFile()) {
-    const match = /^gitdir:\s*(.+)$/m.exec(readFileSync(dotGit, 'utf8'));
-    if (match) candidates.push(join(resolve(ROOT, match[1].trim()), '..', '..', '..', '..', 'shared', 'data'));
-  }
-  return candidates.find((d) => existsSync(join(d, 'README.md')));
+  const dir = join(ROOT, '..', 'shared', 'data');
+  return existsSync(join(dir, 'README.md')) ? dir : undefined;
 }
 
 /**

@@ -23,22 +23,29 @@ export class CheckpointError extends Error {
 const MAX_FILE_NAME_CHARS = 512;
 const MAX_DETAIL_CHARS = 1000;
 
-/** Characters that would break a message's one line or reorder what a terminal or view shows. */
-// eslint-disable-next-line no-control-regex -- finding control characters is the point
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/**
+ * Characters a message must not hold: controls (NUL, CR, LF, ESC…), format characters (the
+ * bidirectional overrides among them), private-use, unassigned and lone surrogate code points, line
+ * separators, and U+FFFD (the trace of bytes that were not text).
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\u2028\u2029\ufffd]/gu;
 
 /**
- * `text` on one printable line: control characters (NUL, CR, LF, ESC…), line separators and
- * bidirectional overrides are written as escapes (`\n`, `\x00`, `\u202e`), and past `max`
- * characters it is cut with an ellipsis. Messages quote file content and file names this way.
+ * `text` on one printable line: the characters above written as escapes (`\n`, `\x00`,
+ * `\u202e`, `\u{f0000}`), and past `max` characters cut with an ellipsis. Messages quote file
+ * content and file names this way.
  */
 export function printable(text: string, max = Infinity): string {
+  const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
   const escaped = text.replace(UNPRINTABLE, (c) => {
-    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-    const code = c.charCodeAt(0);
-    return named[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+    const code = c.codePointAt(0)!;
+    if (named[c]) return named[c];
+    if (code < 0x100) return `\\x${code.toString(16).padStart(2, '0')}`;
+    return code < 0x10000 ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`;
   });
-  return escaped.length > max ? `${escaped.slice(0, max - 1)}…` : escaped;
+  if (escaped.length <= max) return escaped;
+  const cut = escaped.slice(0, max - 1);
+  return `${/[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut}…`; // never half a surrogate pair
 }
 
 export function isCheckpointError(e: unknown): e is CheckpointError {

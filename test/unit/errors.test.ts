@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import { CheckpointError, printable } from '../../src/core/errors';
 import { makeTempDir, runCli } from '../helpers/fixtures';
 
-/** Printable on one line: no C0/C1 control character, line separator or bidirectional override. */
-const ONE_PRINTABLE_LINE = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]*$/; // eslint-disable-line no-control-regex -- what a message must not hold
+/** Printable on one line: no control, format (bidi override), private-use, unassigned or surrogate code point, no U+FFFD. */
+const ONE_PRINTABLE_LINE = /^[^\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\u2028\u2029\ufffd]*$/u;
 
 describe('error messages: one printable line whatever the file holds', () => {
   it('escapes control characters, line breaks and bidirectional overrides, by hand-written expectations', () => {
@@ -12,6 +12,8 @@ describe('error messages: one printable line whatever the file holds', () => {
     assert.equal(printable('\u202egnp.exe'), '\\u202egnp.exe');
     assert.equal(printable('plain text, ünïcode ✓'), 'plain text, ünïcode ✓');
     assert.equal(printable('x'.repeat(10), 5), 'xxxx…');
+    assert.equal(printable('bad \ufffd\ud800 \u{f0000} text'), 'bad \\ufffd\\ud800 \\u{f0000} text');
+    assert.equal(printable('ab\u{1f600}cd', 4), 'ab…', 'an emoji is not cut in half');
   });
 
   it('a CheckpointError names the file and quotes content escaped and bounded', () => {
