@@ -1,3 +1,4 @@
+import { printable } from '../errors';
 import { weightStructure } from './problems';
 import type { LayerReport, SparsityReport } from './report';
 
@@ -16,7 +17,7 @@ function layerCells(l: LayerReport): string[] {
       (l.nm.groups ? ` (${percent(l.nm.compliant / l.nm.groups)})` : '') +
       (l.nm.partial ? ` +${l.nm.partial} partial` : '')
     : '';
-  return [l.name, `[${l.shape.join(', ')}]`, l.dtype, l.role, percent(l.sparsity), `${l.nnz}/${l.numel}`, fanIn, constant, nm];
+  return [printable(l.name), `[${l.shape.join(', ')}]`, l.dtype, l.role, percent(l.sparsity), `${l.nnz}/${l.numel}`, fanIn, constant, nm];
 }
 
 function headers(r: SparsityReport): string[] {
@@ -33,7 +34,7 @@ export function summaryLines(r: SparsityReport): string[] {
     `${nm} compliant groups: ${w.nmCompliant} of ${w.nmGroups}` + (w.nmGroups ? ` (${percent(w.nmCompliant / w.nmGroups)})` : ''),
     `constant fan-in: ${w.constantFanIn} of ${w.weightLayers} weight tensors`,
   ];
-  for (const l of r.layers) if (l.note) lines.push(`${l.name}: ${l.note}`);
+  for (const l of r.layers) if (l.note) lines.push(`${printable(l.name)}: ${l.note}`);
   lines.push(...skippedLines(r.skipped));
   return lines;
 }
@@ -41,7 +42,8 @@ export function summaryLines(r: SparsityReport): string[] {
 /** Tensors not analysed, one line each, or one line per reason when many share it (optimizer state). */
 function skippedLines(skipped: SparsityReport['skipped']): string[] {
   const byReason = new Map<string, string[]>();
-  for (const s of skipped) byReason.set(s.reason, [...(byReason.get(s.reason) ?? []), s.name]);
+  // Names and reasons come from the file: shown escaped, so a name cannot move the terminal's cursor.
+  for (const s of skipped) byReason.set(printable(s.reason), [...(byReason.get(printable(s.reason)) ?? []), printable(s.name)]);
   const lines: string[] = [];
   for (const [reason, names] of byReason) {
     if (names.length <= 3) lines.push(...names.map((n) => `not analysed: ${n} (${reason})`));
@@ -62,11 +64,12 @@ export function formatReportTable(r: SparsityReport): string {
       .trimEnd(),
   );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  return [`${r.file} (${r.format})`, '', ...lines, '', ...summaryLines(r)].join('\n') + '\n';
+  return [`${printable(r.file)} (${r.format})`, '', ...lines, '', ...summaryLines(r)].join('\n') + '\n';
 }
 
+/** Inert in Markdown: one printable line, with what Markdown or HTML would read escaped. */
 function escapeMarkdown(s: string): string {
-  return s.replace(/[|\\`*_[\]<>]/g, (c) => `\\${c}`);
+  return printable(s).replace(/[|\\`*_[\]<>]/g, (c) => `\\${c}`);
 }
 
 /** The same report as Markdown, for previews and exports. */

@@ -1,0 +1,42 @@
+import { strict as assert } from 'node:assert';
+import { formatReportMarkdown, formatReportTable } from '../../../src/core/analysis/reportText';
+import { fixture, reportOf } from '../../helpers/fixtures';
+
+/** Names a hostile checkpoint may hold: HTML, a Markdown link, an ANSI escape, a right-to-left override, a line break. */
+const HOSTILE = [
+  '<script>alert(1)</script>',
+  '<img src=x onerror=alert(1)>',
+  '[click](javascript:alert(1))',
+  '\u001b[2J\u001b[31mred',
+  'gpj.\u202eexe',
+  'two\nlines|cell',
+];
+
+describe('reports show hostile tensor names as inert text', () => {
+  it('the text table and the Markdown report escape what terminals and Markdown would read', async () => {
+    const real = await reportOf(fixture('digits_mlp_24.safetensors'));
+    const report = {
+      ...real,
+      file: 'evil\n<b>name</b>.safetensors',
+      layers: real.layers.map((l, i) => ({ ...l, name: HOSTILE[i % HOSTILE.length] })),
+      skipped: [{ name: '\u001b]0;title\u0007', reason: 'unsupported dtype "\u202eevil"' }],
+    };
+    const table = formatReportTable(report);
+    // eslint-disable-next-line no-control-regex -- looks for raw control characters
+    assert.doesNotMatch(table, /[\u0000-\u0009\u000b-\u001f\u202e]/, 'no control character but the line ends');
+    assert.match(table, /\\x1b\[2J\\x1b\[31mred/);
+    assert.match(table, /gpj\.\\u202eexe/);
+    assert.match(table, /not analysed: \\x1b\]0;title\\x07 \(unsupported dtype "\\u202eevil"\)/);
+    const markdown = formatReportMarkdown(report);
+    assert.doesNotMatch(markdown, /(?<!\\)<(script|img|b)\b/, 'no raw HTML tag');
+    assert.doesNotMatch(markdown, /(?<!\\)\]\(javascript:/, 'no live link');
+    assert.match(markdown, /\\<script\\>alert\(1\)\\<\/script\\>/);
+    assert.match(markdown, /\\\[click\\\]\(javascript:alert\(1\)\)/);
+    const rows = markdown.split('\n').filter((l) => l.startsWith('| '));
+    assert.equal(rows.length, real.layers.length + 2, 'header, rule and one row per tensor: no name breaks a row');
+    assert.ok(
+      rows.every((r) => r.split(/(?<!\\)\|/).length === 11),
+      'no name adds a cell',
+    );
+  });
+});
