@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { printable } from '../core/errors';
 import type { LayerReport } from '../core/analysis/report';
 import { layerProblems } from '../core/analysis/problems';
 import type { Analyses, Analysis } from './analyses';
@@ -57,17 +58,21 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
       return item;
     }
     const { layer, analysis } = node;
-    const item = new vscode.TreeItem(layer.name, vscode.TreeItemCollapsibleState.None);
+    // Names come from the file: shown escaped, never as Markdown or with their direction overrides.
+    const name = printable(layer.name);
+    const item = new vscode.TreeItem(name, vscode.TreeItemCollapsibleState.None);
     item.id = `${analysis.uri.toString()}#${layer.name}`;
     item.description = layerDescription(layer);
     const problems = layerProblems(layer, analysis.report.nm);
-    const tooltip = new vscode.MarkdownString(
-      `**${layer.name}** \`[${layer.shape.join(', ')}]\` ${layer.dtype}, ${layer.role}\n\n` +
-        `${layer.nnz} of ${layer.numel} non-zero (${percent(layer.sparsity)} sparse)` +
-        (layer.note ? `\n\n$(info) ${layer.note}` : '') +
-        (problems.length ? `\n\n$(warning) ${problems.join('; ')}` : ''),
-      true,
-    );
+    const tooltip = new vscode.MarkdownString('', true)
+      .appendMarkdown('**')
+      .appendText(name)
+      .appendMarkdown(
+        `** \`[${layer.shape.join(', ')}]\` ${layer.dtype}, ${layer.role}\n\n` +
+          `${layer.nnz} of ${layer.numel} non-zero (${percent(layer.sparsity)} sparse)` +
+          (layer.note ? `\n\n$(info) ${layer.note}` : '') +
+          (problems.length ? `\n\n$(warning) ${problems.join('; ')}` : ''),
+      );
     item.tooltip = tooltip;
     item.iconPath = problems.length
       ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))

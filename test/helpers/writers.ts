@@ -74,12 +74,12 @@ export function npy(header: string, data: Uint8Array = new Uint8Array(0), major 
   return Buffer.concat([NPY_MAGIC, Buffer.from([major, 0]), length, encoded, data]);
 }
 
-/** A safetensors file of float32 tensors given as name → values (one-dimensional), in order. */
-export function safetensorsOf(tensors: ReadonlyMap<string, readonly number[]>): Buffer {
+/** A safetensors file of float32 tensors given as name → values, in order; one-dimensional unless `shape` is given. */
+export function safetensorsOf(tensors: ReadonlyMap<string, readonly number[]>, shape?: readonly number[]): Buffer {
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const [name, values] of tensors) {
-    header[name] = { dtype: 'F32', shape: [values.length], data_offsets: [offset, offset + 4 * values.length] };
+    header[name] = { dtype: 'F32', shape: shape ?? [values.length], data_offsets: [offset, offset + 4 * values.length] };
     offset += 4 * values.length;
   }
   const json = Buffer.from(JSON.stringify(header));

@@ -127,7 +127,7 @@ export class DensityChart extends BarPanel {
     this.selected = selected;
     this.canvas.setAttribute(
       'aria-label',
-      'Density per weight tensor: ' + this.layers.map((l) => `${l.report.name} ${percent(l.density)}`).join(', '),
+      'Density per weight tensor: ' + this.layers.map((l) => `${l.label} ${percent(l.density)}`).join(', '),
     );
     this.render(theme);
   }
@@ -149,7 +149,7 @@ export class DensityChart extends BarPanel {
     return {
       type: 'bar',
       data: {
-        labels: this.layers.map((l) => shortName(l.report.name)),
+        labels: this.layers.map((l) => shortName(l.label)),
         datasets: [
           {
             data: this.layers.map((l) => +(l.density * 100).toFixed(3)),
@@ -168,7 +168,7 @@ export class DensityChart extends BarPanel {
           tooltip: {
             ...options.plugins!.tooltip,
             callbacks: {
-              title: (items: TooltipItem<'bar'>[]) => this.layers[items[0].dataIndex].report.name,
+              title: (items: TooltipItem<'bar'>[]) => this.layers[items[0].dataIndex].label,
               label: (item: TooltipItem<'bar'>) => {
                 const l = this.layers[item.dataIndex].report;
                 return [
@@ -224,7 +224,7 @@ export class NmChart extends BarPanel {
     return {
       type: 'bar',
       data: {
-        labels: this.layers.map((l) => shortName(l.report.name)),
+        labels: this.layers.map((l) => shortName(l.label)),
         datasets: [
           {
             data: this.layers.map((l) => (l.nmCompliance === null ? null : +(l.nmCompliance * 100).toFixed(3))),
@@ -249,7 +249,7 @@ export class NmChart extends BarPanel {
           tooltip: {
             ...options.plugins!.tooltip,
             callbacks: {
-              title: (items: TooltipItem<'bar'>[]) => this.layers[items[0].dataIndex].report.name,
+              title: (items: TooltipItem<'bar'>[]) => this.layers[items[0].dataIndex].label,
               label: (item: TooltipItem<'bar'>) => {
                 const nm = this.layers[item.dataIndex].report.nm;
                 if (!nm || nm.groups === 0) return `no full groups of ${this.nm.m}${nm?.partial ? ` (${count(nm.partial)} partial)` : ''}`;
@@ -301,7 +301,7 @@ export class FanInHistogram extends BarPanel {
         for (const v of fanIn) if (v !== 0) this.bins[first + Math.min(n - 1, Math.floor((v - lo) / width))].count++;
       }
       const parts = this.bins.filter((b) => b.count).map((b) => `${b.from === b.to ? b.from : `${b.from}–${b.to}`}: ${b.count}`);
-      this.canvas.setAttribute('aria-label', `Fan-in histogram of ${layer.report.name}, neurons per fan-in: ${parts.join(', ')}`);
+      this.canvas.setAttribute('aria-label', `Fan-in histogram of ${layer.label}, neurons per fan-in: ${parts.join(', ')}`);
     }
     this.render(theme);
   }

@@ -78,7 +78,7 @@ const COLUMNS: readonly Column[] = [
     label: 'Name',
     title: 'Tensor name',
     value: (l) => l.report.name,
-    cell: (l) => h('span', { class: 'name', text: l.report.name, title: l.report.name }),
+    cell: (l) => h('span', { class: 'name', text: l.label, title: l.label }),
   },
   { key: 'shape', label: 'Shape', title: 'Shape as stored', value: (l) => l.report.numel, cell: (l) => shape(l.report.shape) },
   { key: 'dtype', label: 'DType', title: 'Element type', value: (l) => l.report.dtype, cell: (l) => l.report.dtype },

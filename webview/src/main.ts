@@ -228,7 +228,7 @@ class App {
     // How the shown values were derived from the file (effective pruned weight, zero point, …).
     if (r.note) facts.push(r.note);
     this.detailHeader.append(
-      h('h2', { class: 'detail-title', text: r.name, title: r.name }),
+      h('h2', { class: 'detail-title', text: layer.label, title: layer.label }),
       h('div', { class: 'detail-facts' }, ...facts.map((t) => h('span', { class: 'fact', text: t }))),
     );
     if (layer.problems.length) {

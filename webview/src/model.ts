@@ -3,11 +3,14 @@ import { layerProblems, weightStructure, type WeightStructure } from '../../src/
 import type { LayerNeurons, LayerReport, SparsityReport } from '../../src/core/analysis/report';
 import type { NmPattern } from '../../src/core/nmPattern';
 
+import { printable } from '../../src/core/errors';
 import { count, percent } from './format';
 import type { NmAxis } from './nmGeometry';
 
 export interface Layer {
   readonly report: LayerReport;
+  /** The name as shown: escaped (control and direction-override characters), since it comes from the file. */
+  readonly label: string;
   /** Position in report.layers (the table's natural order). */
   readonly order: number;
   readonly isWeight: boolean;
@@ -72,6 +75,7 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
     }
     return {
       report: l,
+      label: printable(l.name),
       order: i,
       isWeight: l.role !== 'other',
       density: l.numel === 0 ? 0 : l.nnz / l.numel,

@@ -1,4 +1,5 @@
 /** The summary at the top: which file, how big, how sparse, and whether the sparsity has structure. */
+import { printable } from '../../src/core/errors';
 import type { SparsityReport } from '../../src/core/analysis/report';
 import { basename, compact, count, percent } from './format';
 import { h, codicon } from './dom';
@@ -101,7 +102,7 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[]):
             `${report.skipped.length} tensor${report.skipped.length === 1 ? '' : 's'} not analysed: ` +
             report.skipped
               .slice(0, 3)
-              .map((s) => `${s.name} (${s.reason})`)
+              .map((s) => `${printable(s.name)} (${printable(s.reason)})`)
               .join('; ') +
             (report.skipped.length > 3 ? '; …' : ''),
         }),

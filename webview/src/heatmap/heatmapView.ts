@@ -219,7 +219,7 @@ export class HeatmapView {
     this.empty.hidden = true;
     this.canvas.setAttribute(
       'aria-label',
-      `Mask of ${layer.report.name}: ${count(this.geo.rows)} output neurons by ${count(this.geo.cols)} fan-in positions. ` +
+      `Mask of ${layer.label}: ${count(this.geo.rows)} output neurons by ${count(this.geo.cols)} fan-in positions. ` +
         'Arrow keys pan, plus and minus zoom, 0 fits.',
     );
     this.updateLegend();
