@@ -1,5 +1,7 @@
 #include "geometry.h"
 
+#include "error.h"
+
 namespace sl {
 
 uint64_t strideOf(const std::vector<uint64_t>& shape, int axis) {
@@ -16,6 +18,17 @@ void TensorGeom::derive() {
   inDim = shape[size_t(inAxis)];
   inStride = strideOf(shape, inAxis);
   inBlocks = numel / (inDim * inStride);
+}
+
+ViewWindow checkedWindow(const TensorGeom& g, int64_t rowStart, int64_t rowEnd, int64_t colStart, int64_t colEnd, const std::string& fn) {
+  const NeuronView view(g);
+  const bool fits = rowStart >= 0 && rowEnd >= 0 && colStart >= 0 && colEnd >= 0 &&
+                    view.fits({uint64_t(rowStart), uint64_t(rowEnd), uint64_t(colStart), uint64_t(colEnd)});
+  if (!fits) {
+    throw Error(fn + ": window rows " + std::to_string(rowStart) + ".." + std::to_string(rowEnd) + ", cols " + std::to_string(colStart) +
+                ".." + std::to_string(colEnd) + " does not fit a " + std::to_string(view.rows) + "×" + std::to_string(view.cols) + " weight");
+  }
+  return {uint64_t(rowStart), uint64_t(rowEnd), uint64_t(colStart), uint64_t(colEnd)};
 }
 
 NeuronView::NeuronView(const TensorGeom& g)

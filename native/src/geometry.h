@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "dtype.h"
@@ -58,5 +59,11 @@ struct NeuronView {
     return w.rowStart < w.rowEnd && w.rowEnd <= rows && w.colStart < w.colEnd && w.colEnd <= cols;
   }
 };
+
+/**
+ * The window [rowStart, rowEnd) × [colStart, colEnd) of g's view; throws, with the message the
+ * TypeScript NeuronView.checkWindow gives (after `fn: `), unless it is non-empty and inside.
+ */
+ViewWindow checkedWindow(const TensorGeom& g, int64_t rowStart, int64_t rowEnd, int64_t colStart, int64_t colEnd, const std::string& fn);
 
 }  // namespace sl

@@ -6,16 +6,8 @@
 
 namespace sl {
 
-ViewWindow checkWeightWindow(const TensorGeom& g, int64_t rowStart, int64_t rowEnd, int64_t colStart, int64_t colEnd) {
+void checkWindowSpan(const TensorGeom& g, const ViewWindow& w) {
   const NeuronView view(g);
-  const bool fits = rowStart >= 0 && rowEnd >= 0 && colStart >= 0 && colEnd >= 0 &&
-                    view.fits({uint64_t(rowStart), uint64_t(rowEnd), uint64_t(colStart), uint64_t(colEnd)});
-  if (!fits) {
-    throw Error("weightWindow: window rows " + std::to_string(rowStart) + ".." + std::to_string(rowEnd) + ", cols " +
-                std::to_string(colStart) + ".." + std::to_string(colEnd) + " does not fit a " + std::to_string(view.rows) +
-                "×" + std::to_string(view.cols) + " weight");
-  }
-  const ViewWindow w{uint64_t(rowStart), uint64_t(rowEnd), uint64_t(colStart), uint64_t(colEnd)};
   // The span as readWeightWindow measures it: first to last weight, the first rounded down to a byte.
   uint64_t first = UINT64_MAX, last = 0;
   for (const uint64_t r : {w.rowStart, w.rowEnd - 1}) {
@@ -31,7 +23,6 @@ ViewWindow checkWeightWindow(const TensorGeom& g, int64_t rowStart, int64_t rowE
     throw Error("weightWindow: the window spans " + std::to_string(spanBytes) +
                 " bytes of the tensor, more than the 64 MiB read at most; zoom in further");
   }
-  return w;
 }
 
 void weightWindowKernel(const Source& src, const TensorGeom& g, const ViewWindow& w, float* out) {

@@ -13,16 +13,12 @@ namespace sl {
 /** Most bytes of storage a window may span, from its first weight to its last; wider ones are refused. */
 constexpr uint64_t kMaxWindowSpanBytes = uint64_t(64) << 20;
 
-/**
- * The window rows [rowStart, rowEnd) × columns [colStart, colEnd) of g's view (g has a layout),
- * edges as given: throws unless it is non-empty, inside the view, and spans at most
- * kMaxWindowSpanBytes.
- */
-ViewWindow checkWeightWindow(const TensorGeom& g, int64_t rowStart, int64_t rowEnd, int64_t colStart, int64_t colEnd);
+/** Throws unless the window (inside g's view, see checkedWindow) spans at most kMaxWindowSpanBytes. */
+void checkWindowSpan(const TensorGeom& g, const ViewWindow& w);
 
 /**
  * out[(r - rowStart) * (colEnd - colStart) + (c - colStart)] = the value at view (r, c), decoded
- * to float64 (complex: magnitude) and rounded to float32, for a window checkWeightWindow accepted.
+ * to float64 (complex: magnitude) and rounded to float32, for a window checkWindowSpan accepted.
  */
 void weightWindowKernel(const Source& src, const TensorGeom& g, const ViewWindow& w, float* out);
 

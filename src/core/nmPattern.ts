@@ -7,10 +7,10 @@ export interface NmPattern {
 export const DEFAULT_NM: NmPattern = { n: 2, m: 4 };
 
 /** The largest group size the kernels take (their group counters are 16-bit). */
-export const MAX_NM_GROUP = 65535;
+const MAX_NM_GROUP = 65535;
 
 /** The one validity rule of a pattern: whole numbers with 0 <= N < M <= MAX_NM_GROUP. */
-export function isValidNmPattern(nm: NmPattern): boolean {
+function isValidNmPattern(nm: NmPattern): boolean {
   return Number.isInteger(nm.n) && Number.isInteger(nm.m) && nm.n >= 0 && nm.n < nm.m && nm.m <= MAX_NM_GROUP;
 }
 

@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { isCheckpointError } from '../core/errors';
 
 /** Jobs that take longer than this show a cancellable notification too. */
-export const NOTIFY_AFTER_MS = 400;
+const NOTIFY_AFTER_MS = 400;
 
 export interface JobProgress {
   /** The step under way, e.g. the tensor being analysed. */

@@ -22,7 +22,7 @@ export type RpcMessage =
   | { readonly rpc: 'cancel'; readonly id: number }
   | { readonly rpc: 'notify'; readonly method: string; readonly params: unknown };
 
-export function isRpcMessage(value: unknown): value is RpcMessage {
+function isRpcMessage(value: unknown): value is RpcMessage {
   return typeof value === 'object' && value !== null && typeof (value as { rpc?: unknown }).rpc === 'string';
 }
 

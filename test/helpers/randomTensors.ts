@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import type { TensorSource } from '../../src/core/checkpoint';
 import { DTYPE_BITS, type DType } from '../../src/core/dtype';
 import { seededRandom } from './random';
 
@@ -76,4 +78,14 @@ export function randomTensorBytes(dtype: DType, numel: number, seed: number, opt
     } else for (let b = 0; b < size; b++) bytes[at + b] = Math.floor(rnd() * 256);
   }
   return bytes;
+}
+
+/** The same bytes inline, and as a range of `file` at an odd offset with other bytes around it. */
+export function inlineAndFile(bytes: Uint8Array, file: string): TensorSource[] {
+  const offset = 13;
+  writeFileSync(file, Buffer.concat([Buffer.alloc(offset, 0xab), bytes, Buffer.alloc(5, 0xcd)]));
+  return [
+    { kind: 'inline', bytes },
+    { kind: 'file', path: file, offset, length: bytes.length },
+  ];
 }

@@ -308,7 +308,7 @@ export class FanInHistogram extends BarPanel {
 
   protected config(theme: Theme): ChartConfiguration<'bar', (number | null)[], string> {
     const options = baseOptions(theme, 'neurons', undefined, false)!;
-    const dense = this.layer?.geometry?.dense ?? 0;
+    const dense = this.layer?.geometry?.cols ?? 0;
     return {
       type: 'bar',
       data: {

@@ -32,8 +32,6 @@ export interface Geometry extends NmAxis {
   /** Kernel positions per input channel: a view column c is channel ⌊c / K⌋ at position c mod K. */
   readonly K: number;
   readonly fanIn: Uint32Array | null;
-  /** Fan-in of a dense neuron (= cols). */
-  readonly dense: number;
 }
 
 /** Typed arrays may arrive as typed arrays (VS Code ≥ 1.57 transfers them) or as plain JSON. */
@@ -67,10 +65,9 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
       geometry = {
         rows,
         cols,
-        inDim: inDim > 0 ? inDim : cols,
+        inDim,
         K: kernelPositions,
         fanIn: fanIn && fanIn.length === rows ? fanIn : null,
-        dense: cols,
       };
     }
     return {

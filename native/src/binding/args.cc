@@ -160,4 +160,14 @@ NmArgs nmArgs(const Napi::Object& a, const std::string& fn, bool noneAllowed) {
   return {uint64_t(nv.As<Napi::Number>().DoubleValue()), uint64_t(mv.As<Napi::Number>().DoubleValue())};
 }
 
+WeightArgs::WeightArgs(const Napi::CallbackInfo& info, const std::string& fn) : a(argObject(info, 0, fn)) {
+  tensorArgs(a, fn, g, src);
+  requireLayout(g, fn);
+}
+
+ViewWindow windowArgs(const WeightArgs& w, const std::string& fn) {
+  auto edge = [&](const char* name) { return integer(w.a.Get(name), fn + ": " + name); };
+  return checkedWindow(w.g, edge("rowStart"), edge("rowEnd"), edge("colStart"), edge("colEnd"), fn);
+}
+
 }  // namespace sl::binding

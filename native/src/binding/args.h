@@ -54,6 +54,16 @@ void tensorArgs(const Napi::Object& a, const std::string& fn, TensorGeom& g, Sou
 /** Throws unless the tensor has a layout. */
 void requireLayout(const TensorGeom& g, const std::string& fn);
 
+/** info[0] as a linear or conv weight: the arguments object, its tensor (with a layout), its bytes. */
+struct WeightArgs {
+  WeightArgs(const Napi::CallbackInfo& info, const std::string& fn);
+  Napi::Object a;
+  TensorGeom g;
+  Source src;
+};
+/** The rowStart/rowEnd/colStart/colEnd of `a`, checked to be a window of the weight's view. */
+ViewWindow windowArgs(const WeightArgs& w, const std::string& fn);
+
 struct NmArgs {
   uint64_t n = 0, m = 0;
 };

@@ -9,29 +9,21 @@ namespace {
 
 Napi::Value nmMask(const Napi::CallbackInfo& info) {
   const std::string fn = "nmMask";
-  const Napi::Object a = argObject(info, 0, fn);
-  TensorGeom g;
-  Source src;
-  tensorArgs(a, fn, g, src);
-  requireLayout(g, fn);
-  const unsigned threads = threadsArg(a.Get("threads"), fn);
-  const NmArgs nm = nmArgs(a, fn, false);
-  auto mask = Napi::Uint8Array::New(info.Env(), size_t(g.numel));
-  nmMaskKernel(src, g, nm.n, nm.m, threads, mask.Data());
+  const WeightArgs t(info, fn);
+  const unsigned threads = threadsArg(t.a.Get("threads"), fn);
+  const NmArgs nm = nmArgs(t.a, fn, false);
+  auto mask = Napi::Uint8Array::New(info.Env(), size_t(t.g.numel));
+  nmMaskKernel(t.src, t.g, nm.n, nm.m, threads, mask.Data());
   return mask;
 }
 
 Napi::Value fanInMask(const Napi::CallbackInfo& info) {
   const std::string fn = "fanInMask";
-  const Napi::Object a = argObject(info, 0, fn);
-  TensorGeom g;
-  Source src;
-  tensorArgs(a, fn, g, src);
-  requireLayout(g, fn);
-  const unsigned threads = threadsArg(a.Get("threads"), fn);
-  const uint64_t k = wholeNumber(a.Get("k"), fn + ": k");
-  auto mask = Napi::Uint8Array::New(info.Env(), size_t(g.numel));
-  fanInMaskKernel(src, g, k, threads, mask.Data());
+  const WeightArgs t(info, fn);
+  const unsigned threads = threadsArg(t.a.Get("threads"), fn);
+  const uint64_t k = wholeNumber(t.a.Get("k"), fn + ": k");
+  auto mask = Napi::Uint8Array::New(info.Env(), size_t(t.g.numel));
+  fanInMaskKernel(t.src, t.g, k, threads, mask.Data());
   return mask;
 }
 

@@ -74,29 +74,13 @@ Napi::Value scanMany(const Napi::CallbackInfo& info) {
 
 Napi::Value heatmap(const Napi::CallbackInfo& info) {
   const std::string fn = "heatmap";
-  const Napi::Object a = argObject(info, 0, fn);
-  TensorGeom g;
-  Source src;
-  tensorArgs(a, fn, g, src);
-  requireLayout(g, fn);
-  const NeuronView view(g);
-  HeatmapWindow w;
-  w.rowStart = wholeNumber(a.Get("rowStart"), fn + ": rowStart");
-  w.rowEnd = wholeNumber(a.Get("rowEnd"), fn + ": rowEnd");
-  w.colStart = wholeNumber(a.Get("colStart"), fn + ": colStart");
-  w.colEnd = wholeNumber(a.Get("colEnd"), fn + ": colEnd");
-  const uint64_t width = wholeNumber(a.Get("width"), fn + ": width", 1);
-  const uint64_t height = wholeNumber(a.Get("height"), fn + ": height", 1);
-  if (!view.fits({w.rowStart, w.rowEnd, w.colStart, w.colEnd})) {
-    throw Error(fn + ": window rows " + std::to_string(w.rowStart) + ".." + std::to_string(w.rowEnd) + ", cols " +
-                std::to_string(w.colStart) + ".." + std::to_string(w.colEnd) + " does not fit the " +
-                std::to_string(view.rows) + "×" + std::to_string(view.cols) +
-                " [neurons, fan-in positions] view (ends are exclusive, windows not empty)");
-  }
-  const double threshold = thresholdArg(a.Get("zeroThreshold"), fn);
-  const unsigned threads = threadsArg(a.Get("threads"), fn);
-  w.rows = std::min(height, w.rowEnd - w.rowStart);
-  w.cols = std::min(width, w.colEnd - w.colStart);
+  const WeightArgs t(info, fn);
+  const ViewWindow v = windowArgs(t, fn);
+  const uint64_t width = wholeNumber(t.a.Get("width"), fn + ": width", 1);
+  const uint64_t height = wholeNumber(t.a.Get("height"), fn + ": height", 1);
+  const double threshold = thresholdArg(t.a.Get("zeroThreshold"), fn);
+  const unsigned threads = threadsArg(t.a.Get("threads"), fn);
+  HeatmapWindow w{v.rowStart, v.rowEnd, v.colStart, v.colEnd, std::min(height, v.rowEnd - v.rowStart), std::min(width, v.colEnd - v.colStart)};
   constexpr uint64_t kMaxCells = uint64_t(1) << 22;
   if (w.rows > kMaxCells || w.cols > kMaxCells || w.rows * w.cols > kMaxCells) {
     throw Error(fn + ": " + std::to_string(w.rows) + "×" + std::to_string(w.cols) + " cells is more than the 2^22 supported");
@@ -104,7 +88,7 @@ Napi::Value heatmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto density = Napi::Float32Array::New(env, size_t(w.rows * w.cols));
   auto meanAbs = Napi::Float32Array::New(env, size_t(w.rows * w.cols));
-  heatmapKernel(src, g, w, threshold, threads, density.Data(), meanAbs.Data());
+  heatmapKernel(t.src, t.g, w, threshold, threads, density.Data(), meanAbs.Data());
   Napi::Object out = Napi::Object::New(env);
   out.Set("rows", double(w.rows));
   out.Set("cols", double(w.cols));
@@ -115,18 +99,11 @@ Napi::Value heatmap(const Napi::CallbackInfo& info) {
 
 Napi::Value weightWindow(const Napi::CallbackInfo& info) {
   const std::string fn = "weightWindow";
-  const Napi::Object a = argObject(info, 0, fn);
-  TensorGeom g;
-  Source src;
-  tensorArgs(a, fn, g, src);
-  requireLayout(g, fn);
-  const int64_t rowStart = integer(a.Get("rowStart"), fn + ": rowStart");
-  const int64_t rowEnd = integer(a.Get("rowEnd"), fn + ": rowEnd");
-  const int64_t colStart = integer(a.Get("colStart"), fn + ": colStart");
-  const int64_t colEnd = integer(a.Get("colEnd"), fn + ": colEnd");
-  const ViewWindow w = checkWeightWindow(g, rowStart, rowEnd, colStart, colEnd);
+  const WeightArgs t(info, fn);
+  const ViewWindow w = windowArgs(t, fn);
+  checkWindowSpan(t.g, w);
   auto out = Napi::Float32Array::New(info.Env(), size_t((w.rowEnd - w.rowStart) * (w.colEnd - w.colStart)));
-  weightWindowKernel(src, g, w, out.Data());
+  weightWindowKernel(t.src, t.g, w, out.Data());
   return out;
 }
 

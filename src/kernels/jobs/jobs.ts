@@ -3,7 +3,7 @@ import type { JobKind, JobTypes } from './jobTypes';
 import { openSyntheticJob } from './syntheticJob';
 
 /** How each kind of job is opened where it runs (the job worker, or in process for the reference). */
-export const JOB_OPENERS: { readonly [K in JobKind]: (spec: JobTypes[K]['spec']) => Job<JobTypes[K]> } = {
+const JOB_OPENERS: { readonly [K in JobKind]: (spec: JobTypes[K]['spec']) => Job<JobTypes[K]> } = {
   synthetic: openSyntheticJob,
 };
 

@@ -9,7 +9,7 @@ import type { Job } from '../jobs/job';
 import { runSteps } from '../jobs/job';
 import { openJobOfKind } from '../jobs/jobs';
 import type { NativeAddon } from './nativeAddon';
-import type { AddonMethods, JobMethods, WorkerMethods, WorkerNotifications } from './workerProtocol';
+import type { JobMethods, WorkerMethods, WorkerNotifications } from './workerProtocol';
 
 function loadAddon(path: string | undefined): NativeAddon | string {
   if (!path) return 'no addon path given';
@@ -23,15 +23,13 @@ function loadAddon(path: string | undefined): NativeAddon | string {
 
 const addon = loadAddon(process.argv[2]);
 
-/** Every addon function as a method; called without the addon, each says why it is missing. */
-const addonMethods = new Proxy({} as MethodImplementations<AddonMethods>, {
-  get: (_, op: string) => (args: unknown[]) => {
-    if (typeof addon === 'string') throw new Error(`native kernels unavailable: ${addon}`);
-    const fn = addon[op as keyof NativeAddon] as ((...a: unknown[]) => unknown) | undefined;
-    if (typeof fn !== 'function') throw new Error(`the native addon has no function "${op}"`);
-    return fn.apply(addon, args);
-  },
-});
+/** Calls addon function `op`; without the addon, says why it is missing. */
+function callAddon(op: string, args: unknown[]): unknown {
+  if (typeof addon === 'string') throw new Error(`native kernels unavailable: ${addon}`);
+  const fn = addon[op as keyof NativeAddon] as ((...a: unknown[]) => unknown) | undefined;
+  if (typeof fn !== 'function') throw new Error(`the native addon has no function "${op}"`);
+  return fn.apply(addon, args);
+}
 
 const jobs = new Map<number, Job<JobType>>();
 let nextHandle = 0;
@@ -57,8 +55,9 @@ const jobMethods: MethodImplementations<JobMethods> = {
   },
 };
 
+/** The job methods, and every other method name as the addon function of that name. */
 const methods = new Proxy(jobMethods as MethodImplementations<WorkerMethods>, {
-  get: (target, method: string) => (method in target ? target[method as keyof JobMethods] : addonMethods[method as keyof AddonMethods]),
+  get: (target, method: string) => (method in target ? target[method as keyof JobMethods] : (args: unknown[]) => callAddon(method, args)),
 });
 
 const channel = new MessageHandler<WorkerMethods, Record<never, never>, Record<never, never>, WorkerNotifications>(

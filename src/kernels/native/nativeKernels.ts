@@ -8,7 +8,7 @@ import type { NativeAddon } from './nativeAddon';
 import { WorkerProcess } from './workerProcess';
 
 /** How long a cancelled job may take to reach its next step boundary before its worker is killed. */
-export const JOB_CANCEL_GRACE_MS = 5000;
+const JOB_CANCEL_GRACE_MS = 5000;
 
 export interface NativeKernels extends Kernels {
   /** The worker that runs addon calls (scans, heatmaps, masks). */

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, ftruncateSync, mkdirSync, openSync } from 'node:fs';
 import * as path from 'node:path';
-import type { TensorSource, WeightLayout } from '../../../src/core/checkpoint';
+import type { WeightLayout } from '../../../src/core/checkpoint';
 import { ALL_DTYPES } from '../../../src/core/dtype';
 import { createKernels, nativePaths } from '../../../src/kernels/createKernels';
 import type { Kernels, TensorRef } from '../../../src/kernels/kernels';
@@ -11,7 +11,7 @@ import { createReferenceKernels } from '../../../src/kernels/reference/reference
 import type { HeatmapTiles, ScanRequest, ScanResult } from '../../../src/kernels/scanKernels';
 import { makeTempDir, REPO } from '../../helpers/fixtures';
 import { seededRandom } from '../../helpers/random';
-import { randomTensorBytes } from '../../helpers/randomTensors';
+import { inlineAndFile, randomTensorBytes } from '../../helpers/randomTensors';
 
 const SHAPES: { shape: number[]; layout?: WeightLayout }[] = [
   { shape: [7, 13], layout: { outAxis: 0, inAxis: 1 } },
@@ -82,16 +82,7 @@ describe('native kernels in a worker process, against the TypeScript reference',
     tmp?.remove();
   });
 
-  /** The same bytes as inline bytes, and as a file range at an odd offset. */
-  function sources(bytes: Uint8Array, name: string): TensorSource[] {
-    const file = path.join(tmp.dir, name);
-    const offset = 13;
-    writeFileSync(file, Buffer.concat([Buffer.alloc(offset, 0xab), bytes, Buffer.alloc(5, 0xcd)]));
-    return [
-      { kind: 'inline', bytes },
-      { kind: 'file', path: file, offset, length: bytes.length },
-    ];
-  }
+  const sources = (bytes: Uint8Array, name: string) => inlineAndFile(bytes, path.join(tmp.dir, name));
 
   for (const dtype of ALL_DTYPES) {
     it(`scan: ${dtype}, every layout and awkward shape, inline and file, N:M and thresholds`, async () => {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { closeSync, existsSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync } from 'node:fs';
 import * as path from 'node:path';
 import type { TensorSource, WeightLayout } from '../../../src/core/checkpoint';
 import { ALL_DTYPES, type DType } from '../../../src/core/dtype';
@@ -10,7 +10,7 @@ import type { NativeAddon } from '../../../src/kernels/native/nativeAddon';
 import { referenceWeightWindow } from '../../../src/kernels/reference/weightWindow';
 import { makeTempDir, REPO } from '../../helpers/fixtures';
 import { seededRandom } from '../../helpers/random';
-import { randomTensorBytes } from '../../helpers/randomTensors';
+import { inlineAndFile, randomTensorBytes } from '../../helpers/randomTensors';
 
 /** A quarter zeros and a quarter special values (-0.0, NaN, ±Inf), the rest random bit patterns. */
 const SPREAD = { zeros: 0.25, specials: 0.25 };
@@ -93,16 +93,7 @@ describe('native weightWindow against readWeightWindow', function () {
   });
   after(() => tmp?.remove());
 
-  /** The same bytes inline, and as a file range at an odd offset with other bytes around it. */
-  function sources(bytes: Uint8Array, name: string): TensorSource[] {
-    const file = path.join(tmp.dir, name);
-    const offset = 13;
-    writeFileSync(file, Buffer.concat([Buffer.alloc(offset, 0xab), bytes, Buffer.alloc(5, 0xcd)]));
-    return [
-      { kind: 'inline', bytes },
-      { kind: 'file', path: file, offset, length: bytes.length },
-    ];
-  }
+  const sources = (bytes: Uint8Array, name: string) => inlineAndFile(bytes, path.join(tmp.dir, name));
 
   for (const dtype of ALL_DTYPES) {
     it(`${dtype}: every layout, windows at the edges, inline and file`, async () => {
@@ -192,51 +183,28 @@ describe('native weightWindow against readWeightWindow', function () {
     }
     const empty = weight('float32', [0, 8], layout, { kind: 'inline', bytes: new Uint8Array(0) });
     assert.throws(() => nativeWindow(addon, empty, { rowStart: 0, rowEnd: 1, colStart: 0, colEnd: 1 }), /does not fit a 0×0 weight/);
-    for (const bad of [1.5, NaN, '1', undefined]) {
-      assert.throws(
-        () =>
-          addon.weightWindow({
-            source: { bytes: new Uint8Array(364) },
-            dtype: 'float32',
-            shape,
-            ...layout,
-            rowStart: bad as number,
-            rowEnd: 1,
-            colStart: 0,
-            colEnd: 1,
-          }),
+    // Arguments the binding refuses: whatever the window, they never reach the kernel.
+    const args = {
+      source: { bytes: new Uint8Array(364) },
+      dtype: 'float32' as const,
+      shape,
+      ...layout,
+      rowStart: 0,
+      rowEnd: 1,
+      colStart: 0,
+      colEnd: 1,
+    };
+    const refused: [Record<string, unknown>, RegExp][] = [
+      ...[1.5, NaN, '1', undefined].map((bad): [Record<string, unknown>, RegExp] => [
+        { rowStart: bad },
         /weightWindow: rowStart must be an integer/,
-      );
+      ]),
+      [{ outAxis: -1, inAxis: -1 }, /weightWindow: the tensor needs a layout/],
+      [{ source: { bytes: new Uint8Array(360) } }, /weightWindow: source has 360 bytes/],
+    ];
+    for (const [change, message] of refused) {
+      assert.throws(() => addon.weightWindow({ ...args, ...change } as Parameters<NativeAddon['weightWindow']>[0]), message);
     }
-    assert.throws(
-      () =>
-        addon.weightWindow({
-          source: { bytes: new Uint8Array(364) },
-          dtype: 'float32',
-          shape,
-          outAxis: -1,
-          inAxis: -1,
-          rowStart: 0,
-          rowEnd: 1,
-          colStart: 0,
-          colEnd: 1,
-        }),
-      /weightWindow: the tensor needs a layout/,
-    );
-    assert.throws(
-      () =>
-        addon.weightWindow({
-          source: { bytes: new Uint8Array(360) },
-          dtype: 'float32',
-          shape,
-          ...layout,
-          rowStart: 0,
-          rowEnd: 1,
-          colStart: 0,
-          colEnd: 1,
-        }),
-      /weightWindow: source has 360 bytes/,
-    );
   });
 
   it('refuses windows spanning more than 64 MiB of the tensor, as readWeightWindow does, and reads narrow ones of a large file', async () => {

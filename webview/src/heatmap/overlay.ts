@@ -148,7 +148,7 @@ export function drawFanIn(ctx: CanvasRenderingContext2D, vp: Viewport, t: Theme,
   ctx.fillRect(x0, yTop, width, yBottom - yTop);
   const fanIn = g.fanIn;
   if (!fanIn) return;
-  const dense = g.dense || 1;
+  const dense = g.cols || 1;
   const blue = t.blue;
   const light = css(t.rgba.blue, 0.4);
   if (vp.sy >= 3) {
@@ -229,7 +229,7 @@ export function describeHit(hit: Hit, c: TipContext): { title: string; lines: Ti
   const fanText =
     fanIn === undefined
       ? 'unknown'
-      : `${count(fanIn)} of ${count(g.dense)} (${percent(fanIn / g.dense)})${fanIn === 0 ? ' — dead neuron' : ''}`;
+      : `${count(fanIn)} of ${count(g.cols)} (${percent(fanIn / g.cols)})${fanIn === 0 ? ' — dead neuron' : ''}`;
   if (hit.col < 0) {
     lines.push(['fan-in', fanText, fanIn === 0 ? 'bad' : undefined]);
     return { title: `Neuron ${count(hit.row)}`, lines };

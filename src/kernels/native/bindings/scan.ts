@@ -1,8 +1,9 @@
-import type { ScanKernels, ScanRequest, ScanResult } from '../../scanKernels';
+import type { ViewWindow } from '../../../core/neuronView';
 import { checkNmPattern } from '../../../core/nmPattern';
+import type { WeightRef } from '../../kernels';
+import type { HeatmapTiles, ScanKernels, ScanRequest, ScanResult } from '../../scanKernels';
 import { nativeTensor, type NativeCall, type NativeTensor } from './args';
 
-/** The addon's scan capability (native/src/binding/scan_binding.cc). Counts are doubles, exact below 2^53. */
 type NativeScanArgs = NativeTensor & {
   readonly n: number;
   readonly m: number;
@@ -11,6 +12,7 @@ type NativeScanArgs = NativeTensor & {
   readonly threads: number;
 };
 
+/** Counts are doubles, exact below 2^53. */
 interface NativeScanResult {
   readonly nnz: number;
   readonly negativeZeros: number;
@@ -25,25 +27,17 @@ interface NativeScanResult {
   readonly histogram: Float64Array | null;
 }
 
+type NativeWindowArgs = NativeTensor & ViewWindow;
+
+/** The addon's scan capability (native/src/binding/scan_binding.cc). */
 export interface NativeScanAddon {
   scan(args: NativeScanArgs): NativeScanResult;
   /** Many tensors in one call, so that a model of many small tensors costs one call, not one each. */
   scanMany(args: readonly NativeScanArgs[]): NativeScanResult[];
   heatmap(
-    args: NativeTensor & {
-      readonly rowStart: number;
-      readonly rowEnd: number;
-      readonly colStart: number;
-      readonly colEnd: number;
-      readonly width: number;
-      readonly height: number;
-      readonly zeroThreshold: number;
-      readonly threads: number;
-    },
-  ): { readonly rows: number; readonly cols: number; readonly density: Float32Array; readonly meanAbs: Float32Array };
-  weightWindow(
-    args: NativeTensor & { readonly rowStart: number; readonly rowEnd: number; readonly colStart: number; readonly colEnd: number },
-  ): Float32Array;
+    args: NativeWindowArgs & { readonly width: number; readonly height: number; readonly zeroThreshold: number; readonly threads: number },
+  ): HeatmapTiles;
+  weightWindow(args: NativeWindowArgs): Float32Array;
 }
 
 function scanArgs(request: ScanRequest, threads: number): NativeScanArgs {
@@ -63,6 +57,11 @@ function scanResult(request: ScanRequest, r: NativeScanResult): ScanResult {
   };
 }
 
+/** A weight and a window of its [neurons × fan-in] view, as the addon takes them. */
+function windowArgs(w: WeightRef & ViewWindow): NativeWindowArgs {
+  return { ...nativeTensor(w), rowStart: w.rowStart, rowEnd: w.rowEnd, colStart: w.colStart, colEnd: w.colEnd };
+}
+
 export function nativeScanKernels(call: NativeCall<NativeScanAddon>, threads: number): ScanKernels {
   return {
     scan: async (request, signal) => scanResult(request, await call('scan', [scanArgs(request, threads)], signal)),
@@ -73,34 +72,9 @@ export function nativeScanKernels(call: NativeCall<NativeScanAddon>, threads: nu
     heatmap: (request, signal) =>
       call(
         'heatmap',
-        [
-          {
-            ...nativeTensor(request),
-            rowStart: request.rowStart,
-            rowEnd: request.rowEnd,
-            colStart: request.colStart,
-            colEnd: request.colEnd,
-            width: request.width,
-            height: request.height,
-            zeroThreshold: request.zeroThreshold ?? 0,
-            threads,
-          },
-        ],
+        [{ ...windowArgs(request), width: request.width, height: request.height, zeroThreshold: request.zeroThreshold ?? 0, threads }],
         signal,
       ),
-    weightWindow: (request, signal) =>
-      call(
-        'weightWindow',
-        [
-          {
-            ...nativeTensor(request),
-            rowStart: request.rowStart,
-            rowEnd: request.rowEnd,
-            colStart: request.colStart,
-            colEnd: request.colEnd,
-          },
-        ],
-        signal,
-      ),
+    weightWindow: (request, signal) => call('weightWindow', [windowArgs(request)], signal),
   };
 }
