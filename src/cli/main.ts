@@ -1,22 +1,14 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
-import { buildReport } from '../core/analysis/report';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
 import { isCheckpointError } from '../core/errors';
-import { openCheckpoint } from '../core/formats/registry';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
-import {
-  applyRoleOverrides,
-  parseRoleOverrides,
-  parseRoleOverridesJson,
-  RoleOverrideError,
-  unusedRoleOverrides,
-  type RoleOverrides,
-} from '../core/roles/roleOverrides';
+import { parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type RoleOverrides } from '../core/roles/roleOverrides';
 import { withFile } from '../core/randomAccessFile';
 import { createKernels, type KernelBackend } from '../kernels/createKernels';
+import type { Kernels } from '../kernels/kernels';
 import { KernelCrashError, NativeUnavailableError } from '../kernels/native/workerProcess';
 
 const USAGE = `Usage: sparsity-lens <command> [options]
@@ -39,8 +31,18 @@ Options:
   -h, --help    show this help
 `;
 
+/** What main may be given instead of making its own: kernels kept across calls (a fuzzer running many inputs). */
+export interface MainDependencies {
+  readonly kernels?: Kernels;
+}
+
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input or bad usage. */
-export async function main(argv: readonly string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+  deps: MainDependencies = {},
+): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -99,12 +101,11 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
     }
   }
   // The bundle lives in dist/; the addon and the worker are found from the package root.
-  const kernels = createKernels({ backend, root: path.resolve(__dirname, '..'), onWarning: (m) => err.write(m + '\n') });
+  const kernels = deps.kernels ?? createKernels({ backend, root: path.resolve(__dirname, '..'), onWarning: (m) => err.write(m + '\n') });
   try {
-    const opened = await openCheckpoint(files[0]);
-    const checkpoint = applyRoleOverrides(opened, roles);
-    for (const pattern of unusedRoleOverrides(opened, roles)) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
-    const report = await buildReport(checkpoint, kernels, { nm });
+    // The file is opened and scanned where the kernels run (the worker process, for native ones).
+    const { report, unusedRoles } = await kernels.analyseFile({ file: files[0], roles, nm, zeroThreshold: 0 });
+    for (const pattern of unusedRoles) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
     out.write(format === 'table' ? formatReportTable(report) : formatReport(report, format as ExportFormat));
     return 0;
   } catch (e) {
@@ -123,7 +124,7 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
     err.write(`error: ${files[0]}: unexpected failure: ${(e as Error).stack ?? String(e)}\n`);
     return 1;
   } finally {
-    await kernels.dispose();
+    if (!deps.kernels) await kernels.dispose();
   }
 }
 

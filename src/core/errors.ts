@@ -1,5 +1,5 @@
 /** What went wrong with a checkpoint file, in words a user can act on. */
-export type CheckpointProblem = 'empty' | 'truncated' | 'corrupt' | 'unsupported' | 'unsafe' | 'unknown-format' | 'io';
+export type CheckpointProblem = 'empty' | 'truncated' | 'corrupt' | 'unsupported' | 'unsafe' | 'unknown-format' | 'io' | 'timeout';
 
 /**
  * The one error type for bad input: names the file, the problem and, where known,

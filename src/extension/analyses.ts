@@ -1,9 +1,7 @@
 import * as vscode from 'vscode';
 import type { NmPattern } from '../core/nmPattern';
-import { analyseCheckpoint, type LayerNeurons, type SparsityReport } from '../core/analysis/report';
-import type { Checkpoint } from '../core/checkpoint';
-import { openCheckpoint } from '../core/formats/registry';
-import { applyRoleOverrides } from '../core/roles/roleOverrides';
+import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
+import type { CheckpointKey } from '../kernels/checkpointKernels';
 import { createKernels } from '../kernels/createKernels';
 import type { Kernels } from '../kernels/kernels';
 import { runJob } from './jobs';
@@ -12,7 +10,8 @@ import { readSettings, SETTINGS_SECTION, type Settings } from './settings';
 /** A checkpoint opened and analysed: what the editor, the tree and the commands show. */
 export interface Analysis {
   readonly uri: vscode.Uri;
-  readonly checkpoint: Checkpoint;
+  /** The file and overrides it was read with: how the kernels find its tensors again. */
+  readonly key: CheckpointKey;
   readonly report: SparsityReport;
   /** Per-neuron figures of each linear and conv weight, by tensor name. */
   readonly neurons: ReadonlyMap<string, LayerNeurons>;
@@ -20,10 +19,13 @@ export interface Analysis {
 
 /**
  * Analyses checkpoints once and shares the result; holds the kernels (worker processes for the
- * session). Settings that change the figures drop the cached analyses.
+ * session), which open and read the files: this process only receives reports. Settings that
+ * change the figures drop the cached analyses.
  */
 export class Analyses implements vscode.Disposable {
   private readonly cache = new Map<string, Promise<Analysis>>();
+  /** Cancels the cached analyses still under way, so that closing an editor stops its analysis. */
+  private readonly cancels = new Map<string, AbortController>();
   private readonly done = new Map<string, Analysis>();
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
@@ -81,52 +83,66 @@ export class Analyses implements vscode.Disposable {
     const key = uri.toString();
     let pending = this.cache.get(key);
     if (!pending) {
-      pending = this.analyse(uri, this.settings.nm).then(
+      const abort = new AbortController();
+      this.cancels.set(key, abort);
+      pending = this.analyse(uri, this.settings.nm, abort.signal).then(
         (analysis) => {
           this.done.set(key, analysis);
           this.changed.fire();
           return analysis;
         },
         (e: unknown) => {
-          this.cache.delete(key);
+          if (this.cache.get(key) === pending) this.cache.delete(key);
           throw e;
         },
       );
+      void pending.catch(() => undefined).finally(() => this.cancels.get(key) === abort && this.cancels.delete(key));
       this.cache.set(key, pending);
     }
     return pending;
   }
 
-  /** A fresh analysis with another N:M pattern; not cached. Runs as a job: progress, cancel. */
-  async analyse(uri: vscode.Uri, nm: NmPattern): Promise<Analysis> {
+  /**
+   * A fresh analysis with another N:M pattern; not cached. Runs as a job: progress, cancel (by
+   * the user, or by `cancel`).
+   */
+  async analyse(uri: vscode.Uri, nm: NmPattern, cancel?: AbortSignal): Promise<Analysis> {
     if (uri.scheme !== 'file') throw new Error(`only files on disk can be analysed, not ${uri.scheme}: URIs`);
     const title = `Sparsity Lens: analysing ${vscode.workspace.asRelativePath(uri)}`;
-    return runJob({ title, output: this.output }, async (signal, report) => {
+    return runJob({ title, output: this.output, cancel }, async (signal, report) => {
       const started = Date.now();
       if (this.settings.layerRolesError)
         throw new Error(`the setting sparsityLens.layerRoles is invalid: ${this.settings.layerRolesError}`);
-      const checkpoint = applyRoleOverrides(await openCheckpoint(uri.fsPath), this.settings.layerRoles);
+      const key: CheckpointKey = { file: uri.fsPath, roles: this.settings.layerRoles };
       let reported = 0;
-      const { report: result, neurons } = await analyseCheckpoint(checkpoint, this.kernels, {
-        nm,
-        zeroThreshold: this.settings.zeroThreshold,
-        signal,
-        onProgress: (done, total, name) => {
-          report({ message: name, increment: (100 * (done - reported)) / total });
-          reported = done;
+      const { report: result, neurons } = await this.kernels.analyseFile(
+        { ...key, nm, zeroThreshold: this.settings.zeroThreshold },
+        {
+          signal,
+          onProgress: (progress) => {
+            if (progress.phase === 'opened') report({ message: `${progress.tensors} tensors`, increment: 0 });
+            else {
+              report({ message: progress.name, increment: (100 * (progress.done - reported)) / progress.total });
+              reported = progress.done;
+            }
+          },
         },
-      });
+      );
       this.output.appendLine(
         `analysed ${uri.fsPath}: ${result.layers.length} tensors in ${Date.now() - started} ms (${this.kernels.name} kernels)`,
       );
-      return { uri, checkpoint, report: { ...result, file: vscode.workspace.asRelativePath(uri) }, neurons };
+      return { uri, key, report: { ...result, file: vscode.workspace.asRelativePath(uri) }, neurons };
     });
   }
 
-  /** Forgets a checkpoint whose editor closed. */
+  /** Forgets a checkpoint whose editor closed: its analysis stops if under way, the kernels let go of it. */
   forget(uri: vscode.Uri): void {
     const key = uri.toString();
+    this.cancels.get(key)?.abort();
+    this.cancels.delete(key);
     this.cache.delete(key);
+    const analysis = this.done.get(key);
+    if (analysis) void this.kernelsInstance?.closeCheckpoint(analysis.key).catch(() => undefined);
     if (this.done.delete(key)) this.changed.fire();
   }
 

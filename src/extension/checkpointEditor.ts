@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { WeightRef } from '../kernels/kernels';
+import type { CheckpointKey } from '../kernels/checkpointKernels';
 import { MessageHandler } from '../rpc/messageHandler';
 import { MAX_VALUES_WINDOW, type FromWebview, type HostMethods, type ToWebview } from '../webview/protocol';
 import type { Analyses } from './analyses';
@@ -71,12 +71,13 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     const channel: Channel = new MessageHandler<HostMethods, Record<never, never>, FromWebview, ToWebview>(
       (message) => void webview.postMessage(message),
       {
-        heatmap: ({ layer, window, width, height }, { signal }) => {
+        heatmap: async ({ layer, window, width, height }, { signal }) => {
           // Never more cells than the setting allows, whatever the webview asks for.
           const scale = Math.min(1, Math.sqrt(this.analyses.currentSettings.maxHeatmapCells / Math.max(1, width * height)));
-          return this.analyses.kernels.heatmap(
+          return this.analyses.kernels.tensorHeatmap(
             {
-              ...this.weight(uri, layer),
+              ...(await this.keyOf(uri)),
+              tensor: layer,
               ...window,
               width: Math.max(1, Math.floor(width * scale)),
               height: Math.max(1, Math.floor(height * scale)),
@@ -85,10 +86,10 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
             signal,
           );
         },
-        weightWindow: ({ layer, window }, { signal }) => {
+        weightWindow: async ({ layer, window }, { signal }) => {
           const size = (window.rowEnd - window.rowStart) * (window.colEnd - window.colStart);
           if (size > MAX_VALUES_WINDOW) throw new Error(`a window of ${size} weights is too large to show one by one`);
-          return this.analyses.kernels.weightWindow({ ...this.weight(uri, layer), ...window }, signal);
+          return this.analyses.kernels.tensorWeightWindow({ ...(await this.keyOf(uri)), tensor: layer, ...window }, signal);
         },
       },
       {
@@ -137,11 +138,9 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     channel.notify('select', { layer });
   }
 
-  /** The analysed weight named `layer`, as the kernels take it. */
-  private weight(uri: vscode.Uri, layer: string): WeightRef {
-    const tensor = this.analyses.find(uri)?.checkpoint.tensors.find((t) => t.name === layer);
-    if (!tensor?.layout) throw new Error(`no weight named "${layer}"`);
-    return { source: tensor.source, dtype: tensor.dtype, shape: tensor.shape, layout: tensor.layout };
+  /** How the kernels find the checkpoint of `uri`: as its analysis read it. */
+  private async keyOf(uri: vscode.Uri): Promise<CheckpointKey> {
+    return (this.analyses.find(uri) ?? (await this.analyses.get(uri))).key;
   }
 
   private async sendInit(uri: vscode.Uri, channel: Channel): Promise<void> {

@@ -15,6 +15,8 @@ export interface JobOptions {
   readonly title: string;
   readonly output: vscode.OutputChannel;
   readonly notifyAfterMs?: number;
+  /** Cancels the job from outside (an editor closed while its analysis runs). */
+  readonly cancel?: AbortSignal;
 }
 
 /**
@@ -28,6 +30,8 @@ export async function runJob<T>(
   job: (signal: AbortSignal, report: (progress: JobProgress) => void) => Promise<T>,
 ): Promise<T> {
   const abort = new AbortController();
+  if (options.cancel?.aborted) abort.abort();
+  options.cancel?.addEventListener('abort', () => abort.abort(), { once: true });
   let message = '';
   let percent = 0;
   let toNotification: ((progress: JobProgress) => void) | undefined;

@@ -1,5 +1,6 @@
 import type { TensorSource, WeightLayout } from '../core/checkpoint';
 import type { DType } from '../core/dtype';
+import type { CheckpointKernels } from './checkpointKernels';
 import type { CondensedKernels } from './condensedKernels';
 import type { JobKernels } from './jobKernels';
 import type { MaskKernels } from './maskKernels';
@@ -19,9 +20,10 @@ export type WeightRef = TensorRef & { readonly layout: WeightLayout };
 
 /**
  * Every kernel capability. Callers ask for the capability they use (`ScanKernels` for a report,
- * `MaskKernels` for pruning); the TypeScript reference and the native worker each implement all.
+ * `MaskKernels` for pruning, `CheckpointKernels` to open and analyse a file where the kernels run);
+ * the TypeScript reference and the native worker each implement all.
  */
-export interface Kernels extends ScanKernels, MaskKernels, CondensedKernels, JobKernels {
+export interface Kernels extends ScanKernels, MaskKernels, CondensedKernels, JobKernels, CheckpointKernels {
   readonly name: string;
   dispose(): Promise<void>;
 }

@@ -11,13 +11,13 @@ export type Methods = Record<string, { readonly params: unknown; readonly result
 /** What one side is told without a reply expected: for each notification, its payload. */
 export type Notifications = Record<string, unknown>;
 
-type ProgressOf<M> = M extends { readonly progress: infer P } ? P : never;
+export type ProgressOf<M> = M extends { readonly progress: infer P } ? P : never;
 
 /** Every message on a channel. */
 export type RpcMessage =
   | { readonly rpc: 'request'; readonly id: number; readonly method: string; readonly params: unknown }
   | { readonly rpc: 'reply'; readonly id: number; readonly result: unknown }
-  | { readonly rpc: 'error'; readonly id: number; readonly name: string; readonly message: string }
+  | { readonly rpc: 'error'; readonly id: number; readonly name: string; readonly message: string; readonly fields?: ErrorFields }
   | { readonly rpc: 'progress'; readonly id: number; readonly progress: unknown }
   | { readonly rpc: 'cancel'; readonly id: number }
   | { readonly rpc: 'notify'; readonly method: string; readonly params: unknown };
@@ -55,12 +55,26 @@ export interface RequestOptions<P> {
   readonly onAbort?: 'reject' | 'await';
 }
 
-/** An error the other side threw, with its name kept so callers can tell kinds apart. */
+/** An error's own fields that are plain values (a CheckpointError's file, problem and detail). */
+export type ErrorFields = Readonly<Record<string, string | number | boolean>>;
+
+/** An error the other side threw, with its name and plain fields kept so callers can tell kinds apart. */
 export class RemoteError extends Error {
-  constructor(name: string, message: string) {
+  constructor(
+    name: string,
+    message: string,
+    readonly fields: ErrorFields = {},
+  ) {
     super(message);
     this.name = name;
   }
+}
+
+function fieldsOf(error: Error): ErrorFields {
+  const fields: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(error))
+    if (['string', 'number', 'boolean'].includes(typeof value)) fields[key] = value as string | number | boolean;
+  return fields;
 }
 
 interface Pending {
@@ -150,7 +164,7 @@ export class MessageHandler<
         if (!call) break;
         call.cleanup();
         if (message.rpc === 'reply') call.resolve(message.result);
-        else call.reject(new RemoteError(message.name, message.message));
+        else call.reject(new RemoteError(message.name, message.message, message.fields));
         break;
       }
     }
@@ -184,7 +198,7 @@ export class MessageHandler<
       this.send({ rpc: 'reply', id, result });
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
-      this.send({ rpc: 'error', id, name: error.name, message: error.message });
+      this.send({ rpc: 'error', id, name: error.name, message: error.message, fields: fieldsOf(error) });
     } finally {
       this.running.delete(id);
     }

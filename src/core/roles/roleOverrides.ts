@@ -1,5 +1,5 @@
 import { kerasLayout, OUT_IN_LAYOUT, type Checkpoint, type Role, type TensorEntry, type WeightLayout } from '../checkpoint';
-import { isJsonObject } from '../formats/shared/jsonDocument';
+import { isJsonObject } from '../jsonValue';
 
 /**
  * User overrides of the role and layout the readers infer, for files whose conventions the

@@ -3,13 +3,20 @@
  * calls and job sessions). It is a separate process so that a crash in native code, or a kill
  * after a cancel, never takes the extension host or the CLI down.
  */
+import { availableParallelism } from 'node:os';
+import { basename } from 'node:path';
+import { OpenCheckpoints } from '../../core/analysis/openCheckpoints';
+import type { Checkpoint } from '../../core/checkpoint';
+import { openCheckpoint } from '../../core/formats/registry';
 import { MessageHandler, type MethodImplementations } from '../../rpc/messageHandler';
 import type { JobType } from '../jobKernels';
 import type { Job } from '../jobs/job';
 import { runSteps } from '../jobs/job';
 import { openJobOfKind } from '../jobs/jobs';
 import type { NativeAddon } from './nativeAddon';
-import type { JobMethods, WorkerMethods, WorkerNotifications } from './workerProtocol';
+import { referenceScanKernels } from '../reference/scan';
+import { nativeScanKernels } from './bindings/scan';
+import type { CheckpointMethods, JobMethods, WorkerMethods, WorkerNotifications } from './workerProtocol';
 
 function loadAddon(path: string | undefined): NativeAddon | string {
   if (!path) return 'no addon path given';
@@ -55,9 +62,51 @@ const jobMethods: MethodImplementations<JobMethods> = {
   },
 };
 
-/** The job methods, and every other method name as the addon function of that name. */
-const methods = new Proxy(jobMethods as MethodImplementations<WorkerMethods>, {
-  get: (target, method: string) => (method in target ? target[method as keyof JobMethods] : (args: unknown[]) => callAddon(method, args)),
+/**
+ * The addon's scans called in this process: tensor bytes read from files or derived here are
+ * scanned where they are, never copied to another process. Each call first lets pending messages
+ * in (a cancel, a tile request), since the addon's functions block until done.
+ */
+const scanKernels =
+  typeof addon === 'string'
+    ? referenceScanKernels()
+    : nativeScanKernels(
+        async (op, args, signal) => {
+          await new Promise((resolve) => setImmediate(resolve));
+          signal?.throwIfAborted();
+          return callAddon(op, args) as never;
+        },
+        Math.max(1, availableParallelism()),
+      );
+
+/**
+ * Test only: with SPARSITY_LENS_TEST_SLOW_OPEN_MS set, opening a file named *.slow-open.* first
+ * blocks this process that long, as a reader stuck in a loop would.
+ */
+function openForTest(path: string): Promise<Checkpoint> {
+  const ms = Number(process.env.SPARSITY_LENS_TEST_SLOW_OPEN_MS ?? 0);
+  if (ms > 0 && basename(path).includes('.slow-open.')) for (const until = Date.now() + ms; Date.now() < until;);
+  return openCheckpoint(path);
+}
+
+const checkpoints = new OpenCheckpoints(scanKernels, openForTest);
+
+const checkpointMethods: MethodImplementations<CheckpointMethods> = {
+  analyseFile: (request, { signal, progress }) => checkpoints.analyseFile(request, { signal, onProgress: progress }),
+  tensorHeatmap: (request, { signal }) => checkpoints.tensorHeatmap(request, signal),
+  tensorWeightWindow: (request, { signal }) => checkpoints.tensorWeightWindow(request, signal),
+  async closeCheckpoint(key) {
+    await checkpoints.closeCheckpoint(key);
+    return null;
+  },
+};
+
+const ownMethods = { ...jobMethods, ...checkpointMethods };
+
+/** The job and checkpoint methods, and every other method name as the addon function of that name. */
+const methods = new Proxy(ownMethods as MethodImplementations<WorkerMethods>, {
+  get: (target, method: string) =>
+    method in target ? target[method as keyof typeof ownMethods] : (args: unknown[]) => callAddon(method, args),
 });
 
 const channel = new MessageHandler<WorkerMethods, Record<never, never>, Record<never, never>, WorkerNotifications>(

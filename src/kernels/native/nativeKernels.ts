@@ -1,4 +1,8 @@
 import { availableParallelism } from 'node:os';
+import { CheckpointError } from '../../core/errors';
+import { RoleOverrideError } from '../../core/roles/roleOverrides';
+import { RemoteError } from '../../rpc/messageHandler';
+import type { CheckpointKernels } from '../checkpointKernels';
 import type { JobKernels, JobSession, JobType } from '../jobKernels';
 import type { Kernels } from '../kernels';
 import { nativeCondensedKernels } from './bindings/condensed';
@@ -17,6 +21,62 @@ export interface NativeKernels extends Kernels {
   readonly jobWorker: WorkerProcess;
   /** Test only: makes the kernel worker abort. */
   crashForTest(): Promise<void>;
+}
+
+/** How long opening a checkpoint (reading its headers) may take before the worker is killed. */
+export const OPEN_DEADLINE_MS = 60_000;
+
+/** How long a cancelled analysis or tile may take to stop before the worker is killed. */
+const CHECKPOINT_CANCEL_GRACE_MS = 1000;
+
+/** Errors the worker threw for bad input or bad overrides, as the types callers check for. */
+function revived(e: unknown): unknown {
+  if (!(e instanceof RemoteError)) return e;
+  const f = e.fields;
+  if (e.name === 'CheckpointError')
+    return new CheckpointError(String(f.file), f.problem as CheckpointError['problem'], String(f.detail), f.offset as number | undefined);
+  if (e.name === 'RoleOverrideError') return new RoleOverrideError(undefined, undefined, e.message);
+  return e;
+}
+
+/**
+ * Checkpoints opened and analysed in the worker, so a reader never runs in the caller's process:
+ * a reader stuck past the opening deadline, or not stopping within a grace period of a cancel,
+ * costs a killed worker, never a frozen caller.
+ */
+function workerCheckpoints(worker: WorkerProcess, openDeadlineMs: number): CheckpointKernels {
+  const options = (signal?: AbortSignal) => ({ graceMs: CHECKPOINT_CANCEL_GRACE_MS, signal });
+  const rethrow = (e: unknown) => {
+    throw revived(e);
+  };
+  return {
+    async analyseFile(request, { signal, onProgress } = {}) {
+      const deadline = setTimeout(() => {
+        const seconds = Math.round(openDeadlineMs / 1000);
+        worker.kill(
+          new CheckpointError(request.file, 'timeout', `reading the file's structure took longer than ${seconds} s; it was stopped`),
+        );
+      }, openDeadlineMs);
+      try {
+        return await worker.cooperative('analyseFile', request, {
+          ...options(signal),
+          onProgress: (progress) => {
+            if (progress.phase === 'opened') clearTimeout(deadline);
+            onProgress?.(progress);
+          },
+        });
+      } catch (e) {
+        return rethrow(e);
+      } finally {
+        clearTimeout(deadline);
+      }
+    },
+    tensorHeatmap: (request, signal) => worker.cooperative('tensorHeatmap', request, options(signal)).catch(rethrow),
+    tensorWeightWindow: (request, signal) => worker.cooperative('tensorWeightWindow', request, options(signal)).catch(rethrow),
+    async closeCheckpoint(key) {
+      await worker.cooperative('closeCheckpoint', key, options());
+    },
+  };
 }
 
 /** Jobs in a worker process of their own: a session is a handle there. */
@@ -46,7 +106,12 @@ function workerJobs(worker: WorkerProcess, graceMs: number): JobKernels {
 }
 
 /** The C++ kernels, run in worker processes; every call crosses the process boundary once. */
-export function createNativeKernels(workerScript: string, addonPath: string, graceMs = JOB_CANCEL_GRACE_MS): NativeKernels {
+export function createNativeKernels(
+  workerScript: string,
+  addonPath: string,
+  graceMs = JOB_CANCEL_GRACE_MS,
+  openDeadlineMs = OPEN_DEADLINE_MS,
+): NativeKernels {
   const worker = new WorkerProcess(workerScript, addonPath);
   const jobWorker = new WorkerProcess(workerScript, addonPath);
   const threads = Math.max(1, availableParallelism());
@@ -60,6 +125,7 @@ export function createNativeKernels(workerScript: string, addonPath: string, gra
     ...nativeMaskKernels(call, threads),
     ...nativeCondensedKernels(call, threads),
     ...workerJobs(jobWorker, graceMs),
+    ...workerCheckpoints(worker, openDeadlineMs),
     crashForTest: () => call('crashForTest', []),
     async dispose() {
       worker.dispose();

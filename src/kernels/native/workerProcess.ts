@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { MessageHandler, type RequestOptions } from '../../rpc/messageHandler';
+import { MessageHandler, type ProgressOf, type RequestOptions } from '../../rpc/messageHandler';
 import type { WorkerMethods, WorkerNotifications } from './workerProtocol';
 
 /** The worker stopped while answering (a native crash); the next call starts a new one. */
@@ -88,7 +88,7 @@ export class WorkerProcess {
   async cooperative<M extends keyof WorkerMethods & string>(
     method: M,
     params: WorkerMethods[M]['params'],
-    options: RequestOptions<unknown> & { readonly graceMs: number },
+    options: RequestOptions<ProgressOf<WorkerMethods[M]>> & { readonly graceMs: number },
   ): Promise<WorkerMethods[M]['result']> {
     const running = await this.started();
     let timer: NodeJS.Timeout | undefined;
@@ -105,6 +105,13 @@ export class WorkerProcess {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /** Kills the worker; the calls waiting on it reject with `reason`. */
+  kill(reason: Error): void {
+    if (!this.running) return;
+    this.running.killedBecause = reason;
+    this.stop();
   }
 
   dispose(): void {

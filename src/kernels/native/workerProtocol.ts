@@ -1,9 +1,18 @@
 /**
  * The messages between the extension (or CLI) and a kernel worker process, carried by the
- * request/reply handler of src/rpc. One worker process runs addon calls (scans, heatmaps,
- * masks); another of the same script runs long jobs, so neither waits for the other.
+ * request/reply handler of src/rpc. One worker process opens checkpoints and runs addon calls
+ * (scans, heatmaps, masks); another of the same script runs long jobs, so neither waits for the other.
  */
+import type {
+  AnalyseProgress,
+  AnalyseRequest,
+  CheckpointKey,
+  FileAnalysis,
+  TensorHeatmapRequest,
+  TensorWindowRequest,
+} from '../checkpointKernels';
 import type { JobOutcome } from '../jobKernels';
+import type { HeatmapTiles } from '../scanKernels';
 import type { JobKind } from '../jobs/jobTypes';
 import type { NativeAddon } from './nativeAddon';
 
@@ -24,7 +33,15 @@ export type JobMethods = {
   readonly closeJob: { readonly params: { readonly handle: number }; readonly result: null };
 };
 
-export type WorkerMethods = AddonMethods & JobMethods;
+/** Checkpoints opened and analysed in the worker: the caller gets reports and tiles, never tensor bytes. */
+export type CheckpointMethods = {
+  readonly analyseFile: { readonly params: AnalyseRequest; readonly result: FileAnalysis; readonly progress: AnalyseProgress };
+  readonly tensorHeatmap: { readonly params: TensorHeatmapRequest; readonly result: HeatmapTiles };
+  readonly tensorWeightWindow: { readonly params: TensorWindowRequest; readonly result: Float32Array };
+  readonly closeCheckpoint: { readonly params: CheckpointKey; readonly result: null };
+};
+
+export type WorkerMethods = AddonMethods & JobMethods & CheckpointMethods;
 
 /** What the worker says unasked: once at start, whether the addon loaded. */
 export type WorkerNotifications = {

@@ -1,3 +1,4 @@
+import { checkpointKernelsOn } from '../../core/analysis/openCheckpoints';
 import type { Kernels } from '../kernels';
 import { referenceCondensedKernels } from './condensed';
 import { referenceJobKernels } from './jobs';
@@ -7,9 +8,11 @@ import { CHUNK_ELEMENTS } from './tensorBytes';
 
 /** Every kernel in TypeScript: the test oracle and the fallback when the addon cannot load. */
 export function createReferenceKernels(chunkElements = CHUNK_ELEMENTS): Kernels {
+  const scan = referenceScanKernels(chunkElements);
   return {
     name: 'reference',
-    ...referenceScanKernels(chunkElements),
+    ...scan,
+    ...checkpointKernelsOn(scan),
     ...referenceMaskKernels,
     ...referenceCondensedKernels,
     ...referenceJobKernels,

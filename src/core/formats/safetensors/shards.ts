@@ -3,7 +3,8 @@ import type { Checkpoint, SkippedTensor, TensorEntry } from '../../checkpoint';
 import { CheckpointError } from '../../errors';
 import { withFile, type RandomAccessFile } from '../../randomAccessFile';
 import { resolveFileBesideModel, type FileBesideModel } from '../shared/fileBesideModel';
-import { isJsonObject, readJsonObject } from '../shared/jsonDocument';
+import { isJsonObject } from '../../jsonValue';
+import { readJsonObject } from '../shared/jsonDocument';
 import { readSafetensors } from './reader';
 
 /** More distinct shard files than this in one model is not a real checkpoint (Hugging Face writes a few hundred at most). */

@@ -1,3 +1,4 @@
+import { isJsonObject } from '../../jsonValue';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 
@@ -30,8 +31,4 @@ export async function readJsonObject(file: RandomAccessFile): Promise<Record<str
   const value = await readJsonValue(file);
   if (!isJsonObject(value)) throw new CheckpointError(file.path, 'unknown-format', 'the JSON is not an object, so not a model description');
   return value;
-}
-
-export function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

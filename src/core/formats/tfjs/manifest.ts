@@ -1,5 +1,5 @@
 import { CheckpointError } from '../../errors';
-import { isJsonObject } from '../shared/jsonDocument';
+import { isJsonObject } from '../../jsonValue';
 
 /**
  * A TF.js `weightsManifest`: groups of weights, each stored in the group's shard files

@@ -1,5 +1,5 @@
 import { IN_OUT_LAYOUT, kerasLayout, OUT_IN_LAYOUT, type Role, type WeightLayout } from '../../checkpoint';
-import { isJsonObject } from '../shared/jsonDocument';
+import { isJsonObject } from '../../jsonValue';
 
 /**
  * The roles of TF.js weights, from the model.json topology. Layouts follow Keras: Dense kernels

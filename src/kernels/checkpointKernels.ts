@@ -1,0 +1,49 @@
+import type { CheckpointAnalysis } from '../core/analysis/report';
+import type { ViewWindow } from '../core/neuronView';
+import type { NmPattern } from '../core/nmPattern';
+import type { RoleOverrides } from '../core/roles/roleOverrides';
+import type { HeatmapTiles } from './scanKernels';
+
+/** A checkpoint as the user asked to read it: the file and the role overrides applied to it. */
+export interface CheckpointKey {
+  readonly file: string;
+  readonly roles: RoleOverrides;
+}
+
+export interface AnalyseRequest extends CheckpointKey {
+  readonly nm: NmPattern;
+  readonly zeroThreshold: number;
+}
+
+/** An analysis, and the override patterns that matched no tensor (for a warning). */
+export interface FileAnalysis extends CheckpointAnalysis {
+  readonly unusedRoles: readonly string[];
+}
+
+/** Where an analysis is: reading the file's headers, then scanning its tensors. */
+export type AnalyseProgress =
+  | { readonly phase: 'opened'; readonly tensors: number }
+  | { readonly phase: 'scanned'; readonly done: number; readonly total: number; readonly name: string };
+
+export interface AnalyseOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: AnalyseProgress) => void;
+}
+
+export type TensorHeatmapRequest = CheckpointKey &
+  ViewWindow & { readonly tensor: string; readonly width: number; readonly height: number; readonly zeroThreshold: number };
+export type TensorWindowRequest = CheckpointKey & ViewWindow & { readonly tensor: string };
+
+/**
+ * Checkpoints opened where the kernels run, so that the caller (the extension host) never parses a
+ * file nor holds its tensors' bytes: it gets reports, and tiles of a tensor it names. Analyses
+ * and tile requests are by file and role overrides; a checkpoint closed or lost (a restarted
+ * worker) is opened again when next asked for.
+ */
+export interface CheckpointKernels {
+  analyseFile(request: AnalyseRequest, options?: AnalyseOptions): Promise<FileAnalysis>;
+  tensorHeatmap(request: TensorHeatmapRequest, signal?: AbortSignal): Promise<HeatmapTiles>;
+  tensorWeightWindow(request: TensorWindowRequest, signal?: AbortSignal): Promise<Float32Array>;
+  /** Lets go of a checkpoint no view shows any more. */
+  closeCheckpoint(key: CheckpointKey): Promise<void>;
+}
