@@ -43,6 +43,8 @@ export type CheckpointFormat = 'onnx' | 'safetensors' | 'pytorch' | 'numpy' | 't
 
 export interface Checkpoint {
   readonly file: string;
+  /** Lets go of what opening it made (a scratch file of derived values); absent when nothing was. */
+  readonly release?: () => Promise<void>;
   readonly format: CheckpointFormat;
   readonly tensors: readonly TensorEntry[];
   /** Format metadata kept for display (safetensors `__metadata__`, ONNX producer). */
@@ -54,41 +56,6 @@ export interface Checkpoint {
 export interface SkippedTensor {
   readonly name: string;
   readonly reason: string;
-}
-
-/**
- * Tensors whose analysed values must be computed from the stored bytes (non-contiguous views,
- * pruning pairs, zero-point shifts, byte swaps, Fortran order, dequantization) are materialized
- * in memory as `inline` sources, up to this many bytes each; larger ones are skipped with a reason.
- */
-export const MAX_DERIVED_BYTES = 1 << 30;
-
-/** All tensors materialized while opening one checkpoint share this many bytes. */
-export const MAX_DERIVED_BYTES_PER_CHECKPOINT = 2 * MAX_DERIVED_BYTES;
-
-/**
- * The memory a reader may spend materializing tensors of one checkpoint: at most
- * MAX_DERIVED_BYTES per tensor and `limit` in all, so a small hostile file that names the same
- * bytes many times (repeated shard paths, overlapping external data) cannot exhaust memory.
- */
-export class DerivedBytesBudget {
-  private used = 0;
-
-  constructor(readonly limit = MAX_DERIVED_BYTES_PER_CHECKPOINT) {}
-
-  /**
-   * Reserves `bytes` for one tensor. Returns undefined when granted, else why not, as a reason
-   * to skip the tensor with ("needs a 2.0 GiB copy in memory, over the 1.0 GiB limit per tensor").
-   */
-  reserve(bytes: number): string | undefined {
-    if (bytes > MAX_DERIVED_BYTES)
-      return `needs a ${formatBytes(bytes)} copy in memory, over the ${formatBytes(MAX_DERIVED_BYTES)} limit per tensor`;
-    if (this.used + bytes > this.limit) {
-      return `needs a ${formatBytes(bytes)} copy in memory, and the copies made for this file would pass ${formatBytes(this.limit)}`;
-    }
-    this.used += bytes;
-    return undefined;
-  }
 }
 
 /** Bytes in binary units for messages: "512 B", "3.0 MiB", "2.0 GiB". */

@@ -40,3 +40,45 @@ export function fortranStrides(shape: readonly number[]): number[] {
   }
   return strides;
 }
+
+/**
+ * The C-order copy of a strided view (as gatherStrided) in pieces of at most about `pieceBytes`,
+ * in order: a large view is produced without ever holding its whole copy. Pieces are whole
+ * slabs of one axis: that axis is the first whose inner block (the axes after it) fits in a piece.
+ */
+export function* gatherStridedPieces(
+  span: Uint8Array,
+  itemSize: number,
+  size: readonly number[],
+  stride: readonly number[],
+  pieceBytes: number,
+): Generator<Uint8Array> {
+  if (size.length === 0 || numelOf(size) === 0) {
+    yield gatherStrided(span, itemSize, size, stride);
+    return;
+  }
+  let axis = 0;
+  let inner = numelOf(size.slice(1)) * itemSize;
+  while (axis < size.length - 1 && inner > pieceBytes) inner /= size[++axis];
+  const perPiece = Math.max(1, Math.floor(pieceBytes / inner));
+  const innerSize = size.slice(axis + 1);
+  const innerStride = stride.slice(axis);
+  // Odometer over the axes before `axis`; each position is split into slabs along `axis`.
+  const index = new Array<number>(axis).fill(0);
+  for (let base = 0; ;) {
+    for (let i = 0; i < size[axis]; i += perPiece) {
+      const count = Math.min(perPiece, size[axis] - i);
+      yield gatherStrided(span.subarray((base + i * stride[axis]) * itemSize), itemSize, [count, ...innerSize], innerStride);
+    }
+    let d = axis - 1;
+    for (; d >= 0; d--) {
+      if (++index[d] < size[d]) {
+        base += stride[d];
+        break;
+      }
+      base -= (size[d] - 1) * stride[d];
+      index[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}

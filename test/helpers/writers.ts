@@ -1,7 +1,7 @@
 // Writers of small hand-built files for bad-input tests, where a test must control every byte
 // (sizes and CRCs that lie, headers no tool writes). Fixtures written by the real tools live in
 // test/fixtures; each writer here is checked against one of them in its own test.
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 
 export interface ZipMember {
   readonly name: string;
@@ -88,4 +88,88 @@ export function safetensorsOf(tensors: ReadonlyMap<string, readonly number[]>, s
   length.writeBigUInt64LE(BigInt(padded.length));
   const data = Buffer.from(new Float32Array([...tensors.values()].flat()).buffer);
   return Buffer.concat([length, padded, data]);
+}
+
+/**
+ * A zip laid out as torch.save lays it out: stored members under one folder. A member may be
+ * deflated instead, and may declare an uncompressed size other than its true one.
+ */
+export function storedZip(records: readonly (readonly [string, Uint8Array, { deflate?: boolean; declaredSize?: number }?])[]): Buffer {
+  return zipOf(
+    records.map(([name, raw, options]) => ({
+      name,
+      data: options?.deflate ? deflateRawSync(raw) : raw,
+      method: options?.deflate ? 8 : 0,
+      uncompressedSize: options?.declaredSize ?? raw.length,
+      crc: crc32(raw),
+    })),
+  );
+}
+
+/** Pickle bytes, protocol 2, for hand-built state dicts. */
+export const pk = {
+  str: (s: string) => Buffer.concat([Buffer.from('X'), u32(Buffer.byteLength(s)), Buffer.from(s)]),
+  int: (n: number) => Buffer.concat([Buffer.from('J'), i32(n)]),
+  global: (module: string, name: string) => Buffer.from(`c${module}\n${name}\n`, 'latin1'),
+  tuple: (...items: Buffer[]) => Buffer.concat([Buffer.from('('), ...items, Buffer.from('t')]),
+};
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+function i32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(n);
+  return b;
+}
+
+export interface TensorSpec {
+  name: string;
+  key: string;
+  /** Elements of the storage (bytes for `untypedAs`). */
+  numel: number;
+  offset: number;
+  size: number[];
+  stride: number[];
+  /** _rebuild_tensor_v3 on an UntypedStorage with this torch dtype (as torch ≥ 2.1 writes float8 …). */
+  untypedAs?: string;
+  /** Legacy 6-field persistent id: (view key, offset, numel) into the root storage. */
+  legacyView?: [string, number, number] | null;
+}
+
+/** data.pkl of a state dict {name: _rebuild_tensor_v2(FloatStorage key, offset, size, stride, False, OrderedDict())}. */
+export function statePickle(tensors: TensorSpec[]): Buffer {
+  const parts: Buffer[] = [Buffer.from([0x80, 0x02]), pk.global('collections', 'OrderedDict'), Buffer.from(')R(')];
+  for (const t of tensors) {
+    const fields = [
+      pk.str('storage'),
+      pk.global('torch', t.untypedAs ? 'UntypedStorage' : 'FloatStorage'),
+      pk.str(t.key),
+      pk.str('cpu'),
+      pk.int(t.numel),
+    ];
+    if (t.legacyView !== undefined) {
+      fields.push(
+        t.legacyView === null ? Buffer.from('N') : pk.tuple(pk.str(t.legacyView[0]), pk.int(t.legacyView[1]), pk.int(t.legacyView[2])),
+      );
+    }
+    const hooks = Buffer.concat([pk.global('collections', 'OrderedDict'), Buffer.from(')R')]);
+    parts.push(
+      pk.str(t.name),
+      pk.global('torch._utils', t.untypedAs ? '_rebuild_tensor_v3' : '_rebuild_tensor_v2'),
+      pk.tuple(
+        Buffer.concat([pk.tuple(...fields), Buffer.from('Q')]),
+        pk.int(t.offset),
+        pk.tuple(...t.size.map(pk.int)),
+        pk.tuple(...t.stride.map(pk.int)),
+        Buffer.from([0x89]),
+        hooks,
+        ...(t.untypedAs ? [pk.global('torch', t.untypedAs), Buffer.from('}')] : []),
+      ),
+      Buffer.from('R'),
+    );
+  }
+  parts.push(Buffer.from('u.'));
+  return Buffer.concat(parts);
 }

@@ -14,7 +14,7 @@ import type { ViewWindow } from '../neuronView';
 import { applyRoleOverrides, unusedRoleOverrides } from '../roles/roleOverrides';
 import { analyseCheckpoint } from './report';
 
-/** Most checkpoints kept open at once: values derived in memory (inflated members…) can be large. */
+/** Most checkpoints kept open at once: values derived while opening (inflated members…) can be large. */
 const MAX_OPEN = 4;
 
 /** The checkpoint capability over `kernels`, run in the caller's process. */
@@ -28,9 +28,16 @@ export function checkpointKernelsOn(kernels: ScanKernels, openFile?: (path: stri
   };
 }
 
+/** One opened checkpoint, with the calls using it: what it holds is let go when it is dropped and unused. */
+interface OpenEntry {
+  readonly opened: Promise<{ checkpoint: Checkpoint; unusedRoles: string[] }>;
+  users: number;
+  dropped: boolean;
+}
+
 /** Opens checkpoints, keeps the last few open, and runs the given scan kernels on them. */
 export class OpenCheckpoints implements CheckpointKernels {
-  private readonly open = new Map<string, Promise<Checkpoint>>();
+  private readonly open = new Map<string, OpenEntry>();
 
   constructor(
     private readonly kernels: ScanKernels,
@@ -39,62 +46,92 @@ export class OpenCheckpoints implements CheckpointKernels {
 
   async analyseFile(request: AnalyseRequest, options: AnalyseOptions = {}): Promise<FileAnalysis> {
     // A new analysis reads the file again: it may have changed since it was last opened.
-    this.forget(request);
-    const { checkpoint, unusedRoles } = await this.checkpoint(request, true);
-    options.onProgress?.({ phase: 'opened', tensors: checkpoint.tensors.length });
-    const analysis = await analyseCheckpoint(checkpoint, this.kernels, {
-      nm: request.nm,
-      zeroThreshold: request.zeroThreshold,
-      signal: options.signal,
-      onProgress: (done, total, name) => options.onProgress?.({ phase: 'scanned', done, total, name }),
+    return this.using(request, true, async ({ checkpoint, unusedRoles }) => {
+      options.onProgress?.({ phase: 'opened', tensors: checkpoint.tensors.length });
+      const analysis = await analyseCheckpoint(checkpoint, this.kernels, {
+        nm: request.nm,
+        zeroThreshold: request.zeroThreshold,
+        signal: options.signal,
+        onProgress: (done, total, name) => options.onProgress?.({ phase: 'scanned', done, total, name }),
+      });
+      return { ...analysis, unusedRoles };
     });
-    return { ...analysis, unusedRoles };
   }
 
   async tensorHeatmap(request: TensorHeatmapRequest, signal?: AbortSignal): Promise<HeatmapTiles> {
-    const weight = await this.weight(request);
-    return this.kernels.heatmap(
-      { ...weight, ...windowOf(request), width: request.width, height: request.height, zeroThreshold: request.zeroThreshold },
-      signal,
+    return this.usingWeight(request, (weight) =>
+      this.kernels.heatmap(
+        { ...weight, ...windowOf(request), width: request.width, height: request.height, zeroThreshold: request.zeroThreshold },
+        signal,
+      ),
     );
   }
 
   async tensorWeightWindow(request: TensorWindowRequest, signal?: AbortSignal): Promise<Float32Array> {
-    return this.kernels.weightWindow({ ...(await this.weight(request)), ...windowOf(request) }, signal);
+    return this.usingWeight(request, (weight) => this.kernels.weightWindow({ ...weight, ...windowOf(request) }, signal));
   }
 
   async closeCheckpoint(key: CheckpointKey): Promise<void> {
-    this.forget(key);
-  }
-
-  private forget(key: CheckpointKey): void {
-    this.open.delete(keyOf(key));
-  }
-
-  private async checkpoint(key: CheckpointKey, fresh = false): Promise<{ checkpoint: Checkpoint; unusedRoles: string[] }> {
     const id = keyOf(key);
-    let pending = fresh ? undefined : this.open.get(id);
-    let unusedRoles: string[] = [];
-    if (!pending) {
-      pending = this.openFile(key.file).then((opened) => {
-        unusedRoles = unusedRoleOverrides(opened, key.roles);
-        return applyRoleOverrides(opened, key.roles);
+    const entry = this.open.get(id);
+    if (entry) this.drop(id, entry);
+  }
+
+  /** Runs `use` on the open checkpoint (opening it first, or again when `fresh`); it stays open meanwhile. */
+  private async using<T>(key: CheckpointKey, fresh: boolean, use: (opened: Awaited<OpenEntry['opened']>) => Promise<T>): Promise<T> {
+    const id = keyOf(key);
+    let entry = this.open.get(id);
+    if (entry && fresh) this.drop(id, entry);
+    if (!entry || fresh) {
+      const opened = this.openFile(key.file).then(async (checkpoint) => {
+        try {
+          return { checkpoint: applyRoleOverrides(checkpoint, key.roles), unusedRoles: unusedRoleOverrides(checkpoint, key.roles) };
+        } catch (e) {
+          await checkpoint.release?.();
+          throw e;
+        }
       });
-      pending.catch(() => this.open.get(id) === pending && this.open.delete(id));
+      const made: OpenEntry = { opened, users: 0, dropped: false };
+      opened.catch(() => this.open.get(id) === made && this.open.delete(id));
+      entry = made;
     }
     // The most recently used last; the least recently used goes first when too many are open.
     this.open.delete(id);
-    this.open.set(id, pending);
-    while (this.open.size > MAX_OPEN) this.open.delete(this.open.keys().next().value!);
-    return { checkpoint: await pending, unusedRoles };
+    this.open.set(id, entry);
+    for (const [oldest, old] of this.open) if (this.open.size > MAX_OPEN) this.drop(oldest, old);
+    entry.users++;
+    try {
+      return await use(await entry.opened);
+    } finally {
+      entry.users--;
+      if (entry.dropped && entry.users === 0) release(entry);
+    }
   }
 
-  private async weight(request: CheckpointKey & { readonly tensor: string }): Promise<TensorEntry & Required<Pick<TensorEntry, 'layout'>>> {
-    const { checkpoint } = await this.checkpoint(request);
-    const tensor = checkpoint.tensors.find((t) => t.name === request.tensor);
-    if (!tensor?.layout) throw new Error(`no weight named "${request.tensor}" in ${checkpoint.file}`);
-    return tensor as TensorEntry & Required<Pick<TensorEntry, 'layout'>>;
+  private async usingWeight<T>(request: CheckpointKey & { readonly tensor: string }, use: (weight: WeightEntry) => Promise<T>): Promise<T> {
+    return this.using(request, false, ({ checkpoint }) => {
+      const tensor = checkpoint.tensors.find((t) => t.name === request.tensor);
+      if (!tensor?.layout) throw new Error(`no weight named "${request.tensor}" in ${checkpoint.file}`);
+      return use(tensor as WeightEntry);
+    });
   }
+
+  private drop(id: string, entry: OpenEntry): void {
+    if (this.open.get(id) === entry) this.open.delete(id);
+    if (entry.dropped) return;
+    entry.dropped = true;
+    if (entry.users === 0) release(entry);
+  }
+}
+
+type WeightEntry = TensorEntry & Required<Pick<TensorEntry, 'layout'>>;
+
+/** Lets go of what opening made (a scratch file), once no call reads it any more. */
+function release(entry: OpenEntry): void {
+  entry.opened.then(
+    ({ checkpoint }) => checkpoint.release?.().catch(() => undefined),
+    () => undefined,
+  );
 }
 
 function windowOf(w: ViewWindow): ViewWindow {

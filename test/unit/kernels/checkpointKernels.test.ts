@@ -1,5 +1,8 @@
 import { strict as assert } from 'node:assert';
+import { basename } from 'node:path';
+import { OpenCheckpoints } from '../../../src/core/analysis/openCheckpoints';
 import { CheckpointError } from '../../../src/core/errors';
+import { openCheckpoint } from '../../../src/core/formats/registry';
 import { parseRoleOverridesJson, RoleOverrideError } from '../../../src/core/roles/roleOverrides';
 import type { AnalyseProgress, CheckpointKey } from '../../../src/kernels/checkpointKernels';
 import { createKernels, nativePaths } from '../../../src/kernels/createKernels';
@@ -89,6 +92,54 @@ describe('checkpoints opened and analysed where the kernels run', function () {
       });
     });
   }
+
+  describe('what opening made is let go once no call uses it', () => {
+    let kernels: Kernels;
+    let released: string[];
+    let open: OpenCheckpoints;
+    const analyse = (path: string, roles = parseRoleOverridesJson('{}')) =>
+      open.analyseFile({ file: path, roles, nm: { n: 2, m: 4 }, zeroThreshold: 0 });
+    before(() => (kernels = createKernels({ backend: 'reference', root: REPO })));
+    after(() => kernels.dispose());
+    beforeEach(() => {
+      released = [];
+      // Each opening gets its own release, recorded by the file's name and the opening's number.
+      let openings = 0;
+      open = new OpenCheckpoints(kernels, async (path) => {
+        const tag = `${basename(path)}#${++openings}`;
+        return { ...(await openCheckpoint(path)), release: async () => void released.push(tag) };
+      });
+    });
+    const window = { rowStart: 0, rowEnd: 2, colStart: 0, colEnd: 4 };
+
+    it('closing releases it, after the tile that was being drawn', async () => {
+      const tile = open.tensorWeightWindow({ file, roles: [], tensor: 'a.weight', ...window });
+      await open.closeCheckpoint({ file, roles: [] });
+      assert.deepEqual(released, []);
+      assert.deepEqual(Array.from(await tile), TENSORS.get('a.weight'));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(released, ['two.safetensors#1']);
+      await open.closeCheckpoint({ file, roles: [] });
+      assert.equal(released.length, 1, 'released once');
+    });
+
+    it('a new analysis of the same file releases the previous opening; the fifth file open releases the least recent', async () => {
+      await analyse(file);
+      await analyse(file);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(released, ['two.safetensors#1']);
+      const others = ['1', '2', '3', '4'].map((n) => tmp.write(`other${n}.safetensors`, safetensorsOf(TENSORS, [2, 4])));
+      for (const other of others) await analyse(other);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(released, ['two.safetensors#1', 'two.safetensors#2']);
+    });
+
+    it('an opening whose role overrides fail is released at once', async () => {
+      const bad = parseRoleOverridesJson('{"a.weight": {"role": "linear", "outAxis": 5, "inAxis": 0}}');
+      await assert.rejects(analyse(file, bad), RoleOverrideError);
+      assert.deepEqual(released, ['two.safetensors#1']);
+    });
+  });
 
   describe('a reader that never returns costs a killed worker, not a stuck caller', () => {
     let native: NativeKernels;

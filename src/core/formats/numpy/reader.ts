@@ -1,5 +1,6 @@
 import * as nodePath from 'node:path';
-import { DerivedBytesBudget, type Checkpoint, type SkippedTensor, type TensorEntry } from '../../checkpoint';
+import { type Checkpoint, type SkippedTensor, type TensorEntry } from '../../checkpoint';
+import { DerivedBytesBudget } from '../../derivedBytes';
 import { byteSwapUnit, swapBytes, type DType } from '../../dtype';
 import { fortranStrides, gatherStrided } from '../../stridedCopy';
 import { CheckpointError, isCheckpointError } from '../../errors';
@@ -7,7 +8,16 @@ import type { RandomAccessFile } from '../../randomAccessFile';
 import { roleByName } from '../../roles/rolesByName';
 import { sliceOf, storageNote, type StoredRange, type StoredTensor, type StoredZipMember } from '../../storedTensor';
 import { LiteralError, parsePythonLiteral, type PyValue } from './pythonLiteral';
-import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, storedZipMember, type ZipEntry } from '../shared/zip';
+import {
+  inflateZipMember,
+  looksLikeZip,
+  memberSource,
+  METHOD_DEFLATE,
+  METHOD_STORED,
+  readZipDirectory,
+  storedZipMember,
+  type ZipEntry,
+} from '../shared/zip';
 
 /** `\x93NUMPY`, then the major and minor version bytes. */
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
@@ -29,8 +39,8 @@ export async function readNumpy(file: RandomAccessFile, budget = new DerivedByte
   const path = file.path;
   if (file.size === 0) throw new CheckpointError(path, 'empty', 'the file is empty');
   const head = await file.read(0, Math.min(file.size, NPY_MAGIC.length));
-  if (looksLikeNpy(head)) return readNpy(file, budget);
-  if (looksLikeZip(head)) return readNpz(file, budget);
+  const read = looksLikeNpy(head) ? readNpy : looksLikeZip(head) ? readNpz : undefined;
+  if (read) return budget.keepingScratch(() => read(file, budget));
   if (file.size < NPY_MAGIC.length) throw new CheckpointError(path, 'truncated', `only ${file.size} bytes: too short for a NumPy file`, 0);
   throw new CheckpointError(
     path,
@@ -61,8 +71,10 @@ interface NpyBytes {
   /** Size of the .npy stream in bytes. */
   readonly size: number;
   read(offset: number, length: number): Promise<Uint8Array>;
-  /** Absolute file offset of the stream's first byte, when it is a file range. */
+  /** Absolute file offset of the stream's first byte, when it is a file range (for messages). */
   readonly fileOffset?: number;
+  /** Where kernels can read the stream's bytes: a range of the file, or of the scratch file an inflated member went to. */
+  readonly readable?: { readonly path: string; readonly offset: number };
   /** How messages name the stream inside the file, e.g. `member "fc1.weight.npy"`. */
   readonly label?: string;
   /** Where the stream is stored: the whole file, or a zip member. */
@@ -74,11 +86,12 @@ async function readNpy(file: RandomAccessFile, budget: DerivedBytesBudget): Prom
     size: file.size,
     read: (offset, length) => file.read(offset, length),
     fileOffset: 0,
+    readable: { path: file.path, offset: 0 },
     stored: { kind: 'range', file: file.path, offset: 0, length: file.size, byteOrder: 'little' },
   };
   const header = await readNpyHeader(file.path, bytes);
   const name = nodePath.basename(file.path).replace(/\.npy$/i, '');
-  const made = await makeTensor(file.path, name, header, bytes, budget);
+  const made = await makeTensor(name, header, bytes, budget);
   return {
     file: file.path,
     format: 'numpy',
@@ -222,7 +235,6 @@ function dtypeOfDescr(descr: string): { dtype: DType; itemSize: number; bigEndia
  * all tensors of the file (inflated members, byte swaps, Fortran order).
  */
 async function makeTensor(
-  path: string,
   name: string,
   header: NpyHeader,
   npy: NpyBytes,
@@ -233,19 +245,19 @@ async function makeTensor(
   const swap = header.bigEndian;
   const base = { name, dtype: header.dtype, shape: header.shape, ...role };
   const data = sliceOf({ ...npy.stored, byteOrder: swap ? 'big' : 'little' }, header.dataStart, header.dataLength);
-  if (!transpose && !swap && npy.fileOffset !== undefined) {
+  if (!transpose && !swap && npy.readable) {
     return {
       tensor: {
         ...base,
-        source: { kind: 'file', path, offset: npy.fileOffset + header.dataStart, length: header.dataLength },
+        source: { kind: 'file', path: npy.readable.path, offset: npy.readable.offset + header.dataStart, length: header.dataLength },
         stored: data,
       },
     };
   }
   const swapped: StoredTensor = swap ? { kind: 'derived', op: 'byteSwap', unit: byteSwapUnit(header.dtype), from: data } : data;
   const stored: StoredTensor = transpose ? { kind: 'derived', op: 'fortranOrder', itemSize: header.itemSize, from: swapped } : swapped;
-  // Inflated members are in memory already; a byte swap works in place, a transpose needs a copy.
-  for (const cost of [npy.fileOffset === undefined ? 0 : header.dataLength, transpose ? header.dataLength : 0]) {
+  // Members inflated into memory are there already; a byte swap works in place, a transpose needs a copy.
+  for (const cost of [npy.readable === undefined ? 0 : header.dataLength, transpose ? header.dataLength : 0]) {
     const refused = cost > 0 ? budget.reserve(cost) : undefined;
     if (refused) return { skipped: { name, reason: `its values would have to be ${storageNote(stored)} in memory, which ${refused}` } };
   }
@@ -315,24 +327,9 @@ async function readNpzMember(
   if (entry.method !== METHOD_STORED && entry.method !== METHOD_DEFLATE) {
     return { skipped: { name, reason: `zip compression method ${entry.method} is not supported` } };
   }
-  const source = await memberSource(file, entry, budget);
-  if (source.kind === 'skipped') return { skipped: { name, reason: source.reason } };
   const member = storedZipMember(path, entry);
-  const npy: NpyBytes =
-    source.kind === 'file'
-      ? {
-          size: source.length,
-          read: (offset, length) => file.read(source.offset + offset, length),
-          fileOffset: source.offset,
-          label,
-          stored: member,
-        }
-      : {
-          size: source.bytes.length,
-          read: async (offset, length) => source.bytes.subarray(offset, offset + length),
-          label,
-          stored: member,
-        };
+  const npy = (await inflatedToScratch(file, entry, budget, label, member)) ?? (await npyOfMember(file, entry, budget, label, member));
+  if ('skipped' in npy) return { skipped: { name, reason: npy.skipped } };
   let header: NpyHeader;
   try {
     header = await readNpyHeader(path, npy);
@@ -341,5 +338,60 @@ async function readNpzMember(
     if (isCheckpointError(e) && e.problem === 'unsupported') return { skipped: { name, reason: e.detail.replace(`${label}: `, '') } };
     throw e;
   }
-  return makeTensor(path, name, header, npy, budget);
+  return makeTensor(name, header, npy, budget);
+}
+
+/** A stored member as a file range, a deflated one inflated into memory (within the budget). */
+async function npyOfMember(
+  file: RandomAccessFile,
+  entry: ZipEntry,
+  budget: DerivedBytesBudget,
+  label: string,
+  member: StoredZipMember,
+): Promise<NpyBytes | { skipped: string }> {
+  const source = await memberSource(file, entry, budget);
+  if (source.kind === 'skipped') return { skipped: source.reason };
+  if (source.kind === 'inline') {
+    return {
+      size: source.bytes.length,
+      read: async (offset, length) => source.bytes.subarray(offset, offset + length),
+      label,
+      stored: member,
+    };
+  }
+  return {
+    size: source.length,
+    read: (offset, length) => file.read(source.offset + offset, length),
+    fileOffset: source.offset,
+    readable: { path: file.path, offset: source.offset },
+    label,
+    stored: member,
+  };
+}
+
+/**
+ * A large deflated member inflated piece by piece into the checkpoint's scratch file, so that
+ * neither the inflated array nor a copy of it is ever in memory; undefined when it stays in memory.
+ */
+async function inflatedToScratch(
+  file: RandomAccessFile,
+  entry: ZipEntry,
+  budget: DerivedBytesBudget,
+  label: string,
+  member: StoredZipMember,
+): Promise<NpyBytes | { skipped: string } | undefined> {
+  if (entry.method !== METHOD_DEFLATE || entry.encrypted) return undefined;
+  const scratch = await budget.scratchFor(entry.uncompressedSize);
+  if (!scratch) return undefined;
+  const refused = budget.reserve(entry.uncompressedSize);
+  if (refused) return { skipped: `compressed zip member "${entry.name}" ${refused}` };
+  const start = scratch.size;
+  await inflateZipMember(file, entry, async (piece) => void (await scratch.append(piece)));
+  return {
+    size: entry.uncompressedSize,
+    read: (offset, length) => scratch.read(start + offset, length),
+    readable: { path: scratch.path, offset: start },
+    label,
+    stored: member,
+  };
 }

@@ -1,4 +1,5 @@
-import { numelOf, type DerivedBytesBudget, type SkippedTensor, type TensorSource } from '../../checkpoint';
+import { numelOf, type SkippedTensor, type TensorSource } from '../../checkpoint';
+import { type DerivedBytesBudget } from '../../derivedBytes';
 import { alignedBytes, DTYPE_BITS, type DType } from '../../dtype';
 import { OpenFiles, type RandomAccessFile } from '../../randomAccessFile';
 import type { ShiftedDType, StoredTensor } from '../../storedTensor';

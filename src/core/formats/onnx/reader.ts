@@ -1,4 +1,5 @@
-import { DerivedBytesBudget, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry, type TensorSource } from '../../checkpoint';
+import { numelOf, type Checkpoint, type SkippedTensor, type TensorEntry, type TensorSource } from '../../checkpoint';
+import { DerivedBytesBudget } from '../../derivedBytes';
 import { CheckpointError } from '../../errors';
 import type { OnnxDataField, StoredTensor } from '../../storedTensor';
 import { resolveFileBesideModel } from '../shared/fileBesideModel';

@@ -1,4 +1,5 @@
-import type { Checkpoint, DerivedBytesBudget } from '../../checkpoint';
+import type { Checkpoint } from '../../checkpoint';
+import type { DerivedBytesBudget } from '../../derivedBytes';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import type { StoredRange } from '../../storedTensor';

@@ -1,4 +1,5 @@
-import { DerivedBytesBudget, type Checkpoint } from '../../checkpoint';
+import { type Checkpoint } from '../../checkpoint';
+import { DerivedBytesBudget } from '../../derivedBytes';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { looksLikeZip } from '../shared/zip';
@@ -23,8 +24,8 @@ export async function readPyTorch(file: RandomAccessFile, budget = new DerivedBy
   const path = file.path;
   if (file.size === 0) throw new CheckpointError(path, 'empty', 'the file is empty');
   const head = await file.read(0, Math.min(file.size, 512));
-  if (looksLikeZip(head)) return readPyTorchZip(file, budget);
-  if (hasLegacyMagic(head)) return readPyTorchLegacy(file, budget);
+  const read = looksLikeZip(head) ? readPyTorchZip : hasLegacyMagic(head) ? readPyTorchLegacy : undefined;
+  if (read) return budget.keepingScratch(() => read(file, budget));
   if (head.length >= 262 && new TextDecoder('latin1').decode(head.subarray(257, 262)) === 'ustar') {
     throw new CheckpointError(path, 'unsupported', 'the tar-based torch.save format of PyTorch before 0.4 is not supported');
   }

@@ -1,9 +1,10 @@
 import { setFloat16 } from '@petamoriken/float16';
-import { numelOf, type DerivedBytesBudget, type TensorSource } from '../../checkpoint';
+import { numelOf, type TensorSource } from '../../checkpoint';
+import { SCRATCH_PIECE_BYTES, type DerivedBytesBudget } from '../../derivedBytes';
 import { alignedBytes, byteSwapUnit, decodeToFloat64, itemSize as itemSizeOf, swapBytes, type DType } from '../../dtype';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
-import { gatherStrided } from '../../stridedCopy';
+import { gatherStrided, gatherStridedPieces } from '../../stridedCopy';
 import { sliceOf, type ShiftedDType, type StoredRange, type StoredTensor, type StoredZipMember } from '../../storedTensor';
 import { shiftByZeroPoints } from '../shared/zeroPointShift';
 import { storageItemSize, StorageType, TorchTensor, type Quantization, type StorageRef } from './torchGlobals';
@@ -152,22 +153,28 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
     located.kind === 'inline'
       ? located.bytes.subarray(offset * itemSize, (offset + spanElements) * itemSize)
       : await locator.file.read(located.offset + offset * itemSize, spanElements * itemSize);
+  const view: StoredTensor = {
+    kind: 'derived',
+    op: 'stridedView',
+    itemSize,
+    shape: size,
+    strides: stride,
+    from: sliceOf(record, offset * itemSize, spanElements * itemSize),
+  };
+  // A large gathered view with nothing more to do goes to the scratch file piece by piece, never whole in memory.
+  const scratch = !contiguous && !locator.bigEndian && !shifts ? await locator.budget.scratchFor(numel * itemSize) : undefined;
+  if (scratch) {
+    const start = scratch.size;
+    for (const piece of gatherStridedPieces(span, itemSize, size, stride, SCRATCH_PIECE_BYTES)) await scratch.append(piece);
+    return { dtype, shape: size, source: { kind: 'file', path: scratch.path, offset: start, length: numel * itemSize }, stored: view };
+  }
   // A contiguous range of a decompressed record is used in place unless the swap below would change it.
   let bytes = !contiguous
     ? gatherStrided(span, itemSize, size, stride)
     : locator.bigEndian
       ? span.slice(0, numel * itemSize)
       : span.subarray(0, numel * itemSize);
-  let stored: StoredTensor = !contiguous
-    ? {
-        kind: 'derived',
-        op: 'stridedView',
-        itemSize,
-        shape: size,
-        strides: stride,
-        from: sliceOf(record, offset * itemSize, spanElements * itemSize),
-      }
-    : sliceOf(record, offset * itemSize, numel * itemSize);
+  let stored: StoredTensor = !contiguous ? view : sliceOf(record, offset * itemSize, numel * itemSize);
   if (locator.bigEndian) {
     swapBytes(bytes, byteSwapUnit(dtype));
     stored = { kind: 'derived', op: 'byteSwap', unit: byteSwapUnit(dtype), from: stored };
@@ -287,13 +294,28 @@ async function numbersOf(what: string, value: unknown, count: number, locator: S
   if (resolved instanceof NotAnalysed) return resolved;
   const n = numelOf(resolved.shape);
   if (n !== count) throw wrongCount(n); // checked before reading: the count bounds the read
-  return decodeToFloat64(resolved.dtype, alignedBytes(await bytesOf(resolved, locator.file), itemSizeOf(resolved.dtype)), n);
+  return decodeToFloat64(
+    resolved.dtype,
+    alignedBytes(await bytesOf(resolved, locator.file, locator.budget), itemSizeOf(resolved.dtype)),
+    n,
+  );
 }
 
 /** A resolved tensor's bytes in memory (reads a file range; the caller bounds the size). */
-export async function bytesOf(tensor: ResolvedTensor, file: RandomAccessFile): Promise<Uint8Array> {
+export async function bytesOf(tensor: ResolvedTensor, file: RandomAccessFile, budget: DerivedBytesBudget): Promise<Uint8Array> {
   const source = tensor.source;
-  return source.kind === 'inline' ? source.bytes : file.read(source.offset, source.length);
+  return source.kind === 'inline' ? source.bytes : readRange(source.path, source.offset, source.length, file, budget);
+}
+
+/** Bytes of the checkpoint's file, or of the scratch file its derived values were written to. */
+async function readRange(
+  path: string,
+  offset: number,
+  length: number,
+  file: RandomAccessFile,
+  budget: DerivedBytesBudget,
+): Promise<Uint8Array> {
+  return path === file.path ? file.read(offset, length) : budget.readScratch(path, offset, length);
 }
 
 const PRODUCT_DTYPES = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
@@ -320,8 +342,8 @@ export async function effectiveWeight(
   const out = new Uint8Array(numel * outSize);
   for (let first = 0; first < numel; first += CHUNK_ELEMENTS) {
     const count = Math.min(CHUNK_ELEMENTS, numel - first);
-    const a = decodeToFloat64(orig.dtype, await elementsOf(orig, file, first, count), count);
-    const b = decodeToFloat64(mask.dtype, await elementsOf(mask, file, first, count), count);
+    const a = decodeToFloat64(orig.dtype, await elementsOf(orig, file, budget, first, count), count);
+    const b = decodeToFloat64(mask.dtype, await elementsOf(mask, file, budget, first, count), count);
     for (let i = 0; i < count; i++) a[i] *= b[i];
     out.set(encodeFloats(a, orig.dtype), first * outSize);
   }
@@ -329,10 +351,16 @@ export async function effectiveWeight(
 }
 
 /** Elements [first, first + count) of a resolved tensor, aligned for typed-array views. */
-async function elementsOf(tensor: ResolvedTensor, file: RandomAccessFile, first: number, count: number): Promise<Uint8Array> {
+async function elementsOf(
+  tensor: ResolvedTensor,
+  file: RandomAccessFile,
+  budget: DerivedBytesBudget,
+  first: number,
+  count: number,
+): Promise<Uint8Array> {
   const size = itemSizeOf(tensor.dtype);
   const source = tensor.source;
-  if (source.kind === 'file') return file.read(source.offset + first * size, count * size);
+  if (source.kind === 'file') return readRange(source.path, source.offset + first * size, count * size, file, budget);
   // Typed-array views need element-aligned offsets; bytes inside a decompressed record may not be.
   return alignedBytes(source.bytes.subarray(first * size, (first + count) * size), size);
 }

@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { crc32, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { crc32, createInflateRaw, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
 import * as yauzl from 'yauzl';
-import type { DerivedBytesBudget } from '../../checkpoint';
+import type { DerivedBytesBudget } from '../../derivedBytes';
 import { CheckpointError, isCheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import type { StoredZipMember } from '../../storedTensor';
@@ -256,6 +257,54 @@ export async function readZipMember(file: RandomAccessFile, entry: ZipEntry, max
     throw new CheckpointError(path, 'corrupt', `${member} fails its CRC-32 check`, entry.dataOffset);
   }
   return bytes;
+}
+
+/** Compressed bytes read at a time when inflating a member piece by piece. */
+const INFLATE_READ_BYTES = 1 << 20;
+
+/**
+ * Inflates a deflated member piece by piece, giving each piece of output to `sink` in order, and
+ * checks its size and CRC-32 as it goes: memory stays at a piece whatever the member's size, and
+ * a member that inflates past its declared size stops there (a zip bomb).
+ */
+export async function inflateZipMember(file: RandomAccessFile, entry: ZipEntry, sink: (piece: Uint8Array) => Promise<void>): Promise<void> {
+  const path = file.path;
+  const member = `zip member "${entry.name}"`;
+  if (entry.method !== METHOD_DEFLATE || entry.encrypted) throw new Error(`${member} is not a plain deflated member`);
+  let produced = 0;
+  let crc = 0;
+  async function* compressed() {
+    for (let at = 0; at < entry.compressedSize; at += INFLATE_READ_BYTES)
+      yield await file.read(entry.dataOffset + at, Math.min(INFLATE_READ_BYTES, entry.compressedSize - at));
+  }
+  try {
+    await pipeline(compressed(), createInflateRaw(), async (pieces: AsyncIterable<Buffer>) => {
+      for await (const piece of pieces) {
+        produced += piece.length;
+        if (produced > entry.uncompressedSize) {
+          throw new CheckpointError(
+            path,
+            'unsafe',
+            `${member} inflates to more than its declared ${entry.uncompressedSize} bytes (a zip bomb?)`,
+            entry.dataOffset,
+          );
+        }
+        crc = crc32(piece, crc);
+        await sink(piece);
+      }
+    });
+  } catch (e) {
+    if (isCheckpointError(e)) throw e;
+    throw new CheckpointError(path, 'corrupt', `${member} does not inflate: ${(e as Error).message}`, entry.dataOffset);
+  }
+  if (produced !== entry.uncompressedSize)
+    throw new CheckpointError(
+      path,
+      'corrupt',
+      `${member} inflates to only ${produced} bytes but declares ${entry.uncompressedSize}`,
+      entry.dataOffset,
+    );
+  if (crc !== entry.crc32) throw new CheckpointError(path, 'corrupt', `${member} fails its CRC-32 check`, entry.dataOffset);
 }
 
 /**

@@ -1,5 +1,4 @@
 import {
-  DerivedBytesBudget,
   numelOf,
   type Checkpoint,
   type Role,
@@ -8,6 +7,7 @@ import {
   type TensorSource,
   type WeightLayout,
 } from '../../checkpoint';
+import { DerivedBytesBudget } from '../../derivedBytes';
 import type { DType } from '../../dtype';
 import { CheckpointError } from '../../errors';
 import type { StoredTensor } from '../../storedTensor';

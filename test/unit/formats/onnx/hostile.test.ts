@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { DerivedBytesBudget } from '../../../../src/core/derivedBytes';
 import { CheckpointError } from '../../../../src/core/errors';
 import { readOnnx } from '../../../../src/core/formats/onnx/reader';
 import { openCheckpoint } from '../../../../src/core/formats/registry';
@@ -194,7 +194,7 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
       assert.equal(checkpoint.skipped.length, 6);
       assert.deepEqual(checkpoint.skipped[0], {
         name: 'w4',
-        reason: 'unpacking its int4 values needs a 128.0 KiB copy in memory, and the copies made for this file would pass 512.0 KiB',
+        reason: 'unpacking its int4 values needs a 128.0 KiB copy, and the copies made for this file would pass 512.0 KiB',
       });
     });
   });
@@ -206,7 +206,7 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     assert.deepEqual(checkpoint.skipped, [
       {
         name: 'w',
-        reason: 'decoding its typed values needs a 3.9 KiB copy in memory, and the copies made for this file would pass 3.9 KiB',
+        reason: 'decoding its typed values needs a 3.9 KiB copy, and the copies made for this file would pass 3.9 KiB',
       },
     ]);
   });

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { buildReport } from '../../../../src/core/analysis/report';
-import { MAX_DERIVED_BYTES, type Checkpoint, type TensorEntry } from '../../../../src/core/checkpoint';
+import { type Checkpoint, type TensorEntry } from '../../../../src/core/checkpoint';
+import { MAX_DERIVED_BYTES } from '../../../../src/core/derivedBytes';
 import { openCheckpoint } from '../../../../src/core/formats/registry';
 import { storageNote } from '../../../../src/core/storedTensor';
 import { createKernels, nativePaths, type KernelBackend } from '../../../../src/kernels/createKernels';
@@ -289,7 +290,7 @@ describe('ONNX with external data past 2 GiB', function () {
     // The int8 weight would need a 2 GiB int16 copy to shift by its zero point 1.
     assert.ok(2 * quantDim * quantDim > MAX_DERIVED_BYTES);
     assert.deepEqual(checkpoint.skipped, [
-      { name: 'quant.weight', reason: 'shifting it by its zero point needs a 2.0 GiB copy in memory, over the 1.0 GiB limit per tensor' },
+      { name: 'quant.weight', reason: 'shifting it by its zero point needs a 2.0 GiB copy, over the 1.0 GiB limit per tensor' },
     ]);
   });
 

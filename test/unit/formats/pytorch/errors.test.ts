@@ -1,34 +1,17 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { crc32, deflateRawSync } from 'node:zlib';
-import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { DerivedBytesBudget } from '../../../../src/core/derivedBytes';
 import { openCheckpoint } from '../../../../src/core/formats/registry';
 import { readPyTorch } from '../../../../src/core/formats/pytorch/reader';
 import { readZipDirectory, readZipMember } from '../../../../src/core/formats/shared/zip';
 import { withFile } from '../../../../src/core/randomAccessFile';
 import { fixture, makeTempDir, reportOf } from '../../../helpers/fixtures';
 import { expectCheckpointError } from '../../../helpers/errors';
-import { zipOf } from '../../../helpers/writers';
+import { pk, statePickle, storedZip } from '../../../helpers/writers';
 
 const expected = JSON.parse(readFileSync(fixture('pytorch', 'expected.json'), 'utf8')) as { conventions: { marker: string } };
 /** The file the hostile fixtures' payloads would create (os.system('touch …'), eval, Popen). */
 const MARKER = expected.conventions.marker;
-
-/**
- * A zip laid out as torch.save lays it out: stored members under one folder. A member may be
- * deflated instead, and may declare an uncompressed size other than its true one.
- */
-function storedZip(records: readonly (readonly [string, Uint8Array, { deflate?: boolean; declaredSize?: number }?])[]): Buffer {
-  return zipOf(
-    records.map(([name, raw, options]) => ({
-      name,
-      data: options?.deflate ? deflateRawSync(raw) : raw,
-      method: options?.deflate ? 8 : 0,
-      uncompressedSize: options?.declaredSize ?? raw.length,
-      crc: crc32(raw),
-    })),
-  );
-}
 
 /** The records of a real torch.save zip, read with the project's zip module. */
 async function zipRecords(file: string): Promise<[string, Uint8Array][]> {
@@ -37,74 +20,6 @@ async function zipRecords(file: string): Promise<[string, Uint8Array][]> {
     for (const entry of await readZipDirectory(f)) out.push([entry.name, await readZipMember(f, entry, 1 << 24)]);
     return out;
   });
-}
-
-/** Pickle bytes, protocol 2, for hand-built state dicts. */
-const pk = {
-  str: (s: string) => Buffer.concat([Buffer.from('X'), u32(Buffer.byteLength(s)), Buffer.from(s)]),
-  int: (n: number) => Buffer.concat([Buffer.from('J'), i32(n)]),
-  global: (module: string, name: string) => Buffer.from(`c${module}\n${name}\n`, 'latin1'),
-  tuple: (...items: Buffer[]) => Buffer.concat([Buffer.from('('), ...items, Buffer.from('t')]),
-};
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-function i32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(n);
-  return b;
-}
-
-interface TensorSpec {
-  name: string;
-  key: string;
-  /** Elements of the storage (bytes for `untypedAs`). */
-  numel: number;
-  offset: number;
-  size: number[];
-  stride: number[];
-  /** _rebuild_tensor_v3 on an UntypedStorage with this torch dtype (as torch ≥ 2.1 writes float8 …). */
-  untypedAs?: string;
-  /** Legacy 6-field persistent id: (view key, offset, numel) into the root storage. */
-  legacyView?: [string, number, number] | null;
-}
-
-/** data.pkl of a state dict {name: _rebuild_tensor_v2(FloatStorage key, offset, size, stride, False, OrderedDict())}. */
-function statePickle(tensors: TensorSpec[]): Buffer {
-  const parts: Buffer[] = [Buffer.from([0x80, 0x02]), pk.global('collections', 'OrderedDict'), Buffer.from(')R(')];
-  for (const t of tensors) {
-    const fields = [
-      pk.str('storage'),
-      pk.global('torch', t.untypedAs ? 'UntypedStorage' : 'FloatStorage'),
-      pk.str(t.key),
-      pk.str('cpu'),
-      pk.int(t.numel),
-    ];
-    if (t.legacyView !== undefined) {
-      fields.push(
-        t.legacyView === null ? Buffer.from('N') : pk.tuple(pk.str(t.legacyView[0]), pk.int(t.legacyView[1]), pk.int(t.legacyView[2])),
-      );
-    }
-    const hooks = Buffer.concat([pk.global('collections', 'OrderedDict'), Buffer.from(')R')]);
-    parts.push(
-      pk.str(t.name),
-      pk.global('torch._utils', t.untypedAs ? '_rebuild_tensor_v3' : '_rebuild_tensor_v2'),
-      pk.tuple(
-        Buffer.concat([pk.tuple(...fields), Buffer.from('Q')]),
-        pk.int(t.offset),
-        pk.tuple(...t.size.map(pk.int)),
-        pk.tuple(...t.stride.map(pk.int)),
-        Buffer.from([0x89]),
-        hooks,
-        ...(t.untypedAs ? [pk.global('torch', t.untypedAs), Buffer.from('}')] : []),
-      ),
-      Buffer.from('R'),
-    );
-  }
-  parts.push(Buffer.from('u.'));
-  return Buffer.concat(parts);
 }
 
 function floats(values: number[]): Uint8Array {
@@ -625,9 +540,9 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
       );
       assert.match(
         checkpoint.skipped[0].reason,
-        /zip member "z\/data\/1" needs a 600 B copy in memory, and the copies made for this file would pass 1000 B/,
+        /zip member "z\/data\/1" needs a 600 B copy, and the copies made for this file would pass 1000 B/,
       );
-      assert.match(checkpoint.skipped[1].reason, /needs a 1\.5 GiB copy in memory, over the 1\.0 GiB limit per tensor/);
+      assert.match(checkpoint.skipped[1].reason, /needs a 1\.5 GiB copy, over the 1\.0 GiB limit per tensor/);
       const report = await reportOf(file);
       assert.deepEqual(
         report.layers.map((l) => [l.name, l.nnz]),
@@ -661,7 +576,7 @@ describe('PyTorch: hostile and broken checkpoints give typed errors naming the f
         {
           name: 't2',
           reason:
-            'its values must be computed in memory (a non-contiguous view), which needs a 48 B copy in memory, and the copies made for this file would pass 150 B',
+            'its values must be computed in memory (a non-contiguous view), which needs a 48 B copy, and the copies made for this file would pass 150 B',
         },
         { name: 'expanded', reason: 'an expanded view (stride 0 along dimension 0 of [1048576, 12])' },
       ]);

@@ -4,7 +4,7 @@ import { createDeflateRaw, crc32, deflateRawSync } from 'node:zlib';
 import { openCheckpoint } from '../../../../src/core/formats/registry';
 import { memberSource, readZipDirectory, readZipMember } from '../../../../src/core/formats/shared/zip';
 import { readNumpy } from '../../../../src/core/formats/numpy/reader';
-import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { DerivedBytesBudget } from '../../../../src/core/derivedBytes';
 import { withFile } from '../../../../src/core/randomAccessFile';
 import { fixture, makeTempDir } from '../../../helpers/fixtures';
 import { expectCheckpointError } from '../../../helpers/errors';
@@ -134,6 +134,28 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
     await expectCheckpointError(file, 'unsafe', /inflates to more than its declared 250000 bytes/, { opening: member(file, 0, 1 << 30) });
   });
 
+  describe('a member of more than 16 MiB inflates piece by piece into the scratch file, checked as it goes', () => {
+    it('one that inflates past its declared 20 MiB stops there (a zip bomb)', async () => {
+      const file = write('liar20.npz', zipOf([{ name: 'bomb.npy', data: zeros200, method: 8, uncompressedSize: 20 << 20, crc: 0 }]));
+      await expectCheckpointError(file, 'unsafe', /zip member "bomb.npy" inflates to more than its declared 20971520 bytes/);
+    });
+
+    it('one whose deflate stream is cut short', async () => {
+      const cut = zeros200.subarray(0, zeros200.length >> 1);
+      const file = write('cut.npz', zipOf([{ name: 'a.npy', data: cut, method: 8, uncompressedSize: 200 << 20, crc: 0 }]));
+      await expectCheckpointError(
+        file,
+        'corrupt',
+        /zip member "a.npy" (does not inflate|inflates to only \d+ bytes but declares 209715200)/,
+      );
+    });
+
+    it('one that fails its CRC-32 once inflated', async () => {
+      const file = write('crc200.npz', zipOf([{ name: 'a.npy', data: zeros200, method: 8, uncompressedSize: 200 << 20, crc: 1234 }]));
+      await expectCheckpointError(file, 'corrupt', /zip member "a.npy" fails its CRC-32 check/);
+    });
+  });
+
   it('a deflated member declaring far fewer bytes than its compressed data', async () => {
     const file = write('small-claim.npz', zipOf([{ name: 'bomb.npy', data: zeros200, method: 8, uncompressedSize: 1000, crc: 0 }]));
     await expectCheckpointError(file, 'corrupt', /zip member "bomb.npy" has \d+ compressed bytes for 1000 uncompressed/);
@@ -258,7 +280,7 @@ describe('zip and .npz: bad input gives a typed error naming the file and the pr
     assert.match(
       checkpoint.skipped[0].reason,
       new RegExp(
-        `^compressed zip member "b\\.weight\\.npy" needs a ${(npy.length / 1024).toFixed(1)} KiB copy in memory, and the copies made for this file would pass`,
+        `^compressed zip member "b\\.weight\\.npy" needs a ${(npy.length / 1024).toFixed(1)} KiB copy, and the copies made for this file would pass`,
       ),
     );
   });

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DerivedBytesBudget } from '../../../../src/core/checkpoint';
+import { DerivedBytesBudget } from '../../../../src/core/derivedBytes';
 import { openCheckpoint } from '../../../../src/core/formats/registry';
 import { readTfjsModel } from '../../../../src/core/formats/tfjs/reader';
 import { expectCheckpointError } from '../../../helpers/errors';
@@ -117,7 +117,7 @@ describe('TF.js hostile input: weight files listed twice, many shards, the copy 
     );
     assert.deepEqual(checkpoint.skipped[0], {
       name: 'q2',
-      reason: 'dequantizing it needs a 1.0 KiB copy in memory, and the copies made for this file would pass 2.0 KiB',
+      reason: 'dequantizing it needs a 1.0 KiB copy, and the copies made for this file would pass 2.0 KiB',
     });
     // Code 0 decodes to 0: one zero per 256.
     const report = await reportOf(file);

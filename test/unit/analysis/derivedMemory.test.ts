@@ -1,0 +1,93 @@
+import { strict as assert } from 'node:assert';
+import { createDeflateRaw, crc32 } from 'node:zlib';
+import type { SparsityReport } from '../../../src/core/analysis/report';
+import { CLI, makeTempDir } from '../../helpers/fixtures';
+import { runWithPeakMemory } from '../../helpers/peakMemory';
+import { npy, statePickle, storedZip, zipOf } from '../../helpers/writers';
+
+/**
+ * Values derived while opening (an inflated .npz member, a gathered strided view) are written to
+ * an unlinked scratch file in 4 MiB pieces and scanned there: a small file that derives 900 MB
+ * or 1 GiB of values costs no more memory than the pieces. Peak RSS is that of the largest
+ * process of `sparsity-lens report` (the CLI or its kernel worker).
+ */
+const PEAK_BOUND_BYTES = 300 << 20;
+
+/** A deflated .npy of a float32 [rows, cols] array of zeros with `ones` (flat indices) set to 1, streamed. */
+async function deflatedNpy(rows: number, cols: number, ones: readonly number[]): Promise<{ data: Buffer; size: number; crc: number }> {
+  const header = npy(`{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`);
+  const deflate = createDeflateRaw({ level: 9 });
+  const out: Buffer[] = [];
+  deflate.on('data', (c: Buffer) => out.push(c));
+  const ended = new Promise((resolve) => deflate.on('end', resolve));
+  let crc = 0;
+  const write = async (bytes: Buffer) => {
+    crc = crc32(bytes, crc);
+    if (!deflate.write(bytes)) await new Promise((resolve) => deflate.once('drain', resolve));
+  };
+  await write(header);
+  const PIECE = 1 << 22;
+  const total = rows * cols * 4;
+  for (let at = 0; at < total; at += PIECE) {
+    const piece = Buffer.alloc(Math.min(PIECE, total - at));
+    for (const i of ones) if (i * 4 >= at && i * 4 < at + piece.length) piece.writeFloatLE(1, i * 4 - at);
+    await write(piece);
+  }
+  deflate.end();
+  await ended;
+  return { data: Buffer.concat(out), size: header.length + total, crc };
+}
+
+async function report(file: string): Promise<{ report: SparsityReport; peakBytes: number }> {
+  const run = await runWithPeakMemory(process.execPath, [CLI, 'report', file, '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  return { report: JSON.parse(run.stdout) as SparsityReport, peakBytes: run.peakBytes };
+}
+
+describe('derived values do not multiply memory', function () {
+  this.timeout(120_000);
+  let tmp: ReturnType<typeof makeTempDir>;
+  before(function () {
+    if (process.platform !== 'linux') this.skip(); // the scratch file and /proc are Linux's
+    tmp = makeTempDir();
+  });
+  after(() => tmp?.remove());
+
+  it('a 1 MB .npz whose member inflates to 900 MB reports with its exact figures, below the peak bound', async () => {
+    const [rows, cols] = [15_000, 15_000];
+    const ones = [0, 1, 7 * cols + 3, 14_999 * cols + 14_999];
+    const member = await deflatedNpy(rows, cols, ones);
+    const file = tmp.write(
+      'inflates.npz',
+      zipOf([{ name: 'fc.weight.npy', data: member.data, method: 8, uncompressedSize: member.size, crc: member.crc }]),
+    );
+    assert.ok(member.data.length < 1_500_000, `${member.data.length} compressed bytes`);
+    const { report: r, peakBytes } = await report(file);
+    const layer = r.layers.find((l) => l.name === 'fc.weight')!;
+    assert.equal(layer.numel, rows * cols);
+    assert.equal(layer.nnz, ones.length);
+    assert.ok(peakBytes < PEAK_BOUND_BYTES, `peak RSS ${(peakBytes / 2 ** 20).toFixed(0)} MiB`);
+  });
+
+  it('a .pt whose [16384, 16384] view has strides [1, 1] over 32,767 elements reports its exact figures, below the peak bound', async () => {
+    const n = 16_384;
+    const storage = new Float32Array(2 * n - 1).map((_, k) => (k % 7 === 0 ? 1 : 0));
+    const pickle = statePickle([{ name: 'fc.weight', key: '0', numel: storage.length, offset: 0, size: [n, n], stride: [1, 1] }]);
+    const file = tmp.write(
+      'diagonal.pt',
+      storedZip([
+        ['diagonal/data.pkl', pickle],
+        ['diagonal/data/0', new Uint8Array(storage.buffer)],
+      ]),
+    );
+    // Element (i, j) is storage[i + j]: the sums s = i + j that are multiples of 7, each counted
+    // as often as s splits into i + j with both below n.
+    let nnz = 0;
+    for (let s = 0; s <= 2 * n - 2; s += 7) nnz += s < n ? s + 1 : 2 * n - 1 - s;
+    const { report: r, peakBytes } = await report(file);
+    const layer = r.layers.find((l) => l.name === 'fc.weight')!;
+    assert.equal(layer.numel, n * n);
+    assert.equal(layer.nnz, nnz);
+    assert.ok(peakBytes < PEAK_BOUND_BYTES, `peak RSS ${(peakBytes / 2 ** 20).toFixed(0)} MiB`);
+  });
+});
