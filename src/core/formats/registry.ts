@@ -1,5 +1,5 @@
 import * as nodePath from 'node:path';
-import { MAX_TENSOR_RANK, type Checkpoint, type CheckpointFormat } from '../checkpoint';
+import { formatBytes, MAX_TENSOR_RANK, type Checkpoint, type CheckpointFormat, type TensorEntry } from '../checkpoint';
 import { CheckpointError } from '../errors';
 import { withFile, type RandomAccessFile } from '../randomAccessFile';
 import { looksLikeNpy, readNumpy } from './numpy/reader';
@@ -86,7 +86,7 @@ export async function openCheckpoint(path: string): Promise<Checkpoint> {
         `not a checkpoint format Sparsity Lens reads (${CHECKPOINT_EXTENSIONS.join(', ')})`,
       );
     }
-    return withSaneShapes(await entry.read(file));
+    return withBoundedScan(withSaneShapes(await entry.read(file)));
   });
 }
 
@@ -117,4 +117,58 @@ function withSaneShapes(checkpoint: Checkpoint): Checkpoint {
     return !reason;
   });
   return tensors.length === checkpoint.tensors.length ? checkpoint : { ...checkpoint, tensors, skipped };
+}
+
+/** Times over its distinct bytes a checkpoint may make the kernels read; real files stay near 1 (tied weights: 2). */
+const MAX_SCAN_REPEATS = 16;
+/** Bytes a checkpoint may always make the kernels read, however it repeats them. */
+const SCAN_ALLOWANCE = 64 << 20;
+
+/**
+ * A small file can name the same bytes again and again (80,000 names for one storage, ONNX
+ * initializers over one external range): its scan would read terabytes. The tensors that would
+ * take the bytes scanned past MAX_SCAN_REPEATS times the distinct bytes all tensors cover (plus
+ * SCAN_ALLOWANCE) are listed apart, in file order, so a report costs time in proportion to the data.
+ */
+export function withBoundedScan(checkpoint: Checkpoint): Checkpoint {
+  const limit = MAX_SCAN_REPEATS * distinctBytes(checkpoint.tensors) + SCAN_ALLOWANCE;
+  let scanned = 0;
+  const skipped = [...checkpoint.skipped];
+  const tensors = checkpoint.tensors.filter((t) => {
+    const bytes = t.source.kind === 'file' ? t.source.length : t.source.bytes.length;
+    if (scanned + bytes <= limit) {
+      scanned += bytes;
+      return true;
+    }
+    skipped.push({
+      name: t.name,
+      reason: `the file names the same bytes many times; scanning them all would read more than ${formatBytes(limit)}`,
+    });
+    return false;
+  });
+  return tensors.length === checkpoint.tensors.length ? checkpoint : { ...checkpoint, tensors, skipped };
+}
+
+/** Bytes the tensors' sources cover, each byte of a file counted once. */
+function distinctBytes(tensors: readonly TensorEntry[]): number {
+  const ranges = new Map<string, [number, number][]>();
+  let inline = 0;
+  for (const { source } of tensors) {
+    if (source.kind === 'inline') inline += source.bytes.length;
+    else if (source.length > 0) {
+      const list = ranges.get(source.path) ?? [];
+      list.push([source.offset, source.offset + source.length]);
+      ranges.set(source.path, list);
+    }
+  }
+  let covered = inline;
+  for (const list of ranges.values()) {
+    list.sort((a, b) => a[0] - b[0]);
+    let end = -Infinity;
+    for (const [from, to] of list) {
+      covered += Math.max(0, to - Math.max(from, end));
+      end = Math.max(end, to);
+    }
+  }
+  return covered;
 }

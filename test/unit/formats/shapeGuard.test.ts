@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openCheckpoint } from '../../../src/core/formats/registry';
 import { makeTempDir, reportOf, runCli } from '../../helpers/fixtures';
-import { npy } from '../../helpers/writers';
+import { npy, statePickle, storedZip } from '../../helpers/writers';
 
 /** A version 1.0 .npy file with `shape` and no data. */
 function emptyNpy(shape: string): Buffer {
@@ -51,5 +51,32 @@ describe('every reader: shapes no real model has are listed apart, not analysed'
     writeFileSync(ok, emptyNpy(`(${Array(63).fill('1').join(', ')}, 0)`));
     for (const backend of ['reference', 'native'] as const)
       assert.equal((await reportOf(ok, undefined, backend)).layers[0].shape.length, 64);
+  });
+
+  it('a file naming the same 1 MiB 100 times: tensors past 16 × its distinct bytes + 64 MiB (80 MiB) are listed apart', async () => {
+    const numel = 1 << 18; // 1 MiB of float32
+    const values = new Float32Array(numel).map((_, i) => (i % 3 === 0 ? 1 : 0));
+    const names = Array.from({ length: 100 }, (_, i) => `layer${i}.weight`);
+    const pickle = statePickle(names.map((name) => ({ name, key: '0', numel, offset: 0, size: [512, 512], stride: [512, 1] })));
+    const file = tmp.write(
+      'aliased.pt',
+      storedZip([
+        ['aliased/data.pkl', pickle],
+        ['aliased/data/0', new Uint8Array(values.buffer)],
+      ]),
+    );
+    const checkpoint = await openCheckpoint(file);
+    assert.deepEqual(
+      checkpoint.tensors.map((t) => t.name),
+      names.slice(0, 80),
+    );
+    assert.deepEqual(
+      checkpoint.skipped,
+      names
+        .slice(80)
+        .map((name) => ({ name, reason: 'the file names the same bytes many times; scanning them all would read more than 80.0 MiB' })),
+    );
+    const report = await reportOf(file, undefined, 'native');
+    assert.equal(report.weights.nnz, 80 * Math.ceil(numel / 3));
   });
 });
