@@ -26,8 +26,12 @@ export interface NativeKernels extends Kernels {
 /** How long opening a checkpoint (reading its headers) may take before the worker is killed. */
 export const OPEN_DEADLINE_MS = 60_000;
 
-/** How long a cancelled analysis or tile may take to stop before the worker is killed. */
-const CHECKPOINT_CANCEL_GRACE_MS = 1000;
+/**
+ * How long a cancelled analysis or tile may take to stop before the worker is killed (the scan of
+ * one large tensor cannot stop on its own): half a second leaves time for the kill and the
+ * worker's exit (up to ~200 ms on a loaded machine), so that a cancel ends within 1 s.
+ */
+const CHECKPOINT_CANCEL_GRACE_MS = 500;
 
 /** Errors the worker threw for bad input or bad overrides, as the types callers check for. */
 function revived(e: unknown): unknown {

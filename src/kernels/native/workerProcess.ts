@@ -54,6 +54,11 @@ export class WorkerProcess {
     private readonly addonPath: string,
   ) {}
 
+  /** The running worker's process id (tests measure its memory); undefined when none runs. */
+  get pid(): number | undefined {
+    return this.running?.child.pid;
+  }
+
   /** Resolves to whether the addon loads, starting the worker if needed. */
   async available(): Promise<Ready> {
     return this.start().ready;

@@ -169,7 +169,7 @@ describe('checkpoints opened and analysed where the kernels run', function () {
       assert.equal(analysis.report.weights.nnz, 7);
     });
 
-    it('a cancel stops it within the grace period (1 s)', async function () {
+    it('a cancel stops it within 1 s (a grace period, then the kill)', async function () {
       if (!(await native.worker.available()).native) this.skip();
       const abort = new AbortController();
       const pending = native.analyseFile({ file: slow, roles: [], nm: { n: 2, m: 4 }, zeroThreshold: 0 }, { signal: abort.signal });
@@ -178,7 +178,7 @@ describe('checkpoints opened and analysed where the kernels run', function () {
       abort.abort();
       await assert.rejects(pending);
       const elapsed = Date.now() - cancelled;
-      assert.ok(elapsed < 1500, `stopped ${elapsed} ms after the cancel`);
+      assert.ok(elapsed < 1000, `stopped ${elapsed} ms after the cancel`);
       assert.equal((await native.analyseFile({ file, roles: [], nm: { n: 2, m: 4 }, zeroThreshold: 0 })).report.weights.nnz, 7);
     });
   });

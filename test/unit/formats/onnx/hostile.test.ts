@@ -9,37 +9,17 @@ import { openCheckpoint } from '../../../../src/core/formats/registry';
 import { withFile } from '../../../../src/core/randomAccessFile';
 import { expectCheckpointError } from '../../../helpers/errors';
 import { makeTempDir, reportOf } from '../../../helpers/fixtures';
+import { lenField, ONNX_DTYPE, onnxDims, onnxExternalEntry, tag, varint, varintField } from '../../../helpers/protobuf';
 
 /**
  * Hostile ONNX files built byte by byte (a few lines of protobuf writing): huge typed-data lists,
  * floods of unknown fields, tensors sharing external bytes, names with control characters, a FIFO.
  */
 
-// --- a minimal protobuf writer ------------------------------------------------------------------
-function varint(value: number | bigint): Buffer {
-  let n = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  do {
-    let b = Number(n & 0x7fn);
-    n >>= 7n;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return Buffer.from(out);
-}
-const tag = (no: number, wire: number) => varint((no << 3) | wire);
-const varintField = (no: number, v: number | bigint) => Buffer.concat([tag(no, 0), varint(v)]);
-const lenField = (no: number, payload: Buffer | string) => {
-  const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
-  return Buffer.concat([tag(no, 2), varint(b.length), b]);
-};
 /** ModelProto { ir_version 8, graph { …graph fields } }. */
 const model = (...graphFields: Buffer[]) => Buffer.concat([varintField(1, 8), lenField(7, Buffer.concat(graphFields))]);
 /** GraphProto.initializer = TensorProto fields. */
 const initializer = (...tensorFields: Buffer[]) => lenField(5, Buffer.concat(tensorFields));
-const dims = (...ds: number[]) => Buffer.concat(ds.map((d) => varintField(1, d)));
-const DT = { float: 1, int32: 6, int64: 7, int4: 22 } as const;
-const externalData = (key: string, value: string) => lenField(13, Buffer.concat([lenField(1, key), lenField(2, value)]));
 
 describe('ONNX hostile input: bounded memory, typed errors, quoted names', () => {
   let tmp: ReturnType<typeof makeTempDir>;
@@ -56,7 +36,7 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     const n = 300_000;
     // Element i is i % 3 - 1: -1, 0, 1, …, so a third are zero; negatives take 10-byte varints.
     const values = Buffer.concat(Array.from({ length: n }, (_, i) => varint((i % 3) - 1)));
-    const file = write(model(initializer(dims(n), varintField(2, DT.int32), lenField(8, 'w'), lenField(5, values))));
+    const file = write(model(initializer(onnxDims(n), varintField(2, ONNX_DTYPE.int32), lenField(8, 'w'), lenField(5, values))));
     const checkpoint = await openCheckpoint(file);
     const w = checkpoint.tensors[0];
     assert.equal(w.dtype, 'int32');
@@ -72,8 +52,8 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     const file = write(
       model(
         initializer(
-          dims(3),
-          varintField(2, DT.int64),
+          onnxDims(3),
+          varintField(2, ONNX_DTYPE.int64),
           lenField(8, 'w'),
           varintField(7, big),
           lenField(7, Buffer.concat([varint(-2), varint(0)])),
@@ -87,7 +67,7 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
 
   it('a typed-data count that does not match the dims is refused before decoding', async () => {
     const tensor = (n: number, values: Buffer) =>
-      write(model(initializer(dims(n), varintField(2, DT.int32), lenField(8, 'w'), lenField(5, values))));
+      write(model(initializer(onnxDims(n), varintField(2, ONNX_DTYPE.int32), lenField(8, 'w'), lenField(5, values))));
     await expectCheckpointError(
       tensor(1_000_000_000, Buffer.alloc(10, 1)),
       'corrupt',
@@ -112,7 +92,7 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     }
     const raw = Buffer.alloc(8);
     raw.writeFloatLE(1.5, 4);
-    const file = write(model(initializer(dims(2), varintField(2, DT.float), lenField(8, 'w'), lenField(9, raw), junk)));
+    const file = write(model(initializer(onnxDims(2), varintField(2, ONNX_DTYPE.float), lenField(8, 'w'), lenField(9, raw), junk)));
     const layer = (await reportOf(file)).layers[0];
     assert.deepEqual([layer.name, layer.numel, layer.nnz], ['w', 2, 1]);
   });
@@ -121,7 +101,9 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
     const n = (1 << 20) + 1;
     const field = Buffer.concat([tag(4, 5), Buffer.alloc(4)]);
     const file = write(
-      model(initializer(dims(n), varintField(2, DT.float), lenField(8, 'w'), Buffer.concat(Array.from({ length: n }, () => field)))),
+      model(
+        initializer(onnxDims(n), varintField(2, ONNX_DTYPE.float), lenField(8, 'w'), Buffer.concat(Array.from({ length: n }, () => field))),
+      ),
     );
     await expectCheckpointError(file, 'unsupported', /tensor "w": its data is split into more than 1048576 fields/);
   });
@@ -132,7 +114,7 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
       b.writeFloatLE(v);
       return Buffer.concat([tag(4, 5), b]);
     };
-    const file = write(model(initializer(dims(3), varintField(2, DT.float), lenField(8, 'w'), f32(0), f32(2), f32(-3))));
+    const file = write(model(initializer(onnxDims(3), varintField(2, ONNX_DTYPE.float), lenField(8, 'w'), f32(0), f32(2), f32(-3))));
     assert.equal((await reportOf(file)).layers[0].nnz, 2);
     // The record lists each 4-byte payload, after its one-byte tag.
     const [w] = (await openCheckpoint(file)).tensors;
@@ -147,10 +129,19 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
 
   it('more dims than any tensor has is refused', async () => {
     const ones = (n: number) => Array.from({ length: n }, () => 1);
-    const unpacked = write(model(initializer(dims(...ones(65)), varintField(2, DT.float), lenField(8, 'w'), lenField(9, Buffer.alloc(4)))));
+    const unpacked = write(
+      model(initializer(onnxDims(...ones(65)), varintField(2, ONNX_DTYPE.float), lenField(8, 'w'), lenField(9, Buffer.alloc(4)))),
+    );
     await expectCheckpointError(unpacked, 'unsupported', /tensor "w" has 65 dimensions, more than the 64 read/);
     const packed = write(
-      model(initializer(lenField(1, Buffer.alloc(1_000_000, 1)), varintField(2, DT.float), lenField(8, 'w'), lenField(9, Buffer.alloc(4)))),
+      model(
+        initializer(
+          lenField(1, Buffer.alloc(1_000_000, 1)),
+          varintField(2, ONNX_DTYPE.float),
+          lenField(8, 'w'),
+          lenField(9, Buffer.alloc(4)),
+        ),
+      ),
     );
     await expectCheckpointError(packed, 'unsupported', /tensor "w" has 1000000 dimensions/);
   });
@@ -169,10 +160,10 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
       writeFileSync(path.join(tmp.dir, 'shared.bin'), data);
       const tensors = Array.from({ length: 10 }, (_, i) =>
         initializer(
-          dims(elements),
-          varintField(2, DT.int4),
+          onnxDims(elements),
+          varintField(2, ONNX_DTYPE.int4),
           lenField(8, `w${i}`),
-          externalData('location', 'shared.bin'),
+          onnxExternalEntry('location', 'shared.bin'),
           varintField(14, 1),
         ),
       );
@@ -201,7 +192,7 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
 
   it('typed values decoded in memory take from the budget too', async () => {
     const values = lenField(5, Buffer.alloc(1000, 1));
-    const file = write(model(initializer(dims(1000), varintField(2, DT.int32), lenField(8, 'w'), values)));
+    const file = write(model(initializer(onnxDims(1000), varintField(2, ONNX_DTYPE.int32), lenField(8, 'w'), values)));
     const checkpoint = await withFile(file, (f) => readOnnx(f, new DerivedBytesBudget(3999)));
     assert.deepEqual(checkpoint.skipped, [
       {
@@ -213,13 +204,21 @@ describe('ONNX hostile input: bounded memory, typed errors, quoted names', () =>
 
   it('names from the file are quoted in messages, control characters escaped', async () => {
     const file = write(
-      model(initializer(dims(2), varintField(2, DT.float), lenField(8, 'evil\nname\u001b[2J'), lenField(9, Buffer.alloc(4)))),
+      model(initializer(onnxDims(2), varintField(2, ONNX_DTYPE.float), lenField(8, 'evil\nname\u001b[2J'), lenField(9, Buffer.alloc(4)))),
     );
     const e = await expectCheckpointError(file, 'corrupt', /tensor "evil\\nname\\u001b\[2J": raw_data holds 4 bytes/);
     // eslint-disable-next-line no-control-regex -- looks for raw control characters in a message
     assert.ok(!/[\n\u001b]/.test(e.message), 'no raw control characters');
     const location = write(
-      model(initializer(dims(1), varintField(2, DT.float), lenField(8, 'w'), externalData('location', 'a\nb.bin'), varintField(14, 1))),
+      model(
+        initializer(
+          onnxDims(1),
+          varintField(2, ONNX_DTYPE.float),
+          lenField(8, 'w'),
+          onnxExternalEntry('location', 'a\nb.bin'),
+          varintField(14, 1),
+        ),
+      ),
     );
     await expectCheckpointError(location, 'io', /external data location "a\\nb.bin" not found/);
   });

@@ -9,6 +9,7 @@ import { storageNote } from '../../../../src/core/storedTensor';
 import { createKernels, nativePaths, type KernelBackend } from '../../../../src/kernels/createKernels';
 import { assertExpectedFigures, NM_PATTERNS, type ExpectedTensor } from '../../../helpers/expectedFigures';
 import { BACKENDS, fixture, makeTempDir, REPO, reportOf } from '../../../helpers/fixtures';
+import { ONNX_DTYPE, onnxExternalTensor, onnxInlineTensor, onnxModel, onnxNode } from '../../../helpers/protobuf';
 
 /**
  * Quantized and looked-through ONNX weights (scripts/fixtures/make_onnx_quant_fixtures.py): a
@@ -76,74 +77,26 @@ describe('ONNX quantized weights and look-through roles, against numpy', () => {
 });
 
 // ------------------------------------------------------------------------------------------------
-// A model over 2 GiB with external data, written here: a few lines of protobuf encoding.
+// Models written byte by byte (test/helpers/protobuf.ts): graphs that do not fit, external data past 2 GiB.
 // ------------------------------------------------------------------------------------------------
 
-function varint(value: number | bigint): number[] {
-  let v = BigInt(value);
-  const out: number[] = [];
-  do {
-    const b = Number(v & 0x7fn);
-    v >>= 7n;
-    out.push(v > 0n ? b | 0x80 : b);
-  } while (v > 0n);
-  return out;
-}
-const field = (no: number, wire: number) => varint((no << 3) | wire);
-const int = (no: number, v: number | bigint) => [...field(no, 0), ...varint(v)];
-const bytes = (no: number, payload: number[] | Uint8Array) => [...field(no, 2), ...varint(payload.length), ...payload];
-const str = (no: number, s: string) => bytes(no, [...Buffer.from(s, 'utf8')]);
-
-const FLOAT = 1;
-const INT8 = 3;
-
-function externalTensor(name: string, dataType: number, dims: number[], location: string, offset: number, length: number): number[] {
-  const entry = (k: string, v: string) => bytes(13, [...str(1, k), ...str(2, v)]);
-  return [
-    ...dims.flatMap((d) => int(1, d)),
-    ...int(2, dataType),
-    ...str(8, name),
-    ...entry('location', location),
-    ...entry('offset', String(offset)),
-    ...entry('length', String(length)),
-    ...int(14, 1),
-  ];
-}
-
-function inlineTensor(name: string, dataType: number, dims: number[], raw: number[]): number[] {
-  return [...dims.flatMap((d) => int(1, d)), ...int(2, dataType), ...str(8, name), ...bytes(9, raw)];
-}
-
-/** A NodeProto; an array attribute value becomes `ints` (unpacked, as proto2 writes it). */
-function node(op: string, inputs: string[], outputs: string[], attributes: Record<string, number | number[]> = {}): number[] {
-  const encoded = Object.entries(attributes).flatMap(([name, v]) =>
-    bytes(5, [...str(1, name), ...(Array.isArray(v) ? [...v.flatMap((x) => int(8, x)), ...int(20, 7)] : [...int(3, v), ...int(20, 2)])]),
-  );
-  return [...inputs.flatMap((i) => str(1, i)), ...outputs.flatMap((o) => str(2, o)), ...str(4, op), ...encoded];
-}
-
-function modelProto(nodes: number[][], initializers: number[][]): Uint8Array {
-  const graph = [...nodes.flatMap((n) => bytes(1, n)), ...str(2, 'g'), ...initializers.flatMap((t) => bytes(5, t))];
-  return Uint8Array.from([...int(1, 8), ...str(2, 'sparsity-lens-test'), ...bytes(7, graph), ...bytes(8, [...str(1, ''), ...int(2, 13)])]);
-}
-
-const UINT8 = 2;
+const { float: FLOAT, int8: INT8, uint8: UINT8 } = ONNX_DTYPE;
 
 describe('ONNX graphs that do not fit: no crash, a role of other or a skipped weight with the reason', () => {
   let tmp: ReturnType<typeof makeTempDir>;
   before(() => (tmp = makeTempDir()));
   after(() => tmp.remove());
-  const weight = inlineTensor('w', INT8, [2, 4], [1, 2, 0, 4, 5, 0, 7, 8]);
-  const open = (name: string, nodes: number[][], initializers: number[][]) => {
+  const weight = onnxInlineTensor('w', INT8, [2, 4], [1, 2, 0, 4, 5, 0, 7, 8]);
+  const open = (name: string, nodes: Buffer[], initializers: Buffer[]) => {
     const file = path.join(tmp.dir, name);
-    writeFileSync(file, modelProto(nodes, initializers));
+    writeFileSync(file, onnxModel(nodes, initializers));
     return openCheckpoint(file);
   };
 
   it('a Transpose whose perm is not a permutation leaves the weight without a role', async () => {
     const checkpoint = await open(
       'perm.onnx',
-      [node('Transpose', ['w'], ['t'], { perm: [0, 0] }), node('MatMul', ['x', 't'], ['y'])],
+      [onnxNode('Transpose', ['w'], ['t'], { perm: [0, 0] }), onnxNode('MatMul', ['x', 't'], ['y'])],
       [weight],
     );
     assert.equal(checkpoint.tensors[0].role, 'other');
@@ -152,7 +105,7 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
   it('a cycle of Identity nodes ends', async () => {
     const checkpoint = await open(
       'cycle.onnx',
-      [node('Identity', ['b'], ['a']), node('Identity', ['a'], ['b']), node('MatMul', ['x', 'a'], ['y'])],
+      [onnxNode('Identity', ['b'], ['a']), onnxNode('Identity', ['a'], ['b']), onnxNode('MatMul', ['x', 'a'], ['y'])],
       [weight],
     );
     assert.equal(checkpoint.tensors[0].role, 'other');
@@ -161,8 +114,8 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
   it('a zero point of another type than the weight', async () => {
     const checkpoint = await open(
       'type.onnx',
-      [node('DequantizeLinear', ['w', 's', 'zp'], ['d']), node('MatMul', ['x', 'd'], ['y'])],
-      [weight, inlineTensor('s', FLOAT, [], [0, 0, 128, 63]), inlineTensor('zp', UINT8, [], [3])],
+      [onnxNode('DequantizeLinear', ['w', 's', 'zp'], ['d']), onnxNode('MatMul', ['x', 'd'], ['y'])],
+      [weight, onnxInlineTensor('s', FLOAT, [], [0, 0, 128, 63]), onnxInlineTensor('zp', UINT8, [], [3])],
     );
     assert.deepEqual(checkpoint.skipped, [{ name: 'w', reason: 'its zero point "zp" (DequantizeLinear) is uint8 but the tensor is int8' }]);
   });
@@ -170,8 +123,8 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
   it('a per-axis zero point on an axis the weight does not have', async () => {
     const checkpoint = await open(
       'axis.onnx',
-      [node('DequantizeLinear', ['w', 's', 'zp'], ['d'], { axis: 5 }), node('MatMul', ['x', 'd'], ['y'])],
-      [weight, inlineTensor('s', FLOAT, [], [0, 0, 128, 63]), inlineTensor('zp', INT8, [2], [3, 4])],
+      [onnxNode('DequantizeLinear', ['w', 's', 'zp'], ['d'], { axis: 5 }), onnxNode('MatMul', ['x', 'd'], ['y'])],
+      [weight, onnxInlineTensor('s', FLOAT, [], [0, 0, 128, 63]), onnxInlineTensor('zp', INT8, [2], [3, 4])],
     );
     assert.deepEqual(checkpoint.skipped, [
       { name: 'w', reason: 'its zero point "zp" (DequantizeLinear) has 2 values but axis 5 does not fit its [2, 4] shape' },
@@ -181,8 +134,8 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
   it('blocked quantization with a non-zero zero point', async () => {
     const checkpoint = await open(
       'blocked.onnx',
-      [node('DequantizeLinear', ['w', 's', 'zp'], ['d'], { axis: 1, block_size: 2 }), node('MatMul', ['x', 'd'], ['y'])],
-      [weight, inlineTensor('s', FLOAT, [], [0, 0, 128, 63]), inlineTensor('zp', INT8, [2, 2], [3, 4, 5, 6])],
+      [onnxNode('DequantizeLinear', ['w', 's', 'zp'], ['d'], { axis: 1, block_size: 2 }), onnxNode('MatMul', ['x', 'd'], ['y'])],
+      [weight, onnxInlineTensor('s', FLOAT, [], [0, 0, 128, 63]), onnxInlineTensor('zp', INT8, [2, 2], [3, 4, 5, 6])],
     );
     assert.deepEqual(checkpoint.skipped, [
       { name: 'w', reason: 'its zero point "zp" (DequantizeLinear): blocked quantization (block_size 2) is not analysed' },
@@ -192,8 +145,8 @@ describe('ONNX graphs that do not fit: no crash, a role of other or a skipped we
   it('a zero point given by a graph input is named in the reason, and the other weights stay', async () => {
     const checkpoint = await open(
       'input.onnx',
-      [node('ConvInteger', ['x', 'w', '', 'wzp'], ['y']), node('Gemm', ['x', 'v'], ['z'], { transB: 1 })],
-      [weight, inlineTensor('v', INT8, [2, 4], [0, 0, 0, 1, 0, 0, 0, 0])],
+      [onnxNode('ConvInteger', ['x', 'w', '', 'wzp'], ['y']), onnxNode('Gemm', ['x', 'v'], ['z'], { transB: 1 })],
+      [weight, onnxInlineTensor('v', INT8, [2, 4], [0, 0, 0, 1, 0, 0, 0, 0])],
     );
     assert.deepEqual(checkpoint.skipped, [
       { name: 'w', reason: 'its zero point "wzp" (ConvInteger) is not a constant of the model, so which values stand for zero is unknown' },
@@ -236,21 +189,21 @@ describe('ONNX with external data past 2 GiB', function () {
   before(() => {
     tmp = makeTempDir();
     const location = 'big.bin';
-    const initializers: number[][] = [];
-    const nodes: number[][] = [];
+    const initializers: Buffer[] = [];
+    const nodes: Buffer[] = [];
     for (let i = 0; i < layers; i++) {
-      initializers.push(externalTensor(`layer${i}.weight`, FLOAT, [layerRows, layerCols], location, i * layerBytes, layerBytes));
-      nodes.push(node('Gemm', [`h${i}`, `layer${i}.weight`], [`h${i + 1}`], { transB: 1 }));
+      initializers.push(onnxExternalTensor(`layer${i}.weight`, FLOAT, [layerRows, layerCols], location, i * layerBytes, layerBytes));
+      nodes.push(onnxNode('Gemm', [`h${i}`, `layer${i}.weight`], [`h${i + 1}`], { transB: 1 }));
     }
-    initializers.push(externalTensor('probe.weight', FLOAT, [probeRows, probeRows], location, probeOffset, probeRows * probeRows * 4));
-    nodes.push(node('Gemm', ['p', 'probe.weight'], ['q'], { transB: 1 }));
-    initializers.push(externalTensor('quant.weight', INT8, [quantDim, quantDim], location, quantOffset, quantDim * quantDim));
-    initializers.push(inlineTensor('quant.zero_point', INT8, [], [1]));
-    initializers.push(inlineTensor('quant.scale', FLOAT, [], [...Buffer.from(new Float32Array([0.1]).buffer)]));
-    nodes.push(node('DequantizeLinear', ['quant.weight', 'quant.scale', 'quant.zero_point'], ['quant.dq']));
-    nodes.push(node('MatMul', ['r', 'quant.dq'], ['s']));
+    initializers.push(onnxExternalTensor('probe.weight', FLOAT, [probeRows, probeRows], location, probeOffset, probeRows * probeRows * 4));
+    nodes.push(onnxNode('Gemm', ['p', 'probe.weight'], ['q'], { transB: 1 }));
+    initializers.push(onnxExternalTensor('quant.weight', INT8, [quantDim, quantDim], location, quantOffset, quantDim * quantDim));
+    initializers.push(onnxInlineTensor('quant.zero_point', INT8, [], [1]));
+    initializers.push(onnxInlineTensor('quant.scale', FLOAT, [], new Uint8Array(new Float32Array([0.1]).buffer)));
+    nodes.push(onnxNode('DequantizeLinear', ['quant.weight', 'quant.scale', 'quant.zero_point'], ['quant.dq']));
+    nodes.push(onnxNode('MatMul', ['r', 'quant.dq'], ['s']));
     model = path.join(tmp.dir, 'big.onnx');
-    writeFileSync(model, modelProto(nodes, initializers));
+    writeFileSync(model, onnxModel(nodes, initializers));
 
     // The data file is sparse: its holes read as zeros and take no disk.
     const fd = openSync(path.join(tmp.dir, location), 'w');
