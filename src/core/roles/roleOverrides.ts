@@ -117,7 +117,8 @@ function parseRule(pattern: string, s: unknown, keys: ReadonlySet<string>): Role
   return { pattern, matcher: matcherOf(pattern), role, ...(layout ? { layout } : {}) };
 }
 
-function matcherOf(pattern: string): RegExp {
+/** The matcher of a tensor-name pattern: `*` and `?` wildcards over the whole name, or `/regex/`. */
+export function matcherOf(pattern: string): RegExp {
   if (pattern.length >= 2 && pattern.startsWith('/') && pattern.endsWith('/')) {
     try {
       return new RegExp(pattern.slice(1, -1));
