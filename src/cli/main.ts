@@ -3,9 +3,11 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
+import { formatPlanTable, planCheckpoint, type CheckpointPlanRequest } from '../core/analysis/checkpointPlan';
+import { densityFromSparsity, DISTRIBUTIONS, PlanError, type Distribution } from '../core/analysis/plan';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
-import { parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type RoleOverrides } from '../core/roles/roleOverrides';
+import { matcherOf, parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type RoleOverrides } from '../core/roles/roleOverrides';
 import { withFile } from '../core/randomAccessFile';
 import { createKernels, type KernelBackend } from '../kernels/createKernels';
 import type { Kernels } from '../kernels/kernels';
@@ -16,11 +18,23 @@ const USAGE = `Usage: sparsity-lens <command> [options]
 Commands:
   report FILE [--nm N:M] [--json]   per-layer sparsity, fan-in and N:M compliance of a checkpoint
                                     (FILE may be a TF.js model.json or a model.safetensors.index.json)
+  plan FILE (--sparsity S | --density D) [--distribution erk|er|uniform] [--power P]
+            [--dense PATTERN]... [--dense-first] [--json]
+                                    each linear and conv weight's target density and constant
+                                    fan-in k, as SRigL's reference allocates them, beside what
+                                    the checkpoint holds now
 
 Options:
   --nm N:M      the N:M pattern to check (default 2:4)
   --json        print the report as JSON (same as --format json)
-  --format F    table (default), json, csv or markdown
+  --format F    table (default), json, csv or markdown (plan: table or json)
+  --sparsity S  plan: the global sparsity, a decimal in [0, 1) taken as written (0.9 is density 0.1)
+  --density D   plan: the global density, in (0, 1]
+  --distribution  plan: erk (default), er (kernel dimensions left out) or uniform
+  --power P     plan: ERK / ER power scale (default 1)
+  --dense PATTERN  plan: keep the weights whose names match dense (the --roles pattern syntax);
+                repeatable
+  --dense-first plan: keep the first weight layer dense
   --backend B   kernels: auto (native if it loads, default), native, reference
   --roles R     override layer roles and layouts: JSON text or a .json file mapping tensor-name
                 patterns (* and ?, or /regex/) to {"role": "linear"|"conv"|"other",
@@ -54,6 +68,12 @@ export async function main(
         format: { type: 'string' },
         backend: { type: 'string', default: 'auto' },
         roles: { type: 'string' },
+        sparsity: { type: 'string' },
+        density: { type: 'string' },
+        distribution: { type: 'string', default: 'erk' },
+        power: { type: 'string' },
+        dense: { type: 'string', multiple: true },
+        'dense-first': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -66,13 +86,22 @@ export async function main(
     (parsed.values.help ? out : err).write(USAGE);
     return parsed.values.help ? 0 : 2;
   }
-  if (command !== 'report') {
+  if (command !== 'report' && command !== 'plan') {
     err.write(`error: unknown command "${command}"\n${USAGE}`);
     return 2;
   }
   if (files.length !== 1) {
-    err.write(`error: report takes exactly one FILE\n${USAGE}`);
+    err.write(`error: ${command} takes exactly one FILE\n${USAGE}`);
     return 2;
+  }
+  let planRequest: CheckpointPlanRequest | undefined;
+  if (command === 'plan') {
+    try {
+      planRequest = planRequestOf(parsed.values);
+    } catch (e) {
+      err.write(`error: ${(e as Error).message}\n`);
+      return 2;
+    }
   }
   let nm = DEFAULT_NM;
   try {
@@ -82,8 +111,9 @@ export async function main(
     return 2;
   }
   const format = parsed.values.json ? 'json' : (parsed.values.format ?? 'table');
-  if (!['table', 'json', 'csv', 'markdown'].includes(format)) {
-    err.write(`error: --format must be table, json, csv or markdown, not "${format}"\n`);
+  const formats = command === 'plan' ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
+  if (!formats.includes(format)) {
+    err.write(`error: --format must be ${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}, not "${format}"\n`);
     return 2;
   }
   const backend = parsed.values.backend as KernelBackend;
@@ -104,12 +134,21 @@ export async function main(
   const kernels = deps.kernels ?? createKernels({ backend, root: path.resolve(__dirname, '..'), onWarning: (m) => err.write(m + '\n') });
   try {
     // The file is opened and scanned where the kernels run (the worker process, for native ones).
-    const { report, unusedRoles } = await kernels.analyseFile({ file: files[0], roles, nm, zeroThreshold: 0 });
-    for (const pattern of unusedRoles) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
-    out.write(format === 'table' ? formatReportTable(report) : formatReport(report, format as ExportFormat));
+    const analysis = await kernels.analyseFile({ file: files[0], roles, nm, zeroThreshold: 0 });
+    for (const pattern of analysis.unusedRoles) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
+    if (planRequest) {
+      const plan = planCheckpoint(analysis, planRequest);
+      out.write(format === 'table' ? formatPlanTable(plan) : JSON.stringify(plan, null, 2) + '\n');
+    } else {
+      out.write(format === 'table' ? formatReportTable(analysis.report) : formatReport(analysis.report, format as ExportFormat));
+    }
     return 0;
   } catch (e) {
     if (isCheckpointError(e)) {
+      err.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof PlanError) {
       err.write(`error: ${e.message}\n`);
       return 2;
     }
@@ -126,6 +165,45 @@ export async function main(
   } finally {
     if (!deps.kernels) await kernels.dispose();
   }
+}
+
+/** A decimal as a user writes one: digits with an optional fraction (no exponent, sign or hex). */
+const DECIMAL = /^(\d+(\.\d*)?|\.\d+)$/;
+
+/** The plan's options, checked; throws an Error whose message names the option. */
+function planRequestOf(values: {
+  sparsity?: string;
+  density?: string;
+  distribution?: string;
+  power?: string;
+  dense?: string[];
+  'dense-first'?: boolean;
+}): CheckpointPlanRequest {
+  if ((values.sparsity === undefined) === (values.density === undefined)) throw new Error('plan takes one of --sparsity S or --density D');
+  let density: number;
+  if (values.sparsity !== undefined) {
+    const s = Number(values.sparsity);
+    if (!DECIMAL.test(values.sparsity) || !(s >= 0 && s < 1))
+      throw new Error(`--sparsity must be a decimal in [0, 1), not "${values.sparsity}"`);
+    density = densityFromSparsity(s);
+  } else {
+    density = Number(values.density);
+    if (!DECIMAL.test(values.density!) || !(density > 0 && density <= 1))
+      throw new Error(`--density must be a decimal in (0, 1], not "${values.density}"`);
+  }
+  const distribution = values.distribution as Distribution;
+  if (!DISTRIBUTIONS.includes(distribution)) throw new Error(`--distribution must be erk, er or uniform, not "${values.distribution}"`);
+  const power = values.power === undefined ? 1 : Number(values.power);
+  if (values.power !== undefined && (!DECIMAL.test(values.power) || !Number.isFinite(power)))
+    throw new Error(`--power must be a number ≥ 0, not "${values.power}"`);
+  const dense = (values.dense ?? []).map((pattern) => {
+    try {
+      return matcherOf(pattern);
+    } catch (e) {
+      throw new Error(`--dense: ${(e as Error).message}`);
+    }
+  });
+  return { density, distribution, power, dense, denseFirst: values['dense-first'] ?? false };
 }
 
 /** Role override files are small; anything larger is not one. */

@@ -68,6 +68,9 @@ export function densityFromSparsity(sparsity: number): number {
   return Number((1 - sparsity).toPrecision(12));
 }
 
+/** A plan that cannot be made as asked (the message says what to change). */
+export class PlanError extends Error {}
+
 export function planDensities(inputs: readonly PlanInput[], options: PlanOptions): DensityPlan {
   const { density: d, distribution } = options;
   const power = options.power ?? 1;
@@ -132,6 +135,14 @@ function epsilonSparsities(
       }
     });
     if (divisor === 0) return { sparsities: numels.map(() => 0) };
+    if (rhs <= 0) {
+      // The reference would go on with ε ≤ 0 and a negative density; say what to change instead.
+      const kept = numels.reduce((a, n, i) => a + (dense.has(i) ? n : 0), 0);
+      const budget = Math.floor(d * numels.reduce((a, n) => a + n, 0));
+      throw new PlanError(
+        `the layers kept dense hold ${kept} weights, more than the ${budget} a density of ${d} allows: lower the sparsity or keep fewer layers dense`,
+      );
+    }
     const epsilon = rhs / divisor;
     let widest = -1;
     numels.forEach((_, i) => {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { densityFromSparsity, planDensities, type PlanInput } from '../../../src/core/analysis/plan';
+import { densityFromSparsity, planDensities, PlanError, type PlanInput } from '../../../src/core/analysis/plan';
 
 /** Figures from ../shared/docs/srigl-spec.md §1.4 and §1.5, checked there by hand. */
 const linear = (name: string, out: number, inputs: number): PlanInput => ({ name, shape: [out, inputs], nOut: out, nIn: inputs });
@@ -194,10 +194,25 @@ describe('density plans: ERK, ER and uniform with constant fan-in k, as the SRig
     );
   });
 
-  it('forced-dense layers give their surplus to the others; density 1 keeps everything dense', () => {
-    const plan = planDensities(MLP, { density: 0.1, distribution: 'erk', forcedDense: new Set([0]) });
-    assert.equal(plan.layers[0].dense, true);
-    assert.ok(plan.layers[0].k === 784);
+  it('forced-dense layers give their surplus to the others; more than the budget is refused; density 1 keeps everything dense', () => {
+    const plan = planDensities(MLP, { density: 0.2, distribution: 'erk', forcedDense: new Set([1]) });
+    assert.deepEqual(
+      plan.layers.map((l) => [l.dense, l.dense ? l.k : 'sparse']),
+      [
+        [false, 'sparse'],
+        [true, 300],
+        [true, 100],
+      ],
+    );
+    // The non-zeros ε allocates, with the dense layers whole, are Σ (N − floor(N · (1 − d))) (spec §1.2).
+    const allocated = plan.layers.reduce((a, l) => a + l.targetDensity * l.numel, 0);
+    const budget = [235200, 30000, 1000].reduce((a, n) => a + n - Math.floor(n * 0.8), 0);
+    assert.ok(Math.abs(allocated - budget) < 1e-6, `${allocated} vs ${budget}`);
+    assert.throws(
+      () => planDensities(MLP, { density: 0.1, distribution: 'erk', forcedDense: new Set([0]) }),
+      (e: unknown) =>
+        e instanceof PlanError && /the layers kept dense hold 235200 weights, more than the 26620 a density of 0\.1 allows/.test(e.message),
+    );
     assert.deepEqual(
       planDensities(MLP, { density: 1, distribution: 'erk' }).layers.map((l) => l.dense),
       [true, true, true],

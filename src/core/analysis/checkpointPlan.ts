@@ -1,0 +1,120 @@
+import { printable } from '../errors';
+import { planDensities, type Distribution, type PlannedLayer } from './plan';
+import type { CheckpointAnalysis } from './report';
+
+export interface CheckpointPlanRequest {
+  /** The global density d (see densityFromSparsity for `--sparsity`). */
+  readonly density: number;
+  readonly distribution: Distribution;
+  readonly power: number;
+  /** Layers forced dense: those whose name one of these matches (`--dense PATTERN`). */
+  readonly dense: readonly RegExp[];
+  /** The first weight layer forced dense (`--dense-first`, the reference's keep_first_layer_dense). */
+  readonly denseFirst: boolean;
+}
+
+/** What the checkpoint holds now, beside the plan. */
+export interface ActualFigures {
+  readonly nnz: number;
+  readonly density: number;
+  readonly fanIn: { readonly min: number; readonly mean: number; readonly max: number; readonly constant: boolean };
+}
+
+export interface CheckpointPlanLayer extends PlannedLayer {
+  readonly actual: ActualFigures;
+  /** actual.density − targetDensity: above 0 the layer holds more non-zeros than the plan. */
+  readonly densityGap: number;
+}
+
+/** The JSON of `sparsity-lens plan`: keys may be added, never changed. */
+export interface CheckpointPlan {
+  readonly file: string;
+  readonly distribution: Distribution;
+  readonly sparsity: number;
+  readonly density: number;
+  readonly power: number;
+  readonly epsilon?: number;
+  readonly layers: readonly CheckpointPlanLayer[];
+  readonly total: { readonly numel: number; readonly targetNnz: number; readonly constFanInNnz: number; readonly actualNnz: number };
+}
+
+/**
+ * The plan for a checkpoint's linear and conv weights in file order (never biases, norms or
+ * role `other`: spec §1.1), each beside the figures it holds now.
+ */
+export function planCheckpoint({ report, neurons }: CheckpointAnalysis, request: CheckpointPlanRequest): CheckpointPlan {
+  const weights = report.layers.filter((l) => (l.role === 'linear' || l.role === 'conv') && l.fanIn && neurons.has(l.name));
+  const inputs = weights.map((l) => {
+    const geometry = neurons.get(l.name)!.geometry;
+    return { name: l.name, shape: l.shape, nOut: geometry.rows, nIn: geometry.inDim };
+  });
+  const forcedDense = new Set(
+    weights.flatMap((l, i) => ((request.denseFirst && i === 0) || request.dense.some((m) => m.test(l.name)) ? [i] : [])),
+  );
+  const plan = planDensities(inputs, { density: request.density, distribution: request.distribution, power: request.power, forcedDense });
+  const layers = plan.layers.map((planned, i): CheckpointPlanLayer => {
+    const l = weights[i];
+    const density = l.numel === 0 ? 0 : l.nnz / l.numel;
+    const fanIn = l.fanIn!;
+    return {
+      ...planned,
+      actual: { nnz: l.nnz, density, fanIn: { min: fanIn.min, mean: fanIn.mean, max: fanIn.max, constant: fanIn.constant } },
+      densityGap: density - planned.targetDensity,
+    };
+  });
+  const total = { numel: 0, targetNnz: 0, constFanInNnz: 0, actualNnz: 0 };
+  for (const l of layers) {
+    total.numel += l.numel;
+    total.constFanInNnz += l.constFanInNnz;
+    total.actualNnz += l.actual.nnz;
+  }
+  // The global budget int(N · d): the layers' own floors may leave a few weights of it unused.
+  total.targetNnz = Math.floor(total.numel * plan.density);
+  return {
+    file: report.file,
+    distribution: plan.distribution,
+    sparsity: Number((1 - plan.density).toPrecision(12)),
+    density: plan.density,
+    power: plan.power,
+    ...(plan.epsilon !== undefined ? { epsilon: plan.epsilon } : {}),
+    layers,
+    total,
+  };
+}
+
+const HEADERS = ['layer', 'shape', 'target density', 'k', 'nnz with k', 'actual density', 'actual fan-in min/mean/max', 'gap'];
+
+/** The CLI's plan: an aligned table, then totals and the layers with no k. */
+export function formatPlanTable(plan: CheckpointPlan): string {
+  const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
+  const rows = [
+    HEADERS,
+    ...plan.layers.map((l) => [
+      printable(l.name),
+      `[${l.shape.join(', ')}]`,
+      l.dense ? 'dense' : percent(l.targetDensity),
+      l.k === null ? '—' : l.dense ? `${l.k} (dense)` : `${l.k} of ${l.denseFanIn}`,
+      `${l.constFanInNnz}/${l.numel}`,
+      percent(l.actual.density),
+      `${l.actual.fanIn.min}/${l.actual.fanIn.mean.toFixed(2)}/${l.actual.fanIn.max}` + (l.actual.fanIn.constant ? ' constant' : ''),
+      `${l.densityGap >= 0 ? '+' : ''}${(l.densityGap * 100).toFixed(2)} pt`,
+    ]),
+  ];
+  const widths = HEADERS.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const lines = rows.map((row) =>
+    row
+      .map((cell, i) => (i >= 2 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd(),
+  );
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const { total } = plan;
+  const power = plan.power === 1 ? '' : `, power ${plan.power}`;
+  lines.push(
+    '',
+    `${plan.distribution.toUpperCase()} plan at sparsity ${plan.sparsity} (density ${plan.density}${power}) over ${plan.layers.length} weight layers`,
+    `target non-zeros ${total.targetNnz} of ${total.numel} (${percent(total.targetNnz / total.numel)}); with constant fan-in ${total.constFanInNnz} (${percent(total.constFanInNnz / total.numel)}); now ${total.actualNnz}`,
+  );
+  for (const l of plan.layers) if (l.kError) lines.push(`${printable(l.name)}: ${l.kError}`);
+  return lines.join('\n') + '\n';
+}
