@@ -22,6 +22,14 @@ export function layerDescription(layer: LayerReport): string {
   return parts.join(' · ');
 }
 
+/**
+ * Text for MarkdownString.appendText, which escapes Markdown but not `&`: without this, `&lt;` in
+ * a name would show as `<`.
+ */
+function asText(text: string): string {
+  return text.replace(/&/g, '&amp;');
+}
+
 /** The "Sparsity Report" view: analysed checkpoints and their layers, problems marked. */
 export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
   private readonly changed = new vscode.EventEmitter<ReportNode | undefined>();
@@ -71,12 +79,12 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
     tooltip.supportHtml = false;
     tooltip
       .appendMarkdown('**')
-      .appendText(name)
+      .appendText(asText(name))
       .appendMarkdown(
         `** \`[${layer.shape.join(', ')}]\` ${layer.dtype}, ${layer.role}\n\n` +
           `${layer.nnz} of ${layer.numel} non-zero (${percent(layer.sparsity)} sparse)`,
       );
-    if (layer.note) tooltip.appendMarkdown('\n\n$(info) ').appendText(printable(layer.note));
+    if (layer.note) tooltip.appendMarkdown('\n\n$(info) ').appendText(asText(printable(layer.note)));
     if (problems.length) tooltip.appendMarkdown('\n\n$(warning) ').appendText(problems.join('; '));
     item.tooltip = tooltip;
     item.iconPath = problems.length
