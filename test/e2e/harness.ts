@@ -44,6 +44,7 @@ interface CodeServerModule {
     workspace?: string;
     extension?: 'symlink' | 'vsix' | 'none';
     settings?: Record<string, unknown>;
+    workspaceTrust?: boolean;
     logName?: string;
   }): Promise<CodeServer>;
   makeWorkspace(options?: { fixtures?: string[]; dir?: string }): string;
@@ -96,6 +97,13 @@ export interface WorkbenchOptions {
   /** Files of test/fixtures copied under fixtures/ in the workspace (examples/ is always there). */
   readonly fixtures?: string[];
   readonly viewport?: { width: number; height: number };
+  /** Written to the workspace's .vscode/settings.json before the workbench opens. */
+  readonly workspaceSettings?: Record<string, unknown>;
+  /**
+   * Workspace trust on, in a code-server of this describe's own (started in before(), stopped in
+   * after()): the fresh workspace folder is not trusted, so the workbench is in Restricted Mode.
+   */
+  readonly restrictedMode?: boolean;
 }
 
 export class Workbench {
@@ -407,13 +415,23 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
   let wb: Workbench | undefined;
   const consoleErrors: string[] = [];
   const violations: CspViolation[] = [];
+  let own: { server: CodeServer; browser: Browser } | undefined;
   before(async function () {
     this.timeout(120_000);
-    const { server, browser } = await sharedServer();
+    if (options.restrictedMode) {
+      const extension = process.env.SPARSITY_LENS_E2E_INSTALL === 'vsix' ? 'vsix' : 'symlink';
+      const server = await codeServer.startCodeServer({ extension, workspaceTrust: true, logName: 'code-server-e2e-restricted' });
+      own = { server, browser: await codeServer.launchBrowser({ headless: process.env.SPARSITY_LENS_HEADED !== '1' }) };
+    }
+    const { server, browser } = own ?? (await sharedServer());
     const workspace = codeServer.makeWorkspace({
       dir: path.join(server.temp, `workspace-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`, 'workspace'),
       ...(options.fixtures ? { fixtures: options.fixtures } : {}),
     });
+    if (options.workspaceSettings) {
+      fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+      fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(options.workspaceSettings, null, 2));
+    }
     const context = await browser.newContext({ viewport: options.viewport ?? { width: 1400, height: 900 } });
     await recordCspViolations(context, violations);
     const page = await context.newPage();
@@ -452,9 +470,15 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
         console.log(`      last console errors of the page:\n        ${consoleErrors.slice(-10).join('\n        ')}`);
     }
   });
-  after(async () => {
+  after(async function () {
+    this.timeout(30_000);
     await wb?.context.close().catch(() => undefined);
     wb = undefined;
+    if (own) {
+      await own.browser.close().catch(() => undefined);
+      await own.server.stop();
+      own = undefined;
+    }
   });
   return () => {
     if (!wb) throw new Error('the workbench is not open (useWorkbench() must be called inside describe())');
