@@ -233,6 +233,8 @@ function installExtension(extensionsDir, how, env) {
  * options.workspace   folder to open (default: a fresh makeWorkspace())
  * options.extension   'symlink' | 'vsix' | 'none' (extension development mode passes it by URL)
  * options.settings    extra user settings
+ * options.workspaceTrust  true: workspace trust on (no --disable-workspace-trust, the trust settings
+ *                     on, no startup prompt), so a folder not trusted yet opens in Restricted Mode
  * options.port        fixed port (default: a free one); options.host (default 127.0.0.1)
  * options.env         extra environment for the server and so the extension host
  * options.logName     base name of the server log under test-results/ (default code-server)
@@ -249,7 +251,13 @@ async function startCodeServer(options = {}) {
   const configFile = path.join(temp, 'config.yaml');
   fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
   fs.mkdirSync(extensionsDir, { recursive: true });
-  fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...BASE_SETTINGS, ...options.settings }, null, 2));
+  const trust = options.workspaceTrust
+    ? { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' }
+    : {};
+  fs.writeFileSync(
+    path.join(userDataDir, 'User', 'settings.json'),
+    JSON.stringify({ ...BASE_SETTINGS, ...trust, ...options.settings }, null, 2),
+  );
   // Every flag is also passed on the command line; the file exists so code-server never writes
   // one (with a password) into the home folder.
   fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
@@ -289,7 +297,7 @@ async function startCodeServer(options = {}) {
       'none',
       '--disable-telemetry',
       '--disable-update-check',
-      '--disable-workspace-trust',
+      ...(options.workspaceTrust ? [] : ['--disable-workspace-trust']),
       '--disable-getting-started-override',
       '--ignore-last-opened',
       workspace,

@@ -1,4 +1,5 @@
 import type { DType } from './dtype';
+import { printable } from './errors';
 
 /**
  * How a tensor's analysed bytes were obtained from its file(s), exactly enough to invert: a
@@ -182,7 +183,8 @@ function phraseOf(step: DerivedTensor): string {
         ? `${step.typeName}, zero = zero point ${step.zeroPoints[0]}`
         : `${step.typeName}, zero = per-channel zero point (axis ${step.axis})`;
     case 'prunePair':
-      return `effective weight = ${lastPart(step.orig.name)} × ${lastPart(step.mask.name)}`;
+      // The parts' names come from the file: escaped, so the note is one printable line.
+      return `effective weight = ${printable(lastPart(step.orig.name))} × ${printable(lastPart(step.mask.name))}`;
     case 'dequantize': {
       const how = `dequantized from ${step.codes} (v × scale + min)`;
       return step.zeroCode === undefined

@@ -4,6 +4,7 @@ import { parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { weightStructure } from '../core/analysis/problems';
 import { formatReportMarkdown } from '../core/analysis/reportText';
+import { printable } from '../core/errors';
 import { CHECKPOINT_EXTENSIONS } from '../core/formats/registry';
 import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
@@ -133,11 +134,16 @@ async function showLayerHeatmap(ctx: CommandContext, arg?: unknown, layerArg?: u
   if (!layer) {
     const { report } = await ctx.analyses.get(uri);
     const weights = report.layers.filter((l) => l.role !== 'other');
+    // Names come from the file: shown escaped, and `$(…)` kept from being read as an icon.
     const picked = await vscode.window.showQuickPick(
-      weights.map((l) => ({ label: l.name, description: `[${l.shape.join(', ')}] ${(l.sparsity * 100).toFixed(1)}% sparse` })),
+      weights.map((l) => ({
+        label: printable(l.name).replace(/\$\(/g, '\\$('),
+        description: `[${l.shape.join(', ')}] ${(l.sparsity * 100).toFixed(1)}% sparse`,
+        name: l.name,
+      })),
       { title: 'Show the heatmap of layer', placeHolder: 'Layer' },
     );
-    layer = picked?.label;
+    layer = picked?.name;
   }
   if (layer) await ctx.editor.reveal(uri, layer);
 }

@@ -22,6 +22,14 @@ export function layerDescription(layer: LayerReport): string {
   return parts.join(' · ');
 }
 
+/**
+ * Text for MarkdownString.appendText, which escapes Markdown but not `&`: without this, `&lt;` in
+ * a name would show as `<`.
+ */
+function asText(text: string): string {
+  return text.replace(/&/g, '&amp;');
+}
+
 /** The "Sparsity Report" view: analysed checkpoints and their layers, problems marked. */
 export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
   private readonly changed = new vscode.EventEmitter<ReportNode | undefined>();
@@ -47,7 +55,7 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
       const item = new vscode.TreeItem(path.basename(node.analysis.uri.fsPath), vscode.TreeItemCollapsibleState.Expanded);
       item.id = node.analysis.uri.toString();
       item.description = `${percent(r.weights.sparsity)} of weights zero · ${r.format}`;
-      item.tooltip = `${r.file}\nall tensors: ${r.total.nnz} of ${r.total.numel} non-zero\nweights: ${r.weights.nnz} of ${r.weights.numel} non-zero`;
+      item.tooltip = `${printable(r.file)}\nall tensors: ${r.total.nnz} of ${r.total.numel} non-zero\nweights: ${r.weights.nnz} of ${r.weights.numel} non-zero`;
       item.resourceUri = node.analysis.uri;
       item.contextValue = 'checkpoint';
       item.command = {
@@ -64,15 +72,20 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
     item.id = `${analysis.uri.toString()}#${layer.name}`;
     item.description = layerDescription(layer);
     const problems = layerProblems(layer, analysis.report.nm);
-    const tooltip = new vscode.MarkdownString('', true)
+    // Only this code's own Markdown is Markdown: the name and the note (worded from names in the
+    // file) go in as text; no HTML, no command links.
+    const tooltip = new vscode.MarkdownString('', true);
+    tooltip.isTrusted = false;
+    tooltip.supportHtml = false;
+    tooltip
       .appendMarkdown('**')
-      .appendText(name)
+      .appendText(asText(name))
       .appendMarkdown(
         `** \`[${layer.shape.join(', ')}]\` ${layer.dtype}, ${layer.role}\n\n` +
-          `${layer.nnz} of ${layer.numel} non-zero (${percent(layer.sparsity)} sparse)` +
-          (layer.note ? `\n\n$(info) ${layer.note}` : '') +
-          (problems.length ? `\n\n$(warning) ${problems.join('; ')}` : ''),
+          `${layer.nnz} of ${layer.numel} non-zero (${percent(layer.sparsity)} sparse)`,
       );
+    if (layer.note) tooltip.appendMarkdown('\n\n$(info) ').appendText(asText(printable(layer.note)));
+    if (problems.length) tooltip.appendMarkdown('\n\n$(warning) ').appendText(problems.join('; '));
     item.tooltip = tooltip;
     item.iconPath = problems.length
       ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))

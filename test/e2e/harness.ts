@@ -44,6 +44,7 @@ interface CodeServerModule {
     workspace?: string;
     extension?: 'symlink' | 'vsix' | 'none';
     settings?: Record<string, unknown>;
+    workspaceTrust?: boolean;
     logName?: string;
   }): Promise<CodeServer>;
   makeWorkspace(options?: { fixtures?: string[]; dir?: string }): string;
@@ -96,6 +97,13 @@ export interface WorkbenchOptions {
   /** Files of test/fixtures copied under fixtures/ in the workspace (examples/ is always there). */
   readonly fixtures?: string[];
   readonly viewport?: { width: number; height: number };
+  /** Written to the workspace's .vscode/settings.json before the workbench opens. */
+  readonly workspaceSettings?: Record<string, unknown>;
+  /**
+   * Workspace trust on, in a code-server of this describe's own (started in before(), stopped in
+   * after()): the fresh workspace folder is not trusted, so the workbench is in Restricted Mode.
+   */
+  readonly restrictedMode?: boolean;
 }
 
 export class Workbench {
@@ -104,7 +112,18 @@ export class Workbench {
     readonly context: BrowserContext,
     readonly workspace: string,
     readonly server: CodeServer,
+    /** Content-Security-Policy violations reported by any frame of this workbench, not yet taken. */
+    readonly violations: CspViolation[],
   ) {}
+
+  /**
+   * The CSP violations recorded so far, and forgets them: for a test that causes one on purpose.
+   * Waits `settleMs` first, as a violation is reported asynchronously.
+   */
+  async takeViolations(settleMs = 500): Promise<CspViolation[]> {
+    await this.page.waitForTimeout(settleMs);
+    return this.violations.splice(0);
+  }
 
   /**
    * Runs a command from the palette by its title as shown there ("Category: Title"): F1, type,
@@ -315,6 +334,78 @@ function safeName(s: string): string {
     .slice(0, 120);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Content-Security-Policy violations, in every frame.
+
+/** One `securitypolicyviolation` event, as a frame saw it. */
+export interface CspViolation {
+  readonly directive: string;
+  readonly blocked: string;
+  readonly source: string;
+  readonly sample: string;
+  /** The URL of the document that reported it (a webview's is the webview host's fake.html or index.html). */
+  readonly url: string;
+}
+
+/** The binding every frame reports through (context.exposeBinding puts it on every frame's window). */
+const CSP_BINDING = '__sparsityLensCspViolation';
+
+/**
+ * Runs in every frame before its own scripts (context.addInitScript: the top page, every iframe
+ * attached or navigated, srcdoc ones too) and records each `securitypolicyviolation` through the
+ * binding and in the frame's `window.__sparsityLensCsp`.
+ *
+ * document.open() erases every listener of the document and its window but keeps the window, so
+ * no init script runs again: VS Code fills a webview's inner frame exactly so (fake.html, then
+ * open/write/close). open() and write() are wrapped to add the listener back after they run.
+ */
+function cspRecorder(binding: string): void {
+  type Recorded = { directive: string; blocked: string; source: string; sample: string; url: string };
+  const w = window as unknown as Record<string, unknown> & { __sparsityLensCsp?: { seen: Recorded[]; installs: number } };
+  if (w.__sparsityLensCsp) return;
+  const state = { seen: [] as Recorded[], installs: 0 };
+  w.__sparsityLensCsp = state;
+  const listener = (e: SecurityPolicyViolationEvent): void => {
+    const v = {
+      directive: e.effectiveDirective || e.violatedDirective,
+      blocked: e.blockedURI,
+      source: `${e.sourceFile}:${e.lineNumber}:${e.columnNumber}`,
+      sample: e.sample,
+      url: String(location.href),
+    };
+    state.seen.push(v);
+    const report = w[binding];
+    if (typeof report === 'function') void (report as (x: Recorded) => Promise<void>)(v);
+  };
+  const install = (): void => {
+    // The same listener and capture flag: adding it again when present is a no-op.
+    window.addEventListener('securitypolicyviolation', listener, true);
+    state.installs++;
+  };
+  install();
+  const proto = Document.prototype as unknown as Record<'open' | 'write' | 'writeln', (...args: unknown[]) => unknown>;
+  for (const name of ['open', 'write', 'writeln'] as const) {
+    const original = proto[name];
+    proto[name] = function (this: Document, ...args: unknown[]) {
+      try {
+        return original.apply(this, args);
+      } finally {
+        if (this === document) install();
+      }
+    };
+  }
+}
+
+/**
+ * Records CSP violations of every frame of `context` into `into`. Call before the first page opens.
+ */
+async function recordCspViolations(context: BrowserContext, into: CspViolation[]): Promise<void> {
+  await context.exposeBinding(CSP_BINDING, (_source, v: CspViolation) => {
+    into.push(v);
+  });
+  await context.addInitScript(cspRecorder, CSP_BINDING);
+}
+
 /**
  * Registers before/after hooks in the calling describe() that open a workbench on a fresh
  * workspace folder; returns its getter. A failing test leaves a screenshot
@@ -323,14 +414,26 @@ function safeName(s: string): string {
 export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
   let wb: Workbench | undefined;
   const consoleErrors: string[] = [];
+  const violations: CspViolation[] = [];
+  let own: { server: CodeServer; browser: Browser } | undefined;
   before(async function () {
     this.timeout(120_000);
-    const { server, browser } = await sharedServer();
+    if (options.restrictedMode) {
+      const extension = process.env.SPARSITY_LENS_E2E_INSTALL === 'vsix' ? 'vsix' : 'symlink';
+      const server = await codeServer.startCodeServer({ extension, workspaceTrust: true, logName: 'code-server-e2e-restricted' });
+      own = { server, browser: await codeServer.launchBrowser({ headless: process.env.SPARSITY_LENS_HEADED !== '1' }) };
+    }
+    const { server, browser } = own ?? (await sharedServer());
     const workspace = codeServer.makeWorkspace({
       dir: path.join(server.temp, `workspace-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`, 'workspace'),
       ...(options.fixtures ? { fixtures: options.fixtures } : {}),
     });
+    if (options.workspaceSettings) {
+      fs.mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
+      fs.writeFileSync(path.join(workspace, '.vscode', 'settings.json'), JSON.stringify(options.workspaceSettings, null, 2));
+    }
     const context = await browser.newContext({ viewport: options.viewport ?? { width: 1400, height: 900 } });
+    await recordCspViolations(context, violations);
     const page = await context.newPage();
     page.setDefaultTimeout(30_000);
     page.on('console', (m) => {
@@ -341,7 +444,23 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     // The explorer has the workspace listed: the remote connection and file service are up.
     await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: 60_000 });
-    wb = new Workbench(page, context, workspace, server);
+    wb = new Workbench(page, context, workspace, server, violations);
+  });
+  afterEach(async function () {
+    // Opening a checkpoint must never make any frame break its Content Security Policy: a test
+    // that recorded a violation fails (the hook reports it as the test's error, so the describe's
+    // other tests still run). Violations come asynchronously: a short wait lets late ones arrive.
+    if (wb && this.currentTest?.state === 'passed') {
+      await wb.page.waitForTimeout(300).catch(() => undefined);
+      const seen = wb.violations.splice(0);
+      if (seen.length)
+        (this.test as Mocha.Hook).error(
+          new Error(`${seen.length} Content-Security-Policy violation(s) during the test:\n  ${seen.map(describeViolation).join('\n  ')}`),
+        );
+    } else {
+      const seen = wb?.violations.splice(0) ?? [];
+      if (seen.length) console.log(`      CSP violations during the test:\n        ${seen.map(describeViolation).join('\n        ')}`);
+    }
   });
   afterEach(async function () {
     if (this.currentTest?.state === 'failed' && wb) {
@@ -351,14 +470,24 @@ export function useWorkbench(options: WorkbenchOptions = {}): () => Workbench {
         console.log(`      last console errors of the page:\n        ${consoleErrors.slice(-10).join('\n        ')}`);
     }
   });
-  after(async () => {
+  after(async function () {
+    this.timeout(30_000);
     await wb?.context.close().catch(() => undefined);
     wb = undefined;
+    if (own) {
+      await own.browser.close().catch(() => undefined);
+      await own.server.stop();
+      own = undefined;
+    }
   });
   return () => {
     if (!wb) throw new Error('the workbench is not open (useWorkbench() must be called inside describe())');
     return wb;
   };
+}
+
+function describeViolation(v: CspViolation): string {
+  return `${v.directive} blocked ${v.blocked || '(inline)'} at ${v.source}${v.sample ? ` "${v.sample}"` : ''} in ${v.url.slice(0, 160)}`;
 }
 
 /** Waits until `locator`'s text matches (webview content renders asynchronously). */

@@ -74,9 +74,16 @@ export function npy(header: string, data: Uint8Array = new Uint8Array(0), major 
   return Buffer.concat([NPY_MAGIC, Buffer.from([major, 0]), length, encoded, data]);
 }
 
-/** A safetensors file of float32 tensors given as name → values, in order; one-dimensional unless `shape` is given. */
-export function safetensorsOf(tensors: ReadonlyMap<string, readonly number[]>, shape?: readonly number[]): Buffer {
-  const header: Record<string, unknown> = {};
+/**
+ * A safetensors file of float32 tensors given as name → values, in order; one-dimensional unless
+ * `shape` is given; `metadata` becomes its `__metadata__`.
+ */
+export function safetensorsOf(
+  tensors: ReadonlyMap<string, readonly number[]>,
+  shape?: readonly number[],
+  metadata?: Readonly<Record<string, string>>,
+): Buffer {
+  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
   let offset = 0;
   for (const [name, values] of tensors) {
     header[name] = { dtype: 'F32', shape: shape ?? [values.length], data_offsets: [offset, offset + 4 * values.length] };

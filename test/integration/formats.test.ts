@@ -48,7 +48,12 @@ describe('extension host: every checkpoint format in the editor and the tree', f
     const pruned = expected.find((t) => t.note)!;
     const root = (tree.getChildren() as ReportNode[]).find((n) => n.kind === 'checkpoint' && n.analysis.uri.toString() === uri.toString())!;
     const node = (tree.getChildren(root) as ReportNode[]).find((n) => n.kind === 'layer' && n.layer.name === pruned.name)!;
-    assert.match((tree.getTreeItem(node).tooltip as vscode.MarkdownString).value, /effective weight/);
+    const tooltip = tree.getTreeItem(node).tooltip as vscode.MarkdownString;
+    assert.equal(tooltip.isTrusted, false);
+    assert.equal(tooltip.supportHtml, false);
+    // The note goes in as text: appendText writes spaces as &nbsp; and escapes Markdown with backslashes.
+    const shown = tooltip.value.replace(/&nbsp;/g, ' ').replace(/\\(.)/g, '$1');
+    assert.ok(shown.includes(`$(info) ${pruned.note}`), `the tooltip says how the weight is derived:\n${tooltip.value}`);
   });
 
   it('the layerRoles setting overrides a role, and an invalid one is a clear error', async () => {

@@ -95,6 +95,16 @@ describe('storageNote: the display note of a stored tensor', () => {
     assert.equal(storageNote(pair), 'effective weight = weight_orig × weight_mask');
   });
 
+  it("a pruning pair's part names, taken from the file, are escaped onto one line", () => {
+    const pair: StoredTensor = {
+      kind: 'derived',
+      op: 'prunePair',
+      orig: { name: 'fc.<img src=x onerror=alert(1)>\u202e\n_orig', dtype: 'float32', stored: range },
+      mask: { name: 'fc.\u001b[31m_mask', dtype: 'float32', stored: range },
+    };
+    assert.equal(storageNote(pair), 'effective weight = <img src=x onerror=alert(1)>\\u202e\\n_orig × \\x1b[31m_mask');
+  });
+
   it('sliceOf narrows a range or zip member, counting from its own start', () => {
     assert.deepEqual(sliceOf(range, 8, 16), { ...range, offset: 108, length: 16 });
   });

@@ -201,7 +201,7 @@ export class NmChart extends BarPanel {
     this.canvas.setAttribute(
       'aria-label',
       `${nm.n}:${nm.m} compliance per weight tensor: ` +
-        this.layers.map((l) => `${l.report.name} ${l.nmCompliance === null ? 'no full groups' : percent(l.nmCompliance)}`).join(', '),
+        this.layers.map((l) => `${l.label} ${l.nmCompliance === null ? 'no full groups' : percent(l.nmCompliance)}`).join(', '),
     );
     this.render(theme);
   }

@@ -29,17 +29,19 @@ function stat(label: string, value: string, detail: string, verdict: Verdict, ic
 export function renderSummary(report: SparsityReport, layers: readonly Layer[]): HTMLElement {
   const o = overviewOf(layers);
   const nm = report.nm;
+  // Metadata and the path come from the file (safetensors `__metadata__` is any text): shown escaped, on one line.
   const meta = report.metadata ?? {};
   const producer = meta.producer ? `${meta.producer}${meta.producer_version ? ' ' + meta.producer_version : ''}` : '';
-  const metaText = [producer, meta.opset ? `opset ${meta.opset}` : ''].filter(Boolean).join(' · ');
+  const metaText = printable([producer, meta.opset ? `opset ${meta.opset}` : ''].filter(Boolean).join(' · '));
+  const file = printable(report.file);
 
   const header = h(
     'div',
     { class: 'summary-header' },
     codicon('file-binary', 'summary-file-icon'),
-    h('h1', { class: 'summary-title', text: basename(report.file), title: report.file }),
+    h('h1', { class: 'summary-title', text: basename(file), title: file }),
     h('vscode-badge', { class: 'format-badge', text: FORMAT_NAMES[report.format], attrs: { variant: 'default' } }),
-    h('span', { class: 'summary-path', text: report.file }),
+    h('span', { class: 'summary-path', text: file }),
     metaText ? h('span', { class: 'summary-meta', text: metaText }) : null,
   );
 

@@ -67,9 +67,12 @@ export function formatReportTable(r: SparsityReport): string {
   return [`${printable(r.file)} (${r.format})`, '', ...lines, '', ...summaryLines(r)].join('\n') + '\n';
 }
 
-/** Inert in Markdown: one printable line, with what Markdown or HTML would read escaped. */
+/**
+ * Inert in Markdown: one printable line, with what Markdown, HTML or the preview's math would read
+ * escaped (`&` too, so an entity such as `&lt;` shows as typed, not as the character it names).
+ */
 function escapeMarkdown(s: string): string {
-  return printable(s).replace(/[|\\`*_[\]<>]/g, (c) => `\\${c}`);
+  return printable(s).replace(/[|\\`*_[\]<>&$~!#]/g, (c) => `\\${c}`);
 }
 
 /** The same report as Markdown, for previews and exports. */

@@ -19,7 +19,10 @@ describe('reports show hostile tensor names as inert text', () => {
       ...real,
       file: 'evil\n<b>name</b>.safetensors',
       layers: real.layers.map((l, i) => ({ ...l, name: HOSTILE[i % HOSTILE.length] })),
-      skipped: [{ name: '\u001b]0;title\u0007', reason: 'unsupported dtype "\u202eevil"' }],
+      skipped: [
+        { name: '\u001b]0;title\u0007', reason: 'unsupported dtype "\u202eevil"' },
+        { name: '&lt;b&gt;entity&#33; $x^2$ ~~struck~~ ![i](x.png)', reason: 'test' },
+      ],
     };
     const table = formatReportTable(report);
     // eslint-disable-next-line no-control-regex -- looks for raw control characters
@@ -32,6 +35,9 @@ describe('reports show hostile tensor names as inert text', () => {
     assert.doesNotMatch(markdown, /(?<!\\)\]\(javascript:/, 'no live link');
     assert.match(markdown, /\\<script\\>alert\(1\)\\<\/script\\>/);
     assert.match(markdown, /\\\[click\\\]\(javascript:alert\(1\)\)/);
+    // Entities, math, strikethrough and images are escaped too: the name shows as typed.
+    assert.match(markdown, /\\&lt;b\\&gt;entity\\&\\#33; \\\$x\^2\\\$ \\~\\~struck\\~\\~ \\!\\\[i\\\]\(x\.png\)/);
+    assert.doesNotMatch(markdown, /(?<!\\)[&$]/, 'no unescaped & or $');
     const rows = markdown.split('\n').filter((l) => l.startsWith('| '));
     assert.equal(rows.length, real.layers.length + 2, 'header, rule and one row per tensor: no name breaks a row');
     assert.ok(

@@ -209,7 +209,7 @@ export class HeatmapView {
       this.empty.hidden = false;
       this.empty.textContent = !layer
         ? 'Select a tensor in the table to see its mask.'
-        : `${layer.report.name} is ${layer.report.role === 'other' ? `a ${layer.report.shape.length}-D tensor that is not a linear or conv weight` : 'not available as a mask view'}: no heatmap.`;
+        : `${layer.label} is ${layer.report.role === 'other' ? `a ${layer.report.shape.length}-D tensor that is not a linear or conv weight` : 'not available as a mask view'}: no heatmap.`;
       this.status.textContent = '';
       this.element.classList.add('no-layer');
       return;
