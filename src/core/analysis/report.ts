@@ -5,6 +5,8 @@ import { storageNote } from '../storedTensor';
 import { summarizeFanIn, type FanInSummary } from './fanIn';
 import { neuronGeometry, type NeuronGeometry } from '../neuronView';
 import { DEFAULT_NM, type NmPattern } from '../nmPattern';
+import { lintLayers, type Lint } from './lints';
+import { storageEstimate, type StorageEstimate } from './storage';
 
 export interface LayerReport {
   readonly name: string;
@@ -22,6 +24,8 @@ export interface LayerReport {
   readonly nm: NmCounts | null;
   /** How the analysed values were derived from the stored bytes, when they differ (see storageNote). */
   readonly note?: string;
+  /** The `torch.nn.utils.prune` pair the weight was computed from (orig × mask), when it was. */
+  readonly prunePair?: { readonly orig: string; readonly mask: string };
 }
 
 export interface Totals {
@@ -42,6 +46,10 @@ export interface SparsityReport {
   readonly weights: Totals;
   readonly skipped: readonly SkippedTensor[];
   readonly metadata: Readonly<Record<string, string>>;
+  /** Why the weights will not run faster ("why no speed-up?"), per layer. */
+  readonly problems: readonly Lint[];
+  /** Bytes each weight layer would take in each sparse layout. */
+  readonly storage: StorageEstimate;
 }
 
 export interface ReportOptions {
@@ -68,9 +76,10 @@ export interface CheckpointAnalysis {
 }
 
 /** The report's note on how a tensor's values were derived from its stored bytes, when they were. */
-function noteOf(t: TensorEntry): { note?: string } {
+function noteOf(t: TensorEntry): { note?: string; prunePair?: LayerReport['prunePair'] } {
   const note = storageNote(t.stored);
-  return note ? { note } : {};
+  const pair = t.stored.kind === 'derived' && t.stored.op === 'prunePair' ? { orig: t.stored.orig.name, mask: t.stored.mask.name } : undefined;
+  return { ...(note ? { note } : {}), ...(pair ? { prunePair: pair } : {}) };
 }
 
 function totals(layers: readonly LayerReport[]): Totals {
@@ -125,6 +134,8 @@ export async function analyseCheckpoint(
     weights: totals(layers.filter((l) => l.role !== 'other')),
     skipped: checkpoint.skipped,
     metadata: checkpoint.metadata,
+    problems: lintLayers(layers, neurons, nm),
+    storage: storageEstimate({ layers, nm }),
   };
   return { report, neurons };
 }

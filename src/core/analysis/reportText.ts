@@ -64,7 +64,17 @@ export function formatReportTable(r: SparsityReport): string {
       .trimEnd(),
   );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  return [`${printable(r.file)} (${r.format})`, '', ...lines, '', ...summaryLines(r)].join('\n') + '\n';
+  const problems = r.problems.map((p) => `${p.severity} ${p.code}: ${printable(p.layer)}: ${p.message}`);
+  return (
+    [
+      `${printable(r.file)} (${r.format})`,
+      '',
+      ...lines,
+      '',
+      ...summaryLines(r),
+      ...(problems.length ? ['', 'why no speed-up:', ...problems] : []),
+    ].join('\n') + '\n'
+  );
 }
 
 /**
