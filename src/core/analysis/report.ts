@@ -78,7 +78,8 @@ export interface CheckpointAnalysis {
 /** The report's note on how a tensor's values were derived from its stored bytes, when they were. */
 function noteOf(t: TensorEntry): { note?: string; prunePair?: LayerReport['prunePair'] } {
   const note = storageNote(t.stored);
-  const pair = t.stored.kind === 'derived' && t.stored.op === 'prunePair' ? { orig: t.stored.orig.name, mask: t.stored.mask.name } : undefined;
+  const pair =
+    t.stored.kind === 'derived' && t.stored.op === 'prunePair' ? { orig: t.stored.orig.name, mask: t.stored.mask.name } : undefined;
   return { ...(note ? { note } : {}), ...(pair ? { prunePair: pair } : {}) };
 }
 
