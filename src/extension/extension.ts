@@ -3,6 +3,7 @@ import { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 import { registerCommands, ReportDocuments } from './commands';
 import { ReportTreeProvider, type ReportNode } from './reportTree';
+import { createProblemsPanel } from './problemsPanel';
 import { createStatusBar } from './statusBar';
 
 /** What the extension exposes to its integration tests. */
@@ -41,6 +42,7 @@ export function activate(context: vscode.ExtensionContext): SparsityLensApi {
       }),
     ),
     createStatusBar(analyses, editor),
+    createProblemsPanel(analyses),
     ...registerCommands({ output, reports, analyses, editor }),
   );
   return { analyses, tree, editor };

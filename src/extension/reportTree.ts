@@ -70,7 +70,8 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
     const name = printable(layer.name);
     const item = new vscode.TreeItem(name, vscode.TreeItemCollapsibleState.None);
     item.id = `${analysis.uri.toString()}#${layer.name}`;
-    item.description = layerDescription(layer);
+    const lints = analysis.report.problems.filter((p) => p.layer === layer.name).length;
+    item.description = layerDescription(layer) + (lints ? ` · ${lints} problem${lints === 1 ? '' : 's'}` : '');
     const problems = layerProblems(layer, analysis.report.nm);
     // Only this code's own Markdown is Markdown: the name and the note (worded from names in the
     // file) go in as text; no HTML, no command links.
