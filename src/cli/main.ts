@@ -4,6 +4,7 @@ import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
 import { formatPlanTable, planCheckpoint, type CheckpointPlanRequest } from '../core/analysis/checkpointPlan';
+import { formatDiffTable } from '../core/analysis/diff';
 import { densityFromSparsity, DISTRIBUTIONS, PlanError, type Distribution } from '../core/analysis/plan';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
@@ -24,6 +25,10 @@ Commands:
                                     fan-in k, as SRigL's reference allocates them, beside what
                                     the checkpoint holds now
 
+  diff A B [--map JSON] [--json]    what changed between two checkpoints, tensor by tensor (matched
+                                    by name): positions turned on and off, |Δw| of kept weights,
+                                    density, fan-in and N:M on each side
+
 Options:
   --nm N:M      the N:M pattern to check (default 2:4)
   --json        print the report as JSON (same as --format json)
@@ -35,6 +40,7 @@ Options:
   --dense PATTERN  plan: keep the weights whose names match dense (the --roles pattern syntax);
                 repeatable
   --dense-first plan: keep the first weight layer dense
+  --map JSON    diff: tensors renamed between A and B, as {"name in A": "name in B", …}
   --backend B   kernels: auto (native if it loads, default), native, reference
   --roles R     override layer roles and layouts: JSON text or a .json file mapping tensor-name
                 patterns (* and ?, or /regex/) to {"role": "linear"|"conv"|"other",
@@ -74,6 +80,7 @@ export async function main(
         power: { type: 'string' },
         dense: { type: 'string', multiple: true },
         'dense-first': { type: 'boolean' },
+        map: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -86,13 +93,23 @@ export async function main(
     (parsed.values.help ? out : err).write(USAGE);
     return parsed.values.help ? 0 : 2;
   }
-  if (command !== 'report' && command !== 'plan') {
+  if (command !== 'report' && command !== 'plan' && command !== 'diff') {
     err.write(`error: unknown command "${command}"\n${USAGE}`);
     return 2;
   }
-  if (files.length !== 1) {
-    err.write(`error: ${command} takes exactly one FILE\n${USAGE}`);
+  const fileCount = command === 'diff' ? 2 : 1;
+  if (files.length !== fileCount) {
+    err.write(`error: ${command} takes exactly ${fileCount === 2 ? 'two files, A and B' : 'one FILE'}\n${USAGE}`);
     return 2;
+  }
+  let renames: [string, string][] = [];
+  if (parsed.values.map !== undefined) {
+    try {
+      renames = renamesOf(parsed.values.map);
+    } catch (e) {
+      err.write(`error: --map: ${(e as Error).message}\n`);
+      return 2;
+    }
   }
   let planRequest: CheckpointPlanRequest | undefined;
   if (command === 'plan') {
@@ -111,7 +128,7 @@ export async function main(
     return 2;
   }
   const format = parsed.values.json ? 'json' : (parsed.values.format ?? 'table');
-  const formats = command === 'plan' ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
+  const formats = command === 'report' ? ['table', 'json', 'csv', 'markdown'] : ['table', 'json'];
   if (!formats.includes(format)) {
     err.write(`error: --format must be ${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}, not "${format}"\n`);
     return 2;
@@ -134,6 +151,11 @@ export async function main(
   const kernels = deps.kernels ?? createKernels({ backend, root: path.resolve(__dirname, '..'), onWarning: (m) => err.write(m + '\n') });
   try {
     // The file is opened and scanned where the kernels run (the worker process, for native ones).
+    if (command === 'diff') {
+      const diff = await kernels.diffFiles({ a: { file: files[0], roles }, b: { file: files[1], roles }, renames, nm });
+      out.write(format === 'table' ? formatDiffTable(diff) : JSON.stringify(diff, null, 2) + '\n');
+      return 0;
+    }
     const analysis = await kernels.analyseFile({ file: files[0], roles, nm, zeroThreshold: 0 });
     for (const pattern of analysis.unusedRoles) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
     if (planRequest) {
@@ -204,6 +226,22 @@ function planRequestOf(values: {
     }
   });
   return { density, distribution, power, dense, denseFirst: values['dense-first'] ?? false };
+}
+
+/** `--map`: a JSON object of tensor names in A to their names in B. */
+function renamesOf(text: string): [string, string][] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`not JSON: ${(e as Error).message}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error('give a JSON object {"name in A": "name in B", …}');
+  return Object.entries(value).map(([a, b]) => {
+    if (typeof b !== 'string') throw new Error(`the name in B for "${a}" is not a string`);
+    return [a, b];
+  });
 }
 
 /** Role override files are small; anything larger is not one. */

@@ -1,3 +1,4 @@
+import type { CheckpointDiff } from '../core/analysis/diff';
 import type { CheckpointAnalysis } from '../core/analysis/report';
 import type { ViewWindow } from '../core/neuronView';
 import type { NmPattern } from '../core/nmPattern';
@@ -30,6 +31,15 @@ export interface AnalyseOptions {
   readonly onProgress?: (progress: AnalyseProgress) => void;
 }
 
+/** Two checkpoints to compare: tensors matched by name, or A name → B name by `renames`. */
+export interface DiffRequest {
+  readonly a: CheckpointKey;
+  readonly b: CheckpointKey;
+  readonly renames: readonly (readonly [string, string])[];
+  /** The N:M pattern each side's compliance is given for. */
+  readonly nm: NmPattern;
+}
+
 export type TensorHeatmapRequest = CheckpointKey &
   ViewWindow & { readonly tensor: string; readonly width: number; readonly height: number; readonly zeroThreshold: number };
 export type TensorWindowRequest = CheckpointKey & ViewWindow & { readonly tensor: string };
@@ -44,6 +54,7 @@ export interface CheckpointKernels {
   analyseFile(request: AnalyseRequest, options?: AnalyseOptions): Promise<FileAnalysis>;
   tensorHeatmap(request: TensorHeatmapRequest, signal?: AbortSignal): Promise<HeatmapTiles>;
   tensorWeightWindow(request: TensorWindowRequest, signal?: AbortSignal): Promise<Float32Array>;
+  diffFiles(request: DiffRequest, options?: { signal?: AbortSignal }): Promise<CheckpointDiff>;
   /** Lets go of a checkpoint no view shows any more. */
   closeCheckpoint(key: CheckpointKey): Promise<void>;
 }

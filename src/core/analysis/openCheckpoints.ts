@@ -3,12 +3,16 @@ import type {
   AnalyseRequest,
   CheckpointKernels,
   CheckpointKey,
+  DiffRequest,
   FileAnalysis,
   TensorHeatmapRequest,
   TensorWindowRequest,
 } from '../../kernels/checkpointKernels';
 import type { HeatmapTiles, ScanKernels } from '../../kernels/scanKernels';
-import type { Checkpoint, TensorEntry } from '../checkpoint';
+import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
+import { decodeToFloat64 } from '../dtype';
+import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
+import { matchTensors, pairFigures, sameShape, ValueChanges, type CheckpointDiff, type LayerDiff } from './diff';
 import { openCheckpoint } from '../formats/registry';
 import type { ViewWindow } from '../neuronView';
 import { applyRoleOverrides, unusedRoleOverrides } from '../roles/roleOverrides';
@@ -24,6 +28,7 @@ export function checkpointKernelsOn(kernels: ScanKernels, openFile?: (path: stri
     analyseFile: (request, options) => open.analyseFile(request, options),
     tensorHeatmap: (request, signal) => open.tensorHeatmap(request, signal),
     tensorWeightWindow: (request, signal) => open.tensorWeightWindow(request, signal),
+    diffFiles: (request, options) => open.diffFiles(request, options),
     closeCheckpoint: (key) => open.closeCheckpoint(key),
   };
 }
@@ -69,6 +74,28 @@ export class OpenCheckpoints implements CheckpointKernels {
 
   async tensorWeightWindow(request: TensorWindowRequest, signal?: AbortSignal): Promise<Float32Array> {
     return this.usingWeight(request, (weight) => this.kernels.weightWindow({ ...weight, ...windowOf(request) }, signal));
+  }
+
+  /** Both checkpoints analysed, their tensors matched by name (or `request.renames`) and compared position by position. */
+  async diffFiles(request: DiffRequest, options: { signal?: AbortSignal } = {}): Promise<CheckpointDiff> {
+    const analyse = (checkpoint: Checkpoint) =>
+      analyseCheckpoint(checkpoint, this.kernels, { nm: request.nm, zeroThreshold: 0, signal: options.signal });
+    return this.using(request.a, true, ({ checkpoint: a }) =>
+      this.using(request.b, true, async ({ checkpoint: b }) => {
+        const [reportA, reportB] = [(await analyse(a)).report, (await analyse(b)).report];
+        const { pairs, onlyA, onlyB } = matchTensors(reportA, reportB, new Map(request.renames));
+        const tensorsA = new Map(a.tensors.map((t) => [t.name, t]));
+        const tensorsB = new Map(b.tensors.map((t) => [t.name, t]));
+        const layers: LayerDiff[] = [];
+        for (const [la, lb] of pairs) {
+          const figures = pairFigures(la, lb);
+          const [ta, tb] = [tensorsA.get(la.name), tensorsB.get(lb.name)];
+          if (!ta || !tb || !sameShape(la.shape, lb.shape)) layers.push(figures);
+          else layers.push({ ...figures, ...(await compareValues(ta, tb, options.signal)).result(la.nnz) });
+        }
+        return { fileA: a.file, fileB: b.file, layers, onlyA, onlyB };
+      }),
+    );
   }
 
   async closeCheckpoint(key: CheckpointKey): Promise<void> {
@@ -132,6 +159,20 @@ function release(entry: OpenEntry): void {
     ({ checkpoint }) => checkpoint.release?.().catch(() => undefined),
     () => undefined,
   );
+}
+
+/** Two tensors of one shape read in step, chunk by chunk. */
+async function compareValues(a: TensorEntry, b: TensorEntry, signal?: AbortSignal): Promise<ValueChanges> {
+  const changes = new ValueChanges();
+  const numel = numelOf(a.shape);
+  const chunksB = tensorChunks(b.source, b.dtype, numel, CHUNK_ELEMENTS, signal);
+  for await (const chunk of tensorChunks(a.source, a.dtype, numel, CHUNK_ELEMENTS, signal)) {
+    const valuesA = decodeToFloat64(a.dtype, chunk.bytes, chunk.count);
+    const next = await chunksB.next();
+    if (next.done || next.value.count !== chunk.count) throw new Error(`${b.name}: its chunks do not line up with ${a.name}'s`);
+    changes.add(valuesA, decodeToFloat64(b.dtype, next.value.bytes, next.value.count), chunk.count);
+  }
+  return changes;
 }
 
 function windowOf(w: ViewWindow): ViewWindow {

@@ -3,7 +3,9 @@
  * request/reply handler of src/rpc. One worker process opens checkpoints and runs addon calls
  * (scans, heatmaps, masks); another of the same script runs long jobs, so neither waits for the other.
  */
+import type { CheckpointDiff } from '../../core/analysis/diff';
 import type {
+  DiffRequest,
   AnalyseProgress,
   AnalyseRequest,
   CheckpointKey,
@@ -38,6 +40,7 @@ export type CheckpointMethods = {
   readonly analyseFile: { readonly params: AnalyseRequest; readonly result: FileAnalysis; readonly progress: AnalyseProgress };
   readonly tensorHeatmap: { readonly params: TensorHeatmapRequest; readonly result: HeatmapTiles };
   readonly tensorWeightWindow: { readonly params: TensorWindowRequest; readonly result: Float32Array };
+  readonly diffFiles: { readonly params: DiffRequest; readonly result: CheckpointDiff };
   readonly closeCheckpoint: { readonly params: CheckpointKey; readonly result: null };
 };
 

@@ -1,7 +1,7 @@
 import { numelOf } from '../../core/checkpoint';
 import { markNonZero } from '../../core/dtype';
 import type { HeatmapRequest, HeatmapTiles } from '../scanKernels';
-import { tensorChunks } from './tensorBytes';
+import { tensorChunks } from '../../core/tensorBytes';
 import { NeuronView } from '../../core/neuronView';
 import { readValues } from './tensorView';
 

@@ -4,7 +4,7 @@ import { referenceCondensedKernels } from './condensed';
 import { referenceJobKernels } from './jobs';
 import { referenceMaskKernels } from './masks';
 import { referenceScanKernels } from './scan';
-import { CHUNK_ELEMENTS } from './tensorBytes';
+import { CHUNK_ELEMENTS } from '../../core/tensorBytes';
 
 /** Every kernel in TypeScript: the test oracle and the fallback when the addon cannot load. */
 export function createReferenceKernels(chunkElements = CHUNK_ELEMENTS): Kernels {

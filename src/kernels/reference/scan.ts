@@ -5,7 +5,7 @@ import { checkNmPattern, type NmPattern } from '../../core/nmPattern';
 import { HISTOGRAM_BINS, HISTOGRAM_ZERO_BIN, histogramBin } from '../../core/histogram';
 import type { NmCounts, ScanKernels, ScanRequest, ScanResult } from '../scanKernels';
 import { referenceHeatmap } from './heatmap';
-import { CHUNK_ELEMENTS, tensorChunks } from './tensorBytes';
+import { CHUNK_ELEMENTS, tensorChunks } from '../../core/tensorBytes';
 import { referenceWeightWindow } from './weightWindow';
 
 /** Bit pattern of -0.0 per dtype, for the dtypes that have one. */

@@ -1,7 +1,7 @@
 import { numelOf } from '../../core/checkpoint';
 import { decodeToFloat64 } from '../../core/dtype';
 import type { TensorRef } from '../kernels';
-import { tensorChunks } from './tensorBytes';
+import { tensorChunks } from '../../core/tensorBytes';
 
 /** Every element of a tensor decoded to float64, in storage order (the reference reads it whole). */
 export async function readValues(tensor: TensorRef, signal?: AbortSignal): Promise<Float64Array> {

@@ -1,7 +1,7 @@
 import { decodeToFloat64, DTYPE_BITS } from '../../core/dtype';
 import { NeuronView } from '../../core/neuronView';
 import type { WeightWindowRequest } from '../scanKernels';
-import { readSpan } from './tensorBytes';
+import { readSpan } from '../../core/tensorBytes';
 
 /** Most bytes of a tensor one window may span; a window whose weights lie further apart is refused. */
 const MAX_WINDOW_SPAN_BYTES = 64 << 20;

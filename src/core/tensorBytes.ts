@@ -1,6 +1,6 @@
-import type { TensorSource } from '../../core/checkpoint';
-import { alignedBytes, DTYPE_BITS, elementAlignment, type DType } from '../../core/dtype';
-import { RandomAccessFile, withFile } from '../../core/randomAccessFile';
+import type { TensorSource } from './checkpoint';
+import { alignedBytes, DTYPE_BITS, elementAlignment, type DType } from './dtype';
+import { RandomAccessFile, withFile } from './randomAccessFile';
 
 /** Elements per chunk when streaming a tensor: bounded memory whatever the tensor's size. */
 export const CHUNK_ELEMENTS = 1 << 20;
