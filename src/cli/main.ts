@@ -3,8 +3,15 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
-import { formatPlanTable, planCheckpoint, type CheckpointPlanRequest } from '../core/analysis/checkpointPlan';
+import {
+  ablationTargets,
+  formatPlanTable,
+  planCheckpoint,
+  withAblation,
+  type CheckpointPlanRequest,
+} from '../core/analysis/checkpointPlan';
 import { formatDiffTable } from '../core/analysis/diff';
+import { DEFAULT_GAMMA_SAL } from '../core/analysis/ablation';
 import { densityFromSparsity, DISTRIBUTIONS, PlanError, type Distribution } from '../core/analysis/plan';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
@@ -20,7 +27,7 @@ Commands:
   report FILE [--nm N:M] [--json]   per-layer sparsity, fan-in and N:M compliance of a checkpoint
                                     (FILE may be a TF.js model.json or a model.safetensors.index.json)
   plan FILE (--sparsity S | --density D) [--distribution erk|er|uniform] [--power P]
-            [--dense PATTERN]... [--dense-first] [--json]
+            [--dense PATTERN]... [--dense-first] [--gamma-sal G] [--json]
                                     each linear and conv weight's target density and constant
                                     fan-in k, as SRigL's reference allocates them, beside what
                                     the checkpoint holds now
@@ -40,6 +47,8 @@ Options:
   --dense PATTERN  plan: keep the weights whose names match dense (the --roles pattern syntax);
                 repeatable
   --dense-first plan: keep the first weight layer dense
+  --gamma-sal G plan: SRigL's γ_sal for the neuron-ablation candidates (default 0.3; ≥ 1 is a count)
+  --no-ablation-layers PATTERN  plan: layers never ablated besides the last weight layer; repeatable
   --map JSON    diff: tensors renamed between A and B, as {"name in A": "name in B", …}
   --backend B   kernels: auto (native if it loads, default), native, reference
   --roles R     override layer roles and layouts: JSON text or a .json file mapping tensor-name
@@ -81,6 +90,8 @@ export async function main(
         dense: { type: 'string', multiple: true },
         'dense-first': { type: 'boolean' },
         map: { type: 'string' },
+        'gamma-sal': { type: 'string' },
+        'no-ablation-layers': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -159,7 +170,11 @@ export async function main(
     const analysis = await kernels.analyseFile({ file: files[0], roles, nm, zeroThreshold: 0 });
     for (const pattern of analysis.unusedRoles) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
     if (planRequest) {
-      const plan = planCheckpoint(analysis, planRequest);
+      const planned = planCheckpoint(analysis, planRequest);
+      const salient = new Map<string, Uint32Array>();
+      for (const { name, n } of ablationTargets(planned, planRequest))
+        salient.set(name, await kernels.salientCounts({ file: files[0], roles, tensor: name, n }));
+      const plan = withAblation(planned, analysis.neurons, salient, planRequest.gammaSal);
       out.write(format === 'table' ? formatPlanTable(plan) : JSON.stringify(plan, null, 2) + '\n');
     } else {
       out.write(format === 'table' ? formatReportTable(analysis.report) : formatReport(analysis.report, format as ExportFormat));
@@ -200,6 +215,8 @@ function planRequestOf(values: {
   power?: string;
   dense?: string[];
   'dense-first'?: boolean;
+  'gamma-sal'?: string;
+  'no-ablation-layers'?: string[];
 }): CheckpointPlanRequest {
   if ((values.sparsity === undefined) === (values.density === undefined)) throw new Error('plan takes one of --sparsity S or --density D');
   let density: number;
@@ -225,7 +242,17 @@ function planRequestOf(values: {
       throw new Error(`--dense: ${(e as Error).message}`);
     }
   });
-  return { density, distribution, power, dense, denseFirst: values['dense-first'] ?? false };
+  const gammaSal = values['gamma-sal'] === undefined ? DEFAULT_GAMMA_SAL : Number(values['gamma-sal']);
+  if (values['gamma-sal'] !== undefined && (!DECIMAL.test(values['gamma-sal']) || !(gammaSal > 0)))
+    throw new Error(`--gamma-sal must be a number > 0, not "${values['gamma-sal']}"`);
+  const noAblation = (values['no-ablation-layers'] ?? []).map((pattern) => {
+    try {
+      return matcherOf(pattern);
+    } catch (e) {
+      throw new Error(`--no-ablation-layers: ${(e as Error).message}`);
+    }
+  });
+  return { density, distribution, power, dense, denseFirst: values['dense-first'] ?? false, gammaSal, noAblation };
 }
 
 /** `--map`: a JSON object of tensor names in A to their names in B. */

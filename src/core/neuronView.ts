@@ -59,6 +59,20 @@ export class NeuronView {
     return hi * this.rows * this.outStride + row * this.outStride + lo;
   }
 
+  /** The (row, col) of storage index `i`, inverse of index(). */
+  position(i: number): { row: number; col: number } {
+    const block = this.rows * this.outStride;
+    const hi = Math.floor(i / block);
+    const rest = i - hi * block;
+    const row = Math.floor(rest / this.outStride);
+    return { row, col: hi * this.outStride + (rest - row * this.outStride) };
+  }
+
+  /** Whether storage order is row order (the output axis first): then index(r, c) = r · cols + c. */
+  get rowMajor(): boolean {
+    return this.outStride * this.rows === this.rows * this.cols || this.rows <= 1;
+  }
+
   /** Throws a RangeError unless `w` is a non-empty window inside the view. */
   checkWindow(w: ViewWindow): void {
     const ok =

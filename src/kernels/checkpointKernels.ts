@@ -43,6 +43,8 @@ export interface DiffRequest {
 export type TensorHeatmapRequest = CheckpointKey &
   ViewWindow & { readonly tensor: string; readonly width: number; readonly height: number; readonly zeroThreshold: number };
 export type TensorWindowRequest = CheckpointKey & ViewWindow & { readonly tensor: string };
+/** The top-`n` |w| of a weight, counted per output neuron (SRigL's salient weights). */
+export type SalientCountsRequest = CheckpointKey & { readonly tensor: string; readonly n: number };
 
 /**
  * Checkpoints opened where the kernels run, so that the caller (the extension host) never parses a
@@ -54,6 +56,7 @@ export interface CheckpointKernels {
   analyseFile(request: AnalyseRequest, options?: AnalyseOptions): Promise<FileAnalysis>;
   tensorHeatmap(request: TensorHeatmapRequest, signal?: AbortSignal): Promise<HeatmapTiles>;
   tensorWeightWindow(request: TensorWindowRequest, signal?: AbortSignal): Promise<Float32Array>;
+  salientCounts(request: SalientCountsRequest, signal?: AbortSignal): Promise<Uint32Array>;
   diffFiles(request: DiffRequest, options?: { signal?: AbortSignal }): Promise<CheckpointDiff>;
   /** Lets go of a checkpoint no view shows any more. */
   closeCheckpoint(key: CheckpointKey): Promise<void>;

@@ -1,6 +1,7 @@
 import { printable } from '../errors';
+import { ABLATION_NOTE, ablationOf, type Ablation } from './ablation';
 import { planDensities, type Distribution, type PlannedLayer } from './plan';
-import type { CheckpointAnalysis } from './report';
+import type { CheckpointAnalysis, LayerNeurons } from './report';
 
 export interface CheckpointPlanRequest {
   /** The global density d (see densityFromSparsity for `--sparsity`). */
@@ -11,6 +12,10 @@ export interface CheckpointPlanRequest {
   readonly dense: readonly RegExp[];
   /** The first weight layer forced dense (`--dense-first`, the reference's keep_first_layer_dense). */
   readonly denseFirst: boolean;
+  /** SRigL's γ_sal (`--gamma-sal`): a count when ≥ 1, else a share of k0. */
+  readonly gammaSal: number;
+  /** Layers never ablated besides the last weight layer (`--no-ablation-layers PATTERN`). */
+  readonly noAblation: readonly RegExp[];
 }
 
 /** What the checkpoint holds now, beside the plan. */
@@ -24,6 +29,8 @@ export interface CheckpointPlanLayer extends PlannedLayer {
   readonly actual: ActualFigures;
   /** actual.density − targetDensity: above 0 the layer holds more non-zeros than the plan. */
   readonly densityGap: number;
+  /** Neuron-ablation candidates at this plan's n, for sparse layers but the last (and `noAblation`) ones. */
+  readonly ablation?: Ablation;
 }
 
 /** The JSON of `sparsity-lens plan`: keys may be added, never changed. */
@@ -82,6 +89,33 @@ export function planCheckpoint({ report, neurons }: CheckpointAnalysis, request:
   };
 }
 
+/**
+ * The layers ablation applies to, with the n of their plan: sparse ones with a k, except the last
+ * weight layer (the reference protects the output layer by name; here it is the last weight in
+ * file order) and those `request.noAblation` matches.
+ */
+export function ablationTargets(plan: CheckpointPlan, request: CheckpointPlanRequest): { name: string; n: number }[] {
+  return plan.layers
+    .slice(0, -1)
+    .filter((l) => !l.dense && l.k !== null && !request.noAblation.some((m) => m.test(l.name)))
+    .map((l) => ({ name: l.name, n: l.targetNnz }));
+}
+
+/** The plan with each target layer's ablation, from its salient weights per row (the kernels' salientCounts). */
+export function withAblation(
+  plan: CheckpointPlan,
+  neurons: ReadonlyMap<string, LayerNeurons>,
+  salient: ReadonlyMap<string, Uint32Array>,
+  gammaSal: number,
+): CheckpointPlan {
+  const layers = plan.layers.map((l) => {
+    const counts = salient.get(l.name);
+    const fanIn = neurons.get(l.name)?.fanIn;
+    return counts && fanIn ? { ...l, ablation: ablationOf(counts, fanIn, l.targetNnz, l.denseFanIn, gammaSal) } : l;
+  });
+  return { ...plan, layers };
+}
+
 const HEADERS = ['layer', 'shape', 'target density', 'k', 'nnz with k', 'actual density', 'actual fan-in min/mean/max', 'gap'];
 
 /** The CLI's plan: an aligned table, then totals and the layers with no k. */
@@ -116,5 +150,16 @@ export function formatPlanTable(plan: CheckpointPlan): string {
     `target non-zeros ${total.targetNnz} of ${total.numel} (${percent(total.targetNnz / total.numel)}); with constant fan-in ${total.constFanInNnz} (${percent(total.constFanInNnz / total.numel)}); now ${total.actualNnz}`,
   );
   for (const l of plan.layers) if (l.kError) lines.push(`${printable(l.name)}: ${l.kError}`);
+  for (const l of plan.layers) {
+    const a = l.ablation;
+    if (!a) continue;
+    const rows = a.candidates.length
+      ? `${a.candidates.length} neurons (${a.candidates.slice(0, 12).join(', ')}${a.candidates.length > 12 ? ', …' : ''})`
+      : 'no neuron';
+    lines.push(
+      `${printable(l.name)}: ablation at γ_sal ${a.gammaSal} (threshold ${a.threshold}): ${rows}; k after ablation ${a.kAfterAblation}`,
+    );
+  }
+  if (plan.layers.some((l) => l.ablation)) lines.push(`ablation: ${ABLATION_NOTE}`);
   return lines.join('\n') + '\n';
 }

@@ -5,6 +5,7 @@ import type {
   CheckpointKey,
   DiffRequest,
   FileAnalysis,
+  SalientCountsRequest,
   TensorHeatmapRequest,
   TensorWindowRequest,
 } from '../../kernels/checkpointKernels';
@@ -14,7 +15,8 @@ import { decodeToFloat64 } from '../dtype';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import { matchTensors, pairFigures, sameShape, ValueChanges, type CheckpointDiff, type LayerDiff } from './diff';
 import { openCheckpoint } from '../formats/registry';
-import type { ViewWindow } from '../neuronView';
+import { NeuronView, type ViewWindow } from '../neuronView';
+import { salientPerRow } from './ablation';
 import { applyRoleOverrides, unusedRoleOverrides } from '../roles/roleOverrides';
 import { analyseCheckpoint } from './report';
 
@@ -28,6 +30,7 @@ export function checkpointKernelsOn(kernels: ScanKernels, openFile?: (path: stri
     analyseFile: (request, options) => open.analyseFile(request, options),
     tensorHeatmap: (request, signal) => open.tensorHeatmap(request, signal),
     tensorWeightWindow: (request, signal) => open.tensorWeightWindow(request, signal),
+    salientCounts: (request, signal) => open.salientCounts(request, signal),
     diffFiles: (request, options) => open.diffFiles(request, options),
     closeCheckpoint: (key) => open.closeCheckpoint(key),
   };
@@ -74,6 +77,17 @@ export class OpenCheckpoints implements CheckpointKernels {
 
   async tensorWeightWindow(request: TensorWindowRequest, signal?: AbortSignal): Promise<Float32Array> {
     return this.usingWeight(request, (weight) => this.kernels.weightWindow({ ...weight, ...windowOf(request) }, signal));
+  }
+
+  async salientCounts(request: SalientCountsRequest, signal?: AbortSignal): Promise<Uint32Array> {
+    return this.usingWeight(request, (weight) => {
+      const numel = numelOf(weight.shape);
+      const values = async function* () {
+        for await (const chunk of tensorChunks(weight.source, weight.dtype, numel, CHUNK_ELEMENTS, signal))
+          yield { values: decodeToFloat64(weight.dtype, chunk.bytes, chunk.count), first: chunk.first, count: chunk.count };
+      };
+      return salientPerRow(values, new NeuronView(weight.shape, weight.layout), request.n);
+    });
   }
 
   /** Both checkpoints analysed, their tensors matched by name (or `request.renames`) and compared position by position. */

@@ -95,6 +95,7 @@ const checkpointMethods: MethodImplementations<CheckpointMethods> = {
   analyseFile: (request, { signal, progress }) => checkpoints.analyseFile(request, { signal, onProgress: progress }),
   tensorHeatmap: (request, { signal }) => checkpoints.tensorHeatmap(request, signal),
   tensorWeightWindow: (request, { signal }) => checkpoints.tensorWeightWindow(request, signal),
+  salientCounts: (request, { signal }) => checkpoints.salientCounts(request, signal),
   diffFiles: (request, { signal }) => checkpoints.diffFiles(request, { signal }),
   async closeCheckpoint(key) {
     await checkpoints.closeCheckpoint(key);

@@ -77,6 +77,7 @@ function workerCheckpoints(worker: WorkerProcess, openDeadlineMs: number): Check
     },
     tensorHeatmap: (request, signal) => worker.cooperative('tensorHeatmap', request, options(signal)).catch(rethrow),
     tensorWeightWindow: (request, signal) => worker.cooperative('tensorWeightWindow', request, options(signal)).catch(rethrow),
+    salientCounts: (request, signal) => worker.cooperative('salientCounts', request, options(signal)).catch(rethrow),
     diffFiles: (request, { signal } = {}) => worker.cooperative('diffFiles', request, options(signal)).catch(rethrow),
     async closeCheckpoint(key) {
       await worker.cooperative('closeCheckpoint', key, options());

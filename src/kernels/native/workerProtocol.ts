@@ -10,6 +10,7 @@ import type {
   AnalyseRequest,
   CheckpointKey,
   FileAnalysis,
+  SalientCountsRequest,
   TensorHeatmapRequest,
   TensorWindowRequest,
 } from '../checkpointKernels';
@@ -40,6 +41,7 @@ export type CheckpointMethods = {
   readonly analyseFile: { readonly params: AnalyseRequest; readonly result: FileAnalysis; readonly progress: AnalyseProgress };
   readonly tensorHeatmap: { readonly params: TensorHeatmapRequest; readonly result: HeatmapTiles };
   readonly tensorWeightWindow: { readonly params: TensorWindowRequest; readonly result: Float32Array };
+  readonly salientCounts: { readonly params: SalientCountsRequest; readonly result: Uint32Array };
   readonly diffFiles: { readonly params: DiffRequest; readonly result: CheckpointDiff };
   readonly closeCheckpoint: { readonly params: CheckpointKey; readonly result: null };
 };

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { readFileSync } from 'node:fs';
 import type { CheckpointPlan } from '../../../src/core/analysis/checkpointPlan';
 import { fixture, runCli } from '../../helpers/fixtures';
 
@@ -104,4 +105,35 @@ describe('sparsity-lens plan', function () {
       assert.match(run.stderr.split('\n')[0], message);
     });
   }
+
+  describe('neuron-ablation candidates, as numpy computes them from |W| (scripts/fixtures/make_ablation_expected.py)', () => {
+    const expected = JSON.parse(readFileSync(fixture('ablation', 'expected.json'), 'utf8')) as Record<
+      string,
+      Record<string, { threshold: number; candidates: number[]; dead: number[]; kAfterAblation: number }>
+    >;
+    for (const key of Object.keys(expected)) {
+      const [model, gamma] = key.split('@');
+      it(`${model} at 90 % ERK, γ_sal ${gamma}: threshold, candidates, dead rows and k after ablation; the last layer never`, () => {
+        const p = plan(fixture(`${model}.safetensors`), '--sparsity', '0.9', '--gamma-sal', gamma);
+        for (const [name, e] of Object.entries(expected[key])) {
+          const a = p.layers.find((l) => l.name === name)!.ablation!;
+          assert.deepEqual(
+            [a.threshold, a.candidates, a.dead, a.kAfterAblation],
+            [e.threshold, e.candidates, e.dead, e.kAfterAblation],
+            name,
+          );
+          assert.equal(a.note, 'saliency from |W| only: no gradients in a checkpoint');
+        }
+        assert.equal(p.layers.find((l) => l.name === 'fc3.weight')!.ablation, undefined);
+      });
+    }
+
+    it('--no-ablation-layers leaves a layer out', () => {
+      const p = plan(fixture('digits_mlp.onnx'), '--sparsity', '0.9', '--no-ablation-layers', 'fc1.*');
+      assert.deepEqual(
+        p.layers.map((l) => l.ablation !== undefined),
+        [false, true, false],
+      );
+    });
+  });
 });
