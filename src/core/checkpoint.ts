@@ -24,6 +24,8 @@ export type TensorSource =
 
 export interface TensorEntry {
   readonly name: string;
+  /** The name a user knows when the file's is made up (an ONNX exporter's `onnx::Conv_241` → `layer4.0.conv2`). */
+  readonly displayName?: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
   /** The analysed bytes, for the kernels. */

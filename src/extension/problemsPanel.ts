@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { Lint } from '../core/analysis/lints';
+import { layerLabel } from '../core/analysis/layerLabel';
 import { printable } from '../core/errors';
 import type { Analyses, Analysis } from './analyses';
 
@@ -16,12 +17,13 @@ const SEVERITY: Readonly<Record<Lint['severity'], vscode.DiagnosticSeverity>> = 
  */
 export function diagnosticsOf(analysis: Analysis): vscode.Diagnostic[] {
   const index = new Map(analysis.report.layers.map((l, i) => [l.name, i]));
+  const labels = new Map(analysis.report.layers.map((l) => [l.name, layerLabel(l)]));
   return analysis.report.problems.map((p) => {
     const line = index.get(p.layer) ?? 0;
     // The layer's name comes from the file: shown escaped.
     const diagnostic = new vscode.Diagnostic(
       new vscode.Range(line, 0, line, 0),
-      `${printable(p.layer)}: ${p.message}`,
+      `${printable(labels.get(p.layer) ?? p.layer)}: ${p.message}`,
       SEVERITY[p.severity],
     );
     diagnostic.source = 'Sparsity Lens';

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { printable } from '../core/errors';
 import type { LayerReport } from '../core/analysis/report';
+import { layerLabel } from '../core/analysis/layerLabel';
 import { layerProblems } from '../core/analysis/problems';
 import type { Analyses, Analysis } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
@@ -67,7 +68,7 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
     }
     const { layer, analysis } = node;
     // Names come from the file: shown escaped, never as Markdown or with their direction overrides.
-    const name = printable(layer.name);
+    const name = printable(layerLabel(layer));
     const item = new vscode.TreeItem(name, vscode.TreeItemCollapsibleState.None);
     item.id = `${analysis.uri.toString()}#${layer.name}`;
     const lints = analysis.report.problems.filter((p) => p.layer === layer.name).length;

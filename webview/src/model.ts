@@ -1,4 +1,5 @@
 /** What the editor derives from the report: per-layer problems, N:M geometry, totals. */
+import { layerLabel } from '../../src/core/analysis/layerLabel';
 import { layerProblems, weightStructure, type WeightStructure } from '../../src/core/analysis/problems';
 import type { LayerNeurons, LayerReport, SparsityReport } from '../../src/core/analysis/report';
 import type { NmPattern } from '../../src/core/nmPattern';
@@ -72,7 +73,7 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
     }
     return {
       report: l,
-      label: printable(l.name),
+      label: printable(layerLabel(l)),
       order: i,
       isWeight: l.role !== 'other',
       density: l.numel === 0 ? 0 : l.nnz / l.numel,

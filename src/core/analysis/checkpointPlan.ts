@@ -1,4 +1,5 @@
 import { printable } from '../errors';
+import { layerLabel } from './layerLabel';
 import { ABLATION_NOTE, ablationOf, type Ablation } from './ablation';
 import { planDensities, type Distribution, type PlannedLayer } from './plan';
 import type { CheckpointAnalysis, LayerNeurons } from './report';
@@ -26,6 +27,8 @@ export interface ActualFigures {
 }
 
 export interface CheckpointPlanLayer extends PlannedLayer {
+  /** The name a user knows when the file's is made up (ONNX exporters' `onnx::Conv_241`). */
+  readonly displayName?: string;
   readonly actual: ActualFigures;
   /** actual.density − targetDensity: above 0 the layer holds more non-zeros than the plan. */
   readonly densityGap: number;
@@ -65,6 +68,7 @@ export function planCheckpoint({ report, neurons }: CheckpointAnalysis, request:
     const fanIn = l.fanIn!;
     return {
       ...planned,
+      ...(l.displayName ? { displayName: l.displayName } : {}),
       actual: { nnz: l.nnz, density, fanIn: { min: fanIn.min, mean: fanIn.mean, max: fanIn.max, constant: fanIn.constant } },
       densityGap: density - planned.targetDensity,
     };
@@ -124,7 +128,7 @@ export function formatPlanTable(plan: CheckpointPlan): string {
   const rows = [
     HEADERS,
     ...plan.layers.map((l) => [
-      printable(l.name),
+      printable(layerLabel(l)),
       `[${l.shape.join(', ')}]`,
       l.dense ? 'dense' : percent(l.targetDensity),
       l.k === null ? '—' : l.dense ? `${l.k} (dense)` : `${l.k} of ${l.denseFanIn}`,

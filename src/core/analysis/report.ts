@@ -10,6 +10,8 @@ import { storageEstimate, type StorageEstimate } from './storage';
 
 export interface LayerReport {
   readonly name: string;
+  /** The name a user knows, when the file's is made up (see TensorEntry.displayName). */
+  readonly displayName?: string;
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly role: Role;
@@ -169,6 +171,7 @@ function layerReport(t: TensorEntry, scan: ScanResult, neurons: Map<string, Laye
   const rows = t.layout ? t.shape[t.layout.outAxis] : 0;
   return {
     name: t.name,
+    ...(t.displayName ? { displayName: t.displayName } : {}),
     shape: t.shape,
     dtype: t.dtype,
     role: t.role,

@@ -1,4 +1,5 @@
 import { printable } from '../errors';
+import { layerLabel } from './layerLabel';
 import { weightStructure } from './problems';
 import type { LayerReport, SparsityReport } from './report';
 
@@ -17,7 +18,17 @@ function layerCells(l: LayerReport): string[] {
       (l.nm.groups ? ` (${percent(l.nm.compliant / l.nm.groups)})` : '') +
       (l.nm.partial ? ` +${l.nm.partial} partial` : '')
     : '';
-  return [printable(l.name), `[${l.shape.join(', ')}]`, l.dtype, l.role, percent(l.sparsity), `${l.nnz}/${l.numel}`, fanIn, constant, nm];
+  return [
+    printable(layerLabel(l)),
+    `[${l.shape.join(', ')}]`,
+    l.dtype,
+    l.role,
+    percent(l.sparsity),
+    `${l.nnz}/${l.numel}`,
+    fanIn,
+    constant,
+    nm,
+  ];
 }
 
 function headers(r: SparsityReport): string[] {
@@ -64,7 +75,8 @@ export function formatReportTable(r: SparsityReport): string {
       .trimEnd(),
   );
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  const problems = r.problems.map((p) => `${p.severity} ${p.code}: ${printable(p.layer)}: ${p.message}`);
+  const labels = new Map(r.layers.map((l) => [l.name, layerLabel(l)]));
+  const problems = r.problems.map((p) => `${p.severity} ${p.code}: ${printable(labels.get(p.layer) ?? p.layer)}: ${p.message}`);
   return (
     [
       `${printable(r.file)} (${r.format})`,

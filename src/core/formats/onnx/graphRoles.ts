@@ -4,6 +4,8 @@ import { MAX_LOOK_THROUGH_CHAIN } from './limits';
 /** The parts of an ONNX NodeProto that decide what its constant inputs are. */
 export interface OnnxNode {
   readonly opType: string;
+  /** The node's name (`/layer4/layer4.0/conv2/Conv` as torch.onnx.export scopes it); may be empty. */
+  readonly name?: string;
   readonly inputs: string[];
   readonly outputs: string[];
   readonly ints: Map<string, number>;
@@ -18,6 +20,8 @@ export interface WeightRole {
   readonly layout: WeightLayout;
   /** Operators looked through between the stored tensor and its consumer, nearest first. */
   readonly via: readonly string[];
+  /** The consuming node's name, when it has one. */
+  readonly consumer?: string;
 }
 
 /**
@@ -39,6 +43,10 @@ export interface ZeroPointUse {
 export interface GraphFacts {
   readonly roles: Map<string, WeightRole>;
   readonly zeroPoints: Map<string, ZeroPointUse>;
+  /** The index of the first node that takes each stored tensor as an input: graph order. */
+  readonly firstUse: Map<string, number>;
+  /** Stored tensors that are the bias input of a Conv or Gemm, with that node's name. */
+  readonly biasOf: Map<string, string>;
 }
 
 /** Consumers whose weight operand has fan-in: operand index, role, layout as the op sees it, allowed ranks. */
@@ -119,7 +127,12 @@ export function analyseGraph(nodes: readonly OnnxNode[], ranks: ReadonlyMap<stri
           inAxis: axisOnStored(consumer.layout.inAxis, path.steps, rank),
         };
         if (consumer.ranks.includes(rank) && layout.outAxis !== undefined && layout.inAxis !== undefined) {
-          roles.set(path.stored, { role: consumer.role, layout: layout as WeightLayout, via: path.steps.map((s) => s.opType) });
+          roles.set(path.stored, {
+            role: consumer.role,
+            layout: layout as WeightLayout,
+            via: path.steps.map((s) => s.opType),
+            ...(node.name ? { consumer: node.name } : {}),
+          });
         }
       }
     }
@@ -141,7 +154,14 @@ export function analyseGraph(nodes: readonly OnnxNode[], ranks: ReadonlyMap<stri
       });
     }
   }
-  return { roles, zeroPoints };
+  const firstUse = new Map<string, number>();
+  const biasOf = new Map<string, string>();
+  nodes.forEach((node, i) => {
+    for (const input of node.inputs) if (ranks.has(input) && !firstUse.has(input)) firstUse.set(input, i);
+    const bias = node.opType === 'Conv' || node.opType === 'Gemm' ? node.inputs[2] : undefined;
+    if (bias && ranks.has(bias) && node.name && !biasOf.has(bias)) biasOf.set(bias, node.name);
+  });
+  return { roles, zeroPoints, firstUse, biasOf };
 }
 
 /** A value computed as all zeros: a zero-filled ConstantOfShape, possibly through Cast or Identity. */
@@ -187,4 +207,26 @@ function axisOnStored(axis: number, steps: readonly OnnxNode[], rank: number): n
     a = perm[a];
   }
   return a;
+}
+
+/**
+ * The module path a user knows from torch.onnx.export's node name: its scopes joined with dots,
+ * a scope that repeats the path so far replacing it (`/layer4/layer4.0/conv2/Conv` →
+ * `layer4.0.conv2`, `/encoder/layer.0/attention/self/query/MatMul` →
+ * `encoder.layer.0.attention.self.query`); undefined for a name that is not such a path.
+ */
+export function modulePathOf(nodeName: string): string | undefined {
+  if (!nodeName.startsWith('/')) return undefined;
+  const scopes = nodeName.slice(1).split('/').slice(0, -1);
+  let path = '';
+  for (const scope of scopes) {
+    if (!scope) return undefined;
+    path = path && !scope.startsWith(`${path}.`) ? `${path}.${scope}` : scope;
+  }
+  return path || undefined;
+}
+
+/** Initializer names the exporter made up (`onnx::Conv_241`, `123`), for which the module path is shown instead. */
+export function isGeneratedName(name: string): boolean {
+  return name.startsWith('onnx::') || /^\d+$/.test(name);
 }

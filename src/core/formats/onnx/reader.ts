@@ -4,7 +4,7 @@ import { CheckpointError } from '../../errors';
 import type { OnnxDataField, StoredTensor } from '../../storedTensor';
 import { resolveFileBesideModel } from '../shared/fileBesideModel';
 import type { RandomAccessFile } from '../../randomAccessFile';
-import { analyseGraph, type OnnxNode } from './graphRoles';
+import { analyseGraph, isGeneratedName, modulePathOf, type GraphFacts, type OnnxNode } from './graphRoles';
 import { analysedValues, SourceReader, storedBits, type ParsedTensor, type StoredType } from './quantized';
 import { MAX_EXTERNAL_DATA_ENTRIES, MAX_FILL_VALUE_BYTES, MAX_GRAPH_DEPTH, MAX_PAYLOAD_FIELDS, MAX_RANK } from './limits';
 import { ProtobufWalker, signed, Wire, type Field } from './protobufWalker';
@@ -40,7 +40,7 @@ const ONNX_TYPE_NAMES: Readonly<Record<number, string>> = { 8: 'STRING', 25: 'UI
 // Field numbers from onnx.proto.
 const MODEL = { irVersion: 1, producerName: 2, producerVersion: 3, graph: 7, opsetImport: 8 } as const;
 const GRAPH = { node: 1, initializer: 5, sparseInitializer: 15 } as const;
-const NODE = { input: 1, output: 2, opType: 4, attribute: 5 } as const;
+const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5 } as const;
 const ATTRIBUTE = { name: 1, i: 3, t: 5, g: 6, ints: 8, graphs: 11 } as const;
 const TENSOR = {
   dims: 1,
@@ -115,12 +115,26 @@ export async function readOnnx(file: RandomAccessFile, budget = new DerivedBytes
         continue;
       }
       const found = facts.roles.get(t.name);
-      tensors.push(found ? { ...values, role: found.role, layout: found.layout } : { ...values, role: 'other' });
+      const displayName = isGeneratedName(t.name) ? knownNameOf(t.name, facts) : undefined;
+      const named = displayName ? { displayName } : {};
+      tensors.push(found ? { ...values, role: found.role, layout: found.layout, ...named } : { ...values, role: 'other', ...named });
     }
   } finally {
     await reader.close();
   }
+  // Graph order: a model's layers as they compute (exporters may write initializers in another order).
+  const order = (t: TensorEntry) => facts.firstUse.get(t.name) ?? Infinity;
+  tensors.sort((a, b) => order(a) - order(b));
   return { file: file.path, format: 'onnx', tensors, metadata, skipped };
+}
+
+/** A made-up initializer name's module path: `layer1.0.conv1` for a weight, `layer1.0.conv1.bias` for a bias. */
+function knownNameOf(name: string, facts: GraphFacts): string | undefined {
+  const consumer = facts.roles.get(name)?.consumer;
+  if (consumer) return modulePathOf(consumer);
+  const biasOf = facts.biasOf.get(name);
+  const path = biasOf && modulePathOf(biasOf);
+  return path ? `${path}.bias` : undefined;
 }
 
 function expectWire(walker: ProtobufWalker, f: Field, wire: Wire, what: string): void {
@@ -164,6 +178,7 @@ async function readNode(walker: ProtobufWalker, field: Field, out: GraphContents
     if (f.no === NODE.input) node.inputs.push(await walker.string(f));
     else if (f.no === NODE.output) node.outputs.push(await walker.string(f));
     else if (f.no === NODE.opType) (node as { opType: string }).opType = await walker.string(f);
+    else if (f.no === NODE.name) (node as { name: string }).name = await walker.string(f);
     else if (f.no === NODE.attribute) {
       let name = '';
       for await (const a of walker.fields(f.start, f.end)) {
