@@ -3,19 +3,12 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
-import {
-  ablationTargets,
-  formatPlanTable,
-  planCheckpoint,
-  withAblation,
-  type CheckpointPlanRequest,
-} from '../core/analysis/checkpointPlan';
+import { formatPlanTable, planRequestOf, planWithAblation, type CheckpointPlanRequest } from '../core/analysis/checkpointPlan';
 import { formatDiffTable } from '../core/analysis/diff';
-import { DEFAULT_GAMMA_SAL } from '../core/analysis/ablation';
-import { densityFromSparsity, DISTRIBUTIONS, PlanError, type Distribution } from '../core/analysis/plan';
+import { PlanError } from '../core/analysis/plan';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
-import { matcherOf, parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type RoleOverrides } from '../core/roles/roleOverrides';
+import { parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type RoleOverrides } from '../core/roles/roleOverrides';
 import { withFile } from '../core/randomAccessFile';
 import { createKernels, type KernelBackend } from '../kernels/createKernels';
 import type { Kernels } from '../kernels/kernels';
@@ -170,11 +163,7 @@ export async function main(
     const analysis = await kernels.analyseFile({ file: files[0], roles, nm, zeroThreshold: 0 });
     for (const pattern of analysis.unusedRoles) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
     if (planRequest) {
-      const planned = planCheckpoint(analysis, planRequest);
-      const salient = new Map<string, Uint32Array>();
-      for (const { name, n } of ablationTargets(planned, planRequest))
-        salient.set(name, await kernels.salientCounts({ file: files[0], roles, tensor: name, n }));
-      const plan = withAblation(planned, analysis.neurons, salient, planRequest.gammaSal);
+      const plan = await planWithAblation(analysis, planRequest, kernels, { file: files[0], roles });
       out.write(format === 'table' ? formatPlanTable(plan) : JSON.stringify(plan, null, 2) + '\n');
     } else {
       out.write(format === 'table' ? formatReportTable(analysis.report) : formatReport(analysis.report, format as ExportFormat));
@@ -202,57 +191,6 @@ export async function main(
   } finally {
     if (!deps.kernels) await kernels.dispose();
   }
-}
-
-/** A decimal as a user writes one: digits with an optional fraction (no exponent, sign or hex). */
-const DECIMAL = /^(\d+(\.\d*)?|\.\d+)$/;
-
-/** The plan's options, checked; throws an Error whose message names the option. */
-function planRequestOf(values: {
-  sparsity?: string;
-  density?: string;
-  distribution?: string;
-  power?: string;
-  dense?: string[];
-  'dense-first'?: boolean;
-  'gamma-sal'?: string;
-  'no-ablation-layers'?: string[];
-}): CheckpointPlanRequest {
-  if ((values.sparsity === undefined) === (values.density === undefined)) throw new Error('plan takes one of --sparsity S or --density D');
-  let density: number;
-  if (values.sparsity !== undefined) {
-    const s = Number(values.sparsity);
-    if (!DECIMAL.test(values.sparsity) || !(s >= 0 && s < 1))
-      throw new Error(`--sparsity must be a decimal in [0, 1), not "${values.sparsity}"`);
-    density = densityFromSparsity(s);
-  } else {
-    density = Number(values.density);
-    if (!DECIMAL.test(values.density!) || !(density > 0 && density <= 1))
-      throw new Error(`--density must be a decimal in (0, 1], not "${values.density}"`);
-  }
-  const distribution = values.distribution as Distribution;
-  if (!DISTRIBUTIONS.includes(distribution)) throw new Error(`--distribution must be erk, er or uniform, not "${values.distribution}"`);
-  const power = values.power === undefined ? 1 : Number(values.power);
-  if (values.power !== undefined && (!DECIMAL.test(values.power) || !Number.isFinite(power)))
-    throw new Error(`--power must be a number ≥ 0, not "${values.power}"`);
-  const dense = (values.dense ?? []).map((pattern) => {
-    try {
-      return matcherOf(pattern);
-    } catch (e) {
-      throw new Error(`--dense: ${(e as Error).message}`);
-    }
-  });
-  const gammaSal = values['gamma-sal'] === undefined ? DEFAULT_GAMMA_SAL : Number(values['gamma-sal']);
-  if (values['gamma-sal'] !== undefined && (!DECIMAL.test(values['gamma-sal']) || !(gammaSal > 0)))
-    throw new Error(`--gamma-sal must be a number > 0, not "${values['gamma-sal']}"`);
-  const noAblation = (values['no-ablation-layers'] ?? []).map((pattern) => {
-    try {
-      return matcherOf(pattern);
-    } catch (e) {
-      throw new Error(`--no-ablation-layers: ${(e as Error).message}`);
-    }
-  });
-  return { density, distribution, power, dense, denseFirst: values['dense-first'] ?? false, gammaSal, noAblation };
 }
 
 /** `--map`: a JSON object of tensor names in A to their names in B. */

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { planRequestOf, planWithAblation } from '../core/analysis/checkpointPlan';
+import { PlanError } from '../core/analysis/plan';
 import type { CheckpointKey } from '../kernels/checkpointKernels';
 import { MessageHandler } from '../rpc/messageHandler';
 import { MAX_VALUES_WINDOW, type FromWebview, type HostMethods, type ToWebview } from '../webview/protocol';
@@ -90,6 +92,17 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           const size = (window.rowEnd - window.rowStart) * (window.colEnd - window.colStart);
           if (size > MAX_VALUES_WINDOW) throw new Error(`a window of ${size} weights is too large to show one by one`);
           return this.analyses.kernels.tensorWeightWindow({ ...(await this.keyOf(uri)), tensor: layer, ...window }, signal);
+        },
+        plan: async ({ distribution, sparsity }, { signal }) => {
+          try {
+            const request = planRequestOf({ sparsity, distribution });
+            const analysis = this.analyses.find(uri) ?? (await this.analyses.get(uri));
+            return { plan: await planWithAblation(analysis, request, this.analyses.kernels, analysis.key, signal) };
+          } catch (e) {
+            // The messages name the CLI's options (--sparsity …): here they are fields.
+            if (e instanceof PlanError) return { error: e.message.replace(/^--(\w)/, (_, c: string) => c.toUpperCase()) };
+            throw e;
+          }
         },
       },
       {

@@ -3,6 +3,8 @@
  * request/reply handler of src/rpc. The webview asks for heatmap cells and weight windows; the
  * extension tells it what to draw.
  */
+import type { CheckpointPlan } from '../core/analysis/checkpointPlan';
+import type { Distribution } from '../core/analysis/plan';
 import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
 import type { ViewWindow } from '../core/neuronView';
 import type { HeatmapTiles } from '../kernels/scanKernels';
@@ -16,6 +18,11 @@ export type HostMethods = {
   };
   /** The signed weights of a small window (high zoom), row-major; at most MAX_VALUES_WINDOW of them. */
   readonly weightWindow: { readonly params: { readonly layer: string; readonly window: ViewWindow }; readonly result: Float32Array };
+  /** A density plan of the checkpoint (as `sparsity-lens plan`), or why it cannot be made. */
+  readonly plan: {
+    readonly params: { readonly distribution: Distribution; readonly sparsity: string };
+    readonly result: { readonly plan: CheckpointPlan } | { readonly error: string };
+  };
 };
 
 /** What the extension tells the webview. */

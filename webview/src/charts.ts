@@ -13,6 +13,9 @@ import {
   type ChartOptions,
   type TooltipItem,
 } from 'chart.js';
+import type { CheckpointPlan } from '../../src/core/analysis/checkpointPlan';
+import { layerLabel } from '../../src/core/analysis/layerLabel';
+import { printable } from '../../src/core/errors';
 import type { NmPattern } from '../../src/core/nmPattern';
 import { count, percent } from './format';
 import type { Layer } from './model';
@@ -353,6 +356,58 @@ export class FanInHistogram extends BarPanel {
               label: (item: TooltipItem<'bar'>) => {
                 const b = this.bins[item.dataIndex];
                 return `${count(b.count)} neuron${b.count === 1 ? '' : 's'}${b.from === 0 ? ' (dead)' : ''}`;
+              },
+            },
+          },
+        },
+      },
+    };
+  }
+}
+
+/** Target density of a plan beside the density each weight holds now, per layer. */
+export class PlanChart extends BarPanel {
+  private plan: CheckpointPlan | null = null;
+
+  constructor() {
+    super('Target and actual density of each weight tensor', 'chart-plan');
+  }
+
+  setPlan(plan: CheckpointPlan, theme: Theme): void {
+    this.plan = plan;
+    this.canvas.setAttribute(
+      'aria-label',
+      'Target and actual density: ' +
+        plan.layers.map((l) => `${layerLabel(l)} target ${percent(l.targetDensity)}, now ${percent(l.actual.density)}`).join('; '),
+    );
+    this.render(theme);
+  }
+
+  protected config(theme: Theme): ChartConfiguration<'bar', (number | null)[], string> {
+    const layers = this.plan?.layers ?? [];
+    const options = baseOptions(theme, 'density', 100, true)!;
+    return {
+      type: 'bar',
+      data: {
+        labels: layers.map((l) => shortName(printable(layerLabel(l)))),
+        datasets: [
+          { label: 'target', data: layers.map((l) => l.targetDensity * 100), backgroundColor: theme.blue, barPercentage: 0.9 },
+          { label: 'now', data: layers.map((l) => l.actual.density * 100), backgroundColor: theme.purple, barPercentage: 0.9 },
+        ],
+      },
+      options: {
+        ...options,
+        plugins: {
+          ...options.plugins,
+          tooltip: {
+            ...options.plugins!.tooltip,
+            callbacks: {
+              title: (items: TooltipItem<'bar'>[]) => printable(layerLabel(layers[items[0].dataIndex])),
+              label: (item: TooltipItem<'bar'>) => {
+                const l = layers[item.dataIndex];
+                return item.datasetIndex === 0
+                  ? `target ${percent(l.targetDensity)}${l.k === null ? '' : `, k = ${l.k} of ${l.denseFanIn}`}`
+                  : `now ${percent(l.actual.density)} (${count(l.actual.nnz)} non-zero)`;
               },
             },
           },

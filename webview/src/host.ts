@@ -28,6 +28,7 @@ export interface PersistedState {
   filter?: string;
   weightsOnly?: boolean;
   overviewOpen?: boolean;
+  planOpen?: boolean;
   /** Zoom window per layer, most recent last (a few kept). */
   views?: Record<string, SavedView>;
 }

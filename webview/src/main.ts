@@ -22,6 +22,7 @@ import { count, percent, shape } from './format';
 import { HeatmapView } from './heatmap';
 import { getState, post, saveView, updateState } from './host';
 import { LayerTable } from './layerTable';
+import { PlanSection } from './plan';
 import { buildLayers, type Layer } from './model';
 import { renderSummary } from './summary';
 import { observeTheme, readTheme, type Theme } from './theme';
@@ -44,6 +45,7 @@ class App {
   private readonly histogram = new FanInHistogram();
   private readonly heatmap: HeatmapView;
   private table: LayerTable | null = null;
+  private planSection: PlanSection | null = null;
   private readonly tableSlot = h('div', { class: 'table-slot' });
   private readonly tableCount = h('span', { class: 'table-count' });
   private readonly detailHeader = h('div', { class: 'detail-header' });
@@ -106,6 +108,7 @@ class App {
     this.nmChartTitle.textContent = `${msg.report.nm.n}:${msg.report.nm.m} compliance per weight tensor`;
 
     this.table!.setLayers(this.layers);
+    this.planSection!.reset();
     this.table!.setFilter(saved.filter ?? '', saved.weightsOnly ?? false);
 
     const names = new Set(this.layers.map((l) => l.report.name));
@@ -191,8 +194,21 @@ class App {
       h('div', { class: 'detail-body' }, this.heatmap.element, figure(this.histogramTitle, this.histogram.element, this.histogramNote)),
     );
 
+    this.planSection = new PlanSection(
+      (distribution, sparsity) => this.host.request('plan', { distribution, sparsity }),
+      this.theme,
+      saved.planOpen ?? false,
+      (open) => updateState({ planOpen: open }),
+    );
+
     clear(this.root);
-    this.root.append(this.banner, this.summarySlot, overview, h('div', { class: 'main-grid' }, layersSection, detailSection));
+    this.root.append(
+      this.banner,
+      this.summarySlot,
+      overview,
+      this.planSection.element,
+      h('div', { class: 'main-grid' }, layersSection, detailSection),
+    );
   }
 
   /**
@@ -261,6 +277,7 @@ class App {
     this.nmChart.setData(this.layers, this.report.nm, name, this.theme);
     this.histogram.setLayer(this.selected?.geometry?.fanIn ? this.selected : null, this.theme);
     this.heatmap.setTheme(this.theme);
+    this.planSection?.setTheme(this.theme);
   }
 }
 

@@ -1,7 +1,9 @@
+import type { CheckpointKernels, CheckpointKey } from '../../kernels/checkpointKernels';
 import { printable } from '../errors';
+import { matcherOf } from '../roles/roleOverrides';
 import { layerLabel } from './layerLabel';
-import { ABLATION_NOTE, ablationOf, type Ablation } from './ablation';
-import { planDensities, type Distribution, type PlannedLayer } from './plan';
+import { ABLATION_NOTE, ablationOf, DEFAULT_GAMMA_SAL, type Ablation } from './ablation';
+import { densityFromSparsity, DISTRIBUTIONS, planDensities, PlanError, type Distribution, type PlannedLayer } from './plan';
 import type { CheckpointAnalysis, LayerNeurons } from './report';
 
 export interface CheckpointPlanRequest {
@@ -166,4 +168,71 @@ export function formatPlanTable(plan: CheckpointPlan): string {
   }
   if (plan.layers.some((l) => l.ablation)) lines.push(`ablation: ${ABLATION_NOTE}`);
   return lines.join('\n') + '\n';
+}
+
+/** A decimal as a user writes one: digits with an optional fraction (no exponent, sign or hex). */
+const DECIMAL = /^(\d+(\.\d*)?|\.\d+)$/;
+
+/** The plan's options as the CLI (or a form) gives them, checked; throws a PlanError whose message names the option. */
+export function planRequestOf(values: {
+  sparsity?: string;
+  density?: string;
+  distribution?: string;
+  power?: string;
+  dense?: string[];
+  'dense-first'?: boolean;
+  'gamma-sal'?: string;
+  'no-ablation-layers'?: string[];
+}): CheckpointPlanRequest {
+  if ((values.sparsity === undefined) === (values.density === undefined))
+    throw new PlanError('plan takes one of --sparsity S or --density D');
+  let density: number;
+  if (values.sparsity !== undefined) {
+    const s = Number(values.sparsity);
+    if (!DECIMAL.test(values.sparsity) || !(s >= 0 && s < 1))
+      throw new PlanError(`--sparsity must be a decimal in [0, 1), not "${values.sparsity}"`);
+    density = densityFromSparsity(s);
+  } else {
+    density = Number(values.density);
+    if (!DECIMAL.test(values.density!) || !(density > 0 && density <= 1))
+      throw new PlanError(`--density must be a decimal in (0, 1], not "${values.density}"`);
+  }
+  const distribution = values.distribution as Distribution;
+  if (!DISTRIBUTIONS.includes(distribution)) throw new PlanError(`--distribution must be erk, er or uniform, not "${values.distribution}"`);
+  const power = values.power === undefined ? 1 : Number(values.power);
+  if (values.power !== undefined && (!DECIMAL.test(values.power) || !Number.isFinite(power)))
+    throw new PlanError(`--power must be a number ≥ 0, not "${values.power}"`);
+  const dense = (values.dense ?? []).map((pattern) => {
+    try {
+      return matcherOf(pattern);
+    } catch (e) {
+      throw new PlanError(`--dense: ${(e as Error).message}`);
+    }
+  });
+  const gammaSal = values['gamma-sal'] === undefined ? DEFAULT_GAMMA_SAL : Number(values['gamma-sal']);
+  if (values['gamma-sal'] !== undefined && (!DECIMAL.test(values['gamma-sal']) || !(gammaSal > 0)))
+    throw new PlanError(`--gamma-sal must be a number > 0, not "${values['gamma-sal']}"`);
+  const noAblation = (values['no-ablation-layers'] ?? []).map((pattern) => {
+    try {
+      return matcherOf(pattern);
+    } catch (e) {
+      throw new PlanError(`--no-ablation-layers: ${(e as Error).message}`);
+    }
+  });
+  return { density, distribution, power, dense, denseFirst: values['dense-first'] ?? false, gammaSal, noAblation };
+}
+
+/** The plan of an analysed checkpoint with its ablation candidates, counting salient weights with `kernels`. */
+export async function planWithAblation(
+  analysis: CheckpointAnalysis,
+  request: CheckpointPlanRequest,
+  kernels: Pick<CheckpointKernels, 'salientCounts'>,
+  key: CheckpointKey,
+  signal?: AbortSignal,
+): Promise<CheckpointPlan> {
+  const planned = planCheckpoint(analysis, request);
+  const salient = new Map<string, Uint32Array>();
+  for (const { name, n } of ablationTargets(planned, request))
+    salient.set(name, await kernels.salientCounts({ ...key, tensor: name, n }, signal));
+  return withAblation(planned, analysis.neurons, salient, request.gammaSal);
 }

@@ -1,0 +1,34 @@
+import { strict as assert } from 'node:assert';
+import { expectText, useWorkbench } from './harness';
+
+describe('e2e: the Plan section of the checkpoint editor', () => {
+  const wb = useWorkbench();
+
+  it('plans the dense digits MLP at 90 % ERK (k = 7 / 17 / 82), then uniform, and says why 1.5 is refused', async () => {
+    await wb()
+      .waitForView('Sparsity Report')
+      .catch(() => undefined);
+    await wb().openFromExplorer('digits_mlp.npz');
+    const view = wb().webview();
+    await expectText(view.locator('body'), /fc2\.weight/, 60_000);
+    await view.locator('vscode-collapsible.plan').click({ position: { x: 40, y: 10 } });
+    const table = view.locator('table.plan-table');
+    // ERK densities 0.117002 / 0.070201 / 0.645851 (../shared/docs/srigl-spec.md §1.2 on this model).
+    const erk = await expectText(table, /82 of 128/, 30_000);
+    for (const figure of [/7 of 64/, /17 of 256/, /11\.7\s?%/, /7\.0\s?%/, /64\.6\s?%/]) assert.match(erk, figure);
+    await expectText(view.locator('.plan-status'), /ERK at sparsity 0\.9/);
+    await wb().screenshot('plan-erk');
+
+    await view.locator('vscode-radio[value="uniform"]').click();
+    const uniform = await expectText(table, /25 of 256/, 30_000);
+    assert.match(uniform, /6 of 64/);
+    assert.match(uniform, /12 of 128/);
+
+    const field = view.locator('vscode-textfield.plan-sparsity');
+    await field.click();
+    await field.press('Control+A');
+    await field.pressSequentially('1.5');
+    await expectText(view.locator('.plan-status.error'), /^Sparsity must be a decimal in \[0, 1\), not "1\.5"$/, 30_000);
+    await wb().screenshot('plan-error');
+  });
+});
