@@ -31,4 +31,15 @@ describe('e2e: the Plan section of the checkpoint editor', () => {
     await expectText(view.locator('.plan-status.error'), /^Sparsity must be a decimal in \[0, 1\), not "1\.5"$/, 30_000);
     await wb().screenshot('plan-error');
   });
+
+  it('a 2:4 layer lists why it will not speed up and its smallest storage', async () => {
+    await wb().openFromExplorer('digits_mlp_24.onnx');
+    const view = wb().webview();
+    await expectText(view.locator('body'), /fc3\.weight/, 60_000);
+    await view.locator('table.layers tr', { hasText: 'fc3.weight' }).first().click();
+    const header = await expectText(view.locator('.detail-header'), /2:4 sparse tensor cores need outputs in multiples of 8/, 30_000);
+    // 1,280 float32 weights at 2:4: 640 values (2,560 B) + 2 bits each (160 B) = 2.7 KiB, dense 5.0 KiB.
+    assert.match(header, /stored as 2:4: 2\.7 KiB \(dense 5\.0 KiB\)/);
+    await wb().screenshot('detail-lints', view.locator('.detail-header'));
+  });
 });

@@ -18,6 +18,7 @@ import { MessageHandler } from '../../src/rpc/messageHandler';
 import type { FromWebview, HostMethods, ToWebview } from '../../src/webview/protocol';
 import { DensityChart, FanInHistogram, NmChart } from './charts';
 import { clear, codicon, h } from './dom';
+import { formatBytes as bytes } from '../../src/core/checkpoint';
 import { count, percent, shape } from './format';
 import { HeatmapView } from './heatmap';
 import { getState, post, saveView, updateState } from './host';
@@ -241,6 +242,11 @@ class App {
     const facts: string[] = [shape(r.shape), r.dtype, r.role, `${percent(r.sparsity)} sparse`];
     if (f) facts.push(f.constant ? `constant fan-in k = ${f.k} of ${f.dense}` : `fan-in ${f.min}–${f.max} of ${f.dense}`);
     if (r.nm && r.nm.groups) facts.push(`${nm.n}:${nm.m} ${percent(r.nm.compliant / r.nm.groups)}`);
+    const storage = layer.storage;
+    if (storage && storage.smallest !== 'dense') {
+      const name = { nm: `${nm.n}:${nm.m}`, condensed: 'condensed', bitmask: 'bitmask', csr: 'CSR' }[storage.smallest];
+      facts.push(`stored as ${name}: ${bytes(storage[storage.smallest]!)} (dense ${bytes(storage.dense)})`);
+    }
     // How the shown values were derived from the file (effective pruned weight, zero point, …).
     if (r.note) facts.push(r.note);
     this.detailHeader.append(
@@ -253,6 +259,18 @@ class App {
           'ul',
           { class: 'problems', attrs: { 'aria-label': 'Problems' } },
           ...layer.problems.map((p) => h('li', {}, codicon('warning', 'warn-icon'), h('span', { text: p }))),
+        ),
+      );
+    }
+    if (layer.lints.length) {
+      const icon = { error: 'error', warning: 'warning', info: 'info' } as const;
+      this.detailHeader.appendChild(
+        h(
+          'ul',
+          { class: 'problems lints', attrs: { 'aria-label': 'Why no speed-up' } },
+          ...layer.lints.map((p) =>
+            h('li', { title: p.code }, codicon(icon[p.severity], `${p.severity}-icon`), h('span', { text: p.message })),
+          ),
         ),
       );
     }

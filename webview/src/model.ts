@@ -1,4 +1,6 @@
 /** What the editor derives from the report: per-layer problems, N:M geometry, totals. */
+import type { Lint } from '../../src/core/analysis/lints';
+import type { LayerStorage } from '../../src/core/analysis/storage';
 import { layerLabel } from '../../src/core/analysis/layerLabel';
 import { layerProblems, weightStructure, type WeightStructure } from '../../src/core/analysis/problems';
 import type { LayerNeurons, LayerReport, SparsityReport } from '../../src/core/analysis/report';
@@ -20,6 +22,10 @@ export interface Layer {
   /** Compliant fraction of the full N:M groups; null when there is none. */
   readonly nmCompliance: number | null;
   readonly problems: readonly string[];
+  /** Why this weight will not run faster (the report's problems for it). */
+  readonly lints: readonly Lint[];
+  /** Bytes in each storage layout, for weights. */
+  readonly storage: LayerStorage | null;
   /** Heatmap geometry when the host gave one. */
   readonly geometry: Geometry | null;
 }
@@ -79,6 +85,8 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
       density: l.numel === 0 ? 0 : l.nnz / l.numel,
       nmCompliance: l.nm && l.nm.groups > 0 ? l.nm.compliant / l.nm.groups : null,
       problems: layerProblems(l, report.nm),
+      lints: report.problems.filter((p) => p.layer === l.name),
+      storage: report.storage.layers.find((st) => st.name === l.name) ?? null,
       geometry,
     };
   });
