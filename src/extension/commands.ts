@@ -3,12 +3,13 @@ import * as vscode from 'vscode';
 import { parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { weightStructure } from '../core/analysis/problems';
+import { formatDiffMarkdown } from '../core/analysis/diff';
 import { formatReportMarkdown } from '../core/analysis/reportText';
 import { printable } from '../core/errors';
 import { CHECKPOINT_EXTENSIONS } from '../core/formats/registry';
 import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
-import { showError } from './jobs';
+import { runJob, showError } from './jobs';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
@@ -51,6 +52,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'sparsityLens.exportReport': exportReport,
   'sparsityLens.showLayerHeatmap': showLayerHeatmap,
   'sparsityLens.checkNm': checkNm,
+  'sparsityLens.compareWith': compareWith,
 };
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
@@ -189,4 +191,42 @@ async function checkNm(ctx: CommandContext, arg?: unknown, patternArg?: unknown)
       `${w.nmCompliantLayers} of ${w.weightLayers} weight tensors fully comply.`,
   );
   await previewReport(ctx, uri, formatReportMarkdown(report), `.${pattern.n}-${pattern.m}`);
+}
+
+/** Compares a checkpoint with a second one (args: A, B; B picked in a dialog when absent) and previews the diff. */
+async function compareWith(ctx: CommandContext, arg?: unknown, otherArg?: unknown): Promise<void> {
+  const a = await requireTarget(ctx, arg);
+  if (!a) return;
+  const b =
+    otherArg instanceof vscode.Uri
+      ? otherArg
+      : (
+          await vscode.window.showOpenDialog({
+            canSelectMany: false,
+            openLabel: 'Compare',
+            title: `Compare ${path.basename(a.fsPath)} with`,
+            defaultUri: vscode.Uri.joinPath(a, '..'),
+            filters: { Checkpoints: CHECKPOINT_EXTENSIONS.map((e) => e.slice(1)) },
+          })
+        )?.[0];
+  if (!b) return;
+  const settings = ctx.analyses.currentSettings;
+  const title = `Sparsity Lens: comparing ${path.basename(a.fsPath)} with ${path.basename(b.fsPath)}`;
+  const diff = await runJob({ title, output: ctx.output }, (signal) =>
+    ctx.analyses.kernels.diffFiles(
+      {
+        a: { file: a.fsPath, roles: settings.layerRoles },
+        b: { file: b.fsPath, roles: settings.layerRoles },
+        renames: [],
+        nm: settings.nm,
+      },
+      { signal },
+    ),
+  );
+  await previewReport(
+    ctx,
+    a,
+    formatDiffMarkdown({ ...diff, fileA: vscode.workspace.asRelativePath(a), fileB: vscode.workspace.asRelativePath(b) }),
+    `.vs.${path.basename(b.fsPath)}`,
+  );
 }

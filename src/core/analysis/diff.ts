@@ -1,4 +1,6 @@
 import { printable } from '../errors';
+import { layerLabel } from './layerLabel';
+import { escapeMarkdown } from './reportText';
 import type { LayerReport, SparsityReport } from './report';
 
 /** What changed in one tensor between checkpoint A and checkpoint B, position by position. */
@@ -168,4 +170,43 @@ export function formatDiffTable(diff: CheckpointDiff): string {
       .join('\n')
       .trimEnd() + '\n'
   );
+}
+
+/** The diff as Markdown, for previews: names inert (escaped), one row per matched tensor. */
+export function formatDiffMarkdown(diff: CheckpointDiff): string {
+  const cell = (x: number | null, digits = 0) => (x === null ? '—' : digits ? x.toPrecision(digits) : String(x));
+  const percent = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
+  const fanIn = (f: LayerDiff['fanInA']) => (!f ? '' : f.constant ? `k=${f.k}` : 'varies');
+  const lines = [
+    `# ${escapeMarkdown(basename(diff.fileA))} → ${escapeMarkdown(basename(diff.fileB))}`,
+    '',
+    `A: \`${printable(diff.fileA).replace(/`/g, "'")}\`  `,
+    `B: \`${printable(diff.fileB).replace(/`/g, "'")}\``,
+    '',
+    '| tensor | shape | density A → B | turned on | turned off | kept | churn | mean \\|Δw\\| kept | max \\|Δw\\| kept | fan-in A → B |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|---|',
+    ...diff.layers
+      .map((l) =>
+        [
+          escapeMarkdown(layerLabel(l) + (l.nameB ? ` → ${l.nameB}` : '')),
+          sameShape(l.shapeA, l.shapeB) ? `[${l.shapeA.join(', ')}]` : `[${l.shapeA.join(', ')}] ≠ [${l.shapeB.join(', ')}]`,
+          `${percent(l.densityA)} → ${percent(l.densityB)}`,
+          cell(l.turnedOn),
+          cell(l.turnedOff),
+          cell(l.keptBoth),
+          percent(l.churn),
+          cell(l.meanAbsDeltaKept, 4),
+          cell(l.maxAbsDeltaKept, 4),
+          l.fanInA ? `${fanIn(l.fanInA)} → ${fanIn(l.fanInB)}` : '',
+        ].join(' | '),
+      )
+      .map((row) => `| ${row} |`),
+  ];
+  if (diff.onlyA.length) lines.push('', `Only in A: ${diff.onlyA.map(escapeMarkdown).join(', ')}`);
+  if (diff.onlyB.length) lines.push('', `Only in B: ${diff.onlyB.map(escapeMarkdown).join(', ')}`);
+  return lines.join('\n') + '\n';
+}
+
+function basename(path: string): string {
+  return path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
 }

@@ -93,7 +93,7 @@ export function formatReportTable(r: SparsityReport): string {
  * Inert in Markdown: one printable line, with what Markdown, HTML or the preview's math would read
  * escaped (`&` too, so an entity such as `&lt;` shows as typed, not as the character it names).
  */
-function escapeMarkdown(s: string): string {
+export function escapeMarkdown(s: string): string {
   return printable(s).replace(/[|\\`*_[\]<>&$~!#]/g, (c) => `\\${c}`);
 }
 
