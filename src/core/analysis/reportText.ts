@@ -111,5 +111,25 @@ export function formatReportMarkdown(r: SparsityReport): string {
     `|${header.map((_, i) => (i === 4 || i === 5 ? ' ---: ' : ' --- ')).join('|')}|`,
     ...r.layers.map((l) => `| ${layerCells(l).map(escapeMarkdown).join(' | ')} |`),
   ];
+  if (r.problems.length) {
+    const labels = new Map(r.layers.map((l) => [l.name, layerLabel(l)]));
+    lines.push('', '## Why no speed-up', '', '| layer | severity | code | finding |', '| --- | --- | --- | --- |');
+    for (const p of r.problems)
+      lines.push(`| ${[labels.get(p.layer) ?? p.layer, p.severity, p.code, p.message].map(escapeMarkdown).join(' | ')} |`);
+  }
+  const storage = r.storage.layers.filter((s) => s.smallest !== 'dense');
+  if (storage.length) {
+    lines.push(
+      '',
+      '## Storage (bytes)',
+      '',
+      '| layer | dense | N:M | condensed | bitmask | CSR | smallest |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    );
+    for (const s of storage) {
+      const cells = [s.dense, s.nm, s.condensed, s.bitmask, s.csr].map((b) => (b === null ? '—' : String(b)));
+      lines.push(`| ${escapeMarkdown(s.name)} | ${cells.join(' | ')} | ${s.smallest} |`);
+    }
+  }
   return lines.join('\n') + '\n';
 }

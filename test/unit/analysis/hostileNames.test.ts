@@ -15,10 +15,13 @@ const HOSTILE = [
 describe('reports show hostile tensor names as inert text', () => {
   it('the text table and the Markdown report escape what terminals and Markdown would read', async () => {
     const real = await reportOf(fixture('digits_mlp_24.safetensors'));
+    const renamed = new Map(real.layers.map((l, i) => [l.name, HOSTILE[i % HOSTILE.length]]));
     const report = {
       ...real,
       file: 'evil\n<b>name</b>.safetensors',
-      layers: real.layers.map((l, i) => ({ ...l, name: HOSTILE[i % HOSTILE.length] })),
+      layers: real.layers.map((l) => ({ ...l, name: renamed.get(l.name)! })),
+      problems: real.problems.map((p) => ({ ...p, layer: renamed.get(p.layer)! })),
+      storage: { ...real.storage, layers: real.storage.layers.map((st) => ({ ...st, name: renamed.get(st.name)! })) },
       skipped: [
         { name: '\u001b]0;title\u0007', reason: 'unsupported dtype "\u202eevil"' },
         { name: '&lt;b&gt;entity&#33; $x^2$ ~~struck~~ ![i](x.png)', reason: 'test' },
@@ -38,11 +41,11 @@ describe('reports show hostile tensor names as inert text', () => {
     // Entities, math, strikethrough and images are escaped too: the name shows as typed.
     assert.match(markdown, /\\&lt;b\\&gt;entity\\&\\#33; \\\$x\^2\\\$ \\~\\~struck\\~\\~ \\!\\\[i\\\]\(x\.png\)/);
     assert.doesNotMatch(markdown, /(?<!\\)[&$]/, 'no unescaped & or $');
-    const rows = markdown.split('\n').filter((l) => l.startsWith('| '));
-    assert.equal(rows.length, real.layers.length + 2, 'header, rule and one row per tensor: no name breaks a row');
-    assert.ok(
-      rows.every((r) => r.split(/(?<!\\)\|/).length === 11),
-      'no name adds a cell',
-    );
+    const [tensors, problems, storage] = markdown.split(/^## /m).map((part) => part.split('\n').filter((l) => l.startsWith('| ')));
+    assert.equal(tensors.length, real.layers.length + 2, 'header, rule and one row per tensor: no name breaks a row');
+    assert.equal(problems.length, real.problems.length + 2, 'one row per problem');
+    assert.equal(storage.length, 3 + 2, 'one row per sparse weight');
+    const cells = (rows: string[], n: number) => rows.every((r) => r.split(/(?<!\\)\|/).length === n + 2);
+    assert.ok(cells(tensors, 9) && cells(problems, 4) && cells(storage, 7), 'no name adds a cell');
   });
 });
