@@ -18,9 +18,9 @@ export const FORMATS = ['onnx', 'safetensors', 'shards', 'pytorch', 'numpy', 'tf
  *   the CLI is given
  */
 
-/** The shared data folder (../shared/data beside this checkout), when it is there. */
+/** The shared data folder ($SPARSITY_LENS_SHARED_DATA, else ../shared/data beside this checkout), when it is there. */
 export function sharedDataDir() {
-  const dir = join(ROOT, '..', 'shared', 'data');
+  const dir = resolve(process.env.SPARSITY_LENS_SHARED_DATA || join(ROOT, '..', 'shared', 'data'));
   return existsSync(join(dir, 'README.md')) ? dir : undefined;
 }
 
