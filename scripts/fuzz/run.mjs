@@ -438,6 +438,16 @@ const examples = {};
 
 const queue = formats.flatMap((format) => Array.from({ length: opts.perFormat }, (_, index) => ({ format, index })));
 const started = performance.now();
+// Long runs say how far they are, on stderr, every 30 s.
+const queued = queue.length;
+const progress = setInterval(() => {
+  const done = queued - queue.length;
+  const s = (performance.now() - started) / 1000;
+  process.stderr.write(
+    `${done}/${queued} inputs, ${found.length} broke the contract, ${(done / s).toFixed(1)} inputs/s, ${Math.round(s)} s\n`,
+  );
+}, 30_000);
+progress.unref();
 
 /** @type {Runner[]} */
 const runners = [];
@@ -490,6 +500,7 @@ async function worker() {
 try {
   await Promise.all(Array.from({ length: opts.jobs }, () => worker()));
 } finally {
+  clearInterval(progress);
   for (const r of runners) r.kill();
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -94,16 +94,22 @@ export function seedSets() {
  * The format-aware mutations of one file of a format.
  * @param {string} format
  * @param {string} file
+ * @param {Buffer} bytes
  * @returns {import('./mutate.mjs').Mutation[]}
  */
-function awareMutations(format, file) {
+function awareMutations(format, file, bytes) {
   if (file.endsWith('.json'))
-    return [m.jsonFile(format === 'tfjs' ? /paths|weights|shape|dtype|quantization|name/ : /weight_map|total_size/)];
+    return format === 'tfjs'
+      ? [m.jsonFile(/paths|weights|shape|dtype|quantization|name/), m.tfjsManifest]
+      : [m.jsonFile(/weight_map|total_size/)];
   if (file.endsWith('.safetensors')) return [m.safetensorsHeader];
   if (file.endsWith('.npy')) return [m.npyHeader];
-  if (file.endsWith('.npz')) return [m.npyHeader, m.zipField];
-  if (format === 'onnx' && file.endsWith('.onnx')) return [m.protobufField];
-  if (format === 'pytorch') return [m.zipField];
+  if (file.endsWith('.npz')) return [m.npyHeader, m.zipField, m.npzMember, m.npzMember];
+  if (format === 'onnx' && file.endsWith('.onnx')) return [m.protobufField, m.protobufField, m.protobufNesting];
+  if (format === 'pytorch') {
+    // Zip (torch.save's default) or the legacy stream of pickles.
+    return bytes[0] === 0x50 && bytes[1] === 0x4b ? [m.zipField, m.torchZipPickle, m.torchZipPickle] : [m.legacyPickle];
+  }
   return [];
 }
 
@@ -124,7 +130,7 @@ export function makeInput(sets, seed, format, index, outDir) {
   const member = others.length && rng.chance(0.5) ? rng.pick(others) : set.target;
   /** @type {Buffer} */
   let bytes = readFileSync(join(set.dir, member));
-  const aware = awareMutations(format, member);
+  const aware = awareMutations(format, member, bytes);
   /** @type {string[]} */
   const applied = [];
   for (let n = rng.range(1, 3); n > 0; n--) {
