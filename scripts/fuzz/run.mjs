@@ -4,7 +4,7 @@
 // (seeds.mjs, mutate.mjs), each derived from (seed, format, index) alone.
 //
 //   node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F]... [--timeout-ms T]
-//                             [--max-rss-mb M] [--jobs J] [--isolated]
+//                             [--max-rss-mb M] [--jobs J] [--isolated] [--results DIR]
 //   node scripts/fuzz/run.mjs --reproduce FORMAT INDEX [--seed N] [--out PATH]
 //
 // Fast mode (the default): J persistent runner processes (runner.mjs), each loading the CLI bundle
@@ -22,16 +22,16 @@
 // reports, together with VmHWM polled from /proc/PID/status every 25 ms, which also kills a child
 // past the bound; without /usr/bin/time the polling alone measures. Inputs live in a temp folder removed at the end;
 // breaking inputs are kept as test-results/fuzz/<format>-<index>.<ext> (a folder
-// <format>-<index>/ for multi-file sets) with test-results/fuzz/summary.json. Ends with one plain
+// <format>-<index>/ for multi-file sets) with test-results/fuzz/summary.json (or in --results DIR). Ends with one plain
 // line; exit code 1 if anything broke the contract.
 import { fork, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, extname, join, relative } from 'node:path';
+import { basename, extname, join, relative, resolve } from 'node:path';
 import { FORMATS, ROOT, makeInput, seedSets, sharedDataDir } from './seeds.mjs';
 
 const USAGE =
-  'usage: node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F] [--timeout-ms T] [--max-rss-mb M] [--jobs J] [--isolated]\n' +
+  'usage: node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F] [--timeout-ms T] [--max-rss-mb M] [--jobs J] [--isolated] [--results DIR]\n' +
   '       node scripts/fuzz/run.mjs --reproduce FORMAT INDEX [--seed N] [--out PATH]';
 
 /** @param {string} message */
@@ -48,6 +48,7 @@ const opts = {
   maxRssMb: 512,
   jobs: 2,
   isolated: false,
+  results: join(ROOT, 'test-results', 'fuzz'),
   reproduce: null,
   out: null,
 };
@@ -68,6 +69,7 @@ const opts = {
     else if (a === '--max-rss-mb') opts.maxRssMb = num(++i);
     else if (a === '--jobs') opts.jobs = Math.max(1, num(++i));
     else if (a === '--isolated') opts.isolated = true;
+    else if (a === '--results') opts.results = resolve(argv[++i]);
     else if (a === '--reproduce') opts.reproduce = { format: argv[++i], index: num(++i) };
     else if (a === '--out') opts.out = argv[++i];
     else if (a === '--help' || a === '-h') {
@@ -83,7 +85,7 @@ const opts = {
 const sets = seedSets();
 const CLI = join(ROOT, 'dist', opts.isolated ? 'cli.js' : 'fuzzTarget.js');
 const RUNNER = join(ROOT, 'scripts', 'fuzz', 'runner.mjs');
-const RESULTS = join(ROOT, 'test-results', 'fuzz');
+const RESULTS = opts.results;
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 if (opts.reproduce) {
@@ -221,23 +223,49 @@ class Runner {
   }
 
   /**
-   * Runs the CLI's report on one file in this runner.
-   * @param {string} file
-   * @returns {Promise<RunResult>}
+   * Sends a message and waits for the runner's reply to it (or its exit).
+   * @param {any} message
+   * @returns {Promise<any>}
    */
-  async run(file) {
+  ask(message) {
+    const child = /** @type {import('node:child_process').ChildProcess} */ (this.child);
+    return new Promise((resolve) => {
+      this.pending = {
+        onReply: (m) => {
+          if (m.id !== message.id) return;
+          this.pending = null;
+          resolve(m);
+        },
+        onExit: (code, signal) => resolve({ id: message.id, exited: { code, signal } }),
+      };
+      child.send(message);
+    });
+  }
+
+  /**
+   * Makes input (format, index) in this runner (into `dir`), then runs the CLI's report on it.
+   * Making it is not timed; from then on the deadline runs and the peak RSS is that of the input.
+   * @param {string} format
+   * @param {number} index
+   * @param {string} dir
+   * @returns {Promise<{ input: ReturnType<typeof makeInput>, r: RunResult }>}
+   */
+  async run(format, index, dir) {
     if (!this.child) this.start();
     await this.ready;
     const child = /** @type {import('node:child_process').ChildProcess} */ (this.child);
     const pid = /** @type {number} */ (child.pid);
     const id = this.nextId++;
+    const made = await this.ask({ id, make: { seed: opts.seed, format, index, dir } });
+    if (made.exited || made.error) throw new Error(`the fuzz runner could not make ${format}-${index}: ${made.error ?? this.stderrTail}`);
+    const input = made.input;
     const pids = () => [pid, ...childrenOf(pid)];
     let reset = true;
     for (const p of pids()) reset = resetPeak(p) && reset;
     if (!reset) peaksReset = false;
     const bound = opts.maxRssMb * 1024;
     const start = performance.now();
-    return new Promise((resolve) => {
+    const r = await new Promise((resolve) => {
       let peakKb = 0;
       let done = false;
       const sample = () => {
@@ -284,10 +312,17 @@ class Runner {
         // The runner itself died (not the kernel worker, which the kernels restart).
         onExit: (code, signal) => finish({ code, signal, stderr: `(fuzz runner exited: ${signal ?? code}) ${this.stderrTail}` }, {}),
       };
-      child.send({ id, file });
+      child.send({ id, run: input.target });
     });
+    // Garbage of earlier inputs would count in later ones' peaks: a runner (or kernel worker) left
+    // large is replaced.
+    if (this.child && pids().some((p) => vmRssKb(p) > RESTART_RSS_KB)) this.kill();
+    return { input, r };
   }
 }
+
+/** A runner or kernel worker resident past this after an input is replaced. */
+const RESTART_RSS_KB = 192 * 1024;
 
 /**
  * The node process under /usr/bin/time: its only child.
@@ -429,7 +464,7 @@ process.on('SIGINT', () => {
   interrupted = true;
 });
 
-/** @type {Record<string, { inputs: number, breaks: Record<string, number>, slowest: { ms: number, index: number }, peakRssMb: number, exitCodes: Record<string, number> }>} */
+/** @type {Record<string, { inputs: number, breaks: Record<string, number>, slowest: { ms: number, index: number }, peakRssMb: number, exitCodes: Record<string, number>, rechecked: number }>} */
 const stats = {};
 /** @type {object[]} */
 const found = [];
@@ -459,10 +494,24 @@ async function worker() {
     const { format, index } = job;
     const dir = join(tmp, `${format}-${index}`);
     mkdirSync(dir);
-    const input = makeInput(sets, opts.seed, format, index, dir);
-    const r = runner ? await runner.run(input.target) : await runCli(input.target, join(tmp, `${format}-${index}.rss`));
-    const kinds = breaks(input.target, input.files, r);
-    const s = (stats[format] ??= { inputs: 0, breaks: {}, slowest: { ms: 0, index: -1 }, peakRssMb: 0, exitCodes: {} });
+    let input;
+    /** @type {RunResult} */
+    let r;
+    if (runner) ({ input, r } = await runner.run(format, index, dir));
+    else {
+      input = makeInput(sets, opts.seed, format, index, dir);
+      r = await runCli(input.target, join(tmp, `${format}-${index}.rss`));
+    }
+    let kinds = breaks(input.target, input.files, r);
+    const s0 = (stats[format] ??= { inputs: 0, breaks: {}, slowest: { ms: 0, index: -1 }, peakRssMb: 0, exitCodes: {}, rechecked: 0 });
+    if (runner && (r.timedOut || r.overMemory)) {
+      // Past the deadline or the bound in a runner: confirmed or not by the input's own CLI process,
+      // so that a neighbour's load or an earlier input's garbage is not counted against this one.
+      s0.rechecked++;
+      r = await runCli(input.target, join(tmp, `${format}-${index}.rss`));
+      kinds = breaks(input.target, input.files, r);
+    }
+    const s = s0;
     s.inputs++;
     const outcome = r.signal ?? String(r.code);
     s.exitCodes[outcome] = (s.exitCodes[outcome] ?? 0) + 1;
@@ -535,7 +584,8 @@ for (const format of formats) {
     .join(' ');
   console.log(
     `${format.padEnd(12)} ${String(s.inputs).padStart(5)} inputs (${sets[format].length} seed sets), breaks: ${b || 'none'}; exits ${exits}; ` +
-      `slowest ${Math.round(s.slowest.ms)} ms (#${s.slowest.index}), peak RSS ${Math.round(s.peakRssMb)} MB`,
+      `slowest ${Math.round(s.slowest.ms)} ms (#${s.slowest.index}), peak RSS ${Math.round(s.peakRssMb)} MB` +
+      (s.rechecked ? `; ${s.rechecked} past a bound in a runner run again alone` : ''),
   );
 }
 for (const [kind, lines] of Object.entries(examples)) {

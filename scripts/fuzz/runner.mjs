@@ -2,12 +2,13 @@
 // (dist/fuzzTarget.js: the CLI's `main` and the kernel factory) and runs
 // `main(['report', FILE, '--json'], out, err)` for each file it is sent, with captured output and
 // kernels kept across inputs (one native kernel worker process, restarted by the kernels when it
-// crashes). Replies { id, code, json, stdoutHead, stderr }: json tells whether stdout parsed as
-// JSON. Deadlines and memory bounds are the parent's: it kills this process group on expiry.
+// crashes). Messages: { id, make: { seed, format, index, dir } } makes that input (seeds.mjs) and
+// replies { id, input }; { id, run: FILE } runs the report and replies { id, code, json,
+// stdoutHead, stderr }: json tells whether stdout parsed as JSON. Deadlines and memory bounds are the parent's: it kills this process group on expiry.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { ROOT } from './seeds.mjs';
+import { makeInput, ROOT, seedSets } from './seeds.mjs';
 
 const require = createRequire(import.meta.url);
 const { main, createKernels } = require(join(ROOT, 'dist', 'fuzzTarget.js'));
@@ -67,12 +68,28 @@ async function run(file) {
   return { code, json, stdoutHead: stdout.slice(0, 300), stderr: stderr.slice(0, 16000) };
 }
 
-process.on('message', async (/** @type {{ id: number, file: string }} */ msg) => {
-  const r = await run(msg.file);
-  process.send?.({ id: msg.id, ...r });
-  // Output strings of large reports are garbage now; collect before the next input's peak is measured.
-  if (process.memoryUsage().rss > 256 << 20) globalThis.gc?.();
-});
+const sets = seedSets();
+
+process.on(
+  'message',
+  async (/** @type {{ id: number, make?: { seed: number, format: string, index: number, dir: string }, run?: string }} */ msg) => {
+    if (msg.make) {
+      // Inputs are made here, not in the parent, so that its timers stay on time and both cores make them.
+      try {
+        const { seed, format, index, dir } = msg.make;
+        const input = makeInput(sets, seed, format, index, dir);
+        // The mutator's garbage (and earlier reports') would count in the input's peak RSS: collected first when large.
+        if (process.memoryUsage().rss > 96 << 20) globalThis.gc?.();
+        process.send?.({ id: msg.id, input });
+      } catch (e) {
+        process.send?.({ id: msg.id, error: e instanceof Error ? e.stack : String(e) });
+      }
+      return;
+    }
+    const r = await run(/** @type {string} */ (msg.run));
+    process.send?.({ id: msg.id, ...r });
+  },
+);
 
 // Warm up: start the kernel worker on a small fixture, so an input's time and memory are its own.
 await run(join(ROOT, 'test', 'fixtures', 'same_weights', 'model.safetensors'));

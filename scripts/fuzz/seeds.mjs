@@ -135,8 +135,13 @@ export function makeInput(sets, seed, format, index, outDir) {
   const applied = [];
   for (let n = rng.range(1, 3); n > 0; n--) {
     const mutation = aware.length && rng.chance(0.5) ? rng.pick(aware) : rng.pick(m.GENERIC);
-    bytes = mutation(rng, bytes);
-    applied.push(mutation.name || 'json');
+    try {
+      bytes = mutation(rng, bytes);
+      applied.push(mutation.name || 'json');
+    } catch (e) {
+      // A mutator's own bug must not end a long run: the input keeps the bytes so far, and says so.
+      applied.push(`${mutation.name || 'json'} (threw ${e instanceof Error ? e.message : String(e)})`);
+    }
   }
   for (const f of set.files) {
     writeFileSync(join(outDir, f), f === member ? bytes : readFileSync(join(set.dir, f)));
