@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { crc32, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
 import * as yauzl from 'yauzl';
-import type { DerivedBytesBudget } from '../../checkpoint';
+import { formatBytes, type DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError, isCheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import type { StoredZipMember } from '../../storedTensor';
@@ -258,6 +258,26 @@ export async function readZipMember(file: RandomAccessFile, entry: ZipEntry, max
   return bytes;
 }
 
+/** Deflated members up to this size are inflated into memory whatever their ratio. */
+export const MAX_ANY_RATIO_INFLATED_BYTES = 64 << 20;
+/**
+ * Past MAX_ANY_RATIO_INFLATED_BYTES, members that inflate more than this many times are not
+ * inflated: deflate's limit is about 1032:1, which only long runs of one byte reach (a zip bomb:
+ * a 1 MB file asking for 1 GiB of memory); weights, even 99% zeros, stay well below.
+ */
+export const MAX_INFLATION_RATIO = 500;
+
+/** Why a deflated member is not inflated into memory (a likely zip bomb), or undefined. */
+export function inflationRefused(entry: ZipEntry): string | undefined {
+  if (entry.uncompressedSize <= MAX_ANY_RATIO_INFLATED_BYTES) return undefined;
+  const ratio = entry.uncompressedSize / Math.max(1, entry.compressedSize);
+  if (ratio <= MAX_INFLATION_RATIO) return undefined;
+  return (
+    `would inflate ${Math.round(ratio)} times, from ${formatBytes(entry.compressedSize)} to ${formatBytes(entry.uncompressedSize)}; ` +
+    `members over ${formatBytes(MAX_ANY_RATIO_INFLATED_BYTES)} are inflated up to ${MAX_INFLATION_RATIO} times (a zip bomb?)`
+  );
+}
+
 /**
  * Where a member's bytes can be read: a stored member is a file range (nothing is read); a
  * deflated one is inflated into memory when `budget` grants its size, else `skipped` says why.
@@ -280,6 +300,8 @@ export async function memberSource(file: RandomAccessFile, entry: ZipEntry, budg
     return { kind: 'file', offset: entry.dataOffset, length: entry.compressedSize };
   }
   if (entry.method === METHOD_DEFLATE && !entry.encrypted) {
+    const bomb = inflationRefused(entry);
+    if (bomb) return { kind: 'skipped', reason: `compressed zip member "${entry.name}" ${bomb}` };
     const refused = budget.reserve(entry.uncompressedSize);
     if (refused) return { kind: 'skipped', reason: `compressed zip member "${entry.name}" ${refused}` };
   }
