@@ -9,7 +9,7 @@
 // none throws on odd input (a format-aware mutation that finds nothing to edit falls back to a
 // generic one).
 
-import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** @typedef {import('./prng.mjs').Rng} Rng */
 /** @typedef {(rng: Rng, buf: Buffer) => Buffer} Mutation */
@@ -700,7 +700,10 @@ export function protobufNesting(rng, buf) {
 
 // ---------------------------------------------------------------- zip members, re-zipped
 
-/** @typedef {{ name: string, data: Buffer, method: number }} ZipMember */
+/**
+ * @typedef {{ name: string, data: Buffer, method: number, raw?: { raw: Buffer, size: number, crc: number } }} ZipMember
+ *   raw: the member's deflated bytes, size and CRC given as they are (a bomb), instead of data
+ */
 
 /**
  * The members of a zip (stored or deflated, no zip64), from its central directory; null when it is
@@ -752,8 +755,9 @@ export function writeZip(members) {
   let offset = 0;
   for (const m of members) {
     const name = Buffer.from(m.name, 'utf8');
-    const body = m.method === 8 ? deflateRawSync(m.data) : m.data;
-    const crc = crc32(m.data);
+    const body = m.raw ? m.raw.raw : m.method === 8 ? deflateRawSync(m.data) : m.data;
+    const crc = m.raw ? m.raw.crc : crc32(m.data);
+    const size = m.raw ? m.raw.size : m.data.length;
     let extra = Buffer.alloc(0);
     if (m.method === 0) {
       const pad = (64 - ((offset + 30 + name.length + 4) % 64)) % 64;
@@ -768,7 +772,7 @@ export function writeZip(members) {
     local.writeUInt16LE(0x21, 12); // 1980-01-01
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(body.length, 18);
-    local.writeUInt32LE(m.data.length, 22);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(name.length, 26);
     local.writeUInt16LE(extra.length, 28);
     const cd = Buffer.alloc(46);
@@ -779,7 +783,7 @@ export function writeZip(members) {
     cd.writeUInt16LE(0x21, 14);
     cd.writeUInt32LE(crc, 16);
     cd.writeUInt32LE(body.length, 20);
-    cd.writeUInt32LE(m.data.length, 24);
+    cd.writeUInt32LE(size, 24);
     cd.writeUInt16LE(name.length, 28);
     cd.writeUInt32LE(offset, 42);
     central.push(cd, name);
@@ -1286,4 +1290,105 @@ export function tfjsManifest(rng, buf) {
     }
   }
   return Buffer.from(JSON.stringify(doc), 'utf8');
+}
+
+// ---------------------------------------------------------------- time and memory cases
+
+/** @type {{ raw: Buffer, size: number, crc: number } | undefined} */
+let bombCache;
+
+/**
+ * A raw deflate stream of 900 MiB of zeros (about 0.9 MB), made once per process: 1 MiB of zeros
+ * compressed with a sync flush (byte-aligned, not final) repeated, then an empty final block.
+ */
+function zeroBomb() {
+  if (!bombCache) {
+    const chunk = Buffer.alloc(1 << 20);
+    const block = deflateRawSync(chunk, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    const count = 900;
+    let crc = 0;
+    for (let i = 0; i < count; i++) crc = crc32(chunk, crc);
+    bombCache = { raw: Buffer.concat([...Array(count).fill(block), Buffer.from([0x03, 0x00])]), size: count << 20, crc };
+  }
+  return bombCache;
+}
+
+/**
+ * A zip member (data.pkl, a storage, an .npy) replaced by a deflated one that inflates to 900 MiB,
+ * with its true size and CRC: the reader must refuse it or stream it, not inflate it whole.
+ * @type {Mutation}
+ */
+export function zipBomb(rng, buf) {
+  const members = readZip(buf);
+  if (!members || !members.length) return generic(rng, buf);
+  const i = rng.int(members.length);
+  const bomb = zeroBomb();
+  return writeZip(members.map((m, j) => (j === i ? { ...m, method: 8, data: Buffer.alloc(0), raw: bomb } : m)));
+}
+
+/**
+ * An integer as BININT when it fits, else LONG1.
+ * @param {bigint} v
+ */
+function pkInt(v) {
+  return v >= -(2n ** 31n) && v < 2n ** 31n ? pkFixed(0x4a, 4, v) : pkLong1(v);
+}
+
+/**
+ * A torch.save zip whose data.pkl gives one tensor a huge size over its small storage ([16384,
+ * 16384] and more), with strides of 0, 1 or the row length: the view is refused or read by
+ * windows, never materialised. Sizes and strides are the 2-tuples of integers that follow each
+ * other in _rebuild_tensor_v2's arguments.
+ * @type {Mutation}
+ */
+export const hugeView = zipMembers(
+  'hugeView',
+  (name) => name.endsWith('.pkl'),
+  (rng, name, data) => {
+    const split = name.endsWith('.pkl') ? splitPickle(data, 0) : null;
+    if (!split) return generic(rng, data);
+    const ops = split.ops;
+    const isInt = (/** @type {Buffer} */ o) => [0x4a, 0x4b, 0x4d, 0x8a].includes(o[0]);
+    /** @type {number[]} */
+    const tuples = [];
+    for (let i = 2; i < ops.length; i++) if (ops[i][0] === 0x86 && isInt(ops[i - 1]) && isInt(ops[i - 2])) tuples.push(i);
+    if (tuples.length < 2) return generic(rng, data);
+    const k = rng.int(tuples.length - 1);
+    const [size, stride] = [tuples[k], tuples[k + 1]];
+    const big = rng.pick([16384n, 65536n, 2n ** 31n, 2n ** 62n]);
+    const strides = rng.pick([
+      [0n, 0n],
+      [0n, 1n],
+      [big, 1n],
+      [1n, big],
+      [-1n, 1n],
+    ]);
+    ops.splice(stride - 2, 2, pkInt(strides[0]), pkInt(strides[1]));
+    ops.splice(size - 2, 2, pkInt(big), pkInt(rng.chance(0.7) ? big : 1n));
+    return Buffer.concat([...ops, data.subarray(split.end)]);
+  },
+);
+
+/**
+ * A safetensors file of tens of thousands of tensors (one or a few elements each, each its own
+ * bytes or all over the same ones).
+ * @type {Mutation}
+ */
+export function manyTensors(rng, _buf) {
+  const n = rng.pick([10000, 30000, 60000]);
+  const shared = rng.chance(0.3);
+  const shape = rng.pick([[1], [1, 1], [2, 2], []]);
+  const elems = shape.reduce((a, b) => a * b, 1);
+  /** @type {Record<string, unknown>} */
+  const header = { __metadata__: { format: 'pt' } };
+  for (let i = 0; i < n; i++) {
+    const at = shared ? 0 : 4 * elems * i;
+    header[`layers.${i}.weight`] = { dtype: 'F32', shape, data_offsets: [at, at + 4 * elems] };
+  }
+  const text = Buffer.from(JSON.stringify(header), 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(text.length));
+  const body = Buffer.alloc(shared ? 4 * elems : 4 * elems * n);
+  for (let i = 0; i < body.length; i += 4) if (rng.chance(0.5)) body.writeFloatLE(1, i);
+  return Buffer.concat([len, text, body]);
 }

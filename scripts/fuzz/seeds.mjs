@@ -104,13 +104,15 @@ function awareMutations(format, file, bytes) {
     return format === 'tfjs'
       ? [m.jsonFile(/paths|weights|shape|dtype|quantization|name/), m.tfjsManifest]
       : [m.jsonFile(/weight_map|total_size/)];
-  if (file.endsWith('.safetensors')) return [m.safetensorsHeader];
+  if (file.endsWith('.safetensors')) return [m.safetensorsHeader, m.safetensorsHeader, m.safetensorsHeader, m.manyTensors];
   if (file.endsWith('.npy')) return [m.npyHeader];
-  if (file.endsWith('.npz')) return [m.npyHeader, m.zipField, m.npzMember, m.npzMember];
+  if (file.endsWith('.npz')) return [m.npyHeader, m.zipField, m.npzMember, m.npzMember, m.npzMember, m.zipBomb];
   if (format === 'onnx' && file.endsWith('.onnx')) return [m.protobufField, m.protobufField, m.protobufNesting];
   if (format === 'pytorch') {
     // Zip (torch.save's default) or the legacy stream of pickles.
-    return bytes[0] === 0x50 && bytes[1] === 0x4b ? [m.zipField, m.torchZipPickle, m.torchZipPickle] : [m.legacyPickle];
+    return bytes[0] === 0x50 && bytes[1] === 0x4b
+      ? [m.zipField, m.torchZipPickle, m.torchZipPickle, m.torchZipPickle, m.hugeView, m.zipBomb]
+      : [m.legacyPickle];
   }
   return [];
 }
