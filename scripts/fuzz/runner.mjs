@@ -70,6 +70,11 @@ async function run(file) {
 
 const sets = seedSets();
 
+// A runner whose parent is gone (killed, interrupted) ends, taking its kernel worker with it.
+process.on('disconnect', () => {
+  void kernels.dispose().finally(() => process.exit(0));
+});
+
 process.on(
   'message',
   async (/** @type {{ id: number, make?: { seed: number, format: string, index: number, dir: string }, run?: string }} */ msg) => {
