@@ -705,6 +705,9 @@ export function protobufNesting(rng, buf) {
  *   raw: the member's deflated bytes, size and CRC given as they are (a bomb), instead of data
  */
 
+/** The most a mutation inflates of one member. */
+const MAX_INFLATED = 64 << 20;
+
 /**
  * The members of a zip (stored or deflated, no zip64), from its central directory; null when it is
  * not one this can read.
@@ -732,7 +735,11 @@ export function readZip(buf) {
       const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
       if (start + csize > buf.length) return null;
       const raw = buf.subarray(start, start + csize);
-      members.push({ name, method, data: method === 8 ? inflateRawSync(raw) : Buffer.from(raw) });
+      const size = buf.readUInt32LE(at + 24);
+      // A bomb (an earlier mutation's) is kept as it is, never inflated here.
+      if (method === 8 && size > MAX_INFLATED)
+        members.push({ name, method, data: Buffer.alloc(0), raw: { raw: Buffer.from(raw), size, crc: buf.readUInt32LE(at + 16) } });
+      else members.push({ name, method, data: method === 8 ? inflateRawSync(raw, { maxOutputLength: MAX_INFLATED }) : Buffer.from(raw) });
       at += 46 + nameLen + extraLen + commentLen;
     }
   } catch {
@@ -818,6 +825,7 @@ function zipMembers(name, prefer, edit) {
       const preferred = members.filter((m) => prefer(m.name));
       const m = preferred.length && rng.chance(0.85) ? rng.pick(preferred) : rng.pick(members);
       m.data = edit(rng, m.name, m.data);
+      delete m.raw;
     } else {
       const i = rng.int(members.length);
       const op = rng.int(5);
@@ -837,7 +845,7 @@ function zipMembers(name, prefer, edit) {
           members[rng.int(members.length)].name,
           '',
         ]);
-      else members[i].method = members[i].method === 8 ? 0 : 8;
+      else if (!members[i].raw) members[i].method = members[i].method === 8 ? 0 : 8;
     }
     return writeZip(members);
   };

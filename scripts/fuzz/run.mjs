@@ -83,7 +83,10 @@ const opts = {
 }
 
 const sets = seedSets();
-const CLI = join(ROOT, 'dist', opts.isolated ? 'cli.js' : 'fuzzTarget.js');
+// The CLI as a user runs it (--isolated, and inputs past a bound in a runner run again alone), and
+// the bundle the runners load.
+const CLI = join(ROOT, 'dist', 'cli.js');
+const TARGET = join(ROOT, 'dist', 'fuzzTarget.js');
 const RUNNER = join(ROOT, 'scripts', 'fuzz', 'runner.mjs');
 const RESULTS = opts.results;
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
@@ -109,7 +112,8 @@ if (opts.reproduce) {
   process.exit(0);
 }
 
-if (!existsSync(CLI)) die(`${relative(process.cwd(), CLI)} is missing; run npm run build first`);
+for (const f of opts.isolated ? [CLI] : [CLI, TARGET])
+  if (!existsSync(f)) die(`${relative(process.cwd(), f)} is missing; run npm run build first`);
 
 /**
  * @typedef {{ code: number | null, signal: string | null, stdout: string, stderr: string, ms: number,
