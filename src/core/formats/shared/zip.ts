@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { crc32, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
 import * as yauzl from 'yauzl';
-import { formatBytes, type DerivedBytesBudget } from '../../checkpoint';
+import { formatBytes, MAX_DERIVED_BYTES, type DerivedBytesBudget } from '../../checkpoint';
 import { CheckpointError, isCheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import type { StoredZipMember } from '../../storedTensor';
@@ -300,7 +300,8 @@ export async function memberSource(file: RandomAccessFile, entry: ZipEntry, budg
     return { kind: 'file', offset: entry.dataOffset, length: entry.compressedSize };
   }
   if (entry.method === METHOD_DEFLATE && !entry.encrypted) {
-    const bomb = inflationRefused(entry);
+    // A member over the per-tensor limit is refused by the budget with that reason.
+    const bomb = entry.uncompressedSize <= MAX_DERIVED_BYTES ? inflationRefused(entry) : undefined;
     if (bomb) return { kind: 'skipped', reason: `compressed zip member "${entry.name}" ${bomb}` };
     const refused = budget.reserve(entry.uncompressedSize);
     if (refused) return { kind: 'skipped', reason: `compressed zip member "${entry.name}" ${refused}` };
