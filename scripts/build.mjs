@@ -20,6 +20,18 @@ const builds = [
   esbuild.build({ ...common, entryPoints: ['src/cli/index.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } }),
   // The kernel worker runs as its own process and loads the native addon by absolute path.
   esbuild.build({ ...common, entryPoints: ['src/kernels/native/kernelWorker.ts'], outfile: 'dist/kernelWorker.js' }),
+  // The fuzzer's target (scripts/fuzz/runner.mjs): the CLI's main and the kernel factory, loaded once per runner process
+  // and called for many inputs. Not shipped (.vscodeignore).
+  esbuild.build({
+    ...common,
+    stdin: {
+      contents: "export { main } from './src/cli/main';\nexport { createKernels } from './src/kernels/createKernels';\n",
+      resolveDir: '.',
+      sourcefile: 'fuzzTarget.ts',
+      loader: 'ts',
+    },
+    outfile: 'dist/fuzzTarget.js',
+  }),
   // The checkpoint editor's webview: browser code, one script loaded under a nonce.
   esbuild.build({
     ...common,

@@ -1,27 +1,37 @@
-// The fuzzer of the CLI's contract: `node dist/cli.js report FILE --json` either exits 0 printing
+// The fuzzer of the CLI's contract: `sparsity-lens report FILE --json` either exits 0 printing
 // JSON, or exits 2 printing exactly one line `error: FILE: what` (printable characters only) to
 // stderr; anything else is a break. Inputs are seeded mutations of real checkpoints and fixtures
 // (seeds.mjs, mutate.mjs), each derived from (seed, format, index) alone.
 //
 //   node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F]... [--timeout-ms T]
-//                             [--max-rss-mb M] [--jobs J]
+//                             [--max-rss-mb M] [--jobs J] [--isolated] [--results DIR]
 //   node scripts/fuzz/run.mjs --reproduce FORMAT INDEX [--seed N] [--out PATH]
 //
-// Each input runs as a child process with a deadline (killed on expiry) and a memory bound: peak
-// RSS is what GNU time (/usr/bin/time -f %M, from wait4's ru_maxrss) reports, together with VmHWM
-// polled from /proc/PID/status every 25 ms, which also kills a child past the bound; without
-// /usr/bin/time the polling alone measures. Inputs live in a temp folder removed at the end;
+// Fast mode (the default): J persistent runner processes (runner.mjs), each loading the CLI bundle
+// once and calling its `main(['report', FILE, '--json'], out, err)` per input, with kernels (and
+// their native worker process) kept across inputs. This process enforces the deadline (on expiry
+// it kills the runner's process group, counts a break and starts a new runner) and the memory
+// bound: before each input it resets the peak RSS of the runner and its kernel worker (writing 5
+// to /proc/PID/clear_refs resets VmHWM), polls VmHWM of both every 25 ms and once more when the
+// input is done; an input's peak RSS is the larger of the two processes' peaks during that input
+// (the runner's includes its resident baseline, about 60 MB). Past the bound the runner is killed
+// (a break) and replaced. Where clear_refs cannot be written, VmRSS is sampled instead.
+//
+// --isolated: each input runs as its own CLI process (`node dist/cli.js report FILE --json`),
+// killed on expiry; peak RSS is what GNU time (/usr/bin/time -f %M, from wait4's ru_maxrss)
+// reports, together with VmHWM polled from /proc/PID/status every 25 ms, which also kills a child
+// past the bound; without /usr/bin/time the polling alone measures. Inputs live in a temp folder removed at the end;
 // breaking inputs are kept as test-results/fuzz/<format>-<index>.<ext> (a folder
-// <format>-<index>/ for multi-file sets) with test-results/fuzz/summary.json. Ends with one plain
+// <format>-<index>/ for multi-file sets) with test-results/fuzz/summary.json (or in --results DIR). Ends with one plain
 // line; exit code 1 if anything broke the contract.
-import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fork, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, extname, join, relative } from 'node:path';
+import { basename, extname, join, relative, resolve } from 'node:path';
 import { FORMATS, ROOT, makeInput, seedSets, sharedDataDir } from './seeds.mjs';
 
 const USAGE =
-  'usage: node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F] [--timeout-ms T] [--max-rss-mb M] [--jobs J]\n' +
+  'usage: node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F] [--timeout-ms T] [--max-rss-mb M] [--jobs J] [--isolated] [--results DIR]\n' +
   '       node scripts/fuzz/run.mjs --reproduce FORMAT INDEX [--seed N] [--out PATH]';
 
 /** @param {string} message */
@@ -37,6 +47,8 @@ const opts = {
   timeoutMs: 5000,
   maxRssMb: 512,
   jobs: 2,
+  isolated: false,
+  results: join(ROOT, 'test-results', 'fuzz'),
   reproduce: null,
   out: null,
 };
@@ -56,6 +68,8 @@ const opts = {
     else if (a === '--timeout-ms') opts.timeoutMs = num(++i);
     else if (a === '--max-rss-mb') opts.maxRssMb = num(++i);
     else if (a === '--jobs') opts.jobs = Math.max(1, num(++i));
+    else if (a === '--isolated') opts.isolated = true;
+    else if (a === '--results') opts.results = resolve(argv[++i]);
     else if (a === '--reproduce') opts.reproduce = { format: argv[++i], index: num(++i) };
     else if (a === '--out') opts.out = argv[++i];
     else if (a === '--help' || a === '-h') {
@@ -69,8 +83,12 @@ const opts = {
 }
 
 const sets = seedSets();
+// The CLI as a user runs it (--isolated, and inputs past a bound in a runner run again alone), and
+// the bundle the runners load.
 const CLI = join(ROOT, 'dist', 'cli.js');
-const RESULTS = join(ROOT, 'test-results', 'fuzz');
+const TARGET = join(ROOT, 'dist', 'fuzzTarget.js');
+const RUNNER = join(ROOT, 'scripts', 'fuzz', 'runner.mjs');
+const RESULTS = opts.results;
 const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 if (opts.reproduce) {
@@ -94,11 +112,13 @@ if (opts.reproduce) {
   process.exit(0);
 }
 
-if (!existsSync(CLI)) die(`${relative(process.cwd(), CLI)} is missing; run npm run build first`);
+for (const f of opts.isolated ? [CLI] : [CLI, TARGET])
+  if (!existsSync(f)) die(`${relative(process.cwd(), f)} is missing; run npm run build first`);
 
 /**
  * @typedef {{ code: number | null, signal: string | null, stdout: string, stderr: string, ms: number,
- *   rssMb: number, timedOut: boolean, overMemory: boolean }} RunResult
+ *   rssMb: number, timedOut: boolean, overMemory: boolean, json?: boolean }} RunResult
+ *   json: whether stdout parsed as JSON, when the runner checked it (fast mode sends only its head)
  */
 
 /**
@@ -113,6 +133,200 @@ function vmHwmKb(pid) {
     return 0;
   }
 }
+
+/**
+ * Current RSS of a process in kB (VmRSS), 0 when it is gone.
+ * @param {number} pid
+ */
+function vmRssKb(pid) {
+  try {
+    const m = /VmRSS:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The children of a process (started by any of its threads).
+ * @param {number} pid
+ * @returns {number[]}
+ */
+function childrenOf(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Resets a process's peak RSS (VmHWM) to its current RSS; false where that is not allowed.
+ * @param {number} pid
+ */
+function resetPeak(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether every peak reset so far worked (else fast mode sampled VmRSS). */
+let peaksReset = true;
+
+/**
+ * A persistent runner process of the fast mode: one input at a time.
+ */
+class Runner {
+  constructor() {
+    /** @type {import('node:child_process').ChildProcess | null} */
+    this.child = null;
+    /** @type {Promise<void>} */
+    this.ready = Promise.resolve();
+    /** @type {{ onReply: (m: any) => void, onExit: (code: number | null, signal: string | null) => void } | null} */
+    this.pending = null;
+    this.nextId = 1;
+    this.starts = 0;
+    this.stderrTail = '';
+  }
+
+  start() {
+    this.starts++;
+    // Its own process group, so that a kill takes its kernel worker too.
+    const child = fork(RUNNER, [], { detached: true, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: ['--expose-gc'] });
+    this.child = child;
+    child.stderr?.on('data', (d) => (this.stderrTail = (this.stderrTail + d).slice(-4000)));
+    this.ready = new Promise((resolve, reject) => {
+      child.on('message', (/** @type {any} */ m) => (m.ready ? resolve() : this.pending?.onReply(m)));
+      child.once('exit', (code, signal) => {
+        reject(new Error(`the fuzz runner exited (${signal ?? code}) before it was ready: ${this.stderrTail.trim()}`));
+        if (this.child === child) this.child = null;
+        this.pending?.onExit(code, signal);
+      });
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  kill() {
+    const child = this.child;
+    this.child = null;
+    if (!child?.pid) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+
+  /**
+   * Sends a message and waits for the runner's reply to it (or its exit).
+   * @param {any} message
+   * @returns {Promise<any>}
+   */
+  ask(message) {
+    const child = /** @type {import('node:child_process').ChildProcess} */ (this.child);
+    return new Promise((resolve) => {
+      this.pending = {
+        onReply: (m) => {
+          if (m.id !== message.id) return;
+          this.pending = null;
+          resolve(m);
+        },
+        onExit: (code, signal) => resolve({ id: message.id, exited: { code, signal } }),
+      };
+      child.send(message);
+    });
+  }
+
+  /**
+   * Makes input (format, index) in this runner (into `dir`), then runs the CLI's report on it.
+   * Making it is not timed; from then on the deadline runs and the peak RSS is that of the input.
+   * @param {string} format
+   * @param {number} index
+   * @param {string} dir
+   * @returns {Promise<{ input: ReturnType<typeof makeInput>, r: RunResult }>}
+   */
+  async run(format, index, dir) {
+    if (!this.child) this.start();
+    await this.ready;
+    const child = /** @type {import('node:child_process').ChildProcess} */ (this.child);
+    const pid = /** @type {number} */ (child.pid);
+    const id = this.nextId++;
+    const made = await this.ask({ id, make: { seed: opts.seed, format, index, dir } });
+    if (made.exited || made.error) throw new Error(`the fuzz runner could not make ${format}-${index}: ${made.error ?? this.stderrTail}`);
+    const input = made.input;
+    const pids = () => [pid, ...childrenOf(pid)];
+    let reset = true;
+    for (const p of pids()) reset = resetPeak(p) && reset;
+    if (!reset) peaksReset = false;
+    const bound = opts.maxRssMb * 1024;
+    const start = performance.now();
+    const r = await new Promise((resolve) => {
+      let peakKb = 0;
+      let done = false;
+      const sample = () => {
+        for (const p of pids()) peakKb = Math.max(peakKb, reset ? vmHwmKb(p) : vmRssKb(p));
+      };
+      /**
+       * @param {{ code: number | null, signal?: string | null, stdoutHead?: string, stderr?: string, json?: boolean }} r
+       * @param {{ timedOut?: boolean, kill?: boolean }} how
+       */
+      const finish = (r, how) => {
+        if (done) return;
+        done = true;
+        clearTimeout(deadline);
+        clearInterval(poll);
+        this.pending = null;
+        const overMemory = peakKb > bound;
+        if (how.kill || how.timedOut || overMemory) this.kill();
+        resolve({
+          code: r.signal ? null : r.code,
+          signal: r.signal ?? null,
+          stdout: r.stdoutHead ?? '',
+          stderr: r.stderr ?? '',
+          json: r.json,
+          ms: performance.now() - start,
+          rssMb: peakKb / 1024,
+          timedOut: !!how.timedOut,
+          overMemory,
+        });
+      };
+      const deadline = setTimeout(() => {
+        sample();
+        finish({ code: null, signal: 'SIGKILL' }, { timedOut: true });
+      }, opts.timeoutMs);
+      const poll = setInterval(() => {
+        sample();
+        if (peakKb > bound) finish({ code: null, signal: 'SIGKILL' }, { kill: true });
+      }, 25);
+      this.pending = {
+        onReply: (m) => {
+          if (m.id !== id) return;
+          sample();
+          finish(m, {});
+        },
+        // The runner itself died (not the kernel worker, which the kernels restart).
+        onExit: (code, signal) => finish({ code, signal, stderr: `(fuzz runner exited: ${signal ?? code}) ${this.stderrTail}` }, {}),
+      };
+      child.send({ id, run: input.target });
+    });
+    // Garbage of earlier inputs would count in later ones' peaks: a runner (or kernel worker) left
+    // large is replaced.
+    if (this.child && pids().some((p) => vmRssKb(p) > RESTART_RSS_KB)) this.kill();
+    return { input, r };
+  }
+}
+
+/** A runner or kernel worker resident past this after an input is replaced. */
+const RESTART_RSS_KB = 192 * 1024;
 
 /**
  * The node process under /usr/bin/time: its only child.
@@ -220,11 +434,13 @@ function breaks(file, members, r) {
   if (r.overMemory) kinds.push('memory');
   if (r.timedOut || r.overMemory) return kinds;
   if (r.code === 0) {
-    try {
-      JSON.parse(r.stdout);
-    } catch {
-      kinds.push('bad-json');
-    }
+    if (r.json === undefined) {
+      try {
+        JSON.parse(r.stdout);
+      } catch {
+        kinds.push('bad-json');
+      }
+    } else if (!r.json) kinds.push('bad-json');
     return kinds;
   }
   if (r.code !== 2) kinds.push('exit-code');
@@ -252,7 +468,7 @@ process.on('SIGINT', () => {
   interrupted = true;
 });
 
-/** @type {Record<string, { inputs: number, breaks: Record<string, number>, slowest: { ms: number, index: number }, peakRssMb: number, exitCodes: Record<string, number> }>} */
+/** @type {Record<string, { inputs: number, breaks: Record<string, number>, slowest: { ms: number, index: number }, peakRssMb: number, exitCodes: Record<string, number>, rechecked: number }>} */
 const stats = {};
 /** @type {object[]} */
 const found = [];
@@ -261,16 +477,45 @@ const examples = {};
 
 const queue = formats.flatMap((format) => Array.from({ length: opts.perFormat }, (_, index) => ({ format, index })));
 const started = performance.now();
+// Long runs say how far they are, on stderr, every 30 s.
+const queued = queue.length;
+const progress = setInterval(() => {
+  const done = queued - queue.length;
+  const s = (performance.now() - started) / 1000;
+  process.stderr.write(
+    `${done}/${queued} inputs, ${found.length} broke the contract, ${(done / s).toFixed(1)} inputs/s, ${Math.round(s)} s\n`,
+  );
+}, 30_000);
+progress.unref();
+
+/** @type {Runner[]} */
+const runners = [];
 
 async function worker() {
+  const runner = opts.isolated ? null : new Runner();
+  if (runner) runners.push(runner);
   for (let job = queue.shift(); job && !interrupted; job = queue.shift()) {
     const { format, index } = job;
     const dir = join(tmp, `${format}-${index}`);
     mkdirSync(dir);
-    const input = makeInput(sets, opts.seed, format, index, dir);
-    const r = await runCli(input.target, join(tmp, `${format}-${index}.rss`));
-    const kinds = breaks(input.target, input.files, r);
-    const s = (stats[format] ??= { inputs: 0, breaks: {}, slowest: { ms: 0, index: -1 }, peakRssMb: 0, exitCodes: {} });
+    let input;
+    /** @type {RunResult} */
+    let r;
+    if (runner) ({ input, r } = await runner.run(format, index, dir));
+    else {
+      input = makeInput(sets, opts.seed, format, index, dir);
+      r = await runCli(input.target, join(tmp, `${format}-${index}.rss`));
+    }
+    let kinds = breaks(input.target, input.files, r);
+    const s0 = (stats[format] ??= { inputs: 0, breaks: {}, slowest: { ms: 0, index: -1 }, peakRssMb: 0, exitCodes: {}, rechecked: 0 });
+    if (runner && (r.timedOut || r.overMemory)) {
+      // Past the deadline or the bound in a runner: confirmed or not by the input's own CLI process,
+      // so that a neighbour's load or an earlier input's garbage is not counted against this one.
+      s0.rechecked++;
+      r = await runCli(input.target, join(tmp, `${format}-${index}.rss`));
+      kinds = breaks(input.target, input.files, r);
+    }
+    const s = s0;
     s.inputs++;
     const outcome = r.signal ?? String(r.code);
     s.exitCodes[outcome] = (s.exitCodes[outcome] ?? 0) + 1;
@@ -308,12 +553,29 @@ async function worker() {
 try {
   await Promise.all(Array.from({ length: opts.jobs }, () => worker()));
 } finally {
+  clearInterval(progress);
+  for (const r of runners) r.kill();
   rmSync(tmp, { recursive: true, force: true });
 }
 
 const seconds = (performance.now() - started) / 1000;
-console.log(`seed ${opts.seed}, ${opts.perFormat} per format, timeout ${opts.timeoutMs} ms, bound ${opts.maxRssMb} MB, ${opts.jobs} jobs`);
-console.log(`peak RSS: ${TIME ? '/usr/bin/time -f %M and /proc/PID/status VmHWM' : '/proc/PID/status VmHWM, polled every 25 ms'}`);
+const total = Object.values(stats).reduce((n, s) => n + s.inputs, 0);
+console.log(
+  `seed ${opts.seed}, ${opts.perFormat} per format, timeout ${opts.timeoutMs} ms, bound ${opts.maxRssMb} MB, ` +
+    `${opts.isolated ? `${opts.jobs} jobs, one process per input` : `${opts.jobs} runners (${runners.reduce((n, r) => n + r.starts, 0)} starts)`}, ` +
+    `${(total / seconds).toFixed(1)} inputs/s`,
+);
+console.log(
+  `peak RSS: ${
+    opts.isolated
+      ? TIME
+        ? '/usr/bin/time -f %M and /proc/PID/status VmHWM'
+        : '/proc/PID/status VmHWM, polled every 25 ms'
+      : peaksReset
+        ? 'per input, the larger of the runner and its kernel worker (VmHWM reset through /proc/PID/clear_refs before each input)'
+        : 'per input, VmRSS of the runner and its kernel worker sampled every 25 ms (clear_refs not writable)'
+  }`,
+);
 console.log(`shared data: ${sharedDataDir() ? relative(ROOT, sharedDataDir()) : 'not found (fixtures only)'}`);
 for (const format of formats) {
   const s = stats[format];
@@ -326,14 +588,14 @@ for (const format of formats) {
     .join(' ');
   console.log(
     `${format.padEnd(12)} ${String(s.inputs).padStart(5)} inputs (${sets[format].length} seed sets), breaks: ${b || 'none'}; exits ${exits}; ` +
-      `slowest ${Math.round(s.slowest.ms)} ms (#${s.slowest.index}), peak RSS ${Math.round(s.peakRssMb)} MB`,
+      `slowest ${Math.round(s.slowest.ms)} ms (#${s.slowest.index}), peak RSS ${Math.round(s.peakRssMb)} MB` +
+      (s.rechecked ? `; ${s.rechecked} past a bound in a runner run again alone` : ''),
   );
 }
 for (const [kind, lines] of Object.entries(examples)) {
   console.log(`${kind}:`);
   for (const l of lines) console.log(`  ${l}`);
 }
-const total = Object.values(stats).reduce((n, s) => n + s.inputs, 0);
 const totals = {};
 for (const s of Object.values(stats)) for (const [k, n] of Object.entries(s.breaks)) totals[k] = (totals[k] ?? 0) + n;
 writeFileSync(

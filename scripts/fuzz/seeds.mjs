@@ -18,9 +18,9 @@ export const FORMATS = ['onnx', 'safetensors', 'shards', 'pytorch', 'numpy', 'tf
  *   the CLI is given
  */
 
-/** The shared data folder (../shared/data beside this checkout), when it is there. */
+/** The shared data folder ($SPARSITY_LENS_SHARED_DATA, else ../shared/data beside this checkout), when it is there. */
 export function sharedDataDir() {
-  const dir = join(ROOT, '..', 'shared', 'data');
+  const dir = resolve(process.env.SPARSITY_LENS_SHARED_DATA || join(ROOT, '..', 'shared', 'data'));
   return existsSync(join(dir, 'README.md')) ? dir : undefined;
 }
 
@@ -36,6 +36,8 @@ function walk(dir, test) {
   const out = [];
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const p = join(dir, entry.name);
+    // test/fixtures/fuzz holds the inputs that once broke the contract: regression fixtures, not seeds.
+    if (entry.isDirectory() && p === join(ROOT, 'test', 'fixtures', 'fuzz')) continue;
     if (entry.isDirectory()) out.push(...walk(p, test));
     else if (test(entry.name)) out.push(p);
   }
@@ -94,16 +96,24 @@ export function seedSets() {
  * The format-aware mutations of one file of a format.
  * @param {string} format
  * @param {string} file
+ * @param {Buffer} bytes
  * @returns {import('./mutate.mjs').Mutation[]}
  */
-function awareMutations(format, file) {
+function awareMutations(format, file, bytes) {
   if (file.endsWith('.json'))
-    return [m.jsonFile(format === 'tfjs' ? /paths|weights|shape|dtype|quantization|name/ : /weight_map|total_size/)];
-  if (file.endsWith('.safetensors')) return [m.safetensorsHeader];
+    return format === 'tfjs'
+      ? [m.jsonFile(/paths|weights|shape|dtype|quantization|name/), m.tfjsManifest]
+      : [m.jsonFile(/weight_map|total_size/)];
+  if (file.endsWith('.safetensors')) return [m.safetensorsHeader, m.safetensorsHeader, m.safetensorsHeader, m.manyTensors];
   if (file.endsWith('.npy')) return [m.npyHeader];
-  if (file.endsWith('.npz')) return [m.npyHeader, m.zipField];
-  if (format === 'onnx' && file.endsWith('.onnx')) return [m.protobufField];
-  if (format === 'pytorch') return [m.zipField];
+  if (file.endsWith('.npz')) return [m.npyHeader, m.zipField, m.npzMember, m.npzMember, m.npzMember, m.zipBomb];
+  if (format === 'onnx' && file.endsWith('.onnx')) return [m.protobufField, m.protobufField, m.protobufNesting];
+  if (format === 'pytorch') {
+    // Zip (torch.save's default) or the legacy stream of pickles.
+    return bytes[0] === 0x50 && bytes[1] === 0x4b
+      ? [m.zipField, m.torchZipPickle, m.torchZipPickle, m.torchZipPickle, m.hugeView, m.zipBomb]
+      : [m.legacyPickle];
+  }
   return [];
 }
 
@@ -124,13 +134,18 @@ export function makeInput(sets, seed, format, index, outDir) {
   const member = others.length && rng.chance(0.5) ? rng.pick(others) : set.target;
   /** @type {Buffer} */
   let bytes = readFileSync(join(set.dir, member));
-  const aware = awareMutations(format, member);
+  const aware = awareMutations(format, member, bytes);
   /** @type {string[]} */
   const applied = [];
   for (let n = rng.range(1, 3); n > 0; n--) {
     const mutation = aware.length && rng.chance(0.5) ? rng.pick(aware) : rng.pick(m.GENERIC);
-    bytes = mutation(rng, bytes);
-    applied.push(mutation.name || 'json');
+    try {
+      bytes = mutation(rng, bytes);
+      applied.push(mutation.name || 'json');
+    } catch (e) {
+      // A mutator's own bug must not end a long run: the input keeps the bytes so far, and says so.
+      applied.push(`${mutation.name || 'json'} (threw ${e instanceof Error ? e.message : String(e)})`);
+    }
   }
   for (const f of set.files) {
     writeFileSync(join(outDir, f), f === member ? bytes : readFileSync(join(set.dir, f)));

@@ -1,4 +1,5 @@
 import { formatBytes, type Checkpoint } from './checkpoint';
+import type { RandomAccessFile } from './randomAccessFile';
 import { ScratchFile } from './scratchFile';
 
 /**
@@ -51,10 +52,11 @@ export class DerivedBytesBudget {
     return this.scratchFile;
   }
 
-  /** Reads back derived values written to the scratch file named `path`. */
-  async readScratch(path: string, offset: number, length: number): Promise<Uint8Array> {
+  /** Bytes of `path`: the checkpoint's `file`, or the scratch file its derived values went to. */
+  async read(file: RandomAccessFile, path: string, offset: number, length: number): Promise<Uint8Array> {
+    if (path === file.path) return file.read(offset, length);
     const scratch = await this.scratchFile;
-    if (!scratch || scratch.path !== path) throw new Error(`${path} is not this checkpoint's scratch file`);
+    if (!scratch || scratch.path !== path) throw new Error(`${path} is neither ${file.path} nor its scratch file`);
     return scratch.read(offset, length);
   }
 

@@ -13,10 +13,13 @@ import { npy, statePickle, storedZip, zipOf } from '../../helpers/writers';
  */
 const PEAK_BOUND_BYTES = 300 << 20;
 
-/** A deflated .npy of a float32 [rows, cols] array of zeros with `ones` (flat indices) set to 1, streamed. */
-async function deflatedNpy(rows: number, cols: number, ones: readonly number[]): Promise<{ data: Buffer; size: number; crc: number }> {
+/**
+ * A deflated .npy of a float32 [rows, cols] array of zeros with 1.5 at every flat index that is a
+ * multiple of `every` (0 for none), streamed: neither the array nor its deflated form is held whole.
+ */
+async function deflatedNpy(rows: number, cols: number, every: number): Promise<{ data: Buffer; size: number; crc: number }> {
   const header = npy(`{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`);
-  const deflate = createDeflateRaw({ level: 9 });
+  const deflate = createDeflateRaw({ level: 6 });
   const out: Buffer[] = [];
   deflate.on('data', (c: Buffer) => out.push(c));
   const ended = new Promise((resolve) => deflate.on('end', resolve));
@@ -26,16 +29,17 @@ async function deflatedNpy(rows: number, cols: number, ones: readonly number[]):
     if (!deflate.write(bytes)) await new Promise((resolve) => deflate.once('drain', resolve));
   };
   await write(header);
-  const PIECE = 1 << 22;
-  const total = rows * cols * 4;
-  for (let at = 0; at < total; at += PIECE) {
-    const piece = Buffer.alloc(Math.min(PIECE, total - at));
-    for (const i of ones) if (i * 4 >= at && i * 4 < at + piece.length) piece.writeFloatLE(1, i * 4 - at);
+  const PIECE = 1 << 20; // elements
+  const numel = rows * cols;
+  for (let first = 0; first < numel; first += PIECE) {
+    const piece = Buffer.alloc(Math.min(PIECE, numel - first) * 4);
+    if (every)
+      for (let i = Math.ceil(first / every) * every; i < first + piece.length / 4; i += every) piece.writeFloatLE(1.5, (i - first) * 4);
     await write(piece);
   }
   deflate.end();
   await ended;
-  return { data: Buffer.concat(out), size: header.length + total, crc };
+  return { data: Buffer.concat(out), size: header.length + numel * 4, crc };
 }
 
 async function report(file: string): Promise<{ report: SparsityReport; peakBytes: number }> {
@@ -55,19 +59,31 @@ describe('derived values do not multiply memory', function () {
   });
   after(() => tmp?.remove());
 
-  it('a 1 MB .npz whose member inflates to 900 MB reports with its exact figures, below the peak bound', async () => {
-    const [rows, cols] = [15_000, 15_000];
-    const ones = [0, 1, 7 * cols + 3, 14_999 * cols + 14_999];
-    const member = await deflatedNpy(rows, cols, ones);
+  it('a 300 MiB .npz member deflated 155 times is inflated piece by piece into the scratch file: exact figures, below the peak bound', async () => {
+    const [rows, cols, every] = [10_240, 7_680, 97];
+    const member = await deflatedNpy(rows, cols, every);
     const file = tmp.write(
       'inflates.npz',
       zipOf([{ name: 'fc.weight.npy', data: member.data, method: 8, uncompressedSize: member.size, crc: member.crc }]),
     );
-    assert.ok(member.data.length < 1_500_000, `${member.data.length} compressed bytes`);
+    assert.ok(member.size / member.data.length < 500, "not a zip bomb by the reader's rule");
     const { report: r, peakBytes } = await report(file);
     const layer = r.layers.find((l) => l.name === 'fc.weight')!;
     assert.equal(layer.numel, rows * cols);
-    assert.equal(layer.nnz, ones.length);
+    assert.equal(layer.nnz, Math.ceil((rows * cols) / every));
+    assert.ok(peakBytes < PEAK_BOUND_BYTES, `peak RSS ${(peakBytes / 2 ** 20).toFixed(0)} MiB`);
+  });
+
+  it('a 1 MB .npz whose member of zeros inflates to 900 MB (1,000 times) is listed apart as a likely zip bomb, at once', async () => {
+    const member = await deflatedNpy(15_000, 15_000, 0);
+    const file = tmp.write(
+      'bomb.npz',
+      zipOf([{ name: 'fc.weight.npy', data: member.data, method: 8, uncompressedSize: member.size, crc: member.crc }]),
+    );
+    assert.ok(member.data.length < 1_500_000, `${member.data.length} compressed bytes`);
+    const { report: r, peakBytes } = await report(file);
+    assert.deepEqual(r.layers, []);
+    assert.match(r.skipped[0].reason, /^compressed zip member "fc\.weight\.npy" would inflate \d+ times, from .* \(a zip bomb\?\)$/);
     assert.ok(peakBytes < PEAK_BOUND_BYTES, `peak RSS ${(peakBytes / 2 ** 20).toFixed(0)} MiB`);
   });
 

@@ -5,7 +5,7 @@ import { REPO } from '../../helpers/fixtures';
 
 describe('fuzzing: a short fixed-seed run keeps the CLI contract', function () {
   this.timeout(300_000);
-  it('150 mutated checkpoints (25 per format, seed 7): exit 0 with JSON or exit 2 with one printable line naming the file', () => {
+  it('150 mutated checkpoints (25 per format, seed 7, two persistent runners): exit 0 with JSON or exit 2 with one printable line naming the file', () => {
     const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'fuzz', 'run.mjs'), '--seed', '7', '--per-format', '25'], {
       cwd: REPO,
       encoding: 'utf8',

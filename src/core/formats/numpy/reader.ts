@@ -8,16 +8,7 @@ import type { RandomAccessFile } from '../../randomAccessFile';
 import { roleByName } from '../../roles/rolesByName';
 import { sliceOf, storageNote, type StoredRange, type StoredTensor, type StoredZipMember } from '../../storedTensor';
 import { LiteralError, parsePythonLiteral, type PyValue } from './pythonLiteral';
-import {
-  inflateZipMember,
-  looksLikeZip,
-  memberSource,
-  METHOD_DEFLATE,
-  METHOD_STORED,
-  readZipDirectory,
-  storedZipMember,
-  type ZipEntry,
-} from '../shared/zip';
+import { looksLikeZip, memberSource, METHOD_DEFLATE, METHOD_STORED, readZipDirectory, storedZipMember, type ZipEntry } from '../shared/zip';
 
 /** `\x93NUMPY`, then the major and minor version bytes. */
 const NPY_MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59];
@@ -328,7 +319,7 @@ async function readNpzMember(
     return { skipped: { name, reason: `zip compression method ${entry.method} is not supported` } };
   }
   const member = storedZipMember(path, entry);
-  const npy = (await inflatedToScratch(file, entry, budget, label, member)) ?? (await npyOfMember(file, entry, budget, label, member));
+  const npy = await npyOfMember(file, entry, budget, label, member);
   if ('skipped' in npy) return { skipped: { name, reason: npy.skipped } };
   let header: NpyHeader;
   try {
@@ -341,7 +332,7 @@ async function readNpzMember(
   return makeTensor(name, header, npy, budget);
 }
 
-/** A stored member as a file range, a deflated one inflated into memory (within the budget). */
+/** A member's .npy stream: a range of the archive (stored), or inflated into memory or the scratch file (deflated, within the budget). */
 async function npyOfMember(
   file: RandomAccessFile,
   entry: ZipEntry,
@@ -361,36 +352,9 @@ async function npyOfMember(
   }
   return {
     size: source.length,
-    read: (offset, length) => file.read(source.offset + offset, length),
-    fileOffset: source.offset,
-    readable: { path: file.path, offset: source.offset },
-    label,
-    stored: member,
-  };
-}
-
-/**
- * A large deflated member inflated piece by piece into the checkpoint's scratch file, so that
- * neither the inflated array nor a copy of it is ever in memory; undefined when it stays in memory.
- */
-async function inflatedToScratch(
-  file: RandomAccessFile,
-  entry: ZipEntry,
-  budget: DerivedBytesBudget,
-  label: string,
-  member: StoredZipMember,
-): Promise<NpyBytes | { skipped: string } | undefined> {
-  if (entry.method !== METHOD_DEFLATE || entry.encrypted) return undefined;
-  const scratch = await budget.scratchFor(entry.uncompressedSize);
-  if (!scratch) return undefined;
-  const refused = budget.reserve(entry.uncompressedSize);
-  if (refused) return { skipped: `compressed zip member "${entry.name}" ${refused}` };
-  const start = scratch.size;
-  await inflateZipMember(file, entry, async (piece) => void (await scratch.append(piece)));
-  return {
-    size: entry.uncompressedSize,
-    read: (offset, length) => scratch.read(start + offset, length),
-    readable: { path: scratch.path, offset: start },
+    read: (offset, length) => budget.read(file, source.path, source.offset + offset, length),
+    ...(source.path === file.path ? { fileOffset: source.offset } : {}),
+    readable: { path: source.path, offset: source.offset },
     label,
     stored: member,
   };

@@ -129,7 +129,7 @@ class LegacyStorages implements StorageLocator {
       length,
       byteOrder: 'little',
     });
-    if (!ref.view) return { kind: 'file', ...range, stored: stored(range.offset, range.length) };
+    if (!ref.view) return { kind: 'file', path: this.file.path, ...range, stored: stored(range.offset, range.length) };
     // The view was checked against the root size its own persistent id claims; check it against the real one.
     const itemSize = storageItemSize(ref.type);
     const start = ref.view.offset * itemSize;
@@ -141,7 +141,7 @@ class LegacyStorages implements StorageLocator {
         `storage view ${ref.view.key} (elements ${ref.view.offset}..${ref.view.offset + ref.view.numel}) runs past the end of its root storage ${ref.key} of ${range.length / itemSize} elements`,
       );
     }
-    return { kind: 'file', offset: range.offset + start, length, stored: stored(range.offset + start, length) };
+    return { kind: 'file', path: this.file.path, offset: range.offset + start, length, stored: stored(range.offset + start, length) };
   }
 }
 

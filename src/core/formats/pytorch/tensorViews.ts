@@ -25,7 +25,14 @@ const CHUNK_ELEMENTS = 1 << 20;
  * nowhere because reading them would pass the memory budget (`skipped`, with the reason).
  */
 export type StorageBytes =
-  | { readonly kind: 'file'; readonly offset: number; readonly length: number; readonly stored: StoredRange | StoredZipMember }
+  | {
+      readonly kind: 'file';
+      /** The checkpoint's file, or the scratch file a deflated record was inflated into. */
+      readonly path: string;
+      readonly offset: number;
+      readonly length: number;
+      readonly stored: StoredRange | StoredZipMember;
+    }
   | { readonly kind: 'inline'; readonly bytes: Uint8Array; readonly stored: StoredZipMember }
   | { readonly kind: 'skipped'; readonly reason: string };
 
@@ -123,7 +130,7 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
     !contiguous || locator.bigEndian || located.kind === 'inline' || (quantization !== undefined && !zeroPointIsZero(quantization));
   const record = { ...located.stored, byteOrder: locator.bigEndian ? 'big' : 'little' } as const;
   if (!needsBytes) {
-    const source: TensorSource = { kind: 'file', path, offset: located.offset + offset * itemSize, length: numel * itemSize };
+    const source: TensorSource = { kind: 'file', path: located.path, offset: located.offset + offset * itemSize, length: numel * itemSize };
     const range = sliceOf(record, offset * itemSize, numel * itemSize);
     if (!quantization) return { dtype, shape: size, source, stored: range };
     return {
@@ -152,7 +159,7 @@ export async function resolveTensor(name: string, tensor: TorchTensor, locator: 
   const span =
     located.kind === 'inline'
       ? located.bytes.subarray(offset * itemSize, (offset + spanElements) * itemSize)
-      : await locator.file.read(located.offset + offset * itemSize, spanElements * itemSize);
+      : await locator.budget.read(locator.file, located.path, located.offset + offset * itemSize, spanElements * itemSize);
   const view: StoredTensor = {
     kind: 'derived',
     op: 'stridedView',
@@ -304,18 +311,7 @@ async function numbersOf(what: string, value: unknown, count: number, locator: S
 /** A resolved tensor's bytes in memory (reads a file range; the caller bounds the size). */
 export async function bytesOf(tensor: ResolvedTensor, file: RandomAccessFile, budget: DerivedBytesBudget): Promise<Uint8Array> {
   const source = tensor.source;
-  return source.kind === 'inline' ? source.bytes : readRange(source.path, source.offset, source.length, file, budget);
-}
-
-/** Bytes of the checkpoint's file, or of the scratch file its derived values were written to. */
-async function readRange(
-  path: string,
-  offset: number,
-  length: number,
-  file: RandomAccessFile,
-  budget: DerivedBytesBudget,
-): Promise<Uint8Array> {
-  return path === file.path ? file.read(offset, length) : budget.readScratch(path, offset, length);
+  return source.kind === 'inline' ? source.bytes : budget.read(file, source.path, source.offset, source.length);
 }
 
 const PRODUCT_DTYPES = new Set<DType>(['float32', 'float64', 'float16', 'bfloat16']);
@@ -360,7 +356,7 @@ async function elementsOf(
 ): Promise<Uint8Array> {
   const size = itemSizeOf(tensor.dtype);
   const source = tensor.source;
-  if (source.kind === 'file') return readRange(source.path, source.offset + first * size, count * size, file, budget);
+  if (source.kind === 'file') return budget.read(file, source.path, source.offset + first * size, count * size);
   // Typed-array views need element-aligned offsets; bytes inside a decompressed record may not be.
   return alignedBytes(source.bytes.subarray(first * size, (first + count) * size), size);
 }

@@ -3,7 +3,8 @@ import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import { crc32, createInflateRaw, inflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
 import * as yauzl from 'yauzl';
-import type { DerivedBytesBudget } from '../../derivedBytes';
+import { formatBytes } from '../../checkpoint';
+import { MAX_DERIVED_BYTES, type DerivedBytesBudget } from '../../derivedBytes';
 import { CheckpointError, isCheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import type { StoredZipMember } from '../../storedTensor';
@@ -307,12 +308,33 @@ export async function inflateZipMember(file: RandomAccessFile, entry: ZipEntry, 
   if (crc !== entry.crc32) throw new CheckpointError(path, 'corrupt', `${member} fails its CRC-32 check`, entry.dataOffset);
 }
 
+/** Deflated members up to this size are inflated into memory whatever their ratio. */
+export const MAX_ANY_RATIO_INFLATED_BYTES = 64 << 20;
 /**
- * Where a member's bytes can be read: a stored member is a file range (nothing is read); a
- * deflated one is inflated into memory when `budget` grants its size, else `skipped` says why.
+ * Past MAX_ANY_RATIO_INFLATED_BYTES, members that inflate more than this many times are not
+ * inflated: deflate's limit is about 1032:1, which only long runs of one byte reach (a zip bomb:
+ * a 1 MB file asking for 1 GiB of memory); weights, even 99% zeros, stay well below.
+ */
+export const MAX_INFLATION_RATIO = 500;
+
+/** Why a deflated member is not inflated into memory (a likely zip bomb), or undefined. */
+export function inflationRefused(entry: ZipEntry): string | undefined {
+  if (entry.uncompressedSize <= MAX_ANY_RATIO_INFLATED_BYTES) return undefined;
+  const ratio = entry.uncompressedSize / Math.max(1, entry.compressedSize);
+  if (ratio <= MAX_INFLATION_RATIO) return undefined;
+  return (
+    `would inflate ${Math.round(ratio)} times, from ${formatBytes(entry.compressedSize)} to ${formatBytes(entry.uncompressedSize)}; ` +
+    `members over ${formatBytes(MAX_ANY_RATIO_INFLATED_BYTES)} are inflated up to ${MAX_INFLATION_RATIO} times (a zip bomb?)`
+  );
+}
+
+/**
+ * Where a member's bytes can be read: a stored member is a range of the archive (nothing is
+ * read); a deflated one is inflated when `budget` grants its size, into memory or, when large,
+ * piece by piece into the scratch file (a range of that file); else `skipped` says why.
  */
 export type MemberSource =
-  | { readonly kind: 'file'; readonly offset: number; readonly length: number }
+  | { readonly kind: 'file'; readonly path: string; readonly offset: number; readonly length: number }
   | { readonly kind: 'inline'; readonly bytes: Uint8Array }
   | { readonly kind: 'skipped'; readonly reason: string };
 
@@ -326,11 +348,20 @@ export async function memberSource(file: RandomAccessFile, entry: ZipEntry, budg
         entry.localHeaderOffset,
       );
     }
-    return { kind: 'file', offset: entry.dataOffset, length: entry.compressedSize };
+    return { kind: 'file', path: file.path, offset: entry.dataOffset, length: entry.compressedSize };
   }
   if (entry.method === METHOD_DEFLATE && !entry.encrypted) {
+    // A member over the per-tensor limit is refused by the budget with that reason.
+    const bomb = entry.uncompressedSize <= MAX_DERIVED_BYTES ? inflationRefused(entry) : undefined;
+    if (bomb) return { kind: 'skipped', reason: `compressed zip member "${entry.name}" ${bomb}` };
     const refused = budget.reserve(entry.uncompressedSize);
     if (refused) return { kind: 'skipped', reason: `compressed zip member "${entry.name}" ${refused}` };
+    const scratch = await budget.scratchFor(entry.uncompressedSize);
+    if (scratch) {
+      const offset = scratch.size;
+      await inflateZipMember(file, entry, async (piece) => void (await scratch.append(piece)));
+      return { kind: 'file', path: scratch.path, offset, length: entry.uncompressedSize };
+    }
   }
   // Encrypted members and other methods fail here with an 'unsupported' error.
   return { kind: 'inline', bytes: await readZipMember(file, entry, entry.uncompressedSize) };

@@ -54,10 +54,12 @@ function parseWeightSpec(path: string, g: number, i: number, w: unknown): Weight
   const q = w.quantization;
   if (!isJsonObject(q)) throw bad('quantization is not an object');
   if (typeof q.dtype !== 'string' || !Object.hasOwn(QUANTIZED_BYTES, q.dtype)) {
+    // Only a string is quoted: String() of a list nested thousands deep overflows the stack.
+    const shown = typeof q.dtype === 'string' ? `${JSON.stringify(q.dtype)} is not` : `is ${jsonKind(q.dtype)}, not`;
     throw new CheckpointError(
       path,
       'unsupported',
-      `weight ${JSON.stringify(w.name)}: quantization dtype ${JSON.stringify(String(q.dtype))} is not one TF.js defines (uint8, uint16, float16)`,
+      `weight ${JSON.stringify(w.name)}: quantization dtype ${shown} one TF.js defines (uint8, uint16, float16)`,
     );
   }
   return {
@@ -68,4 +70,12 @@ function parseWeightSpec(path: string, g: number, i: number, w: unknown): Weight
       ...(q.min !== undefined ? { min: q.min as number } : {}),
     },
   };
+}
+
+/** What kind of JSON value a non-string is, for messages that must not print it. */
+function jsonKind(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
 }

@@ -133,6 +133,11 @@ describe('TF.js model.json: bad input gives a typed error naming the file and th
       'unsupported',
       /quantization dtype "int4"/,
     );
+    await expectCheckpointError(
+      model((m) => (weight(m, 'conv/bias').quantization = { dtype: ['uint8'], scale: 1, min: 0 })),
+      'unsupported',
+      /quantization dtype is a list, not one TF.js defines/,
+    );
     const int32Half = model((m) => {
       weight(m, 'conv/bias').dtype = 'int32';
       weight(m, 'conv/bias').quantization = { dtype: 'float16' };
