@@ -31,6 +31,19 @@ function asText(text: string): string {
   return text.replace(/&/g, '&amp;');
 }
 
+const counts = new WeakMap<Analysis, Map<string, number>>();
+
+/** The number of "why no speed-up?" findings per layer name, counted once per analysis. */
+function problemCounts(analysis: Analysis): Map<string, number> {
+  let byLayer = counts.get(analysis);
+  if (!byLayer) {
+    byLayer = new Map();
+    for (const p of analysis.report.problems) byLayer.set(p.layer, (byLayer.get(p.layer) ?? 0) + 1);
+    counts.set(analysis, byLayer);
+  }
+  return byLayer;
+}
+
 /** The "Sparsity Report" view: analysed checkpoints and their layers, problems marked. */
 export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
   private readonly changed = new vscode.EventEmitter<ReportNode | undefined>();
@@ -71,7 +84,7 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
     const name = printable(layerLabel(layer));
     const item = new vscode.TreeItem(name, vscode.TreeItemCollapsibleState.None);
     item.id = `${analysis.uri.toString()}#${layer.name}`;
-    const lints = analysis.report.problems.filter((p) => p.layer === layer.name).length;
+    const lints = problemCounts(analysis).get(layer.name) ?? 0;
     item.description = layerDescription(layer) + (lints ? ` · ${lints} problem${lints === 1 ? '' : 's'}` : '');
     const problems = layerProblems(layer, analysis.report.nm);
     // Only this code's own Markdown is Markdown: the name and the note (worded from names in the

@@ -63,6 +63,9 @@ export function toFloat32(x: unknown): Float32Array {
 export function buildLayers(report: SparsityReport, neurons: readonly LayerNeurons[]): Layer[] {
   const byName = new Map<string, LayerNeurons>();
   for (const n of neurons) byName.set(n.name, n);
+  const lints = new Map<string, Lint[]>();
+  for (const p of report.problems) lints.set(p.layer, [...(lints.get(p.layer) ?? []), p]);
+  const storage = new Map(report.storage.layers.map((st) => [st.name, st]));
   return report.layers.map((l, i) => {
     const figures = byName.get(l.name);
     let geometry: Geometry | null = null;
@@ -85,8 +88,8 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
       density: l.numel === 0 ? 0 : l.nnz / l.numel,
       nmCompliance: l.nm && l.nm.groups > 0 ? l.nm.compliant / l.nm.groups : null,
       problems: layerProblems(l, report.nm),
-      lints: report.problems.filter((p) => p.layer === l.name),
-      storage: report.storage.layers.find((st) => st.name === l.name) ?? null,
+      lints: lints.get(l.name) ?? [],
+      storage: storage.get(l.name) ?? null,
       geometry,
     };
   });

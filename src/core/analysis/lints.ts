@@ -50,6 +50,7 @@ const percent = (x: number) => `${(x * 100).toFixed(1)} %`;
  */
 export function lintLayers(all: readonly LayerReport[], neurons: ReadonlyMap<string, LayerNeurons>, nm: NmPattern): Lint[] {
   const lints: Lint[] = [];
+  const byName = new Map(all.map((t) => [t.name, t]));
   for (const l of all) {
     if (!l.fanIn) continue;
     const add = (code: LintCode, severity: Lint['severity'], message: string) => lints.push({ layer: l.name, code, severity, message });
@@ -63,7 +64,7 @@ export function lintLayers(all: readonly LayerReport[], neurons: ReadonlyMap<str
     const pattern = `${nm.n}:${nm.m}`;
     const axis = conv ? 'input channels per group' : 'inputs';
 
-    const mask = maskBeside(l, all);
+    const mask = maskBeside(l, byName);
     if (l.prunePair) {
       add(
         'mask-beside-weight',
@@ -174,10 +175,13 @@ function almostConstant(fanIn: Uint32Array | undefined): { k: number; live: numb
 }
 
 /** A mask tensor stored beside weight `l`: same shape, named `<weight>_mask`, `<weight>.mask` or `<module>.mask`. */
-function maskBeside(l: LayerReport, all: readonly LayerReport[]): LayerReport | undefined {
+function maskBeside(l: LayerReport, byName: ReadonlyMap<string, LayerReport>): LayerReport | undefined {
   const module = l.name.replace(/\.?weight$/, '');
-  const names = new Set([`${l.name}_mask`, `${l.name}.mask`, `${module}.mask`, `${module}.weight_mask`, `${module}_mask`]);
-  return all.find((t) => t !== l && names.has(t.name) && t.shape.length === l.shape.length && t.shape.every((d, i) => d === l.shape[i]));
+  for (const name of [`${l.name}_mask`, `${l.name}.mask`, `${module}.mask`, `${module}.weight_mask`, `${module}_mask`]) {
+    const t = byName.get(name);
+    if (t && t !== l && t.shape.length === l.shape.length && t.shape.every((d, i) => d === l.shape[i])) return t;
+  }
+  return undefined;
 }
 
 function layoutName(layout: 'nm' | 'condensed' | 'bitmask' | 'csr' | 'dense', pattern: string): string {
