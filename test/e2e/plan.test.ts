@@ -19,6 +19,23 @@ describe('e2e: the Plan section of the checkpoint editor', () => {
     await expectText(view.locator('.plan-status'), /ERK at sparsity 0\.9/);
     await wb().screenshot('plan-erk');
 
+    // fc1's 15 ablation candidates (numpy: scripts/fixtures/make_ablation_expected.py) are marked in the fan-in gutter.
+    await view.locator('table.layers tr', { hasText: 'fc1.weight' }).first().click();
+    const canvas = view.locator('canvas.heatmap-canvas');
+    await canvas.waitFor({ state: 'visible', timeout: 30_000 });
+    let marked = 0;
+    for (let attempt = 0; attempt < 30 && marked === 0; attempt++) {
+      marked = await canvas.evaluate((c: HTMLCanvasElement) => {
+        const data = c.getContext('2d')!.getImageData(0, 0, Math.round(56 * devicePixelRatio), c.height).data;
+        let yellow = 0;
+        for (let i = 0; i < data.length; i += 4) if (data[i] > 170 && data[i + 1] > 120 && data[i + 1] < 200 && data[i + 2] < 60) yellow++;
+        return yellow;
+      });
+      if (marked === 0) await new Promise((r) => setTimeout(r, 300));
+    }
+    assert.ok(marked > 0, 'ablation candidates are marked in the fan-in gutter');
+    await wb().screenshot('plan-ablation-marks', canvas);
+
     await view.locator('vscode-radio[value="uniform"]').click();
     const uniform = await expectText(table, /25 of 256/, 30_000);
     assert.match(uniform, /6 of 64/);

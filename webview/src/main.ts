@@ -197,6 +197,7 @@ class App {
 
     this.planSection = new PlanSection(
       (distribution, sparsity) => this.host.request('plan', { distribution, sparsity }),
+      (byLayer) => this.heatmap.setAblation(byLayer),
       this.theme,
       saved.planOpen ?? false,
       (open) => updateState({ planOpen: open }),

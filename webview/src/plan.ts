@@ -33,6 +33,8 @@ export class PlanSection {
 
   constructor(
     private readonly request: (distribution: Distribution, sparsity: string) => Promise<PlanReply>,
+    /** Told each plan's ablation candidates per layer name (an empty map when there is no plan). */
+    private readonly onAblation: (byLayer: ReadonlyMap<string, ReadonlySet<number>>) => void,
     private theme: Theme,
     open: boolean,
     onToggle: (open: boolean) => void,
@@ -115,6 +117,7 @@ export class PlanSection {
     if ('error' in reply) {
       this.status.textContent = reply.error;
       this.status.classList.add('error');
+      this.onAblation(new Map());
       return;
     }
     this.status.classList.remove('error');
@@ -125,6 +128,7 @@ export class PlanSection {
       `${plan.distribution.toUpperCase()} at sparsity ${plan.sparsity}: ${count(total.constFanInNnz)} of ${count(total.numel)} weights ` +
       `with constant fan-in (${percent(total.constFanInNnz / Math.max(1, total.numel))}), ${count(total.actualNnz)} now`;
     this.chart.setPlan(plan, this.theme);
+    this.onAblation(new Map(plan.layers.flatMap((l) => (l.ablation ? [[l.name, new Set(l.ablation.candidates)]] : []))));
     clear(this.table);
     this.table.appendChild(planTable(plan));
   }
@@ -150,7 +154,13 @@ function planTable(plan: CheckpointPlan): HTMLElement {
       h('td', { class: 'num', text: k, title: l.kError ?? '' }),
       h('td', { class: 'num', text: percent(l.actual.density) }),
       h('td', { class: 'num', text: fanIn }),
-      h('td', { class: 'num', text: ablation, title: l.ablation ? `${l.ablation.note}; threshold ${l.ablation.threshold}` : '' }),
+      h('td', {
+        class: 'num',
+        text: ablation,
+        title: l.ablation
+          ? `rows ${l.ablation.candidates.slice(0, 40).join(', ')}${l.ablation.candidates.length > 40 ? ', …' : ''} (marked in the heatmap's fan-in bar); threshold ${l.ablation.threshold} salient weights; ${l.ablation.note}`
+          : '',
+      }),
     );
   });
   return h(

@@ -49,6 +49,8 @@ export class HeatmapView {
   private theme: Theme;
   private themeStamp = 0;
   private layer: Layer | null = null;
+  /** Ablation candidates per layer name, from the plan the editor shows. */
+  private ablation: ReadonlyMap<string, ReadonlySet<number>> = new Map();
   private geo: Geometry | null = null;
   private nm: NmPattern = { n: 2, m: 4 };
   private maxCells = 1 << 18;
@@ -184,6 +186,16 @@ export class HeatmapView {
   }
 
   /** Shows `layer` (null: nothing selected); `view` restores a saved zoom window. */
+  /** Marks the rows a plan would ablate, per layer name (an empty map clears them). */
+  setAblation(byLayer: ReadonlyMap<string, ReadonlySet<number>>): void {
+    this.ablation = byLayer;
+    this.invalidate();
+  }
+
+  private candidates(): ReadonlySet<number> | undefined {
+    return this.layer ? this.ablation.get(this.layer.report.name) : undefined;
+  }
+
   setLayer(layer: Layer | null, nm: NmPattern, view?: SavedView): void {
     const same =
       layer &&
@@ -457,7 +469,7 @@ export class HeatmapView {
     const hit = this.hoverHit();
     drawHover(ctx, vp, t, g, this.nm.m, hit, valuesMode && !!this.values, [this.detail, this.overview]);
     ctx.restore();
-    drawFanIn(ctx, vp, t, g, hit?.row ?? -1);
+    drawFanIn(ctx, vp, t, g, hit?.row ?? -1, this.candidates());
     this.legend.sync(t, this.mode, this.nm, this.singleWeights());
   }
 
@@ -504,6 +516,7 @@ export class HeatmapView {
       values: vp.showsValues() ? this.values : null,
       tiles: [this.detail, this.overview],
       isZero: this.isZero,
+      candidates: this.candidates(),
     });
     this.tooltip.show(p.x, p.y, content, { width: vp.width, height: vp.height });
   }

@@ -137,9 +137,17 @@ export function drawHover(
 
 /**
  * Bars of fan-in / dense per visible row in the gutter, the hovered row in orange, dead neurons
- * in red; several rows per pixel show their range (min solid, max light).
+ * in red; several rows per pixel show their range (min solid, max light). Rows a plan would
+ * ablate (`candidates`) get a yellow tick at the gutter's right edge.
  */
-export function drawFanIn(ctx: CanvasRenderingContext2D, vp: Viewport, t: Theme, g: Geometry, hoverRow: number): void {
+export function drawFanIn(
+  ctx: CanvasRenderingContext2D,
+  vp: Viewport,
+  t: Theme,
+  g: Geometry,
+  hoverRow: number,
+  candidates?: ReadonlySet<number>,
+): void {
   const width = GUTTER - 4;
   const x0 = 2;
   ctx.fillStyle = css(t.rgba.foreground, 0.06);
@@ -201,6 +209,15 @@ export function drawFanIn(ctx: CanvasRenderingContext2D, vp: Viewport, t: Theme,
       }
     }
   }
+  if (candidates?.size) {
+    ctx.fillStyle = t.yellow;
+    for (const r of candidates) {
+      const y = vp.toY(r);
+      if (y + vp.sy < yTop || y > yBottom) continue;
+      // At least 2 px tall, so a candidate among many rows per pixel still shows.
+      ctx.fillRect(x0 + width - 7, Math.floor(y), 7, Math.max(2, Math.round(vp.sy)));
+    }
+  }
   if (hoverRow >= 0 && vp.sy < 3) {
     ctx.fillStyle = t.orange;
     ctx.fillRect(x0, vp.toY(hoverRow), width, 1);
@@ -218,6 +235,8 @@ export interface TipContext {
   readonly values: ValuesTile | null;
   readonly tiles: readonly (Tiles | null)[];
   readonly isZero: (v: number) => boolean;
+  /** Rows the shown plan would ablate, when a plan is shown. */
+  readonly candidates?: ReadonlySet<number>;
 }
 
 /** The hovered point's description: a title and key/value lines. */
@@ -232,6 +251,7 @@ export function describeHit(hit: Hit, c: TipContext): { title: string; lines: Ti
       : `${count(fanIn)} of ${count(g.cols)} (${percent(fanIn / g.cols)})${fanIn === 0 ? ' — dead neuron' : ''}`;
   if (hit.col < 0) {
     lines.push(['fan-in', fanText, fanIn === 0 ? 'bad' : undefined]);
+    if (c.candidates?.has(hit.row)) lines.push(['plan', 'ablation candidate (few salient weights)', 'bad']);
     return { title: `Neuron ${count(hit.row)}`, lines };
   }
   const grp = groupOfColumn(g, m, hit.col);
