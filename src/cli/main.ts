@@ -4,7 +4,7 @@ import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
 import { formatPlanTable, planRequestOf, planWithAblation, type CheckpointPlanRequest } from '../core/analysis/checkpointPlan';
-import { formatDiffTable } from '../core/analysis/diff';
+import { formatDiffTable, renamedFor } from '../core/analysis/diff';
 import { PlanError } from '../core/analysis/plan';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
@@ -42,7 +42,8 @@ Options:
   --dense-first plan: keep the first weight layer dense
   --gamma-sal G plan: SRigL's γ_sal for the neuron-ablation candidates (default 0.3; ≥ 1 is a count)
   --no-ablation-layers PATTERN  plan: layers never ablated besides the last weight layer; repeatable
-  --map JSON    diff: tensors renamed between A and B, as {"name in A": "name in B", …}
+  --map JSON    diff: tensors renamed between A and B, as {"name in A": "name in B", …}; a key
+                /regex/ renames every name it matches ("$1" … in the replacement)
   --backend B   kernels: auto (native if it loads, default), native, reference
   --roles R     override layer roles and layouts: JSON text or a .json file mapping tensor-name
                 patterns (* and ?, or /regex/) to {"role": "linear"|"conv"|"other",
@@ -203,10 +204,16 @@ function renamesOf(text: string): [string, string][] {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     throw new Error('give a JSON object {"name in A": "name in B", …}');
-  return Object.entries(value).map(([a, b]) => {
+  const renames = Object.entries(value).map(([a, b]): [string, string] => {
     if (typeof b !== 'string') throw new Error(`the name in B for "${a}" is not a string`);
     return [a, b];
   });
+  try {
+    renamedFor(renames);
+  } catch (e) {
+    throw new Error(`not a valid regular expression: ${(e as Error).message}`);
+  }
+  return renames;
 }
 
 /** Role override files are small; anything larger is not one. */

@@ -38,18 +38,41 @@ export interface CheckpointDiff {
   readonly onlyB: readonly string[];
 }
 
-/** A's tensors matched to B's by name (or by `renames`, A name → B name), in A's order. */
+/**
+ * B's name for a tensor of A: the first rename whose pattern matches, else the same name. A pattern
+ * is an exact name, or `/regex/` whose replacement may use `$1` … (`{"/^module\\.(.*)$/": "$1"}`
+ * drops DistributedDataParallel's prefix).
+ */
+export function renamedFor(renames: readonly (readonly [string, string])[]): (name: string) => string {
+  const rules = renames.map(([pattern, to]) => {
+    if (pattern.length >= 2 && pattern.startsWith('/') && pattern.endsWith('/')) {
+      const re = new RegExp(pattern.slice(1, -1));
+      return (name: string) => (re.test(name) ? name.replace(re, to) : undefined);
+    }
+    return (name: string) => (name === pattern ? to : undefined);
+  });
+  return (name) => {
+    for (const rule of rules) {
+      const to = rule(name);
+      if (to !== undefined) return to;
+    }
+    return name;
+  };
+}
+
+/** A's tensors matched to B's by name (or as `renames` map A's names to B's), in A's order. */
 export function matchTensors(
   a: SparsityReport,
   b: SparsityReport,
-  renames: ReadonlyMap<string, string> = new Map(),
+  renames: readonly (readonly [string, string])[] = [],
 ): { pairs: [LayerReport, LayerReport][]; onlyA: string[]; onlyB: string[] } {
   const byName = new Map(b.layers.map((l) => [l.name, l]));
+  const rename = renamedFor(renames);
   const matched = new Set<string>();
   const pairs: [LayerReport, LayerReport][] = [];
   const onlyA: string[] = [];
   for (const l of a.layers) {
-    const other = byName.get(renames.get(l.name) ?? l.name);
+    const other = byName.get(rename(l.name));
     if (other && !matched.has(other.name)) {
       pairs.push([l, other]);
       matched.add(other.name);

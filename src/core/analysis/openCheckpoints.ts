@@ -97,7 +97,7 @@ export class OpenCheckpoints implements CheckpointKernels {
     return this.using(request.a, true, ({ checkpoint: a }) =>
       this.using(request.b, true, async ({ checkpoint: b }) => {
         const [reportA, reportB] = [(await analyse(a)).report, (await analyse(b)).report];
-        const { pairs, onlyA, onlyB } = matchTensors(reportA, reportB, new Map(request.renames));
+        const { pairs, onlyA, onlyB } = matchTensors(reportA, reportB, request.renames);
         const tensorsA = new Map(a.tensors.map((t) => [t.name, t]));
         const tensorsB = new Map(b.tensors.map((t) => [t.name, t]));
         const layers: LayerDiff[] = [];

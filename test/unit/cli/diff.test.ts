@@ -94,6 +94,47 @@ describe('sparsity-lens diff', function () {
     }
   });
 
+  it('--map with a /regex/ key renames every name it matches; a bad pattern is refused', () => {
+    const tmp = makeTempDir();
+    try {
+      const values = [1, 0, 2, 0, 3, 4, 0, 0];
+      const a = tmp.write(
+        'a.safetensors',
+        safetensorsOf(
+          new Map([
+            ['model.x.weight', values],
+            ['model.y.weight', values],
+          ]),
+          [2, 4],
+        ),
+      );
+      const b = tmp.write(
+        'b.safetensors',
+        safetensorsOf(
+          new Map([
+            ['x.weight', values],
+            ['y.weight', values],
+          ]),
+          [2, 4],
+        ),
+      );
+      const d = diff(a, b, '--map', '{"/^model\\\\.(.*)$/": "$1"}');
+      assert.deepEqual(
+        d.layers.map((l) => [l.name, l.nameB, l.keptBoth]),
+        [
+          ['model.x.weight', 'x.weight', 4],
+          ['model.y.weight', 'y.weight', 4],
+        ],
+      );
+      assert.deepEqual([d.onlyA, d.onlyB], [[], []]);
+      const bad = runCli(['diff', a, b, '--map', '{"/(/": "x"}']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /^error: --map: not a valid regular expression: /);
+    } finally {
+      tmp.remove();
+    }
+  });
+
   it('the table shows each tensor; a bad --map is one line and exit 2', () => {
     const run = runCli(['diff', fixture('digits_mlp.safetensors'), fixture('digits_mlp_24.onnx')]);
     assert.equal(run.code, 0, run.stderr);
