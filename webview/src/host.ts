@@ -8,7 +8,8 @@ interface VsCodeApi {
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
-export type SortKey = 'status' | 'name' | 'shape' | 'dtype' | 'role' | 'sparsity' | 'fanMin' | 'fanMean' | 'fanMax' | 'constant' | 'nm';
+export type SortKey =
+  'status' | 'name' | 'shape' | 'dtype' | 'role' | 'sparsity' | 'fanMin' | 'fanMean' | 'fanMax' | 'constant' | 'nm' | 'storage';
 export type ColourMode = 'density' | 'magnitude';
 
 /** A zoom window in weight coordinates (fractional: the view need not start on a weight). */

@@ -8,6 +8,7 @@
  */
 import type { SortKey } from './host';
 import { h, codicon, clear } from './dom';
+import { formatBytes } from '../../src/core/checkpoint';
 import { count, mean, percent, shape } from './format';
 import type { Layer } from './model';
 
@@ -55,12 +56,32 @@ function nmCell(l: Layer): Node {
   );
 }
 
+const LAYOUT_NAMES = { dense: 'dense', nm: 'N:M', condensed: 'condensed', bitmask: 'bitmask', csr: 'CSR' } as const;
+
+function storageCell(l: Layer): Node {
+  const s = l.storage;
+  if (!s) return dash();
+  const bytes = s[s.smallest]!;
+  const saved = s.dense > 0 ? 1 - bytes / s.dense : 0;
+  return h('span', {
+    class: s.smallest === 'dense' ? 'muted' : '',
+    text: `${LAYOUT_NAMES[s.smallest]} ${formatBytes(bytes)}`,
+    title: s.smallest === 'dense' ? 'dense is smallest' : `${percent(saved)} smaller than dense (${formatBytes(s.dense)})`,
+  });
+}
+
+/** What the status column warns about: the layer's problems and its warning or error findings (why no speed-up). */
+function warnings(l: Layer): string[] {
+  return [...l.problems, ...l.lints.filter((p) => p.severity !== 'info').map((p) => p.message)];
+}
+
 function statusCell(l: Layer): Node {
-  if (!l.problems.length) return h('span', { class: 'status-ok', attrs: { 'aria-label': 'no problems' } });
+  const list = warnings(l);
+  if (!list.length) return h('span', { class: 'status-ok', attrs: { 'aria-label': 'no problems' } });
   const icon = codicon('warning', 'warn-icon');
   return h(
     'span',
-    { class: 'status-warn', title: l.problems.join('\n'), attrs: { role: 'img', 'aria-label': `Problems: ${l.problems.join('; ')}` } },
+    { class: 'status-warn', title: list.join('\n'), attrs: { role: 'img', 'aria-label': `Problems: ${list.join('; ')}` } },
     icon,
   );
 }
@@ -70,7 +91,7 @@ const COLUMNS: readonly Column[] = [
     key: 'status',
     label: '',
     title: 'Problems: non-constant fan-in, N:M violations, dead neurons',
-    value: (l) => l.problems.length,
+    value: (l) => warnings(l).length,
     cell: statusCell,
   },
   {
@@ -128,6 +149,14 @@ const COLUMNS: readonly Column[] = [
     numeric: true,
     value: (l) => l.nmCompliance ?? -1,
     cell: nmCell,
+  },
+  {
+    key: 'storage',
+    label: 'Smallest',
+    title: 'Smallest storage layout of a weight (N:M, condensed, bitmask, CSR or dense) and its bytes',
+    numeric: true,
+    value: (l) => (l.storage ? l.storage[l.storage.smallest]! : -1),
+    cell: storageCell,
   },
 ];
 
