@@ -6,7 +6,7 @@ import { ScratchFile } from './scratchFile';
  * Tensors whose analysed values must be computed from the stored bytes (non-contiguous views,
  * pruning pairs, zero-point shifts, byte swaps, Fortran order, dequantization, inflated zip
  * members) are materialized as `inline` sources, or, past SCRATCH_FROM_BYTES where they can be
- * produced piece by piece (inflated .npz members, gathered views), written to the checkpoint's
+ * produced piece by piece (inflated zip members, gathered PyTorch views), written to the checkpoint's
  * scratch file in pieces; up to this many bytes each; larger ones are skipped with a reason.
  */
 export const MAX_DERIVED_BYTES = 1 << 30;
