@@ -22,6 +22,11 @@ const CSV_COLUMNS = [
   'nmGroups',
   'nmCompliant',
   'nmPartial',
+  'displayName',
+  'problems',
+  'smallestStorage',
+  'smallestBytes',
+  'denseBytes',
 ] as const;
 
 function csvCell(value: unknown): string {
@@ -29,11 +34,15 @@ function csvCell(value: unknown): string {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-/** One row per tensor, with the columns of the JSON schema flattened. */
+/** One row per tensor, with the columns of the JSON schema flattened; `problems` holds the finding codes, space-separated. */
 export function formatReportCsv(r: SparsityReport): string {
   const lines = [CSV_COLUMNS.join(',')];
+  const codes = new Map<string, string[]>();
+  for (const p of r.problems) codes.set(p.layer, [...(codes.get(p.layer) ?? []), p.code]);
+  const storage = new Map(r.storage.layers.map((s) => [s.name, s]));
   for (const l of r.layers) {
     const f = l.fanIn;
+    const s = storage.get(l.name);
     lines.push(
       [
         l.name,
@@ -54,6 +63,11 @@ export function formatReportCsv(r: SparsityReport): string {
         l.nm?.groups,
         l.nm?.compliant,
         l.nm?.partial,
+        l.displayName,
+        codes.get(l.name)?.join(' '),
+        s?.smallest,
+        s ? s[s.smallest] : undefined,
+        s?.dense,
       ]
         .map(csvCell)
         .join(','),

@@ -39,6 +39,9 @@ describe('report exports and weight windows', () => {
     assert.equal(fc2.zeroNeurons, '23');
     assert.equal(fc2.nmCompliant, '8044');
     assert.equal(fc2.fanInConstant, 'false');
+    // 80 % unstructured: bitmask storage ⌈32,768 / 8⌉ + 4,748 × 4 = 23,088 bytes of 131,072 dense.
+    assert.equal(fc2.problems, 'unstructured small-layer zeros-stored-densely');
+    assert.deepEqual([fc2.smallestStorage, fc2.smallestBytes, fc2.denseBytes], ['bitmask', '23088', '131072']);
   });
 
   for (const backend of ['reference', 'native'] as const)
