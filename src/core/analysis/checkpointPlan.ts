@@ -126,6 +126,7 @@ const HEADERS = ['layer', 'shape', 'target density', 'k', 'nnz with k', 'actual 
 
 /** The CLI's plan: an aligned table, then totals and the layers with no k. */
 export function formatPlanTable(plan: CheckpointPlan): string {
+  if (plan.layers.length === 0) return 'no linear or conv weights to plan: the checkpoint holds none (see `report` for its tensors)\n';
   const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
   const rows = [
     HEADERS,

@@ -82,6 +82,12 @@ describe('sparsity-lens plan', function () {
     );
   });
 
+  it('a checkpoint without weights says so instead of an empty table', () => {
+    const run = runCli(['plan', fixture('numpy', 'mask.npy'), '--sparsity', '0.9']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'no linear or conv weights to plan: the checkpoint holds none (see `report` for its tensors)\n');
+  });
+
   it('the table names each layer, its k of the dense fan-in and the totals', () => {
     const run = runCli(['plan', fixture('digits_mlp.onnx'), '--sparsity', '0.9']);
     assert.equal(run.code, 0, run.stderr);
