@@ -3,7 +3,14 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { formatReportTable } from '../core/analysis/reportText';
-import { formatPlanTable, planRequestOf, planWithAblation, type CheckpointPlanRequest } from '../core/analysis/checkpointPlan';
+import {
+  formatPlanCsv,
+  formatPlanMarkdown,
+  formatPlanTable,
+  planRequestOf,
+  planWithAblation,
+  type CheckpointPlanRequest,
+} from '../core/analysis/checkpointPlan';
 import { formatDiffTable, renamedFor } from '../core/analysis/diff';
 import { PlanError } from '../core/analysis/plan';
 import { isCheckpointError } from '../core/errors';
@@ -32,7 +39,7 @@ Commands:
 Options:
   --nm N:M      the N:M pattern to check (default 2:4)
   --json        print the report as JSON (same as --format json)
-  --format F    table (default), json, csv or markdown (plan: table or json)
+  --format F    table (default), json, csv or markdown (diff: table or json)
   --sparsity S  plan: the global sparsity, a decimal in [0, 1) taken as written (0.9 is density 0.1)
   --density D   plan: the global density, in (0, 1]
   --distribution  plan: erk (default), er (kernel dimensions left out) or uniform
@@ -133,7 +140,7 @@ export async function main(
     return 2;
   }
   const format = parsed.values.json ? 'json' : (parsed.values.format ?? 'table');
-  const formats = command === 'report' ? ['table', 'json', 'csv', 'markdown'] : ['table', 'json'];
+  const formats = command === 'diff' ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
   if (!formats.includes(format)) {
     err.write(`error: --format must be ${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}, not "${format}"\n`);
     return 2;
@@ -165,7 +172,13 @@ export async function main(
     for (const pattern of analysis.unusedRoles) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
     if (planRequest) {
       const plan = await planWithAblation(analysis, planRequest, kernels, { file: files[0], roles });
-      out.write(format === 'table' ? formatPlanTable(plan) : JSON.stringify(plan, null, 2) + '\n');
+      const text = {
+        table: formatPlanTable,
+        json: (p: typeof plan) => JSON.stringify(p, null, 2) + '\n',
+        csv: formatPlanCsv,
+        markdown: formatPlanMarkdown,
+      };
+      out.write(text[format as keyof typeof text](plan));
     } else {
       out.write(format === 'table' ? formatReportTable(analysis.report) : formatReport(analysis.report, format as ExportFormat));
     }

@@ -2,6 +2,7 @@ import type { CheckpointKernels, CheckpointKey } from '../../kernels/checkpointK
 import { printable } from '../errors';
 import { matcherOf } from '../roles/roleOverrides';
 import { layerLabel } from './layerLabel';
+import { escapeMarkdown } from './reportText';
 import { ABLATION_NOTE, ablationOf, DEFAULT_GAMMA_SAL, type Ablation } from './ablation';
 import { densityFromSparsity, DISTRIBUTIONS, planDensities, PlanError, type Distribution, type PlannedLayer } from './plan';
 import type { CheckpointAnalysis, LayerNeurons } from './report';
@@ -236,4 +237,93 @@ export async function planWithAblation(
   for (const { name, n } of ablationTargets(planned, request))
     salient.set(name, await kernels.salientCounts({ ...key, tensor: name, n }, signal));
   return withAblation(planned, analysis.neurons, salient, request.gammaSal);
+}
+
+const PLAN_CSV_COLUMNS = [
+  'name',
+  'displayName',
+  'shape',
+  'numel',
+  'denseFanIn',
+  'targetSparsity',
+  'targetDensity',
+  'dense',
+  'targetNnz',
+  'k',
+  'constFanInNnz',
+  'actualNnz',
+  'actualDensity',
+  'fanInMin',
+  'fanInMean',
+  'fanInMax',
+  'fanInConstant',
+  'ablationThreshold',
+  'ablationCandidates',
+  'kAfterAblation',
+] as const;
+
+/** The plan as CSV, one row per weight (ablation candidates space-separated). */
+export function formatPlanCsv(plan: CheckpointPlan): string {
+  const cell = (value: unknown) => {
+    const text = value === null || value === undefined ? '' : String(value);
+    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  };
+  const rows = plan.layers.map((l) =>
+    [
+      l.name,
+      l.displayName,
+      l.shape.join('x'),
+      l.numel,
+      l.denseFanIn,
+      l.targetSparsity,
+      l.targetDensity,
+      l.dense,
+      l.targetNnz,
+      l.k,
+      l.constFanInNnz,
+      l.actual.nnz,
+      l.actual.density,
+      l.actual.fanIn.min,
+      l.actual.fanIn.mean,
+      l.actual.fanIn.max,
+      l.actual.fanIn.constant,
+      l.ablation?.threshold,
+      l.ablation?.candidates.join(' '),
+      l.ablation?.kAfterAblation,
+    ]
+      .map(cell)
+      .join(','),
+  );
+  return [PLAN_CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';
+}
+
+/** The plan as Markdown, names inert. */
+export function formatPlanMarkdown(plan: CheckpointPlan): string {
+  const percent = (x: number) => `${(x * 100).toFixed(2)}%`;
+  const lines = [
+    `# ${plan.distribution.toUpperCase()} plan at sparsity ${plan.sparsity}: ${escapeMarkdown(plan.file)}`,
+    '',
+    `- density ${plan.density}${plan.power === 1 ? '' : `, power ${plan.power}`}; target non-zeros ${plan.total.targetNnz} of ${plan.total.numel}; with constant fan-in ${plan.total.constFanInNnz}; now ${plan.total.actualNnz}`,
+    ...(plan.layers.some((l) => l.ablation) ? [`- ablation: ${ABLATION_NOTE}`] : []),
+    '',
+    '| layer | shape | target density | k | nnz with k | density now | fan-in now | ablation candidates |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...plan.layers.map((l) => {
+      const k = l.k === null ? (l.kError ?? '—') : l.dense ? `${l.k} (dense)` : `${l.k} of ${l.denseFanIn}`;
+      const f = l.actual.fanIn;
+      const ablation = l.ablation ? `${l.ablation.candidates.length} (k → ${l.ablation.kAfterAblation})` : '—';
+      const cells = [
+        escapeMarkdown(layerLabel(l)),
+        `[${l.shape.join(', ')}]`,
+        l.dense ? 'dense' : percent(l.targetDensity),
+        k,
+        String(l.constFanInNnz),
+        percent(l.actual.density),
+        f.constant ? `${f.min} (constant)` : `${f.min}–${f.max}`,
+        ablation,
+      ];
+      return `| ${cells.join(' | ')} |`;
+    }),
+  ];
+  return lines.join('\n') + '\n';
 }

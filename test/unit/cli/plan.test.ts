@@ -82,6 +82,18 @@ describe('sparsity-lens plan', function () {
     );
   });
 
+  it('--format csv and markdown: one row per weight with k, the density now and the ablation candidates', () => {
+    const csv = runCli(['plan', fixture('digits_mlp.onnx'), '--sparsity', '0.9', '--format', 'csv'])
+      .stdout.trimEnd()
+      .split('\n');
+    const header = csv[0].split(',');
+    const fc1 = Object.fromEntries(csv[1].split(',').map((v, i) => [header[i], v]));
+    assert.deepEqual([csv.length, fc1.name, fc1.k, fc1.targetNnz, fc1.actualDensity], [4, 'fc1.weight', '7', '1916', '1']);
+    assert.equal(fc1.ablationCandidates, '17 44 54 71 73 77 120 128 151 153 213 228 236 239 242');
+    const md = runCli(['plan', fixture('digits_mlp.onnx'), '--sparsity', '0.9', '--format', 'markdown']).stdout;
+    assert.match(md, /^\| fc1\.weight \| \[256, 64\] \| 11\.70% \| 7 of 64 \| 1792 \| 100\.00% \| 64 \(constant\) \| 15 \(k → 7\) \|$/m);
+  });
+
   it('a checkpoint without weights says so instead of an empty table', () => {
     const run = runCli(['plan', fixture('numpy', 'mask.npy'), '--sparsity', '0.9']);
     assert.equal(run.code, 0, run.stderr);
@@ -103,7 +115,7 @@ describe('sparsity-lens plan', function () {
     [['--density', '0'], /--density must be a decimal in \(0, 1\], not "0"/],
     [['--sparsity', '0.9', '--distribution', 'snip'], /--distribution must be erk, er or uniform, not "snip"/],
     [['--sparsity', '0.9', '--power=-1'], /--power must be a number ≥ 0, not "-1"/],
-    [['--sparsity', '0.9', '--format', 'csv'], /--format must be table or json/],
+    [['--sparsity', '0.9', '--format', 'html'], /--format must be table, json, csv or markdown/],
   ] as const) {
     it(`refuses ${args.join(' ') || 'no density'} with one line and exit 2`, () => {
       const run = runCli(['plan', fixture('digits_mlp.onnx'), ...args]);
