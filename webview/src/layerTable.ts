@@ -56,8 +56,6 @@ function nmCell(l: Layer): Node {
   );
 }
 
-const LAYOUT_NAMES = { dense: 'dense', nm: 'N:M', condensed: 'condensed', bitmask: 'bitmask', csr: 'CSR' } as const;
-
 function storageCell(l: Layer): Node {
   const s = l.storage;
   if (!s) return dash();
@@ -65,7 +63,7 @@ function storageCell(l: Layer): Node {
   const saved = s.dense > 0 ? 1 - bytes / s.dense : 0;
   return h('span', {
     class: s.smallest === 'dense' ? 'muted' : '',
-    text: `${LAYOUT_NAMES[s.smallest]} ${formatBytes(bytes)}`,
+    text: `${l.smallestLayout} ${formatBytes(bytes)}`,
     title: s.smallest === 'dense' ? 'dense is smallest' : `${percent(saved)} smaller than dense (${formatBytes(s.dense)})`,
   });
 }

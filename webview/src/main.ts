@@ -245,8 +245,7 @@ class App {
     if (r.nm && r.nm.groups) facts.push(`${nm.n}:${nm.m} ${percent(r.nm.compliant / r.nm.groups)}`);
     const storage = layer.storage;
     if (storage && storage.smallest !== 'dense') {
-      const name = { nm: `${nm.n}:${nm.m}`, condensed: 'condensed', bitmask: 'bitmask', csr: 'CSR' }[storage.smallest];
-      facts.push(`stored as ${name}: ${bytes(storage[storage.smallest]!)} (dense ${bytes(storage.dense)})`);
+      facts.push(`stored as ${layer.smallestLayout}: ${bytes(storage[storage.smallest]!)} (dense ${bytes(storage.dense)})`);
     }
     // How the shown values were derived from the file (effective pruned weight, zero point, …).
     if (r.note) facts.push(r.note);

@@ -1,6 +1,6 @@
 /** What the editor derives from the report: per-layer problems, N:M geometry, totals. */
 import type { Lint } from '../../src/core/analysis/lints';
-import type { LayerStorage } from '../../src/core/analysis/storage';
+import { layoutName, type LayerStorage } from '../../src/core/analysis/storage';
 import { layerLabel } from '../../src/core/analysis/layerLabel';
 import { layerProblems, weightStructure, type WeightStructure } from '../../src/core/analysis/problems';
 import type { LayerNeurons, LayerReport, SparsityReport } from '../../src/core/analysis/report';
@@ -26,6 +26,8 @@ export interface Layer {
   readonly lints: readonly Lint[];
   /** Bytes in each storage layout, for weights. */
   readonly storage: LayerStorage | null;
+  /** The smallest layout's name ("2:4", "bitmask" …), for weights. */
+  readonly smallestLayout: string | null;
   /** Heatmap geometry when the host gave one. */
   readonly geometry: Geometry | null;
 }
@@ -90,6 +92,7 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
       problems: layerProblems(l, report.nm),
       lints: lints.get(l.name) ?? [],
       storage: storage.get(l.name) ?? null,
+      smallestLayout: storage.has(l.name) ? layoutName(storage.get(l.name)!.smallest, report.nm) : null,
       geometry,
     };
   });

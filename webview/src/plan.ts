@@ -7,12 +7,13 @@ import type { CheckpointPlan } from '../../src/core/analysis/checkpointPlan';
 import { layerLabel } from '../../src/core/analysis/layerLabel';
 import type { Distribution } from '../../src/core/analysis/plan';
 import { printable } from '../../src/core/errors';
+import type { HostMethods } from '../../src/webview/protocol';
 import { PlanChart } from './charts';
 import { clear, h } from './dom';
 import { count, percent } from './format';
 import type { Theme } from './theme';
 
-export type PlanReply = { readonly plan: CheckpointPlan } | { readonly error: string };
+type PlanReply = HostMethods['plan']['result'];
 
 const DISTRIBUTIONS: readonly [Distribution, string][] = [
   ['erk', 'ERK'],

@@ -2,6 +2,7 @@ import type { CheckpointKernels, CheckpointKey } from '../../kernels/checkpointK
 import { printable } from '../errors';
 import { matcherOf } from '../roles/roleOverrides';
 import { layerLabel } from './layerLabel';
+import { csvCell } from './reportExport';
 import { escapeMarkdown } from './reportText';
 import { ABLATION_NOTE, ablationOf, DEFAULT_GAMMA_SAL, type Ablation } from './ablation';
 import { densityFromSparsity, DISTRIBUTIONS, planDensities, PlanError, type Distribution, type PlannedLayer } from './plan';
@@ -55,7 +56,7 @@ export interface CheckpointPlan {
  * The plan for a checkpoint's linear and conv weights in file order (never biases, norms or
  * role `other`: spec §1.1), each beside the figures it holds now.
  */
-export function planCheckpoint({ report, neurons }: CheckpointAnalysis, request: CheckpointPlanRequest): CheckpointPlan {
+function planCheckpoint({ report, neurons }: CheckpointAnalysis, request: CheckpointPlanRequest): CheckpointPlan {
   const weights = report.layers.filter((l) => (l.role === 'linear' || l.role === 'conv') && l.fanIn && neurons.has(l.name));
   const inputs = weights.map((l) => {
     const geometry = neurons.get(l.name)!.geometry;
@@ -101,7 +102,7 @@ export function planCheckpoint({ report, neurons }: CheckpointAnalysis, request:
  * weight layer (the reference protects the output layer by name; here it is the last weight in
  * file order) and those `request.noAblation` matches.
  */
-export function ablationTargets(plan: CheckpointPlan, request: CheckpointPlanRequest): { name: string; n: number }[] {
+function ablationTargets(plan: CheckpointPlan, request: CheckpointPlanRequest): { name: string; n: number }[] {
   return plan.layers
     .slice(0, -1)
     .filter((l) => !l.dense && l.k !== null && !request.noAblation.some((m) => m.test(l.name)))
@@ -109,7 +110,7 @@ export function ablationTargets(plan: CheckpointPlan, request: CheckpointPlanReq
 }
 
 /** The plan with each target layer's ablation, from its salient weights per row (the kernels' salientCounts). */
-export function withAblation(
+function withAblation(
   plan: CheckpointPlan,
   neurons: ReadonlyMap<string, LayerNeurons>,
   salient: ReadonlyMap<string, Uint32Array>,
@@ -264,10 +265,6 @@ const PLAN_CSV_COLUMNS = [
 
 /** The plan as CSV, one row per weight (ablation candidates space-separated). */
 export function formatPlanCsv(plan: CheckpointPlan): string {
-  const cell = (value: unknown) => {
-    const text = value === null || value === undefined ? '' : String(value);
-    return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-  };
   const rows = plan.layers.map((l) =>
     [
       l.name,
@@ -291,7 +288,7 @@ export function formatPlanCsv(plan: CheckpointPlan): string {
       l.ablation?.candidates.join(' '),
       l.ablation?.kAfterAblation,
     ]
-      .map(cell)
+      .map(csvCell)
       .join(','),
   );
   return [PLAN_CSV_COLUMNS.join(','), ...rows].join('\n') + '\n';

@@ -3,7 +3,7 @@ import type { DType } from '../dtype';
 import { printable } from '../errors';
 import type { NmPattern } from '../nmPattern';
 import type { LayerNeurons, LayerReport } from './report';
-import { layerStorage } from './storage';
+import { layerStorage, layoutName } from './storage';
 
 /** One reason a layer will not run faster, with what to do about it. */
 export interface Lint {
@@ -28,14 +28,14 @@ export type LintCode =
   | 'small-layer';
 
 /** A weight is taken as pruned from this share of zeros on: a trained dense weight has almost none. */
-export const PRUNED_FROM = 0.05;
+const PRUNED_FROM = 0.05;
 /** A layer looks meant to be N:M when this share of its groups comply and it is not much sparser than N/M (where groups comply by chance). */
 const NM_INTENT_COMPLIANT = 0.9;
 const NM_INTENT_DENSITY = 0.9;
 /** Fan-in is almost constant when one value is shared by this share of the live neurons, but not all. */
 const ALMOST_CONSTANT = 0.9;
 /** Sparse kernels (cuSPARSELt 2:4, condensed rows) pay off from about this many neurons and this fan-in on. */
-export const SMALL_LAYER_SIDE = 256;
+const SMALL_LAYER_SIDE = 256;
 /** Element types sparse tensor cores and the condensed kernels take (TF32 for float32). */
 const ACCELERATED: ReadonlySet<DType> = new Set(['float16', 'bfloat16', 'float32', 'int8', 'float8_e4m3fn', 'float8_e5m2']);
 
@@ -147,7 +147,7 @@ export function lintLayers(all: readonly LayerReport[], neurons: ReadonlyMap<str
         add(
           'zeros-stored-densely',
           'info',
-          `${percent(1 - l.nnz / l.numel)} zeros stored densely: as ${layoutName(storage.smallest, pattern)} it would take ${formatBytes(best)} instead of ${formatBytes(storage.dense)}`,
+          `${percent(1 - l.nnz / l.numel)} zeros stored densely: as ${layoutName(storage.smallest, nm)} it would take ${formatBytes(best)} instead of ${formatBytes(storage.dense)}`,
         );
       }
     }
@@ -182,8 +182,4 @@ function maskBeside(l: LayerReport, byName: ReadonlyMap<string, LayerReport>): L
     if (t && t !== l && t.shape.length === l.shape.length && t.shape.every((d, i) => d === l.shape[i])) return t;
   }
   return undefined;
-}
-
-function layoutName(layout: 'nm' | 'condensed' | 'bitmask' | 'csr' | 'dense', pattern: string): string {
-  return { nm: pattern, condensed: 'condensed rows', bitmask: 'a bitmask', csr: 'CSR', dense: 'dense' }[layout];
 }

@@ -80,14 +80,9 @@ export class OpenCheckpoints implements CheckpointKernels {
   }
 
   async salientCounts(request: SalientCountsRequest, signal?: AbortSignal): Promise<Uint32Array> {
-    return this.usingWeight(request, (weight) => {
-      const numel = numelOf(weight.shape);
-      const values = async function* () {
-        for await (const chunk of tensorChunks(weight.source, weight.dtype, numel, CHUNK_ELEMENTS, signal))
-          yield { values: decodeToFloat64(weight.dtype, chunk.bytes, chunk.count), first: chunk.first, count: chunk.count };
-      };
-      return salientPerRow(values, new NeuronView(weight.shape, weight.layout), request.n);
-    });
+    return this.usingWeight(request, (weight) =>
+      salientPerRow(() => valueChunks(weight, signal), new NeuronView(weight.shape, weight.layout), request.n),
+    );
   }
 
   /** Both checkpoints analysed, their tensors matched by name (or `request.renames`) and compared position by position. */
@@ -175,16 +170,20 @@ function release(entry: OpenEntry): void {
   );
 }
 
+/** A tensor's values as float64, chunk by chunk in storage order. */
+async function* valueChunks(t: TensorEntry, signal?: AbortSignal): AsyncGenerator<{ values: Float64Array; first: number; count: number }> {
+  for await (const chunk of tensorChunks(t.source, t.dtype, numelOf(t.shape), CHUNK_ELEMENTS, signal))
+    yield { values: decodeToFloat64(t.dtype, chunk.bytes, chunk.count), first: chunk.first, count: chunk.count };
+}
+
 /** Two tensors of one shape read in step, chunk by chunk. */
 async function compareValues(a: TensorEntry, b: TensorEntry, signal?: AbortSignal): Promise<ValueChanges> {
   const changes = new ValueChanges();
-  const numel = numelOf(a.shape);
-  const chunksB = tensorChunks(b.source, b.dtype, numel, CHUNK_ELEMENTS, signal);
-  for await (const chunk of tensorChunks(a.source, a.dtype, numel, CHUNK_ELEMENTS, signal)) {
-    const valuesA = decodeToFloat64(a.dtype, chunk.bytes, chunk.count);
+  const chunksB = valueChunks(b, signal);
+  for await (const chunk of valueChunks(a, signal)) {
     const next = await chunksB.next();
     if (next.done || next.value.count !== chunk.count) throw new Error(`${b.name}: its chunks do not line up with ${a.name}'s`);
-    changes.add(valuesA, decodeToFloat64(b.dtype, next.value.bytes, next.value.count), chunk.count);
+    changes.add(chunk.values, next.value.values, chunk.count);
   }
   return changes;
 }

@@ -18,6 +18,11 @@ export interface LayerStorage {
   readonly smallest: 'dense' | 'csr' | 'bitmask' | 'nm' | 'condensed';
 }
 
+/** How outputs name a layout: the N:M pattern as written ("2:4"), the others by their names. */
+export function layoutName(layout: LayerStorage['smallest'], nm: NmPattern): string {
+  return layout === 'nm' ? `${nm.n}:${nm.m}` : { dense: 'dense', condensed: 'condensed', bitmask: 'bitmask', csr: 'CSR' }[layout];
+}
+
 export interface StorageEstimate {
   readonly layers: readonly LayerStorage[];
   /** Sums over the weight layers; for nm and condensed a layer they do not apply to counts as dense. */
