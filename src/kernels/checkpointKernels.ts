@@ -1,3 +1,4 @@
+import type { ChangeTiles } from '../core/analysis/changeTiles';
 import type { CheckpointDiff } from '../core/analysis/diff';
 import type { CheckpointAnalysis } from '../core/analysis/report';
 import type { ViewWindow } from '../core/neuronView';
@@ -43,6 +44,13 @@ export interface DiffRequest {
 export type TensorHeatmapRequest = CheckpointKey &
   ViewWindow & { readonly tensor: string; readonly width: number; readonly height: number; readonly zeroThreshold: number };
 export type TensorWindowRequest = CheckpointKey & ViewWindow & { readonly tensor: string };
+/** Where a weight of A changed in B (tensors of one shape and layout), downsampled like a heatmap. */
+export type ChangeTilesRequest = ViewWindow & {
+  readonly a: CheckpointKey & { readonly tensor: string };
+  readonly b: CheckpointKey & { readonly tensor: string };
+  readonly width: number;
+  readonly height: number;
+};
 /** The top-`n` |w| of a weight, counted per output neuron (SRigL's salient weights). */
 export type SalientCountsRequest = CheckpointKey & { readonly tensor: string; readonly n: number };
 
@@ -58,6 +66,7 @@ export interface CheckpointKernels {
   tensorWeightWindow(request: TensorWindowRequest, signal?: AbortSignal): Promise<Float32Array>;
   salientCounts(request: SalientCountsRequest, signal?: AbortSignal): Promise<Uint32Array>;
   diffFiles(request: DiffRequest, options?: { signal?: AbortSignal }): Promise<CheckpointDiff>;
+  changeTiles(request: ChangeTilesRequest, signal?: AbortSignal): Promise<ChangeTiles>;
   /** Lets go of a checkpoint no view shows any more. */
   closeCheckpoint(key: CheckpointKey): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type {
   AnalyseOptions,
   AnalyseRequest,
+  ChangeTilesRequest,
   CheckpointKernels,
   CheckpointKey,
   DiffRequest,
@@ -17,6 +18,7 @@ import { matchTensors, pairFigures, sameShape, ValueChanges, type CheckpointDiff
 import { openCheckpoint } from '../formats/registry';
 import { NeuronView, type ViewWindow } from '../neuronView';
 import { salientPerRow } from './ablation';
+import { changeTiles, type ChangeTiles } from './changeTiles';
 import { applyRoleOverrides, unusedRoleOverrides } from '../roles/roleOverrides';
 import { analyseCheckpoint } from './report';
 
@@ -32,6 +34,7 @@ export function checkpointKernelsOn(kernels: ScanKernels, openFile?: (path: stri
     tensorWeightWindow: (request, signal) => open.tensorWeightWindow(request, signal),
     salientCounts: (request, signal) => open.salientCounts(request, signal),
     diffFiles: (request, options) => open.diffFiles(request, options),
+    changeTiles: (request, signal) => open.changeTiles(request, signal),
     closeCheckpoint: (key) => open.closeCheckpoint(key),
   };
 }
@@ -103,6 +106,19 @@ export class OpenCheckpoints implements CheckpointKernels {
           else layers.push({ ...figures, ...(await compareValues(ta, tb, options.signal)).result(la.nnz) });
         }
         return { fileA: a.file, fileB: b.file, layers, onlyA, onlyB };
+      }),
+    );
+  }
+
+  async changeTiles(request: ChangeTilesRequest, signal?: AbortSignal): Promise<ChangeTiles> {
+    return this.usingWeight(request.a, (a) =>
+      this.usingWeight(request.b, (b) => {
+        if (!sameShape(a.shape, b.shape) || a.layout.outAxis !== b.layout.outAxis || a.layout.inAxis !== b.layout.inAxis) {
+          throw new Error(
+            `${a.name} [${a.shape.join(', ')}] and ${b.name} [${b.shape.join(', ')}] are not laid out alike: no position-by-position changes`,
+          );
+        }
+        return changeTiles(a, b, windowOf(request), request.width, request.height, signal);
       }),
     );
   }

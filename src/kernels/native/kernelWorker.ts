@@ -97,6 +97,7 @@ const checkpointMethods: MethodImplementations<CheckpointMethods> = {
   tensorWeightWindow: (request, { signal }) => checkpoints.tensorWeightWindow(request, signal),
   salientCounts: (request, { signal }) => checkpoints.salientCounts(request, signal),
   diffFiles: (request, { signal }) => checkpoints.diffFiles(request, { signal }),
+  changeTiles: (request, { signal }) => checkpoints.changeTiles(request, signal),
   async closeCheckpoint(key) {
     await checkpoints.closeCheckpoint(key);
     return null;

@@ -79,6 +79,7 @@ function workerCheckpoints(worker: WorkerProcess, openDeadlineMs: number): Check
     tensorWeightWindow: (request, signal) => worker.cooperative('tensorWeightWindow', request, options(signal)).catch(rethrow),
     salientCounts: (request, signal) => worker.cooperative('salientCounts', request, options(signal)).catch(rethrow),
     diffFiles: (request, { signal } = {}) => worker.cooperative('diffFiles', request, options(signal)).catch(rethrow),
+    changeTiles: (request, signal) => worker.cooperative('changeTiles', request, options(signal)).catch(rethrow),
     async closeCheckpoint(key) {
       await worker.cooperative('closeCheckpoint', key, options());
     },

@@ -3,8 +3,10 @@
  * request/reply handler of src/rpc. One worker process opens checkpoints and runs addon calls
  * (scans, heatmaps, masks); another of the same script runs long jobs, so neither waits for the other.
  */
+import type { ChangeTiles } from '../../core/analysis/changeTiles';
 import type { CheckpointDiff } from '../../core/analysis/diff';
 import type {
+  ChangeTilesRequest,
   DiffRequest,
   AnalyseProgress,
   AnalyseRequest,
@@ -43,6 +45,7 @@ export type CheckpointMethods = {
   readonly tensorWeightWindow: { readonly params: TensorWindowRequest; readonly result: Float32Array };
   readonly salientCounts: { readonly params: SalientCountsRequest; readonly result: Uint32Array };
   readonly diffFiles: { readonly params: DiffRequest; readonly result: CheckpointDiff };
+  readonly changeTiles: { readonly params: ChangeTilesRequest; readonly result: ChangeTiles };
   readonly closeCheckpoint: { readonly params: CheckpointKey; readonly result: null };
 };
 

@@ -1,7 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import type { CheckpointDiff } from '../../../src/core/analysis/diff';
-import { fixture, makeTempDir, runCli } from '../../helpers/fixtures';
+import type { ViewWindow } from '../../../src/core/neuronView';
+import { matcherOf, type RoleOverrides } from '../../../src/core/roles/roleOverrides';
+import { createKernels } from '../../../src/kernels/createKernels';
+import type { Kernels } from '../../../src/kernels/kernels';
+import { fixture, makeTempDir, REPO, runCli } from '../../helpers/fixtures';
 import { safetensorsOf } from '../../helpers/writers';
 
 /** Figures computed with numpy by scripts/fixtures/make_diff_expected.py from the safetensors files. */
@@ -145,5 +149,64 @@ describe('sparsity-lens diff', function () {
     const one = runCli(['diff', fixture('digits_mlp.safetensors')]);
     assert.equal(one.code, 2);
     assert.match(one.stderr, /^error: diff takes exactly two files, A and B/);
+  });
+});
+
+/** Change cells computed with numpy by scripts/fixtures/make_diff_expected.py. */
+interface ExpectedChangeTiles {
+  readonly a: string;
+  readonly b: string;
+  readonly tensor: string;
+  readonly layout: 'out,in' | 'in,out';
+  readonly window: ViewWindow;
+  readonly width: number;
+  readonly height: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly turnedOn: number[];
+  readonly turnedOff: number[];
+  readonly keptBoth: number[];
+}
+
+describe('change cells of a weight between two checkpoints (the editor’s comparison heatmap)', function () {
+  this.timeout(60_000);
+  let kernels: Kernels;
+  before(() => (kernels = createKernels({ backend: 'native', root: REPO })));
+  after(() => kernels.dispose());
+  const windows = JSON.parse(readFileSync(fixture('diff', 'change_tiles.json'), 'utf8')) as ExpectedChangeTiles[];
+
+  for (const e of windows) {
+    it(`${e.a} → ${e.b} ${e.tensor} read as [${e.layout}], ${e.width} × ${e.height} cells: each cell's share turned on, off and kept`, async () => {
+      const roles: RoleOverrides = [{ pattern: e.tensor, matcher: matcherOf(e.tensor), role: 'linear', layout: e.layout }];
+      const tiles = await kernels.changeTiles({
+        a: { file: fixture(`${e.a}.safetensors`), roles, tensor: e.tensor },
+        b: { file: fixture(`${e.b}.onnx`), roles, tensor: e.tensor },
+        ...e.window,
+        width: e.width,
+        height: e.height,
+      });
+      assert.deepEqual([tiles.rows, tiles.cols], [e.rows, e.cols]);
+      for (const key of ['turnedOn', 'turnedOff', 'keptBoth'] as const) {
+        const got = Array.from(tiles[key]);
+        assert.equal(got.length, e[key].length, key);
+        got.forEach((v, i) => assert.ok(Math.abs(v - e[key][i]) < 1e-6, `${key}[${i}]: ${v} vs ${e[key][i]}`));
+      }
+    });
+  }
+
+  it('tensors of different shapes have no position-by-position changes: a clear error', async () => {
+    await assert.rejects(
+      kernels.changeTiles({
+        a: { file: fixture('digits_mlp.safetensors'), roles: [], tensor: 'fc1.weight' },
+        b: { file: fixture('digits_mlp.safetensors'), roles: [], tensor: 'fc2.weight' },
+        rowStart: 0,
+        rowEnd: 10,
+        colStart: 0,
+        colEnd: 10,
+        width: 4,
+        height: 4,
+      }),
+      /fc1\.weight \[256, 64\] and fc2\.weight \[128, 256\] are not laid out alike/,
+    );
   });
 });
