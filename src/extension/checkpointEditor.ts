@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import { planRequestOf, planWithAblation } from '../core/analysis/checkpointPlan';
+import type { CheckpointDiff } from '../core/analysis/diff';
 import { PlanError } from '../core/analysis/plan';
 import type { CheckpointKey } from '../kernels/checkpointKernels';
 import { MessageHandler } from '../rpc/messageHandler';
@@ -43,6 +44,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private readonly selected = new vscode.EventEmitter<{ uri: vscode.Uri; layer: string }>();
   /** Layers to select in editors still opening (from the tree or Show Layer Heatmap). */
   private readonly pendingSelect = new Map<string, string>();
+  /** The checkpoint each editor is compared with ("Compare with…"), and the diff shown. */
+  private readonly comparisons = new Map<string, { readonly b: vscode.Uri; readonly diff: CheckpointDiff }>();
   readonly onDidSelectLayer = this.selected.event;
 
   constructor(
@@ -73,17 +76,27 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     const channel: Channel = new MessageHandler<HostMethods, Record<never, never>, FromWebview, ToWebview>(
       (message) => void webview.postMessage(message),
       {
-        heatmap: async ({ layer, window, width, height }, { signal }) => {
-          // Never more cells than the setting allows, whatever the webview asks for.
-          const scale = Math.min(1, Math.sqrt(this.analyses.currentSettings.maxHeatmapCells / Math.max(1, width * height)));
-          return this.analyses.kernels.tensorHeatmap(
+        heatmap: async ({ layer, window, width, height }, { signal }) =>
+          this.analyses.kernels.tensorHeatmap(
             {
               ...(await this.keyOf(uri)),
               tensor: layer,
               ...window,
-              width: Math.max(1, Math.floor(width * scale)),
-              height: Math.max(1, Math.floor(height * scale)),
+              ...this.cappedCells(width, height),
               zeroThreshold: this.analyses.currentSettings.zeroThreshold,
+            },
+            signal,
+          ),
+        changeTiles: async ({ layer, window, width, height }, { signal }) => {
+          const comparison = this.comparisons.get(key);
+          const pair = comparison?.diff.layers.find((l) => l.name === layer);
+          if (!comparison || !pair) throw new Error(`the comparison has no tensor ${layer}`);
+          return this.analyses.kernels.changeTiles(
+            {
+              a: { ...(await this.keyOf(uri)), tensor: layer },
+              b: { file: comparison.b.fsPath, roles: this.analyses.currentSettings.layerRoles, tensor: pair.nameB ?? layer },
+              ...window,
+              ...this.cappedCells(width, height),
             },
             signal,
           );
@@ -108,6 +121,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       {
         ready: () => void this.sendInit(uri, channel),
         selected: ({ layer }) => this.selected.fire({ uri, layer }),
+        closeComparison: () => this.comparisons.delete(key),
       },
     );
     if (!this.panels.has(key)) this.panels.set(key, new Map());
@@ -151,6 +165,26 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     channel.notify('select', { layer });
   }
 
+  /** Shows in the editor of `uri` (opened if need be) its comparison with checkpoint `b`. */
+  async compare(uri: vscode.Uri, b: vscode.Uri, diff: CheckpointDiff): Promise<void> {
+    this.comparisons.set(uri.toString(), { b, diff });
+    const open = [...(this.panels.get(uri.toString()) ?? [])];
+    if (open.length === 0) {
+      // The editor's first `init` is followed by the comparison.
+      await vscode.commands.executeCommand('vscode.openWith', uri, CheckpointEditorProvider.viewTypeFor(uri));
+      return;
+    }
+    const [panel, channel] = open[0];
+    panel.reveal();
+    channel.notify('compare', { diff });
+  }
+
+  /** Never more cells than the setting allows, whatever the webview asks for. */
+  private cappedCells(width: number, height: number): { width: number; height: number } {
+    const scale = Math.min(1, Math.sqrt(this.analyses.currentSettings.maxHeatmapCells / Math.max(1, width * height)));
+    return { width: Math.max(1, Math.floor(width * scale)), height: Math.max(1, Math.floor(height * scale)) };
+  }
+
   /** How the kernels find the checkpoint of `uri`: as its analysis read it. */
   private async keyOf(uri: vscode.Uri): Promise<CheckpointKey> {
     return (this.analyses.find(uri) ?? (await this.analyses.get(uri))).key;
@@ -170,6 +204,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         },
         ...(select ? { select } : {}),
       });
+      const comparison = this.comparisons.get(uri.toString());
+      if (comparison) channel.notify('compare', { diff: comparison.diff });
     } catch (e) {
       if (e instanceof vscode.CancellationError) {
         channel.notify('failed', { message: 'Analysis cancelled. Reopen the file to analyse it.' });

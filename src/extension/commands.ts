@@ -3,7 +3,6 @@ import * as vscode from 'vscode';
 import { parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { weightStructure } from '../core/analysis/problems';
-import { formatDiffMarkdown } from '../core/analysis/diff';
 import { formatReportMarkdown } from '../core/analysis/reportText';
 import { printable } from '../core/errors';
 import { CHECKPOINT_EXTENSIONS } from '../core/formats/registry';
@@ -193,7 +192,10 @@ async function checkNm(ctx: CommandContext, arg?: unknown, patternArg?: unknown)
   await previewReport(ctx, uri, formatReportMarkdown(report), `.${pattern.n}-${pattern.m}`);
 }
 
-/** Compares a checkpoint with a second one (args: A, B; B picked in a dialog when absent) and previews the diff. */
+/**
+ * Compares a checkpoint with a second one (args: A, B; B picked in a dialog when absent) and shows
+ * the comparison in A's checkpoint editor.
+ */
 async function compareWith(ctx: CommandContext, arg?: unknown, otherArg?: unknown): Promise<void> {
   const a = await requireTarget(ctx, arg);
   if (!a) return;
@@ -223,10 +225,5 @@ async function compareWith(ctx: CommandContext, arg?: unknown, otherArg?: unknow
       { signal },
     ),
   );
-  await previewReport(
-    ctx,
-    a,
-    formatDiffMarkdown({ ...diff, fileA: vscode.workspace.asRelativePath(a), fileB: vscode.workspace.asRelativePath(b) }),
-    `.vs.${path.basename(b.fsPath)}`,
-  );
+  await ctx.editor.compare(a, b, { ...diff, fileA: vscode.workspace.asRelativePath(a), fileB: vscode.workspace.asRelativePath(b) });
 }

@@ -1,5 +1,4 @@
-import type { ChangeTiles } from '../core/analysis/changeTiles';
-import type { CheckpointDiff } from '../core/analysis/diff';
+import type { ChangeTiles, CheckpointDiff } from '../core/analysis/diff';
 import type { CheckpointAnalysis } from '../core/analysis/report';
 import type { ViewWindow } from '../core/neuronView';
 import type { NmPattern } from '../core/nmPattern';

@@ -4,6 +4,7 @@
  * extension tells it what to draw.
  */
 import type { CheckpointPlan } from '../core/analysis/checkpointPlan';
+import type { ChangeTiles, CheckpointDiff } from '../core/analysis/diff';
 import type { Distribution } from '../core/analysis/plan';
 import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
 import type { ViewWindow } from '../core/neuronView';
@@ -18,6 +19,11 @@ export type HostMethods = {
   };
   /** The signed weights of a small window (high zoom), row-major; at most MAX_VALUES_WINDOW of them. */
   readonly weightWindow: { readonly params: { readonly layer: string; readonly window: ViewWindow }; readonly result: Float32Array };
+  /** Where a weight changed from this checkpoint to the compared one, downsampled like `heatmap`. */
+  readonly changeTiles: {
+    readonly params: { readonly layer: string; readonly window: ViewWindow; readonly width: number; readonly height: number };
+    readonly result: ChangeTiles;
+  };
   /** A density plan of the checkpoint (as `sparsity-lens plan`), or why it cannot be made. */
   readonly plan: {
     readonly params: { readonly distribution: Distribution; readonly sparsity: string };
@@ -37,6 +43,8 @@ export type ToWebview = {
     readonly select?: string;
   };
   readonly select: { readonly layer: string };
+  /** Show a comparison of this checkpoint (A) with another (B); `fileA` and `fileB` are labels. */
+  readonly compare: { readonly diff: CheckpointDiff };
   /** The analysis failed or was cancelled: one sentence for the user. */
   readonly failed: { readonly message: string };
 };
@@ -46,6 +54,8 @@ export type FromWebview = {
   readonly ready: null;
   /** The user selected a layer in the webview (the tree follows). */
   readonly selected: { readonly layer: string };
+  /** The user closed the comparison. */
+  readonly closeComparison: null;
 };
 
 /** Most weights a `weightWindow` reply carries; larger windows get heatmap cells. */

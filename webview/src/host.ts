@@ -10,7 +10,8 @@ declare function acquireVsCodeApi(): VsCodeApi;
 
 export type SortKey =
   'status' | 'name' | 'shape' | 'dtype' | 'role' | 'sparsity' | 'fanMin' | 'fanMean' | 'fanMax' | 'constant' | 'nm' | 'storage';
-export type ColourMode = 'density' | 'magnitude';
+/** How heatmap cells are coloured; 'changes' only while a comparison is shown. */
+export type ColourMode = 'density' | 'magnitude' | 'changes';
 
 /** A zoom window in weight coordinates (fractional: the view need not start on a weight). */
 export interface SavedView {

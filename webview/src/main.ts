@@ -16,10 +16,12 @@ import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 import type { SparsityReport } from '../../src/core/analysis/report';
 import { MessageHandler } from '../../src/rpc/messageHandler';
 import type { FromWebview, HostMethods, ToWebview } from '../../src/webview/protocol';
+import type { CheckpointDiff } from '../../src/core/analysis/diff';
 import { DensityChart, FanInHistogram, NmChart } from './charts';
+import { ComparisonSection } from './comparison';
 import { clear, codicon, h } from './dom';
 import { formatBytes as bytes } from '../../src/core/checkpoint';
-import { count, percent, shape } from './format';
+import { basename, count, percent, shape } from './format';
 import { HeatmapView } from './heatmap';
 import { getState, post, saveView, updateState } from './host';
 import { LayerTable } from './layerTable';
@@ -47,6 +49,15 @@ class App {
   private readonly heatmap: HeatmapView;
   private table: LayerTable | null = null;
   private planSection: PlanSection | null = null;
+  private readonly comparison = new ComparisonSection({
+    labelOf: (name) => this.layers.find((l) => l.report.name === name)?.label ?? name,
+    onSelect: (name) => this.select(name, 'user', true),
+    onClose: () => {
+      this.comparison.show(null);
+      this.heatmap.setComparison(null);
+      this.host.notify('closeComparison', null);
+    },
+  });
   private readonly tableSlot = h('div', { class: 'table-slot' });
   private readonly tableCount = h('span', { class: 'table-count' });
   private readonly detailHeader = h('div', { class: 'detail-header' });
@@ -63,11 +74,12 @@ class App {
     this.heatmap = new HeatmapView(this.theme, {
       fetchTiles: (layer, window, width, height) => host.request('heatmap', { layer, window, width, height }),
       fetchValues: (layer, window) => host.request('weightWindow', { layer, window }),
+      fetchChanges: (layer, window, width, height) => host.request('changeTiles', { layer, window, width, height }),
       onViewChange: (layer, view) => saveView(layer, view),
       onModeChange: (mode) => updateState({ mode }),
     });
     const saved = getState();
-    if (saved.mode) this.heatmap.setMode(saved.mode);
+    if (saved.mode && saved.mode !== 'changes') this.heatmap.setMode(saved.mode);
     clear(root);
     root.appendChild(
       h(
@@ -83,6 +95,18 @@ class App {
   /** The host selected a layer (from the tree or a command). */
   selectFromHost(layer: string): void {
     if (this.layers.some((l) => l.report.name === layer)) this.select(layer, 'host', true);
+  }
+
+  /** Shows the comparison with another checkpoint, and its changes in the heatmap. */
+  compare(diff: CheckpointDiff): void {
+    if (!this.table) return; // the host sends it after init
+    this.comparison.show(diff);
+    this.comparison.setSelected(this.selected?.report.name);
+    const comparable = diff.layers.filter((l) => l.turnedOn !== null).map((l) => l.name);
+    this.heatmap.setComparison({ label: basename(diff.fileB), layers: new Set(comparable) }, true);
+    const current = this.selected?.report.name;
+    if (comparable.length && (!current || !comparable.includes(current))) this.select(comparable[0], 'user', true);
+    this.comparison.element.scrollIntoView({ block: 'nearest' });
   }
 
   /** The analysis failed (before init) or was cancelled. */
@@ -207,6 +231,7 @@ class App {
     this.root.append(
       this.banner,
       this.summarySlot,
+      this.comparison.element,
       overview,
       this.planSection.element,
       h('div', { class: 'main-grid' }, layersSection, detailSection),
@@ -221,6 +246,7 @@ class App {
     const layer = this.layers.find((l) => l.report.name === name);
     if (!layer) return;
     this.table?.select(name, false, true);
+    this.comparison.setSelected(name);
     this.densityChart.setSelected(name, this.theme);
     this.nmChart.setSelected(name, this.theme);
     updateState({ selected: name });
@@ -306,6 +332,7 @@ const host: HostChannel = new MessageHandler<Record<never, never>, HostMethods, 
   {
     init: (msg) => app.init(msg),
     select: ({ layer }) => app.selectFromHost(layer),
+    compare: ({ diff }) => app.compare(diff),
     failed: ({ message }) => app.showBanner(message),
   },
 );

@@ -33,6 +33,7 @@ export interface Theme {
     readonly blue: Rgba;
     readonly orange: Rgba;
     readonly red: Rgba;
+    readonly green: Rgba;
     readonly purple: Rgba;
     readonly border: Rgba;
   };
@@ -116,6 +117,7 @@ export function readTheme(): Theme {
     blue: resolve('--vscode-charts-blue', light ? '#1a85ff' : '#3794ff'),
     orange: resolve('--vscode-charts-orange', light ? '#d18616' : '#d18616'),
     red: resolve('--vscode-charts-red', light ? '#e51400' : '#f14c4c'),
+    green: resolve('--vscode-charts-green', light ? '#388a34' : '#89d185'),
     purple: resolve('--vscode-charts-purple', light ? '#652d90' : '#b180d7'),
     border: resolve('--vscode-panel-border', light ? '#e5e5e5' : '#2b2b2b'),
   };
@@ -130,7 +132,7 @@ export function readTheme(): Theme {
     blue: css(rgba.blue),
     orange: css(rgba.orange),
     red: css(rgba.red),
-    green: v('--vscode-charts-green', light ? '#388a34' : '#89d185'),
+    green: css(rgba.green),
     purple: css(rgba.purple),
     yellow: v('--vscode-charts-yellow', light ? '#bf8803' : '#cca700'),
     selection: v('--vscode-list-activeSelectionBackground', light ? '#e8e8e8' : '#04395e'),

@@ -2,24 +2,12 @@ import { numelOf, type TensorEntry } from '../checkpoint';
 import { decodeToFloat64, DTYPE_BITS } from '../dtype';
 import { NeuronView, type ViewWindow } from '../neuronView';
 import { CHUNK_ELEMENTS, readSpan, tensorChunks } from '../tensorBytes';
-
-/**
- * Where a weight changed between checkpoint A and checkpoint B, downsampled like the mask heatmap:
- * per cell, the share of its positions turned on (zero in A, non-zero in B), turned off, and
- * non-zero in both. The rest were zero in both.
- */
-export interface ChangeTiles {
-  readonly rows: number;
-  readonly cols: number;
-  readonly turnedOn: Float32Array;
-  readonly turnedOff: Float32Array;
-  readonly keptBoth: Float32Array;
-}
+import type { ChangeTiles } from './diff';
 
 type Weight = Pick<TensorEntry, 'name' | 'shape' | 'dtype' | 'source'> & Required<Pick<TensorEntry, 'layout'>>;
 
 /**
- * The change cells of `window` of two weights of one shape and layout, at most width × height of
+ * The change cells of window `win` of two weights of one shape and layout, at most width × height of
  * them; cell (i, j) covers the same rows and columns as the mask heatmap's (rowStart + ⌊i·R/H⌋ …).
  * Zero is exact zero (−0.0 included), as the diff counts it. Reads only the storage span the
  * window covers.
@@ -27,18 +15,18 @@ type Weight = Pick<TensorEntry, 'name' | 'shape' | 'dtype' | 'source'> & Require
 export async function changeTiles(
   a: Weight,
   b: Weight,
-  window: ViewWindow,
+  win: ViewWindow,
   width: number,
   height: number,
   signal?: AbortSignal,
 ): Promise<ChangeTiles> {
   const view = new NeuronView(a.shape, a.layout);
-  view.checkWindow(window);
+  view.checkWindow(win);
   if (!(Number.isInteger(width) && Number.isInteger(height) && width >= 1 && height >= 1)) {
     throw new RangeError(`a heatmap of ${width}×${height} cells is not possible`);
   }
-  const windowRows = window.rowEnd - window.rowStart;
-  const windowCols = window.colEnd - window.colStart;
+  const windowRows = win.rowEnd - win.rowStart;
+  const windowCols = win.colEnd - win.colStart;
   const rows = Math.min(height, windowRows);
   const cols = Math.min(width, windowCols);
   // The cell of each row and column offset: the largest i with ⌊i·R/H⌋ ≤ offset.
@@ -50,8 +38,8 @@ export async function changeTiles(
   const off = new Uint32Array(rows * cols);
   const kept = new Uint32Array(rows * cols);
 
-  const first = view.index(window.rowStart, window.colStart);
-  const last = view.index(window.rowEnd - 1, window.colEnd - 1);
+  const first = view.index(win.rowStart, win.colStart);
+  const last = view.index(win.rowEnd - 1, win.colEnd - 1);
   // Both sides in the same pieces, whatever their dtypes.
   const whole = DTYPE_BITS[a.dtype] < 8 || DTYPE_BITS[b.dtype] < 8;
   const chunksB = spanValues(b, first, last, whole, signal);
@@ -65,8 +53,8 @@ export async function changeTiles(
     for (let i = 0; i < x.length; i++) {
       if (x[i] === 0 && y[i] === 0) continue;
       const { row, col } = view.position(chunk.first + i);
-      const r = row - window.rowStart;
-      const c = col - window.colStart;
+      const r = row - win.rowStart;
+      const c = col - win.colStart;
       if (r < 0 || r >= windowRows || c < 0 || c >= windowCols) continue;
       const cell = rowCell[r] * cols + colCell[c];
       if (x[i] !== 0 && y[i] !== 0) kept[cell]++;

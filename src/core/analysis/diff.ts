@@ -28,6 +28,19 @@ export interface LayerDiff {
   readonly nmCompliantB?: number | null;
 }
 
+/**
+ * Where a weight changed between checkpoint A and checkpoint B, downsampled like the mask heatmap:
+ * per cell, the share of its positions turned on (zero in A, non-zero in B), turned off, and
+ * non-zero in both. The rest were zero in both.
+ */
+export interface ChangeTiles {
+  readonly rows: number;
+  readonly cols: number;
+  readonly turnedOn: Float32Array;
+  readonly turnedOff: Float32Array;
+  readonly keptBoth: Float32Array;
+}
+
 /** The JSON of `sparsity-lens diff`: keys may be added, never changed. */
 export interface CheckpointDiff {
   readonly fileA: string;

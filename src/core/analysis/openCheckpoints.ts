@@ -14,11 +14,11 @@ import type { HeatmapTiles, ScanKernels } from '../../kernels/scanKernels';
 import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { decodeToFloat64 } from '../dtype';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
-import { matchTensors, pairFigures, sameShape, ValueChanges, type CheckpointDiff, type LayerDiff } from './diff';
+import { matchTensors, pairFigures, sameShape, ValueChanges, type ChangeTiles, type CheckpointDiff, type LayerDiff } from './diff';
 import { openCheckpoint } from '../formats/registry';
 import { NeuronView, type ViewWindow } from '../neuronView';
 import { salientPerRow } from './ablation';
-import { changeTiles, type ChangeTiles } from './changeTiles';
+import { changeTiles } from './changeTiles';
 import { applyRoleOverrides, unusedRoleOverrides } from '../roles/roleOverrides';
 import { analyseCheckpoint } from './report';
 

@@ -3,8 +3,7 @@
  * request/reply handler of src/rpc. One worker process opens checkpoints and runs addon calls
  * (scans, heatmaps, masks); another of the same script runs long jobs, so neither waits for the other.
  */
-import type { ChangeTiles } from '../../core/analysis/changeTiles';
-import type { CheckpointDiff } from '../../core/analysis/diff';
+import type { ChangeTiles, CheckpointDiff } from '../../core/analysis/diff';
 import type {
   ChangeTilesRequest,
   DiffRequest,

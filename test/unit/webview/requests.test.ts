@@ -1,3 +1,4 @@
+import type { ChangeTiles } from '../../../src/core/analysis/diff';
 import { strict as assert } from 'node:assert';
 import type { ViewWindow as HeatmapWindow } from '../../../src/core/neuronView';
 import { HeatmapRequests, type HeatmapTransport, type TileCells } from '../../../webview/src/heatmap/requests';
@@ -22,6 +23,9 @@ class ManualTransport implements HeatmapTransport {
   }
   fetchValues(_layer: string, window: HeatmapWindow): Promise<Float32Array> {
     return new Promise((resolve, reject) => this.asked.push({ kind: 'values', window, resolve: resolve as (v: unknown) => void, reject }));
+  }
+  fetchChanges(_layer: string, window: HeatmapWindow): Promise<ChangeTiles> {
+    return new Promise((resolve, reject) => this.asked.push({ kind: 'changes', window, resolve: resolve as (v: unknown) => void, reject }));
   }
 }
 

@@ -56,6 +56,9 @@ export class HeatmapView {
   private maxCells = 1 << 18;
   private zeroThreshold = 0;
   private mode: ColourMode = 'density';
+  /** The compared checkpoint: its label, and the layers with a counterpart of the same shape there. */
+  private comparison: { readonly label: string; readonly layers: ReadonlySet<string> } | null = null;
+  private readonly changesRadio: HTMLElement;
 
   /** A saved window to show once the canvas has a size. */
   private pendingView: SavedView | undefined;
@@ -94,11 +97,14 @@ export class HeatmapView {
       h('vscode-toolbar-button', { attrs: { icon, label, title: label }, on: { click: onClick } });
     const radio = (value: ColourMode, label: string): HTMLElement =>
       h('vscode-radio', { attrs: { name: 'heatmap-mode', value, label, checked: value === this.mode }, text: label });
+    this.changesRadio = radio('changes', 'Changes');
+    this.changesRadio.hidden = true;
     this.modeGroup = h(
       'vscode-radio-group',
       { class: 'mode-group', attrs: { 'aria-label': 'Colour cells by' } },
       radio('density', 'Density'),
       radio('magnitude', 'Mean |w|'),
+      this.changesRadio,
     );
     this.modeGroup.addEventListener('change', (ev) => {
       const target = ev.target as HTMLElement & { value?: string; checked?: boolean };
@@ -176,13 +182,41 @@ export class HeatmapView {
   }
 
   setMode(mode: ColourMode, fromUser = false): void {
+    if (mode === 'changes' && !this.comparison) mode = 'density';
+    const switchesData = (mode === 'changes') !== (this.mode === 'changes');
     this.mode = mode;
     for (const radio of Array.from(this.modeGroup.querySelectorAll('vscode-radio'))) {
       (radio as HTMLElement & { checked: boolean }).checked = radio.getAttribute('value') === mode;
     }
     if (fromUser) this.options.onModeChange(mode);
     this.updateLegend();
+    if (switchesData) this.dropTiles();
     this.invalidate();
+  }
+
+  /**
+   * Offers the "Changes" colouring: what changed from this checkpoint to the compared one (`label`),
+   * for the layers that have a counterpart of the same shape there; null takes it away.
+   */
+  setComparison(comparison: { readonly label: string; readonly layers: ReadonlySet<string> } | null, show = false): void {
+    this.comparison = comparison;
+    this.changesRadio.hidden = !comparison;
+    if (comparison && show) this.setMode('changes', true);
+    else if (!comparison && this.mode === 'changes') this.setMode('density', true);
+    else if (this.mode === 'changes') this.dropTiles();
+  }
+
+  /** Forgets the cells in hand and asks again (the data they show changed). */
+  private dropTiles(): void {
+    this.overview = this.detail = null;
+    this.values = null;
+    this.requests.cancelAll();
+    this.error = '';
+    this.scheduleRequest(true);
+  }
+
+  private showsChanges(): boolean {
+    return this.mode === 'changes';
   }
 
   /** Shows `layer` (null: nothing selected); `view` restores a saved zoom window. */
@@ -355,7 +389,13 @@ export class HeatmapView {
     const name = this.layer.report.name;
     const win = vp.visibleWindow();
     this.error = '';
-    if (vp.showsValues(win)) {
+    const changes = this.showsChanges();
+    if (changes && !this.comparison?.layers.has(name)) {
+      this.setLoading(false);
+      this.updateStatus();
+      return;
+    }
+    if (!changes && vp.showsValues(win)) {
       this.requests.cancelTiles(); // cells still in flight are not wanted any more
       if (this.values && contains(this.values.window, win)) {
         this.setLoading(false);
@@ -371,13 +411,14 @@ export class HeatmapView {
     } else {
       this.requests.cancelValues();
       const { width, height } = vp.cellRequest(win, this.maxCells);
-      if (this.detail && sameWindow(this.detail.window, win) && this.detail.cols === width && this.detail.rows === height) {
+      const d = this.detail;
+      if (d && !!d.changes === changes && sameWindow(d.window, win) && d.cols === width && d.rows === height) {
         this.setLoading(false);
         this.updateStatus();
         return;
       }
-      if (this.requests.fetchingTiles(name, win, width, height)) return;
-      this.requests.fetchTiles(name, win, width, height).then(
+      if (this.requests.fetchingTiles(name, win, width, height, changes)) return;
+      this.requests.fetchTiles(name, win, width, height, changes).then(
         (tiles) => this.onTiles(name, tiles),
         (e: unknown) => this.onFailure(e),
       );
@@ -387,7 +428,7 @@ export class HeatmapView {
   }
 
   private onTiles(layer: string, tiles: Tiles): void {
-    if (!this.layer || !this.geo || layer !== this.layer.report.name) return;
+    if (!this.layer || !this.geo || layer !== this.layer.report.name || !!tiles.changes !== this.showsChanges()) return;
     const g = this.geo;
     const w = tiles.window;
     if (w.rowStart === 0 && w.colStart === 0 && w.rowEnd === g.rows && w.colEnd === g.cols) this.overview = tiles;
@@ -454,7 +495,7 @@ export class HeatmapView {
     ctx.save();
     clipToLayer(ctx, vp, t, g);
     const win = vp.visibleWindow();
-    const valuesMode = vp.showsValues(win);
+    const valuesMode = vp.showsValues(win) && !this.showsChanges();
     const colouring = this.colouring();
     if (this.overview) drawTile(ctx, vp, this.images.cells(this.overview, colouring), this.overview.window);
     if (this.detail && this.detail !== this.overview) drawTile(ctx, vp, this.images.cells(this.detail, colouring), this.detail.window);
@@ -470,7 +511,7 @@ export class HeatmapView {
     drawHover(ctx, vp, t, g, this.nm.m, hit, valuesMode && !!this.values, [this.detail, this.overview]);
     ctx.restore();
     drawFanIn(ctx, vp, t, g, hit?.row ?? -1, this.candidates());
-    this.legend.sync(t, this.mode, this.nm, this.singleWeights());
+    this.legend.sync(t, this.mode, this.nm, this.singleWeights(), this.comparison?.label);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -478,7 +519,7 @@ export class HeatmapView {
 
   /** Whether single weights are drawn in the view (false before the canvas has a size). */
   private singleWeights(): boolean {
-    return !!this.geo && this.viewport.width > 0 && this.viewport.showsValues();
+    return !!this.geo && this.viewport.width > 0 && this.viewport.showsValues() && !this.showsChanges();
   }
 
   private updateStatus(): void {
@@ -490,11 +531,15 @@ export class HeatmapView {
     }
     this.status.classList.remove('error');
     const win = this.viewport.visibleWindow();
+    if (this.showsChanges() && !this.comparison?.layers.has(this.layer.report.name)) {
+      this.status.textContent = `No changes to show: ${this.comparison?.label ?? 'the compared checkpoint'} has no tensor of this name and shape.`;
+      return;
+    }
     this.status.textContent = statusText({
       geometry: this.geo,
       nm: this.nm,
       window: win,
-      singleWeights: this.viewport.showsValues(win),
+      singleWeights: this.viewport.showsValues(win) && !this.showsChanges(),
       valuesShown: !!this.values && contains(this.values.window, win),
       violationsInView: this.violationsInView,
       detail: this.detail,
@@ -502,7 +547,7 @@ export class HeatmapView {
   }
 
   private updateLegend(): void {
-    this.legend.update(this.theme, this.mode, this.nm, this.singleWeights());
+    this.legend.update(this.theme, this.mode, this.nm, this.singleWeights(), this.comparison?.label);
   }
 
   private showTooltip(p: Point): void {
@@ -513,7 +558,7 @@ export class HeatmapView {
     const content = describeHit(hit, {
       geometry: g,
       nm: this.nm,
-      values: vp.showsValues() ? this.values : null,
+      values: vp.showsValues() && !this.showsChanges() ? this.values : null,
       tiles: [this.detail, this.overview],
       isZero: this.isZero,
       candidates: this.candidates(),

@@ -278,14 +278,34 @@ export function describeHit(hit: Hit, c: TipContext): { title: string; lines: Ti
       const weights = (cell.r1 - cell.r0) * (cell.c1 - cell.c0);
       if (weights > 1)
         lines.push(['cell', `rows ${range(cell.r0, cell.r1)}, cols ${range(cell.c0, cell.c1)} (${count(weights)} weights)`, 'muted']);
-      lines.push(['density', percent(tile.density[k])]);
-      lines.push(['mean |w|', formatWeight(tile.meanAbs[k])]);
+      if (tile.changes) lines.push(...changeLines(tile.changes, k, weights));
+      else {
+        lines.push(['density', percent(tile.density[k])]);
+        lines.push(['mean |w|', formatWeight(tile.meanAbs[k])]);
+      }
     } else {
       lines.push(['', 'loading…', 'muted']);
     }
   }
   lines.push(['row fan-in', fanText, fanIn === 0 ? 'bad' : undefined]);
   return { title: `Row ${count(hit.row)} · col ${count(hit.col)}`, lines };
+}
+
+/** What changed at a cell of `weights` positions: counts of each kind, or the one position's change. */
+function changeLines(changes: NonNullable<Tiles['changes']>, k: number, weights: number): TipLine[] {
+  const on = Math.round(changes.turnedOn[k] * weights);
+  const off = Math.round(changes.turnedOff[k] * weights);
+  const kept = Math.round(changes.keptBoth[k] * weights);
+  if (weights === 1) {
+    if (on) return [['change', 'turned on (zero before, non-zero now)', 'good']];
+    if (off) return [['change', 'turned off (non-zero before, zero now)', 'bad']];
+    return [['change', kept ? 'kept (non-zero in both)' : 'none (zero in both)', 'muted']];
+  }
+  return [
+    ['turned on', count(on), on ? 'good' : 'muted'],
+    ['turned off', count(off), off ? 'bad' : 'muted'],
+    ['kept', count(kept), 'muted'],
+  ];
 }
 
 /** The tooltip box, placed beside the pointer and kept inside the canvas. */

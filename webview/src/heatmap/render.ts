@@ -31,8 +31,9 @@ interface Image {
 export class TileImages {
   private readonly images = new WeakMap<object, Image>();
 
-  /** Cells coloured by density, or by mean |w| relative to the tile's largest (square-root scale). */
+  /** Cells coloured by density, or by mean |w| relative to the tile's largest (square-root scale), or by change. */
   cells(tile: Tiles, c: Colouring): HTMLCanvasElement {
+    if (tile.changes) return this.changeCells(tile, tile.changes, c);
     return this.paint(tile, tile.cols, tile.rows, c.stamp, (px) => {
       const density = c.mode === 'density';
       let maxMean = 0;
@@ -57,6 +58,33 @@ export class TileImages {
           px[o + 1] = lut[k + 1];
           px[o + 2] = lut[k + 2];
         }
+        px[o + 3] = 255;
+      }
+    });
+  }
+
+  /**
+   * What changed since the compared checkpoint: green where positions turned on, red where they
+   * turned off (blended by their shares when a cell holds both), a faint grey for positions kept
+   * non-zero, the background where both are zero. A cell with any change gets at least a clear tint.
+   */
+  private changeCells(tile: Tiles, changes: NonNullable<Tiles['changes']>, c: Colouring): HTMLCanvasElement {
+    return this.paint(tile, tile.cols, tile.rows, c.stamp, (px) => {
+      const { background: bg, green, red, foreground } = c.theme.rgba;
+      const kept = mix(bg, foreground, 0.22);
+      for (let i = 0; i < tile.rows * tile.cols; i++) {
+        const on = changes.turnedOn[i];
+        const off = changes.turnedOff[i];
+        const both = changes.keptBoth[i];
+        let colour: Rgba = bg;
+        if (on + off > 0) {
+          const hue = mix(red, green, on / (on + off));
+          colour = mix(both > 0 ? kept : bg, hue, 0.45 + 0.55 * Math.sqrt(Math.min(1, (on + off) / (on + off + both))));
+        } else if (both > 0) colour = mix(bg, kept, 0.5 + 0.5 * both);
+        const o = i * 4;
+        px[o] = colour[0];
+        px[o + 1] = colour[1];
+        px[o + 2] = colour[2];
         px[o + 3] = 255;
       }
     });

@@ -51,8 +51,8 @@ export class Legend {
   readonly element = h('div', { class: 'heatmap-legend', attrs: { 'aria-hidden': 'true' } });
   private singleWeights: boolean | null = null;
 
-  /** Rebuilds the legend. */
-  update(t: Theme, mode: ColourMode, nm: NmCounts, singleWeights: boolean): void {
+  /** Rebuilds the legend; `compared` names the checkpoint the changes are counted against. */
+  update(t: Theme, mode: ColourMode, nm: NmCounts, singleWeights: boolean, compared?: string): void {
     const legend = this.element;
     while (legend.firstChild) legend.removeChild(legend.firstChild);
     const swatch = (color: string, label: string, outline = false): HTMLElement => {
@@ -61,7 +61,15 @@ export class Legend {
       else s.style.backgroundColor = color;
       return h('span', { class: 'legend-item' }, s, label);
     };
-    if (singleWeights) {
+    if (mode === 'changes') {
+      legend.append(
+        swatch(t.green, 'turned on'),
+        swatch(t.red, 'turned off'),
+        swatch(css(mix(t.rgba.background, t.rgba.foreground, 0.22)), 'kept'),
+        swatch(t.background, 'zero in both'),
+      );
+      if (compared) legend.title = `Positions changed from this checkpoint to ${compared}`;
+    } else if (singleWeights) {
       legend.append(
         swatch(t.blue, 'w > 0'),
         swatch(t.orange, 'w < 0'),
@@ -80,9 +88,9 @@ export class Legend {
   }
 
   /** Rebuilds the legend when the drawing switched between cells and single weights. */
-  sync(t: Theme, mode: ColourMode, nm: NmCounts, singleWeights: boolean): void {
+  sync(t: Theme, mode: ColourMode, nm: NmCounts, singleWeights: boolean, compared?: string): void {
     if (singleWeights === this.singleWeights) return;
     this.singleWeights = singleWeights;
-    this.update(t, mode, nm, singleWeights);
+    this.update(t, mode, nm, singleWeights, compared);
   }
 }
