@@ -8,6 +8,7 @@ import { MessageHandler } from '../rpc/messageHandler';
 import { MAX_VALUES_WINDOW, type FromWebview, type HostMethods, type ToWebview } from '../webview/protocol';
 import type { Analyses } from './analyses';
 import { userMessage } from './jobs';
+import { layerOfUri } from './problemsPanel';
 
 class CheckpointDocument implements vscode.CustomDocument {
   constructor(
@@ -64,6 +65,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
 
   resolveCustomEditor(document: CheckpointDocument, panel: vscode.WebviewPanel): void {
     const uri = document.uri;
+    // A finding clicked in the Problems panel: its tab is closed at once and the layer shown in the checkpoint's editor.
+    if (layerOfUri(uri)) return;
     const key = uri.toString();
     const webview = panel.webview;
     webview.options = {

@@ -42,7 +42,7 @@ export function activate(context: vscode.ExtensionContext): SparsityLensApi {
       }),
     ),
     createStatusBar(analyses, editor),
-    createProblemsPanel(analyses),
+    createProblemsPanel(analyses, editor),
     ...registerCommands({ output, reports, analyses, editor }),
   );
   return { analyses, tree, editor };

@@ -3,6 +3,7 @@ import type { Lint } from '../core/analysis/lints';
 import { layerLabel } from '../core/analysis/layerLabel';
 import { printable } from '../core/errors';
 import type { Analyses, Analysis } from './analyses';
+import type { CheckpointEditorProvider } from './checkpointEditor';
 
 const SEVERITY: Readonly<Record<Lint['severity'], vscode.DiagnosticSeverity>> = {
   error: vscode.DiagnosticSeverity.Error,
@@ -10,15 +11,37 @@ const SEVERITY: Readonly<Record<Lint['severity'], vscode.DiagnosticSeverity>> = 
   info: vscode.DiagnosticSeverity.Information,
 };
 
+const LAYER_FRAGMENT = 'layer=';
+
 /**
- * The report's "why no speed-up?" findings in the Problems panel, for every analysed checkpoint.
- * A checkpoint has no lines: each finding sits on the line of its layer's index in the report, so
- * the panel lists them in file order.
+ * The resource a layer's findings are filed under: the checkpoint with the layer in the fragment.
+ * VS Code opens a diagnostic's resource when it is clicked but tells a custom editor nothing of
+ * the range, so the layer travels in the URI; the opened tab is then replaced by the checkpoint's
+ * editor showing that layer (`revealLayersOpenedFromProblems`).
  */
-export function diagnosticsOf(analysis: Analysis): vscode.Diagnostic[] {
+export function layerUri(checkpoint: vscode.Uri, layer: string): vscode.Uri {
+  return checkpoint.with({ fragment: LAYER_FRAGMENT + encodeURIComponent(layer) });
+}
+
+/** The checkpoint and layer of a `layerUri`, or undefined for any other URI. */
+export function layerOfUri(uri: vscode.Uri): { checkpoint: vscode.Uri; layer: string } | undefined {
+  if (!uri.fragment.startsWith(LAYER_FRAGMENT)) return undefined;
+  try {
+    return { checkpoint: uri.with({ fragment: '' }), layer: decodeURIComponent(uri.fragment.slice(LAYER_FRAGMENT.length)) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The report's "why no speed-up?" findings in the Problems panel, by layer URI. A checkpoint has
+ * no lines: each finding sits on the line of its layer's index in the report.
+ */
+export function diagnosticsOf(analysis: Analysis): Map<string, { uri: vscode.Uri; diagnostics: vscode.Diagnostic[] }> {
   const index = new Map(analysis.report.layers.map((l, i) => [l.name, i]));
   const labels = new Map(analysis.report.layers.map((l) => [l.name, layerLabel(l)]));
-  return analysis.report.problems.map((p) => {
+  const byLayer = new Map<string, { uri: vscode.Uri; diagnostics: vscode.Diagnostic[] }>();
+  for (const p of analysis.report.problems) {
     const line = index.get(p.layer) ?? 0;
     // The layer's name comes from the file: shown escaped.
     const diagnostic = new vscode.Diagnostic(
@@ -28,18 +51,39 @@ export function diagnosticsOf(analysis: Analysis): vscode.Diagnostic[] {
     );
     diagnostic.source = 'Sparsity Lens';
     diagnostic.code = p.code;
-    return diagnostic;
-  });
+    let entry = byLayer.get(p.layer);
+    if (!entry) byLayer.set(p.layer, (entry = { uri: layerUri(analysis.uri, p.layer), diagnostics: [] }));
+    entry.diagnostics.push(diagnostic);
+  }
+  return byLayer;
 }
 
-/** Keeps the Problems panel in step with the analyses: set when one is made, cleared when it is forgotten. */
-export function createProblemsPanel(analyses: Analyses): vscode.Disposable {
+/**
+ * Keeps the Problems panel in step with the analyses (set when one is made, cleared when it is
+ * forgotten), and turns a click on a finding into the checkpoint's editor showing its layer.
+ */
+export function createProblemsPanel(analyses: Analyses, editor: CheckpointEditorProvider): vscode.Disposable {
   const collection = vscode.languages.createDiagnosticCollection('sparsityLens');
   const update = () => {
     collection.clear();
-    for (const analysis of analyses.list()) collection.set(analysis.uri, diagnosticsOf(analysis));
+    for (const analysis of analyses.list()) {
+      for (const { uri, diagnostics } of diagnosticsOf(analysis).values()) collection.set(uri, diagnostics);
+    }
   };
   const subscription = analyses.onDidChange(update);
   update();
-  return vscode.Disposable.from(subscription, collection);
+  return vscode.Disposable.from(subscription, collection, revealLayersOpenedFromProblems(editor));
+}
+
+/** A tab opened on a `layerUri` (a finding clicked) is closed, and the checkpoint's editor shows the layer. */
+function revealLayersOpenedFromProblems(editor: CheckpointEditorProvider): vscode.Disposable {
+  return vscode.window.tabGroups.onDidChangeTabs(({ opened, changed }) => {
+    for (const tab of [...opened, ...changed]) {
+      const input = tab.input;
+      const uri = input instanceof vscode.TabInputCustom || input instanceof vscode.TabInputText ? input.uri : undefined;
+      const target = uri && layerOfUri(uri);
+      if (!target) continue;
+      void vscode.window.tabGroups.close(tab).then(() => editor.reveal(target.checkpoint, target.layer));
+    }
+  });
 }
