@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { planRequestOf, planWithAblation } from '../core/analysis/checkpointPlan';
+import { planRequestOf, planWithAblation, type CheckpointPlan } from '../core/analysis/checkpointPlan';
 import type { CheckpointDiff } from '../core/analysis/diff';
-import { PlanError } from '../core/analysis/plan';
+import { PlanError, type Distribution } from '../core/analysis/plan';
 import type { CheckpointKey } from '../kernels/checkpointKernels';
 import { MessageHandler } from '../rpc/messageHandler';
 import { MAX_VALUES_WINDOW, type FromWebview, type HostMethods, type ToWebview } from '../webview/protocol';
 import type { Analyses } from './analyses';
 import { userMessage } from './jobs';
 import { layerOfUri } from './problemsPanel';
+
+/** The Plan section's first plan, and the export's when no editor showed one. */
+const DEFAULT_PLAN = { distribution: 'erk', sparsity: '0.9' } as const;
 
 class CheckpointDocument implements vscode.CustomDocument {
   constructor(
@@ -45,6 +48,8 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private readonly selected = new vscode.EventEmitter<{ uri: vscode.Uri; layer: string }>();
   /** Layers to select in editors still opening (from the tree or Show Layer Heatmap). */
   private readonly pendingSelect = new Map<string, string>();
+  /** The plan each editor's Plan section last showed (distribution and sparsity as typed). */
+  private readonly plans = new Map<string, { readonly distribution: Distribution; readonly sparsity: string }>();
   /** The checkpoint each editor is compared with ("Compare with…"), and the diff shown. */
   private readonly comparisons = new Map<string, { readonly b: vscode.Uri; readonly diff: CheckpointDiff }>();
   readonly onDidSelectLayer = this.selected.event;
@@ -111,9 +116,9 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         },
         plan: async ({ distribution, sparsity }, { signal }) => {
           try {
-            const request = planRequestOf({ sparsity, distribution });
-            const analysis = this.analyses.find(uri) ?? (await this.analyses.get(uri));
-            return { plan: await planWithAblation(analysis, request, this.analyses.kernels, analysis.key, signal) };
+            const plan = await this.planFor(uri, { distribution, sparsity }, signal);
+            this.plans.set(key, { distribution, sparsity });
+            return { plan };
           } catch (e) {
             // The messages name the CLI's options (--sparsity …): here they are fields.
             if (e instanceof PlanError) return { error: e.message.replace(/^--(\w)/, (_, c: string) => c.toUpperCase()) };
@@ -180,6 +185,22 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     const [panel, channel] = open[0];
     panel.reveal();
     channel.notify('compare', { diff });
+  }
+
+  /**
+   * The density plan of `uri` (with ablation candidates): as asked, else as its editor's Plan
+   * section last showed it, else the section's default (ERK at sparsity 0.9). Throws PlanError
+   * for a sparsity or checkpoint the planner refuses.
+   */
+  async planFor(
+    uri: vscode.Uri,
+    asked?: { readonly distribution: Distribution; readonly sparsity: string },
+    signal?: AbortSignal,
+  ): Promise<CheckpointPlan> {
+    const { distribution, sparsity } = asked ?? this.plans.get(uri.toString()) ?? DEFAULT_PLAN;
+    const request = planRequestOf({ sparsity, distribution });
+    const analysis = this.analyses.find(uri) ?? (await this.analyses.get(uri));
+    return planWithAblation(analysis, request, this.analyses.kernels, analysis.key, signal);
   }
 
   /** Never more cells than the setting allows, whatever the webview asks for. */

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
+import { PlanError } from '../core/analysis/plan';
 import { weightStructure } from '../core/analysis/problems';
 import { formatReportMarkdown } from '../core/analysis/reportText';
 import { printable } from '../core/errors';
@@ -98,9 +99,9 @@ async function showReport(ctx: CommandContext, arg?: unknown): Promise<void> {
 }
 
 const EXPORT_FORMATS: readonly { label: string; format: ExportFormat; extension: string; description: string }[] = [
-  { label: 'JSON', format: 'json', extension: 'json', description: 'the CLI’s --json schema' },
-  { label: 'CSV', format: 'csv', extension: 'csv', description: 'one row per tensor' },
-  { label: 'Markdown', format: 'markdown', extension: 'md', description: 'summary and table' },
+  { label: 'JSON', format: 'json', extension: 'json', description: 'the CLI’s --json schema, with the plan' },
+  { label: 'CSV', format: 'csv', extension: 'csv', description: 'one row per tensor, with its planned density and k' },
+  { label: 'Markdown', format: 'markdown', extension: 'md', description: 'summary, table and plan' },
 ];
 
 /** Exports the report; args (for tests and keybindings): uri, format, destination uri. */
@@ -112,6 +113,11 @@ async function exportReport(ctx: CommandContext, arg?: unknown, formatArg?: unkn
     (await vscode.window.showQuickPick(EXPORT_FORMATS, { title: 'Export the sparsity report as', placeHolder: 'Format' }));
   if (!choice) return;
   const { report } = await ctx.analyses.get(uri);
+  // The plan the editor shows (ERK at 0.9 until the user picks another); none where none can be made.
+  const plan = await ctx.editor.planFor(uri).catch((e: unknown) => {
+    if (e instanceof PlanError) return undefined;
+    throw e;
+  });
   const target =
     destination instanceof vscode.Uri
       ? destination
@@ -120,7 +126,7 @@ async function exportReport(ctx: CommandContext, arg?: unknown, formatArg?: unkn
           filters: { [choice.label]: [choice.extension] },
         });
   if (!target) return;
-  await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(formatReport(report, choice.format)));
+  await vscode.workspace.fs.writeFile(target, new TextEncoder().encode(formatReport(report, choice.format, plan)));
   ctx.output.appendLine(`exported ${uri.fsPath} as ${choice.label} to ${target.fsPath}`);
   if (!(destination instanceof vscode.Uri)) {
     const open = await vscode.window.showInformationMessage(`Sparsity report saved to ${vscode.workspace.asRelativePath(target)}.`, 'Open');

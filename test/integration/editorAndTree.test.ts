@@ -49,7 +49,7 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     assert.notEqual((tree.getTreeItem(bias).iconPath as vscode.ThemeIcon).id, 'warning');
   });
 
-  it('Export Report writes the CLI schema as JSON, and CSV', async () => {
+  it('Export Report writes the CLI schema as JSON, and CSV, each with the editor’s plan', async () => {
     const uri = workspaceFile('digits_mlp_24.onnx');
     const json = workspaceFile('export.json');
     const csv = workspaceFile('export.csv');
@@ -57,12 +57,20 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     const report = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(json)));
     assert.deepEqual(report.weights, { numel: 50432, nnz: 25216, sparsity: 0.5 });
     assert.deepEqual(report.layers[0].nm, { groups: 4096, compliant: 4096, partial: 0 });
+    // With the plan the editor shows first, ERK at 90 %: k = 7 / 17 / 82 on this MLP (spec §1.2, §2).
+    assert.deepEqual(
+      report.plan.layers.map((l: { k: number }) => l.k),
+      [7, 17, 82],
+    );
     await vscode.commands.executeCommand('sparsityLens.exportReport', uri, 'csv', csv);
     const lines = new TextDecoder()
       .decode(await vscode.workspace.fs.readFile(csv))
       .trim()
       .split('\n');
     assert.equal(lines.length, 7);
+    const header = lines[0].split(',');
+    const fc3 = lines.find((l) => l.startsWith('fc3.weight,'))!.split(',');
+    assert.equal(fc3[header.indexOf('planK')], '82');
   });
 
   it('Check N:M previews the report with the pattern it was given', async () => {

@@ -2,7 +2,7 @@ import type { CheckpointKernels, CheckpointKey } from '../../kernels/checkpointK
 import { printable } from '../errors';
 import { matcherOf } from '../roles/roleOverrides';
 import { layerLabel } from './layerLabel';
-import { csvCell } from './reportExport';
+import { csvCell } from './csv';
 import { escapeMarkdown } from './reportText';
 import { ABLATION_NOTE, ablationOf, DEFAULT_GAMMA_SAL, type Ablation } from './ablation';
 import { densityFromSparsity, DISTRIBUTIONS, planDensities, PlanError, type Distribution, type PlannedLayer } from './plan';

@@ -1,3 +1,5 @@
+import { formatPlanMarkdown, type CheckpointPlan } from './checkpointPlan';
+import { csvCell } from './csv';
 import type { SparsityReport } from './report';
 import { formatReportMarkdown } from './reportText';
 
@@ -27,23 +29,25 @@ const CSV_COLUMNS = [
   'smallestStorage',
   'smallestBytes',
   'denseBytes',
+  'planTargetDensity',
+  'planK',
+  'planAblationCandidates',
 ] as const;
 
-/** A CSV field: quoted when it holds a comma, a quote or a line break. */
-export function csvCell(value: unknown): string {
-  const text = value === null || value === undefined ? '' : String(value);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** One row per tensor, with the columns of the JSON schema flattened; `problems` holds the finding codes, space-separated. */
-export function formatReportCsv(r: SparsityReport): string {
+/**
+ * One row per tensor, with the columns of the JSON schema flattened; `problems` holds the finding
+ * codes, space-separated; the `plan…` columns hold each planned weight's target (empty without a plan).
+ */
+export function formatReportCsv(r: SparsityReport, plan?: CheckpointPlan): string {
   const lines = [CSV_COLUMNS.join(',')];
   const codes = new Map<string, string[]>();
   for (const p of r.problems) codes.set(p.layer, [...(codes.get(p.layer) ?? []), p.code]);
   const storage = new Map(r.storage.layers.map((s) => [s.name, s]));
+  const planned = new Map(plan?.layers.map((p) => [p.name, p]));
   for (const l of r.layers) {
     const f = l.fanIn;
     const s = storage.get(l.name);
+    const p = planned.get(l.name);
     lines.push(
       [
         l.name,
@@ -69,6 +73,9 @@ export function formatReportCsv(r: SparsityReport): string {
         s?.smallest,
         s ? s[s.smallest] : undefined,
         s?.dense,
+        p?.targetDensity,
+        p?.k,
+        p?.ablation?.candidates.join(' '),
       ]
         .map(csvCell)
         .join(','),
@@ -77,14 +84,17 @@ export function formatReportCsv(r: SparsityReport): string {
   return lines.join('\n') + '\n';
 }
 
-/** The report in an export format: JSON is the CLI's `--json` schema. */
-export function formatReport(r: SparsityReport, format: ExportFormat): string {
+/**
+ * The report in an export format, with a density plan when one is given: JSON is the CLI's
+ * `--json` schema with the plan (`sparsity-lens plan --json`) under `plan`.
+ */
+export function formatReport(r: SparsityReport, format: ExportFormat, plan?: CheckpointPlan): string {
   switch (format) {
     case 'json':
-      return JSON.stringify(r, null, 2) + '\n';
+      return JSON.stringify(plan ? { ...r, plan } : r, null, 2) + '\n';
     case 'csv':
-      return formatReportCsv(r);
+      return formatReportCsv(r, plan);
     case 'markdown':
-      return formatReportMarkdown(r);
+      return formatReportMarkdown(r) + (plan ? '\n' + formatPlanMarkdown(plan).replace(/^# /, '## ') : '');
   }
 }

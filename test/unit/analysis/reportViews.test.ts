@@ -1,12 +1,13 @@
 import { strict as assert } from 'node:assert';
 import type { TensorEntry, WeightLayout } from '../../../src/core/checkpoint';
 import { layerProblems } from '../../../src/core/analysis/problems';
-import { formatReportCsv } from '../../../src/core/analysis/reportExport';
+import type { CheckpointPlan } from '../../../src/core/analysis/checkpointPlan';
+import { formatReport, formatReportCsv } from '../../../src/core/analysis/reportExport';
 import { openCheckpoint } from '../../../src/core/formats/registry';
 import { NeuronView } from '../../../src/core/neuronView';
 import { createKernels } from '../../../src/kernels/createKernels';
 import { readValues } from '../../../src/kernels/reference/tensorView';
-import { fixture, REPO, reportOf } from '../../helpers/fixtures';
+import { fixture, REPO, reportOf, runCli } from '../../helpers/fixtures';
 
 describe('report exports and weight windows', () => {
   it('layer problems: dead neurons and 2:4 violations on a pruned layer, none on a dense one', async () => {
@@ -21,6 +22,33 @@ describe('report exports and weight windows', () => {
     assert.equal(dense.nnz, dense.numel);
     assert.equal(dense.nm!.compliant, 0);
     assert.deepEqual(layerProblems(dense, nm), []);
+  });
+
+  it('an export with a plan: under `plan` in JSON, the planned density and k per row in CSV, a plan section in Markdown', async () => {
+    const file = fixture('digits_mlp.safetensors');
+    const report = await reportOf(file);
+    const run = runCli(['plan', file, '--sparsity', '0.9', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const plan = JSON.parse(run.stdout) as CheckpointPlan;
+    const json = JSON.parse(formatReport(report, 'json', plan)) as { plan: CheckpointPlan; layers: unknown[] };
+    assert.equal(json.layers.length, 6);
+    // ../shared/docs/srigl-spec.md §1.2 and §2 on this MLP at 90 % ERK.
+    assert.deepEqual(
+      json.plan.layers.map((l) => l.k),
+      [7, 17, 82],
+    );
+    const csv = formatReport(report, 'csv', plan).trimEnd().split('\n');
+    const header = csv[0].split(',');
+    const column = (name: string, key: string) => csv.find((l) => l.startsWith(`${name},`))!.split(',')[header.indexOf(key)];
+    assert.deepEqual(
+      ['fc1.weight', 'fc2.weight', 'fc3.weight', 'fc1.bias'].map((n) => column(n, 'planK')),
+      ['7', '17', '82', ''],
+    );
+    assert.ok(Math.abs(Number(column('fc1.weight', 'planTargetDensity')) - 0.117002) < 1e-6);
+    const markdown = formatReport(report, 'markdown', plan);
+    assert.match(markdown, /^## ERK plan at sparsity 0\.9: /m);
+    assert.match(markdown, /^\| fc3\.weight \| \[10, 128\] \| 64\.59% \| 82 of 128 \|/m);
+    assert.doesNotMatch(formatReport(report, 'markdown'), /plan at sparsity/);
   });
 
   it('CSV has one row per tensor with the JSON figures', async () => {
