@@ -26,6 +26,11 @@ export interface TensorEntry {
   readonly name: string;
   /** The name a user knows when the file's is made up (an ONNX exporter's `onnx::Conv_241` → `layer4.0.conv2`). */
   readonly displayName?: string;
+  /**
+   * A linear or conv weight's next layer, when the file's graph shows it (ONNX): the weight whose
+   * input channel c is this weight's output neuron c.
+   */
+  readonly nextLayer?: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
   /** The analysed bytes, for the kernels. */

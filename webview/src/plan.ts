@@ -159,7 +159,13 @@ function planTable(plan: CheckpointPlan): HTMLElement {
         class: 'num',
         text: ablation,
         title: l.ablation
-          ? `rows ${l.ablation.candidates.slice(0, 40).join(', ')}${l.ablation.candidates.length > 40 ? ', …' : ''} (marked in the heatmap's fan-in bar); threshold ${l.ablation.threshold} salient weights; ${l.ablation.note}`
+          ? `rows ${l.ablation.candidates.slice(0, 40).join(', ')}${l.ablation.candidates.length > 40 ? ', …' : ''} (marked in the heatmap's fan-in bar); ` +
+            `threshold ${l.ablation.threshold} salient weights; saves ${count(l.ablation.savedParameters)} weights` +
+            (l.ablation.nextLayer
+              ? ` here and ${count(l.ablation.nextLayer.savedParameters)} in ${printable(l.ablation.nextLayer.name)} (${count(l.ablation.nextLayer.inputColumns)} input columns)` +
+                (l.ablation.savedMacsPerSample ? `, ${count(l.ablation.savedMacsPerSample)} multiply-accumulates per sample` : '')
+              : '') +
+            `; ${l.ablation.note}`
           : '',
       }),
     );

@@ -17,6 +17,17 @@ export interface Ablation {
   readonly kAfterAblation: number;
   /** Weights of the ablated rows (candidates × dense fan-in). */
   readonly savedParameters: number;
+  /**
+   * Where the graph shows the next layer: its input columns fed by the ablated neurons (candidates ×
+   * its kernel positions), which go too, and their weights.
+   */
+  readonly nextLayer?: { readonly name: string; readonly inputColumns: number; readonly savedParameters: number };
+  /**
+   * Multiply-accumulates a dense forward pass saves per sample (this layer's ablated rows and the
+   * next layer's columns), for linear layers; null for conv, whose count scales with activation
+   * sizes a checkpoint does not hold; absent without a known next layer.
+   */
+  readonly savedMacsPerSample?: number | null;
   readonly note: string;
 }
 

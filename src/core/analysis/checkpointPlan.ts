@@ -6,7 +6,7 @@ import { csvCell } from './csv';
 import { escapeMarkdown } from './reportText';
 import { ABLATION_NOTE, ablationOf, DEFAULT_GAMMA_SAL, type Ablation } from './ablation';
 import { densityFromSparsity, DISTRIBUTIONS, planDensities, PlanError, type Distribution, type PlannedLayer } from './plan';
-import type { CheckpointAnalysis, LayerNeurons } from './report';
+import type { CheckpointAnalysis, LayerNeurons, LayerReport } from './report';
 
 export interface CheckpointPlanRequest {
   /** The global density d (see densityFromSparsity for `--sparsity`). */
@@ -112,16 +112,39 @@ function ablationTargets(plan: CheckpointPlan, request: CheckpointPlanRequest): 
 /** The plan with each target layer's ablation, from its salient weights per row (the kernels' salientCounts). */
 function withAblation(
   plan: CheckpointPlan,
-  neurons: ReadonlyMap<string, LayerNeurons>,
+  { report, neurons }: CheckpointAnalysis,
   salient: ReadonlyMap<string, Uint32Array>,
   gammaSal: number,
 ): CheckpointPlan {
+  const reports = new Map(report.layers.map((l) => [l.name, l]));
   const layers = plan.layers.map((l) => {
     const counts = salient.get(l.name);
     const fanIn = neurons.get(l.name)?.fanIn;
-    return counts && fanIn ? { ...l, ablation: ablationOf(counts, fanIn, l.targetNnz, l.denseFanIn, gammaSal) } : l;
+    if (!counts || !fanIn) return l;
+    const ablation = ablationOf(counts, fanIn, l.targetNnz, l.denseFanIn, gammaSal);
+    return { ...l, ablation: { ...ablation, ...nextLayerSavings(reports.get(l.name)!, ablation, reports, neurons) } };
   });
   return { ...plan, layers };
+}
+
+/** What ablating a layer's candidates also saves in the layer its outputs feed, when the graph shows it. */
+function nextLayerSavings(
+  l: LayerReport,
+  ablation: Ablation,
+  reports: ReadonlyMap<string, LayerReport>,
+  neurons: ReadonlyMap<string, LayerNeurons>,
+): Pick<Ablation, 'nextLayer' | 'savedMacsPerSample'> {
+  const next = l.nextLayer ? neurons.get(l.nextLayer) : undefined;
+  const rows = neurons.get(l.name)?.geometry.rows;
+  // Grouped convolutions see a part of the channels only: their columns do not map one to one.
+  if (!next || next.geometry.inDim !== rows) return {};
+  const inputColumns = ablation.candidates.length * next.geometry.kernelPositions;
+  const savedParameters = inputColumns * next.geometry.rows;
+  const linear = l.role === 'linear' && reports.get(next.name)?.role === 'linear';
+  return {
+    nextLayer: { name: next.name, inputColumns, savedParameters },
+    savedMacsPerSample: linear ? ablation.savedParameters + savedParameters : null,
+  };
 }
 
 const HEADERS = ['layer', 'shape', 'target density', 'k', 'nnz with k', 'actual density', 'actual fan-in min/mean/max', 'gap'];
@@ -237,7 +260,7 @@ export async function planWithAblation(
   const salient = new Map<string, Uint32Array>();
   for (const { name, n } of ablationTargets(planned, request))
     salient.set(name, await kernels.salientCounts({ ...key, tensor: name, n }, signal));
-  return withAblation(planned, analysis.neurons, salient, request.gammaSal);
+  return withAblation(planned, analysis, salient, request.gammaSal);
 }
 
 const PLAN_CSV_COLUMNS = [
@@ -261,6 +284,10 @@ const PLAN_CSV_COLUMNS = [
   'ablationThreshold',
   'ablationCandidates',
   'kAfterAblation',
+  'ablationSavedParameters',
+  'ablationNextLayer',
+  'ablationNextLayerSavedParameters',
+  'ablationSavedMacsPerSample',
 ] as const;
 
 /** The plan as CSV, one row per weight (ablation candidates space-separated). */
@@ -287,6 +314,10 @@ export function formatPlanCsv(plan: CheckpointPlan): string {
       l.ablation?.threshold,
       l.ablation?.candidates.join(' '),
       l.ablation?.kAfterAblation,
+      l.ablation?.savedParameters,
+      l.ablation?.nextLayer?.name,
+      l.ablation?.nextLayer?.savedParameters,
+      l.ablation?.savedMacsPerSample,
     ]
       .map(csvCell)
       .join(','),

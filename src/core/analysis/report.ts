@@ -12,6 +12,8 @@ export interface LayerReport {
   readonly name: string;
   /** The name a user knows, when the file's is made up (see TensorEntry.displayName). */
   readonly displayName?: string;
+  /** The weight this one's outputs feed, when the graph shows it (see TensorEntry.nextLayer). */
+  readonly nextLayer?: string;
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly role: Role;
@@ -172,6 +174,7 @@ function layerReport(t: TensorEntry, scan: ScanResult, neurons: Map<string, Laye
   return {
     name: t.name,
     ...(t.displayName ? { displayName: t.displayName } : {}),
+    ...(t.nextLayer ? { nextLayer: t.nextLayer } : {}),
     shape: t.shape,
     dtype: t.dtype,
     role: t.role,

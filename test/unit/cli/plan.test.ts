@@ -146,6 +146,26 @@ describe('sparsity-lens plan', function () {
       });
     }
 
+    it('where the ONNX graph shows the next layer: its input columns, weights and the multiply-accumulates saved', () => {
+      const e = expected['digits_mlp@0.3'];
+      const p = plan(fixture('digits_mlp.onnx'), '--sparsity', '0.9');
+      // fc1 [256, 64] feeds fc2 [128, 256] through a ReLU, fc2 feeds fc3 [10, 128]: each ablated neuron
+      // removes one input column of the next layer (its n_out weights) and, per sample, its own row's 64 or 256 MACs too.
+      for (const [name, next, fanIn, nextRows] of [
+        ['fc1.weight', 'fc2.weight', 64, 128],
+        ['fc2.weight', 'fc3.weight', 256, 10],
+      ] as const) {
+        const a = p.layers.find((l) => l.name === name)!.ablation!;
+        const n = e[name].candidates.length;
+        assert.ok(n > 0, `${name} has candidates`);
+        assert.deepEqual(a.nextLayer, { name: next, inputColumns: n, savedParameters: n * nextRows }, name);
+        assert.equal(a.savedMacsPerSample, n * fanIn + n * nextRows, name);
+      }
+      // A safetensors file has no graph: no next layer is guessed.
+      const flat = plan(fixture('digits_mlp.safetensors'), '--sparsity', '0.9');
+      assert.equal(flat.layers[0].ablation!.nextLayer, undefined);
+    });
+
     it('--no-ablation-layers leaves a layer out', () => {
       const p = plan(fixture('digits_mlp.onnx'), '--sparsity', '0.9', '--no-ablation-layers', 'fc1.*');
       assert.deepEqual(

@@ -47,6 +47,12 @@ export interface GraphFacts {
   readonly firstUse: Map<string, number>;
   /** Stored tensors that are the bias input of a Conv or Gemm, with that node's name. */
   readonly biasOf: Map<string, string>;
+  /**
+   * For a linear or conv weight, the weight of the layer its outputs feed, when the graph shows one
+   * such layer and nothing between them mixes or reorders channels (activations, bias adds,
+   * frozen batch norms, pooling): that layer's input channel c is this layer's output neuron c.
+   */
+  readonly nextWeight: Map<string, string>;
 }
 
 /** Consumers whose weight operand has fan-in: operand index, role, layout as the op sees it, allowed ranks. */
@@ -116,6 +122,7 @@ export function analyseGraph(nodes: readonly OnnxNode[], ranks: ReadonlyMap<stri
 
   const roles = new Map<string, WeightRole>();
   const zeroPoints = new Map<string, ZeroPointUse>();
+  const weightOf = new Map<OnnxNode, string>();
   for (const node of nodes) {
     const consumer = WEIGHT_CONSUMERS[node.opType]?.(node);
     if (consumer) {
@@ -127,6 +134,7 @@ export function analyseGraph(nodes: readonly OnnxNode[], ranks: ReadonlyMap<stri
           inAxis: axisOnStored(consumer.layout.inAxis, path.steps, rank),
         };
         if (consumer.ranks.includes(rank) && layout.outAxis !== undefined && layout.inAxis !== undefined) {
+          weightOf.set(node, path.stored);
           roles.set(path.stored, {
             role: consumer.role,
             layout: layout as WeightLayout,
@@ -161,7 +169,66 @@ export function analyseGraph(nodes: readonly OnnxNode[], ranks: ReadonlyMap<stri
     const bias = node.opType === 'Conv' || node.opType === 'Gemm' ? node.inputs[2] : undefined;
     if (bias && ranks.has(bias) && node.name && !biasOf.has(bias)) biasOf.set(bias, node.name);
   });
-  return { roles, zeroPoints, firstUse, biasOf };
+  return { roles, zeroPoints, firstUse, biasOf, nextWeight: nextWeights(nodes, weightOf, ranks) };
+}
+
+/** Ops that keep channel c in channel c (elementwise, or pooling within a channel); their data input is input 0. */
+const CHANNEL_KEEPING = new Set([
+  'Relu',
+  'LeakyRelu',
+  'PRelu',
+  'Sigmoid',
+  'HardSigmoid',
+  'HardSwish',
+  'Tanh',
+  'Gelu',
+  'Elu',
+  'Selu',
+  'Softplus',
+  'Clip',
+  'Dropout',
+  'Identity',
+  'Cast',
+  'BatchNormalization',
+  'MaxPool',
+  'AveragePool',
+]);
+
+/** Gemm, MatMul and Conv whose data input (input 0) is a computed value: the layers a weight's outputs can feed. */
+const DATA_CONSUMERS = new Set(['Gemm', 'MatMul', 'Conv']);
+
+/** See GraphFacts.nextWeight: followed forward from each weight's consumer through channel-keeping ops. */
+function nextWeights(
+  nodes: readonly OnnxNode[],
+  weightOf: ReadonlyMap<OnnxNode, string>,
+  stored: ReadonlyMap<string, number>,
+): Map<string, string> {
+  const users = new Map<string, OnnxNode[]>();
+  for (const node of nodes) for (const input of new Set(node.inputs)) if (input) users.set(input, [...(users.get(input) ?? []), node]);
+  const next = new Map<string, string>();
+  for (const [node, weight] of weightOf) {
+    let value = node.outputs[0];
+    for (let step = 0; value && step < MAX_LOOK_THROUGH_CHAIN; step++) {
+      const used = users.get(value) ?? [];
+      // A value used twice (a residual branch, a graph output also used) has no single next layer.
+      if (used.length !== 1) break;
+      const user = used[0];
+      if (DATA_CONSUMERS.has(user.opType) && user.inputs[0] === value) {
+        const to = weightOf.get(user);
+        if (to) next.set(weight, to);
+        break;
+      }
+      // A bias add or a scale by a stored tensor keeps channels too.
+      const keeps = CHANNEL_KEEPING.has(user.opType)
+        ? user.inputs[0] === value
+        : (user.opType === 'Add' || user.opType === 'Mul') &&
+          user.inputs.length === 2 &&
+          user.inputs.some((i) => i !== value && stored.has(i));
+      if (!keeps) break;
+      value = user.outputs[0];
+    }
+  }
+  return next;
 }
 
 /** A value computed as all zeros: a zero-filled ConstantOfShape, possibly through Cast or Identity. */

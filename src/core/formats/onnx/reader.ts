@@ -117,7 +117,12 @@ export async function readOnnx(file: RandomAccessFile, budget = new DerivedBytes
       const found = facts.roles.get(t.name);
       const displayName = isGeneratedName(t.name) ? knownNameOf(t.name, facts) : undefined;
       const named = displayName ? { displayName } : {};
-      tensors.push(found ? { ...values, role: found.role, layout: found.layout, ...named } : { ...values, role: 'other', ...named });
+      const nextLayer = facts.nextWeight.get(t.name);
+      tensors.push(
+        found
+          ? { ...values, role: found.role, layout: found.layout, ...named, ...(nextLayer ? { nextLayer } : {}) }
+          : { ...values, role: 'other', ...named },
+      );
     }
   } finally {
     await reader.close();
