@@ -8,22 +8,43 @@ namespace sl {
 
 namespace {
 
-/** Of the `groups` groups of 4 mask bytes at z, how many hold at most n non-zeros. */
-inline uint64_t compliantGroupsOf4(const uint8_t* z, uint64_t groups, uint64_t n) {
-  uint64_t c = 0;
+/** A group of `count` non-zeros against the limit n: adds to the compliant groups or to the excess. */
+inline void countGroup(uint64_t count, uint64_t n, uint64_t& compliant, uint64_t& excess) {
+  if (count <= n) compliant++;
+  else excess += count - n;
+}
+
+/** The `groups` groups of 4 mask bytes at z: those holding at most n non-zeros, and the non-zeros past n in the others. */
+inline void groupsOf4(const uint8_t* z, uint64_t groups, uint64_t n, uint64_t& compliant, uint64_t& excess) {
   uint64_t g = 0;
 #ifdef __AVX2__
   const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
   const __m256i lim = _mm256_set1_epi32(int(std::min<uint64_t>(n, 4)));
+  __m256i over = _mm256_setzero_si256();
+  uint64_t c = 0;
+  const auto flushOver = [&]() {
+    alignas(32) int32_t lanes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), over);
+    for (int32_t lane : lanes) excess += uint64_t(lane);
+    over = _mm256_setzero_si256();
+  };
+  uint32_t steps = 0;
   for (; g + 8 <= groups; g += 8) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + 4 * g));
     const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(v, ones8), ones16);  // 8 sums of 4 bytes
-    const unsigned over = unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(sums, lim))));
-    c += 8 - uint64_t(__builtin_popcount(over));
+    const unsigned bad = unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(sums, lim))));
+    c += 8 - uint64_t(__builtin_popcount(bad));
+    over = _mm256_add_epi32(over, _mm256_max_epi32(_mm256_sub_epi32(sums, lim), _mm256_setzero_si256()));
+    // Each lane grows by at most 4 per step: flushed long before 32 bits could overflow.
+    if (++steps == (1u << 24)) {
+      flushOver();
+      steps = 0;
+    }
   }
+  flushOver();
+  compliant += c;
 #endif
-  for (; g < groups; g++) c += uint64_t(z[4 * g] + z[4 * g + 1] + z[4 * g + 2] + z[4 * g + 3]) <= n;
-  return c;
+  for (; g < groups; g++) countGroup(uint64_t(z[4 * g] + z[4 * g + 1] + z[4 * g + 2] + z[4 * g + 3]), n, compliant, excess);
 }
 
 }  // namespace
@@ -139,16 +160,17 @@ void LayoutWalker::addFanGeneral(const uint8_t* z, size_t count) {
 
 void LayoutWalker::closeGroups() {
   if (!cnt8.empty()) {
-    compliant += countAtMost(cnt8.data(), cnt8.size(), uint8_t(std::min<uint64_t>(n, 255)));
+    const uint64_t c = countAtMost(cnt8.data(), cnt8.size(), uint8_t(std::min<uint64_t>(n, 255)));
+    compliant += c;
+    if (c < cnt8.size())
+      for (uint8_t v : cnt8) excess += v > n ? v - n : 0;
     std::fill(cnt8.begin(), cnt8.end(), 0);
     return;
   }
-  uint64_t c = 0;
   for (auto& v : cnt) {
-    c += v <= n;
+    countGroup(v, n, compliant, excess);
     v = 0;
   }
-  compliant += c;
 }
 
 void LayoutWalker::addNmStrided(const uint8_t* z, size_t count) {
@@ -193,15 +215,13 @@ void LayoutWalker::addNmContiguous(const uint8_t* z, size_t count) {
       const uint64_t groups = std::min<uint64_t>((count - i) / m, (fullEnd - j) / m);
       if (groups) {
         const uint8_t* zz = z + i;
-        uint64_t c = 0;
         if (m == 4) {
-          c = compliantGroupsOf4(zz, groups, n);
+          groupsOf4(zz, groups, n, compliant, excess);
         } else if (m == 8) {
-          for (uint64_t g = 0; g < groups; g++) c += uint64_t(__builtin_popcountll(loadLE<uint64_t>(zz + 8 * g))) <= n;
+          for (uint64_t g = 0; g < groups; g++) countGroup(uint64_t(__builtin_popcountll(loadLE<uint64_t>(zz + 8 * g))), n, compliant, excess);
         } else {
-          for (uint64_t g = 0; g < groups; g++) c += sumBytes(zz + g * m, size_t(m)) <= n;
+          for (uint64_t g = 0; g < groups; g++) countGroup(sumBytes(zz + g * m, size_t(m)), n, compliant, excess);
         }
-        compliant += c;
         i += size_t(groups * m);
         j += groups * m;
         if (j == inDim) j = 0;
@@ -216,7 +236,7 @@ void LayoutWalker::addNmContiguous(const uint8_t* z, size_t count) {
     gpos += len;
     if (gpos == m) {
       gpos = 0;
-      compliant += cnt0 <= n;
+      countGroup(cnt0, n, compliant, excess);
       cnt0 = 0;
     }
     if (j == inDim) {

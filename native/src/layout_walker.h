@@ -20,6 +20,8 @@ struct LayoutWalker {
   uint32_t* fanOut = nullptr;
   std::vector<uint32_t> fanInOwn, fanOutOwn;
   uint64_t compliant = 0;
+  /** Non-zeros past n in the groups that hold more: what projecting to N:M removes. */
+  uint64_t excess = 0;
 
   /**
    * Starts at element e0. sharedFanIn/sharedFanOut: zeroed result arrays to count into directly,

@@ -83,6 +83,7 @@ void scanKernel(const Source& src, const TensorGeom& g, uint64_t n, uint64_t m, 
         for (size_t i = 0; i < w.fanOutOwn.size(); i++) fanOut[i] += w.fanOutOwn[i];
       }
       out.nmCompliant += w.compliant;
+      out.nmExcess += w.excess;
     }
   }
   for (int b = 0; b < kHistBins; b++) out.histogram[b] = double(hist[b]);

@@ -12,7 +12,7 @@ namespace sl {
 struct ScanResultNative {
   uint64_t nnz = 0;
   uint64_t negativeZeros = 0;
-  uint64_t nmGroups = 0, nmCompliant = 0, nmPartial = 0;
+  uint64_t nmGroups = 0, nmCompliant = 0, nmPartial = 0, nmExcess = 0;
   double histogram[kHistBins] = {};
 };
 

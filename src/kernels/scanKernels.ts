@@ -27,6 +27,11 @@ export interface NmCounts {
   readonly compliant: number;
   /** Trailing groups shorter than M (input size not a multiple of M), counted apart. */
   readonly partial: number;
+  /**
+   * Non-zeros past N in the full groups that hold more than N: what projecting to N:M (keeping
+   * the N largest of each group) removes.
+   */
+  readonly excess: number;
 }
 
 export interface ScanResult {

@@ -56,7 +56,7 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     await vscode.commands.executeCommand('sparsityLens.exportReport', uri, 'json', json);
     const report = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(json)));
     assert.deepEqual(report.weights, { numel: 50432, nnz: 25216, sparsity: 0.5 });
-    assert.deepEqual(report.layers[0].nm, { groups: 4096, compliant: 4096, partial: 0 });
+    assert.deepEqual(report.layers[0].nm, { groups: 4096, compliant: 4096, partial: 0, excess: 0 });
     // With the plan the editor shows first, ERK at 90 %: k = 7 / 17 / 82 on this MLP (spec §1.2, §2).
     assert.deepEqual(
       report.plan.layers.map((l: { k: number }) => l.k),

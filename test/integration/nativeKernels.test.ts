@@ -23,7 +23,7 @@ describe('extension host: native kernels', () => {
       assert.equal(result.nnz, 3);
       assert.equal(result.negativeZeros, 1);
       assert.deepEqual(Array.from(result.fanIn ?? []), [2, 1]);
-      assert.deepEqual(result.nm, { groups: 2, compliant: 2, partial: 0 });
+      assert.deepEqual(result.nm, { groups: 2, compliant: 2, partial: 0, excess: 0 });
     } finally {
       await kernels.dispose();
     }

@@ -49,6 +49,7 @@ Napi::Object scanOne(Napi::Env env, const Napi::Object& a, const std::string& fn
   out.Set("nmGroups", double(r.nmGroups));
   out.Set("nmCompliant", double(r.nmCompliant));
   out.Set("nmPartial", double(r.nmPartial));
+  out.Set("nmExcess", double(r.nmExcess));
   out.Set("histogram", histV);
   return out;
 }

@@ -59,7 +59,7 @@ class LayoutCounter {
   private inIndex = 0;
   private group = 0;
   private inGroup = 0;
-  private nm = { groups: 0, compliant: 0, partial: 0 };
+  private nm = { groups: 0, compliant: 0, partial: 0, excess: 0 };
 
   constructor(shape: readonly number[], layout: WeightLayout, pattern: NmPattern | undefined) {
     const strides = stridesOf(shape);
@@ -119,7 +119,9 @@ class LayoutCounter {
         if (isPartial) this.nm.partial++;
         else {
           this.nm.groups++;
-          if (this.groupCounts[g * this.inStride + p] <= this.n) this.nm.compliant++;
+          const count = this.groupCounts[g * this.inStride + p];
+          if (count <= this.n) this.nm.compliant++;
+          else this.nm.excess += count - this.n;
         }
       }
     }

@@ -79,7 +79,7 @@ describe('reference figures of the PyTorch-written checkpoints', () => {
             assert.equal(layer.fanIn.mean.toFixed(6), row.fanIn[2].toFixed(6));
             assert.equal(layer.fanIn.zeroNeurons, row.zeroNeurons);
             assert.equal(layer.fanIn.constant, row.fanIn[0] === row.fanIn[1]);
-            assert.deepEqual(layer.nm, { compliant: row.compliant[0], groups: row.compliant[1], partial: 0 });
+            assert.deepEqual([layer.nm?.compliant, layer.nm?.groups, layer.nm?.partial], [row.compliant[0], row.compliant[1], 0]);
           }
           for (const bias of report.layers.filter((l) => l.name.endsWith('.bias'))) {
             assert.equal(bias.role, 'other');

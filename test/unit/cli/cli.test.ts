@@ -23,6 +23,7 @@ describe('CLI: sparsity-lens report', () => {
       { ...fc1, fanIn: { ...fc1.fanIn } },
       {
         name: 'fc1.weight',
+        nextLayer: 'fc2.weight',
         shape: [256, 64],
         dtype: 'float32',
         role: 'linear',
@@ -31,7 +32,7 @@ describe('CLI: sparsity-lens report', () => {
         sparsity: 0.5,
         negativeZeros: 3961,
         fanIn: { dense: 64, min: 32, max: 32, mean: 32, constant: true, k: 32, zeroNeurons: 0 },
-        nm: { groups: 4096, compliant: 4096, partial: 0 },
+        nm: { groups: 4096, compliant: 4096, partial: 0, excess: 0 },
       },
     );
     const bias = report.layers.find((l: { name: string }) => l.name === 'fc1.bias');
@@ -47,8 +48,9 @@ describe('CLI: sparsity-lens report', () => {
     const report = JSON.parse(r.stdout);
     assert.deepEqual(report.nm, { n: 1, m: 4 });
     const fc1 = report.layers.find((l: { name: string }) => l.name === 'fc1.weight');
-    // Every group of 4 in a one-shot 2:4 mask keeps exactly 2 non-zeros (fan-in is 32 of 64 everywhere).
-    assert.deepEqual(fc1.nm, { groups: 4096, compliant: 0, partial: 0 });
+    // Every group of 4 in a one-shot 2:4 mask keeps exactly 2 non-zeros (fan-in is 32 of 64 everywhere):
+    // each is one over 1:4.
+    assert.deepEqual(fc1.nm, { groups: 4096, compliant: 0, partial: 0, excess: 4096 });
   });
 
   it('the default output is an aligned table with whole-model lines', () => {

@@ -61,7 +61,7 @@ function weightLayerFigures(report: SparsityReport, checkpoint: Checkpoint): Lay
         negativeZeros: l.negativeZeros,
         neurons: l.shape[layout.outAxis],
         fanIn: { ...l.fanIn },
-        nm_2_4: { ...l.nm },
+        nm_2_4: { groups: l.nm.groups, compliant: l.nm.compliant, partial: l.nm.partial },
       };
     });
 }

@@ -29,6 +29,7 @@ function bruteForce(w: Float32Array, shape: number[], layout: WeightLayout, n: n
   }
   let groups = 0;
   let compliant = 0;
+  let excess = 0;
   let partial = 0;
   const inDim = shape[layout.inAxis];
   // Every element whose input index is 0 starts a line; walk its groups along the input axis.
@@ -43,9 +44,10 @@ function bruteForce(w: Float32Array, shape: number[], layout: WeightLayout, n: n
       for (let j = g; j < g + m; j++) if (nz(i + j * strides[layout.inAxis])) count++;
       groups++;
       if (count <= n) compliant++;
+      else excess += count - n;
     }
   }
-  return { fanIn, fanOut, nm: { groups, compliant, partial } };
+  return { fanIn, fanOut, nm: { groups, compliant, partial, excess } };
 }
 
 const CASES: { shape: number[]; layout: WeightLayout; what: string }[] = [

@@ -23,6 +23,7 @@ interface NativeScanResult {
   readonly nmGroups: number;
   readonly nmCompliant: number;
   readonly nmPartial: number;
+  readonly nmExcess: number;
   /** HISTOGRAM_BINS counts (see core/histogram.ts) when asked for, else null. */
   readonly histogram: Float64Array | null;
 }
@@ -52,7 +53,7 @@ function scanResult(request: ScanRequest, r: NativeScanResult): ScanResult {
     nnz: r.nnz,
     negativeZeros: r.negativeZeros,
     ...(r.fanIn && r.fanOut ? { fanIn: r.fanIn, fanOut: r.fanOut } : {}),
-    ...(request.layout && request.nm ? { nm: { groups: r.nmGroups, compliant: r.nmCompliant, partial: r.nmPartial } } : {}),
+    ...(request.layout && request.nm ? { nm: { groups: r.nmGroups, compliant: r.nmCompliant, partial: r.nmPartial, excess: r.nmExcess } } : {}),
     ...(request.histogram && r.histogram ? { histogram: r.histogram } : {}),
   };
 }
