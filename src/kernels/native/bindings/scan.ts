@@ -53,7 +53,9 @@ function scanResult(request: ScanRequest, r: NativeScanResult): ScanResult {
     nnz: r.nnz,
     negativeZeros: r.negativeZeros,
     ...(r.fanIn && r.fanOut ? { fanIn: r.fanIn, fanOut: r.fanOut } : {}),
-    ...(request.layout && request.nm ? { nm: { groups: r.nmGroups, compliant: r.nmCompliant, partial: r.nmPartial, excess: r.nmExcess } } : {}),
+    ...(request.layout && request.nm
+      ? { nm: { groups: r.nmGroups, compliant: r.nmCompliant, partial: r.nmPartial, excess: r.nmExcess } }
+      : {}),
     ...(request.histogram && r.histogram ? { histogram: r.histogram } : {}),
   };
 }
