@@ -1,4 +1,6 @@
 import * as vscode from 'vscode';
+import type { CheckpointPlan } from '../core/analysis/checkpointPlan';
+import type { TargetKind } from '../core/analysis/target';
 import type { NmPattern } from '../core/nmPattern';
 import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
 import type { CheckpointKey } from '../kernels/checkpointKernels';
@@ -31,6 +33,13 @@ export class Analyses implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private kernelsInstance: Kernels | undefined;
   private settings: Settings = readSettings();
+  /** The target chosen in an editor or by Check N:M (the settings' until then), for every view. */
+  private chosen: { readonly kind: TargetKind; readonly nm?: NmPattern } | undefined;
+  /** The plan each checkpoint's editor shows last, for the plan target. */
+  private readonly plans = new Map<string, CheckpointPlan>();
+  private readonly targetChanged = new vscode.EventEmitter<void>();
+  /** The target changed (without new figures: those come with onDidChange). */
+  readonly onDidChangeTarget = this.targetChanged.event;
   private readonly subscriptions: vscode.Disposable[] = [];
 
   constructor(
@@ -42,6 +51,8 @@ export class Analyses implements vscode.Disposable {
         if (!e.affectsConfiguration(SETTINGS_SECTION)) return;
         const before = this.settings;
         this.settings = readSettings();
+        if (e.affectsConfiguration(`${SETTINGS_SECTION}.target`) || e.affectsConfiguration(`${SETTINGS_SECTION}.nmPattern`))
+          this.chosen = undefined;
         if (before.kernelBackend !== this.settings.kernelBackend) {
           void this.kernelsInstance?.dispose();
           this.kernelsInstance = undefined;
@@ -55,6 +66,39 @@ export class Analyses implements vscode.Disposable {
 
   get currentSettings(): Settings {
     return this.settings;
+  }
+
+  /** The structure to check for, and the N:M pattern the analyses use. */
+  get target(): { readonly kind: TargetKind; readonly nm: NmPattern } {
+    return { kind: this.chosen?.kind ?? this.settings.target, nm: this.chosen?.nm ?? this.settings.nm };
+  }
+
+  /**
+   * Checks every view for `kind` from now on; `nm` (for the N:M target) re-analyses the open
+   * checkpoints with that pattern when it is another one.
+   */
+  setTarget(kind: TargetKind, nm?: NmPattern): void {
+    const before = this.target;
+    this.chosen = { kind, nm: nm ?? before.nm };
+    const { nm: after } = this.target;
+    if (after.n !== before.nm.n || after.m !== before.nm.m) {
+      this.cache.clear();
+      this.done.clear();
+      this.changed.fire();
+    } else if (kind !== before.kind) {
+      this.targetChanged.fire();
+      this.changed.fire();
+    }
+  }
+
+  /** Remembers the plan `uri`'s editor shows (the plan target checks against it). */
+  rememberPlan(uri: vscode.Uri, plan: CheckpointPlan): void {
+    this.plans.set(uri.toString(), plan);
+    if (this.target.kind === 'plan') this.changed.fire();
+  }
+
+  planOf(uri: vscode.Uri): CheckpointPlan | undefined {
+    return this.plans.get(uri.toString());
   }
 
   get kernels(): Kernels {
@@ -78,14 +122,14 @@ export class Analyses implements vscode.Disposable {
     return this.done.get(uri.toString());
   }
 
-  /** The analysis of `uri` with the settings' N:M pattern, made once (with progress and cancel). */
+  /** The analysis of `uri` with the target's N:M pattern, made once (with progress and cancel). */
   get(uri: vscode.Uri): Promise<Analysis> {
     const key = uri.toString();
     let pending = this.cache.get(key);
     if (!pending) {
       const abort = new AbortController();
       this.cancels.set(key, abort);
-      pending = this.analyse(uri, this.settings.nm, abort.signal).then(
+      pending = this.analyse(uri, this.target.nm, abort.signal).then(
         (analysis) => {
           this.done.set(key, analysis);
           this.changed.fire();
@@ -143,12 +187,14 @@ export class Analyses implements vscode.Disposable {
     this.cache.delete(key);
     const analysis = this.done.get(key);
     if (analysis) void this.kernelsInstance?.closeCheckpoint(analysis.key).catch(() => undefined);
+    this.plans.delete(key);
     if (this.done.delete(key)) this.changed.fire();
   }
 
   dispose(): void {
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
+    this.targetChanged.dispose();
     void this.kernelsInstance?.dispose();
   }
 }

@@ -9,6 +9,7 @@ import { MAX_VALUES_WINDOW, type FromWebview, type HostMethods, type ToWebview }
 import type { Analyses } from './analyses';
 import { userMessage } from './jobs';
 import { layerOfUri } from './problemsPanel';
+import { parseNmPattern } from '../core/nmPattern';
 
 /** The Plan section's first plan, and the export's when no editor showed one. */
 const DEFAULT_PLAN = { distribution: 'erk', sparsity: '0.9' } as const;
@@ -118,6 +119,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           try {
             const plan = await this.planFor(uri, { distribution, sparsity }, signal);
             this.plans.set(key, { distribution, sparsity });
+            this.analyses.rememberPlan(uri, plan);
             return { plan };
           } catch (e) {
             // The messages name the CLI's options (--sparsity …): here they are fields.
@@ -130,6 +132,13 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         ready: () => void this.sendInit(uri, channel),
         selected: ({ layer }) => this.selected.fire({ uri, layer }),
         closeComparison: () => this.comparisons.delete(key),
+        setTarget: ({ kind, nm }) => {
+          try {
+            this.analyses.setTarget(kind, nm === undefined ? undefined : parseNmPattern(nm));
+          } catch (e) {
+            this.output.appendLine(`[warning] the checkpoint editor asked for the target ${kind} ${nm ?? ''}: ${(e as Error).message}`);
+          }
+        },
       },
     );
     if (!this.panels.has(key)) this.panels.set(key, new Map());
@@ -149,6 +158,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         // Settings changed the figures: send the new analysis.
         if (!this.analyses.find(uri)) void this.sendInit(uri, channel);
       }),
+      this.analyses.onDidChangeTarget(() => channel.notify('target', { kind: this.analyses.target.kind })),
     ];
     panel.onDidDispose(() => {
       subscriptions.forEach((s) => s.dispose());
@@ -171,6 +181,13 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     const [panel, channel] = open[0];
     panel.reveal();
     channel.notify('select', { layer });
+  }
+
+  /** Opens the editor of `uri`, or brings the open one to the front. */
+  async show(uri: vscode.Uri): Promise<void> {
+    const open = [...(this.panels.get(uri.toString()) ?? [])];
+    if (open.length) open[0][0].reveal();
+    else await vscode.commands.executeCommand('vscode.openWith', uri, CheckpointEditorProvider.viewTypeFor(uri));
   }
 
   /** Shows in the editor of `uri` (opened if need be) its comparison with checkpoint `b`. */
@@ -226,6 +243,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           maxHeatmapCells: this.analyses.currentSettings.maxHeatmapCells,
           zeroThreshold: this.analyses.currentSettings.zeroThreshold,
         },
+        target: this.analyses.target.kind,
         ...(select ? { select } : {}),
       });
       const comparison = this.comparisons.get(uri.toString());

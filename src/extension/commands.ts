@@ -3,7 +3,6 @@ import * as vscode from 'vscode';
 import { parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { formatReport, type ExportFormat } from '../core/analysis/reportExport';
 import { PlanError } from '../core/analysis/plan';
-import { weightStructure } from '../core/analysis/problems';
 import { formatReportMarkdown } from '../core/analysis/reportText';
 import { printable } from '../core/errors';
 import { CHECKPOINT_EXTENSIONS } from '../core/formats/registry';
@@ -28,8 +27,8 @@ export class ReportDocuments implements vscode.TextDocumentContentProvider {
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
 
-  show(checkpoint: vscode.Uri, markdown: string, suffix = ''): vscode.Uri {
-    const uri = vscode.Uri.from({ scheme: ReportDocuments.scheme, path: `${checkpoint.path}${suffix}.report.md` });
+  show(checkpoint: vscode.Uri, markdown: string): vscode.Uri {
+    const uri = vscode.Uri.from({ scheme: ReportDocuments.scheme, path: `${checkpoint.path}.report.md` });
     this.contents.set(uri.toString(), markdown);
     this.changed.fire(uri);
     return uri;
@@ -87,8 +86,8 @@ async function requireTarget(ctx: CommandContext, arg: unknown): Promise<vscode.
   return picked?.[0];
 }
 
-async function previewReport(ctx: CommandContext, uri: vscode.Uri, markdown: string, suffix = ''): Promise<void> {
-  await vscode.commands.executeCommand('markdown.showPreview', ctx.reports.show(uri, markdown, suffix));
+async function previewReport(ctx: CommandContext, uri: vscode.Uri, markdown: string): Promise<void> {
+  await vscode.commands.executeCommand('markdown.showPreview', ctx.reports.show(uri, markdown));
 }
 
 async function showReport(ctx: CommandContext, arg?: unknown): Promise<void> {
@@ -157,14 +156,14 @@ async function showLayerHeatmap(ctx: CommandContext, arg?: unknown, layerArg?: u
 
 const NM_CHOICES = ['2:4', '1:4', '4:8', '1:2', '2:8'];
 
-/** Checks compliance with an N:M pattern picked from a list (or typed); args: uri, "N:M". */
+/** Makes an N:M pattern picked from a list (or typed) the target, and shows the checkpoint's editor; args: uri, "N:M". */
 async function checkNm(ctx: CommandContext, arg?: unknown, patternArg?: unknown): Promise<void> {
   const uri = await requireTarget(ctx, arg);
   if (!uri) return;
   let pattern: NmPattern | undefined;
   if (typeof patternArg === 'string') pattern = parseNmPattern(patternArg);
   else {
-    const current = `${ctx.analyses.currentSettings.nm.n}:${ctx.analyses.currentSettings.nm.m}`;
+    const current = `${ctx.analyses.target.nm.n}:${ctx.analyses.target.nm.m}`;
     const items = [...new Set([current, ...NM_CHOICES])].map((label) => ({ label }));
     const other = { label: 'Other N:M…' };
     const picked = await vscode.window.showQuickPick([...items, other], { title: 'Check N:M compliance', placeHolder: 'Pattern' });
@@ -188,14 +187,9 @@ async function checkNm(ctx: CommandContext, arg?: unknown, patternArg?: unknown)
     if (!text) return;
     pattern = parseNmPattern(text);
   }
-  const { report } = await ctx.analyses.analyse(uri, pattern);
-  const w = weightStructure(report.layers);
-  const share = w.nmGroups ? ` (${((w.nmCompliant / w.nmGroups) * 100).toFixed(2)}%)` : '';
-  void vscode.window.showInformationMessage(
-    `${path.basename(uri.fsPath)}: ${pattern.n}:${pattern.m} compliant groups: ${w.nmCompliant} of ${w.nmGroups}${share}; ` +
-      `${w.nmCompliantLayers} of ${w.weightLayers} weight tensors fully comply.`,
-  );
-  await previewReport(ctx, uri, formatReportMarkdown(report), `.${pattern.n}-${pattern.m}`);
+  // Every view checks the pattern from now on; the editor shows the answer.
+  ctx.analyses.setTarget('nm', pattern);
+  await ctx.editor.show(uri);
 }
 
 /**
@@ -226,7 +220,7 @@ async function compareWith(ctx: CommandContext, arg?: unknown, otherArg?: unknow
         a: { file: a.fsPath, roles: settings.layerRoles },
         b: { file: b.fsPath, roles: settings.layerRoles },
         renames: [],
-        nm: settings.nm,
+        nm: ctx.analyses.target.nm,
       },
       { signal },
     ),

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { Lint } from '../core/analysis/lints';
+import { lintsFor, type TargetKind } from '../core/analysis/target';
 import { layerLabel } from '../core/analysis/layerLabel';
 import { printable } from '../core/errors';
 import type { Analyses, Analysis } from './analyses';
@@ -34,14 +35,14 @@ export function layerOfUri(uri: vscode.Uri): { checkpoint: vscode.Uri; layer: st
 }
 
 /**
- * The report's "why no speed-up?" findings in the Problems panel, by layer URI. A checkpoint has
+ * The report's "why no speed-up?" findings that concern the target, by layer URI. A checkpoint has
  * no lines: each finding sits on the line of its layer's index in the report.
  */
-export function diagnosticsOf(analysis: Analysis): Map<string, { uri: vscode.Uri; diagnostics: vscode.Diagnostic[] }> {
+export function diagnosticsOf(analysis: Analysis, target: TargetKind): Map<string, { uri: vscode.Uri; diagnostics: vscode.Diagnostic[] }> {
   const index = new Map(analysis.report.layers.map((l, i) => [l.name, i]));
   const labels = new Map(analysis.report.layers.map((l) => [l.name, layerLabel(l)]));
   const byLayer = new Map<string, { uri: vscode.Uri; diagnostics: vscode.Diagnostic[] }>();
-  for (const p of analysis.report.problems) {
+  for (const p of lintsFor(analysis.report.problems, target)) {
     const line = index.get(p.layer) ?? 0;
     // The layer's name comes from the file: shown escaped.
     const diagnostic = new vscode.Diagnostic(
@@ -67,7 +68,7 @@ export function createProblemsPanel(analyses: Analyses, editor: CheckpointEditor
   const update = () => {
     collection.clear();
     for (const analysis of analyses.list()) {
-      for (const { uri, diagnostics } of diagnosticsOf(analysis).values()) collection.set(uri, diagnostics);
+      for (const { uri, diagnostics } of diagnosticsOf(analysis, analyses.target.kind).values()) collection.set(uri, diagnostics);
     }
   };
   const subscription = analyses.onDidChange(update);

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { printable } from '../core/errors';
 import type { LayerReport } from '../core/analysis/report';
 import { layerLabel } from '../core/analysis/layerLabel';
-import { layerProblems } from '../core/analysis/problems';
+import { lintsFor, verdictOf, type LayerVerdict, type Verdict } from '../core/analysis/target';
 import type { Analyses, Analysis } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 
@@ -15,13 +15,20 @@ function percent(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
 
-/** One line of key figures for a layer. */
-export function layerDescription(layer: LayerReport): string {
+/** Key figures for a layer's tooltip. */
+function layerFigures(layer: LayerReport): string {
   const parts = [`${percent(layer.sparsity)} sparse`];
   if (layer.fanIn) parts.push(layer.fanIn.constant ? `fan-in k=${layer.fanIn.k}` : `fan-in ${layer.fanIn.min}–${layer.fanIn.max}`);
   if (layer.nm && layer.nm.groups) parts.push(`N:M ${percent(layer.nm.compliant / layer.nm.groups)}`);
   return parts.join(' · ');
 }
+
+/** Each layer's icon against the target. */
+const STATE_ICONS: Readonly<Record<LayerVerdict['state'], vscode.ThemeIcon>> = {
+  meets: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
+  misses: new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground')),
+  dense: new vscode.ThemeIcon('circle-outline', new vscode.ThemeColor('disabledForeground')),
+};
 
 /**
  * Text for MarkdownString.appendText, which escapes Markdown but not `&`: without this, `&lt;` in
@@ -31,17 +38,10 @@ function asText(text: string): string {
   return text.replace(/&/g, '&amp;');
 }
 
-const counts = new WeakMap<Analysis, Map<string, number>>();
-
-/** The number of "why no speed-up?" findings per layer name, counted once per analysis. */
-function problemCounts(analysis: Analysis): Map<string, number> {
-  let byLayer = counts.get(analysis);
-  if (!byLayer) {
-    byLayer = new Map();
-    for (const p of analysis.report.problems) byLayer.set(p.layer, (byLayer.get(p.layer) ?? 0) + 1);
-    counts.set(analysis, byLayer);
-  }
-  return byLayer;
+/** The verdict and the findings that concern the target, per layer; worked out once per analysis and target. */
+interface Answers {
+  readonly verdict: Verdict;
+  readonly findings: ReadonlyMap<string, number>;
 }
 
 /** The "Sparsity Report" view: analysed checkpoints and their layers, problems marked. */
@@ -49,8 +49,25 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
   private readonly changed = new vscode.EventEmitter<ReportNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
 
+  private answers = new WeakMap<Analysis, Answers>();
+
   constructor(private readonly analyses: Analyses) {
-    analyses.onDidChange(() => this.changed.fire(undefined));
+    analyses.onDidChange(() => {
+      this.answers = new WeakMap();
+      this.changed.fire(undefined);
+    });
+  }
+
+  private answersFor(analysis: Analysis): Answers {
+    let answers = this.answers.get(analysis);
+    if (!answers) {
+      const { kind } = this.analyses.target;
+      const findings = new Map<string, number>();
+      for (const p of lintsFor(analysis.report.problems, kind)) findings.set(p.layer, (findings.get(p.layer) ?? 0) + 1);
+      answers = { verdict: verdictOf(analysis.report, kind, this.analyses.planOf(analysis.uri)), findings };
+      this.answers.set(analysis, answers);
+    }
+    return answers;
   }
 
   getChildren(node?: ReportNode): ReportNode[] {
@@ -69,7 +86,9 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
       const item = new vscode.TreeItem(path.basename(node.analysis.uri.fsPath), vscode.TreeItemCollapsibleState.Expanded);
       item.id = node.analysis.uri.toString();
       item.description = `${percent(r.weights.sparsity)} of weights zero · ${r.format}`;
-      item.tooltip = `${printable(r.file)}\nall tensors: ${r.total.nnz} of ${r.total.numel} non-zero\nweights: ${r.weights.nnz} of ${r.weights.numel} non-zero`;
+      item.tooltip =
+        `${printable(r.file)}\n${this.answersFor(node.analysis).verdict.line}\n` +
+        `all tensors: ${r.total.nnz} of ${r.total.numel} non-zero\nweights: ${r.weights.nnz} of ${r.weights.numel} non-zero`;
       item.resourceUri = node.analysis.uri;
       item.contextValue = 'checkpoint';
       item.command = {
@@ -84,9 +103,13 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
     const name = printable(layerLabel(layer));
     const item = new vscode.TreeItem(name, vscode.TreeItemCollapsibleState.None);
     item.id = `${analysis.uri.toString()}#${layer.name}`;
-    const lints = problemCounts(analysis).get(layer.name) ?? 0;
-    item.description = layerDescription(layer) + (lints ? ` · ${lints} problem${lints === 1 ? '' : 's'}` : '');
-    const problems = layerProblems(layer, analysis.report.nm);
+    const answers = this.answersFor(analysis);
+    const verdict = answers.verdict.layers.get(layer.name);
+    const lints = answers.findings.get(layer.name) ?? 0;
+    item.description =
+      `${percent(layer.sparsity)} sparse` +
+      (verdict ? ` · ${verdict.text}` : '') +
+      (lints ? ` · ${lints} problem${lints === 1 ? '' : 's'}` : '');
     // Only this code's own Markdown is Markdown: the name and the note (worded from names in the
     // file) go in as text; no HTML, no command links.
     const tooltip = new vscode.MarkdownString('', true);
@@ -97,13 +120,13 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
       .appendText(asText(name))
       .appendMarkdown(
         `** \`[${layer.shape.join(', ')}]\` ${layer.dtype}, ${layer.role}\n\n` +
-          `${layer.nnz} of ${layer.numel} non-zero (${percent(layer.sparsity)} sparse)`,
+          `${layer.nnz} of ${layer.numel} non-zero; ${layerFigures(layer)}`,
       );
     if (layer.note) tooltip.appendMarkdown('\n\n$(info) ').appendText(asText(printable(layer.note)));
-    if (problems.length) tooltip.appendMarkdown('\n\n$(warning) ').appendText(problems.join('; '));
+    if (verdict?.state === 'misses') tooltip.appendMarkdown('\n\n$(warning) ').appendText(verdict.text);
     item.tooltip = tooltip;
-    item.iconPath = problems.length
-      ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'))
+    item.iconPath = verdict
+      ? STATE_ICONS[verdict.state]
       : new vscode.ThemeIcon(layer.role === 'other' ? 'symbol-constant' : 'symbol-array');
     item.contextValue = layer.role === 'other' ? 'tensor' : 'weight';
     if (layer.role !== 'other') {

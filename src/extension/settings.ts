@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { TARGET_KINDS, type TargetKind } from '../core/analysis/target';
 import { DEFAULT_NM, parseNmPattern, type NmPattern } from '../core/nmPattern';
 import { parseRoleOverrides, type RoleOverrides } from '../core/roles/roleOverrides';
 import type { KernelBackend } from '../kernels/createKernels';
@@ -6,6 +7,8 @@ import type { KernelBackend } from '../kernels/createKernels';
 /** The extension's settings (`contributes.configuration` in package.json), read typed. */
 export interface Settings {
   readonly nm: NmPattern;
+  /** The structure the editor, the tree and the Problems panel check first (`sparsityLens.target`). */
+  readonly target: TargetKind;
   readonly zeroThreshold: number;
   readonly maxHeatmapCells: number;
   readonly kernelBackend: KernelBackend;
@@ -33,8 +36,10 @@ export function readSettings(): Settings {
   } catch (e) {
     layerRolesError = (e as Error).message;
   }
+  const target = c.get<string>('target', 'nm');
   return {
     nm,
+    target: TARGET_KINDS.includes(target as TargetKind) ? (target as TargetKind) : 'nm',
     zeroThreshold: Math.max(0, c.get<number>('zeroThreshold', 0)),
     maxHeatmapCells: Math.max(1024, Math.floor(c.get<number>('maxHeatmapCells', 65536))),
     kernelBackend: backend === 'native' || backend === 'reference' ? backend : 'auto',

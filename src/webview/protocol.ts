@@ -6,6 +6,7 @@
 import type { CheckpointPlan } from '../core/analysis/checkpointPlan';
 import type { ChangeTiles, CheckpointDiff } from '../core/analysis/diff';
 import type { Distribution } from '../core/analysis/plan';
+import type { TargetKind } from '../core/analysis/target';
 import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
 import type { ViewWindow } from '../core/neuronView';
 import type { HeatmapTiles } from '../kernels/scanKernels';
@@ -39,10 +40,14 @@ export type ToWebview = {
     /** Per-neuron figures of each linear and conv weight, by name. */
     readonly neurons: readonly LayerNeurons[];
     readonly settings: { readonly maxHeatmapCells: number; readonly zeroThreshold: number };
+    /** The structure to check for (the N:M pattern is the report's). */
+    readonly target: TargetKind;
     /** Layer to select first (by name), e.g. from the tree view. */
     readonly select?: string;
   };
   readonly select: { readonly layer: string };
+  /** Another target was chosen (here, in another editor, or by Check N:M with the same pattern). */
+  readonly target: { readonly kind: TargetKind };
   /** Show a comparison of this checkpoint (A) with another (B); `fileA` and `fileB` are labels. */
   readonly compare: { readonly diff: CheckpointDiff };
   /** The analysis failed or was cancelled: one sentence for the user. */
@@ -54,6 +59,8 @@ export type FromWebview = {
   readonly ready: null;
   /** The user selected a layer in the webview (the tree follows). */
   readonly selected: { readonly layer: string };
+  /** The user chose a target; `nm` ("2:4") for an N:M pattern. */
+  readonly setTarget: { readonly kind: TargetKind; readonly nm?: string };
   /** The user closed the comparison. */
   readonly closeComparison: null;
 };

@@ -16,10 +16,9 @@ import {
 import type { CheckpointPlan } from '../../src/core/analysis/checkpointPlan';
 import { layerLabel } from '../../src/core/analysis/layerLabel';
 import { printable } from '../../src/core/errors';
-import type { NmPattern } from '../../src/core/nmPattern';
 import { count, percent } from './format';
 import type { Layer } from './model';
-import type { Theme } from './theme';
+import { css, mix, type Theme } from './theme';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 
@@ -144,7 +143,9 @@ export class DensityChart extends BarPanel {
   }
 
   private colors(theme: Theme): string[] {
-    return this.layers.map((l) => (l.report.name === this.selected ? theme.orange : theme.blue));
+    return this.layers.map((l) =>
+      l.report.name === this.selected ? theme.orange : l.verdict?.state === 'dense' ? denseGrey(theme) : theme.blue,
+    );
   }
 
   protected config(theme: Theme): ChartConfiguration<'bar', (number | null)[], string> {
@@ -187,25 +188,26 @@ export class DensityChart extends BarPanel {
   }
 }
 
-/** (c) N:M compliance of each weight tensor. */
+/**
+ * (c) How far each weight tensor is from the target: for N:M the share of its non-zeros a
+ * projection removes, for constant fan-in the spread of its fan-in, for a plan the gap to it.
+ * Coloured by that distance; a layer that meets the target is a green sliver, a dense one grey.
+ */
 export class NmChart extends BarPanel {
   private layers: Layer[] = [];
   private selected: string | undefined;
-  private nm: NmPattern = { n: 2, m: 4 };
+  private axis = '';
 
   constructor(private readonly onPick: (layer: Layer) => void) {
-    super('N:M compliance of each weight tensor', 'chart-nm');
+    super('Distance from the target of each weight tensor', 'chart-nm');
   }
 
-  setData(layers: readonly Layer[], nm: NmPattern, selected: string | undefined, theme: Theme): void {
-    this.layers = layers.filter((l) => l.isWeight);
-    this.nm = nm;
+  /** `axis`: what the bars measure, for the y axis. */
+  setData(layers: readonly Layer[], axis: string, selected: string | undefined, theme: Theme): void {
+    this.layers = layers.filter((l) => l.isWeight && l.verdict);
+    this.axis = axis;
     this.selected = selected;
-    this.canvas.setAttribute(
-      'aria-label',
-      `${nm.n}:${nm.m} compliance per weight tensor: ` +
-        this.layers.map((l) => `${l.label} ${l.nmCompliance === null ? 'no full groups' : percent(l.nmCompliance)}`).join(', '),
-    );
+    this.canvas.setAttribute('aria-label', `${axis} per weight tensor: ` + this.layers.map((l) => `${l.label} ${describe(l)}`).join(', '));
     this.render(theme);
   }
 
@@ -223,29 +225,30 @@ export class NmChart extends BarPanel {
   }
 
   protected config(theme: Theme): ChartConfiguration<'bar', (number | null)[], string> {
-    const options = baseOptions(theme, `${this.nm.n}:${this.nm.m} compliant`, 100, true)!;
+    const options = baseOptions(theme, this.axis, undefined, true)!;
+    const y = options.scales!.y!;
     return {
       type: 'bar',
       data: {
         labels: this.layers.map((l) => shortName(l.label)),
         datasets: [
           {
-            data: this.layers.map((l) => (l.nmCompliance === null ? null : +(l.nmCompliance * 100).toFixed(3))),
-            backgroundColor: this.layers.map((l) =>
-              l.nmCompliance === 1 ? theme.green : l.nmCompliance === null ? theme.muted : theme.red,
-            ),
+            data: this.layers.map((l) => +(l.verdict!.distance * 100).toFixed(3)),
+            backgroundColor: this.layers.map((l) => distanceColour(l, theme)),
             borderColor: this.borders(theme),
             borderWidth: this.layers.map((l) => (l.report.name === this.selected ? 2 : 0)),
             borderSkipped: false,
             borderRadius: 1,
             maxBarThickness: 48,
             categoryPercentage: 0.85,
-            minBarLength: 2,
+            minBarLength: 3,
           },
         ],
       },
       options: {
         ...options,
+        // Small distances stay readable: the axis ends just above the largest bar (at least 1 %).
+        scales: { ...options.scales, y: { ...y, suggestedMax: 1 } },
         ...pickable(this.layers, this.onPick),
         plugins: {
           ...options.plugins,
@@ -253,19 +256,31 @@ export class NmChart extends BarPanel {
             ...options.plugins!.tooltip,
             callbacks: {
               title: (items: TooltipItem<'bar'>[]) => this.layers[items[0].dataIndex].label,
-              label: (item: TooltipItem<'bar'>) => {
-                const nm = this.layers[item.dataIndex].report.nm;
-                if (!nm || nm.groups === 0) return `no full groups of ${this.nm.m}${nm?.partial ? ` (${count(nm.partial)} partial)` : ''}`;
-                const lines = [`${count(nm.compliant)} of ${count(nm.groups)} groups comply (${percent(nm.compliant / nm.groups)})`];
-                if (nm.partial) lines.push(`${count(nm.partial)} partial groups not counted`);
-                return lines;
-              },
+              label: (item: TooltipItem<'bar'>) => describe(this.layers[item.dataIndex]),
             },
           },
         },
       },
     };
   }
+}
+
+function describe(l: Layer): string {
+  const v = l.verdict!;
+  return v.state === 'misses' ? `${v.text} (${percent(v.distance)})` : v.state === 'meets' ? `meets the target: ${v.text}` : v.text;
+}
+
+/** A dense layer's bar: grey, neither good nor bad. */
+function denseGrey(theme: Theme): string {
+  return css(mix(theme.rgba.background, theme.rgba.foreground, 0.3));
+}
+
+/** Green when the layer meets the target, grey when dense, then yellow, orange, red as it gets further. */
+function distanceColour(l: Layer, theme: Theme): string {
+  const v = l.verdict!;
+  if (v.state === 'dense') return denseGrey(theme);
+  if (v.state === 'meets') return theme.green;
+  return v.distance < 0.02 ? theme.yellow : v.distance < 0.1 ? theme.orange : theme.red;
 }
 
 /** (b) How many output neurons have each fan-in, for the selected tensor. */

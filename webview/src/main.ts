@@ -9,11 +9,16 @@ import '@vscode-elements/elements/dist/vscode-icon/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import '@vscode-elements/elements/dist/vscode-radio/index.js';
 import '@vscode-elements/elements/dist/vscode-radio-group/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-toolbar-button/index.js';
 import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 
-import type { SparsityReport } from '../../src/core/analysis/report';
+import type { CheckpointPlan } from '../../src/core/analysis/checkpointPlan';
+import type { LayerNeurons, SparsityReport } from '../../src/core/analysis/report';
+import { verdictOf, type TargetKind, type Verdict } from '../../src/core/analysis/target';
+import type { NmPattern } from '../../src/core/nmPattern';
 import { MessageHandler } from '../../src/rpc/messageHandler';
 import type { FromWebview, HostMethods, ToWebview } from '../../src/webview/protocol';
 import type { CheckpointDiff } from '../../src/core/analysis/diff';
@@ -28,6 +33,7 @@ import { LayerTable } from './layerTable';
 import { PlanSection } from './plan';
 import { buildLayers, type Layer } from './model';
 import { renderSummary } from './summary';
+import { TargetBar } from './targetBar';
 import { observeTheme, readTheme, type Theme } from './theme';
 
 type InitMessage = ToWebview['init'];
@@ -36,12 +42,18 @@ type HostChannel = MessageHandler<Record<never, never>, HostMethods, ToWebview, 
 class App {
   private theme: Theme = readTheme();
   private report: SparsityReport | null = null;
+  private neurons: readonly LayerNeurons[] = [];
+  private target: TargetKind = 'nm';
+  /** The Plan section's plan, for the plan target and the ablation marks. */
+  private plan: CheckpointPlan | null = null;
+  private verdict: Verdict | null = null;
   private layers: Layer[] = [];
   private selected: Layer | null = null;
   private detailTimer = 0;
 
   private readonly root: HTMLElement;
   private readonly summarySlot = h('div', { class: 'summary-slot' });
+  private readonly targetBar = new TargetBar((kind, nm) => this.chooseTarget(kind, nm));
   private readonly banner = h('div', { class: 'banner', attrs: { role: 'alert' } });
   private readonly densityChart = new DensityChart((l) => this.select(l.report.name, 'user', true));
   private readonly nmChart = new NmChart((l) => this.select(l.report.name, 'user', true));
@@ -63,7 +75,7 @@ class App {
   private readonly detailHeader = h('div', { class: 'detail-header' });
   private readonly histogramTitle = h('h3', { class: 'figure-title', text: 'Fan-in histogram' });
   private readonly histogramNote = h('div', { class: 'figure-note' });
-  private readonly nmChartTitle = h('h3', { class: 'figure-title', text: 'N:M compliance per weight tensor' });
+  private readonly nmChartTitle = h('h3', { class: 'figure-title', text: 'Distance from the target per weight tensor' });
 
   constructor(
     root: HTMLElement,
@@ -122,30 +134,63 @@ class App {
 
   init(msg: InitMessage): void {
     this.report = msg.report;
+    this.neurons = msg.neurons;
+    this.target = msg.target;
+    this.plan = null;
     this.banner.hidden = true;
-    this.layers = buildLayers(msg.report, msg.neurons);
     this.heatmap.setSettings(msg.settings.maxHeatmapCells, msg.settings.zeroThreshold);
-    const saved = getState();
+    this.heatmap.setAblation(new Map());
     if (!this.table) this.build();
+    this.planSection!.reset();
+    this.selected = null;
+    this.show(msg.select);
+    if (this.target === 'plan') this.planSection!.open();
+  }
 
+  /** Another target was chosen elsewhere (another editor, Check N:M). */
+  setTarget(kind: TargetKind): void {
+    if (!this.report || kind === this.target) return;
+    this.target = kind;
+    if (kind === 'plan') this.planSection?.open();
+    this.show();
+  }
+
+  /** The user picked a target here: every view follows (a new N:M pattern is a new analysis, sent by the host). */
+  private chooseTarget(kind: TargetKind, nm?: string): void {
+    const report = this.report;
+    if (!report) return;
+    this.host.notify('setTarget', nm === undefined ? { kind } : { kind, nm });
+    if (kind === 'nm' && nm !== undefined && nm !== `${report.nm.n}:${report.nm.m}`) return;
+    this.setTarget(kind);
+  }
+
+  /**
+   * Draws the report against the target: the verdict, the summary, the table, the charts and the
+   * selected layer's header; `select` picks a layer first (else the one selected stays).
+   */
+  private show(select?: string): void {
+    const report = this.report!;
+    this.verdict = verdictOf(report, this.target, this.plan ?? undefined);
+    this.layers = buildLayers(report, this.neurons, this.verdict, this.target);
+    const saved = getState();
     clear(this.summarySlot);
-    this.summarySlot.appendChild(renderSummary(msg.report, this.layers));
-    this.nmChartTitle.textContent = `${msg.report.nm.n}:${msg.report.nm.m} compliance per weight tensor`;
+    this.summarySlot.appendChild(renderSummary(report, this.layers, this.target));
+    this.targetBar.update(this.target, report.nm, this.verdict);
+    this.nmChartTitle.textContent = `Distance from the target per weight tensor`;
 
     this.table!.setLayers(this.layers);
-    this.planSection!.reset();
     this.table!.setFilter(saved.filter ?? '', saved.weightsOnly ?? false);
 
     const names = new Set(this.layers.map((l) => l.report.name));
     const firstWeight = this.layers.find((l) => l.geometry) ?? this.layers.find((l) => l.isWeight) ?? this.layers[0];
-    const pick = [msg.select, this.selected?.report.name, saved.selected].find((n) => n && names.has(n)) ?? firstWeight?.report.name;
-    const selectedName = pick ?? undefined;
-    this.densityChart.setData(this.layers, selectedName, this.theme);
-    this.nmChart.setData(this.layers, msg.report.nm, selectedName, this.theme);
+    const current = this.selected?.report.name;
+    const pick = [select, current, saved.selected].find((n) => n && names.has(n)) ?? firstWeight?.report.name;
+    this.densityChart.setData(this.layers, pick, this.theme);
+    this.nmChart.setData(this.layers, targetAxis(this.target, report.nm), pick, this.theme);
     this.selected = null;
-    if (selectedName) this.select(selectedName, msg.select ? 'host' : 'restore', true);
+    if (pick) this.select(pick, select ? 'host' : 'restore', true);
     else {
-      this.heatmap.setLayer(null, msg.report.nm);
+      this.heatmap.setLayer(null, report.nm);
       this.histogram.setLayer(null, this.theme);
     }
   }
@@ -221,7 +266,11 @@ class App {
 
     this.planSection = new PlanSection(
       (distribution, sparsity) => this.host.request('plan', { distribution, sparsity }),
-      (byLayer) => this.heatmap.setAblation(byLayer),
+      (plan) => {
+        this.plan = plan;
+        this.heatmap.setAblation(new Map(plan?.layers.flatMap((l) => (l.ablation ? [[l.name, new Set(l.ablation.candidates)]] : []))));
+        if (this.target === 'plan') this.show();
+      },
       this.theme,
       saved.planOpen ?? false,
       (open) => updateState({ planOpen: open }),
@@ -231,6 +280,7 @@ class App {
     this.root.append(
       this.banner,
       this.summarySlot,
+      this.targetBar.element,
       this.comparison.element,
       overview,
       this.planSection.element,
@@ -267,8 +317,11 @@ class App {
     const nm = this.report!.nm;
     clear(this.detailHeader);
     const facts: string[] = [shape(r.shape), r.dtype, r.role, `${percent(r.sparsity)} sparse`];
-    if (f) facts.push(f.constant ? `constant fan-in k = ${f.k} of ${f.dense}` : `fan-in ${f.min}–${f.max} of ${f.dense}`);
-    if (r.nm && r.nm.groups) facts.push(`${nm.n}:${nm.m} ${percent(r.nm.compliant / r.nm.groups)}`);
+    if (layer.verdict?.state === 'dense') facts.push('dense — not pruned');
+    else {
+      if (f) facts.push(f.constant ? `constant fan-in k = ${f.k} of ${f.dense}` : `fan-in ${f.min}–${f.max} of ${f.dense}`);
+      if (r.nm && r.nm.groups) facts.push(`${nm.n}:${nm.m} ${percent(r.nm.compliant / r.nm.groups)}`);
+    }
     const storage = layer.storage;
     if (storage && storage.smallest !== 'dense') {
       facts.push(`stored as ${layer.smallestLayout}: ${bytes(storage[storage.smallest]!)} (dense ${bytes(storage.dense)})`);
@@ -318,11 +371,16 @@ class App {
     if (!this.report) return;
     const name = this.selected?.report.name;
     this.densityChart.setData(this.layers, name, this.theme);
-    this.nmChart.setData(this.layers, this.report.nm, name, this.theme);
+    this.nmChart.setData(this.layers, targetAxis(this.target, this.report.nm), name, this.theme);
     this.histogram.setLayer(this.selected?.geometry?.fanIn ? this.selected : null, this.theme);
     this.heatmap.setTheme(this.theme);
     this.planSection?.setTheme(this.theme);
   }
+}
+
+/** What the distance chart measures for a target. */
+function targetAxis(target: TargetKind, nm: NmPattern): string {
+  return target === 'nm' ? `removed by ${nm.n}:${nm.m}` : target === 'fan-in' ? 'fan-in spread' : 'gap to the plan';
 }
 
 const root = document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' }));
@@ -333,6 +391,7 @@ const host: HostChannel = new MessageHandler<Record<never, never>, HostMethods, 
     init: (msg) => app.init(msg),
     select: ({ layer }) => app.selectFromHost(layer),
     compare: ({ diff }) => app.compare(diff),
+    target: ({ kind }) => app.setTarget(kind),
     failed: ({ message }) => app.showBanner(message),
   },
 );

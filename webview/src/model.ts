@@ -2,12 +2,12 @@
 import type { Lint } from '../../src/core/analysis/lints';
 import { layoutName, type LayerStorage } from '../../src/core/analysis/storage';
 import { layerLabel } from '../../src/core/analysis/layerLabel';
-import { layerProblems, weightStructure, type WeightStructure } from '../../src/core/analysis/problems';
+import { weightStructure, type WeightStructure } from '../../src/core/analysis/problems';
+import { lintsFor, type LayerVerdict, type TargetKind, type Verdict } from '../../src/core/analysis/target';
 import type { LayerNeurons, LayerReport, SparsityReport } from '../../src/core/analysis/report';
-import type { NmPattern } from '../../src/core/nmPattern';
 
 import { printable } from '../../src/core/errors';
-import { count, percent } from './format';
+import { count } from './format';
 import type { NmAxis } from './nmGeometry';
 
 export interface Layer {
@@ -21,8 +21,11 @@ export interface Layer {
   readonly density: number;
   /** Compliant fraction of the full N:M groups; null when there is none. */
   readonly nmCompliance: number | null;
+  /** Where the weight stands against the target; null for other tensors. */
+  readonly verdict: LayerVerdict | null;
+  /** What to warn about: the target missed, dead neurons. */
   readonly problems: readonly string[];
-  /** Why this weight will not run faster (the report's problems for it). */
+  /** Why this weight will not run faster (the report's findings for it that concern the target). */
   readonly lints: readonly Lint[];
   /** Bytes in each storage layout, for weights. */
   readonly storage: LayerStorage | null;
@@ -61,12 +64,12 @@ export function toFloat32(x: unknown): Float32Array {
   return new Float32Array(0);
 }
 
-/** The layers to show, each joined by name with its per-neuron figures (weights only). */
-export function buildLayers(report: SparsityReport, neurons: readonly LayerNeurons[]): Layer[] {
+/** The layers to show, each joined by name with its per-neuron figures (weights only) and its verdict for the target. */
+export function buildLayers(report: SparsityReport, neurons: readonly LayerNeurons[], verdict: Verdict, target: TargetKind): Layer[] {
   const byName = new Map<string, LayerNeurons>();
   for (const n of neurons) byName.set(n.name, n);
   const lints = new Map<string, Lint[]>();
-  for (const p of report.problems) lints.set(p.layer, [...(lints.get(p.layer) ?? []), p]);
+  for (const p of lintsFor(report.problems, target)) lints.set(p.layer, [...(lints.get(p.layer) ?? []), p]);
   const storage = new Map(report.storage.layers.map((st) => [st.name, st]));
   return report.layers.map((l, i) => {
     const figures = byName.get(l.name);
@@ -82,6 +85,12 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
         fanIn: fanIn && fanIn.length === rows ? fanIn : null,
       };
     }
+    const layerVerdict = verdict.layers.get(l.name) ?? null;
+    const dead = l.fanIn?.zeroNeurons ?? 0;
+    const problems = [
+      ...(layerVerdict?.state === 'misses' ? [layerVerdict.text] : []),
+      ...(dead ? [`${count(dead)} dead neuron${dead === 1 ? '' : 's'} (all-zero rows)`] : []),
+    ];
     return {
       report: l,
       label: printable(layerLabel(l)),
@@ -89,7 +98,8 @@ export function buildLayers(report: SparsityReport, neurons: readonly LayerNeuro
       isWeight: l.role !== 'other',
       density: l.numel === 0 ? 0 : l.nnz / l.numel,
       nmCompliance: l.nm && l.nm.groups > 0 ? l.nm.compliant / l.nm.groups : null,
-      problems: layerProblems(l, report.nm),
+      verdict: layerVerdict,
+      problems,
       lints: lints.get(l.name) ?? [],
       storage: storage.get(l.name) ?? null,
       smallestLayout: storage.has(l.name) ? layoutName(storage.get(l.name)!.smallest, report.nm) : null,
@@ -107,10 +117,4 @@ export function overviewOf(layers: readonly Layer[]): Overview {
     ...weightStructure(layers.map((l) => l.report)),
     layersWithProblems: layers.filter((l) => l.problems.length).length,
   };
-}
-
-export function nmText(nm: NmPattern, compliant: number, groups: number): string {
-  return groups === 0
-    ? `${nm.n}:${nm.m}: no full groups`
-    : `${nm.n}:${nm.m}: ${count(compliant)} of ${count(groups)} groups (${percent(compliant / groups)})`;
 }

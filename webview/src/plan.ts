@@ -34,8 +34,8 @@ export class PlanSection {
 
   constructor(
     private readonly request: (distribution: Distribution, sparsity: string) => Promise<PlanReply>,
-    /** Told each plan's ablation candidates per layer name (an empty map when there is no plan). */
-    private readonly onAblation: (byLayer: ReadonlyMap<string, ReadonlySet<number>>) => void,
+    /** Told each plan made (null when the sparsity or the checkpoint allows none). */
+    private readonly onPlan: (plan: CheckpointPlan | null) => void,
     private theme: Theme,
     open: boolean,
     onToggle: (open: boolean) => void,
@@ -94,6 +94,13 @@ export class PlanSection {
     if (this.plan) this.chart.setPlan(this.plan, theme);
   }
 
+  /** Opens the section (its plan is then made, if not yet). */
+  open(): void {
+    const section = this.element as HTMLElement & { open?: boolean };
+    if (!section.open) section.open = true;
+    if (!this.plan) this.refresh(0);
+  }
+
   /** Asks again (the analysis was redone). */
   reset(): void {
     this.plan = null;
@@ -118,7 +125,7 @@ export class PlanSection {
     if ('error' in reply) {
       this.status.textContent = reply.error;
       this.status.classList.add('error');
-      this.onAblation(new Map());
+      this.onPlan(null);
       return;
     }
     this.status.classList.remove('error');
@@ -129,7 +136,7 @@ export class PlanSection {
       `${plan.distribution.toUpperCase()} at sparsity ${plan.sparsity}: ${count(total.constFanInNnz)} of ${count(total.numel)} weights ` +
       `with constant fan-in (${percent(total.constFanInNnz / Math.max(1, total.numel))}), ${count(total.actualNnz)} now`;
     this.chart.setPlan(plan, this.theme);
-    this.onAblation(new Map(plan.layers.flatMap((l) => (l.ablation ? [[l.name, new Set(l.ablation.candidates)]] : []))));
+    this.onPlan(plan);
     clear(this.table);
     this.table.appendChild(planTable(plan));
   }

@@ -3,7 +3,8 @@ import { printable } from '../../src/core/errors';
 import type { SparsityReport } from '../../src/core/analysis/report';
 import { basename, compact, count, percent } from './format';
 import { h, codicon } from './dom';
-import { nmText, overviewOf, type Layer } from './model';
+import { overviewOf, type Layer } from './model';
+import { verdictOf, type TargetKind, type Verdict } from '../../src/core/analysis/target';
 
 /** How each format is named where users meet it. */
 const FORMAT_NAMES: Readonly<Record<SparsityReport['format'], string>> = {
@@ -14,19 +15,30 @@ const FORMAT_NAMES: Readonly<Record<SparsityReport['format'], string>> = {
   tfjs: 'TF.js',
 };
 
-type Verdict = 'good' | 'warn' | 'neutral';
+type Tone = 'good' | 'warn' | 'neutral';
 
-function stat(label: string, value: string, detail: string, verdict: Verdict, icon?: string, tooltip?: string): HTMLElement {
+function stat(label: string, value: string, detail: string, tone: Tone, icon?: string, tooltip?: string, current = false): HTMLElement {
   return h(
     'div',
-    { class: `stat stat-${verdict}`, attrs: { role: 'group', 'aria-label': `${label}: ${value}. ${detail}` }, title: tooltip },
+    {
+      class: `stat stat-${tone}${current ? ' stat-target' : ''}`,
+      attrs: { role: 'group', 'aria-label': `${label}: ${value}. ${detail}${current ? ' (the target)' : ''}` },
+      title: tooltip,
+    },
     h('div', { class: 'stat-label', text: label }),
     h('div', { class: 'stat-value' }, icon ? codicon(icon, 'stat-icon') : null, h('span', { text: value })),
     h('div', { class: 'stat-detail', text: detail }),
   );
 }
 
-export function renderSummary(report: SparsityReport, layers: readonly Layer[]): HTMLElement {
+/** A structure card's tone and icon from its verdict: dense is neither a pass nor a failure. */
+function toneOf(v: Verdict): { tone: Tone; icon?: string } {
+  if (v.state === 'meets') return { tone: 'good', icon: 'pass' };
+  if (v.state === 'misses') return { tone: 'warn', icon: 'warning' };
+  return { tone: 'neutral', icon: v.state === 'dense' ? 'circle-outline' : undefined };
+}
+
+export function renderSummary(report: SparsityReport, layers: readonly Layer[], target: TargetKind): HTMLElement {
   const o = overviewOf(layers);
   const nm = report.nm;
   // Metadata and the path come from the file (safetensors `__metadata__` is any text): shown escaped, on one line.
@@ -45,12 +57,38 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[]):
     metaText ? h('span', { class: 'summary-meta', text: metaText }) : null,
   );
 
-  const weightCount = o.weightLayers;
-  const fanInVerdict: Verdict = weightCount === 0 ? 'neutral' : o.constantFanIn === weightCount ? 'good' : 'warn';
-  const nmVerdict: Verdict = o.nmGroups === 0 ? 'neutral' : o.nmCompliant === o.nmGroups ? 'good' : 'warn';
-  const nmLabel = `${nm.n}:${nm.m} compliance`;
-  const nmValue = o.nmGroups === 0 ? '—' : percent(o.nmCompliant / o.nmGroups);
-  const nmDetail = nmText(nm, o.nmCompliant, o.nmGroups) + (o.nmPartial ? `; ${count(o.nmPartial)} partial` : '');
+  // Both structures, whatever the target (its card is outlined): dense layers count for neither.
+  const fanIn = verdictOf(report, 'fan-in');
+  const nmAnswer = verdictOf(report, 'nm');
+  const sparse = (v: Verdict) => [...v.layers.values()].filter((l) => l.state !== 'dense');
+  const fanInLayers = sparse(fanIn);
+  const nmLayers = sparse(nmAnswer);
+  const meeting = (ls: readonly { state: string }[]) => ls.filter((l) => l.state === 'meets').length;
+  const sparseWeights = layers.filter((l) => l.report.fanIn && l.verdict?.state !== 'dense' && l.report.nm);
+  const violating = sparseWeights.reduce((s, l) => s + l.report.nm!.groups - l.report.nm!.compliant, 0);
+  const groups = sparseWeights.reduce((s, l) => s + l.report.nm!.groups, 0);
+  const excess = sparseWeights.reduce((s, l) => s + l.report.nm!.excess, 0);
+  const nnz = sparseWeights.reduce((s, l) => s + l.report.nnz, 0);
+  const pattern = `${nm.n}:${nm.m}`;
+  const denseValue = (v: Verdict) => (v.state === 'dense' ? 'dense' : v.state === 'none' ? '—' : undefined);
+  const fanInTone = toneOf(fanIn);
+  const nmTone = toneOf(nmAnswer);
+  const fanInValue = denseValue(fanIn) ?? `${meeting(fanInLayers)} of ${fanInLayers.length}`;
+  const fanInDetail =
+    fanIn.state === 'dense'
+      ? 'not pruned: every neuron has its dense fan-in'
+      : fanIn.state === 'none'
+        ? 'no linear or conv weights'
+        : `pruned weight tensors with constant fan-in${o.weightLayers > fanInLayers.length ? ` (${o.weightLayers - fanInLayers.length} dense)` : ''}`;
+  const nmValue = denseValue(nmAnswer) ?? (violating ? `${count(violating)} violate` : 'all comply');
+  const nmDetail =
+    nmAnswer.state === 'dense'
+      ? 'not pruned: no group has a zero to spare'
+      : nmAnswer.state === 'none'
+        ? 'no linear or conv weights'
+        : violating
+          ? `of ${count(groups)} groups; projecting to ${pattern} removes ${percent(nnz ? excess / nnz : 0)} of the non-zeros`
+          : `${count(groups)} groups in ${nmLayers.length} pruned tensors` + (o.nmPartial ? `; ${count(o.nmPartial)} partial` : '');
 
   const stats = h(
     'div',
@@ -68,20 +106,15 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[]):
       `${count(report.weights.numel - report.weights.nnz)} of ${count(report.weights.numel)} linear/conv weights are zero`,
       'neutral',
     ),
+    stat('Constant fan-in', fanInValue, fanInDetail, fanInTone.tone, fanInTone.icon, fanIn.line, target === 'fan-in'),
     stat(
-      'Constant fan-in',
-      weightCount === 0 ? '—' : `${o.constantFanIn} of ${weightCount}`,
-      weightCount === 0 ? 'no linear or conv weights' : `${o.constantFanIn} of ${weightCount} weight tensors have constant fan-in`,
-      fanInVerdict,
-      fanInVerdict === 'good' ? 'pass' : fanInVerdict === 'warn' ? 'warning' : undefined,
-    ),
-    stat(
-      nmLabel,
+      pattern,
       nmValue,
       nmDetail,
-      nmVerdict,
-      nmVerdict === 'good' ? 'pass' : nmVerdict === 'warn' ? 'warning' : undefined,
-      `Groups of ${nm.m} consecutive input channels with at most ${nm.n} non-zeros. Trailing groups shorter than ${nm.m} are counted apart (partial).`,
+      nmTone.tone,
+      nmTone.icon,
+      `${nmAnswer.line}\nGroups of ${nm.m} consecutive input channels with at most ${nm.n} non-zeros. Trailing groups shorter than ${nm.m} are counted apart (partial).`,
+      target === 'nm',
     ),
     stat(
       'Dead neurons',

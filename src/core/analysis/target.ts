@@ -36,7 +36,8 @@ export interface Verdict {
 
 const grouped = new Intl.NumberFormat('en-US');
 const count = (n: number) => grouped.format(n);
-const share = (x: number) => `${x < 0.1 && x > 0 ? (x * 100).toFixed(1) : Math.round(x * 100)} %`;
+/** A share as the editor writes them: "6.1%" below 10 %, else whole percents. */
+const share = (x: number) => `${x < 0.1 && x > 0 ? (x * 100).toFixed(1) : Math.round(x * 100)}%`;
 const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? '' : 's'}`;
 
 /** A weight with no zero at all: nobody pruned it, whatever the target. */

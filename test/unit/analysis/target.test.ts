@@ -37,7 +37,7 @@ describe('the verdict for a target structure', function () {
     assert.ok(removed < 0.1, 'below 10 %: one decimal');
     assert.equal(
       verdict.line,
-      `Not 2:4: 3 of 3 layers, ${violating.toLocaleString('en-US')} groups violate; projecting to 2:4 removes ${(removed * 100).toFixed(1)} % of the non-zeros.`,
+      `Not 2:4: 3 of 3 layers, ${violating.toLocaleString('en-US')} groups violate; projecting to 2:4 removes ${(removed * 100).toFixed(1)}% of the non-zeros.`,
     );
     for (const w of WEIGHTS) {
       const layer = verdict.layers.get(w)!;
