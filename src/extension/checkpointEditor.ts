@@ -85,7 +85,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     const channel: Channel = new MessageHandler<HostMethods, Record<never, never>, FromWebview, ToWebview>(
       (message) => void webview.postMessage(message),
       {
-        heatmap: async ({ layer, window, width, height }, { signal }) =>
+        heatmap: async ({ layer, window, width, height, order }, { signal }) =>
           this.analyses.kernels.tensorHeatmap(
             {
               ...(await this.keyOf(uri)),
@@ -93,10 +93,11 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
               ...window,
               ...this.cappedCells(width, height),
               zeroThreshold: this.analyses.currentSettings.zeroThreshold,
+              order,
             },
             signal,
           ),
-        changeTiles: async ({ layer, window, width, height }, { signal }) => {
+        changeTiles: async ({ layer, window, width, height, order }, { signal }) => {
           const comparison = this.comparisons.get(key);
           const pair = comparison?.diff.layers.find((l) => l.name === layer);
           if (!comparison || !pair) throw new Error(`the comparison has no tensor ${layer}`);
@@ -106,14 +107,15 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
               b: { file: comparison.b.fsPath, roles: this.analyses.currentSettings.layerRoles, tensor: pair.nameB ?? layer },
               ...window,
               ...this.cappedCells(width, height),
+              order,
             },
             signal,
           );
         },
-        weightWindow: async ({ layer, window }, { signal }) => {
+        weightWindow: async ({ layer, window, order }, { signal }) => {
           const size = (window.rowEnd - window.rowStart) * (window.colEnd - window.colStart);
           if (size > MAX_VALUES_WINDOW) throw new Error(`a window of ${size} weights is too large to show one by one`);
-          return this.analyses.kernels.tensorWeightWindow({ ...(await this.keyOf(uri)), tensor: layer, ...window }, signal);
+          return this.analyses.kernels.tensorWeightWindow({ ...(await this.keyOf(uri)), tensor: layer, ...window, order }, signal);
         },
         plan: async ({ distribution, sparsity }, { signal }) => {
           try {

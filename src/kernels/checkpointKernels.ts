@@ -1,6 +1,6 @@
 import type { ChangeTiles, CheckpointDiff } from '../core/analysis/diff';
 import type { CheckpointAnalysis } from '../core/analysis/report';
-import type { ViewWindow } from '../core/neuronView';
+import type { ColumnOrder, ViewWindow } from '../core/neuronView';
 import type { NmPattern } from '../core/nmPattern';
 import type { RoleOverrides } from '../core/roles/roleOverrides';
 import type { HeatmapTiles } from './scanKernels';
@@ -41,14 +41,21 @@ export interface DiffRequest {
 }
 
 export type TensorHeatmapRequest = CheckpointKey &
-  ViewWindow & { readonly tensor: string; readonly width: number; readonly height: number; readonly zeroThreshold: number };
-export type TensorWindowRequest = CheckpointKey & ViewWindow & { readonly tensor: string };
+  ViewWindow & {
+    readonly tensor: string;
+    readonly width: number;
+    readonly height: number;
+    readonly zeroThreshold: number;
+    readonly order?: ColumnOrder;
+  };
+export type TensorWindowRequest = CheckpointKey & ViewWindow & { readonly tensor: string; readonly order?: ColumnOrder };
 /** Where a weight of A changed in B (tensors of one shape and layout), downsampled like a heatmap. */
 export type ChangeTilesRequest = ViewWindow & {
   readonly a: CheckpointKey & { readonly tensor: string };
   readonly b: CheckpointKey & { readonly tensor: string };
   readonly width: number;
   readonly height: number;
+  readonly order?: ColumnOrder;
 };
 /** The top-`n` |w| of a weight, counted per output neuron (SRigL's salient weights). */
 export type SalientCountsRequest = CheckpointKey & { readonly tensor: string; readonly n: number };

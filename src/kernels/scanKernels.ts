@@ -1,5 +1,5 @@
 import type { NmPattern } from '../core/nmPattern';
-import type { ViewWindow } from '../core/neuronView';
+import type { ColumnOrder, ViewWindow } from '../core/neuronView';
 import type { TensorRef, WeightRef } from './kernels';
 
 /** Reading tensors: one-pass statistics, downsampled heatmap tiles and windows of weights. */
@@ -56,6 +56,8 @@ export interface HeatmapRequest extends WeightRef, ViewWindow {
   readonly width: number;
   readonly height: number;
   readonly zeroThreshold?: number;
+  /** The order of the view's columns (default: as stored). */
+  readonly order?: ColumnOrder;
 }
 
 /** A window of a weight downsampled to cells: row-major [rows, cols]. */
@@ -68,4 +70,4 @@ export interface HeatmapTiles {
   readonly meanAbs: Float32Array;
 }
 
-export type WeightWindowRequest = WeightRef & ViewWindow;
+export type WeightWindowRequest = WeightRef & ViewWindow & { readonly order?: ColumnOrder };

@@ -8,21 +8,36 @@ import type { ChangeTiles, CheckpointDiff } from '../core/analysis/diff';
 import type { Distribution } from '../core/analysis/plan';
 import type { TargetKind } from '../core/analysis/target';
 import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
-import type { ViewWindow } from '../core/neuronView';
+import type { ColumnOrder, ViewWindow } from '../core/neuronView';
 import type { HeatmapTiles } from '../kernels/scanKernels';
 
 /** What the extension answers. */
 export type HostMethods = {
   /** A window of a weight downsampled to at most width × height cells (the extension caps the budget). */
   readonly heatmap: {
-    readonly params: { readonly layer: string; readonly window: ViewWindow; readonly width: number; readonly height: number };
+    readonly params: {
+      readonly layer: string;
+      readonly window: ViewWindow;
+      readonly width: number;
+      readonly height: number;
+      readonly order?: ColumnOrder;
+    };
     readonly result: HeatmapTiles;
   };
   /** The signed weights of a small window (high zoom), row-major; at most MAX_VALUES_WINDOW of them. */
-  readonly weightWindow: { readonly params: { readonly layer: string; readonly window: ViewWindow }; readonly result: Float32Array };
+  readonly weightWindow: {
+    readonly params: { readonly layer: string; readonly window: ViewWindow; readonly order?: ColumnOrder };
+    readonly result: Float32Array;
+  };
   /** Where a weight changed from this checkpoint to the compared one, downsampled like `heatmap`. */
   readonly changeTiles: {
-    readonly params: { readonly layer: string; readonly window: ViewWindow; readonly width: number; readonly height: number };
+    readonly params: {
+      readonly layer: string;
+      readonly window: ViewWindow;
+      readonly width: number;
+      readonly height: number;
+      readonly order?: ColumnOrder;
+    };
     readonly result: ChangeTiles;
   };
   /** A density plan of the checkpoint (as `sparsity-lens plan`), or why it cannot be made. */

@@ -1,6 +1,6 @@
 import { numelOf, type TensorEntry } from '../checkpoint';
 import { decodeToFloat64, DTYPE_BITS } from '../dtype';
-import { NeuronView, type ViewWindow } from '../neuronView';
+import { viewOf, type ColumnOrder, type ViewWindow } from '../neuronView';
 import { CHUNK_ELEMENTS, readSpan, tensorChunks } from '../tensorBytes';
 import type { ChangeTiles } from './diff';
 
@@ -18,9 +18,10 @@ export async function changeTiles(
   win: ViewWindow,
   width: number,
   height: number,
+  order: ColumnOrder = 'stored',
   signal?: AbortSignal,
 ): Promise<ChangeTiles> {
-  const view = new NeuronView(a.shape, a.layout);
+  const view = viewOf(a.shape, a.layout, order);
   view.checkWindow(win);
   if (!(Number.isInteger(width) && Number.isInteger(height) && width >= 1 && height >= 1)) {
     throw new RangeError(`a heatmap of ${width}×${height} cells is not possible`);
@@ -38,8 +39,7 @@ export async function changeTiles(
   const off = new Uint32Array(rows * cols);
   const kept = new Uint32Array(rows * cols);
 
-  const first = view.index(win.rowStart, win.colStart);
-  const last = view.index(win.rowEnd - 1, win.colEnd - 1);
+  const { first, last } = view.span(win);
   // Both sides in the same pieces, whatever their dtypes.
   const whole = DTYPE_BITS[a.dtype] < 8 || DTYPE_BITS[b.dtype] < 8;
   const chunksB = spanValues(b, first, last, whole, signal);

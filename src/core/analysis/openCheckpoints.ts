@@ -72,14 +72,23 @@ export class OpenCheckpoints implements CheckpointKernels {
   async tensorHeatmap(request: TensorHeatmapRequest, signal?: AbortSignal): Promise<HeatmapTiles> {
     return this.usingWeight(request, (weight) =>
       this.kernels.heatmap(
-        { ...weight, ...windowOf(request), width: request.width, height: request.height, zeroThreshold: request.zeroThreshold },
+        {
+          ...weight,
+          ...windowOf(request),
+          width: request.width,
+          height: request.height,
+          zeroThreshold: request.zeroThreshold,
+          order: request.order,
+        },
         signal,
       ),
     );
   }
 
   async tensorWeightWindow(request: TensorWindowRequest, signal?: AbortSignal): Promise<Float32Array> {
-    return this.usingWeight(request, (weight) => this.kernels.weightWindow({ ...weight, ...windowOf(request) }, signal));
+    return this.usingWeight(request, (weight) =>
+      this.kernels.weightWindow({ ...weight, ...windowOf(request), order: request.order }, signal),
+    );
   }
 
   async salientCounts(request: SalientCountsRequest, signal?: AbortSignal): Promise<Uint32Array> {
@@ -118,7 +127,7 @@ export class OpenCheckpoints implements CheckpointKernels {
             `${a.name} [${a.shape.join(', ')}] and ${b.name} [${b.shape.join(', ')}] are not laid out alike: no position-by-position changes`,
           );
         }
-        return changeTiles(a, b, windowOf(request), request.width, request.height, signal);
+        return changeTiles(a, b, windowOf(request), request.width, request.height, request.order, signal);
       }),
     );
   }

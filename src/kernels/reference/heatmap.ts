@@ -2,7 +2,7 @@ import { numelOf } from '../../core/checkpoint';
 import { markNonZero } from '../../core/dtype';
 import type { HeatmapRequest, HeatmapTiles } from '../scanKernels';
 import { tensorChunks } from '../../core/tensorBytes';
-import { NeuronView } from '../../core/neuronView';
+import { viewOf } from '../../core/neuronView';
 import { readValues } from './tensorView';
 
 /**
@@ -10,7 +10,7 @@ import { readValues } from './tensorView';
  * cells; cell (i, j) covers rows rowStart + ⌊i·R/H⌋ .. rowStart + ⌊(i+1)·R/H⌋ (likewise columns).
  */
 export async function referenceHeatmap(request: HeatmapRequest, signal?: AbortSignal): Promise<HeatmapTiles> {
-  const view = new NeuronView(request.shape, request.layout);
+  const view = viewOf(request.shape, request.layout, request.order);
   view.checkWindow(request);
   if (!(Number.isInteger(request.width) && Number.isInteger(request.height) && request.width >= 1 && request.height >= 1)) {
     throw new RangeError(`a heatmap of ${request.width}×${request.height} cells is not possible`);

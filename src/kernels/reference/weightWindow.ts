@@ -1,5 +1,5 @@
 import { decodeToFloat64, DTYPE_BITS } from '../../core/dtype';
-import { NeuronView } from '../../core/neuronView';
+import { viewOf } from '../../core/neuronView';
 import type { WeightWindowRequest } from '../scanKernels';
 import { readSpan } from '../../core/tensorBytes';
 
@@ -12,16 +12,11 @@ const MAX_WINDOW_SPAN_BYTES = 64 << 20;
  * span the window covers.
  */
 export async function referenceWeightWindow(w: WeightWindowRequest): Promise<Float32Array> {
-  const view = new NeuronView(w.shape, w.layout);
+  const view = viewOf(w.shape, w.layout, w.order);
   view.checkWindow(w);
-  let first = Infinity;
-  let last = -Infinity;
-  for (const r of [w.rowStart, w.rowEnd - 1]) {
-    for (const c of [w.colStart, w.colEnd - 1]) {
-      first = Math.min(first, view.index(r, c));
-      last = Math.max(last, view.index(r, c));
-    }
-  }
+  const span = view.span(w);
+  let first = span.first;
+  const last = span.last;
   // Sub-byte elements: start the span at a byte boundary.
   const bits = DTYPE_BITS[w.dtype];
   if (bits < 8) first -= first % (8 / bits);

@@ -2,6 +2,8 @@ import type { ViewWindow } from '../../../core/neuronView';
 import { checkNmPattern } from '../../../core/nmPattern';
 import type { WeightRef } from '../../kernels';
 import type { HeatmapTiles, ScanKernels, ScanRequest, ScanResult } from '../../scanKernels';
+import { referenceHeatmap } from '../../reference/heatmap';
+import { referenceWeightWindow } from '../../reference/weightWindow';
 import { nativeTensor, type NativeCall, type NativeTensor } from './args';
 
 type NativeScanArgs = NativeTensor & {
@@ -72,12 +74,17 @@ export function nativeScanKernels(call: NativeCall<NativeScanAddon>, threads: nu
       const results = await call('scanMany', [requests.map((r) => scanArgs(r, threads))], signal);
       return results.map((r, i) => scanResult(requests[i], r));
     },
+    // The addon walks columns as stored; the editor's kernel-position-major view of conv weights
+    // (small tensors) is drawn by the reference kernels.
     heatmap: (request, signal) =>
-      call(
-        'heatmap',
-        [{ ...windowArgs(request), width: request.width, height: request.height, zeroThreshold: request.zeroThreshold ?? 0, threads }],
-        signal,
-      ),
-    weightWindow: (request, signal) => call('weightWindow', [windowArgs(request)], signal),
+      request.order === 'position-major'
+        ? referenceHeatmap(request, signal)
+        : call(
+            'heatmap',
+            [{ ...windowArgs(request), width: request.width, height: request.height, zeroThreshold: request.zeroThreshold ?? 0, threads }],
+            signal,
+          ),
+    weightWindow: (request, signal) =>
+      request.order === 'position-major' ? referenceWeightWindow(request) : call('weightWindow', [windowArgs(request)], signal),
   };
 }
