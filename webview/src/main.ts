@@ -18,6 +18,7 @@ import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 import type { CheckpointPlan } from '../../src/core/analysis/checkpointPlan';
 import type { LayerNeurons, SparsityReport } from '../../src/core/analysis/report';
 import { verdictOf, type TargetKind, type Verdict } from '../../src/core/analysis/target';
+import type { ColumnOrder } from '../../src/core/neuronView';
 import type { NmPattern } from '../../src/core/nmPattern';
 import { MessageHandler } from '../../src/rpc/messageHandler';
 import type { FromWebview, HostMethods, ToWebview } from '../../src/webview/protocol';
@@ -84,9 +85,9 @@ class App {
     this.root = root;
     this.banner.hidden = true;
     this.heatmap = new HeatmapView(this.theme, {
-      fetchTiles: (layer, window, width, height) => host.request('heatmap', { layer, window, width, height }),
-      fetchValues: (layer, window) => host.request('weightWindow', { layer, window }),
-      fetchChanges: (layer, window, width, height) => host.request('changeTiles', { layer, window, width, height }),
+      fetchTiles: (layer, window, width, height) => host.request('heatmap', { layer, window, width, height, ...this.orderOf(layer) }),
+      fetchValues: (layer, window) => host.request('weightWindow', { layer, window, ...this.orderOf(layer) }),
+      fetchChanges: (layer, window, width, height) => host.request('changeTiles', { layer, window, width, height, ...this.orderOf(layer) }),
       onViewChange: (layer, view) => saveView(layer, view),
       onModeChange: (mode) => updateState({ mode }),
     });
@@ -107,6 +108,12 @@ class App {
   /** The host selected a layer (from the tree or a command). */
   selectFromHost(layer: string): void {
     if (this.layers.some((l) => l.report.name === layer)) this.select(layer, 'host', true);
+  }
+
+  /** Conv weights are drawn kernel position first, so an N:M group's channels sit side by side. */
+  private orderOf(layer: string): { order?: ColumnOrder } {
+    const g = this.layers.find((l) => l.report.name === layer)?.geometry;
+    return g && g.K > 1 ? { order: 'position-major' } : {};
   }
 
   /** Shows the comparison with another checkpoint, and its changes in the heatmap. */

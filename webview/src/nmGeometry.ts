@@ -1,9 +1,9 @@
 /**
- * N:M groups in a weight's [neurons, fan-in positions] view. View column c is input channel
- * ⌊c / K⌋ at kernel position c mod K (K = 1 for a linear weight); a group is M consecutive input
- * channels at one kernel position, so in view columns group g at position p is
- * { (g·M + j)·K + p : j < M }. Channels after the last full group form a partial group, which the
- * N:M check leaves out.
+ * N:M groups in a weight's [neurons, fan-in positions] view as the editor draws it: view column d
+ * is input channel d mod I at kernel position ⌊d / I⌋ (I input channels; one position for a linear
+ * weight). A group is M consecutive input channels at one kernel position, so its columns are
+ * adjacent: group g at position p is columns p·I + g·M … p·I + g·M + M − 1. Channels after the
+ * last full group of a position form a partial group, which the N:M check leaves out.
  */
 import type { ViewWindow as HeatmapWindow } from '../../src/core/neuronView';
 
@@ -33,28 +33,23 @@ export interface ColumnGroup {
 }
 
 export function groupOfColumn(axis: NmAxis, m: number, col: number): ColumnGroup {
-  const channel = Math.floor(col / axis.K);
-  const position = col - channel * axis.K;
+  const position = Math.floor(col / axis.inDim);
+  const channel = col - position * axis.inDim;
   const group = Math.floor(channel / m);
-  const fullGroups = Math.floor(axis.inDim / m);
-  return { group, position, channel, partial: group >= fullGroups };
+  return { group, position, channel, partial: group >= fullGroupCount(axis, m) };
 }
 
 /** Columns of the group holding `col`, ascending. */
 export function groupColumns(axis: NmAxis, m: number, col: number): number[] {
   const { group, position } = groupOfColumn(axis, m, col);
   const cols: number[] = [];
-  for (let j = 0; j < m; j++) {
-    const channel = group * m + j;
-    if (channel >= axis.inDim) break;
-    cols.push(channel * axis.K + position);
-  }
+  for (let channel = group * m; channel < Math.min(axis.inDim, (group + 1) * m); channel++) cols.push(position * axis.inDim + channel);
   return cols;
 }
 
-/** View columns one channel group spans: M channels of K kernel positions each. */
+/** A column step that keeps group starts aligned (for windows that should not cut groups): M when groups start at multiples of M. */
 export function groupBlock(axis: NmAxis, m: number): number {
-  return m * axis.K;
+  return axis.K === 1 || axis.inDim % m === 0 ? m : 1;
 }
 
 /** Number of full groups per kernel position. */
@@ -62,9 +57,30 @@ export function fullGroupCount(axis: NmAxis, m: number): number {
   return Math.floor(axis.inDim / m);
 }
 
-/** First view column of the partial trailing group (the view's width when every group is full). */
-export function partialGroupStart(axis: NmAxis, m: number): number {
-  return fullGroupCount(axis, m) * groupBlock(axis, m);
+/** The first column of every full group that starts in [from, to), ascending. */
+export function groupStarts(axis: NmAxis, m: number, from: number, to: number): number[] {
+  const starts: number[] = [];
+  const full = fullGroupCount(axis, m);
+  for (let p = Math.max(0, Math.floor(from / axis.inDim)); p * axis.inDim < to && p < axis.K; p++) {
+    for (let g = 0; g < full; g++) {
+      const c = p * axis.inDim + g * m;
+      if (c >= from && c < to) starts.push(c);
+    }
+  }
+  return starts;
+}
+
+/** The columns of partial groups within [from, to), as [start, end) ranges (one per kernel position at most). */
+export function partialRanges(axis: NmAxis, m: number, from: number, to: number): [number, number][] {
+  const ranges: [number, number][] = [];
+  const full = fullGroupCount(axis, m) * m;
+  if (full === axis.inDim) return ranges;
+  for (let p = Math.max(0, Math.floor(from / axis.inDim)); p * axis.inDim < to && p < axis.K; p++) {
+    const start = Math.max(from, p * axis.inDim + full);
+    const end = Math.min(to, (p + 1) * axis.inDim);
+    if (start < end) ranges.push([start, end]);
+  }
+  return ranges;
 }
 
 /** A group with more than N non-zeros: its row and its first (lowest) column. */
@@ -86,23 +102,19 @@ export function violatingGroups(
   isZero: (v: number) => boolean,
 ): ViolatingGroup[] {
   const { n, m } = nm;
-  const block = groupBlock(axis, m);
+  const from = Math.max(visible.colStart, window.colStart);
+  const to = Math.min(visible.colEnd, window.colEnd);
+  const starts = groupStarts(axis, m, from, to).filter((c) => c >= window.colStart && c + m <= window.colEnd);
   const windowCols = window.colEnd - window.colStart;
-  const firstBlock = Math.floor(Math.max(visible.colStart, window.colStart) / block);
-  const lastBlock = Math.min(fullGroupCount(axis, m) - 1, Math.floor((Math.min(visible.colEnd, window.colEnd) - 1) / block));
   const bad: ViolatingGroup[] = [];
   const r0 = Math.max(visible.rowStart, window.rowStart);
   const r1 = Math.min(visible.rowEnd, window.rowEnd);
   for (let r = r0; r < r1; r++) {
     const rowBase = (r - window.rowStart) * windowCols - window.colStart;
-    for (let gi = firstBlock; gi <= lastBlock; gi++) {
-      const c0 = gi * block;
-      if (c0 < window.colStart || c0 + block > window.colEnd) continue;
-      for (let p = 0; p < axis.K; p++) {
-        let nnz = 0;
-        for (let j = 0; j < m; j++) if (!isZero(values[rowBase + c0 + j * axis.K + p])) nnz++;
-        if (nnz > n) bad.push({ row: r, first: c0 + p });
-      }
+    for (const c0 of starts) {
+      let nnz = 0;
+      for (let j = 0; j < m; j++) if (!isZero(values[rowBase + c0 + j])) nnz++;
+      if (nnz > n) bad.push({ row: r, first: c0 });
     }
   }
   return bad;

@@ -40,6 +40,8 @@ export class HeatmapView {
   private readonly empty: HTMLElement;
   private readonly loading: HTMLElement;
   private readonly modeGroup: HTMLElement;
+  /** What the columns are: inputs, or (conv) kernel positions, each with its input channels side by side. */
+  private readonly columnsAxis = h('span', { text: 'inputs' });
 
   private readonly viewport = new Viewport();
   private readonly requests: HeatmapRequests;
@@ -135,7 +137,9 @@ export class HeatmapView {
         { class: 'axis-main' },
         'rows: output neurons ',
         codicon('arrow-down'),
-        ' · columns: fan-in positions ',
+        ' · columns: ',
+        this.columnsAxis,
+        ' ',
         codicon('arrow-right'),
       ),
     );
@@ -261,6 +265,8 @@ export class HeatmapView {
       return;
     }
     this.element.classList.remove('no-layer');
+    this.columnsAxis.textContent =
+      this.geo.K > 1 ? `${count(this.geo.K)} kernel positions × ${count(this.geo.inDim)} input channels (channels side by side)` : 'inputs';
     this.canvas.hidden = false;
     this.empty.hidden = true;
     this.canvas.setAttribute(
@@ -501,7 +507,7 @@ export class HeatmapView {
     if (this.detail && this.detail !== this.overview) drawTile(ctx, vp, this.images.cells(this.detail, colouring), this.detail.window);
     if (valuesMode && this.values) {
       drawTile(ctx, vp, this.images.values(this.values, colouring), this.values.window);
-      const violations = drawGroupGrid(ctx, vp, t, g, this.nm, this.values, win, this.isZero);
+      const violations = drawGroupGrid(ctx, vp, t, g, this.nm, this.values, win, this.isZero, this.layer.verdict?.state !== 'dense');
       if (violations !== this.violationsInView) {
         this.violationsInView = violations;
         this.updateStatus();

@@ -6,7 +6,7 @@ import type { ViewWindow as HeatmapWindow } from '../../../src/core/neuronView';
 import { h } from '../dom';
 import { count, percent, range, weight as formatWeight } from '../format';
 import type { Geometry } from '../model';
-import { groupBlock, groupColumns, groupOfColumn, partialGroupStart, violatingGroups, type NmCounts } from '../nmGeometry';
+import { groupColumns, groupOfColumn, groupStarts, partialRanges, violatingGroups, type NmCounts } from '../nmGeometry';
 import { css, type Theme } from '../theme';
 import type { Tiles } from './requests';
 import type { ValuesTile } from './render';
@@ -25,9 +25,10 @@ export function drawGroupGrid(
   v: ValuesTile,
   win: HeatmapWindow,
   isZero: (v: number) => boolean,
+  /** False for a dense layer: nobody pruned it, so its groups are not violations. */
+  markViolations = true,
 ): number {
   const m = nm.m;
-  const block = groupBlock(g, m);
   const x = (c: number): number => Math.round(vp.toX(c));
   const y = (r: number): number => Math.round(vp.toY(r));
   const top = y(win.rowStart);
@@ -40,27 +41,26 @@ export function drawGroupGrid(
     if (vp.sx >= 8) for (let c = win.colStart; c <= win.colEnd; c++) ctx.fillRect(x(c), top, 1, bottom - top);
     if (vp.sy >= 8) for (let r = win.rowStart; r <= win.rowEnd; r++) ctx.fillRect(left, y(r), right - left, 1);
   }
-  // Channel boundaries (conv: K kernel positions per channel), then group blocks.
+  // Group starts, then (conv) the start of each kernel position's channels, stronger.
   const fg = t.rgba.foreground;
-  if (g.K > 1 && vp.sx * g.K >= 12) {
-    ctx.fillStyle = css(fg, 0.16);
-    for (let c = Math.ceil(win.colStart / g.K) * g.K; c <= win.colEnd; c += g.K) ctx.fillRect(x(c), top, 1, bottom - top);
-  }
-  const partialFrom = partialGroupStart(g, m);
   ctx.fillStyle = css(fg, 0.45);
-  for (let c = Math.ceil(win.colStart / block) * block; c <= Math.min(win.colEnd, partialFrom); c += block)
-    ctx.fillRect(x(c) - 1, top, 2, bottom - top);
+  for (const c of groupStarts(g, m, win.colStart, win.colEnd + 1)) ctx.fillRect(x(c) - 1, top, 2, bottom - top);
+  if (g.K > 1) {
+    ctx.fillStyle = css(fg, 0.8);
+    for (let c = Math.ceil(win.colStart / g.inDim) * g.inDim; c <= win.colEnd; c += g.inDim) ctx.fillRect(x(c) - 1, top, 3, bottom - top);
+  }
   // Trailing channels that do not fill a group: hatched, they are not checked.
-  if (partialFrom < win.colEnd) {
+  for (const [from, to] of partialRanges(g, m, win.colStart, win.colEnd)) {
     ctx.save();
     ctx.beginPath();
-    const px0 = Math.max(left, x(partialFrom));
-    ctx.rect(px0, top, right - px0, bottom - top);
+    const px0 = Math.max(left, x(from));
+    const px1 = Math.min(right, x(to));
+    ctx.rect(px0, top, px1 - px0, bottom - top);
     ctx.clip();
     ctx.strokeStyle = css(fg, 0.16);
     ctx.lineWidth = 1;
     ctx.beginPath();
-    for (let d = px0 - (bottom - top); d < right; d += 6) {
+    for (let d = px0 - (bottom - top); d < px1; d += 6) {
       ctx.moveTo(d, bottom);
       ctx.lineTo(d + (bottom - top), top);
     }
@@ -68,30 +68,15 @@ export function drawGroupGrid(
     ctx.restore();
   }
 
-  // Violations: groups fully inside the values window with more than N non-zeros.
-  const bad = violatingGroups(g, nm, v.values, v.window, win, isZero);
+  // Violations: groups fully inside the values window with more than N non-zeros, M adjacent columns each.
+  const bad = markViolations ? violatingGroups(g, nm, v.values, v.window, win, isZero) : [];
   ctx.strokeStyle = t.red;
   ctx.lineWidth = Math.min(3, Math.max(1.5, Math.min(vp.sx, vp.sy) / 6));
   const lw = ctx.lineWidth;
   // Tint first, outlines on top, so neighbouring groups never hide each other's outline.
   ctx.fillStyle = css(t.rgba.red, 0.22);
-  for (const { row: r, first } of bad) {
-    for (let j = 0; j < m; j++) {
-      const c = first + j * g.K;
-      ctx.fillRect(x(c), y(r), x(c + 1) - x(c), y(r + 1) - y(r));
-    }
-  }
-  for (const { row: r, first } of bad) {
-    if (g.K === 1) {
-      ctx.strokeRect(x(first) + lw / 2, y(r) + lw / 2, x(first + m) - x(first) - lw, y(r + 1) - y(r) - lw);
-    } else {
-      // Members are K columns apart (one channel each): outline each (hover shows the group).
-      for (let j = 0; j < m; j++) {
-        const c = first + j * g.K;
-        ctx.strokeRect(x(c) + lw / 2, y(r) + lw / 2, x(c + 1) - x(c) - lw, y(r + 1) - y(r) - lw);
-      }
-    }
-  }
+  for (const { row: r, first } of bad) ctx.fillRect(x(first), y(r), x(first + m) - x(first), y(r + 1) - y(r));
+  for (const { row: r, first } of bad) ctx.strokeRect(x(first) + lw / 2, y(r) + lw / 2, x(first + m) - x(first) - lw, y(r + 1) - y(r) - lw);
   return bad.length;
 }
 
