@@ -6,16 +6,27 @@ export type CheckpointProblem = 'empty' | 'truncated' | 'corrupt' | 'unsupported
  * the byte offset. Its message is the line the CLI prints after `error: `.
  */
 export class CheckpointError extends Error {
+  /** For a truncation: the file's size, and how far `neededBy` (its graph, header, data) needs it to go. Plain fields: they cross process boundaries. */
+  readonly fileSize?: number;
+  readonly neededBytes?: number;
+  readonly neededBy?: string;
+
   constructor(
     readonly file: string,
     readonly problem: CheckpointProblem,
     readonly detail: string,
     readonly offset?: number,
+    shortfall?: { readonly fileSize: number; readonly needed: number; readonly what: string },
   ) {
     super(
       `${printable(file, MAX_FILE_NAME_CHARS)}: ${printable(detail, MAX_DETAIL_CHARS)}${offset === undefined ? '' : ` (at byte ${offset})`}`,
     );
     this.name = 'CheckpointError';
+    if (shortfall) {
+      this.fileSize = shortfall.fileSize;
+      this.neededBytes = shortfall.needed;
+      this.neededBy = shortfall.what;
+    }
   }
 }
 
@@ -46,6 +57,49 @@ export function printable(text: string, max = Infinity): string {
   if (escaped.length <= max) return escaped;
   const cut = escaped.slice(0, max - 1);
   return `${/[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut}…`; // never half a surrogate pair
+}
+
+/** Bytes as the editor writes them ("30.0 MiB"). */
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * What went wrong, in one sentence for someone who has never seen the format's insides:
+ * "Truncated: the file ends at 30.0 MiB but its graph needs 44.7 MiB." The parser's words stay
+ * in `message` (the CLI's line, the log).
+ */
+export function headline(e: CheckpointError): string {
+  const detail = printable(e.detail, MAX_DETAIL_CHARS);
+  switch (e.problem) {
+    case 'empty':
+      return 'The file is empty.';
+    case 'truncated':
+      return e.fileSize !== undefined && e.neededBytes !== undefined && e.neededBytes > e.fileSize
+        ? `Truncated: the file ends at ${bytes(e.fileSize)} but its ${e.neededBy ?? 'data'} needs ${bytes(e.neededBytes)}.`
+        : /^not an? /.test(detail)
+          ? `${detail[0].toUpperCase()}${detail.slice(1)}.`
+          : `Truncated or damaged: ${detail}.`;
+    case 'corrupt':
+      return /^not an? /.test(detail) ? `${detail[0].toUpperCase()}${detail.slice(1)}.` : `Damaged file: ${detail}.`;
+    case 'unsafe':
+      return `Not opened, for safety: ${detail}.`;
+    case 'unsupported':
+      return `Not supported yet: ${detail}.`;
+    case 'unknown-format':
+      return `Not a checkpoint Sparsity Lens reads: ${detail}.`;
+    case 'io':
+      return `Could not read the file: ${detail}.`;
+    case 'timeout':
+      return `Stopped: ${detail}.`;
+  }
 }
 
 export function isCheckpointError(e: unknown): e is CheckpointError {

@@ -37,7 +37,11 @@ export class RandomAccessFile {
   /** Reads exactly `length` bytes at `offset`; a range past the end is a truncation error. */
   async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     if (offset < 0 || length < 0 || offset + length > this.size) {
-      throw new CheckpointError(this.path, 'truncated', `needs bytes ${offset}..${offset + length} but the file has ${this.size}`, offset);
+      throw new CheckpointError(this.path, 'truncated', `needs bytes ${offset}..${offset + length} but the file has ${this.size}`, offset, {
+        fileSize: this.size,
+        needed: offset + length,
+        what: 'data',
+      });
     }
     const buf = into ?? new Uint8Array(length);
     let done = 0;

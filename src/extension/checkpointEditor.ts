@@ -10,6 +10,7 @@ import type { Analyses } from './analyses';
 import { userMessage } from './jobs';
 import { layerOfUri } from './problemsPanel';
 import { parseNmPattern } from '../core/nmPattern';
+import { headline, isCheckpointError } from '../core/errors';
 
 /** The Plan section's first plan, and the export's when no editor showed one. */
 const DEFAULT_PLAN = { distribution: 'erk', sparsity: '0.9' } as const;
@@ -134,6 +135,11 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         ready: () => void this.sendInit(uri, channel),
         selected: ({ layer }) => this.selected.fire({ uri, layer }),
         closeComparison: () => this.comparisons.delete(key),
+        reopen: () => {
+          this.analyses.forget(uri);
+          void this.sendInit(uri, channel);
+        },
+        showLog: () => this.output.show(true),
         setTarget: ({ kind, nm }) => {
           try {
             this.analyses.setTarget(kind, nm === undefined ? undefined : parseNmPattern(nm));
@@ -255,8 +261,11 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         channel.notify('failed', { message: 'Analysis cancelled. Reopen the file to analyse it.' });
         return;
       }
-      this.output.appendLine(`[error] ${(e as Error).stack ?? String(e)}`);
-      channel.notify('failed', { message: userMessage(e, 'Sparsity Lens could not analyse this file') });
+      // The parser's words (and where in the file) for the log; one sentence for the editor.
+      this.output.appendLine(`[error] ${isCheckpointError(e) ? e.message : ((e as Error).stack ?? String(e))}`);
+      channel.notify('failed', {
+        message: isCheckpointError(e) ? headline(e) : userMessage(e, 'Sparsity Lens could not analyse this file'),
+      });
     }
   }
 

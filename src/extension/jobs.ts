@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { isCheckpointError } from '../core/errors';
+import * as path from 'node:path';
+import { headline, isCheckpointError, printable } from '../core/errors';
 
 /** Jobs that take longer than this show a cancellable notification too. */
 const NOTIFY_AFTER_MS = 400;
@@ -67,7 +68,7 @@ export async function runJob<T>(
 
 /** The one sentence a user is shown for an error (checkpoint errors name the file and the problem). */
 export function userMessage(e: unknown, context = 'Sparsity Lens failed'): string {
-  return isCheckpointError(e) ? e.message : `${context}: ${(e as Error).message ?? String(e)}`;
+  return isCheckpointError(e) ? `${printable(path.basename(e.file))}: ${headline(e)}` : `${context}: ${(e as Error).message ?? String(e)}`;
 }
 
 /** Shows one sentence; the details go to the output channel. A cancel shows nothing. */

@@ -65,7 +65,7 @@ export type ToWebview = {
   readonly target: { readonly kind: TargetKind };
   /** Show a comparison of this checkpoint (A) with another (B); `fileA` and `fileB` are labels. */
   readonly compare: { readonly diff: CheckpointDiff };
-  /** The analysis failed or was cancelled: one sentence for the user. */
+  /** The analysis failed or was cancelled: one sentence for the user (the details are in the log). */
   readonly failed: { readonly message: string };
 };
 
@@ -76,6 +76,9 @@ export type FromWebview = {
   readonly selected: { readonly layer: string };
   /** The user chose a target; `nm` ("2:4") for an N:M pattern. */
   readonly setTarget: { readonly kind: TargetKind; readonly nm?: string };
+  /** After a failure: analyse the file again, or show the log with the details. */
+  readonly reopen: null;
+  readonly showLog: null;
   /** The user closed the comparison. */
   readonly closeComparison: null;
 };

@@ -3,6 +3,7 @@
  * Talks to the extension host only through the messages of src/protocol.ts.
  */
 import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
 import '@vscode-elements/elements/dist/vscode-icon/index.js';
@@ -128,10 +129,26 @@ class App {
     this.comparison.element.scrollIntoView({ block: 'nearest' });
   }
 
-  /** The analysis failed (before init) or was cancelled. */
+  /** The analysis failed (before init) or was cancelled: the sentence, and what the user can do. */
   showBanner(text: string): void {
     clear(this.banner);
-    this.banner.append(codicon('error'), h('span', { text }));
+    const sentence = h('span', { class: 'banner-text', text });
+    const action = (label: string, message: 'reopen' | 'showLog', secondary = false) =>
+      h('vscode-button', {
+        attrs: { ...(secondary ? { secondary: true } : {}) },
+        text: label,
+        on: {
+          click: () => {
+            if (message === 'reopen') sentence.textContent = 'Analysing the file again…';
+            this.host.notify(message, null);
+          },
+        },
+      });
+    this.banner.append(
+      codicon('error'),
+      sentence,
+      h('span', { class: 'banner-actions' }, action('Reopen', 'reopen'), action('Show Log', 'showLog', true)),
+    );
     this.banner.hidden = false;
     if (!this.table) {
       clear(this.root);

@@ -38,7 +38,15 @@ function revived(e: unknown): unknown {
   if (!(e instanceof RemoteError)) return e;
   const f = e.fields;
   if (e.name === 'CheckpointError')
-    return new CheckpointError(String(f.file), f.problem as CheckpointError['problem'], String(f.detail), f.offset as number | undefined);
+    return new CheckpointError(
+      String(f.file),
+      f.problem as CheckpointError['problem'],
+      String(f.detail),
+      f.offset as number | undefined,
+      typeof f.fileSize === 'number' && typeof f.neededBytes === 'number'
+        ? { fileSize: f.fileSize, needed: f.neededBytes, what: String(f.neededBy ?? 'data') }
+        : undefined,
+    );
   if (e.name === 'RoleOverrideError') return new RoleOverrideError(undefined, undefined, e.message);
   return e;
 }

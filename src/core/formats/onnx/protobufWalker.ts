@@ -64,7 +64,8 @@ export class ProtobufWalker {
         }
         case Wire.Len: {
           const len = await this.varint(pos, end);
-          if (len.value > BigInt(end - len.next)) throw this.truncated(tagAt, `field ${no} declares ${len.value} bytes`);
+          if (len.value > BigInt(end - len.next))
+            throw this.truncated(tagAt, `field ${no} declares ${len.value} bytes`, len.next + Number(len.value));
           const payloadEnd = len.next + Number(len.value);
           yield { no, wire, varint: 0n, start: len.next, end: payloadEnd };
           pos = payloadEnd;
@@ -104,8 +105,16 @@ export class ProtobufWalker {
     return new CheckpointError(this.file.path, 'corrupt', `malformed protobuf: ${what}`, offset);
   }
 
-  private truncated(offset: number, what = 'a field'): CheckpointError {
-    return new CheckpointError(this.file.path, 'truncated', `malformed protobuf: ${what} runs past its message or the file`, offset);
+  /** `needed`: where the field would end, when it is past the end of the file (a truncated file, not a bad length). */
+  private truncated(offset: number, what = 'a field', needed?: number): CheckpointError {
+    const shortfall = needed !== undefined && needed > this.file.size ? { fileSize: this.file.size, needed, what: 'graph' } : undefined;
+    return new CheckpointError(
+      this.file.path,
+      'truncated',
+      `malformed protobuf: ${what} runs past its message or the file`,
+      offset,
+      shortfall,
+    );
   }
 
   private async varint(pos: number, end: number): Promise<{ value: bigint; next: number }> {
@@ -124,7 +133,7 @@ export class ProtobufWalker {
 
   private async ensure(pos: number, n: number): Promise<void> {
     if (pos >= this.windowStart && pos + n <= this.windowStart + this.window.length) return;
-    if (pos + n > this.file.size) throw this.truncated(pos);
+    if (pos + n > this.file.size) throw this.truncated(pos, 'a field', pos + n);
     const length = Math.min(Math.max(WINDOW, n), this.file.size - pos);
     this.window = await this.file.read(pos, length);
     this.windowStart = pos;

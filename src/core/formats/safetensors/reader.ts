@@ -53,11 +53,20 @@ export async function readSafetensors(file: RandomAccessFile): Promise<Checkpoin
   const prefix = await file.read(0, 8);
   const headerSize = new DataView(prefix.buffer).getBigUint64(0, true);
   if (headerSize > BigInt(MAX_HEADER_SIZE)) {
-    throw new CheckpointError(path, 'corrupt', `header length ${headerSize} exceeds the limit of ${MAX_HEADER_SIZE} bytes`, 0);
+    throw new CheckpointError(
+      path,
+      'corrupt',
+      `not a safetensors file: its first 8 bytes are not a header length (they read as ${headerSize}, over the limit of ${MAX_HEADER_SIZE} bytes)`,
+      0,
+    );
   }
   const n = Number(headerSize);
   if (8 + n > file.size) {
-    throw new CheckpointError(path, 'truncated', `header length ${n} runs past the end of the ${file.size}-byte file`, 0);
+    throw new CheckpointError(path, 'truncated', `header length ${n} runs past the end of the ${file.size}-byte file`, 0, {
+      fileSize: file.size,
+      needed: 8 + n,
+      what: 'header',
+    });
   }
   const headerBytes = await file.read(8, n);
   const text = new TextDecoder('utf-8', { fatal: false }).decode(headerBytes);
@@ -114,6 +123,7 @@ export async function readSafetensors(file: RandomAccessFile): Promise<Checkpoin
         'truncated',
         `tensor "${name}": data_offsets [${info.begin}, ${info.end}] run past the ${bufferLength}-byte data buffer (truncated file or offsets out of range)`,
         bufferStart + Math.min(info.begin, bufferLength),
+        { fileSize: file.size, needed: bufferStart + info.end, what: 'tensor data' },
       );
     }
     spans.push({ name, begin: info.begin, end: info.end });

@@ -142,7 +142,11 @@ function zipError(path: string, e: unknown, where: 'directory' | 'member'): Chec
   }
   const message = e instanceof Error ? e.message : String(e);
   if (/End of central directory record signature not found/.test(message)) {
-    return new CheckpointError(path, 'truncated', 'no zip end-of-central-directory record: the archive is truncated or not a zip file');
+    return new CheckpointError(
+      path,
+      'truncated',
+      'not a complete zip archive: it has no zip directory at its end (the file is truncated, or is not a zip)',
+    );
   }
   if (/unexpected EOF/.test(message))
     return new CheckpointError(path, 'truncated', 'the zip directory runs past the end of the file (truncated archive?)');
