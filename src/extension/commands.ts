@@ -52,6 +52,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'sparsityLens.showLayerHeatmap': showLayerHeatmap,
   'sparsityLens.checkNm': checkNm,
   'sparsityLens.compareWith': compareWith,
+  'sparsityLens.openCheckpoint': openCheckpoint,
+  'sparsityLens.openInEditor': openCheckpoint,
 };
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
@@ -84,6 +86,22 @@ async function requireTarget(ctx: CommandContext, arg: unknown): Promise<vscode.
     filters: { Checkpoints: CHECKPOINT_EXTENSIONS.map((e) => e.slice(1)) },
   });
   return picked?.[0];
+}
+
+/** Opens a checkpoint (the argument, or one picked in a dialog) in the checkpoint editor, whatever the file's default editor. */
+async function openCheckpoint(ctx: CommandContext, arg?: unknown): Promise<void> {
+  const uri =
+    arg instanceof vscode.Uri
+      ? arg
+      : (
+          await vscode.window.showOpenDialog({
+            canSelectMany: false,
+            openLabel: 'Open',
+            title: 'Open a checkpoint in Sparsity Lens',
+            filters: { Checkpoints: CHECKPOINT_EXTENSIONS.map((e) => e.slice(1)) },
+          })
+        )?.[0];
+  if (uri) await ctx.editor.show(uri);
 }
 
 async function previewReport(ctx: CommandContext, uri: vscode.Uri, markdown: string): Promise<void> {

@@ -15,6 +15,10 @@ function percent(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
 
+const grouped = new Intl.NumberFormat('en-US');
+/** Counts as the editor writes them: "25,216". */
+const count = (n: number) => grouped.format(n);
+
 /** Key figures for a layer's tooltip. */
 function layerFigures(layer: LayerReport): string {
   const parts = [`${percent(layer.sparsity)} sparse`];
@@ -88,7 +92,7 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
       item.description = `${percent(r.weights.sparsity)} of weights zero · ${r.format}`;
       item.tooltip =
         `${printable(r.file)}\n${this.answersFor(node.analysis).verdict.line}\n` +
-        `all tensors: ${r.total.nnz} of ${r.total.numel} non-zero\nweights: ${r.weights.nnz} of ${r.weights.numel} non-zero`;
+        `all tensors: ${count(r.total.nnz)} of ${count(r.total.numel)} non-zero\nweights: ${count(r.weights.nnz)} of ${count(r.weights.numel)} non-zero`;
       item.resourceUri = node.analysis.uri;
       item.contextValue = 'checkpoint';
       item.command = {
@@ -120,7 +124,7 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
       .appendText(asText(name))
       .appendMarkdown(
         `** \`[${layer.shape.join(', ')}]\` ${layer.dtype}, ${layer.role}\n\n` +
-          `${layer.nnz} of ${layer.numel} non-zero; ${layerFigures(layer)}`,
+          `${count(layer.nnz)} of ${count(layer.numel)} non-zero; ${layerFigures(layer)}`,
       );
     if (layer.note) tooltip.appendMarkdown('\n\n$(info) ').appendText(asText(printable(layer.note)));
     if (verdict?.state === 'misses') tooltip.appendMarkdown('\n\n$(warning) ').appendText(verdict.text);

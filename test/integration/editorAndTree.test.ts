@@ -102,6 +102,15 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     }
   });
 
+  it('Open in Sparsity Lens opens a .bin (whose default editor is the text editor) in the checkpoint editor', async () => {
+    const uri = workspaceFile('pytorch_model.bin');
+    await vscode.commands.executeCommand('sparsityLens.openInEditor', uri);
+    const tab = await waitFor('the checkpoint editor', () =>
+      allTabs().find((t) => t.input instanceof vscode.TabInputCustom && t.input.uri.toString() === uri.toString()),
+    );
+    assert.equal((tab.input as vscode.TabInputCustom).viewType, 'sparsityLens.checkpointOnRequest');
+  });
+
   it('Show Layer Heatmap opens the editor of the checkpoint', async () => {
     const uri = workspaceFile('digits_mlp_24.onnx');
     await vscode.commands.executeCommand('sparsityLens.showLayerHeatmap', uri, 'fc2.weight');

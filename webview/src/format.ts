@@ -7,6 +7,11 @@ export function count(n: number): string {
 }
 
 /** 50826 → "50.8 K", 6738415616 → "6.74 B". */
+/** "1 tensor", "6 tensors": a count with its noun. */
+export function plural(n: number, noun: string): string {
+  return `${count(n)} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 export function compact(n: number): string {
   const units: [number, string][] = [
     [1e12, 'T'],

@@ -9,7 +9,7 @@
 import type { SortKey } from './host';
 import { h, codicon, clear } from './dom';
 import { formatBytes } from '../../src/core/checkpoint';
-import { count, mean, percent, shape } from './format';
+import { count, mean, percent, plural, shape } from './format';
 import type { Layer } from './model';
 
 interface Column {
@@ -325,8 +325,8 @@ export class LayerTable {
     this.tbody.appendChild(fragment);
     this.countLabel.textContent =
       list.length === this.layers.length
-        ? `${count(list.length)} tensors`
-        : `${count(list.length)} of ${count(this.layers.length)} tensors`;
+        ? plural(list.length, 'tensor')
+        : `${count(list.length)} of ${plural(this.layers.length, 'tensor')}`;
     this.ensureTabStop();
   }
 

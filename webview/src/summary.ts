@@ -1,7 +1,7 @@
 /** The summary at the top: which file, how big, how sparse, and whether the sparsity has structure. */
 import { printable } from '../../src/core/errors';
 import type { SparsityReport } from '../../src/core/analysis/report';
-import { basename, compact, count, percent } from './format';
+import { basename, compact, count, percent, plural } from './format';
 import { h, codicon } from './dom';
 import { overviewOf, type Layer } from './model';
 import { verdictOf, type TargetKind, type Verdict } from '../../src/core/analysis/target';
@@ -53,7 +53,8 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[], 
     codicon('file-binary', 'summary-file-icon'),
     h('h1', { class: 'summary-title', text: basename(file), title: file }),
     h('vscode-badge', { class: 'format-badge', text: FORMAT_NAMES[report.format], attrs: { variant: 'default' } }),
-    h('span', { class: 'summary-path', text: file }),
+    // The tab shows the name already: the path only where it says more (a folder).
+    file !== basename(file) ? h('span', { class: 'summary-path', text: file }) : null,
     metaText ? h('span', { class: 'summary-meta', text: metaText }) : null,
   );
 
@@ -88,7 +89,8 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[], 
         ? 'no linear or conv weights'
         : violating
           ? `of ${count(groups)} groups; projecting to ${pattern} removes ${percent(nnz ? excess / nnz : 0)} of the non-zeros`
-          : `${count(groups)} groups in ${nmLayers.length} pruned tensors` + (o.nmPartial ? `; ${count(o.nmPartial)} partial` : '');
+          : `${plural(groups, 'group')} in ${plural(nmLayers.length, 'pruned tensor')}` +
+            (o.nmPartial ? `; ${count(o.nmPartial)} partial` : '');
 
   const stats = h(
     'div',
@@ -96,7 +98,7 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[], 
     stat(
       'Parameters',
       compact(report.total.numel),
-      `${count(report.total.numel)} values in ${count(report.layers.length)} tensors`,
+      `${plural(report.total.numel, 'value')} in ${plural(report.layers.length, 'tensor')}`,
       'neutral',
     ),
     stat('Sparsity', percent(report.total.sparsity), `${count(report.total.numel - report.total.nnz)} zeros over every tensor`, 'neutral'),
