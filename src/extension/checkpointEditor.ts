@@ -118,6 +118,19 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           if (size > MAX_VALUES_WINDOW) throw new Error(`a window of ${size} weights is too large to show one by one`);
           return this.analyses.kernels.tensorWeightWindow({ ...(await this.keyOf(uri)), tensor: layer, ...window, order }, signal);
         },
+        findViolation: async ({ layer, row, col, direction }, { signal }) =>
+          this.analyses.kernels.findViolation(
+            {
+              ...(await this.keyOf(uri)),
+              tensor: layer,
+              nm: this.analyses.target.nm,
+              row,
+              col,
+              direction,
+              zeroThreshold: this.analyses.currentSettings.zeroThreshold,
+            },
+            signal,
+          ),
         plan: async ({ distribution, sparsity }, { signal }) => {
           try {
             const plan = await this.planFor(uri, { distribution, sparsity }, signal);

@@ -57,6 +57,15 @@ export type ChangeTilesRequest = ViewWindow & {
   readonly height: number;
   readonly order?: ColumnOrder;
 };
+/** The next N:M group with more than N non-zeros after (or before) a position of a weight, as the editor orders it. */
+export type FindViolationRequest = CheckpointKey & {
+  readonly tensor: string;
+  readonly nm: NmPattern;
+  readonly row: number;
+  readonly col: number;
+  readonly direction: 1 | -1;
+  readonly zeroThreshold: number;
+};
 /** The top-`n` |w| of a weight, counted per output neuron (SRigL's salient weights). */
 export type SalientCountsRequest = CheckpointKey & { readonly tensor: string; readonly n: number };
 
@@ -73,6 +82,7 @@ export interface CheckpointKernels {
   salientCounts(request: SalientCountsRequest, signal?: AbortSignal): Promise<Uint32Array>;
   diffFiles(request: DiffRequest, options?: { signal?: AbortSignal }): Promise<CheckpointDiff>;
   changeTiles(request: ChangeTilesRequest, signal?: AbortSignal): Promise<ChangeTiles>;
+  findViolation(request: FindViolationRequest, signal?: AbortSignal): Promise<{ row: number; col: number } | null>;
   /** Lets go of a checkpoint no view shows any more. */
   closeCheckpoint(key: CheckpointKey): Promise<void>;
 }

@@ -40,6 +40,11 @@ export type HostMethods = {
     };
     readonly result: ChangeTiles;
   };
+  /** The next (1) or previous (−1) N:M group of the target's pattern that violates, after (row, col), wrapping. */
+  readonly findViolation: {
+    readonly params: { readonly layer: string; readonly row: number; readonly col: number; readonly direction: 1 | -1 };
+    readonly result: { readonly row: number; readonly col: number } | null;
+  };
   /** A density plan of the checkpoint (as `sparsity-lens plan`), or why it cannot be made. */
   readonly plan: {
     readonly params: { readonly distribution: Distribution; readonly sparsity: string };

@@ -89,6 +89,7 @@ class App {
       fetchTiles: (layer, window, width, height) => host.request('heatmap', { layer, window, width, height, ...this.orderOf(layer) }),
       fetchValues: (layer, window) => host.request('weightWindow', { layer, window, ...this.orderOf(layer) }),
       fetchChanges: (layer, window, width, height) => host.request('changeTiles', { layer, window, width, height, ...this.orderOf(layer) }),
+      findViolation: (layer, row, col, direction) => host.request('findViolation', { layer, row, col, direction }),
       onViewChange: (layer, view) => saveView(layer, view),
       onModeChange: (mode) => updateState({ mode }),
     });

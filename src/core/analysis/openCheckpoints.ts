@@ -3,6 +3,7 @@ import type {
   AnalyseRequest,
   ChangeTilesRequest,
   CheckpointKernels,
+  FindViolationRequest,
   CheckpointKey,
   DiffRequest,
   FileAnalysis,
@@ -16,7 +17,8 @@ import { decodeToFloat64 } from '../dtype';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import { matchTensors, pairFigures, sameShape, ValueChanges, type ChangeTiles, type CheckpointDiff, type LayerDiff } from './diff';
 import { openCheckpoint } from '../formats/registry';
-import { NeuronView, type ViewWindow } from '../neuronView';
+import { neuronGeometry, NeuronView, type ViewWindow } from '../neuronView';
+import { nextViolation } from './violations';
 import { salientPerRow } from './ablation';
 import { changeTiles } from './changeTiles';
 import { applyRoleOverrides, unusedRoleOverrides } from '../roles/roleOverrides';
@@ -35,6 +37,7 @@ export function checkpointKernelsOn(kernels: ScanKernels, openFile?: (path: stri
     salientCounts: (request, signal) => open.salientCounts(request, signal),
     diffFiles: (request, options) => open.diffFiles(request, options),
     changeTiles: (request, signal) => open.changeTiles(request, signal),
+    findViolation: (request, signal) => open.findViolation(request, signal),
     closeCheckpoint: (key) => open.closeCheckpoint(key),
   };
 }
@@ -130,6 +133,24 @@ export class OpenCheckpoints implements CheckpointKernels {
         return changeTiles(a, b, windowOf(request), request.width, request.height, request.order, signal);
       }),
     );
+  }
+
+  /** See nextViolation: conv weights are searched kernel position first, as the editor draws them. */
+  async findViolation(request: FindViolationRequest, signal?: AbortSignal): Promise<{ row: number; col: number } | null> {
+    return this.usingWeight(request, (weight) => {
+      const geometry = neuronGeometry(weight.shape, weight.layout);
+      const order = geometry.kernelPositions > 1 ? 'position-major' : 'stored';
+      const isZero = (v: number) => Math.abs(v) <= request.zeroThreshold;
+      return nextViolation(
+        geometry,
+        request.nm,
+        request,
+        request.direction,
+        isZero,
+        (w) => this.kernels.weightWindow({ ...weight, ...w, order }, signal),
+        signal,
+      );
+    });
   }
 
   async closeCheckpoint(key: CheckpointKey): Promise<void> {

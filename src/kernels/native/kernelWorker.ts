@@ -98,6 +98,7 @@ const checkpointMethods: MethodImplementations<CheckpointMethods> = {
   salientCounts: (request, { signal }) => checkpoints.salientCounts(request, signal),
   diffFiles: (request, { signal }) => checkpoints.diffFiles(request, { signal }),
   changeTiles: (request, { signal }) => checkpoints.changeTiles(request, signal),
+  findViolation: (request, { signal }) => checkpoints.findViolation(request, signal),
   async closeCheckpoint(key) {
     await checkpoints.closeCheckpoint(key);
     return null;

@@ -88,6 +88,7 @@ function workerCheckpoints(worker: WorkerProcess, openDeadlineMs: number): Check
     salientCounts: (request, signal) => worker.cooperative('salientCounts', request, options(signal)).catch(rethrow),
     diffFiles: (request, { signal } = {}) => worker.cooperative('diffFiles', request, options(signal)).catch(rethrow),
     changeTiles: (request, signal) => worker.cooperative('changeTiles', request, options(signal)).catch(rethrow),
+    findViolation: (request, signal) => worker.cooperative('findViolation', request, options(signal)).catch(rethrow),
     async closeCheckpoint(key) {
       await worker.cooperative('closeCheckpoint', key, options());
     },

@@ -6,6 +6,7 @@
 import type { ChangeTiles, CheckpointDiff } from '../../core/analysis/diff';
 import type {
   ChangeTilesRequest,
+  FindViolationRequest,
   DiffRequest,
   AnalyseProgress,
   AnalyseRequest,
@@ -45,6 +46,7 @@ export type CheckpointMethods = {
   readonly salientCounts: { readonly params: SalientCountsRequest; readonly result: Uint32Array };
   readonly diffFiles: { readonly params: DiffRequest; readonly result: CheckpointDiff };
   readonly changeTiles: { readonly params: ChangeTilesRequest; readonly result: ChangeTiles };
+  readonly findViolation: { readonly params: FindViolationRequest; readonly result: { row: number; col: number } | null };
   readonly closeCheckpoint: { readonly params: CheckpointKey; readonly result: null };
 };
 

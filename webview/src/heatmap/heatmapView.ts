@@ -25,6 +25,8 @@ import { cellBudget, contains, MAX_CELL, sameWindow, valuesRequestWindow, Viewpo
 const DEBOUNCE_MS = 80;
 
 export interface HeatmapOptions extends HeatmapTransport {
+  /** The next (1) or previous (−1) violating N:M group of `layer` after (row, col), wrapping; null when none violates. */
+  readonly findViolation: (layer: string, row: number, col: number, direction: 1 | -1) => Promise<{ row: number; col: number } | null>;
   readonly onViewChange: (layer: string, view: SavedView) => void;
   readonly onModeChange: (mode: ColourMode) => void;
 }
@@ -125,6 +127,9 @@ export class HeatmapView {
         button('zoom-in', 'Zoom in (+)', () => this.zoomAtCenter(2)),
         button('zoom-out', 'Zoom out (−)', () => this.zoomAtCenter(0.5)),
         button('symbol-numeric', 'Zoom to single weights', () => this.zoomToWeights()),
+        button('arrow-left', 'Previous violating group (Shift+N)', () => this.findViolation(-1)),
+        button('arrow-right', 'Next violating group (N)', () => this.findViolation(1)),
+        button('circle-slash', 'Next dead row (D, Shift+D: previous)', () => this.findDeadRow(1)),
         button('screen-full', 'Zoom to fit (0)', () => this.fit()),
       ),
     );
@@ -160,6 +165,8 @@ export class HeatmapView {
       pan: (dx, dy) => this.pan(dx, dy),
       moveTo: (x0, y0) => this.moveTo(x0, y0),
       fit: () => this.fit(),
+      findViolation: (direction) => this.findViolation(direction),
+      findDeadRow: (direction) => this.findDeadRow(direction),
       showTooltip: (p) => this.showTooltip(p),
       hideTooltip: () => this.tooltip.hide(),
       invalidate: () => this.invalidate(),
@@ -248,6 +255,7 @@ export class HeatmapView {
     this.nm = nm;
     this.viewport.setExtent(this.geo);
     if (!same) {
+      this.foundNote = '';
       this.overview = this.detail = null;
       this.values = null;
       this.requests.cancelAll();
@@ -296,6 +304,57 @@ export class HeatmapView {
     if (!this.geo) return;
     this.viewport.fit();
     this.viewChanged(true);
+  }
+
+  /** Where the last found problem was: the next search starts after it. */
+  private found: { layer: string; row: number; col: number } | null = null;
+  /** A sentence about the last search, shown in the status line until the view moves on. */
+  private foundNote = '';
+
+  private async findViolation(direction: 1 | -1): Promise<void> {
+    const layer = this.layer;
+    if (!layer || !this.geo) return;
+    const name = layer.report.name;
+    const from = this.found?.layer === name ? this.found : { row: 0, col: direction === 1 ? -1 : 0 };
+    this.setLoading(true);
+    try {
+      const hit = await this.options.findViolation(name, from.row, from.col, direction);
+      if (this.layer?.report.name !== name) return;
+      if (!hit) {
+        this.foundNote = `No ${this.nm.n}:${this.nm.m} group violates in this tensor.`;
+        this.updateStatus();
+        return;
+      }
+      this.found = { layer: name, ...hit };
+      this.foundNote = `Violating group: row ${count(hit.row)}, columns ${count(hit.col)}–${count(hit.col + this.nm.m - 1)}.`;
+      this.viewport.showWeight(hit.row, hit.col + this.nm.m / 2 - 0.5);
+      this.viewChanged(true);
+    } catch (e) {
+      this.onFailure(e);
+    } finally {
+      this.setLoading(false);
+    }
+  }
+
+  private findDeadRow(direction: 1 | -1): void {
+    const layer = this.layer;
+    const fanIn = this.geo?.fanIn;
+    if (!layer || !this.geo || !fanIn) return;
+    const name = layer.report.name;
+    const rows = this.geo.rows;
+    const start = this.found?.layer === name ? this.found.row : direction === 1 ? -1 : rows;
+    for (let k = 1; k <= rows; k++) {
+      const row = (((start + direction * k) % rows) + rows) % rows;
+      if (fanIn[row] === 0) {
+        this.found = { layer: name, row, col: this.found?.col ?? 0 };
+        this.foundNote = `Dead neuron: row ${count(row)} has no non-zero weight.`;
+        this.viewport.showWeight(row, this.viewport.centre().col);
+        this.viewChanged(true);
+        return;
+      }
+    }
+    this.foundNote = 'No dead neuron in this tensor.';
+    this.updateStatus();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -541,15 +600,16 @@ export class HeatmapView {
       this.status.textContent = `No changes to show: ${this.comparison?.label ?? 'the compared checkpoint'} has no tensor of this name and shape.`;
       return;
     }
-    this.status.textContent = statusText({
-      geometry: this.geo,
-      nm: this.nm,
-      window: win,
-      singleWeights: this.viewport.showsValues(win) && !this.showsChanges(),
-      valuesShown: !!this.values && contains(this.values.window, win),
-      violationsInView: this.violationsInView,
-      detail: this.detail,
-    });
+    this.status.textContent =
+      statusText({
+        geometry: this.geo,
+        nm: this.nm,
+        window: win,
+        singleWeights: this.viewport.showsValues(win) && !this.showsChanges(),
+        valuesShown: !!this.values && contains(this.values.window, win),
+        violationsInView: this.violationsInView,
+        detail: this.detail,
+      }) + (this.foundNote ? ` · ${this.foundNote}` : '');
   }
 
   private updateLegend(): void {

@@ -15,6 +15,9 @@ export interface InputTarget {
   pan(dxWeights: number, dyWeights: number): void;
   moveTo(x0: number, y0: number): void;
   fit(): void;
+  /** Shows the next (1) or previous (−1) N:M group that violates, or all-zero row. */
+  findViolation(direction: 1 | -1): void;
+  findDeadRow(direction: 1 | -1): void;
   showTooltip(p: Point): void;
   hideTooltip(): void;
   invalidate(): void;
@@ -138,6 +141,14 @@ export class HeatmapInput {
         case '0':
         case 'Home':
           t.fit();
+          break;
+        case 'n':
+        case 'N':
+          t.findViolation(ev.shiftKey ? -1 : 1);
+          break;
+        case 'd':
+        case 'D':
+          t.findDeadRow(ev.shiftKey ? -1 : 1);
           break;
         default:
           return;

@@ -211,6 +211,15 @@ export class Viewport {
     this.clamp();
   }
 
+  /** Zooms to single weights (as zoomToWeights) with weight (row, col) in the middle. */
+  showWeight(row: number, col: number): void {
+    if (!this.showsValues()) this.zoomToWeights();
+    this.x0 = col + 0.5 - this.spanX / 2;
+    this.y0 = row + 0.5 - this.spanY / 2;
+    this.fitted = false;
+    this.clamp();
+  }
+
   /** Moves the view by a number of weights. */
   pan(dxWeights: number, dyWeights: number): void {
     this.moveTo(this.x0 + dxWeights, this.y0 + dyWeights);

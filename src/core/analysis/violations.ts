@@ -1,0 +1,90 @@
+/**
+ * Finding the next N:M group that holds more than N non-zeros, in the order the editor shows a
+ * weight: row by row, and within a row by column, where a conv weight's columns are kernel
+ * position first (ColumnOrder 'position-major'), so group g at position p starts at p·I + g·M.
+ */
+import type { NmPattern } from '../nmPattern';
+import type { ViewWindow } from '../neuronView';
+
+/** Most weights read at once. */
+const STRIP_WEIGHTS = 1 << 16;
+
+export interface ViewShape {
+  readonly rows: number;
+  readonly cols: number;
+  /** Input channels: a kernel position's columns. */
+  readonly inDim: number;
+}
+
+/** First columns of the full groups of one row, ascending. */
+export function groupStartsOf(shape: ViewShape, m: number): number[] {
+  const starts: number[] = [];
+  const full = Math.floor(shape.inDim / m);
+  for (let p = 0; p * shape.inDim < shape.cols; p++) for (let g = 0; g < full; g++) starts.push(p * shape.inDim + g * m);
+  return starts;
+}
+
+/**
+ * The violating group after (`direction` 1) or before (−1) position (row, col), wrapping around
+ * the weight; null when no group violates. `read` gives the weights of a window, row-major.
+ */
+export async function nextViolation(
+  shape: ViewShape,
+  nm: NmPattern,
+  from: { readonly row: number; readonly col: number },
+  direction: 1 | -1,
+  isZero: (v: number) => boolean,
+  read: (window: ViewWindow) => Promise<Float32Array>,
+  signal?: AbortSignal,
+): Promise<{ row: number; col: number } | null> {
+  const starts = groupStartsOf(shape, nm.m);
+  if (starts.length === 0 || shape.rows === 0) return null;
+  const stripRows = Math.max(1, Math.floor(STRIP_WEIGHTS / Math.max(1, shape.cols)));
+  // Rows in search order: from's row (its later groups), the rest, then from's row again (its earlier groups).
+  const order: number[] = [];
+  for (let k = 0; k <= shape.rows; k++) order.push((((from.row + direction * k) % shape.rows) + shape.rows) % shape.rows);
+  for (let i = 0; i < order.length; i += stripRows) {
+    signal?.throwIfAborted();
+    const rows = order.slice(i, i + stripRows);
+    // A strip's rows are consecutive (or the one wrap point splits them): read each run once.
+    const values = new Map<number, Float32Array>();
+    for (const [start, end] of runs(rows)) {
+      const block = await read({ rowStart: start, rowEnd: end + 1, colStart: 0, colEnd: shape.cols });
+      for (let r = start; r <= end; r++) values.set(r, block.subarray((r - start) * shape.cols, (r - start + 1) * shape.cols));
+    }
+    for (let k = 0; k < rows.length; k++) {
+      const row = rows[k];
+      const first = i + k === 0;
+      const last = i + k === order.length - 1;
+      const v = values.get(row)!;
+      const candidates = direction === 1 ? starts : [...starts].reverse();
+      for (const c of candidates) {
+        // The starting row: after `from` first, before it (or at it) last.
+        if (first && (direction === 1 ? c <= from.col : c >= from.col)) continue;
+        if (last && (direction === 1 ? c > from.col : c < from.col)) continue;
+        let nnz = 0;
+        for (let j = 0; j < nm.m; j++) if (!isZero(v[c + j])) nnz++;
+        if (nnz > nm.n) return { row, col: c };
+      }
+    }
+  }
+  return null;
+}
+
+/** Runs of consecutive row numbers in `rows` (ascending or descending), as [low, high] pairs. */
+function runs(rows: readonly number[]): [number, number][] {
+  const out: [number, number][] = [];
+  let lo = rows[0];
+  let hi = rows[0];
+  for (let k = 1; k < rows.length; k++) {
+    const r = rows[k];
+    if (r === hi + 1) hi = r;
+    else if (r === lo - 1) lo = r;
+    else {
+      out.push([lo, hi]);
+      lo = hi = r;
+    }
+  }
+  out.push([lo, hi]);
+  return out;
+}
