@@ -9,6 +9,7 @@
 import type { SortKey } from './host';
 import { h, codicon, clear } from './dom';
 import { formatBytes } from '../../src/core/checkpoint';
+import { printable } from '../../src/core/errors';
 import { count, mean, percent, plural, shape } from './format';
 import type { Layer } from './model';
 
@@ -106,7 +107,19 @@ const COLUMNS: readonly Column[] = [
     label: 'Name',
     title: 'Tensor name',
     value: (l) => l.report.name,
-    cell: (l) => h('span', { class: 'name', text: l.label, title: l.label }),
+    cell: (l) =>
+      l.report.prunePair
+        ? h(
+            'span',
+            { class: 'name-cell' },
+            h('span', { class: 'name', text: l.label, title: l.label }),
+            h('span', {
+              class: 'pair-badge',
+              text: 'orig × mask',
+              title: `effective weight = ${printable(l.report.prunePair.orig)} × ${printable(l.report.prunePair.mask)} (torch.nn.utils.prune)`,
+            }),
+          )
+        : h('span', { class: 'name', text: l.label, title: l.label }),
   },
   { key: 'shape', label: 'Shape', title: 'Shape as stored', value: (l) => l.report.numel, cell: (l) => shape(l.report.shape) },
   { key: 'dtype', label: 'DType', title: 'Element type', value: (l) => l.report.dtype, cell: (l) => l.report.dtype },
@@ -246,6 +259,11 @@ export class LayerTable {
       this.rows.set(l.report.name, tr);
     }
     this.render();
+  }
+
+  /** Whether the filter lets `name`'s row show. */
+  shows(name: string): boolean {
+    return this.visible.some((l) => l.report.name === name);
   }
 
   setFilter(text: string, weightsOnly: boolean): void {

@@ -63,6 +63,8 @@ class App {
   private readonly heatmap: HeatmapView;
   private table: LayerTable | null = null;
   private planSection: PlanSection | null = null;
+  private filterField: (HTMLElement & { value: string }) | null = null;
+  private weightsOnlyBox: (HTMLElement & { checked: boolean }) | null = null;
   private readonly comparison = new ComparisonSection({
     labelOf: (name) => this.layers.find((l) => l.report.name === name)?.label ?? name,
     onSelect: (name) => this.select(name, 'user', true),
@@ -110,6 +112,15 @@ class App {
   /** The host selected a layer (from the tree or a command). */
   selectFromHost(layer: string): void {
     if (this.layers.some((l) => l.report.name === layer)) this.select(layer, 'host', true);
+  }
+
+  /** Clears the table's filter so that `layer` shows (and "Weights only" when it is not a weight). */
+  private clearFilter(layer: Layer): void {
+    if (this.filterField) this.filterField.value = '';
+    if (this.weightsOnlyBox && !layer.isWeight) this.weightsOnlyBox.checked = false;
+    const weightsOnly = this.weightsOnlyBox?.checked ?? false;
+    updateState({ filter: '', weightsOnly });
+    this.table?.setFilter('', weightsOnly);
   }
 
   /** Conv weights are drawn kernel position first, so an N:M group's channels sit side by side. */
@@ -232,14 +243,14 @@ class App {
     this.tableSlot.appendChild(this.table.element);
     this.tableCount.appendChild(this.table.countElement);
 
-    const filter = h('vscode-textfield', {
+    const filter = (this.filterField = h('vscode-textfield', {
       class: 'filter',
       attrs: { placeholder: 'Filter tensors by name', 'aria-label': 'Filter tensors by name', value: saved.filter ?? '' },
-    }) as HTMLElement & { value: string };
+    }) as HTMLElement & { value: string });
     filter.appendChild(h('vscode-icon', { attrs: { slot: 'content-before', name: 'filter' } }));
-    const weightsOnly = h('vscode-checkbox', { attrs: { label: 'Weights only', checked: saved.weightsOnly ?? false } }) as HTMLElement & {
-      checked: boolean;
-    };
+    const weightsOnly = (this.weightsOnlyBox = h('vscode-checkbox', {
+      attrs: { label: 'Weights only', checked: saved.weightsOnly ?? false },
+    }) as HTMLElement & { checked: boolean });
     const applyFilter = (): void => {
       updateState({ filter: filter.value, weightsOnly: weightsOnly.checked });
       this.table!.setFilter(filter.value, weightsOnly.checked);
@@ -320,6 +331,8 @@ class App {
   private select(name: string, source: 'user' | 'host' | 'restore', immediate: boolean): void {
     const layer = this.layers.find((l) => l.report.name === name);
     if (!layer) return;
+    // A layer asked for from outside (the tree, a command, a finding) is never hidden by the table's filter.
+    if (this.table && !this.table.shows(name)) this.clearFilter(layer);
     this.table?.select(name, false, true);
     this.comparison.setSelected(name);
     this.densityChart.setSelected(name, this.theme);
@@ -352,7 +365,7 @@ class App {
       facts.push(`stored as ${layer.smallestLayout}: ${bytes(storage[storage.smallest]!)} (dense ${bytes(storage.dense)})`);
     }
     // How the shown values were derived from the file (effective pruned weight, zero point, …).
-    if (r.note) facts.push(r.note);
+    if (r.note) facts.push(r.prunePair ? `${r.note} (torch.nn.utils.prune)` : r.note);
     this.detailHeader.append(
       h('h2', { class: 'detail-title', text: layer.label, title: layer.label }),
       h('div', { class: 'detail-facts' }, ...facts.map((t) => h('span', { class: 'fact', text: t }))),

@@ -128,21 +128,27 @@ export function renderSummary(report: SparsityReport, layers: readonly Layer[], 
   );
 
   const notes: HTMLElement[] = [];
-  if (report.skipped.length) {
+  // torch.nn.utils.prune pairs are said once: their weights are shown as the effective weight.
+  const pruned = layers.filter((l) => l.report.prunePair).length;
+  const pairParts = new Set(layers.flatMap((l) => (l.report.prunePair ? [l.report.prunePair.orig, l.report.prunePair.mask] : [])));
+  const skipped = report.skipped.filter((s) => !pairParts.has(s.name));
+  const note = (text: string) => h('div', { class: 'note note-warn', attrs: { role: 'note' } }, codicon('info'), h('span', { text }));
+  if (pruned) {
     notes.push(
-      h(
-        'div',
-        { class: 'note note-warn', attrs: { role: 'note' } },
-        codicon('info'),
-        h('span', {
-          text:
-            `${report.skipped.length} tensor${report.skipped.length === 1 ? '' : 's'} not analysed: ` +
-            report.skipped
-              .slice(0, 3)
-              .map((s) => `${printable(s.name)} (${printable(s.reason)})`)
-              .join('; ') +
-            (report.skipped.length > 3 ? '; …' : ''),
-        }),
+      note(
+        `${plural(pruned, 'layer')} pruned with torch.nn.utils.prune (marked “orig × mask”): each is shown as its effective weight, weight_orig × weight_mask.`,
+      ),
+    );
+  }
+  if (skipped.length) {
+    notes.push(
+      note(
+        `${plural(skipped.length, 'tensor')} not analysed: ` +
+          skipped
+            .slice(0, 3)
+            .map((s) => `${printable(s.name)} (${printable(s.reason)})`)
+            .join('; ') +
+          (skipped.length > 3 ? '; …' : ''),
       ),
     );
   }
