@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { CheckpointPlan } from '../core/analysis/checkpointPlan';
+import { formatBytes } from '../core/checkpoint';
 import type { TargetKind } from '../core/analysis/target';
 import type { NmPattern } from '../core/nmPattern';
 import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
@@ -38,6 +39,13 @@ export class Analyses implements vscode.Disposable {
   /** The plan each checkpoint's editor shows last, for the plan target. */
   private readonly plans = new Map<string, CheckpointPlan>();
   private readonly targetChanged = new vscode.EventEmitter<void>();
+  private readonly progressed = new vscode.EventEmitter<{
+    readonly uri: vscode.Uri;
+    readonly fraction: number;
+    readonly message: string;
+  }>();
+  /** How far an analysis under way is (the share of its bytes scanned). */
+  readonly onDidProgress = this.progressed.event;
   /** The target changed (without new figures: those come with onDidChange). */
   readonly onDidChangeTarget = this.targetChanged.event;
   private readonly subscriptions: vscode.Disposable[] = [];
@@ -164,11 +172,16 @@ export class Analyses implements vscode.Disposable {
         {
           signal,
           onProgress: (progress) => {
-            if (progress.phase === 'opened') report({ message: `${progress.tensors} tensors`, increment: 0 });
-            else {
-              report({ message: progress.name, increment: (100 * (progress.done - reported)) / progress.total });
-              reported = progress.done;
+            if (progress.phase === 'opened') {
+              report({ message: `${progress.tensors} tensors`, increment: 0 });
+              return;
             }
+            // The share of the bytes scanned: one large tensor is most of the work, not one tensor of many.
+            const fraction = progress.bytesTotal > 0 ? progress.bytesDone / progress.bytesTotal : progress.done / progress.total;
+            const message = `${Math.floor(fraction * 100)}% · ${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`;
+            report({ message, increment: 100 * (fraction - reported) });
+            reported = fraction;
+            this.progressed.fire({ uri, fraction, message });
           },
         },
       );
@@ -195,6 +208,7 @@ export class Analyses implements vscode.Disposable {
     for (const s of this.subscriptions) s.dispose();
     this.changed.dispose();
     this.targetChanged.dispose();
+    this.progressed.dispose();
     void this.kernelsInstance?.dispose();
   }
 }

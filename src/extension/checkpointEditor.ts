@@ -180,6 +180,9 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         if (!this.analyses.find(uri)) void this.sendInit(uri, channel);
       }),
       this.analyses.onDidChangeTarget(() => channel.notify('target', { kind: this.analyses.target.kind })),
+      this.analyses.onDidProgress((p) => {
+        if (p.uri.toString() === key) channel.notify('progress', { fraction: p.fraction, message: p.message });
+      }),
     ];
     panel.onDidDispose(() => {
       subscriptions.forEach((s) => s.dispose());

@@ -24,7 +24,15 @@ export interface FileAnalysis extends CheckpointAnalysis {
 /** Where an analysis is: reading the file's headers, then scanning its tensors. */
 export type AnalyseProgress =
   | { readonly phase: 'opened'; readonly tensors: number }
-  | { readonly phase: 'scanned'; readonly done: number; readonly total: number; readonly name: string };
+  | {
+      readonly phase: 'scanned';
+      readonly done: number;
+      readonly total: number;
+      readonly name: string;
+      /** Bytes of tensor data scanned, of all: the share of the work done. */
+      readonly bytesDone: number;
+      readonly bytesTotal: number;
+    };
 
 export interface AnalyseOptions {
   readonly signal?: AbortSignal;

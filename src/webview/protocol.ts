@@ -70,6 +70,8 @@ export type ToWebview = {
   readonly target: { readonly kind: TargetKind };
   /** Show a comparison of this checkpoint (A) with another (B); `fileA` and `fileB` are labels. */
   readonly compare: { readonly diff: CheckpointDiff };
+  /** How far the analysis is: the share of the tensor bytes scanned, and a line saying so. */
+  readonly progress: { readonly fraction: number; readonly message: string };
   /** The analysis failed or was cancelled: one sentence for the user (the details are in the log). */
   readonly failed: { readonly message: string };
 };

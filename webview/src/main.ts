@@ -55,6 +55,7 @@ class App {
 
   private readonly root: HTMLElement;
   private readonly summarySlot = h('div', { class: 'summary-slot' });
+  private readonly loadingText = h('span', { text: 'Analysing checkpoint…' });
   private readonly targetBar = new TargetBar((kind, nm) => this.chooseTarget(kind, nm));
   private readonly banner = h('div', { class: 'banner', attrs: { role: 'alert' } });
   private readonly densityChart = new DensityChart((l) => this.select(l.report.name, 'user', true));
@@ -103,7 +104,7 @@ class App {
         'div',
         { class: 'loading-screen', attrs: { role: 'status' } },
         h('vscode-progress-ring', { attrs: { 'aria-label': 'Loading' } }),
-        h('span', { text: 'Analysing checkpoint…' }),
+        this.loadingText,
       ),
     );
     observeTheme(() => this.onThemeChange());
@@ -139,6 +140,11 @@ class App {
     const current = this.selected?.report.name;
     if (comparable.length && (!current || !comparable.includes(current))) this.select(comparable[0], 'user', true);
     this.comparison.element.scrollIntoView({ block: 'nearest' });
+  }
+
+  /** The analysis is under way: how far (shown until the first report arrives). */
+  showProgress(message: string): void {
+    this.loadingText.textContent = `Analysing checkpoint… ${message}`;
   }
 
   /** The analysis failed (before init) or was cancelled: the sentence, and what the user can do. */
@@ -430,6 +436,7 @@ const host: HostChannel = new MessageHandler<Record<never, never>, HostMethods, 
     select: ({ layer }) => app.selectFromHost(layer),
     compare: ({ diff }) => app.compare(diff),
     target: ({ kind }) => app.setTarget(kind),
+    progress: ({ message }) => app.showProgress(message),
     failed: ({ message }) => app.showBanner(message),
   },
 );

@@ -66,7 +66,8 @@ export class OpenCheckpoints implements CheckpointKernels {
         nm: request.nm,
         zeroThreshold: request.zeroThreshold,
         signal: options.signal,
-        onProgress: (done, total, name) => options.onProgress?.({ phase: 'scanned', done, total, name }),
+        onProgress: (done, total, name, bytes) =>
+          options.onProgress?.({ phase: 'scanned', done, total, name, bytesDone: bytes.done, bytesTotal: bytes.total }),
       });
       return { ...analysis, unusedRoles };
     });

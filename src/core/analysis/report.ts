@@ -1,6 +1,6 @@
 import type { NmCounts, ScanKernels, ScanResult } from '../../kernels/scanKernels';
 import { numelOf, type Checkpoint, type CheckpointFormat, type Role, type SkippedTensor, type TensorEntry } from '../checkpoint';
-import type { DType } from '../dtype';
+import { DTYPE_BITS, type DType } from '../dtype';
 import { storageNote } from '../storedTensor';
 import { summarizeFanIn, type FanInSummary } from './fanIn';
 import { neuronGeometry, type NeuronGeometry } from '../neuronView';
@@ -60,8 +60,8 @@ export interface ReportOptions {
   readonly nm?: NmPattern;
   readonly zeroThreshold?: number;
   readonly signal?: AbortSignal;
-  /** Called after each batch of tensors with the count done so far and the last one's name. */
-  readonly onProgress?: (done: number, total: number, name: string) => void;
+  /** Called after each batch of tensors with the count done so far, the last one's name, and the bytes scanned of all. */
+  readonly onProgress?: (done: number, total: number, name: string, bytes: { readonly done: number; readonly total: number }) => void;
 }
 
 /** Per-neuron figures of one linear or conv weight, for views that draw neurons. */
@@ -116,6 +116,8 @@ export async function analyseCheckpoint(
   const layers: LayerReport[] = [];
   const neurons = new Map<string, LayerNeurons>();
   const tensors = checkpoint.tensors;
+  const bytesOf = (t: TensorEntry) => Math.ceil((numelOf(t.shape) * DTYPE_BITS[t.dtype]) / 8);
+  const bytes = { done: 0, total: tensors.reduce((s, t) => s + bytesOf(t), 0) };
   for (const batch of scanBatches(tensors)) {
     options.signal?.throwIfAborted();
     const requests = batch.map((t) => ({
@@ -128,7 +130,8 @@ export async function analyseCheckpoint(
     }));
     const scans = await kernels.scanMany(requests, options.signal);
     batch.forEach((t, j) => layers.push(layerReport(t, scans[j], neurons)));
-    options.onProgress?.(layers.length, tensors.length, batch[batch.length - 1].name);
+    for (const t of batch) bytes.done += bytesOf(t);
+    options.onProgress?.(layers.length, tensors.length, batch[batch.length - 1].name, { ...bytes });
   }
   const report: SparsityReport = {
     file: checkpoint.file,

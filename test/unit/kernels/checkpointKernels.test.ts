@@ -51,7 +51,7 @@ describe('checkpoints opened and analysed where the kernels run', function () {
         assert.deepEqual(analysis.unusedRoles, []);
         assert.deepEqual(progress, [
           { phase: 'opened', tensors: 2 },
-          { phase: 'scanned', done: 2, total: 2, name: 'b.weight' },
+          { phase: 'scanned', done: 2, total: 2, name: 'b.weight', bytesDone: 64, bytesTotal: 64 },
         ]);
       });
 
