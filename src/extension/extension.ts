@@ -41,6 +41,8 @@ export function activate(context: vscode.ExtensionContext): SparsityLensApi {
         supportsMultipleEditorsPerDocument: true,
       }),
     ),
+    vscode.commands.registerCommand('sparsityLens.groupByModule', () => tree.setGrouped(true)),
+    vscode.commands.registerCommand('sparsityLens.listFlat', () => tree.setGrouped(false)),
     createStatusBar(analyses, editor),
     createProblemsPanel(analyses, editor),
     ...registerCommands({ output, reports, analyses, editor }),

@@ -3,12 +3,14 @@ import * as vscode from 'vscode';
 import { printable } from '../core/errors';
 import type { LayerReport } from '../core/analysis/report';
 import { layerLabel } from '../core/analysis/layerLabel';
+import { byModule, moduleOf } from '../core/analysis/modules';
 import { lintsFor, verdictOf, type LayerVerdict, type Verdict } from '../core/analysis/target';
 import type { Analyses, Analysis } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 
 export type ReportNode =
   | { readonly kind: 'checkpoint'; readonly analysis: Analysis }
+  | { readonly kind: 'module'; readonly analysis: Analysis; readonly module: string; readonly layers: readonly LayerReport[] }
   | { readonly kind: 'layer'; readonly analysis: Analysis; readonly layer: LayerReport };
 
 function percent(x: number): string {
@@ -54,6 +56,14 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
   readonly onDidChangeTreeData = this.changed.event;
 
   private answers = new WeakMap<Analysis, Answers>();
+  private grouped = false;
+
+  /** Lists each checkpoint's tensors under their modules (the name's prefix), or flat. */
+  setGrouped(grouped: boolean): void {
+    this.grouped = grouped;
+    void vscode.commands.executeCommand('setContext', 'sparsityLens.groupedByModule', grouped);
+    this.changed.fire(undefined);
+  }
 
   constructor(private readonly analyses: Analyses) {
     analyses.onDidChange(() => {
@@ -76,12 +86,21 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
 
   getChildren(node?: ReportNode): ReportNode[] {
     if (!node) return this.analyses.list().map((analysis) => ({ kind: 'checkpoint', analysis }));
-    if (node.kind === 'checkpoint') return node.analysis.report.layers.map((layer) => ({ kind: 'layer', analysis: node.analysis, layer }));
-    return [];
+    const { analysis } = node;
+    if (node.kind === 'checkpoint' && this.grouped)
+      return byModule(analysis.report.layers, (l) => l).map(([module, layers]) => ({ kind: 'module', analysis, module, layers }));
+    const layers = node.kind === 'checkpoint' ? analysis.report.layers : node.kind === 'module' ? node.layers : [];
+    return layers.map((layer) => ({ kind: 'layer', analysis, layer }));
   }
 
   getParent(node: ReportNode): ReportNode | undefined {
-    return node.kind === 'layer' ? { kind: 'checkpoint', analysis: node.analysis } : undefined;
+    if (node.kind === 'checkpoint') return undefined;
+    if (node.kind === 'layer' && this.grouped) {
+      const module = moduleOf(node.layer);
+      const layers = node.analysis.report.layers.filter((l) => moduleOf(l) === module);
+      return { kind: 'module', analysis: node.analysis, module, layers };
+    }
+    return { kind: 'checkpoint', analysis: node.analysis };
   }
 
   getTreeItem(node: ReportNode): vscode.TreeItem {
@@ -100,6 +119,23 @@ export class ReportTreeProvider implements vscode.TreeDataProvider<ReportNode> {
         title: 'Open',
         arguments: [node.analysis.uri, CheckpointEditorProvider.viewTypeFor(node.analysis.uri)],
       };
+      return item;
+    }
+    if (node.kind === 'module') {
+      const { analysis, module, layers } = node;
+      const item = new vscode.TreeItem(printable(module) || '(top level)', vscode.TreeItemCollapsibleState.Expanded);
+      item.id = `${analysis.uri.toString()}#module:${module}`;
+      const states = layers.map((l) => this.answersFor(analysis).verdict.layers.get(l.name)?.state);
+      const state = states.includes('misses')
+        ? 'misses'
+        : states.includes('meets')
+          ? 'meets'
+          : states.includes('dense')
+            ? 'dense'
+            : undefined;
+      item.description = `${layers.length} tensor${layers.length === 1 ? '' : 's'}`;
+      item.iconPath = state ? STATE_ICONS[state] : new vscode.ThemeIcon('symbol-namespace');
+      item.contextValue = 'module';
       return item;
     }
     const { layer, analysis } = node;

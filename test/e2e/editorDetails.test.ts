@@ -31,6 +31,13 @@ describe('e2e: prune pairs, the filter and the keyboard', () => {
     await expectText(view.locator('.table-count').last(), /^6 tensors$/);
     assert.equal(await view.locator('table.layers tr[aria-selected="true"]', { hasText: 'fc3.weight' }).count(), 1);
 
+    await view.locator('vscode-checkbox', { hasText: 'By module' }).click();
+    await expectText(view.locator('table.layers tr.group-row').first(), /^fc1 · 2 tensors$/);
+    assert.equal(await view.locator('table.layers tr.group-row').count(), 3);
+    await wb().screenshot('table-by-module', view.locator('.layers-panel'));
+    await view.locator('vscode-checkbox', { hasText: 'By module' }).click();
+    assert.equal(await view.locator('table.layers tr.group-row').count(), 0);
+
     await wb().page.locator('.tabs-container .tab.active').click();
     await wb().page.keyboard.press('Control+Alt+N');
     await wb().page.locator('.quick-input-widget', { hasText: 'Check N:M' }).waitFor({ state: 'visible', timeout: 10_000 });

@@ -84,7 +84,7 @@ describe('extension host: contributed views can be shown', () => {
         await waitFor(`${view.id} to show ${uri.path}`, () => rendered.some(isRow), {
           timeoutMs: 10_000,
           explain: () =>
-            `rows rendered: ${rendered.map((n) => (n.kind === 'checkpoint' ? n.analysis.uri.path : n.layer.name)).join(', ') || 'none'}`,
+            `rows rendered: ${rendered.map((n) => (n.kind === 'checkpoint' ? n.analysis.uri.path : n.kind === 'module' ? n.module : n.layer.name)).join(', ') || 'none'}`,
         });
       } finally {
         provider.getTreeItem = getTreeItem;

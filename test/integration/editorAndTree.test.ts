@@ -75,6 +75,32 @@ describe('extension host: checkpoint editor, Sparsity Report tree, export and N:
     assert.equal(fc3[header.indexOf('planK')], '82');
   });
 
+  it('Group Tensors by Module lists each checkpoint’s tensors under their modules, and back', async () => {
+    const { analyses, tree } = await extensionApi();
+    const uri = workspaceFile('digits_mlp_24.safetensors');
+    await openWithCustomEditor(uri, VIEW_TYPE);
+    await waitFor('the analysis', () => analyses.find(uri), { timeoutMs: 60_000 });
+    const root = () =>
+      (tree.getChildren() as ReportNode[]).find((n) => n.kind === 'checkpoint' && n.analysis.uri.toString() === uri.toString())!;
+    try {
+      await vscode.commands.executeCommand('sparsityLens.groupByModule');
+      const modules = tree.getChildren(root()) as ReportNode[];
+      assert.deepEqual(
+        modules.map((m) => (m.kind === 'module' ? [m.module, m.layers.map((l) => l.name)] : m.kind)),
+        [
+          ['fc1', ['fc1.weight', 'fc1.bias']],
+          ['fc2', ['fc2.weight', 'fc2.bias']],
+          ['fc3', ['fc3.weight', 'fc3.bias']],
+        ],
+      );
+      const fc1 = (tree.getChildren(modules[0]) as ReportNode[])[0];
+      assert.equal(tree.getParent(fc1)?.kind, 'module');
+    } finally {
+      await vscode.commands.executeCommand('sparsityLens.listFlat');
+    }
+    assert.equal((tree.getChildren(root()) as ReportNode[])[0].kind, 'layer');
+  });
+
   it('Check N:M makes the pattern the target of every view and shows the checkpoint in its editor', async () => {
     const { analyses, tree } = await extensionApi();
     const uri = workspaceFile('digits_mlp_24.safetensors');

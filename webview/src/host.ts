@@ -29,6 +29,7 @@ export interface PersistedState {
   mode?: ColourMode;
   filter?: string;
   weightsOnly?: boolean;
+  byModule?: boolean;
   overviewOpen?: boolean;
   planOpen?: boolean;
   /** Zoom window per layer, most recent last (a few kept). */

@@ -10,6 +10,7 @@ import type { SortKey } from './host';
 import { h, codicon, clear } from './dom';
 import { formatBytes } from '../../src/core/checkpoint';
 import { printable } from '../../src/core/errors';
+import { byModule } from '../../src/core/analysis/modules';
 import { count, mean, percent, plural, shape } from './format';
 import type { Layer } from './model';
 
@@ -196,6 +197,7 @@ export class LayerTable {
   private readonly rows = new Map<string, HTMLTableRowElement>();
   private layers: readonly Layer[] = [];
   private visible: Layer[] = [];
+  private grouped = false;
   private sort: { key: SortKey; dir: 1 | -1 } | undefined;
   private selected: string | undefined;
   private filterText = '';
@@ -264,6 +266,12 @@ export class LayerTable {
   /** Whether the filter lets `name`'s row show. */
   shows(name: string): boolean {
     return this.visible.some((l) => l.report.name === name);
+  }
+
+  /** Groups the rows under a header per module (the name's prefix). */
+  setGrouped(grouped: boolean): void {
+    this.grouped = grouped;
+    this.render();
   }
 
   setFilter(text: string, weightsOnly: boolean): void {
@@ -336,10 +344,29 @@ export class LayerTable {
         return c !== 0 ? c * dir : a.order - b.order;
       });
     }
+    const fragment = document.createDocumentFragment();
+    if (this.grouped) {
+      // One header row per module; within a module, the rows keep the sort.
+      const groups = byModule(list, (l) => l.report);
+      list = groups.flatMap(([, members]) => members);
+      for (const [module, members] of groups) {
+        fragment.appendChild(
+          h(
+            'tr',
+            { class: 'group-row', attrs: { role: 'row', 'aria-hidden': 'true' } },
+            h(
+              'td',
+              { attrs: { colspan: COLUMNS.length } },
+              h('span', { class: 'group-name', text: printable(module) || '(top level)' }),
+              ` · ${plural(members.length, 'tensor')}`,
+            ),
+          ),
+        );
+        for (const l of members) fragment.appendChild(this.rows.get(l.report.name)!);
+      }
+    } else for (const l of list) fragment.appendChild(this.rows.get(l.report.name)!);
     this.visible = list;
     clear(this.tbody);
-    const fragment = document.createDocumentFragment();
-    for (const l of list) fragment.appendChild(this.rows.get(l.report.name)!);
     this.tbody.appendChild(fragment);
     this.countLabel.textContent =
       list.length === this.layers.length

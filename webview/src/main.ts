@@ -263,6 +263,14 @@ class App {
     };
     filter.addEventListener('input', applyFilter);
     weightsOnly.addEventListener('change', applyFilter);
+    const byModule = h('vscode-checkbox', { attrs: { label: 'By module', checked: saved.byModule ?? false } }) as HTMLElement & {
+      checked: boolean;
+    };
+    byModule.addEventListener('change', () => {
+      updateState({ byModule: byModule.checked });
+      this.table!.setGrouped(byModule.checked);
+    });
+    this.table.setGrouped(saved.byModule ?? false);
 
     const figure = (title: HTMLElement, ...children: (HTMLElement | null)[]): HTMLElement =>
       h('figure', { class: 'figure' }, title, ...children);
@@ -293,6 +301,7 @@ class App {
         h('h2', { class: 'panel-title', text: 'Tensors' }),
         this.tableCount,
         h('span', { class: 'toolbar-spacer' }),
+        byModule,
         weightsOnly,
         filter,
       ),
