@@ -3,7 +3,7 @@ import type { CheckpointPlan } from '../core/analysis/checkpointPlan';
 import { formatBytes } from '../core/checkpoint';
 import type { TargetKind } from '../core/analysis/target';
 import type { NmPattern } from '../core/nmPattern';
-import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
+import type { LayerNeurons, LayerReport, SparsityReport } from '../core/analysis/report';
 import type { CheckpointKey } from '../kernels/checkpointKernels';
 import { createKernels } from '../kernels/createKernels';
 import type { Kernels } from '../kernels/kernels';
@@ -43,6 +43,7 @@ export class Analyses implements vscode.Disposable {
     readonly uri: vscode.Uri;
     readonly fraction: number;
     readonly message: string;
+    readonly layers: readonly LayerReport[];
   }>();
   /** How far an analysis under way is (the share of its bytes scanned). */
   readonly onDidProgress = this.progressed.event;
@@ -181,7 +182,7 @@ export class Analyses implements vscode.Disposable {
             const message = `${Math.floor(fraction * 100)}% · ${formatBytes(progress.bytesDone)} of ${formatBytes(progress.bytesTotal)}`;
             report({ message, increment: 100 * (fraction - reported) });
             reported = fraction;
-            this.progressed.fire({ uri, fraction, message });
+            this.progressed.fire({ uri, fraction, message, layers: progress.layers });
           },
         },
       );

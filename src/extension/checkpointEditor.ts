@@ -181,7 +181,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       }),
       this.analyses.onDidChangeTarget(() => channel.notify('target', { kind: this.analyses.target.kind })),
       this.analyses.onDidProgress((p) => {
-        if (p.uri.toString() === key) channel.notify('progress', { fraction: p.fraction, message: p.message });
+        if (p.uri.toString() === key) channel.notify('progress', { fraction: p.fraction, message: p.message, layers: p.layers });
       }),
     ];
     panel.onDidDispose(() => {

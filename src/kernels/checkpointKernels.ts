@@ -1,5 +1,5 @@
 import type { ChangeTiles, CheckpointDiff } from '../core/analysis/diff';
-import type { CheckpointAnalysis } from '../core/analysis/report';
+import type { CheckpointAnalysis, ScanProgress } from '../core/analysis/report';
 import type { ColumnOrder, ViewWindow } from '../core/neuronView';
 import type { NmPattern } from '../core/nmPattern';
 import type { RoleOverrides } from '../core/roles/roleOverrides';
@@ -22,17 +22,7 @@ export interface FileAnalysis extends CheckpointAnalysis {
 }
 
 /** Where an analysis is: reading the file's headers, then scanning its tensors. */
-export type AnalyseProgress =
-  | { readonly phase: 'opened'; readonly tensors: number }
-  | {
-      readonly phase: 'scanned';
-      readonly done: number;
-      readonly total: number;
-      readonly name: string;
-      /** Bytes of tensor data scanned, of all: the share of the work done. */
-      readonly bytesDone: number;
-      readonly bytesTotal: number;
-    };
+export type AnalyseProgress = { readonly phase: 'opened'; readonly tensors: number } | ({ readonly phase: 'scanned' } & ScanProgress);
 
 export interface AnalyseOptions {
   readonly signal?: AbortSignal;

@@ -7,7 +7,7 @@ import type { CheckpointPlan } from '../core/analysis/checkpointPlan';
 import type { ChangeTiles, CheckpointDiff } from '../core/analysis/diff';
 import type { Distribution } from '../core/analysis/plan';
 import type { TargetKind } from '../core/analysis/target';
-import type { LayerNeurons, SparsityReport } from '../core/analysis/report';
+import type { LayerNeurons, LayerReport, SparsityReport } from '../core/analysis/report';
 import type { ColumnOrder, ViewWindow } from '../core/neuronView';
 import type { HeatmapTiles } from '../kernels/scanKernels';
 
@@ -70,8 +70,8 @@ export type ToWebview = {
   readonly target: { readonly kind: TargetKind };
   /** Show a comparison of this checkpoint (A) with another (B); `fileA` and `fileB` are labels. */
   readonly compare: { readonly diff: CheckpointDiff };
-  /** How far the analysis is: the share of the tensor bytes scanned, and a line saying so. */
-  readonly progress: { readonly fraction: number; readonly message: string };
+  /** How far the analysis is: the share of the tensor bytes scanned, a line saying so, and the rows just scanned. */
+  readonly progress: { readonly fraction: number; readonly message: string; readonly layers: readonly LayerReport[] };
   /** The analysis failed or was cancelled: one sentence for the user (the details are in the log). */
   readonly failed: { readonly message: string };
 };

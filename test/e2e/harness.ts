@@ -501,3 +501,31 @@ export async function expectText(locator: Locator, pattern: RegExp, timeoutMs = 
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/**
+ * Text whose colour is below WCAG's 4.5:1 against the page background: the editor's coloured
+ * and muted text (figures that pass or fail, the verdict, notes), one entry per distinct colour.
+ */
+export async function lowContrastText(view: FrameLocator): Promise<string[]> {
+  return view.locator('body').evaluate((body) => {
+    const rgb = (css: string): number[] => {
+      const srgb = /color\(srgb ([\d.]+) ([\d.]+) ([\d.]+)/.exec(css);
+      if (srgb) return [1, 2, 3].map((i) => Number(srgb[i]) * 255);
+      return (css.match(/[\d.]+/g) ?? []).slice(0, 3).map(Number);
+    };
+    const luminance = (c: number[]) => {
+      const [r, g, b] = c.map((v) => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const background = luminance(rgb(getComputedStyle(body).backgroundColor));
+    const found = new Map<string, string>();
+    for (const el of Array.from(body.querySelectorAll('.ok, .bad, .muted, .verdict, .stat-detail, .stat-value, .figure-title, td, th'))) {
+      if (!(el as HTMLElement).innerText?.trim() || el.closest('tr[aria-selected="true"]')) continue;
+      const colour = getComputedStyle(el).color;
+      const text = luminance(rgb(colour));
+      const ratio = (Math.max(text, background) + 0.05) / (Math.min(text, background) + 0.05);
+      if (ratio < 4.5 && !found.has(colour)) found.set(colour, `${el.className || el.tagName} ${colour} ${ratio.toFixed(2)}:1`);
+    }
+    return [...found.values()];
+  });
+}

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FrameLocator, Locator } from 'playwright-core';
-import { ARTIFACTS, EXTENSION_ID, expectText, useWorkbench } from './harness';
+import { ARTIFACTS, EXTENSION_ID, expectText, lowContrastText, useWorkbench } from './harness';
 
 /** Colours seen on a sparse sample of the canvas's pixels, as 0xRRGGBB numbers. */
 async function canvasColours(canvas: Locator): Promise<number[]> {
@@ -32,34 +32,6 @@ async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | f
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/**
- * Text whose colour is below WCAG's 4.5:1 against the page background: the editor's coloured
- * and muted text (figures that pass or fail, the verdict, notes), one entry per distinct colour.
- */
-async function lowContrastText(view: FrameLocator): Promise<string[]> {
-  return view.locator('body').evaluate((body) => {
-    const rgb = (css: string): number[] => {
-      const srgb = /color\(srgb ([\d.]+) ([\d.]+) ([\d.]+)/.exec(css);
-      if (srgb) return [1, 2, 3].map((i) => Number(srgb[i]) * 255);
-      return (css.match(/[\d.]+/g) ?? []).slice(0, 3).map(Number);
-    };
-    const luminance = (c: number[]) => {
-      const [r, g, b] = c.map((v) => (v / 255 <= 0.04045 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4));
-      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    const background = luminance(rgb(getComputedStyle(body).backgroundColor));
-    const found = new Map<string, string>();
-    for (const el of Array.from(body.querySelectorAll('.ok, .bad, .muted, .verdict, .stat-detail, .stat-value, .figure-title, td, th'))) {
-      if (!(el as HTMLElement).innerText?.trim() || el.closest('tr[aria-selected="true"]')) continue;
-      const colour = getComputedStyle(el).color;
-      const text = luminance(rgb(colour));
-      const ratio = (Math.max(text, background) + 0.05) / (Math.min(text, background) + 0.05);
-      if (ratio < 4.5 && !found.has(colour)) found.set(colour, `${el.className || el.tagName} ${colour} ${ratio.toFixed(2)}:1`);
-    }
-    return [...found.values()];
-  });
 }
 
 /** The editor background the webview is given by the workbench theme, as [r, g, b]. */

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { FrameLocator } from 'playwright-core';
-import { expectText, useWorkbench } from './harness';
+import { expectText, lowContrastText, useWorkbench } from './harness';
 
 /** Picks an entry of the editor's target selector, as a user does: open the list, click the entry. */
 async function chooseTarget(view: FrameLocator, label: string): Promise<void> {
@@ -29,6 +29,21 @@ describe('e2e: the editor answers for a target structure', () => {
     await chooseTarget(view, 'Constant fan-in');
     await expectText(view.locator('.verdict'), /^Not constant fan-in: 3 of 3 layers vary \(fan-in 1–31, 0–64, 28–54\)\.$/);
     await wb().screenshot('target-fan-in-unstructured', view.locator('body'));
+    // The answer in the light and high-contrast themes too, its text readable (≥ 4.5:1) in each.
+    try {
+      for (const [theme, shot] of [
+        ['Light Modern', 'target-fan-in-light'],
+        ['Dark High Contrast', 'target-fan-in-high-contrast'],
+        ['Dark Modern', 'target-fan-in-dark'],
+      ]) {
+        await wb().setColorTheme(theme);
+        await wb().page.waitForTimeout(500);
+        await wb().screenshot(shot, view.locator('body'));
+        assert.deepEqual(await lowContrastText(view), [], `text below 4.5:1 in ${theme}`);
+      }
+    } finally {
+      await wb().setColorTheme('Dark Modern');
+    }
     await chooseTarget(view, '2:4');
     await expectText(view.locator('.verdict'), /^Not 2:4/);
   });

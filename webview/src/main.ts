@@ -17,7 +17,9 @@ import '@vscode-elements/elements/dist/vscode-toolbar-button/index.js';
 import '@vscode-elements/elements/dist/vscode-toolbar-container/index.js';
 
 import type { CheckpointPlan } from '../../src/core/analysis/checkpointPlan';
-import type { LayerNeurons, SparsityReport } from '../../src/core/analysis/report';
+import { layerLabel } from '../../src/core/analysis/layerLabel';
+import type { LayerNeurons, LayerReport, SparsityReport } from '../../src/core/analysis/report';
+import { printable } from '../../src/core/errors';
 import { verdictOf, type TargetKind, type Verdict } from '../../src/core/analysis/target';
 import type { ColumnOrder } from '../../src/core/neuronView';
 import type { NmPattern } from '../../src/core/nmPattern';
@@ -56,6 +58,14 @@ class App {
   private readonly root: HTMLElement;
   private readonly summarySlot = h('div', { class: 'summary-slot' });
   private readonly loadingText = h('span', { text: 'Analysing checkpoint…' });
+  /** The rows scanned so far, shown while a large file is analysed (the full table replaces them). */
+  private readonly provisionalRows = h('tbody');
+  private readonly provisional = h(
+    'table',
+    { class: 'data-table provisional', attrs: { 'aria-label': 'Tensors scanned so far' } },
+    h('thead', {}, h('tr', {}, ...['Tensor', 'Shape', 'Sparsity'].map((t) => h('th', { text: t })))),
+    this.provisionalRows,
+  );
   private readonly targetBar = new TargetBar((kind, nm) => this.chooseTarget(kind, nm));
   private readonly banner = h('div', { class: 'banner', attrs: { role: 'alert' } });
   private readonly densityChart = new DensityChart((l) => this.select(l.report.name, 'user', true));
@@ -99,14 +109,16 @@ class App {
     const saved = getState();
     if (saved.mode && saved.mode !== 'changes') this.heatmap.setMode(saved.mode);
     clear(root);
-    root.appendChild(
+    root.append(
       h(
         'div',
         { class: 'loading-screen', attrs: { role: 'status' } },
         h('vscode-progress-ring', { attrs: { 'aria-label': 'Loading' } }),
         this.loadingText,
       ),
+      this.provisional,
     );
+    this.provisional.hidden = true;
     observeTheme(() => this.onThemeChange());
   }
 
@@ -143,8 +155,22 @@ class App {
   }
 
   /** The analysis is under way: how far (shown until the first report arrives). */
-  showProgress(message: string): void {
+  showProgress(message: string, layers: readonly LayerReport[]): void {
     this.loadingText.textContent = `Analysing checkpoint… ${message}`;
+    if (this.table) return; // the full table is up (a re-analysis): it stays until the new one
+    this.provisional.hidden = false;
+    for (const l of layers) {
+      const label = printable(layerLabel(l));
+      this.provisionalRows.appendChild(
+        h(
+          'tr',
+          {},
+          h('td', { class: 'name', text: label, title: label }),
+          h('td', { class: 'num', text: shape(l.shape) }),
+          h('td', { class: 'num', text: percent(l.sparsity) }),
+        ),
+      );
+    }
   }
 
   /** The analysis failed (before init) or was cancelled: the sentence, and what the user can do. */
@@ -445,7 +471,7 @@ const host: HostChannel = new MessageHandler<Record<never, never>, HostMethods, 
     select: ({ layer }) => app.selectFromHost(layer),
     compare: ({ diff }) => app.compare(diff),
     target: ({ kind }) => app.setTarget(kind),
-    progress: ({ message }) => app.showProgress(message),
+    progress: ({ message, layers }) => app.showProgress(message, layers),
     failed: ({ message }) => app.showBanner(message),
   },
 );

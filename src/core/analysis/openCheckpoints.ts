@@ -66,8 +66,7 @@ export class OpenCheckpoints implements CheckpointKernels {
         nm: request.nm,
         zeroThreshold: request.zeroThreshold,
         signal: options.signal,
-        onProgress: (done, total, name, bytes) =>
-          options.onProgress?.({ phase: 'scanned', done, total, name, bytesDone: bytes.done, bytesTotal: bytes.total }),
+        onProgress: (progress) => options.onProgress?.({ phase: 'scanned', ...progress }),
       });
       return { ...analysis, unusedRoles };
     });

@@ -60,8 +60,18 @@ export interface ReportOptions {
   readonly nm?: NmPattern;
   readonly zeroThreshold?: number;
   readonly signal?: AbortSignal;
-  /** Called after each batch of tensors with the count done so far, the last one's name, and the bytes scanned of all. */
-  readonly onProgress?: (done: number, total: number, name: string, bytes: { readonly done: number; readonly total: number }) => void;
+  /** Called after each batch of tensors: the count done so far, the last one's name, the bytes scanned of all, and the batch's rows. */
+  readonly onProgress?: (progress: ScanProgress) => void;
+}
+
+export interface ScanProgress {
+  readonly done: number;
+  readonly total: number;
+  readonly name: string;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  /** The rows of the tensors just scanned: views can show them before the report is whole. */
+  readonly layers: readonly LayerReport[];
 }
 
 /** Per-neuron figures of one linear or conv weight, for views that draw neurons. */
@@ -129,9 +139,17 @@ export async function analyseCheckpoint(
       zeroThreshold: options.zeroThreshold,
     }));
     const scans = await kernels.scanMany(requests, options.signal);
-    batch.forEach((t, j) => layers.push(layerReport(t, scans[j], neurons)));
+    const rows = batch.map((t, j) => layerReport(t, scans[j], neurons));
+    layers.push(...rows);
     for (const t of batch) bytes.done += bytesOf(t);
-    options.onProgress?.(layers.length, tensors.length, batch[batch.length - 1].name, { ...bytes });
+    options.onProgress?.({
+      done: layers.length,
+      total: tensors.length,
+      name: batch[batch.length - 1].name,
+      bytesDone: bytes.done,
+      bytesTotal: bytes.total,
+      layers: rows,
+    });
   }
   const report: SparsityReport = {
     file: checkpoint.file,

@@ -14,6 +14,7 @@ import type { Job } from '../jobs/job';
 import { runSteps } from '../jobs/job';
 import { openJobOfKind } from '../jobs/jobs';
 import type { NativeAddon } from './nativeAddon';
+import type { ScanKernels } from '../scanKernels';
 import { referenceScanKernels } from '../reference/scan';
 import { nativeScanKernels } from './bindings/scan';
 import type { CheckpointMethods, JobMethods, WorkerMethods, WorkerNotifications } from './workerProtocol';
@@ -89,7 +90,24 @@ function openForTest(path: string): Promise<Checkpoint> {
   return openCheckpoint(path);
 }
 
-const checkpoints = new OpenCheckpoints(scanKernels, openForTest);
+/**
+ * Test only: with SPARSITY_LENS_TEST_SLOW_SCAN_MS set, each batch of tensors of a file named
+ * *.slow-scan.* takes that much longer, so a test can watch an analysis under way.
+ */
+const slowScanMs = Number(process.env.SPARSITY_LENS_TEST_SLOW_SCAN_MS ?? 0);
+const scanForTest: ScanKernels =
+  slowScanMs > 0
+    ? {
+        ...scanKernels,
+        async scanMany(requests, signal) {
+          if (requests.some((r) => r.source.kind === 'file' && basename(r.source.path).includes('.slow-scan.')))
+            await new Promise((resolve) => setTimeout(resolve, slowScanMs));
+          return scanKernels.scanMany(requests, signal);
+        },
+      }
+    : scanKernels;
+
+const checkpoints = new OpenCheckpoints(scanForTest, openForTest);
 
 const checkpointMethods: MethodImplementations<CheckpointMethods> = {
   analyseFile: (request, { signal, progress }) => checkpoints.analyseFile(request, { signal, onProgress: progress }),

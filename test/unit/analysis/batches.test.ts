@@ -31,7 +31,7 @@ describe('many small tensors cost few kernel calls', function () {
       };
       const progress: number[] = [];
       try {
-        const { report } = await analyseCheckpoint(await openCheckpoint(file), counting, { onProgress: (done) => progress.push(done) });
+        const { report } = await analyseCheckpoint(await openCheckpoint(file), counting, { onProgress: ({ done }) => progress.push(done) });
         assert.equal(report.layers.length, COUNT);
         assert.deepEqual(report.total, {
           numel: 2 * COUNT,

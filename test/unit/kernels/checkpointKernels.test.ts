@@ -49,10 +49,25 @@ describe('checkpoints opened and analysed where the kernels run', function () {
         assert.deepEqual(Array.from(analysis.neurons.get('a.weight')!.fanIn), [2, 1]);
         assert.deepEqual(Array.from(analysis.neurons.get('b.weight')!.fanIn), [0, 4]);
         assert.deepEqual(analysis.unusedRoles, []);
-        assert.deepEqual(progress, [
-          { phase: 'opened', tensors: 2 },
-          { phase: 'scanned', done: 2, total: 2, name: 'b.weight', bytesDone: 64, bytesTotal: 64 },
-        ]);
+        // Two float32 [2, 4] weights: 32 bytes each; the progress carries the rows just scanned.
+        assert.deepEqual(
+          progress.map((p) => (p.phase === 'scanned' ? { ...p, layers: p.layers.map((l) => [l.name, l.nnz]) } : p)),
+          [
+            { phase: 'opened', tensors: 2 },
+            {
+              phase: 'scanned',
+              done: 2,
+              total: 2,
+              name: 'b.weight',
+              bytesDone: 64,
+              bytesTotal: 64,
+              layers: [
+                ['a.weight', 3],
+                ['b.weight', 4],
+              ],
+            },
+          ],
+        );
       });
 
       it('draws tiles and windows of a tensor it names, and opens the file again once closed', async () => {
