@@ -17,7 +17,7 @@ describe('e2e: the editor answers for a target structure', () => {
       .catch(() => undefined);
     await wb().openFromExplorer('digits_mlp_unstructured80.pt');
     const view = wb().webview();
-    // 568 groups violate; projecting removes 612 of 10,086 non-zeros (numpy: scripts/fixtures/make_nm_expected.py).
+    // 568 groups violate; projecting removes 618 of 10,086 non-zeros (numpy: scripts/fixtures/make_nm_expected.py).
     await expectText(
       view.locator('.verdict'),
       /^Not 2:4: 3 of 3 layers, 568 groups violate; projecting to 2:4 removes 6\.1% of the non-zeros\.$/,
