@@ -1,3 +1,5 @@
+import { formatBytes } from './checkpoint';
+
 /** What went wrong with a checkpoint file, in words a user can act on. */
 export type CheckpointProblem = 'empty' | 'truncated' | 'corrupt' | 'unsupported' | 'unsafe' | 'unknown-format' | 'io' | 'timeout';
 
@@ -59,18 +61,6 @@ export function printable(text: string, max = Infinity): string {
   return `${/[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut}…`; // never half a surrogate pair
 }
 
-/** Bytes as the editor writes them ("30.0 MiB"). */
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
-
 /**
  * What went wrong, in one sentence for someone who has never seen the format's insides:
  * "Truncated: the file ends at 30.0 MiB but its graph needs 44.7 MiB." The parser's words stay
@@ -83,7 +73,7 @@ export function headline(e: CheckpointError): string {
       return 'The file is empty.';
     case 'truncated':
       return e.fileSize !== undefined && e.neededBytes !== undefined && e.neededBytes > e.fileSize
-        ? `Truncated: the file ends at ${bytes(e.fileSize)} but its ${e.neededBy ?? 'data'} needs ${bytes(e.neededBytes)}.`
+        ? `Truncated: the file ends at ${formatBytes(e.fileSize)} but its ${e.neededBy ?? 'data'} needs ${formatBytes(e.neededBytes)}.`
         : /^not an? /.test(detail)
           ? `${detail[0].toUpperCase()}${detail.slice(1)}.`
           : `Truncated or damaged: ${detail}.`;

@@ -50,8 +50,6 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private readonly selected = new vscode.EventEmitter<{ uri: vscode.Uri; layer: string }>();
   /** Layers to select in editors still opening (from the tree or Show Layer Heatmap). */
   private readonly pendingSelect = new Map<string, string>();
-  /** The plan each editor's Plan section last showed (distribution and sparsity as typed). */
-  private readonly plans = new Map<string, { readonly distribution: Distribution; readonly sparsity: string }>();
   /** The checkpoint each editor is compared with ("Compare with…"), and the diff shown. */
   private readonly comparisons = new Map<string, { readonly b: vscode.Uri; readonly diff: CheckpointDiff }>();
   readonly onDidSelectLayer = this.selected.event;
@@ -134,7 +132,6 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         plan: async ({ distribution, sparsity }, { signal }) => {
           try {
             const plan = await this.planFor(uri, { distribution, sparsity }, signal);
-            this.plans.set(key, { distribution, sparsity });
             this.analyses.rememberPlan(uri, plan);
             return { plan };
           } catch (e) {
@@ -238,7 +235,9 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     asked?: { readonly distribution: Distribution; readonly sparsity: string },
     signal?: AbortSignal,
   ): Promise<CheckpointPlan> {
-    const { distribution, sparsity } = asked ?? this.plans.get(uri.toString()) ?? DEFAULT_PLAN;
+    const shown = this.analyses.planOf(uri);
+    const { distribution, sparsity } =
+      asked ?? (shown ? { distribution: shown.distribution, sparsity: String(shown.sparsity) } : DEFAULT_PLAN);
     const request = planRequestOf({ sparsity, distribution });
     const analysis = this.analyses.find(uri) ?? (await this.analyses.get(uri));
     return planWithAblation(analysis, request, this.analyses.kernels, analysis.key, signal);

@@ -80,9 +80,14 @@ function targetUri(ctx: CommandContext, arg: unknown): vscode.Uri | undefined {
 async function requireTarget(ctx: CommandContext, arg: unknown): Promise<vscode.Uri | undefined> {
   const uri = targetUri(ctx, arg);
   if (uri && CHECKPOINT_EXTENSIONS.includes(path.extname(uri.fsPath).toLowerCase())) return uri;
+  return pickCheckpoint({ openLabel: 'Analyse' });
+}
+
+/** A checkpoint picked in the open dialog (checkpoint file types only), or undefined. */
+async function pickCheckpoint(options: { openLabel: string; title?: string; defaultUri?: vscode.Uri }): Promise<vscode.Uri | undefined> {
   const picked = await vscode.window.showOpenDialog({
+    ...options,
     canSelectMany: false,
-    openLabel: 'Analyse',
     filters: { Checkpoints: CHECKPOINT_EXTENSIONS.map((e) => e.slice(1)) },
   });
   return picked?.[0];
@@ -90,17 +95,7 @@ async function requireTarget(ctx: CommandContext, arg: unknown): Promise<vscode.
 
 /** Opens a checkpoint (the argument, or one picked in a dialog) in the checkpoint editor, whatever the file's default editor. */
 async function openCheckpoint(ctx: CommandContext, arg?: unknown): Promise<void> {
-  const uri =
-    arg instanceof vscode.Uri
-      ? arg
-      : (
-          await vscode.window.showOpenDialog({
-            canSelectMany: false,
-            openLabel: 'Open',
-            title: 'Open a checkpoint in Sparsity Lens',
-            filters: { Checkpoints: CHECKPOINT_EXTENSIONS.map((e) => e.slice(1)) },
-          })
-        )?.[0];
+  const uri = arg instanceof vscode.Uri ? arg : await pickCheckpoint({ openLabel: 'Open', title: 'Open a checkpoint in Sparsity Lens' });
   if (uri) await ctx.editor.show(uri);
 }
 
@@ -220,15 +215,11 @@ async function compareWith(ctx: CommandContext, arg?: unknown, otherArg?: unknow
   const b =
     otherArg instanceof vscode.Uri
       ? otherArg
-      : (
-          await vscode.window.showOpenDialog({
-            canSelectMany: false,
-            openLabel: 'Compare',
-            title: `Compare ${path.basename(a.fsPath)} with`,
-            defaultUri: vscode.Uri.joinPath(a, '..'),
-            filters: { Checkpoints: CHECKPOINT_EXTENSIONS.map((e) => e.slice(1)) },
-          })
-        )?.[0];
+      : await pickCheckpoint({
+          openLabel: 'Compare',
+          title: `Compare ${path.basename(a.fsPath)} with`,
+          defaultUri: vscode.Uri.joinPath(a, '..'),
+        });
   if (!b) return;
   const settings = ctx.analyses.currentSettings;
   const title = `Sparsity Lens: comparing ${path.basename(a.fsPath)} with ${path.basename(b.fsPath)}`;

@@ -11,17 +11,20 @@ import type { LayerNeurons, LayerReport, SparsityReport } from '../core/analysis
 import type { ColumnOrder, ViewWindow } from '../core/neuronView';
 import type { HeatmapTiles } from '../kernels/scanKernels';
 
+/** A window of a layer's view to downsample to at most width × height cells, its columns in `order`. */
+type TileParams = {
+  readonly layer: string;
+  readonly window: ViewWindow;
+  readonly width: number;
+  readonly height: number;
+  readonly order?: ColumnOrder;
+};
+
 /** What the extension answers. */
 export type HostMethods = {
   /** A window of a weight downsampled to at most width × height cells (the extension caps the budget). */
   readonly heatmap: {
-    readonly params: {
-      readonly layer: string;
-      readonly window: ViewWindow;
-      readonly width: number;
-      readonly height: number;
-      readonly order?: ColumnOrder;
-    };
+    readonly params: TileParams;
     readonly result: HeatmapTiles;
   };
   /** The signed weights of a small window (high zoom), row-major; at most MAX_VALUES_WINDOW of them. */
@@ -31,13 +34,7 @@ export type HostMethods = {
   };
   /** Where a weight changed from this checkpoint to the compared one, downsampled like `heatmap`. */
   readonly changeTiles: {
-    readonly params: {
-      readonly layer: string;
-      readonly window: ViewWindow;
-      readonly width: number;
-      readonly height: number;
-      readonly order?: ColumnOrder;
-    };
+    readonly params: TileParams;
     readonly result: ChangeTiles;
   };
   /** The next (1) or previous (−1) N:M group of the target's pattern that violates, after (row, col), wrapping. */

@@ -5,6 +5,7 @@
  * adjacent: group g at position p is columns p·I + g·M … p·I + g·M + M − 1. Channels after the
  * last full group of a position form a partial group, which the N:M check leaves out.
  */
+import { groupStarts as groupStartsIn } from '../../src/core/analysis/violations';
 import type { ViewWindow as HeatmapWindow } from '../../src/core/neuronView';
 
 /** The N:M axis of a view. */
@@ -59,15 +60,7 @@ export function fullGroupCount(axis: NmAxis, m: number): number {
 
 /** The first column of every full group that starts in [from, to), ascending. */
 export function groupStarts(axis: NmAxis, m: number, from: number, to: number): number[] {
-  const starts: number[] = [];
-  const full = fullGroupCount(axis, m);
-  for (let p = Math.max(0, Math.floor(from / axis.inDim)); p * axis.inDim < to && p < axis.K; p++) {
-    for (let g = 0; g < full; g++) {
-      const c = p * axis.inDim + g * m;
-      if (c >= from && c < to) starts.push(c);
-    }
-  }
-  return starts;
+  return groupStartsIn(axis.inDim, axis.K, m, from, to);
 }
 
 /** The columns of partial groups within [from, to), as [start, end) ranges (one per kernel position at most). */

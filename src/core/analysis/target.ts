@@ -3,7 +3,7 @@
  * (SRigL), or a density plan — and the answer for a checkpoint: one line for the model, and per
  * weight layer whether it meets the target, how far it is, and which findings concern it.
  */
-import type { CheckpointPlan } from './checkpointPlan';
+import type { CheckpointPlan, CheckpointPlanLayer } from './checkpointPlan';
 import type { Lint, LintCode } from './lints';
 import type { LayerReport, SparsityReport } from './report';
 
@@ -59,7 +59,10 @@ export function verdictOf(report: SparsityReport, target: TargetKind, plan?: Che
       layers.set(l.name, { state: 'dense', distance: 0, text: 'dense — not pruned' });
       continue;
     }
-    layers.set(l.name, target === 'nm' ? nmVerdict(l, report) : target === 'fan-in' ? fanInVerdict(l) : planVerdict(l, plan));
+    layers.set(
+      l.name,
+      target === 'nm' ? nmVerdict(l, report) : target === 'fan-in' ? fanInVerdict(l) : planVerdict(l, planned.get(l.name)),
+    );
   }
   const sparse = weights.filter((l) => layers.get(l.name)!.state !== 'dense');
   if (sparse.length === 0) {
@@ -132,8 +135,8 @@ function fanInLine(sparse: readonly LayerReport[], missing: readonly LayerReport
   return `Not constant fan-in: ${count(missing.length)} of ${count(sparse.length)} layers vary (fan-in ${listed(ranges, ', ')}).`;
 }
 
-function planVerdict(l: LayerReport, plan: CheckpointPlan | undefined): LayerVerdict {
-  const p = plan?.layers.find((x) => x.name === l.name);
+/** `p`: the layer's row of the plan (none when there is no plan, or the plan leaves the layer out). */
+function planVerdict(l: LayerReport, p: CheckpointPlanLayer | undefined): LayerVerdict {
   if (!p) return { state: 'misses', distance: 1, text: 'not in the plan' };
   const f = l.fanIn!;
   const density = l.numel === 0 ? 0 : l.nnz / l.numel;

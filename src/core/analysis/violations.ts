@@ -16,11 +16,19 @@ export interface ViewShape {
   readonly inDim: number;
 }
 
-/** First columns of the full groups of one row, ascending. */
-export function groupStartsOf(shape: ViewShape, m: number): number[] {
+/**
+ * The first column of every full group that starts in [from, to) of a row of `positions` kernel
+ * positions of `inDim` channels each, ascending.
+ */
+export function groupStarts(inDim: number, positions: number, m: number, from: number, to: number): number[] {
   const starts: number[] = [];
-  const full = Math.floor(shape.inDim / m);
-  for (let p = 0; p * shape.inDim < shape.cols; p++) for (let g = 0; g < full; g++) starts.push(p * shape.inDim + g * m);
+  const full = Math.floor(inDim / m);
+  for (let p = Math.max(0, Math.floor(from / inDim)); p * inDim < to && p < positions; p++) {
+    for (let g = 0; g < full; g++) {
+      const c = p * inDim + g * m;
+      if (c >= from && c < to) starts.push(c);
+    }
+  }
   return starts;
 }
 
@@ -37,7 +45,7 @@ export async function nextViolation(
   read: (window: ViewWindow) => Promise<Float32Array>,
   signal?: AbortSignal,
 ): Promise<{ row: number; col: number } | null> {
-  const starts = groupStartsOf(shape, nm.m);
+  const starts = groupStarts(shape.inDim, shape.cols / shape.inDim, nm.m, 0, shape.cols);
   if (starts.length === 0 || shape.rows === 0) return null;
   const stripRows = Math.max(1, Math.floor(STRIP_WEIGHTS / Math.max(1, shape.cols)));
   // Rows in search order: from's row (its later groups), the rest, then from's row again (its earlier groups).
