@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_NM, parseNmPattern } from '../core/nmPattern';
@@ -13,6 +14,8 @@ import {
 } from '../core/analysis/checkpointPlan';
 import { formatDiffTable, renamedFor } from '../core/analysis/diff';
 import { PlanError } from '../core/analysis/plan';
+import { PruneError } from '../core/prune/pruneSelection';
+import { formatPruneResult, runPrune } from './prune';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
 import { parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type RoleOverrides } from '../core/roles/roleOverrides';
@@ -32,6 +35,14 @@ Commands:
                                     fan-in k, as SRigL's reference allocates them, beside what
                                     the checkpoint holds now
 
+  prune FILE -o OUT [--nm N:M [--transposable] | --fan-in (--sparsity S | --density D)
+             [--distribution erk|er|uniform] [--power P] [--dense PATTERN]...]
+             [--include PATTERN]... [--exclude PATTERN]... [--force] [--json]
+                                    prunes linear and conv weights to N:M (default 2:4, NVIDIA
+                                    ASP's rule) or to the plan's constant fan-in k, and writes OUT
+                                    in FILE's format: only the pruned bytes change, and OUT appears
+                                    only once re-opened and verified
+
   diff A B [--map JSON] [--json]    what changed between two checkpoints, tensor by tensor (matched
                                     by name): positions turned on and off, |Δw| of kept weights,
                                     density, fan-in and N:M on each side
@@ -49,6 +60,13 @@ Options:
   --dense-first plan: keep the first weight layer dense
   --gamma-sal G plan: SRigL's γ_sal for the neuron-ablation candidates (default 0.3; ≥ 1 is a count)
   --no-ablation-layers PATTERN  plan: layers never ablated besides the last weight layer; repeatable
+  -o, --output OUT  prune: the file to write (beside it: shards, external data); never FILE itself
+  --force       prune: replace OUT if it exists
+  --transposable  prune: 2:4 along rows and columns of every 4 × 4 block (ASP m4n2_2d), so the
+                transposed weight is 2:4 too
+  --fan-in      prune: every neuron keeps its k largest |w|, k from the plan (--sparsity …, as plan)
+  --include PATTERN, --exclude PATTERN  prune: the weights to prune (the --roles pattern syntax,
+                matched against file and display names); repeatable
   --map JSON    diff: tensors renamed between A and B, as {"name in A": "name in B", …}; a key
                 /regex/ renames every name it matches ("$1" … in the replacement)
   --backend B   kernels: auto (native if it loads, default), native, reference
@@ -93,6 +111,12 @@ export async function main(
         map: { type: 'string' },
         'gamma-sal': { type: 'string' },
         'no-ablation-layers': { type: 'string', multiple: true },
+        output: { type: 'string', short: 'o' },
+        force: { type: 'boolean' },
+        transposable: { type: 'boolean' },
+        'fan-in': { type: 'boolean' },
+        include: { type: 'string', multiple: true },
+        exclude: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -105,7 +129,7 @@ export async function main(
     (parsed.values.help ? out : err).write(USAGE);
     return parsed.values.help ? 0 : 2;
   }
-  if (command !== 'report' && command !== 'plan' && command !== 'diff') {
+  if (!['report', 'plan', 'diff', 'prune'].includes(command)) {
     err.write(`error: unknown command "${command}"\n${USAGE}`);
     return 2;
   }
@@ -124,7 +148,7 @@ export async function main(
     }
   }
   let planRequest: CheckpointPlanRequest | undefined;
-  if (command === 'plan') {
+  if (command === 'plan' || (command === 'prune' && parsed.values['fan-in'])) {
     try {
       planRequest = planRequestOf(parsed.values);
     } catch (e) {
@@ -140,7 +164,7 @@ export async function main(
     return 2;
   }
   const format = parsed.values.json ? 'json' : (parsed.values.format ?? 'table');
-  const formats = command === 'diff' ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
+  const formats = command === 'diff' || command === 'prune' ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
   if (!formats.includes(format)) {
     err.write(`error: --format must be ${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}, not "${format}"\n`);
     return 2;
@@ -168,6 +192,26 @@ export async function main(
       out.write(format === 'table' ? formatDiffTable(diff) : JSON.stringify(diff, null, 2) + '\n');
       return 0;
     }
+    if (command === 'prune') {
+      const result = await runPrune(
+        {
+          file: files[0],
+          output: parsed.values.output,
+          force: parsed.values.force ?? false,
+          roles,
+          nm,
+          transposable: parsed.values.transposable ?? false,
+          plan: planRequest,
+          include: parsed.values.include ?? [],
+          exclude: parsed.values.exclude ?? [],
+        },
+        kernels,
+        (line) => err.write(line + '\n'),
+      );
+      const bytes = result.written.reduce((s, w) => s + statSync(w).size, 0);
+      out.write(format === 'table' ? formatPruneResult(result, bytes) : JSON.stringify(result, null, 2) + '\n');
+      return 0;
+    }
     const analysis = await kernels.analyseFile({ file: files[0], roles, nm, zeroThreshold: 0 });
     for (const pattern of analysis.unusedRoles) err.write(`warning: --roles: pattern "${pattern}" matches no tensor\n`);
     if (planRequest) {
@@ -188,7 +232,7 @@ export async function main(
       err.write(`error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof PlanError) {
+    if (e instanceof PlanError || e instanceof PruneError) {
       err.write(`error: ${e.message}\n`);
       return 2;
     }

@@ -11,6 +11,17 @@ export function stridesOf(shape: readonly number[]): number[] {
   return strides;
 }
 
+/** Storage offsets of a weight's kernel positions: every index of the axes other than output and input, in C order. */
+export function kernelPositionOffsets(shape: readonly number[], outAxis: number, inAxis: number): number[] {
+  const strides = stridesOf(shape);
+  let offsets = [0];
+  shape.forEach((size, axis) => {
+    if (axis === outAxis || axis === inAxis) return;
+    offsets = offsets.flatMap((o) => Array.from({ length: size }, (_, i) => o + i * strides[axis]));
+  });
+  return offsets;
+}
+
 /** A rectangle of a [neurons, fan-in positions] view; ends are exclusive. */
 export interface ViewWindow {
   readonly rowStart: number;

@@ -2,6 +2,7 @@ import type { ChangeTiles, CheckpointDiff } from '../core/analysis/diff';
 import type { CheckpointAnalysis, ScanProgress } from '../core/analysis/report';
 import type { ColumnOrder, ViewWindow } from '../core/neuronView';
 import type { NmPattern } from '../core/nmPattern';
+import type { PruneOptions, PruneRequest, PruneResult } from '../core/prune/pruneCheckpoint';
 import type { RoleOverrides } from '../core/roles/roleOverrides';
 import type { HeatmapTiles } from './scanKernels';
 
@@ -81,6 +82,11 @@ export interface CheckpointKernels {
   diffFiles(request: DiffRequest, options?: { signal?: AbortSignal }): Promise<CheckpointDiff>;
   changeTiles(request: ChangeTilesRequest, signal?: AbortSignal): Promise<ChangeTiles>;
   findViolation(request: FindViolationRequest, signal?: AbortSignal): Promise<{ row: number; col: number } | null>;
+  /**
+   * Prunes a checkpoint's layers and writes it, in its own format, to `request.output`: staged,
+   * re-opened and verified before it appears (see pruneCheckpoint).
+   */
+  pruneFile(request: PruneRequest, options?: PruneOptions): Promise<PruneResult>;
   /** Lets go of a checkpoint no view shows any more. */
   closeCheckpoint(key: CheckpointKey): Promise<void>;
 }

@@ -56,7 +56,7 @@ export interface CheckpointPlan {
  * The plan for a checkpoint's linear and conv weights in file order (never biases, norms or
  * role `other`: spec §1.1), each beside the figures it holds now.
  */
-function planCheckpoint({ report, neurons }: CheckpointAnalysis, request: CheckpointPlanRequest): CheckpointPlan {
+export function planCheckpoint({ report, neurons }: CheckpointAnalysis, request: CheckpointPlanRequest): CheckpointPlan {
   const weights = report.layers.filter((l) => (l.role === 'linear' || l.role === 'conv') && l.fanIn && neurons.has(l.name));
   const inputs = weights.map((l) => {
     const geometry = neurons.get(l.name)!.geometry;

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
-import { OpenCheckpoints } from '../../core/analysis/openCheckpoints';
+import { OpenCheckpoints } from '../../core/session/openCheckpoints';
 import type { Checkpoint } from '../../core/checkpoint';
 import { openCheckpoint } from '../../core/formats/registry';
 import { MessageHandler, type MethodImplementations } from '../../rpc/messageHandler';
@@ -17,6 +17,8 @@ import type { NativeAddon } from './nativeAddon';
 import type { ScanKernels } from '../scanKernels';
 import { referenceScanKernels } from '../reference/scan';
 import { nativeScanKernels } from './bindings/scan';
+import { nativeMaskKernels } from './bindings/masks';
+import { referenceMaskKernels } from '../reference/masks';
 import type { CheckpointMethods, JobMethods, WorkerMethods, WorkerNotifications } from './workerProtocol';
 
 function loadAddon(path: string | undefined): NativeAddon | string {
@@ -68,17 +70,14 @@ const jobMethods: MethodImplementations<JobMethods> = {
  * scanned where they are, never copied to another process. Each call first lets pending messages
  * in (a cancel, a tile request), since the addon's functions block until done.
  */
-const scanKernels =
-  typeof addon === 'string'
-    ? referenceScanKernels()
-    : nativeScanKernels(
-        async (op, args, signal) => {
-          await new Promise((resolve) => setImmediate(resolve));
-          signal?.throwIfAborted();
-          return callAddon(op, args) as never;
-        },
-        Math.max(1, availableParallelism()),
-      );
+async function callInProcess(op: string, args: unknown[], signal?: AbortSignal): Promise<never> {
+  await new Promise((resolve) => setImmediate(resolve));
+  signal?.throwIfAborted();
+  return callAddon(op, args) as never;
+}
+const threads = Math.max(1, availableParallelism());
+const scanKernels = typeof addon === 'string' ? referenceScanKernels() : nativeScanKernels(callInProcess, threads);
+const maskKernels = typeof addon === 'string' ? referenceMaskKernels : nativeMaskKernels(callInProcess, threads);
 
 /**
  * Test only: with SPARSITY_LENS_TEST_SLOW_OPEN_MS set, opening a file named *.slow-open.* first
@@ -107,7 +106,7 @@ const scanForTest: ScanKernels =
       }
     : scanKernels;
 
-const checkpoints = new OpenCheckpoints(scanForTest, openForTest);
+const checkpoints = new OpenCheckpoints({ ...scanForTest, ...maskKernels }, openForTest);
 
 const checkpointMethods: MethodImplementations<CheckpointMethods> = {
   analyseFile: (request, { signal, progress }) => checkpoints.analyseFile(request, { signal, onProgress: progress }),
@@ -117,6 +116,7 @@ const checkpointMethods: MethodImplementations<CheckpointMethods> = {
   diffFiles: (request, { signal }) => checkpoints.diffFiles(request, { signal }),
   changeTiles: (request, { signal }) => checkpoints.changeTiles(request, signal),
   findViolation: (request, { signal }) => checkpoints.findViolation(request, signal),
+  pruneFile: (request, { signal, progress }) => checkpoints.pruneFile(request, { signal, onProgress: progress }),
   async closeCheckpoint(key) {
     await checkpoints.closeCheckpoint(key);
     return null;

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { CheckpointError } from '../../core/errors';
 import { RoleOverrideError } from '../../core/roles/roleOverrides';
+import { PruneError } from '../../core/prune/pruneSelection';
 import { RemoteError } from '../../rpc/messageHandler';
 import type { CheckpointKernels } from '../checkpointKernels';
 import type { JobKernels, JobSession, JobType } from '../jobKernels';
@@ -48,6 +49,7 @@ function revived(e: unknown): unknown {
         : undefined,
     );
   if (e.name === 'RoleOverrideError') return new RoleOverrideError(undefined, undefined, e.message);
+  if (e.name === 'PruneError') return new PruneError(e.message);
   return e;
 }
 
@@ -89,6 +91,9 @@ function workerCheckpoints(worker: WorkerProcess, openDeadlineMs: number): Check
     diffFiles: (request, { signal } = {}) => worker.cooperative('diffFiles', request, options(signal)).catch(rethrow),
     changeTiles: (request, signal) => worker.cooperative('changeTiles', request, options(signal)).catch(rethrow),
     findViolation: (request, signal) => worker.cooperative('findViolation', request, options(signal)).catch(rethrow),
+    // A longer grace: the writer stops at its next chunk and removes what it staged.
+    pruneFile: (request, { signal, onProgress } = {}) =>
+      worker.cooperative('pruneFile', request, { graceMs: JOB_CANCEL_GRACE_MS, signal, onProgress }).catch(rethrow),
     async closeCheckpoint(key) {
       await worker.cooperative('closeCheckpoint', key, options());
     },

@@ -16,6 +16,7 @@ import type {
   TensorHeatmapRequest,
   TensorWindowRequest,
 } from '../checkpointKernels';
+import type { PruneProgress, PruneRequest, PruneResult } from '../../core/prune/pruneCheckpoint';
 import type { JobOutcome } from '../jobKernels';
 import type { HeatmapTiles } from '../scanKernels';
 import type { JobKind } from '../jobs/jobTypes';
@@ -47,6 +48,7 @@ export type CheckpointMethods = {
   readonly diffFiles: { readonly params: DiffRequest; readonly result: CheckpointDiff };
   readonly changeTiles: { readonly params: ChangeTilesRequest; readonly result: ChangeTiles };
   readonly findViolation: { readonly params: FindViolationRequest; readonly result: { row: number; col: number } | null };
+  readonly pruneFile: { readonly params: PruneRequest; readonly result: PruneResult; readonly progress: PruneProgress };
   readonly closeCheckpoint: { readonly params: CheckpointKey; readonly result: null };
 };
 

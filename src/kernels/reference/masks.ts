@@ -1,5 +1,5 @@
 import { numelOf } from '../../core/checkpoint';
-import { NeuronView, stridesOf } from '../../core/neuronView';
+import { kernelPositionOffsets, NeuronView, stridesOf } from '../../core/neuronView';
 import { checkNmPattern, type NmPattern } from '../../core/nmPattern';
 import type { WeightRef } from '../kernels';
 import type { MaskKernels } from '../maskKernels';
@@ -66,4 +66,48 @@ export async function referenceFanInMask(tensor: WeightRef, k: number, signal?: 
   return mask;
 }
 
-export const referenceMaskKernels: MaskKernels = { nmMask: referenceNmMask, fanInMask: referenceFanInMask };
+/** The 16 entries of a 4 × 4 block, row-major: entry i is at row i >> 2, column i & 3. */
+const BLOCK_ENTRIES = Array.from({ length: 16 }, (_, i) => i);
+
+/**
+ * ASP's m4n2_2d greedy (spec §7.2): in every 4 × 4 block of 4 outputs × 4 input channels at one
+ * kernel position (ASP's (R·S·K, C) view of a conv), entries are visited best-ranked first and
+ * kept while their row and their column hold fewer than 2 kept. ASP's argsort leaves ties
+ * unordered; here they go to the lower storage index, as in the other masks.
+ */
+export async function referenceTransposableMask(tensor: WeightRef, signal?: AbortSignal): Promise<Uint8Array> {
+  const { shape, layout } = tensor;
+  const [outs, ins] = [shape[layout.outAxis], shape[layout.inAxis]];
+  if (outs % 4 !== 0 || ins % 4 !== 0)
+    throw new RangeError(`transposable 2:4 needs whole 4 × 4 blocks, not [${outs} outputs, ${ins} inputs]`);
+  const values = await readValues(tensor, signal);
+  const strides = stridesOf(shape);
+  const [outStride, inStride] = [strides[layout.outAxis], strides[layout.inAxis]];
+  const mask = new Uint8Array(values.length);
+  const block = new Array<number>(16);
+  const keptInRow = new Uint8Array(4);
+  const keptInCol = new Uint8Array(4);
+  for (const position of kernelPositionOffsets(shape, layout.outAxis, layout.inAxis)) {
+    for (let o = 0; o < outs; o += 4) {
+      for (let c = 0; c < ins; c += 4) {
+        for (let i = 0; i < 16; i++) block[i] = position + (o + (i >> 2)) * outStride + (c + (i & 3)) * inStride;
+        keptInRow.fill(0);
+        keptInCol.fill(0);
+        for (const i of [...BLOCK_ENTRIES].sort((a, b) => ranksBefore(values, block[a], block[b]))) {
+          if (keptInRow[i >> 2] < 2 && keptInCol[i & 3] < 2) {
+            mask[block[i]] = 1;
+            keptInRow[i >> 2]++;
+            keptInCol[i & 3]++;
+          }
+        }
+      }
+    }
+  }
+  return mask;
+}
+
+export const referenceMaskKernels: MaskKernels = {
+  nmMask: referenceNmMask,
+  fanInMask: referenceFanInMask,
+  transposableMask: referenceTransposableMask,
+};

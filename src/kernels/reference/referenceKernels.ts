@@ -1,4 +1,4 @@
-import { checkpointKernelsOn } from '../../core/analysis/openCheckpoints';
+import { checkpointKernelsOn } from '../../core/session/openCheckpoints';
 import type { Kernels } from '../kernels';
 import { referenceCondensedKernels } from './condensed';
 import { referenceJobKernels } from './jobs';
@@ -12,7 +12,7 @@ export function createReferenceKernels(chunkElements = CHUNK_ELEMENTS): Kernels 
   return {
     name: 'reference',
     ...scan,
-    ...checkpointKernelsOn(scan),
+    ...checkpointKernelsOn({ ...scan, ...referenceMaskKernels }),
     ...referenceMaskKernels,
     ...referenceCondensedKernels,
     ...referenceJobKernels,

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { basename } from 'node:path';
-import { OpenCheckpoints } from '../../../src/core/analysis/openCheckpoints';
+import { OpenCheckpoints } from '../../../src/core/session/openCheckpoints';
 import { CheckpointError } from '../../../src/core/errors';
 import { openCheckpoint } from '../../../src/core/formats/registry';
 import { parseRoleOverridesJson, RoleOverrideError } from '../../../src/core/roles/roleOverrides';

@@ -185,7 +185,7 @@ function isSize(x: unknown): x is number {
  * The keys of the header's top-level object in file order. JSON.parse keeps only the last of
  * duplicate keys and reorders integer-like ones, so the keys are read from the text itself.
  */
-function topLevelKeys(text: string, path: string): string[] {
+export function topLevelKeys(text: string, path: string): string[] {
   const keys: string[] = [];
   const seen = new Set<string>();
   let depth = 0;

@@ -24,7 +24,7 @@ interface ShardName {
   readonly countText: string;
 }
 
-function shardName(fileName: string): ShardName | undefined {
+export function shardName(fileName: string): ShardName | undefined {
   const m = SHARD_NAME.exec(fileName);
   if (!m) return undefined;
   const index = Number(m[2]);
@@ -34,7 +34,7 @@ function shardName(fileName: string): ShardName | undefined {
 }
 
 /** The index Hugging Face writes beside shards named `<prefix>-0000i-of-0000n.safetensors`. */
-function indexNameOf(prefix: string): string {
+export function indexNameOf(prefix: string): string {
   return `${prefix}.safetensors.index.json`;
 }
 

@@ -1,5 +1,6 @@
 import { checkNmPattern } from '../../../core/nmPattern';
 import type { MaskKernels } from '../../maskKernels';
+import { referenceTransposableMask } from '../../reference/masks';
 import { nativeTensor, type NativeCall, type NativeTensor } from './args';
 
 /** The addon's mask capability (native/src/binding/mask_binding.cc): one byte per weight, 1 = keep. */
@@ -15,5 +16,7 @@ export function nativeMaskKernels(call: NativeCall<NativeMaskAddon>, threads: nu
       return call('nmMask', [{ ...nativeTensor(tensor), n: nm.n, m: nm.m, threads }], signal);
     },
     fanInMask: (tensor, k, signal) => call('fanInMask', [{ ...nativeTensor(tensor), k, threads }], signal),
+    // No C++ kernel yet: the greedy sorts 16 entries per block, fast enough in the worker's TypeScript.
+    transposableMask: referenceTransposableMask,
   };
 }

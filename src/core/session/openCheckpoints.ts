@@ -11,24 +11,37 @@ import type {
   TensorHeatmapRequest,
   TensorWindowRequest,
 } from '../../kernels/checkpointKernels';
+import type { MaskKernels } from '../../kernels/maskKernels';
 import type { HeatmapTiles, ScanKernels } from '../../kernels/scanKernels';
+import { pruneCheckpoint, type PruneOptions, type PruneRequest, type PruneResult } from '../prune/pruneCheckpoint';
 import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { decodeToFloat64 } from '../dtype';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
-import { matchTensors, pairFigures, sameShape, ValueChanges, type ChangeTiles, type CheckpointDiff, type LayerDiff } from './diff';
+import {
+  matchTensors,
+  pairFigures,
+  sameShape,
+  ValueChanges,
+  type ChangeTiles,
+  type CheckpointDiff,
+  type LayerDiff,
+} from '../analysis/diff';
 import { openCheckpoint } from '../formats/registry';
 import { neuronGeometry, NeuronView, type ViewWindow } from '../neuronView';
-import { nextViolation } from './violations';
-import { salientPerRow } from './ablation';
-import { changeTiles } from './changeTiles';
+import { nextViolation } from '../analysis/violations';
+import { salientPerRow } from '../analysis/ablation';
+import { changeTiles } from '../analysis/changeTiles';
 import { applyRoleOverrides, unusedRoleOverrides } from '../roles/roleOverrides';
-import { analyseCheckpoint } from './report';
+import { analyseCheckpoint } from '../analysis/report';
 
 /** Most checkpoints kept open at once: values derived while opening (inflated members…) can be large. */
 const MAX_OPEN = 4;
 
 /** The checkpoint capability over `kernels`, run in the caller's process. */
-export function checkpointKernelsOn(kernels: ScanKernels, openFile?: (path: string) => Promise<Checkpoint>): CheckpointKernels {
+export function checkpointKernelsOn(
+  kernels: ScanKernels & MaskKernels,
+  openFile?: (path: string) => Promise<Checkpoint>,
+): CheckpointKernels {
   const open = new OpenCheckpoints(kernels, openFile);
   return {
     analyseFile: (request, options) => open.analyseFile(request, options),
@@ -38,6 +51,7 @@ export function checkpointKernelsOn(kernels: ScanKernels, openFile?: (path: stri
     diffFiles: (request, options) => open.diffFiles(request, options),
     changeTiles: (request, signal) => open.changeTiles(request, signal),
     findViolation: (request, signal) => open.findViolation(request, signal),
+    pruneFile: (request, options) => open.pruneFile(request, options),
     closeCheckpoint: (key) => open.closeCheckpoint(key),
   };
 }
@@ -54,7 +68,7 @@ export class OpenCheckpoints implements CheckpointKernels {
   private readonly open = new Map<string, OpenEntry>();
 
   constructor(
-    private readonly kernels: ScanKernels,
+    private readonly kernels: ScanKernels & MaskKernels,
     private readonly openFile: (path: string) => Promise<Checkpoint> = openCheckpoint,
   ) {}
 
@@ -151,6 +165,11 @@ export class OpenCheckpoints implements CheckpointKernels {
         signal,
       );
     });
+  }
+
+  /** Opened afresh: the file may have changed since it was analysed. */
+  async pruneFile(request: PruneRequest, options: PruneOptions = {}): Promise<PruneResult> {
+    return this.using(request, true, ({ checkpoint }) => pruneCheckpoint(checkpoint, request, this.kernels, options));
   }
 
   async closeCheckpoint(key: CheckpointKey): Promise<void> {

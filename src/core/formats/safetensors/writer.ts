@@ -1,0 +1,105 @@
+import { promises as fs } from 'node:fs';
+import * as nodePath from 'node:path';
+import { isJsonObject } from '../../jsonValue';
+import { withFile } from '../../randomAccessFile';
+import { copySpan, createOutput, rangePatches, sortedPatches, writeFully } from '../shared/patchedCopy';
+import { readJsonObject } from '../shared/jsonDocument';
+import type { CheckpointWriter, WriteRequest } from '../writer';
+import { topLevelKeys } from './reader';
+import { indexNameOf, shardName } from './shards';
+
+/**
+ * Safetensors written back: the header with the same tensors in the same order (dtypes, shapes
+ * and data offsets as they were), `__metadata__` keeping every key and gaining the provenance,
+ * padded with spaces to 8 bytes as the reference writer does; the data section copied with the
+ * edits patched in. A shard set is written shard by shard, with its index when it had one.
+ */
+export const writeSafetensors: CheckpointWriter = async (request) => {
+  const shards = [...new Set(request.checkpoint.tensors.map((t) => (t.stored.kind === 'range' ? t.stored.file : request.checkpoint.file)))];
+  const isShardSet = request.checkpoint.file.endsWith('.index.json') || shards.length > 1;
+  if (!isShardSet) {
+    await writeOne(request.checkpoint.file, nodePath.join(request.folder, nodePath.basename(request.output)), request);
+    return [nodePath.basename(request.output)];
+  }
+  const prefix = outputPrefix(request.output);
+  const names = new Map(shards.map((s) => [s, shardOutputName(nodePath.basename(s), prefix)]));
+  for (const [shard, name] of names) await writeOne(shard, nodePath.join(request.folder, name), request);
+  if (!request.checkpoint.file.endsWith('.index.json')) return [...names.values()];
+  const index = indexNameOf(prefix);
+  await writeIndex(request.checkpoint.file, nodePath.join(request.folder, index), names, request.provenance);
+  return [...names.values(), index];
+};
+
+/** The shard-name prefix of an output named `P.safetensors.index.json`, `P-0000i-of-0000n.safetensors` or `P.safetensors`. */
+function outputPrefix(output: string): string {
+  const base = nodePath.basename(output);
+  if (base.endsWith('.safetensors.index.json')) return base.slice(0, -'.safetensors.index.json'.length);
+  return shardName(base)?.prefix ?? base.replace(/\.safetensors$/, '');
+}
+
+/** `model-00001-of-00003.safetensors` → `P-00001-of-00003.safetensors`; a shard named otherwise keeps its name after `P-`. */
+function shardOutputName(input: string, prefix: string): string {
+  const name = shardName(input);
+  return name ? `${prefix}${input.slice(name.prefix.length)}` : `${prefix}-${input}`;
+}
+
+/** One safetensors file: a new header, then the data section with this file's edits. */
+async function writeOne(input: string, output: string, request: WriteRequest): Promise<void> {
+  const patches = rangePatches(
+    input,
+    request.edits.filter((e) => (e.target.kind === 'zipMember' ? e.target.archive : e.target.file) === input),
+  );
+  await withFile(input, async (file) => {
+    const length = Number(new DataView((await file.read(0, 8)).buffer).getBigUint64(0, true));
+    const header = headerWithMetadata(new TextDecoder().decode(await file.read(8, length)), input, request.provenance);
+    const out = await createOutput(input, output);
+    try {
+      await writeFully(out, header, 0);
+      await copySpan(
+        file,
+        { start: 8 + length, end: file.size },
+        out,
+        header.length,
+        sortedPatches(input, file.size, patches),
+        request.signal,
+      );
+    } finally {
+      await out.close();
+    }
+  });
+}
+
+/** The 8-byte length and the header text with `__metadata__` merged, each other entry's text as it was, padded to 8 bytes. */
+function headerWithMetadata(text: string, path: string, provenance: Readonly<Record<string, string>>): Uint8Array {
+  const header = JSON.parse(text) as Record<string, unknown>;
+  const metadata = { ...(isJsonObject(header.__metadata__) ? header.__metadata__ : {}), ...provenance };
+  const entries = topLevelKeys(text, path).filter((k) => k !== '__metadata__');
+  const parts = [`"__metadata__":${JSON.stringify(metadata)}`, ...entries.map((k) => `${JSON.stringify(k)}:${JSON.stringify(header[k])}`)];
+  let json = `{${parts.join(',')}}`;
+  const bytes = () => new TextEncoder().encode(json);
+  json += ' '.repeat((8 - (bytes().length % 8)) % 8);
+  const body = bytes();
+  const out = new Uint8Array(8 + body.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(body.length), true);
+  out.set(body, 8);
+  return out;
+}
+
+/** The index with its shards renamed and its `metadata` gaining the provenance; every other key kept. */
+async function writeIndex(
+  input: string,
+  output: string,
+  names: ReadonlyMap<string, string>,
+  provenance: Readonly<Record<string, string>>,
+): Promise<void> {
+  const index = await withFile(input, readJsonObject);
+  const byBase = new Map([...names].map(([path, name]) => [nodePath.basename(path), name]));
+  const weightMap = Object.fromEntries(
+    Object.entries(index.weight_map as Record<string, string>).map(([tensor, shard]) => [
+      tensor,
+      byBase.get(nodePath.basename(shard)) ?? shard,
+    ]),
+  );
+  const metadata = { ...(isJsonObject(index.metadata) ? index.metadata : {}), ...provenance };
+  await fs.writeFile(output, JSON.stringify({ ...index, metadata, weight_map: weightMap }, null, 2) + '\n', { flag: 'wx' });
+}

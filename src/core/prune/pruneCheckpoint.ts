@@ -1,0 +1,283 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import * as nodePath from 'node:path';
+import type { CheckpointKey } from '../../kernels/checkpointKernels';
+import type { WeightRef } from '../../kernels/kernels';
+import type { MaskKernels } from '../../kernels/maskKernels';
+import type { ScanKernels } from '../../kernels/scanKernels';
+import { analyseCheckpoint, type LayerReport } from '../analysis/report';
+import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
+import { DTYPE_BITS } from '../dtype';
+import type { NmPattern } from '../nmPattern';
+import { openCheckpoint } from '../formats/registry';
+import type { StoredEdit } from '../formats/writer';
+import { writerFor } from '../formats/writers';
+import { applyRoleOverrides } from '../roles/roleOverrides';
+import type { StoredTensor } from '../storedTensor';
+import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
+import { checkMask } from './maskRules';
+import { PruneError, ruleText, type LayerToPrune, type PruneRule, type SkippedLayer } from './pruneSelection';
+import { checkOutputs, StagedOutput } from './stagedOutput';
+import { prunedEdits } from './storedEdits';
+
+export interface PruneRequest extends CheckpointKey {
+  /** The main output file; other files (shards, external data) are named after it, beside it. */
+  readonly output: string;
+  /** Replace existing output files. */
+  readonly force: boolean;
+  readonly layers: readonly LayerToPrune[];
+  /** Layers the selection left as they are, with the reason: reported, and kept in the provenance. */
+  readonly skipped: readonly SkippedLayer[];
+  /** What was asked, for the provenance ("2:4, NVIDIA ASP m4n2_1d"). */
+  readonly method: string;
+  readonly toolVersion: string;
+}
+
+export interface PrunedLayer {
+  readonly name: string;
+  readonly displayName?: string;
+  readonly shape: readonly number[];
+  readonly rule: string;
+  readonly nnzBefore: number;
+  readonly nnzAfter: number;
+  readonly numel: number;
+}
+
+/** The JSON of `sparsity-lens prune`: keys may be added, never changed. */
+export interface PruneResult {
+  readonly input: string;
+  /** The files written, the main one last. */
+  readonly written: readonly string[];
+  readonly method: string;
+  readonly layers: readonly PrunedLayer[];
+  readonly skipped: readonly SkippedLayer[];
+  /** Weights that were non-zero and are now zero. */
+  readonly removed: number;
+  /** Pruned weights are zeros of their own sign (-0.0 where negative), as `w * mask` leaves them. */
+  readonly zeros: 'signed';
+  readonly inputSha256: string;
+}
+
+export type PruneProgress = {
+  readonly phase: 'masks' | 'writing' | 'verifying';
+  readonly done: number;
+  readonly total: number;
+  readonly name?: string;
+};
+
+export interface PruneOptions {
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: PruneProgress) => void;
+}
+
+/** Every file a checkpoint reads: the model and what its tensors' bytes come from. */
+function inputFiles(checkpoint: Checkpoint): string[] {
+  const files = new Set([checkpoint.file]);
+  const visit = (s: StoredTensor): void => {
+    if (s.kind === 'range' || s.kind === 'onnxField') files.add(s.file);
+    else if (s.kind === 'zipMember') files.add(s.archive);
+    else if (s.kind === 'ranges') s.parts.forEach(visit);
+    else if (s.kind === 'derived') {
+      if (s.op === 'prunePair') [s.orig.stored, s.mask.stored].forEach(visit);
+      else visit(s.from);
+    }
+  };
+  checkpoint.tensors.forEach((t) => visit(t.stored));
+  return [...files];
+}
+
+/** The output is written in the input's format, so it takes the input's extension (a shard index: a .safetensors name too). */
+function checkOutputName(input: string, output: string): void {
+  const ext = (f: string) => nodePath.extname(f).toLowerCase();
+  const index = input.toLowerCase().endsWith('.safetensors.index.json');
+  const ok = index ? /\.safetensors(\.index\.json)?$/i.test(output) : ext(output) === ext(input);
+  if (!ok)
+    throw new PruneError(
+      `the output is written in the input's format, so it must end in ${index ? '.safetensors.index.json' : ext(input) || 'no extension'}, like the input: ${nodePath.basename(output)}`,
+    );
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function weightOf(checkpoint: Checkpoint, name: string): TensorEntry & WeightRef {
+  const t = checkpoint.tensors.find((x) => x.name === name);
+  if (!t?.layout) throw new PruneError(`${checkpoint.file} has no linear or conv weight named "${name}"`);
+  return t as TensorEntry & WeightRef;
+}
+
+function maskOf(kernels: MaskKernels, weight: WeightRef, rule: PruneRule, signal?: AbortSignal): Promise<Uint8Array> {
+  if (rule.kind === 'fanIn') return kernels.fanInMask(weight, rule.k, signal);
+  return rule.transposable ? kernels.transposableMask(weight, signal) : kernels.nmMask(weight, rule, signal);
+}
+
+/**
+ * Prunes the requested layers of an opened checkpoint and writes it in its own format: masks from
+ * the kernels, only the pruned tensors' stored bytes changed, the output staged beside its final
+ * place, re-opened and checked (every other tensor identical, every pruned one following its rule
+ * with its kept weights bit for bit), and only then renamed into place. The input is never written.
+ */
+export async function pruneCheckpoint(
+  checkpoint: Checkpoint,
+  request: PruneRequest,
+  kernels: ScanKernels & MaskKernels,
+  options: PruneOptions = {},
+): Promise<PruneResult> {
+  const { signal, onProgress } = options;
+  const writer = writerFor(checkpoint);
+  checkOutputName(checkpoint.file, request.output);
+  const inputs = inputFiles(checkpoint);
+  await checkOutputs([request.output], inputs, request.force);
+  const edits: StoredEdit[] = [];
+  const masks = new Map<string, Uint8Array>();
+  for (const [i, layer] of request.layers.entries()) {
+    signal?.throwIfAborted();
+    onProgress?.({ phase: 'masks', done: i, total: request.layers.length, name: layer.name });
+    const weight = weightOf(checkpoint, layer.name);
+    const mask = await maskOf(kernels, weight, layer.rule, signal);
+    masks.set(layer.name, mask);
+    edits.push(...(await prunedEdits(weight, mask)));
+  }
+  const inputSha256 = await sha256Of(checkpoint.file);
+  const provenance = {
+    'sparsity_lens.version': request.toolVersion,
+    'sparsity_lens.method': request.method,
+    'sparsity_lens.pruned': JSON.stringify(Object.fromEntries(request.layers.map((l) => [l.name, ruleText(l.rule)]))),
+    'sparsity_lens.zeros': 'signed: a pruned weight is -0.0 where it was negative, +0.0 elsewhere',
+    'sparsity_lens.input': nodePath.basename(checkpoint.file),
+    'sparsity_lens.input_sha256': inputSha256,
+  };
+  const staged = await StagedOutput.create(request.output);
+  try {
+    onProgress?.({ phase: 'writing', done: 0, total: 1 });
+    const names = await writer({ checkpoint, edits, provenance, output: request.output, folder: staged.folder, signal });
+    await staged.sync(names);
+    onProgress?.({ phase: 'verifying', done: 0, total: 1 });
+    const written = await applyRoleOverrides(await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1])), request.roles);
+    let layers: PrunedLayer[];
+    try {
+      layers = await verifyPruned(checkpoint, written, request.layers, masks, kernels, signal);
+    } finally {
+      await written.release?.();
+    }
+    await checkOutputs(
+      names.map((n) => staged.finalPath(n)),
+      inputs,
+      request.force,
+    );
+    signal?.throwIfAborted();
+    const paths = await staged.publish(names);
+    return {
+      input: checkpoint.file,
+      written: paths,
+      method: request.method,
+      layers,
+      skipped: request.skipped,
+      removed: layers.reduce((s, l) => s + l.nnzBefore - l.nnzAfter, 0),
+      zeros: 'signed',
+      inputSha256,
+    };
+  } catch (e) {
+    await staged.discard();
+    throw e;
+  }
+}
+
+/** A check of the written file failed: a bug, never a user's mistake; the file is not kept. */
+export class VerificationError extends Error {}
+
+/**
+ * Re-reads the written checkpoint: the same tensors (names, dtypes, shapes); each untouched one
+ * byte-identical to the input; each pruned one ±0 where its mask prunes and bit-identical
+ * elsewhere, its mask following the rule, and its scan showing the rule met (N:M groups all
+ * compliant, fan-in at most k).
+ */
+async function verifyPruned(
+  input: Checkpoint,
+  output: Checkpoint,
+  layers: readonly LayerToPrune[],
+  masks: ReadonlyMap<string, Uint8Array>,
+  kernels: ScanKernels,
+  signal?: AbortSignal,
+): Promise<PrunedLayer[]> {
+  const fail = (what: string) => {
+    throw new VerificationError(`the written file did not verify: ${what}; it was not kept`);
+  };
+  const written = new Map(output.tensors.map((t) => [t.name, t]));
+  if (output.tensors.length !== input.tensors.length) fail(`it holds ${output.tensors.length} tensors, not ${input.tensors.length}`);
+  for (const a of input.tensors) {
+    const b = written.get(a.name);
+    if (!b || b.dtype !== a.dtype || b.shape.join() !== a.shape.join()) fail(`tensor "${a.name}" is missing or changed type or shape`);
+    else if (!(await sameOrPruned(a, b!, masks.get(a.name), signal))) fail(`tensor "${a.name}" holds other values than it should`);
+  }
+  const original = new Map(input.tensors.map((t) => [t.name, t]));
+  const scan = async (from: Checkpoint, tensor: TensorEntry, nm?: NmPattern) =>
+    (await analyseCheckpoint({ ...from, tensors: [tensor] }, kernels, { nm, signal })).report.layers[0];
+  const results: PrunedLayer[] = [];
+  for (const layer of layers) {
+    const rule = layer.rule;
+    const nm = rule.kind === 'nm' ? { n: rule.n, m: rule.m } : undefined;
+    const after = await scan(output, written.get(layer.name)!, nm);
+    const problem = checkMask(masks.get(layer.name)!, written.get(layer.name)!, rule) ?? ruleBroken(after, rule);
+    if (problem) fail(`${layer.name}: ${problem}`);
+    const before = await scan(input, original.get(layer.name)!);
+    results.push({
+      name: layer.name,
+      ...(before.displayName ? { displayName: before.displayName } : {}),
+      shape: before.shape,
+      rule: ruleText(rule),
+      nnzBefore: before.nnz,
+      nnzAfter: after.nnz,
+      numel: before.numel,
+    });
+  }
+  return results;
+}
+
+/** What the scan of a pruned layer shows against its rule, or undefined when it is met. */
+function ruleBroken(after: LayerReport, rule: PruneRule): string | undefined {
+  if (rule.kind === 'fanIn')
+    return after.fanIn && after.fanIn.max <= rule.k ? undefined : `its fan-in reaches ${after.fanIn?.max}, over k = ${rule.k}`;
+  const nm = after.nm;
+  return nm && nm.compliant === nm.groups && nm.partial === 0
+    ? undefined
+    : `${nm ? nm.groups - nm.compliant : '?'} groups break ${rule.n}:${rule.m}`;
+}
+
+/** Whether chunk `y` equals `x`, or with `keep` given: ±0 where keep is 0 and `x`'s bytes elsewhere (little-endian elements of `size` bytes). */
+function chunkMatches(x: Uint8Array, y: Uint8Array, size: number, keep: Uint8Array | undefined): boolean {
+  if (!keep) return Buffer.compare(x, y) === 0;
+  for (let i = 0; i < keep.length; i++) {
+    const at = i * size;
+    for (let j = 0; j < size; j++) {
+      // A pruned element may keep only its sign: the top bit of its last byte.
+      const ok = keep[i] ? x[at + j] === y[at + j] : (j === size - 1 ? y[at + j] & 0x7f : y[at + j]) === 0;
+      if (!ok) return false;
+    }
+  }
+  return true;
+}
+
+/** Whether `b` equals `a` byte for byte, or with `keep` given: ±0 where keep is 0 and `a`'s bytes elsewhere. */
+async function sameOrPruned(a: TensorEntry, b: TensorEntry, keep: Uint8Array | undefined, signal?: AbortSignal): Promise<boolean> {
+  const numel = numelOf(a.shape);
+  const size = DTYPE_BITS[a.dtype] / 8;
+  const chunksB = tensorChunks(b.source, b.dtype, numel, CHUNK_ELEMENTS, signal);
+  try {
+    for await (const ca of tensorChunks(a.source, a.dtype, numel, CHUNK_ELEMENTS, signal)) {
+      const next = await chunksB.next();
+      if (
+        next.done ||
+        next.value.count !== ca.count ||
+        !chunkMatches(ca.bytes, next.value.bytes, size, keep?.subarray(ca.first, ca.first + ca.count))
+      )
+        return false;
+    }
+  } finally {
+    await chunksB.return(undefined); // closes b's file when a's chunks stop early
+  }
+  return true;
+}
