@@ -204,11 +204,11 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     channel.notify('select', { layer });
   }
 
-  /** Opens the editor of `uri`, or brings the open one to the front. */
-  async show(uri: vscode.Uri): Promise<void> {
+  /** Opens the editor of `uri` (in `column`), or brings the open one to the front. */
+  async show(uri: vscode.Uri, column?: vscode.ViewColumn): Promise<void> {
     const open = [...(this.panels.get(uri.toString()) ?? [])];
     if (open.length) open[0][0].reveal();
-    else await vscode.commands.executeCommand('vscode.openWith', uri, CheckpointEditorProvider.viewTypeFor(uri));
+    else await vscode.commands.executeCommand('vscode.openWith', uri, CheckpointEditorProvider.viewTypeFor(uri), column);
   }
 
   /** Shows in the editor of `uri` (opened if need be) its comparison with checkpoint `b`. */

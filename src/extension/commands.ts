@@ -9,12 +9,15 @@ import { CHECKPOINT_EXTENSIONS } from '../core/formats/registry';
 import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 import { runJob, showError } from './jobs';
+import { pruneToFanIn, pruneToNm, type PruneArgs } from './pruneCommands';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
   readonly reports: ReportDocuments;
   readonly analyses: Analyses;
   readonly editor: CheckpointEditorProvider;
+  /** The extension's version, written into the provenance of the files it writes. */
+  readonly toolVersion: string;
 }
 
 /**
@@ -54,6 +57,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'sparsityLens.compareWith': compareWith,
   'sparsityLens.openCheckpoint': openCheckpoint,
   'sparsityLens.openInEditor': openCheckpoint,
+  'sparsityLens.pruneNm': async (ctx, arg, args) => {
+    const uri = await requireWritable(ctx, arg);
+    if (uri) await pruneToNm(ctx, uri, args as PruneArgs | undefined);
+  },
+  'sparsityLens.pruneFanIn': async (ctx, arg, args) => {
+    const uri = await requireWritable(ctx, arg);
+    if (uri) await pruneToFanIn(ctx, uri, args as PruneArgs | undefined);
+  },
 };
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
@@ -81,6 +92,16 @@ async function requireTarget(ctx: CommandContext, arg: unknown): Promise<vscode.
   const uri = targetUri(ctx, arg);
   if (uri && CHECKPOINT_EXTENSIONS.includes(path.extname(uri.fsPath).toLowerCase())) return uri;
   return pickCheckpoint({ openLabel: 'Analyse' });
+}
+
+/** Formats pruning writes back: TF.js is read, not written. */
+const WRITABLE_EXTENSIONS = CHECKPOINT_EXTENSIONS.filter((e) => e !== '.json');
+
+async function requireWritable(ctx: CommandContext, arg: unknown): Promise<vscode.Uri | undefined> {
+  const uri = targetUri(ctx, arg);
+  if (uri && (WRITABLE_EXTENSIONS.includes(path.extname(uri.fsPath).toLowerCase()) || uri.fsPath.endsWith('.safetensors.index.json')))
+    return uri;
+  return pickCheckpoint({ openLabel: 'Prune' });
 }
 
 /** A checkpoint picked in the open dialog (checkpoint file types only), or undefined. */

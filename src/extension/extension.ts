@@ -45,7 +45,7 @@ export function activate(context: vscode.ExtensionContext): SparsityLensApi {
     vscode.commands.registerCommand('sparsityLens.listFlat', () => tree.setGrouped(false)),
     createStatusBar(analyses, editor),
     createProblemsPanel(analyses, editor),
-    ...registerCommands({ output, reports, analyses, editor }),
+    ...registerCommands({ output, reports, analyses, editor, toolVersion: String(context.extension.packageJSON.version) }),
   );
   return { analyses, tree, editor };
 }

@@ -1,6 +1,8 @@
 import type { Checkpoint, CheckpointFormat } from '../checkpoint';
 import { CheckpointError } from '../errors';
+import { writeNumpy } from './numpy/writer';
 import { writeOnnx } from './onnx/writer';
+import { writeTorch } from './pytorch/writer';
 import { writeSafetensors } from './safetensors/writer';
 import type { CheckpointWriter } from './writer';
 
@@ -8,8 +10,8 @@ import type { CheckpointWriter } from './writer';
 const WRITERS: Readonly<Record<CheckpointFormat, CheckpointWriter | undefined>> = {
   safetensors: writeSafetensors,
   onnx: writeOnnx,
-  pytorch: undefined,
-  numpy: undefined,
+  pytorch: writeTorch,
+  numpy: writeNumpy,
   tfjs: undefined,
 };
 

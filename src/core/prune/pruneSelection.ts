@@ -112,3 +112,16 @@ export function pruneMethod(how: NmPattern | { readonly distribution: string; re
   const sparsity = Number((1 - how.density).toPrecision(12));
   return `constant fan-in, ${how.distribution.toUpperCase()} plan at sparsity ${sparsity} (each neuron's k largest |w|)`;
 }
+
+/** The file name a pruned or condensed output gets by default: `model.pruned-2of4.onnx`, `model.fanin90.safetensors.index.json`. */
+export function outputNameFor(input: string, tag: string, extension?: string): string {
+  const match = /(\.safetensors\.index\.json|\.[^./\\]+)$/i.exec(input);
+  const stem = match ? input.slice(0, -match[1].length) : input;
+  return `${stem}.${tag}${extension ?? match?.[1] ?? ''}`;
+}
+
+/** The tag of a rule's default output name: `pruned-2of4`, `pruned-2of4-transposable`, `fanin90`. */
+export function outputTag(how: NmPattern | { readonly density: number }, transposable = false): string {
+  if ('n' in how) return `pruned-${how.n}of${how.m}${transposable ? '-transposable' : ''}`;
+  return `fanin${Number((100 * (1 - how.density)).toPrecision(12))}`;
+}
