@@ -125,6 +125,14 @@ async function pickDistribution(
   return picked?.distribution;
 }
 
+/** A layer's shape and, for constant fan-in, its k against its dense fan-in: "256 × 64 · k = 7 of 64". */
+function describeLayer(analysis: Analysis, l: PruneSelection['layers'][number]): string {
+  const report = analysis.report.layers.find((r) => r.name === l.name);
+  const shape = report ? report.shape.join(' × ') : '';
+  const dense = analysis.neurons.get(l.name)?.geometry.cols;
+  return l.rule.kind === 'fanIn' ? `${shape} · k = ${l.rule.k} of ${dense}` : shape;
+}
+
 /** Layers picked among those the rule can take (all by default); the others are listed as skipped. */
 async function pickLayers(analysis: Analysis, selection: PruneSelection, args: PruneArgs): Promise<PruneSelection | undefined> {
   const names = (l: { name: string }) => analysis.report.layers.find((r) => r.name === l.name)?.displayName ?? l.name;
@@ -133,7 +141,7 @@ async function pickLayers(analysis: Analysis, selection: PruneSelection, args: P
     const picked = await vscode.window.showQuickPick(
       selection.layers.map((l) => ({
         label: shown(names(l)),
-        description: l.rule.kind === 'fanIn' ? `k = ${l.rule.k}` : '',
+        description: describeLayer(analysis, l),
         picked: true,
         layer: l,
       })),
