@@ -16,6 +16,7 @@ import { formatDiffTable, renamedFor } from '../core/analysis/diff';
 import { PlanError } from '../core/analysis/plan';
 import { PruneError } from '../core/prune/pruneSelection';
 import { formatPruneResult, runPrune } from './prune';
+import { formatCondenseResult, runCondense } from './condense';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
 import { parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type RoleOverrides } from '../core/roles/roleOverrides';
@@ -43,6 +44,11 @@ Commands:
                                     in FILE's format: only the pruned bytes change, and OUT appears
                                     only once re-opened and verified
 
+  condense FILE -o OUT.safetensors [--force] [--json]
+                                    writes FILE (any format read) as safetensors with each constant
+                                    fan-in weight in SRigL's condensed layout (values, indices,
+                                    active rows); report reads it back as the dense weights
+
   diff A B [--map JSON] [--json]    what changed between two checkpoints, tensor by tensor (matched
                                     by name): positions turned on and off, |Δw| of kept weights,
                                     density, fan-in and N:M on each side
@@ -60,8 +66,8 @@ Options:
   --dense-first plan: keep the first weight layer dense
   --gamma-sal G plan: SRigL's γ_sal for the neuron-ablation candidates (default 0.3; ≥ 1 is a count)
   --no-ablation-layers PATTERN  plan: layers never ablated besides the last weight layer; repeatable
-  -o, --output OUT  prune: the file to write (beside it: shards, external data); never FILE itself
-  --force       prune: replace OUT if it exists
+  -o, --output OUT  prune, condense: the file to write (beside it: shards, external data); never FILE itself
+  --force       prune, condense: replace OUT if it exists
   --transposable  prune: 2:4 along rows and columns of every 4 × 4 block (ASP m4n2_2d), so the
                 transposed weight is 2:4 too
   --fan-in      prune: every neuron keeps its k largest |w|, k from the plan (--sparsity …, as plan)
@@ -129,7 +135,7 @@ export async function main(
     (parsed.values.help ? out : err).write(USAGE);
     return parsed.values.help ? 0 : 2;
   }
-  if (!['report', 'plan', 'diff', 'prune'].includes(command)) {
+  if (!['report', 'plan', 'diff', 'prune', 'condense'].includes(command)) {
     err.write(`error: unknown command "${command}"\n${USAGE}`);
     return 2;
   }
@@ -164,7 +170,7 @@ export async function main(
     return 2;
   }
   const format = parsed.values.json ? 'json' : (parsed.values.format ?? 'table');
-  const formats = command === 'diff' || command === 'prune' ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
+  const formats = ['diff', 'prune', 'condense'].includes(command) ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
   if (!formats.includes(format)) {
     err.write(`error: --format must be ${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}, not "${format}"\n`);
     return 2;
@@ -204,12 +210,23 @@ export async function main(
           plan: planRequest,
           include: parsed.values.include ?? [],
           exclude: parsed.values.exclude ?? [],
+          planOptionsGiven: parsed.values.sparsity !== undefined || parsed.values.density !== undefined,
         },
         kernels,
         (line) => err.write(line + '\n'),
       );
       const bytes = result.written.reduce((s, w) => s + statSync(w).size, 0);
       out.write(format === 'table' ? formatPruneResult(result, bytes) : JSON.stringify(result, null, 2) + '\n');
+      return 0;
+    }
+    if (command === 'condense') {
+      const result = await runCondense(
+        { file: files[0], output: parsed.values.output, force: parsed.values.force ?? false, roles },
+        kernels,
+      );
+      const inputBytes = statSync(files[0]).size;
+      const bytes = result.written.reduce((s, w) => s + statSync(w).size, 0);
+      out.write(format === 'table' ? formatCondenseResult(result, inputBytes, bytes) : JSON.stringify(result, null, 2) + '\n');
       return 0;
     }
     const analysis = await kernels.analyseFile({ file: files[0], roles, nm, zeroThreshold: 0 });

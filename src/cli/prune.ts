@@ -21,6 +21,8 @@ export interface PruneCommand {
   readonly plan?: CheckpointPlanRequest;
   readonly include: readonly string[];
   readonly exclude: readonly string[];
+  /** --sparsity or --density was given (they only mean something with --fan-in). */
+  readonly planOptionsGiven: boolean;
 }
 
 function patterns(option: string, values: readonly string[]): RegExp[] {
@@ -43,6 +45,7 @@ async function toolVersion(): Promise<string> {
 export async function runPrune(command: PruneCommand, kernels: Kernels, warn: (line: string) => void): Promise<PruneResult> {
   if (!command.output) throw new PruneError('prune needs an output file: -o OUT');
   if (command.plan && command.transposable) throw new PruneError('--transposable is an N:M option; --fan-in takes none');
+  if (!command.plan && command.planOptionsGiven) throw new PruneError('--sparsity and --density choose the plan of --fan-in; add --fan-in');
   const filter: LayerFilter = { include: patterns('--include', command.include), exclude: patterns('--exclude', command.exclude) };
   const { file, roles } = command;
   const analysis = await kernels.analyseFile({ file, roles, nm: command.nm, zeroThreshold: 0 });
