@@ -136,7 +136,21 @@ export type DerivedTensor =
       readonly from: StoredTensor;
     }
   /** TF.js float16 quantization of a float32 weight: the stored halves analysed as they are (each is exactly a float32). */
-  | { readonly kind: 'derived'; readonly op: 'float16Quantization'; readonly from: StoredTensor };
+  | { readonly kind: 'derived'; readonly op: 'float16Quantization'; readonly from: StoredTensor }
+  /**
+   * A constant fan-in weight stored condensed (`sparsity-lens condense`, SRigL's layout): the `k`
+   * non-zeros of each active output row (`values` [rows, k], in the weight's dtype), their
+   * columns (`indices` [rows, k], int16 or int32, ascending within a row) and the rows
+   * (`activeRows` [rows], int32, ascending), expanded to the dense weight with +0.0 elsewhere.
+   */
+  | {
+      readonly kind: 'derived';
+      readonly op: 'condensed';
+      readonly k: number;
+      readonly values: StoredTensor;
+      readonly indices: StoredTensor;
+      readonly activeRows: StoredTensor;
+    };
 
 export type DerivedOp = DerivedTensor['op'];
 
@@ -155,13 +169,13 @@ export function storageNote(stored: StoredTensor): string | undefined {
   return note === '' ? undefined : note;
 }
 
-/** The derivations of `stored`, the first applied first (a prune pair's own parts are not followed). */
+/** The derivations of `stored`, the first applied first (a prune pair's or a condensed layer's own parts are not followed). */
 function derivationSteps(stored: StoredTensor): DerivedTensor[] {
   const steps: DerivedTensor[] = [];
   let s = stored;
   while (s.kind === 'derived') {
     steps.unshift(s);
-    if (s.op === 'prunePair') break;
+    if (s.op === 'prunePair' || s.op === 'condensed') break;
     s = s.from;
   }
   return steps;
@@ -193,6 +207,8 @@ function phraseOf(step: DerivedTensor): string {
     }
     case 'float16Quantization':
       return 'stored as float16 (TF.js quantization of a float32 weight)';
+    case 'condensed':
+      return `condensed: k = ${step.k} per active row, expanded`;
   }
 }
 

@@ -3,6 +3,7 @@ import type { CheckpointAnalysis, ScanProgress } from '../core/analysis/report';
 import type { ColumnOrder, ViewWindow } from '../core/neuronView';
 import type { NmPattern } from '../core/nmPattern';
 import type { PruneOptions, PruneRequest, PruneResult } from '../core/prune/pruneCheckpoint';
+import type { CondenseOptions, CondenseRequest, CondenseResult } from '../core/prune/condense';
 import type { RoleOverrides } from '../core/roles/roleOverrides';
 import type { HeatmapTiles } from './scanKernels';
 
@@ -87,6 +88,11 @@ export interface CheckpointKernels {
    * re-opened and verified before it appears (see pruneCheckpoint).
    */
   pruneFile(request: PruneRequest, options?: PruneOptions): Promise<PruneResult>;
+  /**
+   * Writes a checkpoint as safetensors with its constant fan-in weights condensed (SRigL's layout)
+   * to `request.output`: staged, re-opened and verified before it appears (see condenseCheckpoint).
+   */
+  condenseFile(request: CondenseRequest, options?: CondenseOptions): Promise<CondenseResult>;
   /** Lets go of a checkpoint no view shows any more. */
   closeCheckpoint(key: CheckpointKey): Promise<void>;
 }

@@ -71,7 +71,7 @@ export interface PruneOptions {
 }
 
 /** Every file a checkpoint reads: the model and what its tensors' bytes come from. */
-function inputFiles(checkpoint: Checkpoint): string[] {
+export function inputFiles(checkpoint: Checkpoint): string[] {
   const files = new Set([checkpoint.file]);
   const visit = (s: StoredTensor): void => {
     if (s.kind === 'range' || s.kind === 'onnxField') files.add(s.file);
@@ -79,6 +79,7 @@ function inputFiles(checkpoint: Checkpoint): string[] {
     else if (s.kind === 'ranges') s.parts.forEach(visit);
     else if (s.kind === 'derived') {
       if (s.op === 'prunePair') [s.orig.stored, s.mask.stored].forEach(visit);
+      else if (s.op === 'condensed') [s.values, s.indices, s.activeRows].forEach(visit);
       else visit(s.from);
     }
   };
@@ -206,8 +207,13 @@ async function verifyPruned(
   const fail = (what: string) => {
     throw new VerificationError(`the written file did not verify: ${what}; it was not kept`);
   };
-  const written = new Map(output.tensors.map((t) => [t.name, t]));
   if (output.tensors.length !== input.tensors.length) fail(`it holds ${output.tensors.length} tensors, not ${input.tensors.length}`);
+  // A .npy array is named after its file (and its role guessed from that name): the output's one
+  // array is the input's, under another name.
+  const byName = !(input.format === 'numpy' && input.file.toLowerCase().endsWith('.npy'));
+  const counterpart = (t: TensorEntry, i: number): TensorEntry | undefined =>
+    byName ? output.tensors.find((u) => u.name === t.name) : { ...output.tensors[i], name: t.name, role: t.role, layout: t.layout };
+  const written = new Map(input.tensors.map((t, i) => [t.name, counterpart(t, i)]));
   for (const a of input.tensors) {
     const b = written.get(a.name);
     if (!b || b.dtype !== a.dtype || b.shape.join() !== a.shape.join()) fail(`tensor "${a.name}" is missing or changed type or shape`);

@@ -53,7 +53,8 @@ function fileOf(stored: StoredTensor): string {
     case 'empty':
       return '';
     case 'derived':
-      return stored.op === 'prunePair' ? fileOf(stored.orig.stored) : fileOf(stored.from);
+      if (stored.op === 'prunePair') return fileOf(stored.orig.stored);
+      return fileOf(stored.op === 'condensed' ? stored.values : stored.from);
   }
 }
 
@@ -110,6 +111,7 @@ function editTarget(stored: StoredTensor, tensor: string): { target: StoredEdit[
           prunePair: 'is a pruning pair inside a pruning pair',
           dequantize: 'is quantized',
           float16Quantization: 'is stored with TF.js float16 quantization',
+          condensed: 'is stored condensed',
           byteSwap: '',
         }[stored.op]
       : stored.kind === 'ranges'

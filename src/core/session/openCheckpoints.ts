@@ -14,6 +14,7 @@ import type {
 import type { MaskKernels } from '../../kernels/maskKernels';
 import type { HeatmapTiles, ScanKernels } from '../../kernels/scanKernels';
 import { pruneCheckpoint, type PruneOptions, type PruneRequest, type PruneResult } from '../prune/pruneCheckpoint';
+import { condenseCheckpoint, type CondenseOptions, type CondenseRequest, type CondenseResult } from '../prune/condense';
 import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { decodeToFloat64 } from '../dtype';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
@@ -52,6 +53,7 @@ export function checkpointKernelsOn(
     changeTiles: (request, signal) => open.changeTiles(request, signal),
     findViolation: (request, signal) => open.findViolation(request, signal),
     pruneFile: (request, options) => open.pruneFile(request, options),
+    condenseFile: (request, options) => open.condenseFile(request, options),
     closeCheckpoint: (key) => open.closeCheckpoint(key),
   };
 }
@@ -170,6 +172,11 @@ export class OpenCheckpoints implements CheckpointKernels {
   /** Opened afresh: the file may have changed since it was analysed. */
   async pruneFile(request: PruneRequest, options: PruneOptions = {}): Promise<PruneResult> {
     return this.using(request, true, ({ checkpoint }) => pruneCheckpoint(checkpoint, request, this.kernels, options));
+  }
+
+  /** Opened afresh, like pruneFile. */
+  async condenseFile(request: CondenseRequest, options: CondenseOptions = {}): Promise<CondenseResult> {
+    return this.using(request, true, ({ checkpoint }) => condenseCheckpoint(checkpoint, request, options));
   }
 
   async closeCheckpoint(key: CheckpointKey): Promise<void> {

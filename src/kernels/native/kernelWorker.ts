@@ -117,6 +117,7 @@ const checkpointMethods: MethodImplementations<CheckpointMethods> = {
   changeTiles: (request, { signal }) => checkpoints.changeTiles(request, signal),
   findViolation: (request, { signal }) => checkpoints.findViolation(request, signal),
   pruneFile: (request, { signal, progress }) => checkpoints.pruneFile(request, { signal, onProgress: progress }),
+  condenseFile: (request, { signal, progress }) => checkpoints.condenseFile(request, { signal, onProgress: progress }),
   async closeCheckpoint(key) {
     await checkpoints.closeCheckpoint(key);
     return null;

@@ -94,6 +94,8 @@ function workerCheckpoints(worker: WorkerProcess, openDeadlineMs: number): Check
     // A longer grace: the writer stops at its next chunk and removes what it staged.
     pruneFile: (request, { signal, onProgress } = {}) =>
       worker.cooperative('pruneFile', request, { graceMs: JOB_CANCEL_GRACE_MS, signal, onProgress }).catch(rethrow),
+    condenseFile: (request, { signal, onProgress } = {}) =>
+      worker.cooperative('condenseFile', request, { graceMs: JOB_CANCEL_GRACE_MS, signal, onProgress }).catch(rethrow),
     async closeCheckpoint(key) {
       await worker.cooperative('closeCheckpoint', key, options());
     },

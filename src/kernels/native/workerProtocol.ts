@@ -17,6 +17,7 @@ import type {
   TensorWindowRequest,
 } from '../checkpointKernels';
 import type { PruneProgress, PruneRequest, PruneResult } from '../../core/prune/pruneCheckpoint';
+import type { CondenseProgress, CondenseRequest, CondenseResult } from '../../core/prune/condense';
 import type { JobOutcome } from '../jobKernels';
 import type { HeatmapTiles } from '../scanKernels';
 import type { JobKind } from '../jobs/jobTypes';
@@ -49,6 +50,7 @@ export type CheckpointMethods = {
   readonly changeTiles: { readonly params: ChangeTilesRequest; readonly result: ChangeTiles };
   readonly findViolation: { readonly params: FindViolationRequest; readonly result: { row: number; col: number } | null };
   readonly pruneFile: { readonly params: PruneRequest; readonly result: PruneResult; readonly progress: PruneProgress };
+  readonly condenseFile: { readonly params: CondenseRequest; readonly result: CondenseResult; readonly progress: CondenseProgress };
   readonly closeCheckpoint: { readonly params: CheckpointKey; readonly result: null };
 };
 

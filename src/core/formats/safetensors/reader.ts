@@ -4,11 +4,12 @@ import { byteLength, type DType } from '../../dtype';
 import { CheckpointError } from '../../errors';
 import type { RandomAccessFile } from '../../randomAccessFile';
 import { roleByName } from '../../roles/rolesByName';
+import { withCondensedLayers } from './condensed';
 
 /** The reference implementation's limit on the JSON header. */
 export const MAX_HEADER_SIZE = 100_000_000;
 
-const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
+export const SAFETENSORS_DTYPES: Readonly<Record<string, DType>> = {
   BOOL: 'bool',
   U8: 'uint8',
   I8: 'int8',
@@ -156,7 +157,8 @@ export async function readSafetensors(file: RandomAccessFile): Promise<Checkpoin
       bufferStart + covered,
     );
   }
-  return { file: path, format: 'safetensors', tensors, metadata, skipped: [] };
+  // Layers written condensed (`sparsity-lens condense`) are read back as the dense weights they hold.
+  return withCondensedLayers(file, { file: path, format: 'safetensors', tensors, metadata, skipped: [] }, SAFETENSORS_DTYPES);
 }
 
 function parseTensorInfo(path: string, name: string, value: unknown): { dtype: DType; shape: number[]; begin: number; end: number } {
