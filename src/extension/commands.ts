@@ -9,7 +9,7 @@ import { CHECKPOINT_EXTENSIONS } from '../core/formats/registry';
 import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 import { runJob, showError } from './jobs';
-import { pruneToFanIn, pruneToNm, type PruneArgs } from './pruneCommands';
+import { exportCondensed, pruneToFanIn, pruneToNm, type PruneArgs } from './pruneCommands';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
@@ -64,6 +64,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'sparsityLens.pruneFanIn': async (ctx, arg, args) => {
     const uri = await requireWritable(ctx, arg);
     if (uri) await pruneToFanIn(ctx, uri, args as PruneArgs | undefined);
+  },
+  'sparsityLens.exportCondensed': async (ctx, arg, args) => {
+    const uri = await requireTarget(ctx, arg);
+    if (uri) await exportCondensed(ctx, uri, args as PruneArgs | undefined);
   },
 };
 

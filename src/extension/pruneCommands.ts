@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { planCheckpoint, planRequestOf } from '../core/analysis/checkpointPlan';
 import { DISTRIBUTIONS, type Distribution } from '../core/analysis/plan';
+import { formatBytes } from '../core/checkpoint';
 import { printable } from '../core/errors';
 import { parseNmPattern, type NmPattern } from '../core/nmPattern';
 import type { PruneProgress, PruneResult } from '../core/prune/pruneCheckpoint';
@@ -233,4 +234,45 @@ function logResult(ctx: CommandContext, result: PruneResult): void {
   ctx.output.appendLine(`pruned ${result.input} (${result.method}) → ${result.written.join(', ')}`);
   for (const l of result.layers) ctx.output.appendLine(`  ${l.name}: ${l.rule}, non-zeros ${l.nnzBefore} → ${l.nnzAfter}`);
   for (const s of result.skipped) ctx.output.appendLine(`  skipped ${s.name}: ${s.reason}`);
+}
+
+/** "Export Condensed…": the constant fan-in layers as values / indices / active rows in a safetensors file, opened beside the source. */
+export async function exportCondensed(ctx: CommandContext, uri: vscode.Uri, args: PruneArgs = {}): Promise<void> {
+  const destination =
+    args.destination ??
+    (await vscode.window.showSaveDialog({
+      title: `Save ${path.basename(uri.fsPath)} condensed as`,
+      defaultUri: vscode.Uri.file(outputNameFor(uri.fsPath, 'condensed', '.safetensors')),
+      filters: { Safetensors: ['safetensors'] },
+    }));
+  if (!destination) return;
+  const title = `Sparsity Lens: condensing ${vscode.workspace.asRelativePath(uri)}`;
+  const result = await runJob({ title, output: ctx.output }, (signal, report) => {
+    let done = 0;
+    return ctx.analyses.kernels.condenseFile(
+      {
+        file: uri.fsPath,
+        roles: ctx.analyses.currentSettings.layerRoles,
+        output: destination.fsPath,
+        force: args.destination ? (args.force ?? false) : true,
+        toolVersion: ctx.toolVersion,
+      },
+      {
+        signal,
+        onProgress: (p) => {
+          const at = p.phase === 'scanning' ? 30 : p.phase === 'writing' ? 60 : 90;
+          report({ message: p.name ? `${p.phase}: ${p.name}` : p.phase, increment: at - done });
+          done = at;
+        },
+      },
+    );
+  });
+  ctx.output.appendLine(`condensed ${result.input} → ${result.written.join(', ')}`);
+  for (const l of result.layers) ctx.output.appendLine(`  ${l.name}: k = ${l.k} of ${l.denseFanIn}, ${l.activeRows} active rows`);
+  for (const s of result.skipped) ctx.output.appendLine(`  left dense ${s.name}: ${s.reason}`);
+  await ctx.editor.show(vscode.Uri.file(result.written[result.written.length - 1]), vscode.ViewColumn.Beside);
+  const [dense, condensed] = result.layers.reduce(([d, c], l) => [d + l.denseBytes, c + l.condensedBytes], [0, 0]);
+  void vscode.window.showInformationMessage(
+    `Condensed ${result.layers.length} layers of ${path.basename(uri.fsPath)}: their weights take ${formatBytes(condensed)} instead of ${formatBytes(dense)}; verified.`,
+  );
 }

@@ -59,5 +59,24 @@ describe('e2e: Prune to N:M… from the command palette', () => {
 
     const folder = path.join(wb().workspace, 'fixtures');
     assert.deepEqual(fs.readdirSync(folder).sort(), ['digits_mlp.onnx', 'digits_mlp.pruned-2of4.onnx'], 'nothing staged is left behind');
+
+    // The pruned file (the focused editor) exported condensed: read back, the same 2:4 weights.
+    await wb().runCommand('Sparsity Lens: Export Condensed…', 30_000, { asks: true });
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('.quick-input-widget .quick-input-box input') as HTMLInputElement | null)?.value.endsWith(
+          'digits_mlp.pruned-2of4.condensed.safetensors',
+        ),
+      undefined,
+      { timeout: 15_000 },
+    );
+    for (let attempt = 0; attempt < 10 && (await input.isVisible()); attempt++) {
+      await input.press('Enter').catch(() => undefined);
+      await page.waitForTimeout(500);
+    }
+    await page.locator('.tabs-container .tab', { hasText: 'digits_mlp.pruned-2of4.condensed.safetensors' }).waitFor({ timeout: 60_000 });
+    await expectText(wb().webview().locator('.verdict'), /^2:4: 3 of 3 layers comply \(12,608 groups\)\.$/, 60_000);
+    await expectText(page.locator('.notifications-toasts'), /Condensed 3 layers of digits_mlp\.pruned-2of4\.onnx/, 30_000);
+    await wb().screenshot('condensed');
   });
 });

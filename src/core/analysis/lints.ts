@@ -140,7 +140,7 @@ export function lintLayers(all: readonly LayerReport[], neurons: ReadonlyMap<str
         `${rows} neurons × fan-in ${l.fanIn.dense}: below ${SMALL_LAYER_SIDE} × ${SMALL_LAYER_SIDE}, a sparse kernel's indexing costs about what the skipped multiply-adds save`,
       );
     }
-    if (l.nnz <= l.numel / 2) {
+    if (l.nnz <= l.numel / 2 && !l.condensed) {
       const storage = layerStorage(l, nm);
       if (storage && storage.smallest !== 'dense') {
         const best = storage[storage.smallest]!;

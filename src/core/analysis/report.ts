@@ -30,6 +30,8 @@ export interface LayerReport {
   readonly note?: string;
   /** The `torch.nn.utils.prune` pair the weight was computed from (orig × mask), when it was. */
   readonly prunePair?: { readonly orig: string; readonly mask: string };
+  /** Set when the file stores the weight condensed (values and indices of its non-zeros only). */
+  readonly condensed?: true;
 }
 
 export interface Totals {
@@ -90,11 +92,12 @@ export interface CheckpointAnalysis {
 }
 
 /** The report's note on how a tensor's values were derived from its stored bytes, when they were. */
-function noteOf(t: TensorEntry): { note?: string; prunePair?: LayerReport['prunePair'] } {
+function noteOf(t: TensorEntry): Pick<LayerReport, 'note' | 'prunePair' | 'condensed'> {
   const note = storageNote(t.stored);
   const pair =
     t.stored.kind === 'derived' && t.stored.op === 'prunePair' ? { orig: t.stored.orig.name, mask: t.stored.mask.name } : undefined;
-  return { ...(note ? { note } : {}), ...(pair ? { prunePair: pair } : {}) };
+  const condensed = t.stored.kind === 'derived' && t.stored.op === 'condensed';
+  return { ...(note ? { note } : {}), ...(pair ? { prunePair: pair } : {}), ...(condensed ? { condensed: true as const } : {}) };
 }
 
 function totals(layers: readonly LayerReport[]): Totals {

@@ -457,8 +457,7 @@ async function verifyCondensed(input: Checkpoint, output: Checkpoint, plans: Rea
   };
   if (output.tensors.length !== input.tensors.length)
     fail(`it reads back as ${output.tensors.length} tensors, not ${input.tensors.length}`);
-  if (output.skipped.length !== 3 * plans.size)
-    fail(`it lists ${output.skipped.length} tensors apart, not the ${3 * plans.size} parts of its condensed layers`);
+  if (output.skipped.length !== 0) fail(`it lists ${output.skipped.length} tensors apart`);
   const written = new Map(output.tensors.map((t) => [t.name, t]));
   for (const a of input.tensors) {
     const b = written.get(a.name);

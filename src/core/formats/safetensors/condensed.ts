@@ -112,7 +112,7 @@ function parseManifest(path: string, text: string, dtypes: Readonly<Record<strin
  * A safetensors checkpoint with its condensed layers (when its metadata lists any) presented as
  * the dense tensors they condense: each expanded into memory or, when large, the scratch file,
  * within one derived-bytes budget (a layer over it is skipped with the reason); the part tensors
- * are listed apart. A manifest that does not match the parts is a 'corrupt' error naming the layer.
+ * are read as their layer, not listed apart. A manifest that does not match the parts is a 'corrupt' error naming the layer.
  */
 export async function withCondensedLayers(
   file: RandomAccessFile,
@@ -184,7 +184,7 @@ async function expandLayers(file: RandomAccessFile, checkpoint: Checkpoint, laye
     const layer = partOf.get(t.name);
     if (layer === undefined) tensors.push(t);
     else {
-      skipped.push({ name: t.name, reason: `part of the condensed layer ${layer}` });
+      // A part is analysed as its layer (whose note says it is condensed): not listed apart.
       const entry = expanded.get(layer);
       if (entry) tensors.push(entry);
       expanded.delete(layer);
