@@ -2,8 +2,8 @@ import * as path from 'node:path';
 import { formatBytes } from '../core/checkpoint';
 import type { CondenseResult } from '../core/prune/condense';
 import { PruneError } from '../core/prune/pruneSelection';
-import { readJsonObject } from '../core/formats/shared/jsonDocument';
-import { withFile } from '../core/randomAccessFile';
+import { alignedTable } from '../core/analysis/textTable';
+import { toolVersion } from './toolVersion';
 import type { RoleOverrides } from '../core/roles/roleOverrides';
 import type { Kernels } from '../kernels/kernels';
 
@@ -13,12 +13,6 @@ export interface CondenseCommand {
   readonly output: string | undefined;
   readonly force: boolean;
   readonly roles: RoleOverrides;
-}
-
-/** The package's version, for the provenance written into the output (the bundle lives in dist/). */
-async function toolVersion(): Promise<string> {
-  const manifest = await withFile(path.resolve(__dirname, '..', 'package.json'), readJsonObject);
-  return typeof manifest.version === 'string' ? manifest.version : 'unknown';
 }
 
 /** Has the kernels write FILE as safetensors with its constant fan-in layers condensed. */
@@ -45,20 +39,10 @@ export function formatCondenseResult(result: CondenseResult, inputBytes: number,
     l.indexDtype,
     `${formatBytes(l.denseBytes)} → ${formatBytes(l.condensedBytes)}`,
   ]);
-  const table = [['layer', 'shape', 'fan-in', 'active rows', 'indices', 'bytes'], ...rows];
-  const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
+  const table = alignedTable([['layer', 'shape', 'fan-in', 'active rows', 'indices', 'bytes'], ...rows]);
   const lines = [
     `Condensed ${path.basename(result.input)} (${formatBytes(inputBytes)}) → ${result.written.map((w) => path.basename(w)).join(', ')} (${formatBytes(outputBytes)}): ${result.layers.length} layer${result.layers.length === 1 ? '' : 's'} condensed`,
-    ...(result.layers.length > 0
-      ? table.map(
-          (r) =>
-            '  ' +
-            r
-              .map((cell, c) => cell.padEnd(widths[c]))
-              .join('  ')
-              .trimEnd(),
-        )
-      : []),
+    ...(result.layers.length > 0 ? table.map((line) => `  ${line}`) : []),
     ...result.skipped.map((s) => `  left dense ${s.name}: ${s.reason}`),
     ...result.converted.map((c) => `  written as analysed ${c.name}: ${c.note}`),
     ...result.notWritten.map((s) => `  not written ${s.name}: ${s.reason}`),

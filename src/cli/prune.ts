@@ -4,8 +4,8 @@ import { formatBytes } from '../core/checkpoint';
 import type { NmPattern } from '../core/nmPattern';
 import type { PruneResult } from '../core/prune/pruneCheckpoint';
 import { pruneMethod, selectFanIn, selectNm, type LayerFilter, PruneError } from '../core/prune/pruneSelection';
-import { readJsonObject } from '../core/formats/shared/jsonDocument';
-import { withFile } from '../core/randomAccessFile';
+import { alignedTable } from '../core/analysis/textTable';
+import { toolVersion } from './toolVersion';
 import { matcherOf, type RoleOverrides } from '../core/roles/roleOverrides';
 import type { Kernels } from '../kernels/kernels';
 
@@ -33,12 +33,6 @@ function patterns(option: string, values: readonly string[]): RegExp[] {
       throw new PruneError(`${option}: ${(e as Error).message}`);
     }
   });
-}
-
-/** The package's version, for the provenance written into outputs (the bundle lives in dist/). */
-async function toolVersion(): Promise<string> {
-  const manifest = await withFile(path.resolve(__dirname, '..', 'package.json'), readJsonObject);
-  return typeof manifest.version === 'string' ? manifest.version : 'unknown';
 }
 
 /** Analyses the file, selects the layers (N:M or the plan's constant fan-in) and has the kernels prune and write it. */
@@ -78,18 +72,10 @@ export function formatPruneResult(result: PruneResult, outputBytes: number): str
     `${count(l.nnzBefore)} → ${count(l.nnzAfter)}`,
     `${((100 * l.nnzAfter) / Math.max(1, l.numel)).toFixed(1)} %`,
   ]);
-  const table = [['layer', 'shape', 'rule', 'non-zeros', 'density'], ...rows];
-  const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
+  const table = alignedTable([['layer', 'shape', 'rule', 'non-zeros', 'density'], ...rows], (c) => c === 4);
   const lines = [
     `Pruned ${path.basename(result.input)} → ${result.written.map((w) => path.basename(w)).join(', ')} (${formatBytes(outputBytes)}): ${result.method}`,
-    ...table.map(
-      (r) =>
-        '  ' +
-        r
-          .map((cell, c) => cell.padEnd(widths[c]))
-          .join('  ')
-          .trimEnd(),
-    ),
+    ...table.map((line) => `  ${line}`),
     ...result.skipped.map((s) => `  skipped ${s.name}: ${s.reason}`),
     `Removed ${count(result.removed)} weights; each pruned weight is a zero of its own sign (-0.0 where it was negative), as w * mask leaves it.`,
     'Verified before writing: re-opened, every other tensor identical, every pruned layer follows its rule with its kept weights unchanged.',

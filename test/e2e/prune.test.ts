@@ -1,7 +1,25 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Page } from 'playwright-core';
 import { expectText, useWorkbench } from './harness';
+
+/** Accepts code-server's save dialog (a path box) once it holds the default name `name`, beside the source. */
+async function acceptSaveDialog(page: Page, name: string): Promise<void> {
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await page.waitForFunction(
+    (expected) =>
+      (document.querySelector('.quick-input-widget .quick-input-box input') as HTMLInputElement | null)?.value.endsWith(expected),
+    name,
+    { timeout: 15_000 },
+  );
+  // The dialog checks the path before it accepts it: press Enter until it closes.
+  for (let attempt = 0; attempt < 10 && (await input.isVisible()); attempt++) {
+    await input.press('Enter').catch(() => undefined);
+    await page.waitForTimeout(500);
+  }
+  await input.waitFor({ state: 'hidden', timeout: 10_000 });
+}
 
 describe('e2e: Prune to N:M… from the command palette', () => {
   const wb = useWorkbench({ fixtures: ['digits_mlp.onnx'] });
@@ -24,20 +42,7 @@ describe('e2e: Prune to N:M… from the command palette', () => {
     await row('fc3.weight').waitFor({ state: 'visible', timeout: 60_000 });
     await wb().screenshot('prune-layers');
     await input.press('Enter');
-    // code-server's save dialog is a path box holding the default name beside the source.
-    await page.waitForFunction(
-      () =>
-        (document.querySelector('.quick-input-widget .quick-input-box input') as HTMLInputElement | null)?.value.endsWith(
-          'digits_mlp.pruned-2of4.onnx',
-        ),
-      undefined,
-      { timeout: 15_000 },
-    );
-    for (let attempt = 0; attempt < 10 && (await input.isVisible()); attempt++) {
-      await input.press('Enter').catch(() => undefined);
-      await page.waitForTimeout(500);
-    }
-    await input.waitFor({ state: 'hidden', timeout: 10_000 });
+    await acceptSaveDialog(wb().page, 'digits_mlp.pruned-2of4.onnx');
 
     // The pruned checkpoint opens beside the source, every layer 2:4.
     await page.locator('.tabs-container .tab', { hasText: 'digits_mlp.pruned-2of4.onnx' }).waitFor({ timeout: 60_000 });
@@ -62,18 +67,7 @@ describe('e2e: Prune to N:M… from the command palette', () => {
 
     // The pruned file (the focused editor) exported condensed: read back, the same 2:4 weights.
     await wb().runCommand('Sparsity Lens: Export Condensed…', 30_000, { asks: true });
-    await page.waitForFunction(
-      () =>
-        (document.querySelector('.quick-input-widget .quick-input-box input') as HTMLInputElement | null)?.value.endsWith(
-          'digits_mlp.pruned-2of4.condensed.safetensors',
-        ),
-      undefined,
-      { timeout: 15_000 },
-    );
-    for (let attempt = 0; attempt < 10 && (await input.isVisible()); attempt++) {
-      await input.press('Enter').catch(() => undefined);
-      await page.waitForTimeout(500);
-    }
+    await acceptSaveDialog(wb().page, 'digits_mlp.pruned-2of4.condensed.safetensors');
     await page.locator('.tabs-container .tab', { hasText: 'digits_mlp.pruned-2of4.condensed.safetensors' }).waitFor({ timeout: 60_000 });
     await expectText(wb().webview().locator('.verdict'), /^2:4: 3 of 3 layers comply \(12,608 groups\)\.$/, 60_000);
     await expectText(page.locator('.notifications-toasts'), /Condensed 3 layers of digits_mlp\.pruned-2of4\.onnx/, 30_000);

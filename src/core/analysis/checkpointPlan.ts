@@ -7,6 +7,7 @@ import { escapeMarkdown } from './reportText';
 import { ABLATION_NOTE, ablationOf, DEFAULT_GAMMA_SAL, type Ablation } from './ablation';
 import { densityFromSparsity, DISTRIBUTIONS, planDensities, PlanError, type Distribution, type PlannedLayer } from './plan';
 import type { CheckpointAnalysis, LayerNeurons, LayerReport } from './report';
+import { alignedTable } from './textTable';
 
 export interface CheckpointPlanRequest {
   /** The global density d (see densityFromSparsity for `--sparsity`). */
@@ -166,14 +167,7 @@ export function formatPlanTable(plan: CheckpointPlan): string {
       `${l.densityGap >= 0 ? '+' : ''}${(l.densityGap * 100).toFixed(2)} pt`,
     ]),
   ];
-  const widths = HEADERS.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  const lines = rows.map((row) =>
-    row
-      .map((cell, i) => (i >= 2 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd(),
-  );
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const lines = alignedTable(rows, (i) => i >= 2);
   const { total } = plan;
   const power = plan.power === 1 ? '' : `, power ${plan.power}`;
   lines.push(

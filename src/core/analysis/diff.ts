@@ -2,6 +2,7 @@ import { printable } from '../errors';
 import { layerLabel } from './layerLabel';
 import { escapeMarkdown } from './reportText';
 import type { LayerReport, SparsityReport } from './report';
+import { alignedTable } from './textTable';
 
 /** What changed in one tensor between checkpoint A and checkpoint B, position by position. */
 export interface LayerDiff {
@@ -189,14 +190,7 @@ export function formatDiffTable(diff: CheckpointDiff): string {
       l.fanInA ? `${fanIn(l.fanInA)} → ${fanIn(l.fanInB)}` : '',
     ]),
   ];
-  const widths = HEADERS.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  const lines = rows.map((row) =>
-    row
-      .map((cell, i) => (i >= 2 && i <= 8 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd(),
-  );
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const lines = alignedTable(rows, (i) => i >= 2 && i <= 8);
   const only = (side: string, names: readonly string[]) =>
     names.length
       ? [`only in ${side}: ${names.slice(0, 20).map(printable).join(', ')}${names.length > 20 ? `, … (${names.length} in all)` : ''}`]

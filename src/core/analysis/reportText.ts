@@ -2,6 +2,7 @@ import { printable } from '../errors';
 import { layerLabel } from './layerLabel';
 import { weightStructure } from './problems';
 import type { LayerReport, SparsityReport } from './report';
+import { alignedTable } from './textTable';
 
 const HEADERS = ['tensor', 'shape', 'dtype', 'role', 'sparsity', 'non-zero', 'fan-in min/mean/max', 'constant fan-in', 'N:M compliant'];
 
@@ -66,15 +67,7 @@ function skippedLines(skipped: SparsityReport['skipped']): string[] {
 /** The CLI's human-readable report: an aligned table, then whole-model figures. */
 export function formatReportTable(r: SparsityReport): string {
   const rows = [headers(r), ...r.layers.map(layerCells)];
-  const widths = HEADERS.map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  const numeric = new Set([4, 5]);
-  const lines = rows.map((row) =>
-    row
-      .map((c, i) => (numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd(),
-  );
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const lines = alignedTable(rows, (i) => i === 4 || i === 5);
   const labels = new Map(r.layers.map((l) => [l.name, layerLabel(l)]));
   const problems = r.problems.map((p) => `${p.severity} ${p.code}: ${printable(labels.get(p.layer) ?? p.layer)}: ${p.message}`);
   return (

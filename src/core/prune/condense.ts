@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { CheckpointKey } from '../../kernels/checkpointKernels';
 import { formatBytes, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
@@ -19,6 +18,7 @@ import { SAFETENSORS_DTYPES } from '../formats/safetensors/reader';
 import { storageNote } from '../storedTensor';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import { inputFiles, VerificationError } from './pruneCheckpoint';
+import { provenanceOf } from './provenance';
 import { PruneError, type SkippedLayer } from './pruneSelection';
 import { checkOutputs, StagedOutput } from './stagedOutput';
 
@@ -102,12 +102,6 @@ for (const [name, dtype] of Object.entries(SAFETENSORS_DTYPES)) if (!SAFETENSORS
 /** Metadata the safetensors reader adds for display to a shard set, which is not the files' own. */
 const SHARD_DISPLAY_KEYS = ['shards', 'shard files'];
 
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /**
  * Writes an opened checkpoint (any format the project reads) as safetensors with each constant
  * fan-in weight in SRigL's condensed layout (see formats/safetensors/condensed.ts) and every other
@@ -149,16 +143,14 @@ export async function condenseCheckpoint(
       ]),
     ),
   };
-  const inputSha256 = await sha256Of(checkpoint.file);
+  const provenance = await provenanceOf(checkpoint.file, request.toolVersion);
   const kept =
     checkpoint.format === 'safetensors'
       ? Object.fromEntries(Object.entries(checkpoint.metadata).filter(([k]) => !(inputs.length > 1 && SHARD_DISPLAY_KEYS.includes(k))))
       : {};
   const metadata = {
     ...kept,
-    'sparsity_lens.version': request.toolVersion,
-    'sparsity_lens.input': nodePath.basename(checkpoint.file),
-    'sparsity_lens.input_sha256': inputSha256,
+    ...provenance,
     'sparsity_lens.zeros': 'condensed layers store no zeros: expanded, every weight they do not hold is +0.0',
     [CONDENSED_KEY]: JSON.stringify(manifest),
   };
@@ -190,7 +182,7 @@ export async function condenseCheckpoint(
         return note === undefined ? [] : [{ name: t.name, note }];
       }),
       zeros: 'unsigned',
-      inputSha256,
+      inputSha256: provenance['sparsity_lens.input_sha256'],
     };
   } catch (e) {
     await staged.discard();

@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { CheckpointKey } from '../../kernels/checkpointKernels';
 import type { WeightRef } from '../../kernels/kernels';
@@ -16,6 +14,7 @@ import { applyRoleOverrides } from '../roles/roleOverrides';
 import type { StoredTensor } from '../storedTensor';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import { checkMask } from './maskRules';
+import { provenanceOf } from './provenance';
 import { PruneError, ruleText, type LayerToPrune, type PruneRule, type SkippedLayer } from './pruneSelection';
 import { checkOutputs, StagedOutput } from './stagedOutput';
 import { prunedEdits } from './storedEdits';
@@ -98,12 +97,6 @@ function checkOutputName(input: string, output: string): void {
     );
 }
 
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 function weightOf(checkpoint: Checkpoint, name: string): TensorEntry & WeightRef {
   const t = checkpoint.tensors.find((x) => x.name === name);
   if (!t?.layout) throw new PruneError(`${checkpoint.file} has no linear or conv weight named "${name}"`);
@@ -142,15 +135,13 @@ export async function pruneCheckpoint(
     masks.set(layer.name, mask);
     edits.push(...(await prunedEdits(weight, mask)));
   }
-  const inputSha256 = await sha256Of(checkpoint.file);
   const provenance = {
-    'sparsity_lens.version': request.toolVersion,
+    ...(await provenanceOf(checkpoint.file, request.toolVersion)),
     'sparsity_lens.method': request.method,
     'sparsity_lens.pruned': JSON.stringify(Object.fromEntries(request.layers.map((l) => [l.name, ruleText(l.rule)]))),
     'sparsity_lens.zeros': 'signed: a pruned weight is -0.0 where it was negative, +0.0 elsewhere',
-    'sparsity_lens.input': nodePath.basename(checkpoint.file),
-    'sparsity_lens.input_sha256': inputSha256,
   };
+  const inputSha256 = provenance['sparsity_lens.input_sha256'];
   const staged = await StagedOutput.create(request.output);
   try {
     onProgress?.({ phase: 'writing', done: 0, total: 1 });

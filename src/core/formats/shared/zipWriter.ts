@@ -1,10 +1,21 @@
+import * as nodePath from 'node:path';
 import { promisify } from 'node:util';
 import { crc32, deflateRaw, type InputType, type ZlibOptions } from 'node:zlib';
 import { CheckpointError } from '../../errors';
 import { withFile, type RandomAccessFile } from '../../randomAccessFile';
 import type { StoredZipMember } from '../../storedTensor';
-import type { StoredEdit } from '../writer';
-import { copySpan, COPY_CHUNK_BYTES, createOutput, overlayPatches, sortedPatches, writeFully, type BytePatch } from './patchedCopy';
+import type { CheckpointWriter, StoredEdit } from '../writer';
+import {
+  copySpan,
+  COPY_CHUNK_BYTES,
+  createOutput,
+  overlayPatches,
+  rangePatches,
+  sortedPatches,
+  writeFully,
+  writePatchedCopy,
+  type BytePatch,
+} from './patchedCopy';
 import { METHOD_DEFLATE, METHOD_STORED, readZipDirectory, readZipMember, type ZipEntry } from './zip';
 
 /** New bytes for part of a zip member, counted in its uncompressed bytes (`member` as the reader recorded it). */
@@ -420,3 +431,17 @@ function viewOf(bytes: Uint8Array): DataView {
 function byteLength(pieces: readonly Uint8Array[]): number {
   return pieces.reduce((sum, piece) => sum + piece.length, 0);
 }
+
+/**
+ * The writer of formats whose tensors are plain byte ranges of one file (.npy, legacy torch.save:
+ * a copy with the ranges patched) or members of a zip archive (.npz, torch.save zip: the zip
+ * writer). Without edits either way is a plain copy.
+ */
+export const writeRangesOrZipMembers: CheckpointWriter = async ({ checkpoint, edits, output, folder, signal }) => {
+  const input = checkpoint.file;
+  const name = nodePath.basename(output);
+  const written = nodePath.join(folder, name);
+  if (edits.every((edit) => edit.target.kind === 'range')) await writePatchedCopy(input, written, rangePatches(input, edits), signal);
+  else await writeZipWithEdits(input, written, zipMemberEdits(input, edits), signal);
+  return [name];
+};
