@@ -3,12 +3,24 @@
 // stderr; anything else is a break. Inputs are seeded mutations of real checkpoints and fixtures
 // (seeds.mjs, mutate.mjs), each derived from (seed, format, index) alone.
 //
-//   node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F]... [--timeout-ms T]
-//                             [--max-rss-mb M] [--jobs J] [--isolated] [--results DIR]
+// --command prune (default report): runs `sparsity-lens prune FILE -o OUT --force --json` instead,
+// OUT a fresh path beside FILE in the input's temp folder with FILE's extension
+// (`<dir>/pruned<ext>`, `<dir>/pruned.safetensors.index.json` for a shard index). Its contract
+// (pruneContract.mjs): exit 0 with JSON whose `written` files all exist, the input's files
+// byte-identical to before (hashed when the input is made) and no `.sparsity-lens-*` staging
+// folder left in OUT's folder; or exit 2 with exactly one printable line `error: …` (it need not
+// name the file: "no selected layer can be pruned" is about the selection), no file at OUT (nor
+// anything else new there) and no staging folder. Exit 1 ("the written file did not verify"
+// included), a crash, a hang or memory past the bound are breaks, as for report. The checks on
+// disk run in the runner (fast mode) or here (--isolated, and the recheck of an input past a
+// bound, which first removes what the runner's run left).
+//
+//   node scripts/fuzz/run.mjs [--command report|prune] [--seed N] [--per-format K] [--format F]...
+//                             [--timeout-ms T] [--max-rss-mb M] [--jobs J] [--isolated] [--results DIR]
 //   node scripts/fuzz/run.mjs --reproduce FORMAT INDEX [--seed N] [--out PATH]
 //
 // Fast mode (the default): J persistent runner processes (runner.mjs), each loading the CLI bundle
-// once and calling its `main(['report', FILE, '--json'], out, err)` per input, with kernels (and
+// once and calling its `main(['report', FILE, '--json'], out, err)` (or the prune's) per input, with kernels (and
 // their native worker process) kept across inputs. This process enforces the deadline (on expiry
 // it kills the runner's process group, counts a break and starts a new runner) and the memory
 // bound: before each input it resets the peak RSS of the runner and its kernel worker (writing 5
@@ -17,21 +29,23 @@
 // (the runner's includes its resident baseline, about 60 MB). Past the bound the runner is killed
 // (a break) and replaced. Where clear_refs cannot be written, VmRSS is sampled instead.
 //
-// --isolated: each input runs as its own CLI process (`node dist/cli.js report FILE --json`),
+// --isolated: each input runs as its own CLI process (`node dist/cli.js report FILE --json`, or
+// `node dist/cli.js prune FILE -o OUT --force --json`),
 // killed on expiry; peak RSS is what GNU time (/usr/bin/time -f %M, from wait4's ru_maxrss)
 // reports, together with VmHWM polled from /proc/PID/status every 25 ms, which also kills a child
 // past the bound; without /usr/bin/time the polling alone measures. Inputs live in a temp folder removed at the end;
 // breaking inputs are kept as test-results/fuzz/<format>-<index>.<ext> (a folder
-// <format>-<index>/ for multi-file sets) with test-results/fuzz/summary.json (or in --results DIR). Ends with one plain
-// line; exit code 1 if anything broke the contract.
+// <format>-<index>/ for multi-file sets, the input's files only) with test-results/fuzz/summary.json
+// (or in --results DIR). Ends with one plain line; exit code 1 if anything broke the contract.
 import { fork, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, extname, join, relative, resolve } from 'node:path';
+import { cleanOutputs, hashFiles, pruneBreaks, pruneOutputPath } from './pruneContract.mjs';
 import { FORMATS, ROOT, makeInput, seedSets, sharedDataDir } from './seeds.mjs';
 
 const USAGE =
-  'usage: node scripts/fuzz/run.mjs [--seed N] [--per-format K] [--format F] [--timeout-ms T] [--max-rss-mb M] [--jobs J] [--isolated] [--results DIR]\n' +
+  'usage: node scripts/fuzz/run.mjs [--command report|prune] [--seed N] [--per-format K] [--format F] [--timeout-ms T] [--max-rss-mb M] [--jobs J] [--isolated] [--results DIR]\n' +
   '       node scripts/fuzz/run.mjs --reproduce FORMAT INDEX [--seed N] [--out PATH]';
 
 /** @param {string} message */
@@ -41,6 +55,7 @@ function die(message) {
 }
 
 const opts = {
+  command: 'report',
   seed: 1,
   perFormat: 50,
   formats: /** @type {string[]} */ ([]),
@@ -63,7 +78,10 @@ const opts = {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--seed') opts.seed = num(++i);
-    else if (a === '--per-format') opts.perFormat = num(++i);
+    else if (a === '--command') {
+      opts.command = argv[++i];
+      if (opts.command !== 'report' && opts.command !== 'prune') die(`--command takes report or prune, not ${opts.command}`);
+    } else if (a === '--per-format') opts.perFormat = num(++i);
     else if (a === '--format') opts.formats.push(argv[++i]);
     else if (a === '--timeout-ms') opts.timeoutMs = num(++i);
     else if (a === '--max-rss-mb') opts.maxRssMb = num(++i);
@@ -117,8 +135,14 @@ for (const f of opts.isolated ? [CLI] : [CLI, TARGET])
 
 /**
  * @typedef {{ code: number | null, signal: string | null, stdout: string, stderr: string, ms: number,
- *   rssMb: number, timedOut: boolean, overMemory: boolean, json?: boolean }} RunResult
- *   json: whether stdout parsed as JSON, when the runner checked it (fast mode sends only its head)
+ *   rssMb: number, timedOut: boolean, overMemory: boolean, json?: boolean, pruneBreaks?: string[] }} RunResult
+ *   json: whether stdout parsed as JSON, when the runner checked it (fast mode sends only its head);
+ *   pruneBreaks: with --command prune, the breaks found on disk (pruneContract.mjs)
+ */
+
+/**
+ * @typedef {{ out: string, files: string[], hashes: Record<string, string> }} PruneJob
+ *   with --command prune: OUT, the input's files and their hashes before the run
  */
 
 /**
@@ -247,12 +271,13 @@ class Runner {
   }
 
   /**
-   * Makes input (format, index) in this runner (into `dir`), then runs the CLI's report on it.
-   * Making it is not timed; from then on the deadline runs and the peak RSS is that of the input.
+   * Makes input (format, index) in this runner (into `dir`), then runs the CLI's report (or
+   * prune) on it. Making it (and hashing it, for prune) is not timed; from then on the deadline
+   * runs and the peak RSS is that of the input.
    * @param {string} format
    * @param {number} index
    * @param {string} dir
-   * @returns {Promise<{ input: ReturnType<typeof makeInput>, r: RunResult }>}
+   * @returns {Promise<{ input: ReturnType<typeof makeInput>, prune?: PruneJob, r: RunResult }>}
    */
   async run(format, index, dir) {
     if (!this.child) this.start();
@@ -260,9 +285,11 @@ class Runner {
     const child = /** @type {import('node:child_process').ChildProcess} */ (this.child);
     const pid = /** @type {number} */ (child.pid);
     const id = this.nextId++;
-    const made = await this.ask({ id, make: { seed: opts.seed, format, index, dir } });
+    const made = await this.ask({ id, make: { seed: opts.seed, format, index, dir, command: opts.command } });
     if (made.exited || made.error) throw new Error(`the fuzz runner could not make ${format}-${index}: ${made.error ?? this.stderrTail}`);
     const input = made.input;
+    /** @type {PruneJob | undefined} */
+    const prune = opts.command === 'prune' ? { out: made.out, files: input.files, hashes: made.hashes } : undefined;
     const pids = () => [pid, ...childrenOf(pid)];
     let reset = true;
     for (const p of pids()) reset = resetPeak(p) && reset;
@@ -276,7 +303,7 @@ class Runner {
         for (const p of pids()) peakKb = Math.max(peakKb, reset ? vmHwmKb(p) : vmRssKb(p));
       };
       /**
-       * @param {{ code: number | null, signal?: string | null, stdoutHead?: string, stderr?: string, json?: boolean }} r
+       * @param {{ code: number | null, signal?: string | null, stdoutHead?: string, stderr?: string, json?: boolean, pruneBreaks?: string[] }} r
        * @param {{ timedOut?: boolean, kill?: boolean }} how
        */
       const finish = (r, how) => {
@@ -293,6 +320,7 @@ class Runner {
           stdout: r.stdoutHead ?? '',
           stderr: r.stderr ?? '',
           json: r.json,
+          pruneBreaks: r.pruneBreaks,
           ms: performance.now() - start,
           rssMb: peakKb / 1024,
           timedOut: !!how.timedOut,
@@ -316,12 +344,12 @@ class Runner {
         // The runner itself died (not the kernel worker, which the kernels restart).
         onExit: (code, signal) => finish({ code, signal, stderr: `(fuzz runner exited: ${signal ?? code}) ${this.stderrTail}` }, {}),
       };
-      child.send({ id, run: input.target });
+      child.send(prune ? { id, run: input.target, prune } : { id, run: input.target });
     });
     // Garbage of earlier inputs would count in later ones' peaks: a runner (or kernel worker) left
     // large is replaced.
     if (this.child && pids().some((p) => vmRssKb(p) > RESTART_RSS_KB)) this.kill();
-    return { input, r };
+    return { input, prune, r };
   }
 }
 
@@ -342,13 +370,15 @@ function childPid(pid) {
 }
 
 /**
- * Runs the CLI on one file.
+ * Runs the CLI on one file: its report, or with `prune` its prune to prune.out, whose breaks on
+ * disk are then checked here (pruneBreaks, after the process ended).
  * @param {string} file
  * @param {string} rssFile where /usr/bin/time writes its figure
+ * @param {PruneJob} [prune]
  * @returns {Promise<RunResult>}
  */
-function runCli(file, rssFile) {
-  const args = [CLI, 'report', file, '--json'];
+function runCli(file, rssFile, prune) {
+  const args = prune ? [CLI, 'prune', file, '-o', prune.out, '--force', '--json'] : [CLI, 'report', file, '--json'];
   const child = TIME
     ? spawn(TIME, ['-f', '%M', '-o', rssFile, process.execPath, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -401,11 +431,14 @@ function runCli(file, rssFile) {
         const s = /terminated by signal (\d+)/.exec(text);
         if (s) sig = `signal ${s[1]}`;
       }
+      const stdout = Buffer.concat(out).toString('utf8');
+      const exit = sig ? null : code;
       resolve({
-        code: sig ? null : code,
+        code: exit,
         signal: sig,
-        stdout: Buffer.concat(out).toString('utf8'),
+        stdout,
         stderr: Buffer.concat(err).toString('utf8'),
+        ...(prune && !timedOut && !overMemory ? { pruneBreaks: pruneBreaks({ code: exit, stdout, ...prune }) } : {}),
         ms,
         rssMb: peakKb / 1024,
         timedOut,
@@ -433,6 +466,7 @@ function breaks(file, members, r) {
   if (r.timedOut) kinds.push('timeout');
   if (r.overMemory) kinds.push('memory');
   if (r.timedOut || r.overMemory) return kinds;
+  if (opts.command === 'prune') return pruneRunBreaks(r);
   if (r.code === 0) {
     if (r.json === undefined) {
       try {
@@ -450,6 +484,28 @@ function breaks(file, members, r) {
   // The line names the file given, or the member of its set (a shard, a weights file) that is broken.
   const named = /^error: (.+?): /.exec(text)?.[1];
   if (named !== file && !members.includes(named ?? '')) kinds.push('missing-file-name');
+  return kinds;
+}
+
+/**
+ * The prune contract's breaks of one run that ended in time and within the bound: on exit 0 those
+ * on disk; otherwise exit 2 with one printable `error: ` line (which need not name the file), and
+ * those on disk (OUT or a staging folder left).
+ * @param {RunResult} r
+ * @returns {string[]}
+ */
+function pruneRunBreaks(r) {
+  /** @type {string[]} */
+  const kinds = [];
+  if (r.code === 0 && r.json === false) kinds.push('bad-json');
+  if (r.code !== 0) {
+    if (r.code !== 2) kinds.push('exit-code');
+    const text = r.stderr.endsWith('\n') ? r.stderr.slice(0, -1) : r.stderr;
+    if (/[\n\r]/.test(text)) kinds.push('multi-line');
+    if (NON_PRINTABLE.test(text.replace(/[\n\r]/g, ''))) kinds.push('control-chars');
+    if (!text.startsWith('error: ')) kinds.push('not-error-line');
+  }
+  for (const k of r.pruneBreaks ?? []) if (!kinds.includes(k)) kinds.push(k);
   return kinds;
 }
 
@@ -499,12 +555,16 @@ async function worker() {
     const dir = join(tmp, `${format}-${index}`);
     mkdirSync(dir);
     let input;
+    /** @type {PruneJob | undefined} */
+    let prune;
     /** @type {RunResult} */
     let r;
-    if (runner) ({ input, r } = await runner.run(format, index, dir));
+    if (runner) ({ input, prune, r } = await runner.run(format, index, dir));
     else {
       input = makeInput(sets, opts.seed, format, index, dir);
-      r = await runCli(input.target, join(tmp, `${format}-${index}.rss`));
+      if (opts.command === 'prune')
+        prune = { out: pruneOutputPath(input.target, input.files), files: input.files, hashes: hashFiles(input.files) };
+      r = await runCli(input.target, join(tmp, `${format}-${index}.rss`), prune);
     }
     let kinds = breaks(input.target, input.files, r);
     const s0 = (stats[format] ??= { inputs: 0, breaks: {}, slowest: { ms: 0, index: -1 }, peakRssMb: 0, exitCodes: {}, rechecked: 0 });
@@ -512,7 +572,9 @@ async function worker() {
       // Past the deadline or the bound in a runner: confirmed or not by the input's own CLI process,
       // so that a neighbour's load or an earlier input's garbage is not counted against this one.
       s0.rechecked++;
-      r = await runCli(input.target, join(tmp, `${format}-${index}.rss`));
+      // What the killed run left (a staging folder, a part of OUT) is not this run's.
+      if (prune) cleanOutputs(prune.out, input.files);
+      r = await runCli(input.target, join(tmp, `${format}-${index}.rss`), prune);
       kinds = breaks(input.target, input.files, r);
     }
     const s = s0;
@@ -523,7 +585,9 @@ async function worker() {
     s.peakRssMb = Math.max(s.peakRssMb, r.rssMb);
     if (kinds.length) {
       const kept = input.multiFile ? join(RESULTS, `${format}-${index}`) : join(RESULTS, `${format}-${index}${extname(input.target)}`);
-      cpSync(input.multiFile ? dir : input.target, kept, { recursive: true });
+      // The input's files only (not what a prune wrote beside them).
+      const files = new Set(input.files);
+      cpSync(input.multiFile ? dir : input.target, kept, { recursive: true, filter: (src) => src === dir || files.has(src) || !prune });
       for (const k of kinds) {
         s.breaks[k] = (s.breaks[k] ?? 0) + 1;
         const ex = (examples[k] ??= []);
@@ -542,6 +606,13 @@ async function worker() {
         mutations: input.mutations,
         kept: relative(ROOT, kept),
         reproduce: `node scripts/fuzz/run.mjs --reproduce ${format} ${index} --seed ${opts.seed}`,
+        ...(prune
+          ? {
+              command: input.multiFile
+                ? `node dist/cli.js prune ${relative(ROOT, join(kept, basename(input.target)))} -o ${relative(ROOT, join(kept, basename(prune.out)))} --force --json`
+                : `node dist/cli.js prune ${relative(ROOT, kept)} -o ${relative(ROOT, kept.slice(0, -extname(prune.out).length))}.pruned${extname(prune.out)} --force --json`,
+            }
+          : {}),
         stderr: r.stderr.slice(0, 4000),
       });
     }
@@ -561,7 +632,7 @@ try {
 const seconds = (performance.now() - started) / 1000;
 const total = Object.values(stats).reduce((n, s) => n + s.inputs, 0);
 console.log(
-  `seed ${opts.seed}, ${opts.perFormat} per format, timeout ${opts.timeoutMs} ms, bound ${opts.maxRssMb} MB, ` +
+  `${opts.command === 'prune' ? 'prune, ' : ''}seed ${opts.seed}, ${opts.perFormat} per format, timeout ${opts.timeoutMs} ms, bound ${opts.maxRssMb} MB, ` +
     `${opts.isolated ? `${opts.jobs} jobs, one process per input` : `${opts.jobs} runners (${runners.reduce((n, r) => n + r.starts, 0)} starts)`}, ` +
     `${(total / seconds).toFixed(1)} inputs/s`,
 );
@@ -600,7 +671,17 @@ const totals = {};
 for (const s of Object.values(stats)) for (const [k, n] of Object.entries(s.breaks)) totals[k] = (totals[k] ?? 0) + n;
 writeFileSync(
   join(RESULTS, 'summary.json'),
-  JSON.stringify({ options: { ...opts, reproduce: undefined, out: undefined }, seconds, stats, totals, breaks: found }, null, 2) + '\n',
+  JSON.stringify(
+    {
+      options: { ...opts, command: opts.command === 'prune' ? 'prune' : undefined, reproduce: undefined, out: undefined },
+      seconds,
+      stats,
+      totals,
+      breaks: found,
+    },
+    null,
+    2,
+  ) + '\n',
 );
 const kindsText = Object.entries(totals)
   .map(([k, n]) => `${k} ${n}`)

@@ -1,13 +1,21 @@
 // One persistent runner of the fuzzer's fast mode (forked by run.mjs): loads the CLI bundle once
 // (dist/fuzzTarget.js: the CLI's `main` and the kernel factory) and runs
-// `main(['report', FILE, '--json'], out, err)` for each file it is sent, with captured output and
+// `main(['report', FILE, '--json'], out, err)` for each file it is sent (with --command prune:
+// `main(['prune', FILE, '-o', OUT, '--force', '--json'], out, err)`), with captured output and
 // kernels kept across inputs (one native kernel worker process, restarted by the kernels when it
-// crashes). Messages: { id, make: { seed, format, index, dir } } makes that input (seeds.mjs) and
-// replies { id, input }; { id, run: FILE } runs the report and replies { id, code, json,
-// stdoutHead, stderr }: json tells whether stdout parsed as JSON. Deadlines and memory bounds are the parent's: it kills this process group on expiry.
+// crashes). Messages: { id, make: { seed, format, index, dir, command? } } makes that input
+// (seeds.mjs) and replies { id, input }, for command 'prune' also { out, hashes }: a fresh OUT
+// beside the input and the SHA-256 of each of its files, taken before any run; { id, run: FILE,
+// prune?: { out, files, hashes } } runs the report (or the prune, when `prune` is given) and
+// replies { id, code, json, stdoutHead, stderr }: json tells whether stdout parsed as JSON; after
+// a prune also `pruneBreaks`, the contract's breaks found on disk (pruneContract.mjs: `written`
+// files missing, the input changed, a staging folder or, after a failure, OUT left), checked here
+// after main returns, before the reply. Deadlines and memory bounds are the parent's: it kills
+// this process group on expiry.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { hashFiles, pruneBreaks, pruneOutputPath } from './pruneContract.mjs';
 import { makeInput, ROOT, seedSets } from './seeds.mjs';
 
 const require = createRequire(import.meta.url);
@@ -39,14 +47,16 @@ process.on('uncaughtException', (e) => (stray += `uncaught exception: ${e.stack 
 
 /**
  * @param {string} file
+ * @param {{ out: string, files: string[], hashes: Record<string, string> }} [prune] run the prune to `out` instead of the report
  */
-async function run(file) {
+async function run(file, prune) {
   const out = capture();
   const err = capture();
   stray = '';
   let code;
   try {
-    code = await main(['report', file, '--json'], out.stream, err.stream, { kernels });
+    const argv = prune ? ['prune', file, '-o', prune.out, '--force', '--json'] : ['report', file, '--json'];
+    code = await main(argv, out.stream, err.stream, { kernels });
   } catch (e) {
     err.stream.write(`error: ${String(e)}\n`);
     code = 1;
@@ -65,7 +75,8 @@ async function run(file) {
   if (stray) code = 1;
   const stderr = pendingWarning + err.text() + stray;
   pendingWarning = '';
-  return { code, json, stdoutHead: stdout.slice(0, 300), stderr: stderr.slice(0, 16000) };
+  const head = { code, json, stdoutHead: stdout.slice(0, 300), stderr: stderr.slice(0, 16000) };
+  return prune ? { ...head, pruneBreaks: pruneBreaks({ code, stdout, ...prune }) } : head;
 }
 
 const sets = seedSets();
@@ -77,21 +88,24 @@ process.on('disconnect', () => {
 
 process.on(
   'message',
-  async (/** @type {{ id: number, make?: { seed: number, format: string, index: number, dir: string }, run?: string }} */ msg) => {
+  async (
+    /** @type {{ id: number, make?: { seed: number, format: string, index: number, dir: string, command?: string }, run?: string, prune?: { out: string, files: string[], hashes: Record<string, string> } }} */ msg,
+  ) => {
     if (msg.make) {
       // Inputs are made here, not in the parent, so that its timers stay on time and both cores make them.
       try {
-        const { seed, format, index, dir } = msg.make;
+        const { seed, format, index, dir, command } = msg.make;
         const input = makeInput(sets, seed, format, index, dir);
+        const prune = command === 'prune' ? { out: pruneOutputPath(input.target, input.files), hashes: hashFiles(input.files) } : {};
         // The mutator's garbage (and earlier reports') would count in the input's peak RSS: collected first when large.
         if (process.memoryUsage().rss > 96 << 20) globalThis.gc?.();
-        process.send?.({ id: msg.id, input });
+        process.send?.({ id: msg.id, input, ...prune });
       } catch (e) {
         process.send?.({ id: msg.id, error: e instanceof Error ? e.stack : String(e) });
       }
       return;
     }
-    const r = await run(/** @type {string} */ (msg.run));
+    const r = await run(/** @type {string} */ (msg.run), msg.prune);
     process.send?.({ id: msg.id, ...r });
   },
 );

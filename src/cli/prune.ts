@@ -3,7 +3,7 @@ import { planCheckpoint, type CheckpointPlanRequest } from '../core/analysis/che
 import { formatBytes } from '../core/checkpoint';
 import type { NmPattern } from '../core/nmPattern';
 import type { PruneResult } from '../core/prune/pruneCheckpoint';
-import { pruneMethod, selectFanIn, selectNm, type LayerFilter, PruneError } from '../core/prune/pruneSelection';
+import { pruneMethod, skippedText, selectFanIn, selectNm, type LayerFilter, PruneError } from '../core/prune/pruneSelection';
 import { alignedTable } from '../core/analysis/textTable';
 import { toolVersion } from './toolVersion';
 import { matcherOf, type RoleOverrides } from '../core/roles/roleOverrides';
@@ -47,8 +47,7 @@ export async function runPrune(command: PruneCommand, kernels: Kernels, warn: (l
   const selection = command.plan
     ? selectFanIn(analysis, planCheckpoint(analysis, command.plan), filter)
     : selectNm(analysis, command.nm, command.transposable, filter);
-  if (selection.layers.length === 0)
-    throw new PruneError(`no selected layer can be pruned: ${selection.skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}`);
+  if (selection.layers.length === 0) throw new PruneError(`no selected layer can be pruned: ${skippedText(selection.skipped)}`);
   return kernels.pruneFile({
     file,
     roles,

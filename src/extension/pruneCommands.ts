@@ -13,6 +13,7 @@ import {
   PruneError,
   selectFanIn,
   selectNm,
+  skippedText,
   type PruneSelection,
 } from '../core/prune/pruneSelection';
 import type { Analysis } from './analyses';
@@ -169,10 +170,7 @@ async function pruneAndShow(
   args: PruneArgs,
   how: { method: string; tag: string; nm: NmPattern },
 ): Promise<void> {
-  if (all.layers.length === 0)
-    throw new PruneError(
-      `no layer of ${path.basename(uri.fsPath)} can take it: ${all.skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}`,
-    );
+  if (all.layers.length === 0) throw new PruneError(`no layer of ${path.basename(uri.fsPath)} can take it: ${skippedText(all.skipped)}`);
   const selection = await pickLayers(analysis, all, args);
   if (!selection || selection.layers.length === 0) return;
   const destination =

@@ -1,6 +1,7 @@
 import type { CheckpointPlan } from '../analysis/checkpointPlan';
 import type { CheckpointAnalysis, LayerReport } from '../analysis/report';
 import type { DType } from '../dtype';
+import { printable } from '../errors';
 import type { NmPattern } from '../nmPattern';
 
 /** How one layer is pruned. */
@@ -124,4 +125,10 @@ export function outputNameFor(input: string, tag: string, extension?: string): s
 export function outputTag(how: NmPattern | { readonly density: number }, transposable = false): string {
   if ('n' in how) return `pruned-${how.n}of${how.m}${transposable ? '-transposable' : ''}`;
   return `fanin${Number((100 * (1 - how.density)).toPrecision(12))}`;
+}
+
+/** Skipped layers for a message: the first few with their reason (names escaped), then how many more. */
+export function skippedText(skipped: readonly SkippedLayer[], shown = 5): string {
+  const listed = skipped.slice(0, shown).map((s) => `${printable(s.name)} (${s.reason})`);
+  return listed.join('; ') + (skipped.length > shown ? `; … and ${skipped.length - shown} more` : '');
 }

@@ -7,29 +7,27 @@ import { withFile } from '../randomAccessFile';
 import type { ByteOrder, StoredTensor } from '../storedTensor';
 
 /**
- * `bytes` with every element whose `keep` byte is 0 set to a zero of its own sign: -0.0 where the
+ * Sets, in place, every element of `bytes` whose `keep` byte is 0 to a zero of its own sign: -0.0 where the
  * weight was negative, +0.0 elsewhere, exactly what PyTorch's `w * mask` (NVIDIA ASP,
  * torch.nn.utils.prune) leaves. Kept elements are not touched, bit for bit.
  */
 export function zeroPruned(bytes: Uint8Array, dtype: DType, keep: Uint8Array, byteOrder: ByteOrder): Uint8Array {
   const size = DTYPE_BITS[dtype] / 8;
   const signByte = byteOrder === 'little' ? size - 1 : 0;
-  const out = bytes.slice();
   for (let i = 0; i < keep.length; i++) {
     if (keep[i]) continue;
     const at = i * size;
-    const sign = out[at + signByte] & 0x80;
-    out.fill(0, at, at + size);
-    out[at + signByte] = sign;
+    const sign = bytes[at + signByte] & 0x80;
+    bytes.fill(0, at, at + size);
+    bytes[at + signByte] = sign;
   }
-  return out;
+  return bytes;
 }
 
-/** `bytes` with every element whose `keep` byte is 0 cleared to all-zero bytes (a torch.nn.utils.prune mask's 0). */
+/** Clears, in place, every element of `bytes` whose `keep` byte is 0 to all-zero bytes (a torch.nn.utils.prune mask's 0). */
 function clearPruned(bytes: Uint8Array, elementSize: number, keep: Uint8Array): Uint8Array {
-  const out = bytes.slice();
-  for (let i = 0; i < keep.length; i++) if (!keep[i]) out.fill(0, i * elementSize, (i + 1) * elementSize);
-  return out;
+  for (let i = 0; i < keep.length; i++) if (!keep[i]) bytes.fill(0, i * elementSize, (i + 1) * elementSize);
+  return bytes;
 }
 
 function notWritable(file: string, tensor: string, why: string): CheckpointError {

@@ -23,7 +23,10 @@ function smallNpy(): { bytes: Buffer; values: Float32Array } {
 function npyValues(bytes: Buffer): { header: Buffer; values: Float32Array } {
   const dataAt = 10 + bytes.readUInt16LE(8);
   const data = bytes.subarray(dataAt);
-  return { header: bytes.subarray(0, dataAt), values: new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) };
+  return {
+    header: bytes.subarray(0, dataAt),
+    values: new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
+  };
 }
 
 describe('prune fuzz regressions: inputs the fuzzer found breaking the prune contract now keep it', function () {
