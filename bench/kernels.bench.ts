@@ -7,7 +7,10 @@
  *  - a 3072→768 layer at 90% sparsity with constant fan-in (k = 307), batch 1 and 256:
  *    condensed forward vs onnxruntime's dense MatMul of the same masked weight vs the addon's
  *    dense kernel.
- * Times are the best of several runs. Run with `npm run bench` (add `--quick` for smaller sizes).
+ *  - whole-process `sparsity-lens prune` of a 1 GiB safetensors file (2:4 and constant fan-in)
+ *    vs numpy and PyTorch scripts doing the same (prune.bench.ts).
+ * Times are the best of several runs. Run with `npm run bench` (add `--quick` for smaller sizes,
+ * `--only=kernels` or `--only=prune` for one part).
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -20,10 +23,12 @@ import { seededRandom } from '../test/helpers/random';
 import type { NativeAddon } from '../src/kernels/native/nativeAddon';
 import { createNativeKernels } from '../src/kernels/native/nativeKernels';
 import { createReferenceKernels } from '../src/kernels/reference/referenceKernels';
+import { benchPrune } from './prune.bench';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const benchRequire = createRequire(path.join(ROOT, 'bench', 'package.json'));
 const quick = process.argv.includes('--quick');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 
 async function timeIt(runs: number, fn: () => unknown): Promise<number> {
   const times: number[] = [];
@@ -47,7 +52,7 @@ async function perCall(runs: number, calls: number, fn: () => unknown): Promise<
 }
 
 const rows: string[][] = [];
-function report(what: string, ms: number, baselineName: string, baselineMs: number, goal = ''): void {
+function addRow(what: string, ms: number, baselineName: string, baselineMs: number, goal = ''): void {
   const ratio = baselineMs / ms;
   rows.push([
     what,
@@ -57,6 +62,10 @@ function report(what: string, ms: number, baselineName: string, baselineMs: numb
     `${ratio.toFixed(2)}x`,
     goal,
   ]);
+}
+function report(what: string, ms: number, baselineName: string, baselineMs: number, goal = ''): void {
+  const ratio = baselineMs / ms;
+  addRow(what, ms, baselineName, baselineMs, goal);
   console.log(`${what}: ${ms.toFixed(3)} ms | ${baselineName}: ${baselineMs.toFixed(3)} ms | ${ratio.toFixed(2)}x faster ${goal}`);
 }
 
@@ -231,10 +240,13 @@ async function main(): Promise<void> {
   const reference = createReferenceKernels();
   const dir = mkdtempSync(path.join(tmpdir(), 'sparsity-lens-bench-'));
   try {
-    await benchScans(native, reference, dir);
-    await benchMasks(native, reference, dir);
-    await benchCondensed(3072, 768, [1, 256]);
-    if (!quick) await benchCondensed(16384, 4096, [1]);
+    if (only !== 'prune') {
+      await benchScans(native, reference, dir);
+      await benchMasks(native, reference, dir);
+      await benchCondensed(3072, 768, [1, 256]);
+      if (!quick) await benchCondensed(16384, 4096, [1]);
+    }
+    if (only !== 'kernels') await benchPrune({ root: ROOT, dir, quick, addRow });
   } finally {
     await native.dispose();
     rmSync(dir, { recursive: true, force: true });
