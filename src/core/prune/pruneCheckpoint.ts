@@ -15,6 +15,7 @@ import type { StoredTensor } from '../storedTensor';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import { checkMask } from './maskRules';
 import { provenanceOf } from './provenance';
+import { isPrunedCopy } from './signedZeros';
 import { PruneError, ruleText, type LayerToPrune, type PruneRule, type SkippedLayer } from './pruneSelection';
 import { checkOutputs, StagedOutput } from './stagedOutput';
 import { prunedEdits } from './storedEdits';
@@ -244,20 +245,6 @@ function ruleBroken(after: LayerReport, rule: PruneRule): string | undefined {
     : `${nm ? nm.groups - nm.compliant : '?'} groups break ${rule.n}:${rule.m}`;
 }
 
-/** Whether chunk `y` equals `x`, or with `keep` given: ±0 where keep is 0 and `x`'s bytes elsewhere (little-endian elements of `size` bytes). */
-function chunkMatches(x: Uint8Array, y: Uint8Array, size: number, keep: Uint8Array | undefined): boolean {
-  if (!keep) return Buffer.compare(x, y) === 0;
-  for (let i = 0; i < keep.length; i++) {
-    const at = i * size;
-    for (let j = 0; j < size; j++) {
-      // A pruned element may keep only its sign: the top bit of its last byte.
-      const ok = keep[i] ? x[at + j] === y[at + j] : (j === size - 1 ? y[at + j] & 0x7f : y[at + j]) === 0;
-      if (!ok) return false;
-    }
-  }
-  return true;
-}
-
 /** Whether `b` equals `a` byte for byte, or with `keep` given: ±0 where keep is 0 and `a`'s bytes elsewhere. */
 async function sameOrPruned(a: TensorEntry, b: TensorEntry, keep: Uint8Array | undefined, signal?: AbortSignal): Promise<boolean> {
   const numel = numelOf(a.shape);
@@ -269,7 +256,9 @@ async function sameOrPruned(a: TensorEntry, b: TensorEntry, keep: Uint8Array | u
       if (
         next.done ||
         next.value.count !== ca.count ||
-        !chunkMatches(ca.bytes, next.value.bytes, size, keep?.subarray(ca.first, ca.first + ca.count))
+        !(keep
+          ? isPrunedCopy(ca.bytes, next.value.bytes, size, keep.subarray(ca.first, ca.first + ca.count))
+          : Buffer.compare(ca.bytes, next.value.bytes) === 0)
       )
         return false;
     }

@@ -1,28 +1,11 @@
 import { numelOf, type TensorEntry } from '../checkpoint';
-import { DTYPE_BITS, type DType } from '../dtype';
+import { DTYPE_BITS } from '../dtype';
 import { CheckpointError, printable } from '../errors';
 import type { StoredEdit } from '../formats/writer';
 import { METHOD_DEFLATE, METHOD_STORED, readZipMember } from '../formats/shared/zip';
 import { withFile } from '../randomAccessFile';
-import type { ByteOrder, StoredTensor } from '../storedTensor';
-
-/**
- * Sets, in place, every element of `bytes` whose `keep` byte is 0 to a zero of its own sign: -0.0 where the
- * weight was negative, +0.0 elsewhere, exactly what PyTorch's `w * mask` (NVIDIA ASP,
- * torch.nn.utils.prune) leaves. Kept elements are not touched, bit for bit.
- */
-export function zeroPruned(bytes: Uint8Array, dtype: DType, keep: Uint8Array, byteOrder: ByteOrder): Uint8Array {
-  const size = DTYPE_BITS[dtype] / 8;
-  const signByte = byteOrder === 'little' ? size - 1 : 0;
-  for (let i = 0; i < keep.length; i++) {
-    if (keep[i]) continue;
-    const at = i * size;
-    const sign = bytes[at + signByte] & 0x80;
-    bytes.fill(0, at, at + size);
-    bytes[at + signByte] = sign;
-  }
-  return bytes;
-}
+import type { StoredTensor } from '../storedTensor';
+import { zeroPruned } from './signedZeros';
 
 /** Clears, in place, every element of `bytes` whose `keep` byte is 0 to all-zero bytes (a torch.nn.utils.prune mask's 0). */
 function clearPruned(bytes: Uint8Array, elementSize: number, keep: Uint8Array): Uint8Array {
@@ -138,5 +121,5 @@ export async function prunedEdits(tensor: TensorEntry, keep: Uint8Array): Promis
   }
   const { target, swapped } = editTarget(stored, tensor.name);
   const current = await readStored(target, tensor.name);
-  return [{ target, bytes: zeroPruned(current, tensor.dtype, keep, swapped ? 'big' : 'little') }];
+  return [{ target, bytes: zeroPruned(current, DTYPE_BITS[tensor.dtype] / 8, keep, swapped ? 'big' : 'little') }];
 }
