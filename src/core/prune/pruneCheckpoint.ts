@@ -1,10 +1,11 @@
+import { constants } from 'node:buffer';
 import * as nodePath from 'node:path';
 import type { CheckpointKey } from '../../kernels/checkpointKernels';
 import type { WeightRef } from '../../kernels/kernels';
 import type { MaskKernels } from '../../kernels/maskKernels';
 import type { ScanKernels } from '../../kernels/scanKernels';
 import { analyseCheckpoint, type LayerReport } from '../analysis/report';
-import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
+import { formatBytes, numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { DTYPE_BITS } from '../dtype';
 import type { NmPattern } from '../nmPattern';
 import { openCheckpoint } from '../formats/registry';
@@ -19,6 +20,9 @@ import { isPrunedCopy } from './signedZeros';
 import { PruneError, ruleText, type LayerToPrune, type PruneRule, type SkippedLayer } from './pruneSelection';
 import { checkOutputs, StagedOutput } from './stagedOutput';
 import { prunedEdits } from './storedEdits';
+
+/** The largest buffer Node allocates (4 GiB in Node 20). */
+const MAX_LENGTH = constants.MAX_LENGTH;
 
 export interface PruneRequest extends CheckpointKey {
   /** The main output file; other files (shards, external data) are named after it, beside it. */
@@ -98,6 +102,10 @@ function checkOutputName(input: string, output: string): void {
     );
 }
 
+function tensorBytes(t: TensorEntry): number {
+  return (numelOf(t.shape) * DTYPE_BITS[t.dtype]) / 8;
+}
+
 function weightOf(checkpoint: Checkpoint, name: string): TensorEntry & WeightRef {
   const t = checkpoint.tensors.find((x) => x.name === name);
   if (!t?.layout) throw new PruneError(`${checkpoint.file} has no linear or conv weight named "${name}"`);
@@ -126,6 +134,11 @@ export async function pruneCheckpoint(
   checkOutputName(checkpoint.file, request.output);
   const inputs = inputFiles(checkpoint);
   await checkOutputs([request.output], inputs, request.force);
+  const tooLarge = request.layers.map((l) => weightOf(checkpoint, l.name)).find((t) => tensorBytes(t) > MAX_LENGTH);
+  if (tooLarge)
+    throw new PruneError(
+      `${tooLarge.name} takes ${formatBytes(tensorBytes(tooLarge))}: a pruned tensor is held in memory whole, up to ${formatBytes(MAX_LENGTH)} (leave it out with --exclude)`,
+    );
   const edits: StoredEdit[] = [];
   const masks = new Map<string, Uint8Array>();
   for (const [i, layer] of request.layers.entries()) {
