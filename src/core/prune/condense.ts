@@ -119,6 +119,12 @@ export async function condenseCheckpoint(
     throw new PruneError(
       `a condensed checkpoint is written as safetensors, so the output must end in .safetensors: ${nodePath.basename(request.output)}`,
     );
+  const seen = new Set<string>();
+  for (const t of checkpoint.tensors) {
+    if (seen.has(t.name))
+      throw new PruneError(`${checkpoint.file} holds two tensors named "${printable(t.name)}": a safetensors file cannot`);
+    seen.add(t.name);
+  }
   const inputs = inputFiles(checkpoint);
   await checkOutputs([request.output], inputs, request.force);
   for (const t of checkpoint.tensors) {

@@ -7,6 +7,7 @@ import type { ScanKernels } from '../../kernels/scanKernels';
 import { analyseCheckpoint, type LayerReport } from '../analysis/report';
 import { formatBytes, numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { DTYPE_BITS } from '../dtype';
+import { printable } from '../errors';
 import type { NmPattern } from '../nmPattern';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
@@ -16,6 +17,7 @@ import type { StoredTensor } from '../storedTensor';
 import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import { checkMask } from './maskRules';
 import { provenanceOf } from './provenance';
+import { checkNothingElseChanges } from './sharedBytes';
 import { isPrunedCopy } from './signedZeros';
 import { PruneError, ruleText, type LayerToPrune, type PruneRule, type SkippedLayer } from './pruneSelection';
 import { checkOutputs, StagedOutput } from './stagedOutput';
@@ -134,12 +136,15 @@ export async function pruneCheckpoint(
   checkOutputName(checkpoint.file, request.output);
   const inputs = inputFiles(checkpoint);
   await checkOutputs([request.output], inputs, request.force);
+  const names = checkpoint.tensors.map((t) => t.name);
+  const twice = request.layers.find((l) => names.indexOf(l.name) !== names.lastIndexOf(l.name));
+  if (twice) throw new PruneError(`${checkpoint.file} holds two tensors named "${printable(twice.name)}": which one to prune is ambiguous`);
   const tooLarge = request.layers.map((l) => weightOf(checkpoint, l.name)).find((t) => tensorBytes(t) > MAX_LENGTH);
   if (tooLarge)
     throw new PruneError(
       `${tooLarge.name} takes ${formatBytes(tensorBytes(tooLarge))}: a pruned tensor is held in memory whole, up to ${formatBytes(MAX_LENGTH)} (leave it out with --exclude)`,
     );
-  const edits: StoredEdit[] = [];
+  const edits: { layer: string; edit: StoredEdit }[] = [];
   const masks = new Map<string, Uint8Array>();
   for (const [i, layer] of request.layers.entries()) {
     signal?.throwIfAborted();
@@ -147,8 +152,9 @@ export async function pruneCheckpoint(
     const weight = weightOf(checkpoint, layer.name);
     const mask = await maskOf(kernels, weight, layer.rule, signal);
     masks.set(layer.name, mask);
-    edits.push(...(await prunedEdits(weight, mask)));
+    edits.push(...(await prunedEdits(weight, mask)).map((edit) => ({ layer: layer.name, edit })));
   }
+  checkNothingElseChanges(checkpoint, edits);
   const provenance = {
     ...(await provenanceOf(checkpoint.file, request.toolVersion)),
     'sparsity_lens.method': request.method,
@@ -159,7 +165,14 @@ export async function pruneCheckpoint(
   const staged = await StagedOutput.create(request.output);
   try {
     onProgress?.({ phase: 'writing', done: 0, total: 1 });
-    const names = await writer({ checkpoint, edits, provenance, output: request.output, folder: staged.folder, signal });
+    const names = await writer({
+      checkpoint,
+      edits: edits.map((e) => e.edit),
+      provenance,
+      output: request.output,
+      folder: staged.folder,
+      signal,
+    });
     await staged.sync(names);
     onProgress?.({ phase: 'verifying', done: 0, total: 1 });
     const written = await applyRoleOverrides(await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1])), request.roles);

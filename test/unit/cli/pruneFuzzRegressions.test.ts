@@ -101,4 +101,31 @@ describe('prune fuzz regressions: inputs the fuzzer found breaking the prune con
       ['w_v2.weight'],
     );
   });
+
+  it('an ONNX graph with two initializers of one name (seed 4, onnx-11): exit 2, one line, nothing written', () => {
+    const input = temp.write('matmul3d.onnx', readFileSync(fixture('fuzz', 'prune', 'duplicate-initializer', 'matmul3d.onnx')));
+    const before = sha256(input);
+    const r = runCli(['prune', input, '-o', path.join(temp.dir, 'pruned.onnx'), '--force', '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `error: ${input} holds two tensors named "onnx::MatMul_6": which one to prune is ambiguous\n`);
+    assert.deepEqual(readdirSync(temp.dir), ['matmul3d.onnx']);
+    assert.equal(sha256(input), before);
+    const c = runCli(['condense', input, '-o', path.join(temp.dir, 'condensed.safetensors'), '--force']);
+    assert.equal(c.code, 2, c.stderr);
+    assert.equal(c.stderr, `error: ${input} holds two tensors named "onnx::MatMul_6": a safetensors file cannot\n`);
+    assert.deepEqual(readdirSync(temp.dir), ['matmul3d.onnx']);
+  });
+
+  it('a torch.save zip whose directory makes two records overlap (seed 5, pytorch-245): exit 2, one line, nothing written', () => {
+    const input = temp.write('pruned.pt', readFileSync(fixture('fuzz', 'prune', 'overlapping-members', 'pruned.pt')));
+    const before = sha256(input);
+    const r = runCli(['prune', input, '-o', path.join(temp.dir, 'out.pt'), '--force', '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(
+      r.stderr,
+      'error: "conv.weight" shares stored bytes with "fc1.weight" (tied weights, or a damaged file): pruning it would change the other (leave it out with --exclude)\n',
+    );
+    assert.deepEqual(readdirSync(temp.dir), ['pruned.pt']);
+    assert.equal(sha256(input), before);
+  });
 });

@@ -163,4 +163,11 @@ describe('prune CLI (dist/cli.js)', function () {
     for (const name of ['fc3.weight', 'fc3.bias', 'fc1.bias', 'fc2.bias'])
       assert.ok(Buffer.from(after.get(name)!).equals(Buffer.from(dense.get(name)!)), `${name} is unchanged`);
   });
+
+  it('tied weights (one storage under two names) are refused: pruning one would change the other', () => {
+    const output = path.join(temp.dir, 'out.pt');
+    const r = prune(fixture('prune', 'tied.pt'), '-o', output);
+    usageError(r, /"head\.weight" shares stored bytes with "embed\.weight".*leave it out with --exclude/);
+    assert.deepEqual(r.listing, []);
+  });
 });
