@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { planCheckpoint, planRequestOf } from '../core/analysis/checkpointPlan';
 import { DISTRIBUTIONS, type Distribution } from '../core/analysis/plan';
+import type { TargetKind } from '../core/analysis/target';
 import { formatBytes } from '../core/checkpoint';
 import { printable } from '../core/errors';
 import { parseNmPattern, type NmPattern } from '../core/nmPattern';
@@ -63,6 +64,7 @@ export async function pruneToNm(ctx: CommandContext, uri: vscode.Uri, args: Prun
   await pruneAndShow(ctx, uri, analysis, selection, args, {
     method: pruneMethod(nm, transposable),
     tag: outputTag(nm, transposable),
+    target: 'nm',
     nm,
   });
 }
@@ -80,6 +82,7 @@ export async function pruneToFanIn(ctx: CommandContext, uri: vscode.Uri, args: P
   await pruneAndShow(ctx, uri, analysis, selection, args, {
     method: pruneMethod(plan),
     tag: outputTag(plan),
+    target: 'fan-in',
     nm: ctx.analyses.target.nm,
   });
 }
@@ -168,7 +171,7 @@ async function pruneAndShow(
   analysis: Analysis,
   all: PruneSelection,
   args: PruneArgs,
-  how: { method: string; tag: string; nm: NmPattern },
+  how: { method: string; tag: string; target: TargetKind; nm: NmPattern },
 ): Promise<void> {
   if (all.layers.length === 0) throw new PruneError(`no layer of ${path.basename(uri.fsPath)} can take it: ${skippedText(all.skipped)}`);
   const selection = await pickLayers(analysis, all, args);
@@ -199,7 +202,9 @@ async function pruneAndShow(
   );
   logResult(ctx, result);
   const written = vscode.Uri.file(result.written[result.written.length - 1]);
-  // The source's editor shows what changed; the pruned checkpoint opens beside it.
+  // Every view now answers for the structure just made; the source's editor shows what changed,
+  // and the pruned checkpoint opens beside it.
+  ctx.analyses.setTarget(how.target, how.nm);
   const diff = await ctx.analyses.kernels.diffFiles({
     a: { file: uri.fsPath, roles: analysis.key.roles },
     b: { file: written.fsPath, roles: analysis.key.roles },

@@ -73,4 +73,38 @@ describe('e2e: Prune to N:M… from the command palette', () => {
     await expectText(page.locator('.notifications-toasts'), /Condensed 3 layers of digits_mlp\.pruned-2of4\.onnx/, 30_000);
     await wb().screenshot('condensed');
   });
+
+  it('prunes to constant fan-in: sparsity, then the distribution with each layer’s k previewed; every neuron of the result keeps k', async () => {
+    // A clean editor area after the test before.
+    await wb().runCommand('View: Close All Editor Groups');
+    await wb().openFromExplorer('fixtures/digits_mlp.onnx');
+    await expectText(wb().webview().locator('body'), /fc2\.weight/, 60_000);
+    await wb().runCommand('Sparsity Lens: Prune to Constant Fan-in…', 30_000, { asks: true });
+    const page = wb().page;
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    const row = (text: string) => page.locator('.quick-input-list .monaco-list-row', { hasText: text }).first();
+    await row('0.9').waitFor({ state: 'visible', timeout: 15_000 });
+    await page
+      .locator('.quick-input-list .monaco-list-row', { hasText: /^0\.9$/ })
+      .first()
+      .click();
+    // ERK at 0.9, by hand (spec §1.2; see test/unit/prune/pruneSafetensors.test.ts): k = 7, 17, 82.
+    const erk = row('ERK');
+    await erk.waitFor({ state: 'visible', timeout: 15_000 });
+    assert.match(await erk.innerText(), /fc1\.weight k=7 \(11\.7 %\) · fc2\.weight k=17 \(7\.0 %\) · fc3\.weight k=82 \(64\.6 %\)/);
+    await wb().screenshot('prune-fanin-distribution');
+    await erk.click();
+    await row('k = 7 of 64').waitFor({ state: 'visible', timeout: 15_000 });
+    await input.press('Enter');
+    await acceptSaveDialog(page, 'digits_mlp.fanin90.onnx');
+    await page.locator('.tabs-container .tab', { hasText: 'digits_mlp.fanin90.onnx' }).waitFor({ timeout: 60_000 });
+    // The pruned checkpoint beside, checked for the structure just made: constant fan-in.
+    await expectText(wb().webview({ index: 1 }).locator('.verdict'), /^Constant fan-in: 3 of 3 layers, k = 7 \/ 17 \/ 82\.$/, 60_000);
+    const notes = await wb().notifications();
+    assert.ok(
+      notes.some((n) => /Pruned 3 layers of digits_mlp\.onnx: 45,644 weights removed, every pruned layer verified constant fan-in/.test(n)),
+      `a summary notification: ${JSON.stringify(notes)}`,
+    );
+    await wb().screenshot('prune-fanin-result');
+  });
 });
