@@ -114,6 +114,18 @@ function weightOf(checkpoint: Checkpoint, name: string): TensorEntry & WeightRef
   return t as TensorEntry & WeightRef;
 }
 
+/** Layers that cannot be pruned as asked, refused before any work: an ambiguous name, a tensor too large to hold. */
+function refuseUnprunable(checkpoint: Checkpoint, layers: readonly LayerToPrune[]): void {
+  const names = checkpoint.tensors.map((t) => t.name);
+  const twice = layers.find((l) => names.indexOf(l.name) !== names.lastIndexOf(l.name));
+  if (twice) throw new PruneError(`${checkpoint.file} holds two tensors named "${printable(twice.name)}": which one to prune is ambiguous`);
+  const tooLarge = layers.map((l) => weightOf(checkpoint, l.name)).find((t) => tensorBytes(t) > MAX_LENGTH);
+  if (tooLarge)
+    throw new PruneError(
+      `${tooLarge.name} takes ${formatBytes(tensorBytes(tooLarge))}: a pruned tensor is held in memory whole, up to ${formatBytes(MAX_LENGTH)} (leave it out with --exclude)`,
+    );
+}
+
 function maskOf(kernels: MaskKernels, weight: WeightRef, rule: PruneRule, signal?: AbortSignal): Promise<Uint8Array> {
   if (rule.kind === 'fanIn') return kernels.fanInMask(weight, rule.k, signal);
   return rule.transposable ? kernels.transposableMask(weight, signal) : kernels.nmMask(weight, rule, signal);
@@ -136,14 +148,7 @@ export async function pruneCheckpoint(
   checkOutputName(checkpoint.file, request.output);
   const inputs = inputFiles(checkpoint);
   await checkOutputs([request.output], inputs, request.force);
-  const names = checkpoint.tensors.map((t) => t.name);
-  const twice = request.layers.find((l) => names.indexOf(l.name) !== names.lastIndexOf(l.name));
-  if (twice) throw new PruneError(`${checkpoint.file} holds two tensors named "${printable(twice.name)}": which one to prune is ambiguous`);
-  const tooLarge = request.layers.map((l) => weightOf(checkpoint, l.name)).find((t) => tensorBytes(t) > MAX_LENGTH);
-  if (tooLarge)
-    throw new PruneError(
-      `${tooLarge.name} takes ${formatBytes(tensorBytes(tooLarge))}: a pruned tensor is held in memory whole, up to ${formatBytes(MAX_LENGTH)} (leave it out with --exclude)`,
-    );
+  refuseUnprunable(checkpoint, request.layers);
   const edits: { layer: string; edit: StoredEdit }[] = [];
   const masks = new Map<string, Uint8Array>();
   for (const [i, layer] of request.layers.entries()) {
@@ -175,7 +180,7 @@ export async function pruneCheckpoint(
     });
     await staged.sync(names);
     onProgress?.({ phase: 'verifying', done: 0, total: 1 });
-    const written = await applyRoleOverrides(await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1])), request.roles);
+    const written = applyRoleOverrides(await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1])), request.roles);
     let layers: PrunedLayer[];
     try {
       layers = await verifyPruned(checkpoint, written, request.layers, masks, kernels, signal);
