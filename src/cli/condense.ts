@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { formatBytes } from '../core/checkpoint';
+import { formatBytes, formatCount as count } from '../core/checkpoint';
 import type { CondenseResult } from '../core/prune/condense';
 import { PruneError } from '../core/prune/pruneSelection';
 import { alignedTable } from '../core/analysis/textTable';
@@ -26,8 +26,6 @@ export async function runCondense(command: CondenseCommand, kernels: Kernels): P
     toolVersion: await toolVersion(),
   });
 }
-
-const count = (n: number) => n.toLocaleString('en-US');
 
 /** The CLI's summary of a condense: one line per condensed layer, the weights left dense with their reason, the file sizes. */
 export function formatCondenseResult(result: CondenseResult, inputBytes: number, outputBytes: number): string {

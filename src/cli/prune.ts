@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { planCheckpoint, type CheckpointPlanRequest } from '../core/analysis/checkpointPlan';
-import { formatBytes } from '../core/checkpoint';
+import { formatBytes, formatCount as count } from '../core/checkpoint';
 import type { NmPattern } from '../core/nmPattern';
 import type { PruneResult } from '../core/prune/pruneCheckpoint';
 import { pruneMethod, skippedText, selectFanIn, selectNm, type LayerFilter, PruneError } from '../core/prune/pruneSelection';
@@ -59,8 +59,6 @@ export async function runPrune(command: PruneCommand, kernels: Kernels, warn: (l
     toolVersion: await toolVersion(),
   });
 }
-
-const count = (n: number) => n.toLocaleString('en-US');
 
 /** The CLI's summary of a prune: one line per layer, the skipped ones with their reason, what was checked. */
 export function formatPruneResult(result: PruneResult, outputBytes: number): string {

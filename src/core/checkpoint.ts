@@ -77,6 +77,13 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
+const grouped = new Intl.NumberFormat('en-US');
+
+/** Counts as every view writes them: "25,216". */
+export function formatCount(n: number): string {
+  return grouped.format(n);
+}
+
 /** Most axes a tensor may have: the kernels keep fixed-size index arrays, and no real layer comes near it. */
 export const MAX_TENSOR_RANK = 64;
 

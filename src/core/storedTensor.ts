@@ -221,3 +221,46 @@ function lastPart(name: string): string {
 export function sliceOf<T extends StoredRange | StoredZipMember>(bytes: T, offset: number, length: number): T {
   return { ...bytes, offset: bytes.offset + offset, length };
 }
+
+/**
+ * Where stored bytes lie, comparable across tensors: a file range (a stored zip member's bytes
+ * counted in the archive, where a damaged directory can make members overlap), or a range of a
+ * deflated member's uncompressed bytes.
+ */
+export interface StoredPlace {
+  readonly file: string;
+  readonly member: string;
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Every place a stored form reads, in order (a prune pair's orig, then its mask). */
+export function storedPlaces(stored: StoredTensor): StoredPlace[] {
+  switch (stored.kind) {
+    case 'range':
+      return [{ file: stored.file, member: '', start: stored.offset, end: stored.offset + stored.length }];
+    case 'ranges':
+      return stored.parts.flatMap(storedPlaces);
+    case 'zipMember':
+      return stored.compression === 'stored'
+        ? [
+            {
+              file: stored.archive,
+              member: '',
+              start: stored.dataOffset + stored.offset,
+              end: stored.dataOffset + stored.offset + stored.length,
+            },
+          ]
+        : [{ file: stored.archive, member: stored.member, start: stored.offset, end: stored.offset + stored.length }];
+    case 'onnxField': {
+      const { starts, ends } = stored.fields ?? { starts: [stored.offset], ends: [stored.offset + stored.length] };
+      return starts.map((start, i) => ({ file: stored.file, member: '', start, end: ends[i] }));
+    }
+    case 'empty':
+      return [];
+    case 'derived':
+      if (stored.op === 'prunePair') return [...storedPlaces(stored.orig.stored), ...storedPlaces(stored.mask.stored)];
+      if (stored.op === 'condensed') return [stored.values, stored.indices, stored.activeRows].flatMap(storedPlaces);
+      return storedPlaces(stored.from);
+  }
+}

@@ -55,3 +55,25 @@ export async function readSpan(source: TensorSource, offset: number, length: num
   if (source.kind === 'inline') return source.bytes.slice(offset, offset + length);
   return withFile(source.path, (f) => f.read(source.offset + offset, length));
 }
+
+/**
+ * Two tensors of `numel` elements read in step, chunk by chunk (a pair is valid until the next);
+ * the second's file is closed however the loop ends.
+ */
+export async function* chunkPairs(
+  a: { readonly source: TensorSource; readonly dtype: DType },
+  b: { readonly source: TensorSource; readonly dtype: DType },
+  numel: number,
+  signal?: AbortSignal,
+): AsyncGenerator<readonly [TensorChunk, TensorChunk]> {
+  const chunksB = tensorChunks(b.source, b.dtype, numel, CHUNK_ELEMENTS, signal);
+  try {
+    for await (const chunkA of tensorChunks(a.source, a.dtype, numel, CHUNK_ELEMENTS, signal)) {
+      const next = await chunksB.next();
+      if (next.done || next.value.count !== chunkA.count) throw new Error('the two tensors are read in chunks that do not line up');
+      yield [chunkA, next.value];
+    }
+  } finally {
+    await chunksB.return(undefined);
+  }
+}

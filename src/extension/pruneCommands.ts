@@ -3,10 +3,10 @@ import * as vscode from 'vscode';
 import { planCheckpoint, planRequestOf } from '../core/analysis/checkpointPlan';
 import { DISTRIBUTIONS, type Distribution } from '../core/analysis/plan';
 import type { TargetKind } from '../core/analysis/target';
-import { formatBytes } from '../core/checkpoint';
+import { formatBytes, formatCount } from '../core/checkpoint';
 import { printable } from '../core/errors';
 import { parseNmPattern, type NmPattern } from '../core/nmPattern';
-import type { PruneProgress, PruneResult } from '../core/prune/pruneCheckpoint';
+import type { PruneResult } from '../core/prune/pruneCheckpoint';
 import {
   outputNameFor,
   outputTag,
@@ -163,8 +163,6 @@ async function pickLayers(analysis: Analysis, selection: PruneSelection, args: P
   return { layers: chosen, skipped: [...selection.skipped, ...left] };
 }
 
-const PHASES: Record<PruneProgress['phase'], string> = { masks: 'computing masks', writing: 'writing', verifying: 'verifying' };
-
 async function pruneAndShow(
   ctx: CommandContext,
   uri: vscode.Uri,
@@ -197,7 +195,7 @@ async function pruneAndShow(
         method: how.method,
         toolVersion: ctx.toolVersion,
       },
-      { signal, onProgress: progressOf(report, selection.layers.length) },
+      { signal, onProgress: progressOf(report, { masks: 'computing masks', writing: 'writing', verifying: 'verifying' }) },
     ),
   );
   logResult(ctx, result);
@@ -219,17 +217,25 @@ async function pruneAndShow(
   await ctx.editor.show(written, vscode.ViewColumn.Beside);
   const skipped = result.skipped.length ? `; ${result.skipped.length} left as they were (see the output)` : '';
   void vscode.window.showInformationMessage(
-    `Pruned ${result.layers.length} layers of ${path.basename(uri.fsPath)}: ${result.removed.toLocaleString('en-US')} weights removed, every pruned layer verified ${result.layers[0]?.rule.startsWith('constant') ? 'constant fan-in' : '100 % compliant'}${skipped}.`,
+    `Pruned ${result.layers.length} layers of ${path.basename(uri.fsPath)}: ${formatCount(result.removed)} weights removed, every pruned layer verified ${result.layers[0]?.rule.startsWith('constant') ? 'constant fan-in' : '100 % compliant'}${skipped}.`,
   );
 }
 
-/** Progress as the job's notification shows it: each mask a share of the first half, writing and verifying the rest. */
-function progressOf(report: (p: JobProgress) => void, layers: number): (p: PruneProgress) => void {
-  let done = 0;
+/** Where each phase of a write starts, in percent of the job: the first (masks, scanning) fills the first half layer by layer. */
+const PHASE_STARTS = [0, 50, 80];
+
+/** A write's progress (phases named by `words`, in order) as the job's notification shows it. */
+function progressOf<Phase extends string>(
+  report: (p: JobProgress) => void,
+  words: Readonly<Record<Phase, string>>,
+): (p: { readonly phase: Phase; readonly done: number; readonly total: number; readonly name?: string }) => void {
+  const phases = Object.keys(words);
+  let reported = 0;
   return (p) => {
-    const at = p.phase === 'masks' ? (50 * p.done) / Math.max(1, layers) : p.phase === 'writing' ? 50 : 80;
-    report({ message: p.name ? `${PHASES[p.phase]}: ${p.name}` : PHASES[p.phase], increment: at - done });
-    done = at;
+    const i = phases.indexOf(p.phase);
+    const at = PHASE_STARTS[i] + (i === 0 ? (50 * p.done) / Math.max(1, p.total) : 0);
+    report({ message: p.name ? `${words[p.phase]}: ${p.name}` : words[p.phase], increment: at - reported });
+    reported = at;
   };
 }
 
@@ -250,9 +256,8 @@ export async function exportCondensed(ctx: CommandContext, uri: vscode.Uri, args
     }));
   if (!destination) return;
   const title = `Sparsity Lens: condensing ${vscode.workspace.asRelativePath(uri)}`;
-  const result = await runJob({ title, output: ctx.output }, (signal, report) => {
-    let done = 0;
-    return ctx.analyses.kernels.condenseFile(
+  const result = await runJob({ title, output: ctx.output }, (signal, report) =>
+    ctx.analyses.kernels.condenseFile(
       {
         file: uri.fsPath,
         roles: ctx.analyses.currentSettings.layerRoles,
@@ -260,16 +265,9 @@ export async function exportCondensed(ctx: CommandContext, uri: vscode.Uri, args
         force: args.destination ? (args.force ?? false) : true,
         toolVersion: ctx.toolVersion,
       },
-      {
-        signal,
-        onProgress: (p) => {
-          const at = p.phase === 'scanning' ? 30 : p.phase === 'writing' ? 60 : 90;
-          report({ message: p.name ? `${p.phase}: ${p.name}` : p.phase, increment: at - done });
-          done = at;
-        },
-      },
-    );
-  });
+      { signal, onProgress: progressOf(report, { scanning: 'finding constant fan-in', writing: 'writing', verifying: 'verifying' }) },
+    ),
+  );
   ctx.output.appendLine(`condensed ${result.input} → ${result.written.join(', ')}`);
   for (const l of result.layers) ctx.output.appendLine(`  ${l.name}: k = ${l.k} of ${l.denseFanIn}, ${l.activeRows} active rows`);
   for (const s of result.skipped) ctx.output.appendLine(`  left dense ${s.name}: ${s.reason}`);

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { formatCount as count } from '../core/checkpoint';
 import { printable } from '../core/errors';
 import type { LayerReport } from '../core/analysis/report';
 import { layerLabel } from '../core/analysis/layerLabel';
@@ -16,10 +17,6 @@ export type ReportNode =
 function percent(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
-
-const grouped = new Intl.NumberFormat('en-US');
-/** Counts as the editor writes them: "25,216". */
-const count = (n: number) => grouped.format(n);
 
 /** Key figures for a layer's tooltip. */
 function layerFigures(layer: LayerReport): string {

@@ -1,17 +1,15 @@
 /** Number formatting for the editor: fixed English grouping so figures line up in tables. */
 
-const grouped = new Intl.NumberFormat('en-US');
+import { formatCount as count } from '../../src/core/checkpoint';
 
-export function count(n: number): string {
-  return grouped.format(n);
-}
+export { count };
 
-/** 50826 → "50.8 K", 6738415616 → "6.74 B". */
 /** "1 tensor", "6 tensors": a count with its noun. */
 export function plural(n: number, noun: string): string {
   return `${count(n)} ${noun}${n === 1 ? '' : 's'}`;
 }
 
+/** 50826 → "50.8 K", 6738415616 → "6.74 B". */
 export function compact(n: number): string {
   const units: [number, string][] = [
     [1e12, 'T'],

@@ -1,4 +1,4 @@
-import { formatBytes } from '../checkpoint';
+import { formatBytes, formatCount } from '../checkpoint';
 import type { DType } from '../dtype';
 import { printable } from '../errors';
 import type { NmPattern } from '../nmPattern';
@@ -39,7 +39,6 @@ const SMALL_LAYER_SIDE = 256;
 /** Element types sparse tensor cores and the condensed kernels take (TF32 for float32). */
 const ACCELERATED: ReadonlySet<DType> = new Set(['float16', 'bfloat16', 'float32', 'int8', 'float8_e4m3fn', 'float8_e5m2']);
 
-const grouped = new Intl.NumberFormat('en-US');
 const percent = (x: number) => `${(x * 100).toFixed(1)} %`;
 
 /**
@@ -109,7 +108,7 @@ export function lintLayers(all: readonly LayerReport[], neurons: ReadonlyMap<str
       add(
         'nm-incomplete',
         'warning',
-        `${grouped.format(bad)} of ${grouped.format(l.nm.groups)} ${pattern} groups hold more than ${nm.n} non-zeros, so the layer cannot run as ${pattern}: project it to ${pattern} again`,
+        `${formatCount(bad)} of ${formatCount(l.nm.groups)} ${pattern} groups hold more than ${nm.n} non-zeros, so the layer cannot run as ${pattern}: project it to ${pattern} again`,
       );
     }
     if (!ACCELERATED.has(l.dtype)) {
@@ -124,7 +123,7 @@ export function lintLayers(all: readonly LayerReport[], neurons: ReadonlyMap<str
       add(
         'fanin-almost-constant',
         'warning',
-        `${grouped.format(almost.off)} of ${grouped.format(almost.live)} neurons have a fan-in other than ${almost.k} (off by up to ${almost.maxOff}): the layer is not constant fan-in; prune those rows to ${almost.k}`,
+        `${formatCount(almost.off)} of ${formatCount(almost.live)} neurons have a fan-in other than ${almost.k} (off by up to ${almost.maxOff}): the layer is not constant fan-in; prune those rows to ${almost.k}`,
       );
     } else if (!l.fanIn.constant && !nmIntent && !(l.nm && l.nm.groups > 0 && l.nm.compliant === l.nm.groups)) {
       add(

@@ -3,6 +3,7 @@
  * (SRigL), or a density plan — and the answer for a checkpoint: one line for the model, and per
  * weight layer whether it meets the target, how far it is, and which findings concern it.
  */
+import { formatCount as count } from '../checkpoint';
 import type { CheckpointPlan, CheckpointPlanLayer } from './checkpointPlan';
 import type { Lint, LintCode } from './lints';
 import type { LayerReport, SparsityReport } from './report';
@@ -34,8 +35,6 @@ export interface Verdict {
   readonly layers: ReadonlyMap<string, LayerVerdict>;
 }
 
-const grouped = new Intl.NumberFormat('en-US');
-const count = (n: number) => grouped.format(n);
 /** A share as the editor writes them: "6.1%" below 10 %, else whole percents. */
 const share = (x: number) => `${x < 0.1 && x > 0 ? (x * 100).toFixed(1) : Math.round(x * 100)}%`;
 const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? '' : 's'}`;

@@ -15,8 +15,10 @@ import {
   type CondensedManifestLayer,
 } from '../formats/safetensors/condensed';
 import { SAFETENSORS_DTYPES } from '../formats/safetensors/reader';
+import { encodeHeader } from '../formats/safetensors/writer';
+import { writeFully } from '../formats/shared/patchedCopy';
 import { storageNote } from '../storedTensor';
-import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
+import { chunkPairs, CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import { inputFiles, VerificationError } from './pruneCheckpoint';
 import { provenanceOf } from './provenance';
 import { PruneError, type SkippedLayer } from './pruneSelection';
@@ -348,23 +350,6 @@ function outputTensors(checkpoint: Checkpoint, plans: ReadonlyMap<string, LayerP
   return tensors;
 }
 
-/** The 8-byte length and the JSON header (metadata first, then the tensors in order), padded with spaces to 8 bytes. */
-function headerBytes(tensors: readonly OutputTensor[], metadata: Readonly<Record<string, string>>): Uint8Array {
-  const parts = [
-    `"__metadata__":${JSON.stringify(metadata)}`,
-    ...tensors.map(
-      (t) =>
-        `${JSON.stringify(t.name)}:${JSON.stringify({ dtype: SAFETENSORS_NAMES.get(t.dtype), shape: t.shape, data_offsets: [t.begin, t.begin + t.length] })}`,
-    ),
-  ];
-  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
-  const padding = (8 - (json.length % 8)) % 8;
-  const out = new Uint8Array(8 + json.length + padding).fill(0x20, 8 + json.length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length + padding), true);
-  out.set(json, 8);
-  return out;
-}
-
 /** Writes the whole safetensors file: the header, each copied tensor's analysed bytes, and each condensed layer's parts. */
 async function writeCondensed(
   path: string,
@@ -374,12 +359,13 @@ async function writeCondensed(
   plans: ReadonlyMap<string, LayerPlan>,
   signal?: AbortSignal,
 ): Promise<void> {
-  const header = headerBytes(tensors, metadata);
+  const header = encodeHeader(
+    metadata,
+    tensors.map((t) => [t.name, { dtype: SAFETENSORS_NAMES.get(t.dtype), shape: t.shape, data_offsets: [t.begin, t.begin + t.length] }]),
+  );
   const placed = new Map(tensors.map((t) => [t.name, header.length + t.begin]));
   const out = await fs.open(path, 'wx');
-  const write = async (bytes: Uint8Array, at: number) => {
-    for (let done = 0; done < bytes.length;) done += (await out.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
-  };
+  const write = (bytes: Uint8Array, at: number) => writeFully(out, bytes, at);
   try {
     await write(header, 0);
     for (const t of checkpoint.tensors) {
@@ -470,24 +456,15 @@ async function verifyCondensed(input: Checkpoint, output: Checkpoint, plans: Rea
 
 /** Whether `b` equals `a` byte for byte, or with `zerosUnsigned`: all-zero bytes wherever `a` is zero (±0) and `a`'s bytes elsewhere. */
 async function sameOrUnsignedZeros(a: TensorEntry, b: TensorEntry, zerosUnsigned: boolean, signal?: AbortSignal): Promise<boolean> {
-  const numel = numelOf(a.shape);
   const size = DTYPE_BITS[a.dtype] / 8;
-  const mask = new Uint8Array(Math.min(CHUNK_ELEMENTS, numel));
-  const chunksB = tensorChunks(b.source, b.dtype, numel, CHUNK_ELEMENTS, signal);
-  try {
-    for await (const ca of tensorChunks(a.source, a.dtype, numel, CHUNK_ELEMENTS, signal)) {
-      const next = await chunksB.next();
-      if (next.done || next.value.count !== ca.count) return false;
-      const [x, y] = [ca.bytes, next.value.bytes];
-      if (!zerosUnsigned) {
-        if (Buffer.compare(x, y) !== 0) return false;
-        continue;
-      }
-      markNonZero(a.dtype, x, ca.count, mask);
-      for (let i = 0; i < ca.count; i++) for (let j = i * size; j < (i + 1) * size; j++) if (y[j] !== (mask[i] ? x[j] : 0)) return false;
+  const mask = new Uint8Array(Math.min(CHUNK_ELEMENTS, numelOf(a.shape)));
+  for await (const [{ bytes: x, count }, { bytes: y }] of chunkPairs(a, b, numelOf(a.shape), signal)) {
+    if (!zerosUnsigned) {
+      if (Buffer.compare(x, y) !== 0) return false;
+      continue;
     }
-  } finally {
-    await chunksB.return(undefined);
+    markNonZero(a.dtype, x, count, mask);
+    for (let i = 0; i < count; i++) for (let j = i * size; j < (i + 1) * size; j++) if (y[j] !== (mask[i] ? x[j] : 0)) return false;
   }
   return true;
 }

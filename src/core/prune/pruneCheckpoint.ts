@@ -13,8 +13,8 @@ import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import { writerFor } from '../formats/writers';
 import { applyRoleOverrides } from '../roles/roleOverrides';
-import type { StoredTensor } from '../storedTensor';
-import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
+import { storedPlaces } from '../storedTensor';
+import { chunkPairs } from '../tensorBytes';
 import { checkMask } from './maskRules';
 import { provenanceOf } from './provenance';
 import { checkNothingElseChanges } from './sharedBytes';
@@ -78,19 +78,7 @@ export interface PruneOptions {
 
 /** Every file a checkpoint reads: the model and what its tensors' bytes come from. */
 export function inputFiles(checkpoint: Checkpoint): string[] {
-  const files = new Set([checkpoint.file]);
-  const visit = (s: StoredTensor): void => {
-    if (s.kind === 'range' || s.kind === 'onnxField') files.add(s.file);
-    else if (s.kind === 'zipMember') files.add(s.archive);
-    else if (s.kind === 'ranges') s.parts.forEach(visit);
-    else if (s.kind === 'derived') {
-      if (s.op === 'prunePair') [s.orig.stored, s.mask.stored].forEach(visit);
-      else if (s.op === 'condensed') [s.values, s.indices, s.activeRows].forEach(visit);
-      else visit(s.from);
-    }
-  };
-  checkpoint.tensors.forEach((t) => visit(t.stored));
-  return [...files];
+  return [...new Set([checkpoint.file, ...checkpoint.tensors.flatMap((t) => storedPlaces(t.stored).map((p) => p.file))])];
 }
 
 /** The output is written in the input's format, so it takes the input's extension (a shard index: a .safetensors name too). */
@@ -281,23 +269,12 @@ function ruleBroken(after: LayerReport, rule: PruneRule): string | undefined {
 
 /** Whether `b` equals `a` byte for byte, or with `keep` given: ±0 where keep is 0 and `a`'s bytes elsewhere. */
 async function sameOrPruned(a: TensorEntry, b: TensorEntry, keep: Uint8Array | undefined, signal?: AbortSignal): Promise<boolean> {
-  const numel = numelOf(a.shape);
   const size = DTYPE_BITS[a.dtype] / 8;
-  const chunksB = tensorChunks(b.source, b.dtype, numel, CHUNK_ELEMENTS, signal);
-  try {
-    for await (const ca of tensorChunks(a.source, a.dtype, numel, CHUNK_ELEMENTS, signal)) {
-      const next = await chunksB.next();
-      if (
-        next.done ||
-        next.value.count !== ca.count ||
-        !(keep
-          ? isPrunedCopy(ca.bytes, next.value.bytes, size, keep.subarray(ca.first, ca.first + ca.count))
-          : Buffer.compare(ca.bytes, next.value.bytes) === 0)
-      )
-        return false;
-    }
-  } finally {
-    await chunksB.return(undefined); // closes b's file when a's chunks stop early
+  for await (const [x, y] of chunkPairs(a, b, numelOf(a.shape), signal)) {
+    const same = keep
+      ? isPrunedCopy(x.bytes, y.bytes, size, keep.subarray(x.first, x.first + x.count))
+      : Buffer.compare(x.bytes, y.bytes) === 0;
+    if (!same) return false;
   }
   return true;
 }

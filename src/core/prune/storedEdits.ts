@@ -2,9 +2,9 @@ import { numelOf, type TensorEntry } from '../checkpoint';
 import { DTYPE_BITS } from '../dtype';
 import { CheckpointError, printable } from '../errors';
 import type { StoredEdit } from '../formats/writer';
-import { METHOD_DEFLATE, METHOD_STORED, readZipMember } from '../formats/shared/zip';
+import { readZipMember, zipEntryOf } from '../formats/shared/zip';
 import { withFile } from '../randomAccessFile';
-import type { StoredTensor } from '../storedTensor';
+import { storedPlaces, type StoredTensor } from '../storedTensor';
 import { zeroPruned } from './signedZeros';
 
 /** Clears, in place, every element of `bytes` whose `keep` byte is 0 to all-zero bytes (a torch.nn.utils.prune mask's 0). */
@@ -23,20 +23,7 @@ function notWritable(file: string, tensor: string, why: string): CheckpointError
 
 /** The file a stored form lives in, for messages. */
 function fileOf(stored: StoredTensor): string {
-  switch (stored.kind) {
-    case 'range':
-    case 'onnxField':
-      return stored.file;
-    case 'zipMember':
-      return stored.archive;
-    case 'ranges':
-      return stored.parts[0]?.file ?? '';
-    case 'empty':
-      return '';
-    case 'derived':
-      if (stored.op === 'prunePair') return fileOf(stored.orig.stored);
-      return fileOf(stored.op === 'condensed' ? stored.values : stored.from);
-  }
+  return storedPlaces(stored)[0]?.file ?? '';
 }
 
 /** The stored bytes of a plain form as the file holds them (a deflated member is inflated). */
@@ -57,16 +44,7 @@ async function readStored(stored: StoredTensor, tensor: string): Promise<Uint8Ar
     case 'zipMember':
       return withFile(stored.archive, async (f) => {
         if (stored.compression === 'stored') return f.read(stored.dataOffset + stored.offset, stored.length);
-        const entry = {
-          name: stored.member,
-          method: stored.compression === 'deflate' ? METHOD_DEFLATE : METHOD_STORED,
-          compressedSize: stored.compressedSize,
-          uncompressedSize: stored.uncompressedSize,
-          crc32: stored.crc32,
-          localHeaderOffset: stored.localHeaderOffset,
-          dataOffset: stored.dataOffset,
-        };
-        const member = await readZipMember(f, entry, stored.uncompressedSize);
+        const member = await readZipMember(f, zipEntryOf(stored), stored.uncompressedSize);
         return member.subarray(stored.offset, stored.offset + stored.length);
       });
   }

@@ -17,7 +17,7 @@ import { pruneCheckpoint, type PruneOptions, type PruneRequest, type PruneResult
 import { condenseCheckpoint, type CondenseOptions, type CondenseRequest, type CondenseResult } from '../prune/condense';
 import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { decodeToFloat64 } from '../dtype';
-import { CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
+import { chunkPairs, CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import {
   matchTensors,
   pairFigures,
@@ -251,12 +251,8 @@ async function* valueChunks(t: TensorEntry, signal?: AbortSignal): AsyncGenerato
 /** Two tensors of one shape read in step, chunk by chunk. */
 async function compareValues(a: TensorEntry, b: TensorEntry, signal?: AbortSignal): Promise<ValueChanges> {
   const changes = new ValueChanges();
-  const chunksB = valueChunks(b, signal);
-  for await (const chunk of valueChunks(a, signal)) {
-    const next = await chunksB.next();
-    if (next.done || next.value.count !== chunk.count) throw new Error(`${b.name}: its chunks do not line up with ${a.name}'s`);
-    changes.add(chunk.values, next.value.values, chunk.count);
-  }
+  for await (const [x, y] of chunkPairs(a, b, numelOf(a.shape), signal))
+    changes.add(decodeToFloat64(a.dtype, x.bytes, x.count), decodeToFloat64(b.dtype, y.bytes, y.count), x.count);
   return changes;
 }
 

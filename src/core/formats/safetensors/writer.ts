@@ -69,19 +69,29 @@ async function writeOne(input: string, output: string, request: WriteRequest): P
   });
 }
 
-/** The 8-byte length and the header text with `__metadata__` merged, each other entry's text as it was, padded to 8 bytes. */
+/** The header with `__metadata__` merged and each tensor's entry as it was, in its order. */
 function headerWithMetadata(text: string, path: string, provenance: Readonly<Record<string, string>>): Uint8Array {
   const header = JSON.parse(text) as Record<string, unknown>;
   const metadata = { ...(isJsonObject(header.__metadata__) ? header.__metadata__ : {}), ...provenance };
   const entries = topLevelKeys(text, path).filter((k) => k !== '__metadata__');
-  const parts = [`"__metadata__":${JSON.stringify(metadata)}`, ...entries.map((k) => `${JSON.stringify(k)}:${JSON.stringify(header[k])}`)];
-  let json = `{${parts.join(',')}}`;
-  const bytes = () => new TextEncoder().encode(json);
-  json += ' '.repeat((8 - (bytes().length % 8)) % 8);
-  const body = bytes();
-  const out = new Uint8Array(8 + body.length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(body.length), true);
-  out.set(body, 8);
+  return encodeHeader(
+    metadata,
+    entries.map((k) => [k, header[k]]),
+  );
+}
+
+/**
+ * A safetensors header as written: the 8-byte length, then the JSON object with `__metadata__`
+ * first and the tensors' entries in the order given, padded with spaces to 8 bytes as the
+ * reference writer does.
+ */
+export function encodeHeader(metadata: Readonly<Record<string, unknown>>, entries: readonly (readonly [string, unknown])[]): Uint8Array {
+  const parts = [`"__metadata__":${JSON.stringify(metadata)}`, ...entries.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`)];
+  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
+  const padding = (8 - (json.length % 8)) % 8;
+  const out = new Uint8Array(8 + json.length + padding).fill(0x20, 8 + json.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length + padding), true);
+  out.set(json, 8);
   return out;
 }
 

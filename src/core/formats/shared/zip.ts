@@ -391,3 +391,16 @@ export function storedZipMember(archive: string, entry: ZipEntry): StoredZipMemb
     byteOrder: 'little',
   };
 }
+
+/** The directory entry a stored zip member was read from (the inverse of storedZipMember). */
+export function zipEntryOf(member: StoredZipMember): ZipEntry {
+  return {
+    name: member.member,
+    method: member.compression === 'stored' ? METHOD_STORED : METHOD_DEFLATE,
+    compressedSize: member.compressedSize,
+    uncompressedSize: member.uncompressedSize,
+    crc32: member.crc32,
+    localHeaderOffset: member.localHeaderOffset,
+    dataOffset: member.dataOffset,
+  };
+}

@@ -16,7 +16,7 @@ import {
   writePatchedCopy,
   type BytePatch,
 } from './patchedCopy';
-import { METHOD_DEFLATE, METHOD_STORED, readZipDirectory, readZipMember, type ZipEntry } from './zip';
+import { METHOD_STORED, readZipDirectory, readZipMember, zipEntryOf, type ZipEntry } from './zip';
 
 /** New bytes for part of a zip member, counted in its uncompressed bytes (`member` as the reader recorded it). */
 export interface ZipMemberEdit {
@@ -186,17 +186,13 @@ function editedMembers(
   for (const { member, bytes } of edits) {
     const index = indexByOffset.get(member.localHeaderOffset);
     const entry = index === undefined ? undefined : entries[index];
-    const method = member.compression === 'stored' ? METHOD_STORED : METHOD_DEFLATE;
+    const recorded = zipEntryOf(member);
     if (
       index === undefined ||
       entry === undefined ||
       member.archive !== input ||
-      entry.name !== member.member ||
-      entry.method !== method ||
       entry.encrypted ||
-      entry.crc32 !== member.crc32 ||
-      entry.compressedSize !== member.compressedSize ||
-      entry.uncompressedSize !== member.uncompressedSize
+      (['name', 'method', 'crc32', 'compressedSize', 'uncompressedSize'] as const).some((k) => entry[k] !== recorded[k])
     ) {
       throw new Error(`${input}: zip member "${member.member}" is not in the archive as the edit describes it`);
     }
