@@ -4,6 +4,7 @@ import { CheckpointError } from '../../errors';
 import { RandomAccessFile, withFile } from '../../randomAccessFile';
 import type { StoredOnnxField } from '../../storedTensor';
 import { resolveFileBesideModel } from '../shared/fileBesideModel';
+import { COPY_CHUNK_BYTES, overlayPatches, sortedPatches, writeFully, type BytePatch } from '../shared/patchedCopy';
 import type { CheckpointWriter, StoredEdit } from '../writer';
 import { MAX_GRAPH_DEPTH } from './limits';
 import { ProtobufWalker, Wire } from './protobufWalker';
@@ -33,15 +34,6 @@ const CHILDREN: Readonly<Record<Exclude<MessageKind, 'entry'>, Readonly<Partial<
 
 /** Part of an output file: bytes [from, to) of the input, or new bytes. */
 type Piece = { readonly from: number; readonly to: number } | Uint8Array;
-
-/** New bytes at `at` in an input file. */
-interface Patch {
-  readonly at: number;
-  readonly bytes: Uint8Array;
-}
-
-/** Bytes copied at a time: files are streamed, never read whole (external data can be many GB). */
-const CHUNK_BYTES = 4 << 20;
 
 /**
  * Writes an ONNX model with edited initializer bytes. Embedded payloads (raw_data, float_data,
@@ -192,8 +184,8 @@ async function renamedLocation(
  * Each edit as patches of the file holding it (the model, or an external data file by its
  * resolved path), sorted; an edit split over several fields is spread over them in order.
  */
-function patchesByFile(edits: readonly StoredEdit[], modelPath: string, dataFiles: ReadonlyMap<string, string>): Map<string, Patch[]> {
-  const byFile = new Map<string, Patch[]>();
+function patchesByFile(edits: readonly StoredEdit[], modelPath: string, dataFiles: ReadonlyMap<string, string>): Map<string, BytePatch[]> {
+  const byFile = new Map<string, BytePatch[]>();
   for (const { target, bytes } of edits) {
     if (target.kind !== 'onnxField') throw new Error(`an ONNX model's edits are ONNX fields, not ${target.kind}`);
     if (bytes.length !== target.length) throw new Error(`an edit of ${target.length} bytes comes with ${bytes.length}`);
@@ -204,16 +196,10 @@ function patchesByFile(edits: readonly StoredEdit[], modelPath: string, dataFile
     if (!byFile.has(file)) byFile.set(file, []);
     byFile.get(file)!.push(...patchesOf(target, bytes, modelPath));
   }
-  for (const patches of byFile.values()) {
-    patches.sort((a, b) => a.at - b.at);
-    for (let i = 1; i < patches.length; i++) {
-      if (patches[i].at < patches[i - 1].at + patches[i - 1].bytes.length) throw new Error('two edits overlap');
-    }
-  }
   return byFile;
 }
 
-function patchesOf(target: StoredOnnxField, bytes: Uint8Array, modelPath: string): Patch[] {
+function patchesOf(target: StoredOnnxField, bytes: Uint8Array, modelPath: string): BytePatch[] {
   if (target.encoding === 'varint') {
     throw new CheckpointError(
       modelPath,
@@ -221,74 +207,53 @@ function patchesOf(target: StoredOnnxField, bytes: Uint8Array, modelPath: string
       `writing ${target.field} (varint-encoded values) is not supported; only raw_data, float_data and double_data are written`,
     );
   }
-  if (!target.fields) return [{ at: target.offset, bytes }];
+  if (!target.fields) return [{ offset: target.offset, bytes }];
   const { starts, ends } = target.fields;
-  const patches: Patch[] = [];
+  const patches: BytePatch[] = [];
   for (let i = 0, used = 0; i < starts.length; used += ends[i] - starts[i], i++) {
-    patches.push({ at: starts[i], bytes: bytes.subarray(used, used + ends[i] - starts[i]) });
+    patches.push({ offset: starts[i], bytes: bytes.subarray(used, used + ends[i] - starts[i]) });
   }
   return patches;
 }
 
 /**
  * Creates `dest` (never overwriting a file) from `pieces`, streaming input ranges in chunks and
- * laying `patches` (sorted, disjoint) over them; every patch must land in a copied range.
+ * laying `patches` (checked disjoint and within the file) over them; every patch must land in a
+ * copied range.
  */
 async function writePieces(
   source: RandomAccessFile,
   pieces: readonly Piece[],
-  patches: readonly Patch[],
+  patches: readonly BytePatch[],
   dest: string,
   signal: AbortSignal | undefined,
 ): Promise<void> {
+  const sorted = sortedPatches(source.path, source.size, patches);
   const out = await fs.open(dest, 'wx');
   try {
-    const buffer = new Uint8Array(CHUNK_BYTES);
+    const buffer = new Uint8Array(COPY_CHUNK_BYTES);
+    let position = 0;
     let patched = 0;
     for (const piece of pieces) {
       if (piece instanceof Uint8Array) {
-        await writeAll(out, piece);
+        await writeFully(out, piece, position);
+        position += piece.length;
         continue;
       }
-      for (let at = piece.from; at < piece.to; at += CHUNK_BYTES) {
+      for (let at = piece.from; at < piece.to; at += COPY_CHUNK_BYTES) {
         signal?.throwIfAborted();
-        const length = Math.min(CHUNK_BYTES, piece.to - at);
+        const length = Math.min(COPY_CHUNK_BYTES, piece.to - at);
         const chunk = await source.read(at, length, buffer.subarray(0, length));
-        patched += overlay(chunk, at, patches);
-        await writeAll(out, chunk);
+        patched += overlayPatches(chunk, at, sorted);
+        await writeFully(out, chunk, position);
+        position += length;
       }
     }
-    const expected = patches.reduce((sum, p) => sum + p.bytes.length, 0);
+    const expected = sorted.reduce((sum, p) => sum + p.bytes.length, 0);
     if (patched !== expected) throw new Error(`${expected - patched} edited bytes of ${source.path} lie outside what is copied`);
   } finally {
     await out.close();
   }
-}
-
-/** Lays the patches falling in `chunk` (file bytes from `at`) over it; returns how many bytes were patched. */
-function overlay(chunk: Uint8Array, at: number, patches: readonly Patch[]): number {
-  const chunkEnd = at + chunk.length;
-  // The first patch ending after the chunk starts: patches are disjoint, so their ends are sorted too.
-  let lo = 0;
-  let hi = patches.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (patches[mid].at + patches[mid].bytes.length <= at) lo = mid + 1;
-    else hi = mid;
-  }
-  let patched = 0;
-  for (let i = lo; i < patches.length && patches[i].at < chunkEnd; i++) {
-    const { at: patchAt, bytes } = patches[i];
-    const from = Math.max(patchAt, at);
-    const to = Math.min(patchAt + bytes.length, chunkEnd);
-    chunk.set(bytes.subarray(from - patchAt, to - patchAt), from - at);
-    patched += to - from;
-  }
-  return patched;
-}
-
-async function writeAll(out: fs.FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let done = 0; done < bytes.length;) done += (await out.write(bytes, done, bytes.length - done)).bytesWritten;
 }
 
 /** A length-delimited field (wire type 2) of `no` holding `pieces`: its tag and length, then them. */

@@ -39,10 +39,11 @@ export function sortedPatches(what: string, size: number, patches: readonly Byte
 
 /**
  * Writes the parts of sorted `patches` that fall within `chunk` over it; `chunkStart` is the
- * chunk's first byte in the patches' coordinates.
+ * chunk's first byte in the patches' coordinates. Returns how many bytes were patched.
  */
-export function overlayPatches(chunk: Uint8Array, chunkStart: number, patches: readonly BytePatch[]): void {
+export function overlayPatches(chunk: Uint8Array, chunkStart: number, patches: readonly BytePatch[]): number {
   const chunkEnd = chunkStart + chunk.length;
+  let patched = 0;
   for (const patch of patches) {
     const patchEnd = patch.offset + patch.bytes.length;
     if (patchEnd <= chunkStart) continue;
@@ -50,7 +51,9 @@ export function overlayPatches(chunk: Uint8Array, chunkStart: number, patches: r
     const from = Math.max(patch.offset, chunkStart);
     const to = Math.min(patchEnd, chunkEnd);
     chunk.set(patch.bytes.subarray(from - patch.offset, to - patch.offset), from - chunkStart);
+    patched += to - from;
   }
+  return patched;
 }
 
 /** Writes all of `bytes` at `position` (a write may take fewer bytes than it is given). */
