@@ -21,11 +21,10 @@ import time
 
 t_start = time.perf_counter()
 import argparse  # noqa: E402
-import json  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from safetensors_io import Writer, map_tensor, read_header, tensors_in_order  # noqa: E402
+from safetensors_io import prune_copy  # noqa: E402
 
 t_imported = time.perf_counter()
 
@@ -77,47 +76,16 @@ def main():
     p.add_argument("--block-rows", type=int, default=256, help="0: the whole tensor at once")
     args = p.parse_args()
 
-    header, data_start = read_header(args.input)
     if args.nm:
         keep_of = keep_2of4_compare if args.variant == "compare" else keep_2of4_argsort
     else:
         keep_of = lambda w: keep_fan_in(w, args.fan_in)  # noqa: E731
-    out = Writer(args.output, header)
-    compute = write = 0.0
-    for name in tensors_in_order(header):
-        w = map_tensor(args.input, header, data_start, name)
-        if name != args.weight:
-            t = time.perf_counter()
-            out.write(w)
-            write += time.perf_counter() - t
-            continue
-        rows = w.shape[0]
-        block = args.block_rows or rows
-        for r in range(0, rows, block):
-            t = time.perf_counter()
-            piece = np.asarray(w[r : r + block])
-            pruned = piece * keep_of(piece)  # -0.0 where a negative weight is pruned, as w * mask in torch
-            t2 = time.perf_counter()
-            out.write(pruned)
-            t3 = time.perf_counter()
-            compute += t2 - t
-            write += t3 - t2
-    t = time.perf_counter()
-    out.close()
-    fsync = time.perf_counter() - t
-    end = time.perf_counter()
-    print(
-        json.dumps(
-            {
-                "import_s": t_imported - t_start,
-                "compute_s": compute,
-                "write_s": write,
-                "fsync_s": fsync,
-                "compute_write_s": end - t_imported,
-                "formulation": f"{args.variant if args.nm else 'argpartition'}, {args.block_rows or 'all'} rows at a time",
-            }
-        )
-    )
 
+    def prune_block(piece):
+        piece = np.asarray(piece)
+        return piece * keep_of(piece)  # -0.0 where a negative weight is pruned, as w * mask in torch
+
+    formulation = f"{args.variant if args.nm else 'argpartition'}, {args.block_rows or 'all'} rows at a time"
+    prune_copy(args, lambda mapped: mapped("r"), prune_block, t_start, t_imported, formulation)
 
 main()

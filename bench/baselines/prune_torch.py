@@ -18,11 +18,10 @@ import time
 
 t_start = time.perf_counter()
 import argparse  # noqa: E402
-import json  # noqa: E402
 
 import torch  # noqa: E402
 
-from safetensors_io import Writer, map_tensor, read_header, tensors_in_order  # noqa: E402
+from safetensors_io import prune_copy  # noqa: E402
 
 t_imported = time.perf_counter()
 
@@ -61,44 +60,14 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    header, data_start = read_header(args.input)
-    out = Writer(args.output, header)
-    compute = write = 0.0
-    for name in tensors_in_order(header):
-        if name != args.weight:
-            t = time.perf_counter()
-            out.write(map_tensor(args.input, header, data_start, name))
-            write += time.perf_counter() - t
-            continue
-        w = torch.from_numpy(map_tensor(args.input, header, data_start, name, mode="c"))
-        rows = w.shape[0]
-        block = args.block_rows or rows
-        for r in range(0, rows, block):
-            t = time.perf_counter()
-            piece = w[r : r + block]
-            prune_(piece, None if args.nm else args.fan_in, args.variant)
-            t2 = time.perf_counter()
-            out.write(piece.numpy())
-            t3 = time.perf_counter()
-            compute += t2 - t
-            write += t3 - t2
-    t = time.perf_counter()
-    out.close()
-    fsync = time.perf_counter() - t
-    end = time.perf_counter()
-    print(
-        json.dumps(
-            {
-                "import_s": t_imported - t_start,
-                "compute_s": compute,
-                "write_s": write,
-                "fsync_s": fsync,
-                "compute_write_s": end - t_imported,
-                "formulation": f"{('topk(2) of view(-1, 4)' if args.variant == 'topk' else 'ASP mn_1d_best patterns') if args.nm else 'topk(k, dim=1)'}, "
-                f"{args.block_rows or 'all'} rows at a time, {args.threads} threads",
-            }
-        )
-    )
 
+    def prune_block(piece):
+        prune_(piece, None if args.nm else args.fan_in, args.variant)
+        return piece.numpy()
+
+    rule = ("topk(2) of view(-1, 4)" if args.variant == "topk" else "ASP mn_1d_best patterns") if args.nm else "topk(k, dim=1)"
+    formulation = f"{rule}, {args.block_rows or 'all'} rows at a time, {args.threads} threads"
+    # Mapped copy-on-write: prune_ works in place on the weight's pages.
+    prune_copy(args, lambda mapped: torch.from_numpy(mapped("c")), prune_block, t_start, t_imported, formulation)
 
 main()

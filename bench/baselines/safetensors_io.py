@@ -7,6 +7,7 @@ the data section piece by piece, and fsyncs the file on close, as the CLI does b
 import json
 import os
 import struct
+import time
 
 import numpy as np
 
@@ -47,3 +48,35 @@ class Writer:
 
 def tensors_in_order(header):
     return sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
+
+
+def prune_copy(args, load, prune_block, t_start, t_imported, formulation):
+    """Copies safetensors `args.input` to `args.output` with tensor `args.weight` pruned
+    `args.block_rows` rows at a time (0: whole) by `prune_block(piece) -> array to write`; `load`
+    maps the weight (numpy.memmap → what prune_block takes). Prints the in-script times as one
+    JSON line (seconds): imports, compute, write, fsync, and compute + write + fsync."""
+    header, data_start = read_header(args.input)
+    out = Writer(args.output, header)
+    compute = write = 0.0
+    for name in tensors_in_order(header):
+        if name != args.weight:
+            t = time.perf_counter()
+            out.write(map_tensor(args.input, header, data_start, name))
+            write += time.perf_counter() - t
+            continue
+        w = load(lambda mode: map_tensor(args.input, header, data_start, name, mode=mode))
+        rows = w.shape[0]
+        block = args.block_rows or rows
+        for r in range(0, rows, block):
+            t = time.perf_counter()
+            pruned = prune_block(w[r : r + block])
+            t2 = time.perf_counter()
+            out.write(pruned)
+            write += time.perf_counter() - t2
+            compute += t2 - t
+    t = time.perf_counter()
+    out.close()
+    fsync = time.perf_counter() - t
+    end = time.perf_counter()
+    times = {"import_s": t_imported - t_start, "compute_s": compute, "write_s": write, "fsync_s": fsync}
+    print(json.dumps({**times, "compute_write_s": end - t_imported, "formulation": formulation}))
