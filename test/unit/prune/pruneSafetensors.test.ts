@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { planCheckpoint, planRequestOf } from '../../../src/core/analysis/checkpointPlan';
 import { openCheckpoint } from '../../../src/core/formats/registry';
@@ -198,6 +199,25 @@ describe('prune: safetensors', () => {
       }
     });
   }
+
+  it("a staging folder left by a killed process is removed by the next prune there, never a live process's", async () => {
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!; // has exited: its pid is free
+    const stale = path.join(temp.dir, `.sparsity-lens-${dead}-abc123`);
+    const live = path.join(temp.dir, `.sparsity-lens-${process.pid}-def456`);
+    for (const folder of [stale, live]) {
+      mkdirSync(folder);
+      writeFileSync(path.join(folder, 'out.safetensors'), 'partial');
+    }
+    const kernels = createKernels({ backend: 'reference', root: REPO });
+    try {
+      await pruneWith(kernels, fixture('digits_mlp.safetensors'), path.join(temp.dir, 'out.safetensors'), (a) =>
+        selectNm(a, DEFAULT_NM, false, all),
+      );
+    } finally {
+      await kernels.dispose();
+    }
+    assert.deepEqual(readdirSync(temp.dir).sort(), [path.basename(live), 'out.safetensors']);
+  });
 
   it('an output folder that does not exist is one clear error', async () => {
     const kernels = createKernels({ backend: 'reference', root: REPO });
