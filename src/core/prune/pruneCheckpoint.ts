@@ -8,7 +8,6 @@ import { analyseCheckpoint, type LayerReport } from '../analysis/report';
 import { formatBytes, numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { DTYPE_BITS } from '../dtype';
 import { printable } from '../errors';
-import type { NmPattern } from '../nmPattern';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import { writerFor } from '../formats/writers';
@@ -231,27 +230,31 @@ async function verifyPruned(
     else if (!(await sameOrPruned(a, b!, masks.get(a.name), signal))) fail(`tensor "${a.name}" holds other values than it should`);
   }
   const original = new Map(input.tensors.map((t) => [t.name, t]));
-  const scan = async (from: Checkpoint, tensor: TensorEntry, nm?: NmPattern) =>
-    (await analyseCheckpoint({ ...from, tensors: [tensor] }, kernels, { nm, signal })).report.layers[0];
+  // One scan of the pruned layers on each side (a request's N:M layers share one pattern).
+  const rule = layers[0]?.rule;
+  const nm = rule?.kind === 'nm' ? { n: rule.n, m: rule.m } : undefined;
+  const scan = async (from: Checkpoint, tensors: Map<string, TensorEntry | undefined>) => {
+    const pruned = layers.map((l) => tensors.get(l.name)!);
+    const { report } = await analyseCheckpoint({ ...from, tensors: pruned }, kernels, { nm, signal });
+    return new Map(report.layers.map((l) => [l.name, l]));
+  };
+  const [after, before] = [await scan(output, written), await scan(input, original)];
   const results: PrunedLayer[] = [];
-  for (const layer of layers) {
-    const rule = layer.rule;
-    const nm = rule.kind === 'nm' ? { n: rule.n, m: rule.m } : undefined;
-    const after = await scan(output, written.get(layer.name)!, nm);
+  for (const { name, rule } of layers) {
     // The scan shows rows meeting N:M or k; a transposable rule's columns are checked on the mask,
     // which the output follows exactly (sameOrPruned above).
-    const columns = rule.kind === 'nm' && rule.transposable ? checkMask(masks.get(layer.name)!, written.get(layer.name)!, rule) : undefined;
-    const problem = columns ?? ruleBroken(after, rule);
-    if (problem) fail(`${layer.name}: ${problem}`);
-    const before = await scan(input, original.get(layer.name)!);
+    const columns = rule.kind === 'nm' && rule.transposable ? checkMask(masks.get(name)!, written.get(name)!, rule) : undefined;
+    const problem = columns ?? ruleBroken(after.get(name)!, rule);
+    if (problem) fail(`${name}: ${problem}`);
+    const b = before.get(name)!;
     results.push({
-      name: layer.name,
-      ...(before.displayName ? { displayName: before.displayName } : {}),
-      shape: before.shape,
+      name,
+      ...(b.displayName ? { displayName: b.displayName } : {}),
+      shape: b.shape,
       rule: ruleText(rule),
-      nnzBefore: before.nnz,
-      nnzAfter: after.nnz,
-      numel: before.numel,
+      nnzBefore: b.nnz,
+      nnzAfter: after.get(name)!.nnz,
+      numel: b.numel,
     });
   }
   return results;
