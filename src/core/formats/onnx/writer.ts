@@ -1,10 +1,9 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError } from '../../errors';
-import { RandomAccessFile, withFile } from '../../randomAccessFile';
+import { withFile } from '../../randomAccessFile';
 import type { StoredOnnxField } from '../../storedTensor';
 import { resolveFileBesideModel } from '../shared/fileBesideModel';
-import { COPY_CHUNK_BYTES, overlayPatches, sortedPatches, writeFully, type BytePatch } from '../shared/patchedCopy';
+import { writePieces, type BytePatch, type Piece } from '../shared/patchedCopy';
 import type { CheckpointWriter, StoredEdit } from '../writer';
 import { MAX_GRAPH_DEPTH } from './limits';
 import { ProtobufWalker, Wire } from './protobufWalker';
@@ -31,9 +30,6 @@ const CHILDREN: Readonly<Record<Exclude<MessageKind, 'entry'>, Readonly<Partial<
   sparseTensor: { 1: 'tensor', 2: 'tensor' },
   tensor: { 13: 'entry' },
 };
-
-/** Part of an output file: bytes [from, to) of the input, or new bytes. */
-type Piece = { readonly from: number; readonly to: number } | Uint8Array;
 
 /**
  * Writes an ONNX model with edited initializer bytes. Embedded payloads (raw_data, float_data,
@@ -214,46 +210,6 @@ function patchesOf(target: StoredOnnxField, bytes: Uint8Array, modelPath: string
     patches.push({ offset: starts[i], bytes: bytes.subarray(used, used + ends[i] - starts[i]) });
   }
   return patches;
-}
-
-/**
- * Creates `dest` (never overwriting a file) from `pieces`, streaming input ranges in chunks and
- * laying `patches` (checked disjoint and within the file) over them; every patch must land in a
- * copied range.
- */
-async function writePieces(
-  source: RandomAccessFile,
-  pieces: readonly Piece[],
-  patches: readonly BytePatch[],
-  dest: string,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const sorted = sortedPatches(source.path, source.size, patches);
-  const out = await fs.open(dest, 'wx');
-  try {
-    const buffer = new Uint8Array(COPY_CHUNK_BYTES);
-    let position = 0;
-    let patched = 0;
-    for (const piece of pieces) {
-      if (piece instanceof Uint8Array) {
-        await writeFully(out, piece, position);
-        position += piece.length;
-        continue;
-      }
-      for (let at = piece.from; at < piece.to; at += COPY_CHUNK_BYTES) {
-        signal?.throwIfAborted();
-        const length = Math.min(COPY_CHUNK_BYTES, piece.to - at);
-        const chunk = await source.read(at, length, buffer.subarray(0, length));
-        patched += overlayPatches(chunk, at, sorted);
-        await writeFully(out, chunk, position);
-        position += length;
-      }
-    }
-    const expected = sorted.reduce((sum, p) => sum + p.bytes.length, 0);
-    if (patched !== expected) throw new Error(`${expected - patched} edited bytes of ${source.path} lie outside what is copied`);
-  } finally {
-    await out.close();
-  }
 }
 
 /** A length-delimited field (wire type 2) of `no` holding `pieces`: its tag and length, then them. */

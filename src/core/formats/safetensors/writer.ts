@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import { isJsonObject } from '../../jsonValue';
 import { withFile } from '../../randomAccessFile';
-import { copySpan, createOutput, rangePatches, sortedPatches, writeFully } from '../shared/patchedCopy';
+import { rangePatches, writePieces } from '../shared/patchedCopy';
 import { readJsonObject } from '../shared/jsonDocument';
 import type { CheckpointWriter, WriteRequest } from '../writer';
 import { topLevelKeys } from './reader';
@@ -52,20 +52,7 @@ async function writeOne(input: string, output: string, request: WriteRequest): P
   await withFile(input, async (file) => {
     const length = Number(new DataView((await file.read(0, 8)).buffer).getBigUint64(0, true));
     const header = headerWithMetadata(new TextDecoder().decode(await file.read(8, length)), input, request.provenance);
-    const out = await createOutput(input, output);
-    try {
-      await writeFully(out, header, 0);
-      await copySpan(
-        file,
-        { start: 8 + length, end: file.size },
-        out,
-        header.length,
-        sortedPatches(input, file.size, patches),
-        request.signal,
-      );
-    } finally {
-      await out.close();
-    }
+    await writePieces(file, [header, { from: 8 + length, to: file.size }], patches, output, request.signal);
   });
 }
 

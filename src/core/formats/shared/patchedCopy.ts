@@ -9,12 +9,6 @@ export interface BytePatch {
   readonly bytes: Uint8Array;
 }
 
-/** Bytes [start, end) of a file. */
-export interface ByteSpan {
-  readonly start: number;
-  readonly end: number;
-}
-
 /** Bytes copied at a time: checkpoints can be far larger than memory, so a copy never holds more. */
 export const COPY_CHUNK_BYTES = 8 << 20;
 
@@ -65,28 +59,6 @@ export async function writeFully(output: fs.FileHandle, bytes: Uint8Array, posit
 }
 
 /**
- * Copies input bytes [start, end) to `output` from `position` on, chunk by chunk, with the parts
- * of sorted `patches` (input offsets) in that span written over them.
- */
-export async function copySpan(
-  input: RandomAccessFile,
-  span: ByteSpan,
-  output: fs.FileHandle,
-  position: number,
-  patches: readonly BytePatch[],
-  signal?: AbortSignal,
-): Promise<void> {
-  const buffer = new Uint8Array(Math.min(COPY_CHUNK_BYTES, span.end - span.start));
-  for (let at = span.start; at < span.end; at += buffer.length) {
-    signal?.throwIfAborted();
-    const length = Math.min(buffer.length, span.end - at);
-    const chunk = await input.read(at, length, buffer.subarray(0, length));
-    overlayPatches(chunk, at, patches);
-    await writeFully(output, chunk, position + (at - span.start));
-  }
-}
-
-/**
  * Creates `output`, a new file (writers write into a fresh folder). Refuses the input's own path
  * with a clear message: the input is read while the output is written, and is never touched.
  */
@@ -95,17 +67,53 @@ export async function createOutput(input: string, output: string): Promise<fs.Fi
   return fs.open(output, 'wx');
 }
 
+/** Part of an output file: bytes [from, to) of the input, or new bytes. */
+export type Piece = { readonly from: number; readonly to: number } | Uint8Array;
+
+/**
+ * Creates `output` from `pieces` (input ranges and new bytes, in order), streaming the input
+ * ranges in chunks with `patches` (input offsets, checked disjoint and within the file) laid over
+ * them; every patch must land in a copied range. The strategy of every writer: patch spans in a
+ * copy, or rewrite a few parts around copied spans.
+ */
+export async function writePieces(
+  input: RandomAccessFile,
+  pieces: readonly Piece[],
+  patches: readonly BytePatch[],
+  output: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const sorted = sortedPatches(input.path, input.size, patches);
+  const handle = await createOutput(input.path, output);
+  try {
+    const buffer = new Uint8Array(COPY_CHUNK_BYTES);
+    let position = 0;
+    let patched = 0;
+    for (const piece of pieces) {
+      if (piece instanceof Uint8Array) {
+        await writeFully(handle, piece, position);
+        position += piece.length;
+        continue;
+      }
+      for (let at = piece.from; at < piece.to; at += COPY_CHUNK_BYTES) {
+        signal?.throwIfAborted();
+        const length = Math.min(COPY_CHUNK_BYTES, piece.to - at);
+        const chunk = await input.read(at, length, buffer.subarray(0, length));
+        patched += overlayPatches(chunk, at, sorted);
+        await writeFully(handle, chunk, position);
+        position += length;
+      }
+    }
+    const expected = sorted.reduce((sum, p) => sum + p.bytes.length, 0);
+    if (patched !== expected) throw new Error(`${expected - patched} edited bytes of ${input.path} lie outside what is copied`);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Copies `input` to `output` with `patches` (byte ranges of the input, checked) written over. */
 export async function writePatchedCopy(input: string, output: string, patches: readonly BytePatch[], signal?: AbortSignal): Promise<void> {
-  await withFile(input, async (file) => {
-    const sorted = sortedPatches(input, file.size, patches);
-    const handle = await createOutput(input, output);
-    try {
-      await copySpan(file, { start: 0, end: file.size }, handle, 0, sorted, signal);
-    } finally {
-      await handle.close();
-    }
-  });
+  await withFile(input, (file) => writePieces(file, [{ from: 0, to: file.size }], patches, output, signal));
 }
 
 /**

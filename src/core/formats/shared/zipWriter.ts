@@ -6,15 +6,14 @@ import { withFile, type RandomAccessFile } from '../../randomAccessFile';
 import type { StoredZipMember } from '../../storedTensor';
 import type { CheckpointWriter, StoredEdit } from '../writer';
 import {
-  copySpan,
   COPY_CHUNK_BYTES,
-  createOutput,
   overlayPatches,
   rangePatches,
   sortedPatches,
-  writeFully,
   writePatchedCopy,
+  writePieces,
   type BytePatch,
+  type Piece,
 } from './patchedCopy';
 import { METHOD_STORED, readZipDirectory, readZipMember, zipEntryOf, type ZipEntry } from './zip';
 
@@ -379,24 +378,15 @@ async function writeArchive(
   replacements: readonly Replacement[],
   signal?: AbortSignal,
 ): Promise<void> {
-  const handle = await createOutput(file.path, output);
-  try {
-    let read = 0;
-    let written = 0;
-    for (const { start, end, pieces } of replacements) {
-      if (start < read) throw new CheckpointError(file.path, 'corrupt', 'zip members overlap one another');
-      await copySpan(file, { start: read, end: start }, handle, written, patches, signal);
-      written += start - read;
-      for (const piece of pieces) {
-        await writeFully(handle, piece, written);
-        written += piece.length;
-      }
-      read = end;
-    }
-    await copySpan(file, { start: read, end: file.size }, handle, written, patches, signal);
-  } finally {
-    await handle.close();
+  const pieces: Piece[] = [];
+  let read = 0;
+  for (const { start, end, pieces: replacement } of replacements) {
+    if (start < read) throw new CheckpointError(file.path, 'corrupt', 'zip members overlap one another');
+    pieces.push({ from: read, to: start }, ...replacement);
+    read = end;
   }
+  pieces.push({ from: read, to: file.size });
+  await writePieces(file, pieces, patches, output, signal);
 }
 
 function uint32Patch(offset: number, value: number): BytePatch {
