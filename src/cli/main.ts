@@ -17,6 +17,8 @@ import { PlanError } from '../core/analysis/plan';
 import { PruneError } from '../core/prune/pruneSelection';
 import { formatPruneResult, runPrune } from './prune';
 import { formatCondenseResult, runCondense } from './condense';
+import { fineTuneRequestOf, formatTrainResult, runTrain } from './train';
+import { TrainingError } from '../core/train/trainingError';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
 import { parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type RoleOverrides } from '../core/roles/roleOverrides';
@@ -49,6 +51,16 @@ Commands:
                                     fan-in weight in SRigL's condensed layout (values, indices,
                                     active rows); report reads it back as the dense weights
 
+  train MODEL.onnx --data DATA.npz -o OUT.onnx [--method dense|fixed] [--nm N:M]
+             [--epochs E | --steps N] [--batch B] [--lr LR] [--optimizer sgd|adamw]
+             [--momentum M] [--nesterov] [--weight-decay WD] [--schedule cosine|constant|step]
+             [--warmup N] [--seed S] [--temperature T] [--freeze PATTERN]... [--force] [--json]
+                                    fine-tunes the model in the native engine and writes it with
+                                    new weights: dense, with its zeros fixed (--method fixed), or
+                                    pruned to N:M first and trained with that mask fixed (--nm 2:4,
+                                    NVIDIA ASP's recipe); without labels in DATA it distils the
+                                    input model's own outputs
+
   diff A B [--map JSON] [--json]    what changed between two checkpoints, tensor by tensor (matched
                                     by name): positions turned on and off, |Δw| of kept weights,
                                     density, fan-in and N:M on each side
@@ -66,13 +78,25 @@ Options:
   --dense-first plan: keep the first weight layer dense
   --gamma-sal G plan: SRigL's γ_sal for the neuron-ablation candidates (default 0.3; ≥ 1 is a count)
   --no-ablation-layers PATTERN  plan: layers never ablated besides the last weight layer; repeatable
-  -o, --output OUT  prune, condense: the file to write (beside it: shards, external data); never FILE itself
-  --force       prune, condense: replace OUT if it exists
+  -o, --output OUT  prune, condense, train: the file to write (beside it: shards, external data); never FILE itself
+  --force       prune, condense, train: replace OUT if it exists
   --transposable  prune: 2:4 along rows and columns of every 4 × 4 block (ASP m4n2_2d), so the
                 transposed weight is 2:4 too
   --fan-in      prune: every neuron keeps its k largest |w|, k from the plan (--sparsity …, as plan)
   --include PATTERN, --exclude PATTERN  prune: the weights to prune (the --roles pattern syntax,
                 matched against file and display names); repeatable
+  --data FILE   train: .npz with x_train, y_train, x_test, y_test (keys: --x, --y, --test-x,
+                --test-y), or an .npy of inputs with --y LABELS.npy [--test-x … --test-y …]
+  --method M    train: dense (default) or fixed (the input's zeros stay zero)
+  --epochs E, --steps N  train: length of the run (default 20 epochs)
+  --batch B     train: samples per step (default 128)
+  --lr LR       train: learning rate (default 0.01 for SGD, 0.001 for AdamW)
+  --optimizer O train: sgd (default: momentum 0.9) or adamw (weight decay 0.01 by default)
+  --schedule S  train: cosine (default: to 0 at the last step), constant, or step (÷10 at 50 % and 75 %)
+  --warmup N    train: steps of linear warm-up
+  --seed S      train: the shuffling seed (default 0); a seed reproduces a run bit for bit
+  --temperature T  train: softmax temperature of distillation (default 2)
+  --freeze PATTERN  train: keep matching initializers as they are (the --roles pattern syntax)
   --map JSON    diff: tensors renamed between A and B, as {"name in A": "name in B", …}; a key
                 /regex/ renames every name it matches ("$1" … in the replacement)
   --backend B   kernels: auto (native if it loads, default), native, reference
@@ -123,6 +147,26 @@ export async function main(
         'fan-in': { type: 'boolean' },
         include: { type: 'string', multiple: true },
         exclude: { type: 'string', multiple: true },
+        data: { type: 'string' },
+        method: { type: 'string' },
+        epochs: { type: 'string' },
+        steps: { type: 'string' },
+        batch: { type: 'string' },
+        lr: { type: 'string' },
+        optimizer: { type: 'string' },
+        momentum: { type: 'string' },
+        nesterov: { type: 'boolean' },
+        'weight-decay': { type: 'string' },
+        schedule: { type: 'string' },
+        warmup: { type: 'string' },
+        seed: { type: 'string' },
+        temperature: { type: 'string' },
+        x: { type: 'string' },
+        y: { type: 'string' },
+        'test-x': { type: 'string' },
+        'test-y': { type: 'string' },
+        freeze: { type: 'string', multiple: true },
+        threads: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -135,7 +179,7 @@ export async function main(
     (parsed.values.help ? out : err).write(USAGE);
     return parsed.values.help ? 0 : 2;
   }
-  if (!['report', 'plan', 'diff', 'prune', 'condense'].includes(command)) {
+  if (!['report', 'plan', 'diff', 'prune', 'condense', 'train'].includes(command)) {
     err.write(`error: unknown command "${command}"\n${USAGE}`);
     return 2;
   }
@@ -170,7 +214,7 @@ export async function main(
     return 2;
   }
   const format = parsed.values.json ? 'json' : (parsed.values.format ?? 'table');
-  const formats = ['diff', 'prune', 'condense'].includes(command) ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
+  const formats = ['diff', 'prune', 'condense', 'train'].includes(command) ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
   if (!formats.includes(format)) {
     err.write(`error: --format must be ${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}, not "${format}"\n`);
     return 2;
@@ -219,6 +263,15 @@ export async function main(
       out.write(format === 'table' ? formatPruneResult(result, bytes) : JSON.stringify(result, null, 2) + '\n');
       return 0;
     }
+    if (command === 'train') {
+      const request = await fineTuneRequestOf(files[0], {
+        ...parsed.values,
+        ...(parsed.values.nm !== undefined ? { nm } : { nm: undefined }),
+      });
+      const result = await runTrain(request, kernels, (line) => err.write(line + '\n'));
+      out.write(format === 'table' ? formatTrainResult(result) : JSON.stringify(result, null, 2) + '\n');
+      return 0;
+    }
     if (command === 'condense') {
       const result = await runCondense(
         { file: files[0], output: parsed.values.output, force: parsed.values.force ?? false, roles },
@@ -249,7 +302,7 @@ export async function main(
       err.write(`error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof PlanError || e instanceof PruneError) {
+    if (e instanceof PlanError || e instanceof PruneError || e instanceof TrainingError) {
       err.write(`error: ${e.message}\n`);
       return 2;
     }

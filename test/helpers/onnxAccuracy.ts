@@ -88,3 +88,26 @@ export async function digitsAccuracy(modelPath: string): Promise<{ correct: numb
     await session.release();
   }
 }
+
+/** The first output of an ONNX model run by onnxruntime-node on the CPU, for inputs x of shape dims. */
+export async function onnxOutput(modelPath: string, x: Float32Array, dims: readonly number[]): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(modelPath, { executionProviders: ['cpu'] });
+  try {
+    const outputs = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x, [...dims]) });
+    return outputs[session.outputNames[0]].data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+/** Correct argmax predictions (first maximum on ties) of logits [count, classes] against labels. */
+export function correctOf(logits: Float32Array, labels: ArrayLike<number>): number {
+  const classes = logits.length / labels.length;
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}

@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sl::binding::RegisterScan(env, exports);
   sl::binding::RegisterMasks(env, exports);
   sl::binding::RegisterCondensed(env, exports);
+  sl::binding::RegisterTraining(env, exports);
   exports.Set("crashForTest", Napi::Function::New(env, crashForTest, "crashForTest"));
   return exports;
 }

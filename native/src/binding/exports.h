@@ -37,5 +37,7 @@ void RegisterScan(Napi::Env env, Napi::Object exports);
 void RegisterMasks(Napi::Env env, Napi::Object exports);
 /** condense, condensedForward, denseForward (condensed_binding.cc). */
 void RegisterCondensed(Napi::Env env, Napi::Object exports);
+/** TrainingSession, trainOps, trainOpCheck, trainLossCheck (train_binding.cc). */
+void RegisterTraining(Napi::Env env, Napi::Object exports);
 
 }  // namespace sl::binding

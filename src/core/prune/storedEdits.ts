@@ -1,5 +1,5 @@
 import { numelOf, type TensorEntry } from '../checkpoint';
-import { DTYPE_BITS } from '../dtype';
+import { DTYPE_BITS, swapBytes } from '../dtype';
 import { CheckpointError, printable } from '../errors';
 import type { StoredEdit } from '../formats/writer';
 import { readZipMember, zipEntryOf } from '../formats/shared/zip';
@@ -100,4 +100,18 @@ export async function prunedEdits(tensor: TensorEntry, keep: Uint8Array): Promis
   const { target, swapped } = editTarget(stored, tensor.name);
   const current = await readStored(target, tensor.name);
   return [{ target, bytes: zeroPruned(current, DTYPE_BITS[tensor.dtype] / 8, keep, swapped ? 'big' : 'little') }];
+}
+
+/**
+ * The stored edit that gives `tensor` new values: `bytes` holds every element little-endian in
+ * the tensor's own dtype and storage order (swapped here for a big-endian store).
+ */
+export function replacedEdits(tensor: TensorEntry, bytes: Uint8Array): StoredEdit[] {
+  if (tensor.stored.kind === 'derived' && tensor.stored.op === 'prunePair')
+    throw notWritable(fileOf(tensor.stored), tensor.name, 'is a pruning pair (weight_orig and weight_mask)');
+  const { target, swapped } = editTarget(tensor.stored, tensor.name);
+  if (!swapped) return [{ target, bytes }];
+  const copy = bytes.slice();
+  swapBytes(copy, DTYPE_BITS[tensor.dtype] / 8);
+  return [{ target, bytes: copy }];
 }

@@ -53,7 +53,7 @@ function jobOf(handle: number): Job<JobType> {
 const jobMethods: MethodImplementations<JobMethods> = {
   openJob({ kind, spec }) {
     const handle = ++nextHandle;
-    jobs.set(handle, openJobOfKind(kind, spec as never) as Job<JobType>);
+    jobs.set(handle, openJobOfKind(kind, spec as never, { addon }) as Job<JobType>);
     return { handle };
   },
   runJob: ({ handle, maxSteps }, { signal, progress }) => runSteps(jobOf(handle), { signal, onProgress: progress, maxSteps }),

@@ -9,7 +9,7 @@ import type { Kernels } from '../kernels';
 import { nativeCondensedKernels } from './bindings/condensed';
 import { nativeMaskKernels } from './bindings/masks';
 import { nativeScanKernels } from './bindings/scan';
-import type { NativeAddon } from './nativeAddon';
+import type { CallableAddon } from './nativeAddon';
 import { WorkerProcess } from './workerProcess';
 
 /** How long a cancelled job may take to reach its next step boundary before its worker is killed. */
@@ -138,8 +138,8 @@ export function createNativeKernels(
   const worker = new WorkerProcess(workerScript, addonPath);
   const jobWorker = new WorkerProcess(workerScript, addonPath);
   const threads = Math.max(1, availableParallelism());
-  const call = <Op extends keyof NativeAddon & string>(op: Op, args: Parameters<NativeAddon[Op]>, signal?: AbortSignal) =>
-    worker.call(op, args, signal) as Promise<ReturnType<NativeAddon[Op]>>;
+  const call = <Op extends keyof CallableAddon & string>(op: Op, args: Parameters<CallableAddon[Op]>, signal?: AbortSignal) =>
+    worker.call(op, args, signal) as Promise<ReturnType<CallableAddon[Op]>>;
   return {
     name: 'native',
     worker,

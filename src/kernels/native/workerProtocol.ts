@@ -21,11 +21,11 @@ import type { CondenseProgress, CondenseRequest, CondenseResult } from '../../co
 import type { JobOutcome } from '../jobKernels';
 import type { HeatmapTiles } from '../scanKernels';
 import type { JobKind } from '../jobs/jobTypes';
-import type { NativeAddon } from './nativeAddon';
+import type { CallableAddon } from './nativeAddon';
 
 /** Each addon function is a method whose parameters are its arguments. */
 export type AddonMethods = {
-  readonly [Op in keyof NativeAddon]: { readonly params: Parameters<NativeAddon[Op]>; readonly result: ReturnType<NativeAddon[Op]> };
+  readonly [Op in keyof CallableAddon]: { readonly params: Parameters<CallableAddon[Op]>; readonly result: ReturnType<CallableAddon[Op]> };
 };
 
 /** A job session: open → handle; run (progress each step, cancel at a step boundary); read; close. */

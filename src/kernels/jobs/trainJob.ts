@@ -1,0 +1,132 @@
+import type { NativeTrainingAddon, NativeTrainingSession } from '../native/bindings/training';
+import type { Job } from './job';
+import type { EpochFigures, Samples, TestAccuracy, TrainJobType, TrainSpec } from './jobTypes';
+import { learningRateAt } from '../../core/train/learningRate';
+import { epochOrder } from '../../core/train/sampleOrder';
+
+/** Samples per call when predicting (teacher outputs, test accuracy): bounded memory whatever the data's size. */
+const PREDICT_CHUNK = 256;
+
+function sampleSize(samples: Samples): number {
+  return samples.sampleShape.reduce((a, b) => a * b, 1);
+}
+
+/** Logits of every sample, predicted in chunks. */
+function predictAll(session: NativeTrainingSession, samples: Samples): { logits: Float32Array; classes: number } {
+  const size = sampleSize(samples);
+  let logits: Float32Array | undefined;
+  let classes = 0;
+  for (let first = 0; first < samples.count; first += PREDICT_CHUNK) {
+    const count = Math.min(PREDICT_CHUNK, samples.count - first);
+    const out = session.predict(samples.x.subarray(first * size, (first + count) * size), count);
+    if (!logits) {
+      classes = out.length / count;
+      logits = new Float32Array(samples.count * classes);
+    }
+    logits.set(out, first * classes);
+  }
+  return { logits: logits ?? new Float32Array(0), classes };
+}
+
+function accuracyOf(session: NativeTrainingSession, samples: Samples | undefined): TestAccuracy | undefined {
+  if (!samples?.y) return undefined;
+  const { logits, classes } = predictAll(session, samples);
+  let correct = 0;
+  for (let i = 0; i < samples.count; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+    if (best === samples.y[i]) correct++;
+  }
+  return { correct, total: samples.count };
+}
+
+/**
+ * A training run as a job: each step is one optimizer update on one batch, run by the native
+ * engine; the step that ends an epoch also measures test accuracy. Batches follow a seeded
+ * shuffle per epoch (the last batch of an epoch may be smaller, as a DataLoader without
+ * drop_last gives). Without labels, the targets are the teacher's logits, predicted once at the start.
+ */
+export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | string): Job<TrainJobType> {
+  if (typeof addon === 'string') throw new Error(`training runs in the native kernels, which are unavailable: ${addon}`);
+  const { train, batch, steps } = spec;
+  const stepsPerEpoch = Math.ceil(train.count / batch);
+  const size = sampleSize(train);
+  let teacherLogits: Float32Array | undefined;
+  let classes = 0;
+  if (spec.teacher) {
+    const teacher = new addon.TrainingSession(spec.teacher.program, spec.optimizer, spec.threads);
+    try {
+      ({ logits: teacherLogits, classes } = predictAll(teacher, train));
+    } finally {
+      teacher.close();
+    }
+  }
+  const session = new addon.TrainingSession(spec.program, spec.optimizer, spec.threads);
+  const initialTestAccuracy = accuracyOf(session, spec.test);
+  const x = new Float32Array(batch * size);
+  const labels = new Int32Array(batch);
+  const soft = teacherLogits ? new Float32Array(batch * classes) : undefined;
+  const history: EpochFigures[] = [];
+  let order = epochOrder(train.count, spec.seed, 0);
+  let step = 0;
+  let epochLoss = 0;
+  let epochSamples = 0;
+  let closed = false;
+
+  return {
+    get done() {
+      return step >= steps;
+    },
+    step() {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const first = (step % stepsPerEpoch) * batch;
+      if (first === 0 && step > 0) order = epochOrder(train.count, spec.seed, epoch);
+      const count = Math.min(batch, train.count - first);
+      for (let i = 0; i < count; i++) {
+        const s = order[first + i];
+        x.set(train.x.subarray(s * size, (s + 1) * size), i * size);
+        if (train.y) labels[i] = train.y[s];
+        if (soft && teacherLogits) soft.set(teacherLogits.subarray(s * classes, (s + 1) * classes), i * classes);
+      }
+      const lr = learningRateAt(spec.schedule, step);
+      const targets =
+        soft && spec.teacher
+          ? { teacherLogits: soft.subarray(0, count * classes), temperature: spec.teacher.temperature }
+          : { labels: labels.subarray(0, count) };
+      const loss = session.step(x.subarray(0, count * size), count, targets, lr, false);
+      step++;
+      epochLoss += loss * count;
+      epochSamples += count;
+      const endsEpoch = step % stepsPerEpoch === 0 || step === steps;
+      let epochEnd: EpochFigures | undefined;
+      if (endsEpoch) {
+        const testAccuracy = accuracyOf(session, spec.test);
+        epochEnd = { epoch: epoch + 1, step, trainLoss: epochLoss / epochSamples, ...(testAccuracy ? { testAccuracy } : {}) };
+        history.push(epochEnd);
+        epochLoss = 0;
+        epochSamples = 0;
+      }
+      return {
+        step,
+        of: steps,
+        epoch: epoch + 1,
+        epochs: Math.ceil(steps / stepsPerEpoch),
+        loss,
+        lr,
+        ...(epochEnd ? { epochEnd } : {}),
+        ...(step === 1 && initialTestAccuracy ? { initialTestAccuracy } : {}),
+      };
+    },
+    state: () => ({
+      step,
+      history: [...history],
+      ...(initialTestAccuracy ? { initialTestAccuracy } : {}),
+      parameters: session.parameters(),
+      engine: session.describe(),
+    }),
+    close() {
+      if (!closed) session.close();
+      closed = true;
+    },
+  };
+}

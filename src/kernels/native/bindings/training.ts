@@ -1,0 +1,56 @@
+/**
+ * The addon's training capability (native/src/binding/train_binding.cc over native/src/train/):
+ * an opaque session built from a training program, stepped one batch at a time, and the float64
+ * single-op entry the gradient checks use. Only the job worker process calls it.
+ */
+
+import type { OptimizerSettings, ProgramNode, StepTargets, TrainingProgram } from '../../trainingKernels';
+
+export type { OptimizerSettings, ProgramNode, ProgramParam, StepTargets, TrainingProgram } from '../../trainingKernels';
+
+export interface NativeTrainingSession {
+  /** Forward, loss (mean over the batch), backward, optimizer update at lr, masks; returns the loss before the update. */
+  step(x: Float32Array, batch: number, targets: StepTargets, lr: number, denseGradients: boolean): number;
+  /** Logits [batch, classes], no training. */
+  predict(x: Float32Array, batch: number): Float32Array;
+  /** Every trainable parameter, dense (zeros at inactive positions). */
+  parameters(): Record<string, Float32Array>;
+  /**
+   * Dense gradients of the masked weights (trained sparse or dense with their mask) from the last
+   * step run with denseGradients, before masking: what a mask update needs to regrow.
+   */
+  denseGradients(): Record<string, Float32Array>;
+  /**
+   * Per trainable parameter: "dense", "masked d=0.50", "sparse d=0.10" — how it trains — or "frozen"
+   * where its op does not train that input (BatchNormalization's statistics).
+   */
+  describe(): Record<string, string>;
+  /** Frees the session's memory now (the GC would later). */
+  close(): void;
+}
+
+export interface CheckedTensor {
+  readonly shape: readonly number[];
+  readonly data: Float64Array;
+}
+
+export interface NativeTrainingAddon {
+  TrainingSession: new (program: TrainingProgram, optimizer: OptimizerSettings, threads: number) => NativeTrainingSession;
+  /** The ONNX op types the engine trains. */
+  trainOps(): string[];
+  /**
+   * Float64, one node with inputs 0..n-1 and outputs 0..m-1: its outputs, and with outputGrads the
+   * gradient of every input. With sparseWeightMask, input 1 trains sparse (given dense; its
+   * gradient comes back dense with zeros at inactive positions, plus denseWeightGrad).
+   */
+  trainOpCheck(
+    node: Omit<ProgramNode, 'inputs' | 'outputs'> & { readonly inputs?: readonly number[]; readonly outputs?: readonly number[] },
+    inputs: readonly CheckedTensor[],
+    options: { readonly outputCount?: number; readonly sparseWeightMask?: Uint8Array; readonly outputGrads?: readonly Float64Array[] },
+  ): { outputs: CheckedTensor[]; inputGrads: (CheckedTensor | null)[]; denseWeightGrad?: CheckedTensor };
+  /** Float64: the step's loss on logits [B, C] and its gradient. */
+  trainLossCheck(
+    logits: CheckedTensor,
+    targets: { readonly labels: Int32Array } | { readonly teacherLogits: Float64Array; readonly temperature: number },
+  ): { loss: number; grad: Float64Array };
+}
