@@ -11,6 +11,7 @@ import { userMessage } from './jobs';
 import { layerOfUri } from './problemsPanel';
 import { parseNmPattern } from '../core/nmPattern';
 import { headline, isCheckpointError } from '../core/errors';
+import { TrainingFeed, type TrainingNotify } from './trainingFeed';
 
 /** The Plan section's first plan, and the export's when no editor showed one. */
 const DEFAULT_PLAN = { distribution: 'erk', sparsity: '0.9' } as const;
@@ -27,6 +28,12 @@ class CheckpointDocument implements vscode.CustomDocument {
 }
 
 type Channel = MessageHandler<HostMethods, Record<never, never>, FromWebview, ToWebview>;
+
+/** A fine-tune's messages into an editor's channel. */
+const trainingNotify =
+  (channel: Channel): TrainingNotify =>
+  (kind, params) =>
+    channel.notify(kind, params as ToWebview[typeof kind]);
 
 /**
  * The read-only checkpoint editor: a webview with the summary, the layer table, charts and the
@@ -53,6 +60,10 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   /** The checkpoint each editor is compared with ("Compare with…"), and the diff shown. */
   private readonly comparisons = new Map<string, { readonly b: vscode.Uri; readonly diff: CheckpointDiff }>();
   readonly onDidSelectLayer = this.selected.event;
+  /** The last fine-tune of each checkpoint, shown in its editors (and told to those that open later). */
+  private readonly trainings = new Map<string, TrainingFeed>();
+  /** Editors whose webview said `ready`: messages sent before would be lost. */
+  private readonly readyPanels = new Set<vscode.WebviewPanel>();
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -142,7 +153,15 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
         },
       },
       {
-        ready: () => void this.sendInit(uri, channel),
+        ready: () => {
+          this.readyPanels.add(panel);
+          // A fine-tune under way shows at once, even while the analysis runs.
+          this.trainings.get(key)?.replay(trainingNotify(channel));
+          void this.sendInit(uri, channel);
+        },
+        closeTraining: () => {
+          if (this.trainings.get(key)?.finished) this.trainings.delete(key);
+        },
         selected: ({ layer }) => this.selected.fire({ uri, layer }),
         closeComparison: () => this.comparisons.delete(key),
         reopen: () => {
@@ -184,6 +203,7 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     panel.onDidDispose(() => {
       subscriptions.forEach((s) => s.dispose());
       this.panels.get(key)?.delete(panel);
+      this.readyPanels.delete(panel);
       if (this.activeUri?.toString() === key) {
         this.activeUri = undefined;
         this.activeChanged.fire(undefined);
@@ -209,6 +229,21 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
     const open = [...(this.panels.get(uri.toString()) ?? [])];
     if (open.length) open[0][0].reveal();
     else await vscode.commands.executeCommand('vscode.openWith', uri, CheckpointEditorProvider.viewTypeFor(uri), column);
+  }
+
+  /**
+   * A new fine-tune of `uri`: the returned feed's messages go to the editors of `uri` (one is
+   * opened when none is), and to those that open later.
+   */
+  async startTraining(uri: vscode.Uri): Promise<TrainingFeed> {
+    const key = uri.toString();
+    this.trainings.get(key)?.dispose();
+    const feed = new TrainingFeed((kind, params) => {
+      for (const [panel, channel] of this.panels.get(key) ?? []) if (this.readyPanels.has(panel)) trainingNotify(channel)(kind, params);
+    });
+    this.trainings.set(key, feed);
+    await this.show(uri);
+    return feed;
   }
 
   /** Shows in the editor of `uri` (opened if need be) its comparison with checkpoint `b`. */

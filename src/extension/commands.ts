@@ -10,6 +10,7 @@ import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 import { runJob, showError } from './jobs';
 import { exportCondensed, pruneToFanIn, pruneToNm, type PruneArgs } from './pruneCommands';
+import { fineTune, type FineTuneArgs } from './fineTuneCommand';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
@@ -69,6 +70,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     const uri = await requireTarget(ctx, arg);
     if (uri) await exportCondensed(ctx, uri, args as PruneArgs | undefined);
   },
+  // An ONNX model (else one is asked for); the command shows its own errors, in its words.
+  'sparsityLens.fineTune': (ctx, arg, args) => fineTune(ctx, targetUri(ctx, arg), args as FineTuneArgs | undefined),
 };
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {

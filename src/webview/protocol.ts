@@ -71,7 +71,57 @@ export type ToWebview = {
   readonly progress: { readonly fraction: number; readonly message: string; readonly layers: readonly LayerReport[] };
   /** The analysis failed or was cancelled: one sentence for the user (the details are in the log). */
   readonly failed: { readonly message: string };
+  /**
+   * A fine-tune of this checkpoint ("Fine-tune…") began: the Fine-tuning section shows it. Sent
+   * again, followed by the steps so far, to an editor that opens (or reloads) during or after the run;
+   * the same `run` id is the same run.
+   */
+  readonly trainingStarted: TrainingStarted;
+  /** Steps done since the last message (a few per message: the host batches them), and the run's time so far. */
+  readonly trainingProgress: { readonly run: string; readonly points: readonly TrainingPoint[]; readonly seconds: number };
+  /** The run ended (or what became of its weights changed: saved or discarded after a cancel). */
+  readonly trainingFinished: TrainingFinished;
 };
+
+export interface TrainingStarted {
+  readonly run: string;
+  /** Labels: the data file and the file to be written (relative to the workspace). */
+  readonly data: string;
+  readonly output: string;
+  /** "Prune to 2:4, then fine-tune", "Dense", "Keep zeros fixed": what the user picked. */
+  readonly method: string;
+  readonly steps: number;
+  readonly epochs: number;
+  readonly batch: number;
+  readonly trainSamples: number;
+  /** Whether the data has a labelled test set (then each epoch ends with its accuracy). */
+  readonly tested: boolean;
+}
+
+/** One optimizer step (the engine's TrainProgress, accuracy as a share). */
+export interface TrainingPoint {
+  readonly step: number;
+  readonly epoch: number;
+  /** Loss of the step's batch, before its update. */
+  readonly loss: number;
+  readonly lr: number;
+  /** Set on the step that ends an epoch. */
+  readonly epochEnd?: { readonly epoch: number; readonly trainLoss: number; readonly testAccuracy: number | null };
+  /** On the first step: the test accuracy (a share) right before training, after pruning for the 2:4 recipe. */
+  readonly initialTestAccuracy?: number;
+}
+
+export interface TrainingFinished {
+  readonly run: string;
+  /** done: all steps; cancelled: stopped at a step boundary; failed: an error (in `message`). */
+  readonly status: 'done' | 'cancelled' | 'failed';
+  readonly step: number;
+  readonly testAccuracy: number | null;
+  /** The file written (relative to the workspace); null while a cancelled run's weights are neither saved nor discarded, or when nothing was written. */
+  readonly output: string | null;
+  /** One sentence for the status line. */
+  readonly message: string;
+}
 
 /** What the webview tells the extension. */
 export type FromWebview = {
@@ -85,6 +135,8 @@ export type FromWebview = {
   readonly showLog: null;
   /** The user closed the comparison. */
   readonly closeComparison: null;
+  /** The user closed the Fine-tuning section: a finished run is not shown again. */
+  readonly closeTraining: null;
 };
 
 /** Most weights a `weightWindow` reply carries; larger windows get heatmap cells. */

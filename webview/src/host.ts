@@ -13,6 +13,8 @@ export type SortKey =
 /** How heatmap cells are coloured; 'changes' only while a comparison is shown. */
 export type ColourMode = 'density' | 'magnitude' | 'changes';
 
+import type { SavedTraining } from './trainingModel';
+
 /** A zoom window in weight coordinates (fractional: the view need not start on a weight). */
 export interface SavedView {
   readonly x0: number;
@@ -34,6 +36,8 @@ export interface PersistedState {
   planOpen?: boolean;
   /** Zoom window per layer, most recent last (a few kept). */
   views?: Record<string, SavedView>;
+  /** The Fine-tuning section's run (its chart thinned to a bounded size); null once closed. */
+  training?: SavedTraining | null;
 }
 
 const api: VsCodeApi =

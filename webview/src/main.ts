@@ -38,6 +38,7 @@ import { PlanSection } from './plan';
 import { buildLayers, type Layer } from './model';
 import { renderSummary } from './summary';
 import { TargetBar } from './targetBar';
+import { TrainingSection } from './training';
 import { observeTheme, readTheme, type Theme } from './theme';
 
 type InitMessage = ToWebview['init'];
@@ -91,6 +92,11 @@ class App {
   private readonly histogramTitle = h('h3', { class: 'figure-title', text: 'Fan-in histogram' });
   private readonly histogramNote = h('div', { class: 'figure-note' });
   private readonly nmChartTitle = h('h3', { class: 'figure-title', text: 'Distance from the target per weight tensor' });
+  /** A fine-tune of this checkpoint, live (shown from its first message, even while the analysis runs). */
+  readonly training = new TrainingSection(this.theme, getState().training, (training) => {
+    updateState({ training });
+    if (training === null) this.host.notify('closeTraining', null);
+  });
 
   constructor(
     root: HTMLElement,
@@ -118,6 +124,7 @@ class App {
       ),
       this.provisional,
     );
+    root.prepend(this.training.element);
     this.provisional.hidden = true;
     observeTheme(() => this.onThemeChange());
   }
@@ -196,7 +203,7 @@ class App {
     this.banner.hidden = false;
     if (!this.table) {
       clear(this.root);
-      this.root.appendChild(this.banner);
+      this.root.append(this.banner, this.training.element);
     }
   }
 
@@ -356,6 +363,7 @@ class App {
     clear(this.root);
     this.root.append(
       this.banner,
+      this.training.element,
       this.summarySlot,
       this.targetBar.element,
       this.comparison.element,
@@ -447,6 +455,7 @@ class App {
 
   private onThemeChange(): void {
     this.theme = readTheme();
+    this.training.setTheme(this.theme);
     if (!this.report) return;
     const name = this.selected?.report.name;
     this.densityChart.setData(this.layers, name, this.theme);
@@ -473,6 +482,9 @@ const host: HostChannel = new MessageHandler<Record<never, never>, HostMethods, 
     target: ({ kind }) => app.setTarget(kind),
     progress: ({ message, layers }) => app.showProgress(message, layers),
     failed: ({ message }) => app.showBanner(message),
+    trainingStarted: (started) => app.training.start(started),
+    trainingProgress: ({ run, points, seconds }) => app.training.progress(run, points, seconds),
+    trainingFinished: (finished) => app.training.finish(finished),
   },
 );
 const app = new App(root, host);
