@@ -268,9 +268,21 @@ export async function main(
         ...parsed.values,
         ...(parsed.values.nm !== undefined ? { nm } : { nm: undefined }),
       });
-      const result = await runTrain(request, kernels, (line) => err.write(line + '\n'));
-      out.write(format === 'table' ? formatTrainResult(result) : JSON.stringify(result, null, 2) + '\n');
-      return 0;
+      // Ctrl-C stops at the next step boundary and writes that step's weights; a second one quits.
+      const stop = new AbortController();
+      const interrupt = () => {
+        if (stop.signal.aborted) process.exit(130);
+        err.write('stopping at the next step (Ctrl-C again quits without writing)\n');
+        stop.abort();
+      };
+      process.on('SIGINT', interrupt);
+      try {
+        const result = await runTrain(request, kernels, (line) => err.write(line + '\n'), stop.signal);
+        out.write(format === 'table' ? formatTrainResult(result) : JSON.stringify(result, null, 2) + '\n');
+        return result.status === 'done' ? 0 : 130;
+      } finally {
+        process.off('SIGINT', interrupt);
+      }
     }
     if (command === 'condense') {
       const result = await runCondense(

@@ -149,7 +149,8 @@ export async function runTrain(
   log: (line: string) => void,
   signal?: AbortSignal,
 ): Promise<FineTuneResult> {
-  const prepared = await prepareFineTune(request, kernels, signal);
+  const prepared = await prepareFineTune(request, kernels);
+  if (signal?.aborted) throw new TrainingError('interrupted before training started: nothing was written');
   for (const p of prepared.pruned)
     log(`pruned ${p.name} to ${request.nm!.n}:${request.nm!.m}: ${formatCount(p.before)} → ${formatCount(p.after)} non-zeros`);
   for (const u of prepared.unpruned) log(`left dense ${u.name}: ${u.reason}`);

@@ -138,4 +138,7 @@ const channel = new MessageHandler<WorkerMethods, Record<never, never>, Record<n
 );
 process.on('message', (message) => channel.receive(message));
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal reaches the whole process group: the parent decides what it means (the CLI
+// stops a training job at its next step), and this process ends when the parent goes.
+process.on('SIGINT', () => {});
 channel.notify('ready', typeof addon === 'string' ? { native: false, reason: addon } : { native: true });

@@ -1,10 +1,11 @@
 // `sparsity-lens train` end to end, as a user runs it: the written model is checked with
 // onnxruntime (test accuracy) and with the report (its sparsity), never with the engine itself.
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, reportOf, runCli } from '../../helpers/fixtures';
+import { CLI, makeTempDir, reportOf, runCli } from '../../helpers/fixtures';
 import { digitsAccuracy, SHARED_DATA } from '../../helpers/onnxAccuracy';
 import { DEFAULT_KEYS, loadTrainingData } from '../../../src/core/train/trainingData';
 
@@ -108,6 +109,36 @@ describe('sparsity-lens train', function () {
     assert.match(d.stderr, /distilling the input model's outputs \(T = 2\)/);
     const accuracy = await digitsAccuracy(out);
     assert.ok(accuracy.correct > 340, `distilled 2:4: ${accuracy.correct}/360 (one-shot: 340/360)`);
+  });
+
+  it('Ctrl-C stops at a step boundary and writes the weights of that step (exit 130)', async () => {
+    const out = path.join(tmp.dir, 'interrupted.onnx');
+    // Detached: its own process group, which receives the SIGINT as a terminal's Ctrl-C sends it,
+    // the kernel workers included.
+    const child = spawn(process.execPath, [CLI, 'train', MLP, '--data', DIGITS, '--epochs', '100000', '-o', out, '--json'], {
+      detached: true,
+    });
+    let stderr = '';
+    let stdout = '';
+    let interrupted = false;
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (/epoch 3\//.test(stderr) && !interrupted) {
+          interrupted = true;
+          process.kill(-child.pid!, 'SIGINT');
+        }
+      });
+      child.on('exit', resolve);
+    });
+    assert.equal(code, 130, stderr);
+    const result = JSON.parse(stdout) as TrainJson & { status: string };
+    assert.equal(result.status, 'cancelled');
+    assert.ok(result.steps >= 36 && result.steps < 1_200_000, `${result.steps} steps`);
+    assert.match(stderr, /stopped at step \d+ of 1200000: writing the weights of that step/);
+    const accuracy = await digitsAccuracy(out);
+    assert.ok(accuracy.correct >= 340, `the written weights run: ${accuracy.correct}/360`);
   });
 
   it('bad requests get one clear line and exit 2, and leave nothing behind', () => {
