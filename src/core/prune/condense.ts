@@ -19,10 +19,10 @@ import { encodeHeader } from '../formats/safetensors/writer';
 import { writeFully } from '../formats/shared/patchedCopy';
 import { storageNote } from '../storedTensor';
 import { chunkPairs, CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
-import { inputFiles, VerificationError } from './pruneCheckpoint';
+import { VerificationError } from './pruneCheckpoint';
 import { provenanceOf } from './provenance';
 import { PruneError, type SkippedLayer } from './pruneSelection';
-import { checkOutputs, StagedOutput } from './stagedOutput';
+import { checkOutputs, inputFiles, StagedOutput } from './stagedOutput';
 
 export interface CondenseRequest extends CheckpointKey {
   /** The safetensors file to write. */

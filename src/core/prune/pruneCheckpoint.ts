@@ -8,18 +8,16 @@ import { analyseCheckpoint, type LayerReport } from '../analysis/report';
 import { formatBytes, numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { DTYPE_BITS } from '../dtype';
 import { printable } from '../errors';
-import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import { writerFor } from '../formats/writers';
 import { applyRoleOverrides } from '../roles/roleOverrides';
-import { storedPlaces } from '../storedTensor';
 import { chunkPairs } from '../tensorBytes';
 import { checkMask } from './maskRules';
 import { provenanceOf } from './provenance';
 import { checkNothingElseChanges } from './sharedBytes';
 import { isPrunedCopy } from './signedZeros';
 import { PruneError, ruleText, type LayerToPrune, type PruneRule, type SkippedLayer } from './pruneSelection';
-import { checkOutputs, StagedOutput } from './stagedOutput';
+import { checkOutputs, inputFiles, writeVerified } from './stagedOutput';
 import { prunedEdits } from './storedEdits';
 
 /** The largest buffer Node allocates (4 GiB in Node 20). */
@@ -75,11 +73,6 @@ export interface PruneOptions {
   readonly onProgress?: (progress: PruneProgress) => void;
 }
 
-/** Every file a checkpoint reads: the model and what its tensors' bytes come from. */
-export function inputFiles(checkpoint: Checkpoint): string[] {
-  return [...new Set([checkpoint.file, ...checkpoint.tensors.flatMap((t) => storedPlaces(t.stored).map((p) => p.file))])];
-}
-
 /** The output is written in the input's format, so it takes the input's extension (a shard index: a .safetensors name too). */
 function checkOutputName(input: string, output: string): void {
   const ext = (f: string) => nodePath.extname(f).toLowerCase();
@@ -131,7 +124,7 @@ export async function pruneCheckpoint(
   options: PruneOptions = {},
 ): Promise<PruneResult> {
   const { signal, onProgress } = options;
-  const writer = writerFor(checkpoint);
+  writerFor(checkpoint); // refuses a format with no writer before any work
   checkOutputName(checkpoint.file, request.output);
   const inputs = inputFiles(checkpoint);
   await checkOutputs([request.output], inputs, request.force);
@@ -154,47 +147,27 @@ export async function pruneCheckpoint(
     'sparsity_lens.zeros': 'signed: a pruned weight is -0.0 where it was negative, +0.0 elsewhere',
   };
   const inputSha256 = provenance['sparsity_lens.input_sha256'];
-  const staged = await StagedOutput.create(request.output);
-  try {
-    onProgress?.({ phase: 'writing', done: 0, total: 1 });
-    const names = await writer({
-      checkpoint,
-      edits: edits.map((e) => e.edit),
-      provenance,
-      output: request.output,
-      folder: staged.folder,
-      signal,
-    });
-    await staged.sync(names);
-    onProgress?.({ phase: 'verifying', done: 0, total: 1 });
-    const written = applyRoleOverrides(await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1])), request.roles);
-    let layers: PrunedLayer[];
-    try {
-      layers = await verifyPruned(checkpoint, written, request.layers, masks, kernels, signal);
-    } finally {
-      await written.release?.();
-    }
-    await checkOutputs(
-      names.map((n) => staged.finalPath(n)),
-      inputs,
-      request.force,
-    );
-    signal?.throwIfAborted();
-    const paths = await staged.publish(names);
-    return {
-      input: checkpoint.file,
-      written: paths,
-      method: request.method,
-      layers,
-      skipped: request.skipped,
-      removed: layers.reduce((s, l) => s + l.nnzBefore - l.nnzAfter, 0),
-      zeros: 'signed',
-      inputSha256,
-    };
-  } catch (e) {
-    await staged.discard();
-    throw e;
-  }
+  const { paths, verified: layers } = await writeVerified({
+    checkpoint,
+    edits: edits.map((e) => e.edit),
+    provenance,
+    output: request.output,
+    force: request.force,
+    reopen: (written) => applyRoleOverrides(written, request.roles),
+    verify: (written) => verifyPruned(checkpoint, written, request.layers, masks, kernels, signal),
+    onPhase: (phase) => onProgress?.({ phase, done: 0, total: 1 }),
+    signal,
+  });
+  return {
+    input: checkpoint.file,
+    written: paths,
+    method: request.method,
+    layers,
+    skipped: request.skipped,
+    removed: layers.reduce((s, l) => s + l.nnzBefore - l.nnzAfter, 0),
+    zeros: 'signed',
+    inputSha256,
+  };
 }
 
 /** A check of the written file failed: a bug, never a user's mistake; the file is not kept. */

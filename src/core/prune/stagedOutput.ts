@@ -1,5 +1,10 @@
 import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
+import type { Checkpoint } from '../checkpoint';
+import { openCheckpoint } from '../formats/registry';
+import type { StoredEdit } from '../formats/writer';
+import { writerFor } from '../formats/writers';
+import { storedPlaces } from '../storedTensor';
 import { PruneError } from './pruneSelection';
 
 /** The prefix of staging folders: `.sparsity-lens-<pid>-<random>` beside the output. */
@@ -111,4 +116,64 @@ export class StagedOutput {
   async discard(): Promise<void> {
     await fs.rm(this.folder, { recursive: true, force: true });
   }
+}
+
+export interface VerifiedWrite<T> {
+  /** The input as its reader opened it, and the edits of its stored bytes. */
+  readonly checkpoint: Checkpoint;
+  readonly edits: readonly StoredEdit[];
+  readonly provenance: Readonly<Record<string, string>>;
+  readonly output: string;
+  readonly force: boolean;
+  /** Checks the staged copy, re-opened by the readers (with `reopen`'s adjustments), and returns what it found. */
+  readonly verify: (written: Checkpoint) => Promise<T>;
+  readonly reopen?: (written: Checkpoint) => Checkpoint;
+  readonly onPhase?: (phase: 'writing' | 'verifying') => void;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Writes a copy of a checkpoint with some stored bytes replaced, in the input's format, into a
+ * staging folder beside the output; makes it durable, re-opens and verifies it, and only then
+ * renames it into place. The input's files are never written; on any failure nothing is left.
+ */
+export async function writeVerified<T>(request: VerifiedWrite<T>): Promise<{ readonly paths: string[]; readonly verified: T }> {
+  const { checkpoint, signal } = request;
+  const staged = await StagedOutput.create(request.output);
+  try {
+    request.onPhase?.('writing');
+    const names = await writerFor(checkpoint)({
+      checkpoint,
+      edits: request.edits,
+      provenance: request.provenance,
+      output: request.output,
+      folder: staged.folder,
+      signal,
+    });
+    await staged.sync(names);
+    request.onPhase?.('verifying');
+    const opened = await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1]));
+    const written = request.reopen ? request.reopen(opened) : opened;
+    let verified: T;
+    try {
+      verified = await request.verify(written);
+    } finally {
+      await written.release?.();
+    }
+    await checkOutputs(
+      names.map((n) => staged.finalPath(n)),
+      inputFiles(checkpoint),
+      request.force,
+    );
+    signal?.throwIfAborted();
+    return { paths: await staged.publish(names), verified };
+  } catch (e) {
+    await staged.discard();
+    throw e;
+  }
+}
+
+/** Every file a checkpoint reads: the model and what its tensors' bytes come from. */
+export function inputFiles(checkpoint: Checkpoint): string[] {
+  return [...new Set([checkpoint.file, ...checkpoint.tensors.flatMap((t) => storedPlaces(t.stored).map((p) => p.file))])];
 }

@@ -9,12 +9,10 @@ import { printable } from '../errors';
 import { readOnnxGraph } from '../formats/onnx/graph';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
-import { writerFor } from '../formats/writers';
 import type { NmPattern } from '../nmPattern';
-import { inputFiles } from '../prune/pruneCheckpoint';
 import { provenanceOf } from '../prune/provenance';
 import { checkNothingElseChanges } from '../prune/sharedBytes';
-import { checkOutputs, StagedOutput } from '../prune/stagedOutput';
+import { checkOutputs, inputFiles, writeVerified } from '../prune/stagedOutput';
 import { replacedEdits } from '../prune/storedEdits';
 import { withFile } from '../randomAccessFile';
 import { chunkPairs } from '../tensorBytes';
@@ -334,34 +332,16 @@ export async function writeFineTuned(prepared: PreparedFineTune, outcome: RunOut
     }),
     ...(prepared.built.notes.length ? { 'sparsity_lens.notes': prepared.built.notes.join('; ') } : {}),
   };
-  const staged = await StagedOutput.create(request.output);
-  try {
-    const names = await writerFor(checkpoint)({
-      checkpoint,
-      edits: edits.map((e) => e.edit),
-      provenance,
-      output: request.output,
-      folder: staged.folder,
-      signal,
-    });
-    await staged.sync(names);
-    const written = await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1]));
-    try {
-      await verifyTrained(checkpoint, written, values, signal);
-    } finally {
-      await written.release?.();
-    }
-    await checkOutputs(
-      names.map((n) => staged.finalPath(n)),
-      inputFiles(checkpoint),
-      request.force,
-    );
-    signal?.throwIfAborted();
-    return resultOf(prepared, outcome, await staged.publish(names));
-  } catch (e) {
-    await staged.discard();
-    throw e;
-  }
+  const { paths } = await writeVerified({
+    checkpoint,
+    edits: edits.map((e) => e.edit),
+    provenance,
+    output: request.output,
+    force: request.force,
+    verify: (written) => verifyTrained(checkpoint, written, values, signal),
+    signal,
+  });
+  return resultOf(prepared, outcome, paths);
 }
 
 async function verifyTrained(
