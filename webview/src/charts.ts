@@ -18,7 +18,7 @@ import { layerLabel } from '../../src/core/analysis/layerLabel';
 import { printable } from '../../src/core/errors';
 import { count, percent } from './format';
 import type { Layer } from './model';
-import { css, mix, type Theme } from './theme';
+import { css, mix, tooltipStyle, type Theme } from './theme';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 
@@ -57,17 +57,7 @@ function baseOptions(theme: Theme, yTitle: string, yMax: number | undefined, per
       },
     },
     plugins: {
-      tooltip: {
-        backgroundColor: theme.kind === 'light' || theme.kind === 'high-contrast-light' ? 'rgba(255,255,255,0.97)' : 'rgba(37,37,38,0.97)',
-        titleColor: theme.foreground,
-        bodyColor: theme.foreground,
-        borderColor: theme.border,
-        borderWidth: 1,
-        titleFont: { family: theme.fontFamily, weight: 'bold' },
-        bodyFont: { family: theme.fontFamily },
-        displayColors: false,
-        cornerRadius: 2,
-      },
+      tooltip: { ...tooltipStyle(theme), displayColors: false },
     },
   };
 }

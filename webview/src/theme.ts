@@ -161,3 +161,18 @@ export function observeTheme(onChange: () => void): () => void {
   observer.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
   return () => observer.disconnect();
 }
+
+/** The tooltip box of every chart: VS Code's hover colours and font. */
+export function tooltipStyle(theme: Theme) {
+  const light = theme.kind === 'light' || theme.kind === 'high-contrast-light';
+  return {
+    backgroundColor: light ? 'rgba(255,255,255,0.97)' : 'rgba(37,37,38,0.97)',
+    titleColor: theme.foreground,
+    bodyColor: theme.foreground,
+    borderColor: theme.border,
+    borderWidth: 1,
+    titleFont: { family: theme.fontFamily, weight: 'bold' as const },
+    bodyFont: { family: theme.fontFamily },
+    cornerRadius: 2,
+  };
+}

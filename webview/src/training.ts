@@ -18,7 +18,7 @@ import {
 import type { TrainingFinished, TrainingPoint, TrainingStarted } from '../../src/webview/protocol';
 import { codicon, h } from './dom';
 import { basename, count, percent } from './format';
-import type { Theme } from './theme';
+import { tooltipStyle, type Theme } from './theme';
 import { formatNumber, RedrawThrottle, TrainingModel, type SavedTraining } from './trainingModel';
 
 // The legend only here (an inline plugin): the bar charts have none.
@@ -286,14 +286,7 @@ export class TrainingSection {
             },
           },
           tooltip: {
-            backgroundColor: light ? 'rgba(255,255,255,0.97)' : 'rgba(37,37,38,0.97)',
-            titleColor: theme.foreground,
-            bodyColor: theme.foreground,
-            borderColor: theme.border,
-            borderWidth: 1,
-            titleFont: { family: theme.fontFamily, weight: 'bold' },
-            bodyFont: { family: theme.fontFamily },
-            cornerRadius: 2,
+            ...tooltipStyle(theme),
             callbacks: {
               title: (items: TooltipItem<'line'>[]) => `step ${items[0]?.parsed.x ?? ''}`,
               label: (item: TooltipItem<'line'>) => {
