@@ -8,9 +8,11 @@
  *    condensed forward vs onnxruntime's dense MatMul of the same masked weight vs the addon's
  *    dense kernel.
  *  - whole-process `sparsity-lens prune` of a 1 GiB safetensors file (2:4 and constant fan-in)
- *    vs numpy and PyTorch scripts doing the same (prune.bench.ts).
+ *    vs numpy and PyTorch scripts doing the same (prune.bench.ts);
+ *  - training steps (MLPs dense and 90 % fan-in, ResNet-18) and the condensed batch-1 forward vs
+ *    PyTorch and onnxruntime (train.bench.ts; medians of many steps, not best runs).
  * Times are the best of several runs. Run with `npm run bench` (add `--quick` for smaller sizes,
- * `--only=kernels` or `--only=prune` for one part).
+ * `--only=kernels`, `--only=prune` or `--only=train` for one part).
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -24,6 +26,7 @@ import type { NativeAddon } from '../src/kernels/native/nativeAddon';
 import { createNativeKernels } from '../src/kernels/native/nativeKernels';
 import { createReferenceKernels } from '../src/kernels/reference/referenceKernels';
 import { benchPrune } from './prune.bench';
+import { benchTrain } from './train.bench';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const benchRequire = createRequire(path.join(ROOT, 'bench', 'package.json'));
@@ -240,13 +243,17 @@ async function main(): Promise<void> {
   const reference = createReferenceKernels();
   const dir = mkdtempSync(path.join(tmpdir(), 'sparsity-lens-bench-'));
   try {
-    if (only !== 'prune') {
+    const parts = ['kernels', 'prune', 'train'];
+    if (only !== undefined && !parts.includes(only)) throw new Error(`--only=${only}: expected one of ${parts.join(', ')}`);
+    const runs = (part: string) => only === undefined || only === part;
+    if (runs('kernels')) {
       await benchScans(native, reference, dir);
       await benchMasks(native, reference, dir);
       await benchCondensed(3072, 768, [1, 256]);
       if (!quick) await benchCondensed(16384, 4096, [1]);
     }
-    if (only !== 'kernels') await benchPrune({ root: ROOT, dir, quick, addRow });
+    if (runs('prune')) await benchPrune({ root: ROOT, dir, quick, addRow });
+    if (runs('train')) await benchTrain({ root: ROOT, quick, addRow });
   } finally {
     await native.dispose();
     rmSync(dir, { recursive: true, force: true });
