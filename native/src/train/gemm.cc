@@ -1,7 +1,8 @@
 // Dense and sparse matrix products of the training engine (gemm.h).
 //
 // The float GEMM is blocked the BLIS way: op(B) is packed in KC × NC blocks of NR-wide strips, op(A)
-// in MC × KC blocks of MR-tall strips, and a MR × NR micro-kernel keeps a tile of C in registers.
+// in MC × KC blocks of MR-tall strips (or read in place when C has only a few columns), and a
+// MR × NR micro-kernel keeps a tile of C in registers.
 // Threads own disjoint column (or row) ranges of C and run the whole blocked loop on them, so every
 // element of C is summed in the same order whatever the thread count: results are bit-identical.
 #include "gemm.h"
@@ -19,14 +20,34 @@
 #define SL_TRAIN_AVX2 1
 #endif
 
+#if defined(_MSC_VER)
+#define SL_NOINLINE __declspec(noinline)
+#else
+#define SL_NOINLINE __attribute__((noinline))
+#endif
+
 namespace sl::train {
 
 namespace {
 
 constexpr int64_t MR = 6, NR = 16;                // micro-tile: 12 accumulators of 8 floats
 constexpr int64_t KC = 256, MC = 144, NC = 3072;  // A block in L2, B strip in L1, B block in L3
-/** Fewer multiply-adds than this run on one thread: waking another costs more than it saves. */
-constexpr int64_t kMinParallelMacs = int64_t(1) << 18;
+/**
+ * Up to this many NR-wide column strips, op(A) is read in place instead of packed: packing costs
+ * about as much as one strip's multiply-adds. Measured: a 512 × 512 weight times 16 columns (a conv
+ * over 1×1 maps) 2× faster in place, 64 columns ~10 % faster; packing wins on large products.
+ */
+constexpr int64_t kMaxUnpackedStrips = 4;
+// Below these amounts of work a product runs on one thread: waking another costs more than it
+// saves. Measured on 2 cores with training steps (bench/train.bench.ts): a digits MLP step (products
+// of 0.2M to 4M multiply-adds) was no faster with its products under 1M (dense) or 2M (sparse)
+// split, and slower as soon as another process wanted a core.
+/** Multiply-adds of a dense product. */
+constexpr int64_t kMinParallelMacs = int64_t(1) << 20;
+/** Multiply-adds of a sparse product (nnz · n). */
+constexpr int64_t kMinParallelSparseMacs = int64_t(1) << 21;
+/** Values of a transpose. */
+constexpr int64_t kMinParallelTranspose = int64_t(1) << 20;
 
 /** A 64-byte aligned scratch buffer that only grows (one per thread, kept between calls). */
 class ScratchBuffer {
@@ -56,8 +77,9 @@ int64_t splitPoint(int64_t n, int64_t parts, int64_t part, int64_t align) {
   return std::min(n, units * part / parts * align);
 }
 
-unsigned productThreads(unsigned requested, int64_t macs, int64_t units) {
-  if (macs < kMinParallelMacs) return 1;
+/** The threads for `work` split in `units` pieces: 1 below `minWork`. */
+unsigned productThreads(unsigned requested, int64_t work, int64_t minWork, int64_t units) {
+  if (work < minWork) return 1;
   return resolveThreads(requested, uint64_t(std::max<int64_t>(1, units)));
 }
 
@@ -115,8 +137,13 @@ void packB(bool transB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int
     if (!transB) {
       for (int64_t k = 0; k < kc; k++) {
         const float* src = B + (p0 + k) * ldb + j0 + jr;
-        std::memcpy(dst + k * NR, src, size_t(cols) * sizeof(float));
-        for (int64_t j = cols; j < NR; j++) dst[k * NR + j] = 0;
+        if (cols == NR) {
+          // A constant size: a few vector moves (a variable one becomes `rep movs`, slow for 64 bytes).
+          std::memcpy(dst + k * NR, src, NR * sizeof(float));
+        } else {
+          std::memcpy(dst + k * NR, src, size_t(cols) * sizeof(float));
+          for (int64_t j = cols; j < NR; j++) dst[k * NR + j] = 0;
+        }
       }
     } else {
       int64_t j = 0;
@@ -140,7 +167,13 @@ void packB(bool transB, const float* B, int64_t ldb, int64_t p0, int64_t kc, int
 }
 
 // ---------------------------------------------------------------------------------------------
-// Micro-kernel: acc = Ap · Bp over kc, then C = alpha·acc + (first block ? beta·C : C)
+// Micro-kernel: acc = A strip · Bp over kc, then C = alpha·acc + (first block ? beta·C : C)
+
+/** An MR × kc strip of op(A) as the micro-kernel reads it: element (i, k) at a[i·rs + k·cs]. Packed: rs 1, cs MR. */
+struct AStrip {
+  const float* a;
+  int64_t rs, cs;
+};
 
 /** Writes a finished MR × NR tile (acc, row-major) into C's rows × cols corner. */
 inline void storeTile(const float* acc, float* C, int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta, bool first) {
@@ -165,29 +198,39 @@ inline __m256 combine(__m256 acc, const float* c, __m256 alpha, __m256 beta, boo
   return _mm256_add_ps(scaled, _mm256_mul_ps(beta, _mm256_loadu_ps(c)));
 }
 
-void microKernel(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t rows, int64_t cols, float alpha,
-                 float beta, bool first) {
+// Out of line: inlined into gemmBlock, its loop ran ~15 % slower on large products (measured).
+template <bool kPacked>
+SL_NOINLINE void microKernel(int64_t kc, const AStrip& A, const float* Bp, float* C, int64_t ldc, int64_t rows, int64_t cols,
+                             float alpha, float beta, bool first) {
+  // Packed: the strides are constants. Not packed: rows past `rows` read row rows − 1 (never past op(A)).
+  const int64_t rs = kPacked ? 1 : A.rs, cs = kPacked ? MR : A.cs;
+  const float* a0 = A.a;
+  const float* a1 = A.a + (kPacked ? 1 : std::min<int64_t>(1, rows - 1)) * rs;
+  const float* a2 = A.a + (kPacked ? 2 : std::min<int64_t>(2, rows - 1)) * rs;
+  const float* a3 = A.a + (kPacked ? 3 : std::min<int64_t>(3, rows - 1)) * rs;
+  const float* a4 = A.a + (kPacked ? 4 : std::min<int64_t>(4, rows - 1)) * rs;
+  const float* a5 = A.a + (kPacked ? 5 : std::min<int64_t>(5, rows - 1)) * rs;
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
   __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; k++, Ap += MR, Bp += NR) {
+  for (int64_t k = 0; k < kc; k++, a0 += cs, a1 += cs, a2 += cs, a3 += cs, a4 += cs, a5 += cs, Bp += NR) {
     const __m256 b0 = _mm256_load_ps(Bp), b1 = _mm256_load_ps(Bp + 8);
-    __m256 a = _mm256_broadcast_ss(Ap);
+    __m256 a = _mm256_broadcast_ss(a0);
     c00 = _mm256_fmadd_ps(a, b0, c00);
     c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(Ap + 1);
+    a = _mm256_broadcast_ss(a1);
     c10 = _mm256_fmadd_ps(a, b0, c10);
     c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(Ap + 2);
+    a = _mm256_broadcast_ss(a2);
     c20 = _mm256_fmadd_ps(a, b0, c20);
     c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(Ap + 3);
+    a = _mm256_broadcast_ss(a3);
     c30 = _mm256_fmadd_ps(a, b0, c30);
     c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(Ap + 4);
+    a = _mm256_broadcast_ss(a4);
     c40 = _mm256_fmadd_ps(a, b0, c40);
     c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(Ap + 5);
+    a = _mm256_broadcast_ss(a5);
     c50 = _mm256_fmadd_ps(a, b0, c50);
     c51 = _mm256_fmadd_ps(a, b1, c51);
   }
@@ -209,12 +252,13 @@ void microKernel(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t
   storeTile(tile, C, ldc, rows, cols, alpha, beta, first);
 }
 #else
-void microKernel(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int64_t rows, int64_t cols, float alpha,
+template <bool kPacked>
+void microKernel(int64_t kc, const AStrip& A, const float* Bp, float* C, int64_t ldc, int64_t rows, int64_t cols, float alpha,
                  float beta, bool first) {
   float tile[MR * NR] = {};
-  for (int64_t k = 0; k < kc; k++, Ap += MR, Bp += NR)
-    for (int64_t i = 0; i < MR; i++)
-      for (int64_t j = 0; j < NR; j++) tile[i * NR + j] += Ap[i] * Bp[j];
+  for (int64_t k = 0; k < kc; k++, Bp += NR)
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t j = 0; j < NR; j++) tile[i * NR + j] += A.a[i * A.rs + k * A.cs] * Bp[j];
   storeTile(tile, C, ldc, rows, cols, alpha, beta, first);
 }
 #endif
@@ -230,13 +274,23 @@ void gemmBlock(bool transA, bool transB, int64_t i0, int64_t i1, int64_t j0, int
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       packB(transB, B, ldb, pc, kc, jc, nc, Bp);
+      // op(A)'s block serves every NR-wide strip of the columns: with a few strips, packing it would
+      // cost about what it saves, so the micro-kernel reads it where it is.
+      const bool pack = (nc + NR - 1) / NR > kMaxUnpackedStrips;
       for (int64_t ic = i0; ic < i1; ic += MC) {
         const int64_t mc = std::min(MC, i1 - ic);
-        packA(transA, A, lda, ic, mc, pc, kc, Ap);
+        if (pack) packA(transA, A, lda, ic, mc, pc, kc, Ap);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           for (int64_t ir = 0; ir < mc; ir += MR) {
-            microKernel(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir),
-                        std::min(NR, nc - jr), alpha, beta, pc == 0);
+            const int64_t rows = std::min(MR, mc - ir), cols = std::min(NR, nc - jr);
+            float* c = C + (ic + ir) * ldc + jc + jr;
+            if (pack) {
+              microKernel<true>(kc, AStrip{Ap + ir * kc, 1, MR}, Bp + jr * kc, c, ldc, rows, cols, alpha, beta, pc == 0);
+            } else {
+              const int64_t i = ic + ir;
+              const AStrip strip = transA ? AStrip{A + pc * lda + i, 1, lda} : AStrip{A + i * lda + pc, lda, 1};
+              microKernel<false>(kc, strip, Bp + jr * kc, c, ldc, rows, cols, alpha, beta, pc == 0);
+            }
           }
         }
       }
@@ -326,7 +380,7 @@ void gatherProduct(const std::vector<int64_t>& start, const int32_t* index, cons
                    int64_t n, float* Y, unsigned threads) {
   const int64_t nnz = start[size_t(rows)];
   const int64_t laneTiles = (n + kLaneTile - 1) / kLaneTile;
-  const unsigned T = productThreads(threads, nnz * n, std::max<int64_t>(laneTiles, rows));
+  const unsigned T = productThreads(threads, nnz * n, kMinParallelSparseMacs, std::max<int64_t>(laneTiles, rows));
   if (T > 1 && laneTiles >= int64_t(T)) {
     parallelRun(T, [&](unsigned t) {
       const int64_t j0 = splitPoint(n, T, t, kLaneTile), j1 = splitPoint(n, T, t + 1, kLaneTile);
@@ -378,7 +432,7 @@ void gemm<float>(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
   if (K <= 0) return scaleC(M, N, beta, C, ldc);
   const int64_t rowTiles = (M + MR - 1) / MR, colTiles = (N + NR - 1) / NR;
   const bool splitColumns = colTiles >= rowTiles;
-  const unsigned T = productThreads(threads, M * N * K, splitColumns ? colTiles : rowTiles);
+  const unsigned T = productThreads(threads, M * N * K, kMinParallelMacs, splitColumns ? colTiles : rowTiles);
   parallelRun(T, [&](unsigned t) {
     if (splitColumns) {
       const int64_t j0 = splitPoint(N, T, t, NR), j1 = splitPoint(N, T, t + 1, NR);
@@ -409,7 +463,7 @@ void gemm<double>(bool transA, bool transB, int64_t M, int64_t N, int64_t K, dou
 template <> void transpose<float>(const float* src, int64_t rows, int64_t cols, float* dst, unsigned threads) {
   constexpr int64_t kTile = 64;
   // Threads own bands of source columns, so each writes its own rows of dst.
-  const unsigned T = productThreads(threads, rows * cols / 4, (cols + kTile - 1) / kTile);
+  const unsigned T = productThreads(threads, rows * cols, kMinParallelTranspose, (cols + kTile - 1) / kTile);
   parallelRun(T, [&](unsigned part) {
     const int64_t first = splitPoint(cols, T, part, kTile), last = splitPoint(cols, T, part + 1, kTile);
     for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
@@ -456,7 +510,7 @@ void sparseTransposeTimes<float>(const SparseLayout& L, const float* w, const fl
 
 template <>
 void sparseWeightGrad<float>(const SparseLayout& L, const float* dY, const float* X, int64_t n, float* dw, unsigned threads) {
-  const unsigned T = productThreads(threads, L.nnz() * n, L.rows);
+  const unsigned T = productThreads(threads, L.nnz() * n, kMinParallelSparseMacs, L.rows);
   parallelRun(T, [&](unsigned part) {
     const int64_t r0 = rowSplit(L.rowStart, L.rows, T, part), r1 = rowSplit(L.rowStart, L.rows, T, part + 1);
     for (int64_t r = r0; r < r1; r++) {

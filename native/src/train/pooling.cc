@@ -31,6 +31,8 @@ struct PoolShape {
   // Per output row oh: taps i in [rowLo, rowHi) read input rows; rowPadded counts the taps inside
   // the padded input (for count_include_pad). Likewise per output column.
   std::vector<int64_t> rowLo, rowHi, rowPadded, colLo, colHi, colPadded;
+  // Per kernel column j: the output columns [tapLo, tapHi) whose tap j reads inside the input.
+  std::vector<int64_t> tapLo, tapHi;
 
   int64_t planes() const { return N * C; }
   int64_t outPlane() const { return win.OH * win.OW; }
@@ -82,6 +84,16 @@ PoolShape poolShape(const OpContext<T>& ctx, bool ceilMode) {
   };
   axis(w.OH, w.sH, w.padT, w.padB, w.kH, w.dH, s.H, s.rowLo, s.rowHi, s.rowPadded);
   axis(w.OW, w.sW, w.padL, w.padR, w.kW, w.dW, s.W, s.colLo, s.colHi, s.colPadded);
+  // Output columns with j inside [colLo, colHi) are contiguous: the input column grows with both.
+  s.tapLo.assign(size_t(w.kW), w.OW);
+  s.tapHi.assign(size_t(w.kW), 0);
+  for (int64_t j = 0; j < w.kW; j++) {
+    for (int64_t ow = 0; ow < w.OW; ow++) {
+      if (j < s.colLo[size_t(ow)] || j >= s.colHi[size_t(ow)]) continue;
+      s.tapLo[size_t(j)] = std::min(s.tapLo[size_t(j)], ow);
+      s.tapHi[size_t(j)] = ow + 1;
+    }
+  }
   return s;
 }
 
@@ -146,30 +158,39 @@ struct MaxPoolOp {
     int32_t* arg = state.argmax.data();
     const int64_t inPlane = s.H * s.W, outPlane = s.outPlane();
     forPlanes(ctx.threads, s.planes(), double(Y.size()) * double(w.kH * w.kW), [&](int64_t first, int64_t last) {
+      // A row of outputs at a time, taps outer and outputs inner: each output's running maximum is
+      // its own dependency chain, and the inner loop over the outputs a tap reads inside the input
+      // (a range: the rest read padding) is branch-free, so it vectorises.
+      std::vector<int64_t> best(size_t(w.OW));
+      std::vector<T> bestValue(size_t(w.OW));
       for (int64_t p = first; p < last; p++) {
         const T* xp = x + p * inPlane;
         T* yp = y + p * outPlane;
         int32_t* ap = arg + p * outPlane;
         for (int64_t oh = 0; oh < w.OH; oh++) {
-          const int64_t ih0 = oh * w.sH - w.padT;
-          for (int64_t ow = 0; ow < w.OW; ow++) {
-            const int64_t iw0 = ow * w.sW - w.padL;
-            int64_t best = -1;
-            T bestValue = T(0);
-            for (int64_t i = s.rowLo[size_t(oh)]; i < s.rowHi[size_t(oh)]; i++) {
-              const int64_t rowOffset = (ih0 + i * w.dH) * s.W;
-              for (int64_t j = s.colLo[size_t(ow)]; j < s.colHi[size_t(ow)]; j++) {
-                const int64_t at = rowOffset + iw0 + j * w.dW;
-                const T v = xp[at];
-                // The first maximum wins ties; a NaN wins over numbers (and the first NaN stays).
-                if (best < 0 || v > bestValue || (std::isnan(v) && !std::isnan(bestValue))) {
-                  best = at;
-                  bestValue = v;
-                }
+          int64_t* bi = best.data();
+          T* bv = bestValue.data();
+          std::fill(bi, bi + w.OW, int64_t(-1));
+          std::fill(bv, bv + w.OW, T(0));
+          for (int64_t i = s.rowLo[size_t(oh)]; i < s.rowHi[size_t(oh)]; i++) {
+            const int64_t rowOffset = (oh * w.sH - w.padT + i * w.dH) * s.W;
+            for (int64_t j = 0; j < w.kW; j++) {
+              const int64_t offset = rowOffset - w.padL + j * w.dW;
+              const int64_t owLo = s.tapLo[size_t(j)], owHi = s.tapHi[size_t(j)], sW = w.sW;
+              for (int64_t ow = owLo; ow < owHi; ow++) {
+                const int64_t at = offset + ow * sW;
+                const T v = xp[at], b = bv[ow];
+                // The first maximum in row-major window order wins ties; a NaN (v != v) wins over
+                // numbers (and the first NaN stays).
+                const bool take = (bi[ow] < 0) | (v > b) | ((v != v) & (b == b));
+                bi[ow] = take ? at : bi[ow];
+                bv[ow] = take ? v : b;
               }
             }
-            yp[oh * w.OW + ow] = bestValue;
-            ap[oh * w.OW + ow] = int32_t(best);
+          }
+          for (int64_t ow = 0; ow < w.OW; ow++) {
+            yp[oh * w.OW + ow] = bv[ow];
+            ap[oh * w.OW + ow] = int32_t(bi[ow]);
           }
         }
       }

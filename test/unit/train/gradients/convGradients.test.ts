@@ -73,6 +73,37 @@ const CASES: readonly ConvCase[] = [
   { what: 'auto_pad SAME_LOWER, 2×2 kernel', x: [2, 3, 5, 6], w: [4, 3, 2, 2], bias: true, autoPad: 'SAME_LOWER' },
   { what: 'auto_pad SAME_UPPER, dilation 2', x: [1, 2, 7, 6], w: [3, 2, 3, 2], bias: false, dilations: [2, 2], autoPad: 'SAME_UPPER' },
   { what: 'auto_pad VALID, stride 2', x: [2, 2, 7, 8], w: [3, 2, 3, 3], bias: true, strides: [2, 2], autoPad: 'VALID' },
+  // Taps that read only padding (dropped from the products of a dense weight).
+  { what: '3×3, pads 1, over a 1×1 map (8 taps read only padding)', x: [3, 4, 1, 1], w: [5, 4, 3, 3], bias: true, pads: [1, 1, 1, 1] },
+  {
+    what: '3×3, stride 2, pads 1, 2×2 → 1×1 (5 taps read only padding)',
+    x: [2, 3, 2, 2],
+    w: [4, 3, 3, 3],
+    bias: false,
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+  },
+  { what: 'group 2 over a 1×1 map, pads 1', x: [2, 4, 1, 1], w: [6, 2, 3, 3], bias: true, group: 2, pads: [1, 1, 1, 1] },
+  {
+    what: '1×1, stride 2, pads 1 over 1×1: every output reads padding',
+    x: [2, 2, 1, 1],
+    w: [3, 2, 1, 1],
+    bias: true,
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+  },
+  // Maps wide enough that the images go through the products in several chunks (conv.cc's
+  // kChunkPixels = 1024 output pixels per chunk).
+  { what: '3×3, pads 1, 20×20 maps (chunks of 3 and 1 images)', x: [4, 2, 20, 20], w: [3, 2, 3, 3], bias: true, pads: [1, 1, 1, 1] },
+  {
+    what: '3×3, stride 2, 41×41 outputs (one image per chunk)',
+    x: [3, 2, 81, 81],
+    w: [3, 2, 3, 3],
+    bias: true,
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+  },
+  { what: '1×1 over 40×80 maps (one image per chunk, read in place)', x: [3, 2, 40, 80], w: [3, 2, 1, 1], bias: true },
 ];
 
 function nodeOf(c: ConvCase): CheckedNode {
