@@ -1,5 +1,5 @@
-import type { TensorSource } from './checkpoint';
-import { alignedBytes, DTYPE_BITS, elementAlignment, type DType } from './dtype';
+import { numelOf, type TensorSource } from './checkpoint';
+import { alignedBytes, decodeToFloat64, DTYPE_BITS, elementAlignment, type DType } from './dtype';
 import { RandomAccessFile, withFile } from './randomAccessFile';
 
 /** Elements per chunk when streaming a tensor: bounded memory whatever the tensor's size. */
@@ -76,4 +76,17 @@ export async function* chunkPairs(
   } finally {
     await chunksB.return(undefined);
   }
+}
+
+/** Every element of a tensor decoded to float64, in storage order (read whole, in chunks). */
+export async function readValues(
+  tensor: { readonly source: TensorSource; readonly dtype: DType; readonly shape: readonly number[] },
+  signal?: AbortSignal,
+): Promise<Float64Array> {
+  const numel = numelOf(tensor.shape);
+  const values = new Float64Array(numel);
+  for await (const chunk of tensorChunks(tensor.source, tensor.dtype, numel, undefined, signal)) {
+    values.set(decodeToFloat64(tensor.dtype, chunk.bytes, chunk.count), chunk.first);
+  }
+  return values;
 }

@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
-import { decodeToFloat64, DTYPE_BITS } from '../dtype';
 import { printable } from '../errors';
 import { openCheckpoint } from '../formats/registry';
-import { readSpan } from '../tensorBytes';
+import { readValues } from '../tensorBytes';
 import { TrainingError } from './trainingError';
 
 /** Where the arrays are: keys of an .npz, or (with an .npy file as data) file paths; '' for none. */
@@ -35,11 +34,6 @@ export interface TrainingData {
 }
 
 const INTEGER_DTYPES = new Set(['int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64']);
-
-async function decoded(t: TensorEntry): Promise<Float64Array> {
-  const count = numelOf(t.shape);
-  return decodeToFloat64(t.dtype, await readSpan(t.source, 0, Math.ceil((count * DTYPE_BITS[t.dtype]) / 8)), count);
-}
 
 /** An array of a data file, by key (.npz) or by path (.npy data). */
 interface ArraySource {
@@ -112,7 +106,7 @@ export async function loadTrainingData(
       const sampleShape = x.shape.slice(1);
       checkSampleShape(sampleShape, modelSampleDims, () => `${file}: ${source.describe(keys[xKey])}`, modelInput);
       const count = x.shape[0];
-      const out: Samples = { x: Float32Array.from(await decoded(x)), count, sampleShape };
+      const out: Samples = { x: Float32Array.from(await readValues(x)), count, sampleShape };
       if (!y) return out;
       if (!INTEGER_DTYPES.has(y.dtype))
         throw new TrainingError(`${file}: ${source.describe(keys[yKey])} is ${y.dtype}; labels must be integer classes`);
@@ -120,7 +114,7 @@ export async function loadTrainingData(
         throw new TrainingError(
           `${file}: ${source.describe(keys[yKey])} has shape [${y.shape.join(', ')}]; the inputs need [${count}] labels`,
         );
-      const labels = await decoded(y);
+      const labels = await readValues(y);
       const bad = labels.findIndex((v) => v < 0 || v > 0x7fffffff);
       if (bad >= 0)
         throw new TrainingError(`${file}: label ${labels[bad]} at ${bad} of ${source.describe(keys[yKey])} is not a class index`);

@@ -1,9 +1,9 @@
 import type { ProgramNode, ProgramParam, TrainingProgram } from '../../kernels/trainingKernels';
 import { numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
-import { decodeToFloat64, DTYPE_BITS, type DType } from '../dtype';
+import type { DType } from '../dtype';
 import type { GraphNode, OnnxGraph } from '../formats/onnx/graph';
 import { printable } from '../errors';
-import { readSpan } from '../tensorBytes';
+import { readValues } from '../tensorBytes';
 import { TrainingError } from './trainingError';
 
 /** ONNX ops the engine trains (native/src/train/), and what each one's trainable inputs are. */
@@ -70,11 +70,7 @@ export interface BuiltProgram {
 }
 
 /** A constant's values as float32 (decoded from its stored type). */
-async function valuesOf(t: TensorEntry): Promise<Float32Array> {
-  const count = numelOf(t.shape);
-  const bytes = await readSpan(t.source, 0, Math.ceil((count * DTYPE_BITS[t.dtype]) / 8));
-  return Float32Array.from(decodeToFloat64(t.dtype, bytes, count));
-}
+const valuesOf = async (t: TensorEntry) => Float32Array.from(await readValues(t));
 
 const FLOAT_DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'float64'];
 

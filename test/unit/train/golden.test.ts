@@ -5,11 +5,10 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { numelOf } from '../../../src/core/checkpoint';
-import { decodeToFloat64, DTYPE_BITS } from '../../../src/core/dtype';
 import { readOnnxGraph } from '../../../src/core/formats/onnx/graph';
 import { openCheckpoint } from '../../../src/core/formats/registry';
 import { withFile } from '../../../src/core/randomAccessFile';
-import { readSpan } from '../../../src/core/tensorBytes';
+import { readValues } from '../../../src/core/tensorBytes';
 import { buildTrainingProgram } from '../../../src/core/train/trainingProgram';
 import type { NativeTrainingAddon } from '../../../src/kernels/native/bindings/training';
 import type { OptimizerSettings } from '../../../src/kernels/trainingKernels';
@@ -57,11 +56,7 @@ async function readArrays(file: string): Promise<Map<string, { shape: readonly n
   const checkpoint = await openCheckpoint(file);
   const out = new Map<string, { shape: readonly number[]; data: Float64Array }>();
   for (const t of checkpoint.tensors) {
-    const count = numelOf(t.shape);
-    out.set(t.name, {
-      shape: t.shape,
-      data: decodeToFloat64(t.dtype, await readSpan(t.source, 0, (count * DTYPE_BITS[t.dtype]) / 8), count),
-    });
+    out.set(t.name, { shape: t.shape, data: await readValues(t) });
   }
   return out;
 }
