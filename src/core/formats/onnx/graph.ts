@@ -43,6 +43,15 @@ const MODEL_GRAPH = 7;
 const GRAPH = { node: 1, initializer: 5, input: 11, output: 12 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5, domain: 7 } as const;
 const ATTRIBUTE = { name: 1, f: 2, i: 3, s: 4, t: 5, g: 6, floats: 7, ints: 8, strings: 9, tensors: 10, graphs: 11 } as const;
+/** Attribute fields training does not read (tensors, graphs, float and string lists). */
+const OTHER_ATTRIBUTES: ReadonlySet<number> = new Set([
+  ATTRIBUTE.t,
+  ATTRIBUTE.g,
+  ATTRIBUTE.floats,
+  ATTRIBUTE.strings,
+  ATTRIBUTE.tensors,
+  ATTRIBUTE.graphs,
+]);
 const TENSOR_NAME = 8;
 const VALUE_INFO = { name: 1, type: 2 } as const;
 const TYPE_TENSOR = 1;
@@ -92,29 +101,26 @@ async function readNode(walker: ProtobufWalker, field: Field): Promise<GraphNode
     else if (f.no === NODE.name) name = await walker.string(f);
     else if (f.no === NODE.domain) domain = await walker.string(f);
     else if (f.no === NODE.attribute) {
+      // The name may come after the value, so the value is kept until the attribute ends.
       let attribute = '';
-      const values: { kind: 'i' | 'f' | 's' | 'ints' | 'other'; value: number | string | number[] }[] = [];
+      let value: { kind: 'i' | 'f'; n: number } | { kind: 's'; text: string } | { kind: 'ints' } | { kind: 'other' } | undefined;
       const list: number[] = [];
       for await (const a of walker.fields(f.start, f.end)) {
         if (a.no === ATTRIBUTE.name && a.wire === Wire.Len) attribute = await walker.string(a);
-        else if (a.no === ATTRIBUTE.i && a.wire === Wire.Varint) values.push({ kind: 'i', value: signed(a.varint) });
-        else if (a.no === ATTRIBUTE.f && a.wire === Wire.Fixed32) values.push({ kind: 'f', value: await float32At(walker, a.start) });
-        else if (a.no === ATTRIBUTE.s && a.wire === Wire.Len) values.push({ kind: 's', value: await walker.string(a) });
+        else if (a.no === ATTRIBUTE.i && a.wire === Wire.Varint) value = { kind: 'i', n: signed(a.varint) };
+        else if (a.no === ATTRIBUTE.f && a.wire === Wire.Fixed32) value = { kind: 'f', n: await float32At(walker, a.start) };
+        else if (a.no === ATTRIBUTE.s && a.wire === Wire.Len) value = { kind: 's', text: await walker.string(a) };
         else if (a.no === ATTRIBUTE.ints) {
           if (a.wire === Wire.Varint) list.push(signed(a.varint));
           else if (a.wire === Wire.Len) for (const v of await walker.packedVarints(a.start, a.end)) list.push(signed(v));
-          values.push({ kind: 'ints', value: list });
-        } else if (a.no === ATTRIBUTE.t || a.no === ATTRIBUTE.g || a.no === ATTRIBUTE.floats || a.no === ATTRIBUTE.strings)
-          values.push({ kind: 'other', value: 0 });
-        else if (a.no === ATTRIBUTE.tensors || a.no === ATTRIBUTE.graphs) values.push({ kind: 'other', value: 0 });
+          value = { kind: 'ints' };
+        } else if (OTHER_ATTRIBUTES.has(a.no)) value = { kind: 'other' };
       }
-      const value = values[values.length - 1];
-      if (!value) continue;
-      if (value.kind === 'i') ints.set(attribute, value.value as number);
-      else if (value.kind === 'f') floats.set(attribute, value.value as number);
-      else if (value.kind === 's') strings.set(attribute, value.value as string);
-      else if (value.kind === 'ints') intLists.set(attribute, list);
-      else others.add(attribute);
+      if (value?.kind === 'i') ints.set(attribute, value.n);
+      else if (value?.kind === 'f') floats.set(attribute, value.n);
+      else if (value?.kind === 's') strings.set(attribute, value.text);
+      else if (value?.kind === 'ints') intLists.set(attribute, list);
+      else if (value?.kind === 'other') others.add(attribute);
     }
   }
   return { opType, name, domain, inputs, outputs, ints, floats, intLists, strings, others };
