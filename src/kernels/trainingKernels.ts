@@ -25,7 +25,7 @@ export interface ProgramParam {
   /** Dense, row-major. */
   readonly data: Float32Array;
   readonly trainable: boolean;
-  /** 1 = active, fixed for the run; absent = dense. Only for weights (input 1 of Gemm, MatMul, Conv). */
+  /** 1 = active; absent = dense. Only for weights (input 1 of Gemm, MatMul, Conv). SRigL runs change it (setMasks). */
   readonly mask?: Uint8Array;
 }
 

@@ -277,7 +277,8 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
         {InstanceMethod<&TrainingSession::step>("step"), InstanceMethod<&TrainingSession::predict>("predict"),
          InstanceMethod<&TrainingSession::parameters>("parameters"),
          InstanceMethod<&TrainingSession::denseGradients>("denseGradients"),
-         InstanceMethod<&TrainingSession::describeParams>("describe"), InstanceMethod<&TrainingSession::close>("close")});
+         InstanceMethod<&TrainingSession::setMasks>("setMasks"), InstanceMethod<&TrainingSession::describeParams>("describe"),
+         InstanceMethod<&TrainingSession::close>("close")});
   }
 
   explicit TrainingSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TrainingSession>(info) {
@@ -360,6 +361,46 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
   Napi::Value denseGradients(const Napi::CallbackInfo& info) {
     return rethrown(info.Env(),
                     [&]() -> Napi::Value { return namedArrays(info.Env(), open("denseGradients").denseGradients()); });
+  }
+
+  /** masks: parameter name → {mask: Uint8Array, values: Float32Array}; options: {resetOptimizerState}. */
+  Napi::Value setMasks(const Napi::CallbackInfo& info) {
+    return rethrown(info.Env(), [&]() -> Napi::Value {
+      const std::string fn = "TrainingSession.setMasks";
+      train::Session& session = open("setMasks");
+      if (!info[0].IsObject() || info[0].IsArray() || info[0].IsTypedArray())
+        throw Error(fn + ": masks must be an object of parameter name → {mask, values}, not " + describe(info[0]));
+      if (!info[1].IsObject() || info[1].IsArray())
+        throw Error(fn + ": options must be {resetOptimizerState}, not " + describe(info[1]));
+      const bool reset =
+          booleanValue(info[1].As<Napi::Object>().Get("resetOptimizerState"), fn + ": options.resetOptimizerState");
+      const Napi::Object masks = info[0].As<Napi::Object>();
+      const Napi::Array names = masks.GetPropertyNames();
+      std::vector<train::MaskUpdate> updates;
+      for (uint32_t i = 0; i < names.Length(); i++) {
+        train::MaskUpdate update;
+        update.name = names.Get(i).As<Napi::String>().Utf8Value();
+        const std::string what = fn + ": masks[\"" + update.name + "\"]";
+        const Napi::Value entry = masks.Get(update.name);
+        if (!entry.IsObject() || entry.IsArray() || entry.IsTypedArray())
+          throw Error(what + " must be {mask, values}, not " + describe(entry));
+        const Napi::Object o = entry.As<Napi::Object>();
+        // The typed arrays stay alive in `masks` through the call.
+        auto mask = typedArray<uint8_t>(o.Get("mask"), napi_uint8_array, what + ".mask", "Uint8Array");
+        auto values = typedArray<float>(o.Get("values"), napi_float32_array, what + ".values", "Float32Array");
+        update.mask = mask.Data();
+        update.maskLength = int64_t(mask.ElementLength());
+        update.values = values.Data();
+        update.valueCount = int64_t(values.ElementLength());
+        updates.push_back(std::move(update));
+      }
+      try {
+        session.setMasks(updates, reset);
+      } catch (const sl::Error& e) {
+        throw Error("TrainingSession." + std::string(e.what()));
+      }
+      return info.Env().Undefined();
+    });
   }
 
   Napi::Value describeParams(const Napi::CallbackInfo& info) {

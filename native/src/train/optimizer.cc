@@ -78,8 +78,9 @@ void optimizerStep(const OptimizerConfig& config, double lr, int64_t step, float
       sgd(config, float(lr), w, g, begin, end, buf, firstStep);
     }
     if (!mask) return;
-    // The optimizer step, then the mask (as SRigL's reference): weights and state stay 0 where inactive.
-    for (float* x : {w, buf, m, v})
+    // The optimizer step, then the mask (as SRigL's reference): weights and momentum stay 0 where
+    // inactive. AdamW moved w there by −lr·m̂/denom (its moments decay, not vanish); this undoes it.
+    for (float* x : {w, buf})
       if (x) zeroInactive(x, mask, begin, end);
   });
 }

@@ -3,6 +3,7 @@
 #include "session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -21,10 +22,25 @@ struct ParamSlot {
   Param param;  // its data is moved into the session's values
   Training training = Training::Frozen;
   double density = 1;
-  SparseWeight sparse;  // Training::Sparse only
+  SparseWeight sparse;    // Training::Sparse only
+  size_t weightNode = 0;  // Training::Sparse: the node that reads it as its weight
   OptimizerState optimizer;
   Tensor<float> denseGrad;  // Sparse and Masked: the dense gradient of the last step that asked for it
   bool hasDenseGrad = false;
+  /**
+   * Training::Sparse with AdamW, from the first mask update on: per dense position, the moments it
+   * had when it left the layout and the step count then, so that it can return with them decayed.
+   */
+  std::vector<float> parkedExpAvg, parkedExpAvgSq;
+  std::vector<int64_t> parkedAtStep;
+};
+
+/** A mask update checked against its parameter, ready to apply. */
+struct CheckedMaskUpdate {
+  ParamSlot* slot;
+  const MaskUpdate* update;
+  int64_t active;
+  SparseWeight sparse;  // Training::Sparse: the layout of the new mask
 };
 
 /** A node's consumers of an input slot: (node index, input slot). */
@@ -216,6 +232,7 @@ struct Session::Impl {
     std::string whyNot;
     if (slot.density <= program.sparseDensity && used.size() == 1 && used[0].slot == 1 &&
         sparseWeightFor(program.nodes[used[0].node], p.shape, p.mask.data(), slot.sparse, whyNot)) {
+      slot.weightNode = used[0].node;
       return Training::Sparse;
     }
     return Training::Masked;
@@ -346,6 +363,140 @@ struct Session::Impl {
     }
   }
 
+  /** Every update checked before any is applied, so that a bad one changes nothing. */
+  void setMasks(const std::vector<MaskUpdate>& updates, bool resetOptimizerState) {
+    std::vector<CheckedMaskUpdate> checked;
+    for (const MaskUpdate& update : updates) checked.push_back(checkMaskUpdate(update, checked));
+    for (CheckedMaskUpdate& c : checked) {
+      if (c.slot->training == Training::Sparse) {
+        remaskSparse(*c.slot, *c.update, std::move(c.sparse), resetOptimizerState);
+      } else {
+        remaskDense(*c.slot, *c.update, resetOptimizerState);
+      }
+      c.slot->param.mask.assign(c.update->mask, c.update->mask + c.update->maskLength);
+      c.slot->density = double(c.active) / double(c.update->maskLength);
+      // Gradients of the old mask: a mask update needs fresh ones.
+      c.slot->denseGrad = {};
+      c.slot->hasDenseGrad = false;
+    }
+  }
+
+  CheckedMaskUpdate checkMaskUpdate(const MaskUpdate& update, const std::vector<CheckedMaskUpdate>& earlier) {
+    const std::string what = "setMasks: parameter \"" + update.name + "\"";
+    ParamSlot* slot = nullptr;
+    for (ParamSlot& candidate : params) {
+      if (candidate.param.name == update.name) {
+        slot = &candidate;
+        break;
+      }
+    }
+    if (!slot) throw Error("setMasks: there is no parameter named \"" + update.name + "\"");
+    for (const CheckedMaskUpdate& c : earlier)
+      if (c.slot == slot) throw Error(what + " is given twice");
+    if (slot->param.mask.empty()) throw Error(what + " was built without a mask; only masked weights take new masks");
+    if (slot->training == Training::Frozen) throw Error(what + " does not train, so its mask cannot change");
+    const Shape& shape = slot->param.shape;
+    const int64_t n = numel(shape);
+    if (update.maskLength != n) {
+      throw Error(what + ": the mask has " + std::to_string(update.maskLength) + " values, but its shape " + shapeText(shape) +
+                  " holds " + std::to_string(n));
+    }
+    if (update.valueCount != n) {
+      throw Error(what + ": the values hold " + std::to_string(update.valueCount) + " numbers, but its shape " +
+                  shapeText(shape) + " holds " + std::to_string(n));
+    }
+    CheckedMaskUpdate c{slot, &update, 0, {}};
+    for (int64_t i = 0; i < n; i++) {
+      if (update.mask[i] > 1) {
+        throw Error(what + ": mask[" + std::to_string(i) + "] is " + std::to_string(update.mask[i]) + "; masks hold 0 or 1");
+      }
+      c.active += update.mask[i];
+    }
+    std::string whyNot;
+    if (slot->training == Training::Sparse &&
+        !sparseWeightFor(program.nodes[slot->weightNode], shape, update.mask, c.sparse, whyNot)) {
+      throw Error(what + ": " + whyNot);
+    }
+    return c;
+  }
+
+  /** Dense with its mask: SGD momentum only where the weight stays active; AdamW's moments decay where inactive. */
+  void remaskDense(ParamSlot& slot, const MaskUpdate& update, bool resetOptimizerState) {
+    const uint8_t* before = slot.param.mask.data();
+    const uint8_t* after = update.mask;
+    float* w = values[size_t(slot.param.value)].ptr();
+    OptimizerState& state = slot.optimizer;
+    const bool hasMomentum = !state.momentum.empty(), hasMoments = !state.expAvg.empty();
+    for (int64_t i = 0; i < update.maskLength; i++) {
+      w[i] = after[i] ? update.values[i] : 0.0f;
+      if (hasMomentum && !(before[i] && after[i])) state.momentum[size_t(i)] = 0;
+      if (hasMoments && resetOptimizerState && !before[i] && after[i]) {
+        state.expAvg[size_t(i)] = 0;
+        state.expAvgSq[size_t(i)] = 0;
+      }
+    }
+  }
+
+  /**
+   * Sparse: the values and optimizer state gathered into the new layout's order. AdamW's moments of
+   * the positions that leave are parked, and those that return get theirs back decayed by the
+   * steps in between (β^steps, as the dense path's zero gradients give them).
+   */
+  void remaskSparse(ParamSlot& slot, const MaskUpdate& update, SparseWeight next, bool resetOptimizerState) {
+    const std::vector<int64_t>& before = slot.sparse.denseIndex;
+    const std::vector<int64_t>& after = next.denseIndex;
+    std::vector<int64_t> oldIndex(size_t(update.maskLength), -1);  // per dense position: its place in the old layout
+    for (size_t t = 0; t < before.size(); t++) oldIndex[size_t(before[t])] = int64_t(t);
+
+    std::vector<float> weights(after.size());
+    for (size_t t = 0; t < after.size(); t++) weights[t] = update.values[size_t(after[t])];
+    values[size_t(slot.param.value)].data = std::move(weights);
+
+    OptimizerState& state = slot.optimizer;
+    if (!state.momentum.empty()) {  // unallocated stays so: the first step starts it as 0 would
+      std::vector<float> momentum(after.size(), 0.0f);
+      for (size_t t = 0; t < after.size(); t++) {
+        const int64_t from = oldIndex[size_t(after[t])];
+        if (from >= 0) momentum[t] = state.momentum[size_t(from)];
+      }
+      state.momentum = std::move(momentum);
+    }
+
+    // Moments exist once a step ran; with an empty layout since, only the parked ones do.
+    if (!state.expAvg.empty() || !slot.parkedExpAvg.empty()) {
+      if (slot.parkedExpAvg.empty()) {
+        slot.parkedExpAvg.assign(size_t(update.maskLength), 0.0f);
+        slot.parkedExpAvgSq.assign(size_t(update.maskLength), 0.0f);
+        slot.parkedAtStep.assign(size_t(update.maskLength), 0);
+      }
+      for (size_t t = 0; t < before.size(); t++) {
+        const size_t d = size_t(before[t]);
+        if (update.mask[d]) continue;
+        slot.parkedExpAvg[d] = state.expAvg[t];
+        slot.parkedExpAvgSq[d] = state.expAvgSq[t];
+        slot.parkedAtStep[d] = stepCount;
+      }
+      // The factors the dense path multiplies by, in float, each step.
+      const double beta1 = double(float(optimizer.beta1)), beta2 = double(float(optimizer.beta2));
+      std::vector<float> expAvg(after.size(), 0.0f), expAvgSq(after.size(), 0.0f);
+      for (size_t t = 0; t < after.size(); t++) {
+        const size_t d = size_t(after[t]);
+        const int64_t from = oldIndex[d];
+        if (from >= 0) {
+          expAvg[t] = state.expAvg[size_t(from)];
+          expAvgSq[t] = state.expAvgSq[size_t(from)];
+        } else if (!resetOptimizerState) {
+          const double steps = double(stepCount - slot.parkedAtStep[d]);
+          expAvg[t] = float(double(slot.parkedExpAvg[d]) * std::pow(beta1, steps));
+          expAvgSq[t] = float(double(slot.parkedExpAvgSq[d]) * std::pow(beta2, steps));
+        }
+      }
+      state.expAvg = std::move(expAvg);
+      state.expAvgSq = std::move(expAvgSq);
+    }
+    slot.sparse = std::move(next);
+  }
+
   /** A parameter's values, dense (zeros at the inactive positions of a sparse weight). */
   std::vector<float> denseValues(const ParamSlot& slot) const {
     const Tensor<float>& value = values[size_t(slot.param.value)];
@@ -395,6 +546,10 @@ std::vector<std::pair<std::string, std::vector<float>>> Session::denseGradients(
   for (const ParamSlot& slot : impl_->params)
     if (slot.hasDenseGrad) out.emplace_back(slot.param.name, slot.denseGrad.data);
   return out;
+}
+
+void Session::setMasks(const std::vector<MaskUpdate>& updates, bool resetOptimizerState) {
+  impl_->setMasks(updates, resetOptimizerState);
 }
 
 std::vector<std::pair<std::string, std::string>> Session::describe() const {

@@ -28,9 +28,10 @@ struct Param {
   std::vector<float> data;   // dense, row-major
   bool trainable = false;
   /**
-   * Empty: dense. Else 0/1 per element (1 = active), fixed for the run: inactive weights, their
-   * gradients and optimizer state stay exactly 0. The session trains the weight in the sparse
-   * layout when its density is at most Program::sparseDensity, else dense with the mask applied.
+   * Empty: dense. Else 0/1 per element (1 = active), changed only by Session::setMasks: inactive
+   * weights, their gradients and SGD momentum stay exactly 0. The session trains the weight in the
+   * sparse layout when its density is at most Program::sparseDensity, else dense with the mask
+   * applied; the choice is made once, at construction.
    */
   std::vector<uint8_t> mask;
 };
@@ -60,6 +61,15 @@ struct Targets {
   double temperature = 1;
 };
 
+/** A masked weight's new mask and values (both dense, row-major, of the weight's size). */
+struct MaskUpdate {
+  std::string name;               // the parameter's (initializer's) name
+  const uint8_t* mask = nullptr;  // 0/1, 1 = active
+  int64_t maskLength = 0;
+  const float* values = nullptr;  // the weight's new values; those at inactive positions are dropped
+  int64_t valueCount = 0;
+};
+
 class Session {
  public:
   Session(Program program, OptimizerConfig optimizer, unsigned threads);
@@ -80,6 +90,19 @@ class Session {
    * last step run with denseGradients, before masking: what a mask update needs to regrow.
    */
   std::vector<std::pair<std::string, std::vector<float>>> denseGradients() const;
+  /**
+   * Gives weights built with a mask new masks and values (a dynamic sparse training's mask update):
+   * each weight becomes values·mask and keeps the way it trains (sparse or masked). Checks every
+   * update first and throws, changing nothing, on an unknown name, a weight without a mask or not
+   * trained, a size that is not the weight's, or a mask value other than 0 and 1.
+   *
+   * Optimizer state: SGD momentum is kept where the weight stays active and 0 elsewhere. AdamW's
+   * moments are kept too, and a regrown position continues from the moments it had when it went
+   * inactive, decayed by β1 and β2 for every step since (what training dense with the mask holds:
+   * its gradient there was 0); with resetOptimizerState, regrown positions start from zero
+   * moments instead. The weights' dense gradients from the last step are dropped.
+   */
+  void setMasks(const std::vector<MaskUpdate>& updates, bool resetOptimizerState);
   /**
    * Per trainable parameter: how it trains ("dense", "masked d=0.50", "sparse d=0.10", or
    * "frozen" where its op does not train that input, as BatchNormalization's statistics).

@@ -21,6 +21,19 @@ export interface NativeTrainingSession {
    */
   denseGradients(): Record<string, Float32Array>;
   /**
+   * New masks for weights built with one (a dynamic sparse training's mask update), by parameter
+   * name: each weight becomes values · mask (mask 0/1 and values dense row-major, of the weight's
+   * size) and keeps the way it trains (sparse or masked, per describe()). Throws an error naming
+   * the parameter, and changes nothing, on an unknown name, a weight without a mask, a wrong size
+   * or a mask value other than 0 and 1.
+   *
+   * SGD momentum is kept where a weight stays active and 0 elsewhere. AdamW's moments are kept,
+   * and a regrown position continues from the moments it left with, decayed by β1 and β2 for each
+   * step since (as training dense with the mask gives); resetOptimizerState starts regrown
+   * positions from zero moments instead. The weights' dense gradients are dropped.
+   */
+  setMasks(masks: Record<string, { mask: Uint8Array; values: Float32Array }>, options: { resetOptimizerState: boolean }): void;
+  /**
    * Per trainable parameter: "dense", "masked d=0.50", "sparse d=0.10" — how it trains — or "frozen"
    * where its op does not train that input (BatchNormalization's statistics).
    */
