@@ -69,32 +69,27 @@ export function fanInAfterAblation(numel: number, sparsity: number, active: numb
   return active > 0 ? Math.floor(allowedNonZeros(numel, sparsity) / active) : 0;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** |v| as float32 bits: for non-negative floats, the order of the bits is the order of the numbers. */
-function magnitudeKey(v: number): number {
-  f32[0] = Math.abs(v);
-  return u32[0];
-}
-
 /**
- * Marks in `out` the n positions of largest |scores| among those `eligible` allows (all when
- * absent); ties go to the lower index. Linear time: a histogram of the high 16 bits of the
+ * Marks in `out` the n positions of largest |scores| (of a [rows, cols] array, leaving out the
+ * `excluded` rows); ties go to the lower index. Linear time: a histogram of the high 16 bits of the
  * float32 magnitudes finds the bin of the n-th largest, one of the low 16 bits inside it the exact
  * value, then one pass marks everything above it and the first ties.
  */
-export function markTopMagnitudes(scores: Float32Array, n: number, out: Uint8Array, eligible?: (i: number) => boolean): void {
+export function markTopMagnitudes(scores: Float32Array, n: number, out: Uint8Array, excluded?: { rows: Uint8Array; cols: number }): void {
   if (n <= 0) return;
   const keys = new Uint32Array(scores.length);
   const use = new Uint8Array(scores.length);
   let available = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (eligible && !eligible(i)) continue;
-    const v = scores[i];
-    if (Number.isNaN(v)) throw new SriglUpdateError(`a score is NaN at position ${i}`);
-    keys[i] = magnitudeKey(v);
-    use[i] = 1;
-    available++;
+  const bits = new Uint32Array(scores.buffer, scores.byteOffset, scores.length);
+  const rowLength = excluded?.cols ?? scores.length;
+  for (let start = 0, row = 0; start < scores.length; start += rowLength, row++) {
+    if (excluded?.rows[row]) continue;
+    for (let i = start; i < start + rowLength; i++) {
+      keys[i] = bits[i] & 0x7fffffff; // |v| as float32 bits
+      if (keys[i] > 0x7f800000) throw new SriglUpdateError(`a score is NaN at position ${i}`);
+      use[i] = 1;
+    }
+    available += rowLength;
   }
   if (n > available) throw new SriglUpdateError(`cannot pick ${n} positions out of ${available}`);
   const high = new Uint32Array(65536);
@@ -118,12 +113,24 @@ export function markTopMagnitudes(scores: Float32Array, n: number, out: Uint8Arr
   }
 }
 
-/** Column indices of a row's `count` largest |scores| among columns not `taken`; ties to the lower column. */
+/**
+ * Column indices of a row's `count` largest |scores| among columns not `taken`; ties to the lower
+ * column. One pass keeping the best `count` in order: columns come ascending, so an equal score
+ * never displaces an earlier column.
+ */
 function topColumns(scores: Float32Array, rowStart: number, cols: number, taken: Uint8Array, count: number): number[] {
-  const candidates: number[] = [];
-  for (let c = 0; c < cols; c++) if (!taken[rowStart + c]) candidates.push(c);
-  candidates.sort((a, b) => Math.abs(scores[rowStart + b]) - Math.abs(scores[rowStart + a]) || a - b);
-  return candidates.slice(0, count);
+  const best: number[] = [];
+  const score = (c: number) => Math.abs(scores[rowStart + c]);
+  for (let c = 0; c < cols; c++) {
+    if (taken[rowStart + c]) continue;
+    const v = score(c);
+    if (best.length === count && v <= score(best[count - 1])) continue;
+    let at = best.length === count ? count - 1 : best.length;
+    while (at > 0 && score(best[at - 1]) < v) at--;
+    if (best.length === count) best.pop();
+    best.splice(at, 0, c);
+  }
+  return best;
 }
 
 /** One SRigL update of one layer (see the file's comment). */
@@ -132,10 +139,12 @@ export function sriglLayerUpdate(layer: SriglLayerInput, options: SriglLayerOpti
   const numel = rows * cols;
   if (layer.weights.length !== numel || mask.length !== numel || grads.length !== numel)
     throw new SriglUpdateError(`weights, mask and gradient must each hold ${rows} × ${cols} values`);
-  const weights = Float32Array.from(layer.weights, (v, i) => (mask[i] ? v : 0));
-  for (let i = 0; i < numel; i++)
+  const weights = new Float32Array(numel);
+  for (let i = 0; i < numel; i++) {
+    if (mask[i]) weights[i] = layer.weights[i];
     if (!Number.isFinite(grads[i]))
       throw new SriglUpdateError(`the gradient is not finite at row ${Math.floor(i / cols)}, column ${i % cols}`);
+  }
 
   // Step 2: how many to keep, corrected when fewer weights are non-zero.
   let nOnes = 0;
@@ -160,7 +169,7 @@ export function sriglLayerUpdate(layer: SriglLayerInput, options: SriglLayerOpti
     markTopMagnitudes(weights, nKeep, salientMask);
     markTopMagnitudes(grads, nPrune, salientMask);
     const salient = new Uint32Array(rows);
-    for (let i = 0; i < numel; i++) salient[Math.floor(i / cols)] += salientMask[i];
+    for (let r = 0, i = 0; r < rows; r++) for (let c = 0; c < cols; c++, i++) salient[r] += salientMask[i];
     const ablation = ablationOf(salient, salient, nMax, cols, options.gammaSal);
     ablated = ablation.candidates;
     threshold = ablation.threshold;
@@ -179,7 +188,7 @@ export function sriglLayerUpdate(layer: SriglLayerInput, options: SriglLayerOpti
   // Step 5: keep the global top-n_keep |W|, ablated rows ranked below every other position (the
   // reference lowers their scores to min − 1; the minimum-neurons guard leaves enough others).
   const keep = new Uint8Array(numel);
-  markTopMagnitudes(weights, nKeep, keep, (i) => !isAblated[Math.floor(i / cols)]);
+  markTopMagnitudes(weights, nKeep, keep, { rows: isAblated, cols });
   const kept = new Uint32Array(rows);
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
