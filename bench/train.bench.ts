@@ -31,9 +31,13 @@ import { openCheckpoint } from '../src/core/formats/registry';
 import { readOnnxGraph } from '../src/core/formats/onnx/graph';
 import { withFile } from '../src/core/randomAccessFile';
 import { buildTrainingProgram } from '../src/core/train/trainingProgram';
+import { runSteps } from '../src/kernels/jobs/job';
+import type { TrainSpec } from '../src/kernels/jobs/jobTypes';
+import { openTrainJob } from '../src/kernels/jobs/trainJob';
 import { nativePaths } from '../src/kernels/createKernels';
 import type { NativeAddon } from '../src/kernels/native/nativeAddon';
 import type {
+  NativeTrainingAddon,
   NativeTrainingSession,
   OptimizerSettings,
   ProgramNode,
@@ -490,5 +494,74 @@ export async function benchTrain({ root, quick, addRow }: TrainBenchOptions): Pr
     }
   }
 
+  if (haveEngine) await benchSriglRun(addon, quick, torch.get(key('MLP 784-3072-768-10', 'dense')), addRow);
   await benchCondensedForward(root, addon, forwardCalls, torch, addRow);
+}
+
+/**
+ * A whole training run as `train` runs it (the train job, one step at a time, in this process):
+ * the 784-3072-768-10 MLP on seeded random data, dense against SRigL at 90 % (both hidden
+ * weights, k = ⌊0.1 · in⌋; ΔT from the default of 35 updates; each update costs a dense weight
+ * gradient and the update itself), the same steps. PyTorch: its dense step's median × steps.
+ * Goal: the SRigL run at least 2x faster than the dense one.
+ */
+async function benchSriglRun(
+  addon: NativeAddon,
+  quick: boolean,
+  torchDense: TorchTiming | undefined,
+  addRow: TrainBenchOptions['addRow'],
+): Promise<void> {
+  const sizes = [784, 3072, 768, 10];
+  const steps = quick ? 144 : 720;
+  const rnd = seededRandom(11);
+  const count = 1024;
+  const train = {
+    x: Float32Array.from({ length: count * sizes[0] }, () => rnd() * 2 - 1),
+    count,
+    sampleShape: [sizes[0]],
+    y: Int32Array.from({ length: count }, () => Math.floor(rnd() * 10)),
+  };
+  const schedule = { totalSteps: steps, deltaT: Math.max(1, Math.floor((0.75 * steps) / 36)), alpha: 0.3, tEndFraction: 0.75 };
+  const run = async (sparse: boolean) => {
+    const program = mlpProgram(sizes, new Set(sparse ? [0, 1] : []), 5);
+    const layers = program.params
+      .filter((p) => p.mask)
+      .map((p) => ({ name: p.name, shape: p.shape, layout: { outAxis: 0, inAxis: 1 }, sparsity: 1 - DENSITY, gammaSal: 0.3 }));
+    const spec: TrainSpec = {
+      program,
+      optimizer: SGD,
+      schedule: { kind: 'constant', lr: LR, warmup: 0, totalSteps: steps },
+      train,
+      batch: BATCH,
+      steps,
+      seed: 0,
+      threads: THREADS,
+      ...(sparse ? { srigl: { schedule, layers, gradAccumulation: 1, resetOptimizerState: false } } : {}),
+    };
+    const job = openTrainJob(spec, addon as unknown as NativeTrainingAddon);
+    try {
+      const t0 = performance.now();
+      const outcome = await runSteps(job);
+      const ms = performance.now() - t0;
+      const last = outcome.state.maskUpdates[outcome.state.maskUpdates.length - 1];
+      return { ms, updates: outcome.state.maskUpdates.length, last };
+    } finally {
+      job.close();
+    }
+  };
+  console.log(`\n  whole run, MLP 784-3072-768-10, batch ${BATCH}, ${steps} steps (the train job in this process, no evaluation)`);
+  const dense = await run(false);
+  const srigl = await run(true);
+  console.log(`    ours dense: ${dense.ms.toFixed(0)} ms (${(dense.ms / steps).toFixed(2)} ms/step)`);
+  console.log(
+    `    ours SRigL 90 %: ${srigl.ms.toFixed(0)} ms (${(srigl.ms / steps).toFixed(2)} ms/step), ${srigl.updates} mask updates every ${schedule.deltaT} steps; last: ${srigl.last?.layers.map((l) => `${l.name} k ${l.k}, ${l.ablated.length} ablated`).join('; ')}`,
+  );
+  addRow(`train run ${steps} steps MLP 784-3072-768-10 SRigL 90%`, srigl.ms, 'ours dense, same steps', dense.ms, '(goal: >= 2x)');
+  if (torchDense)
+    addRow(
+      `train run ${steps} steps MLP 784-3072-768-10 SRigL 90%`,
+      srigl.ms,
+      `torch dense step x ${steps} (${torchDense.env})`,
+      torchDense.best.median_ms * steps,
+    );
 }

@@ -18,6 +18,9 @@ import { PruneError } from '../core/prune/pruneSelection';
 import { formatPruneResult, runPrune } from './prune';
 import { formatCondenseResult, runCondense } from './condense';
 import { fineTuneRequestOf, formatTrainResult, runTrain } from './train';
+import { formatSriglStepResult, sriglStepRequestOf } from './sriglStep';
+import { toolVersion } from './toolVersion';
+import { sriglStep, SriglStepError } from '../core/train/sriglStep';
 import { TrainingError } from '../core/train/trainingError';
 import { isCheckpointError } from '../core/errors';
 import { readJsonValue } from '../core/formats/shared/jsonDocument';
@@ -54,12 +57,33 @@ Commands:
   train MODEL.onnx --data DATA.npz -o OUT.onnx [--method dense|fixed] [--nm N:M]
              [--epochs E | --steps N] [--batch B] [--lr LR] [--optimizer sgd|adamw]
              [--momentum M] [--nesterov] [--weight-decay WD] [--schedule cosine|constant|step]
-             [--warmup N] [--seed S] [--temperature T] [--freeze PATTERN]... [--force] [--json]
+             [--warmup N] [--seed S] [--temperature T] [--freeze PATTERN]...
+             [--method srigl --sparsity S [--distribution erk|uniform|er] [--delta-t N]
+             [--alpha A] [--t-end-fraction F] [--gamma-sal G | --no-ablation]
+             [--no-ablation-layers PATTERN]... [--init checkpoint|random] [--grad-accumulation N]
+             [--reset-optimizer-state]] [--checkpoint-every N] [--save-masks FILE]
+             [--force] [--json]
                                     fine-tunes the model in the native engine and writes it with
-                                    new weights: dense, with its zeros fixed (--method fixed), or
+                                    new weights: dense, with its zeros fixed (--method fixed),
                                     pruned to N:M first and trained with that mask fixed (--nm 2:4,
-                                    NVIDIA ASP's recipe); without labels in DATA it distils the
-                                    input model's own outputs
+                                    NVIDIA ASP's recipe), or sparse with constant fan-in and masks
+                                    that move (SRigL; --sparsity alone implies it); without labels
+                                    in DATA it distils the input model's own outputs
+
+  srigl-step WEIGHTS --grads GRADS [--masks MASKS] -o OUT
+             (--sparsity S [--distribution erk|er|uniform] | --layer-sparsity NAME=S ...)
+             (--drop-fraction F | --step T --t-end T_END [--alpha A]) [--gamma-sal G]
+             [--no-ablation] [--no-ablation-layers PATTERN]... [--force] [--json]
+                                    one SRigL mask update, as the paper's code makes it, of every
+                                    linear/conv weight GRADS holds a dense gradient for (any format
+                                    read; tensors matched by name): drop the smallest |w| of each
+                                    layer, ablate neurons with too few salient weights, regrow each
+                                    kept neuron to the same fan-in k by |gradient|. Each layer's
+                                    mask must already be within its sparsity (prune --fan-in first).
+                                    OUT (.safetensors, .npz or .pt) holds only the updated layers:
+                                    each one's new weights under its name, as float32 (the update
+                                    computes in float32), and its new mask as <name>.mask (uint8
+                                    0/1); OUT appears only once re-opened and verified
 
   diff A B [--map JSON] [--json]    what changed between two checkpoints, tensor by tensor (matched
                                     by name): positions turned on and off, |Δw| of kept weights,
@@ -78,8 +102,24 @@ Options:
   --dense-first plan: keep the first weight layer dense
   --gamma-sal G plan: SRigL's γ_sal for the neuron-ablation candidates (default 0.3; ≥ 1 is a count)
   --no-ablation-layers PATTERN  plan: layers never ablated besides the last weight layer; repeatable
-  -o, --output OUT  prune, condense, train: the file to write (beside it: shards, external data); never FILE itself
-  --force       prune, condense, train: replace OUT if it exists
+  --grads FILE  srigl-step: the dense (unmasked) gradients, under the weights' names
+  --masks FILE  srigl-step: 0/1 masks (any numeric dtype) as <name> or <name>.mask (a previous OUT);
+                default: the non-zeros of WEIGHTS
+  --layer-sparsity NAME=S  srigl-step: layer NAME (or a pattern, the --roles syntax) at sparsity
+                S, taken as the decimal written; wins over --sparsity; repeatable
+  --sparsity S  srigl-step: planned over the updated layers by --distribution (default erk), as
+                plan does; layers it makes dense are left unchanged. For one layer ERK keeps
+                int(numel · S) zeros; --layer-sparsity takes S literally
+  --drop-fraction F  srigl-step: the share of each layer's active weights dropped, in [0, 1]
+  --step T, --t-end T_END, --alpha A  srigl-step: f = A/2 · (1 + cos(π T / T_END)) (A default
+                0.3); T must be before T_END, where SRigL stops updating
+  --gamma-sal G srigl-step: γ_sal of neuron ablation (default 0.3; ≥ 1 is a count)
+  --no-ablation srigl-step: no neuron ablation in any layer
+  --no-ablation-layers PATTERN  srigl-step: layers never ablated (the --roles pattern syntax);
+                repeatable. No layer is protected otherwise: the tool sees tensors, not which
+                layer is the model's last
+  -o, --output OUT  prune, condense, train, srigl-step: the file to write (beside it: shards, external data); never FILE itself
+  --force       prune, condense, train, srigl-step: replace OUT if it exists
   --transposable  prune: 2:4 along rows and columns of every 4 × 4 block (ASP m4n2_2d), so the
                 transposed weight is 2:4 too
   --fan-in      prune: every neuron keeps its k largest |w|, k from the plan (--sparsity …, as plan)
@@ -87,16 +127,34 @@ Options:
                 matched against file and display names); repeatable
   --data FILE   train: .npz with x_train, y_train, x_test, y_test (keys: --x, --y, --test-x,
                 --test-y), or an .npy of inputs with --y LABELS.npy [--test-x … --test-y …]
-  --method M    train: dense (default) or fixed (the input's zeros stay zero)
+  --method M    train: dense (default), fixed (the input's zeros stay zero) or srigl
   --epochs E, --steps N  train: length of the run (default 20 epochs)
   --batch B     train: samples per step (default 128)
-  --lr LR       train: learning rate (default 0.01 for SGD, 0.001 for AdamW)
+  --lr LR       train: learning rate (default 0.01 for SGD, 0.05 for SGD with SRigL, 0.001 for AdamW)
   --optimizer O train: sgd (default: momentum 0.9) or adamw (weight decay 0.01 by default)
   --schedule S  train: cosine (default: to 0 at the last step), constant, or step (÷10 at 50 % and 75 %)
   --warmup N    train: steps of linear warm-up
   --seed S      train: the shuffling seed (default 0); a seed reproduces a run bit for bit
   --temperature T  train: softmax temperature of distillation (default 2)
   --freeze PATTERN  train: keep matching initializers as they are (the --roles pattern syntax)
+  --sparsity S  train (SRigL): the global sparsity, spread over the layers by --distribution (ERK
+                by default) exactly as plan shows it; each layer keeps a constant fan-in k
+  --delta-t N   train (SRigL): steps between mask updates (default: T_end / 36, so 35 updates)
+  --alpha A     train (SRigL): the first update's drop fraction, f(t) = A/2 (1 + cos(pi t / T_end))
+                (default 0.3)
+  --t-end-fraction F  train (SRigL): masks move until F of the steps (default 0.75)
+  --gamma-sal G train (SRigL): neurons with fewer salient weights than max(1, int(G k)) are
+                ablated (default 0.3; >= 1 is a count); never the last layer
+  --no-ablation train (SRigL): no neuron ablation
+  --init I      train (SRigL): checkpoint (default: each neuron keeps its k largest |w|) or random
+                (random k inputs per neuron, weights drawn from N(0, 2/k) as the reference does)
+  --grad-accumulation N  train (SRigL): an update regrows by the mean dense gradient of the last
+                N batches (default 1)
+  --reset-optimizer-state  train (SRigL): newly grown weights start with zero AdamW moments
+                (default: they continue, as in the SRigL reference; SGD momentum always starts at 0)
+  --checkpoint-every N  train: also write OUT.stepN.onnx every N steps (verified, atomic)
+  --save-masks FILE  train: write the final masks to FILE (.safetensors, .npz or .pt; uint8 per
+                weight, named <weight>.mask)
   --map JSON    diff: tensors renamed between A and B, as {"name in A": "name in B", …}; a key
                 /regex/ renames every name it matches ("$1" … in the replacement)
   --backend B   kernels: auto (native if it loads, default), native, reference
@@ -167,6 +225,21 @@ export async function main(
         'test-y': { type: 'string' },
         freeze: { type: 'string', multiple: true },
         threads: { type: 'string' },
+        grads: { type: 'string' },
+        masks: { type: 'string' },
+        'layer-sparsity': { type: 'string', multiple: true },
+        'drop-fraction': { type: 'string' },
+        step: { type: 'string' },
+        't-end': { type: 'string' },
+        'delta-t': { type: 'string' },
+        alpha: { type: 'string' },
+        't-end-fraction': { type: 'string' },
+        'no-ablation': { type: 'boolean' },
+        init: { type: 'string' },
+        'grad-accumulation': { type: 'string' },
+        'reset-optimizer-state': { type: 'boolean' },
+        'checkpoint-every': { type: 'string' },
+        'save-masks': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -179,7 +252,7 @@ export async function main(
     (parsed.values.help ? out : err).write(USAGE);
     return parsed.values.help ? 0 : 2;
   }
-  if (!['report', 'plan', 'diff', 'prune', 'condense', 'train'].includes(command)) {
+  if (!['report', 'plan', 'diff', 'prune', 'condense', 'train', 'srigl-step'].includes(command)) {
     err.write(`error: unknown command "${command}"\n${USAGE}`);
     return 2;
   }
@@ -214,7 +287,9 @@ export async function main(
     return 2;
   }
   const format = parsed.values.json ? 'json' : (parsed.values.format ?? 'table');
-  const formats = ['diff', 'prune', 'condense', 'train'].includes(command) ? ['table', 'json'] : ['table', 'json', 'csv', 'markdown'];
+  const formats = ['diff', 'prune', 'condense', 'train', 'srigl-step'].includes(command)
+    ? ['table', 'json']
+    : ['table', 'json', 'csv', 'markdown'];
   if (!formats.includes(format)) {
     err.write(`error: --format must be ${formats.slice(0, -1).join(', ')} or ${formats.at(-1)}, not "${format}"\n`);
     return 2;
@@ -284,6 +359,12 @@ export async function main(
         process.off('SIGINT', interrupt);
       }
     }
+    if (command === 'srigl-step') {
+      const request = sriglStepRequestOf(files[0], parsed.values, roles, await toolVersion());
+      const result = await sriglStep(request);
+      out.write(format === 'table' ? formatSriglStepResult(result, request) : JSON.stringify(result, null, 2) + '\n');
+      return 0;
+    }
     if (command === 'condense') {
       const result = await runCondense(
         { file: files[0], output: parsed.values.output, force: parsed.values.force ?? false, roles },
@@ -314,7 +395,7 @@ export async function main(
       err.write(`error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof PlanError || e instanceof PruneError || e instanceof TrainingError) {
+    if (e instanceof PlanError || e instanceof PruneError || e instanceof TrainingError || e instanceof SriglStepError) {
       err.write(`error: ${e.message}\n`);
       return 2;
     }

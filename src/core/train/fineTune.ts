@@ -16,12 +16,40 @@ import { checkOutputs, inputFiles, writeVerified } from '../prune/stagedOutput';
 import { replacedEdits } from '../prune/storedEdits';
 import { withFile } from '../randomAccessFile';
 import { chunkPairs } from '../tensorBytes';
+import { densityFromSparsity, planDensities, type Distribution } from '../analysis/plan';
 import type { ScheduleKind } from './learningRate';
+import { randomFanInInit, type SriglLayer } from './sriglRun';
+import { maskUpdateCount, type SriglSchedule } from './sriglSchedule';
 import { loadTrainingData, type DataKeys, type TrainingData } from './trainingData';
 import { TrainingError } from './trainingError';
 import { buildTrainingProgram, type BuiltProgram, type TrainableTensor } from './trainingProgram';
 
-export type TrainMethod = 'dense' | 'fixed';
+export type TrainMethod = 'dense' | 'fixed' | 'srigl';
+
+/** SRigL's settings (spec §2–4, §6.5 for the reference's defaults). */
+export interface SriglSettings {
+  /** The global sparsity, spread over the layers by `distribution` (the planner of `sparsity-lens plan`). */
+  readonly sparsity: number;
+  readonly distribution: Distribution;
+  /** ΔT: steps between mask updates; absent: T_end / 36, so that a run makes 35 updates. */
+  readonly deltaT?: number;
+  /** α: the first update's drop fraction. */
+  readonly alpha: number;
+  /** T_end as a share of the steps. */
+  readonly tEndFraction: number;
+  /** γ_sal; null: no ablation anywhere. */
+  readonly gammaSal: number | null;
+  /** Layers never ablated besides the last one (names or display names). */
+  readonly noAblation: readonly RegExp[];
+  /** checkpoint: each neuron keeps its k largest |w|; random: random k inputs, weights re-drawn (spec §2). */
+  readonly init: 'checkpoint' | 'random';
+  /** n_acc: batches whose dense gradients an update averages. */
+  readonly gradAccumulation: number;
+  readonly resetOptimizerState: boolean;
+}
+
+/** Mask updates a default ΔT aims at: a few dozen, as the reference's CIFAR runs make per epoch range. */
+export const DEFAULT_MASK_UPDATES = 35;
 
 /** What a fine-tune was asked (`sparsity-lens train`, the editor's Fine-tune…). */
 export interface FineTuneRequest {
@@ -35,6 +63,12 @@ export interface FineTuneRequest {
   /** dense: every weight trains; fixed: the input's zeros stay zero (with `nm`, after pruning to it). */
   readonly method: TrainMethod;
   readonly nm?: NmPattern;
+  /** With method srigl. */
+  readonly srigl?: SriglSettings;
+  /** Keep a verified checkpoint every this many steps (OUT.stepN.onnx). */
+  readonly checkpointEvery?: number;
+  /** Write the final masks here too (.safetensors, .npz or .pt; `<name>.mask`, uint8). */
+  readonly saveMasks?: string;
   /** Either epochs or steps; steps wins when both are given. */
   readonly epochs: number;
   readonly steps?: number;
@@ -65,6 +99,16 @@ export interface PreparedFineTune {
   /** Weights pruned to N:M before training: their non-zeros before and after. */
   readonly pruned: readonly { readonly name: string; readonly before: number; readonly after: number }[];
   readonly distilled: boolean;
+  /** SRigL runs: each masked layer's plan (sparsity, k) and the schedule. */
+  readonly srigl?: PreparedSrigl;
+}
+
+export interface PreparedSrigl {
+  readonly schedule: SriglSchedule;
+  readonly updates: number;
+  readonly layers: readonly (SriglLayer & { readonly k: number; readonly displayName?: string })[];
+  /** Layers the plan leaves dense. */
+  readonly dense: readonly string[];
 }
 
 /** The weights of Gemm, MatMul and Conv layers among the trained tensors. */
@@ -111,6 +155,16 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
   checkLabels(data, graph.outputs[0]?.dims, built.outputKind);
 
   const masks = new Map<string, Uint8Array>();
+  const initialValues = new Map<string, Float32Array>();
+  const stepsPerEpoch = Math.ceil(data.train.count / request.batch);
+  const steps = request.steps ?? request.epochs * stepsPerEpoch;
+  if (request.checkpointEvery) {
+    const paths: string[] = [];
+    for (let t = request.checkpointEvery; t < steps; t += request.checkpointEvery) paths.push(checkpointPath(request.output, t));
+    await checkOutputs(paths, inputFiles(checkpoint), request.force);
+  }
+  const srigl =
+    request.method === 'srigl' ? await prepareSrigl(request, built, checkpoint, steps, kernels, masks, initialValues, signal) : undefined;
   const unpruned: { name: string; reason: string }[] = [];
   const pruned: { name: string; before: number; after: number }[] = [];
   const params = new Map(built.program.params.map((p) => [p.name, p]));
@@ -142,11 +196,10 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
 
   const masked = (p: ProgramParam): ProgramParam => {
     const mask = masks.get(p.name);
-    return mask ? { ...p, data: p.data.map((v, i) => (mask[i] ? v : 0 * v)), mask } : p;
+    const data = initialValues.get(p.name) ?? p.data;
+    return mask ? { ...p, data: data.map((v, i) => (mask[i] ? v : 0 * v)), mask } : p;
   };
   const program = { ...built.program, params: built.program.params.map(masked) };
-  const stepsPerEpoch = Math.ceil(data.train.count / request.batch);
-  const steps = request.steps ?? request.epochs * stepsPerEpoch;
   const distilled = !data.train.y;
   const spec: TrainSpec = {
     program,
@@ -159,8 +212,95 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
     steps,
     seed: request.seed,
     threads: request.threads,
+    ...(srigl
+      ? {
+          srigl: {
+            schedule: srigl.schedule,
+            layers: srigl.layers,
+            gradAccumulation: request.srigl!.gradAccumulation,
+            resetOptimizerState: request.srigl!.resetOptimizerState,
+          },
+        }
+      : {}),
   };
-  return { request, checkpoint, built: { ...built, program }, data, spec, masks, unpruned, pruned, distilled };
+  return { request, checkpoint, built: { ...built, program }, data, spec, masks, unpruned, pruned, distilled, ...(srigl ? { srigl } : {}) };
+}
+
+/**
+ * SRigL's layers: the planner's sparsity and k for every Gemm, MatMul and Conv weight trained
+ * (the same plan `sparsity-lens plan` shows), each sparse one's initial constant fan-in mask —
+ * its k largest |w| per neuron (the pruning rule of `prune --fan-in`) or, with --init random, k
+ * random inputs with re-drawn weights — and who may be ablated: every layer but the last one
+ * (in graph order) and those --no-ablation-layers names.
+ */
+async function prepareSrigl(
+  request: FineTuneRequest,
+  built: BuiltProgram,
+  checkpoint: Checkpoint,
+  steps: number,
+  kernels: MaskKernels,
+  masks: Map<string, Uint8Array>,
+  initialValues: Map<string, Float32Array>,
+  signal?: AbortSignal,
+): Promise<PreparedSrigl> {
+  const settings = request.srigl;
+  if (!settings) throw new TrainingError('--method srigl needs --sparsity S');
+  const weights = trainedWeights(built, checkpoint);
+  if (weights.length === 0) throw new TrainingError(`${request.model}: no trained Gemm, MatMul or Conv weight to make sparse`);
+  const plan = planDensities(
+    weights.map((w) => ({
+      name: w.name,
+      shape: w.entry.shape,
+      nOut: w.entry.shape[w.entry.layout.outAxis],
+      nIn: w.entry.shape[w.entry.layout.inAxis],
+    })),
+    { density: densityFromSparsity(settings.sparsity), distribution: settings.distribution },
+  );
+  const valueOf = new Map(built.program.params.map((p) => [p.value, p.name]));
+  const lastLayer = [...built.program.nodes]
+    .reverse()
+    .map((n) => (n.op === 'Gemm' || n.op === 'MatMul' || n.op === 'Conv' ? valueOf.get(n.inputs[1]) : undefined))
+    .find((name) => name !== undefined && weights.some((w) => w.name === name));
+  const tEnd = Math.floor(settings.tEndFraction * steps);
+  const deltaT = settings.deltaT ?? Math.max(1, Math.floor(tEnd / (DEFAULT_MASK_UPDATES + 1)));
+  if (settings.gradAccumulation > deltaT)
+    throw new TrainingError(
+      `--grad-accumulation ${settings.gradAccumulation} exceeds ΔT = ${deltaT}: an update averages the batches since the last one at most`,
+    );
+  const schedule: SriglSchedule = { totalSteps: steps, deltaT, alpha: settings.alpha, tEndFraction: settings.tEndFraction };
+  const layers: (SriglLayer & { k: number; displayName?: string })[] = [];
+  const dense: string[] = [];
+  for (const [i, w] of weights.entries()) {
+    signal?.throwIfAborted();
+    const planned = plan.layers[i];
+    if (planned.dense) {
+      dense.push(w.name);
+      continue;
+    }
+    if (planned.k === null) throw new TrainingError(`${w.entry.displayName ?? w.name}: ${planned.kError}`);
+    const display = w.entry.displayName;
+    const protectedLayer =
+      w.name === lastLayer || settings.noAblation.some((p) => p.test(w.name) || (display !== undefined && p.test(display)));
+    const layer: SriglLayer & { k: number; displayName?: string } = {
+      name: w.name,
+      shape: w.entry.shape,
+      layout: w.entry.layout,
+      sparsity: planned.targetSparsity,
+      gammaSal: settings.gammaSal === null || protectedLayer ? null : settings.gammaSal,
+      k: planned.k,
+      ...(display !== undefined ? { displayName: display } : {}),
+    };
+    if (settings.init === 'random') {
+      const init = randomFanInInit(layer, planned.k, request.seed + i);
+      masks.set(w.name, init.mask);
+      initialValues.set(w.name, init.weights);
+    } else {
+      masks.set(w.name, await kernels.fanInMask(w.entry, planned.k, signal));
+    }
+    layers.push(layer);
+  }
+  if (layers.length === 0) throw new TrainingError(`a sparsity of ${settings.sparsity} leaves every layer dense: nothing for SRigL to do`);
+  return { schedule, updates: maskUpdateCount(schedule), layers, dense };
 }
 
 /** Labels must name one of the output's classes, when the graph says how many there are. */
@@ -185,20 +325,42 @@ export interface RunOutcome {
   readonly status: 'done' | 'cancelled';
   readonly state: TrainState;
   readonly seconds: number;
+  /** Checkpoints kept along the run (--checkpoint-every), in order. */
+  readonly checkpoints: readonly string[];
 }
 
-/** Runs the prepared job in the kernels' job worker, a step at a time; a cancel stops at a step boundary. */
+/**
+ * Runs the prepared job in the kernels' job worker, a step at a time; a cancel stops at a step
+ * boundary. With checkpointEvery, the job pauses every that many steps while the weights of that
+ * step are written (staged, verified, renamed) beside the output.
+ */
 export async function runFineTune(
   prepared: PreparedFineTune,
   kernels: JobKernels,
-  options: { readonly signal?: AbortSignal; readonly onProgress?: (progress: TrainProgress) => void } = {},
+  options: {
+    readonly signal?: AbortSignal;
+    readonly onProgress?: (progress: TrainProgress) => void;
+    readonly onCheckpoint?: (path: string, step: number) => void;
+  } = {},
 ): Promise<RunOutcome> {
   const session = await kernels.openJob('train', prepared.spec);
   const started = performance.now();
+  const every = prepared.request.checkpointEvery;
+  const checkpoints: string[] = [];
   try {
-    const outcome = await session.run({ signal: options.signal, onProgress: options.onProgress });
-    const seconds = (performance.now() - started) / 1000;
-    return { status: outcome.status === 'done' ? 'done' : 'cancelled', state: outcome.state, seconds };
+    for (;;) {
+      const outcome = await session.run({ signal: options.signal, onProgress: options.onProgress, ...(every ? { maxSteps: every } : {}) });
+      const seconds = (performance.now() - started) / 1000;
+      if (outcome.status === 'paused' && outcome.state.step < prepared.spec.steps) {
+        const partial = resultOf(prepared, { status: 'done', state: outcome.state, seconds, checkpoints }, []);
+        const path = checkpointPath(prepared.request.output, outcome.state.step);
+        checkpoints.push(...(await writeTrainedModel(prepared, outcome.state, partial, path, options.signal)));
+        options.onCheckpoint?.(path, outcome.state.step);
+        continue;
+      }
+      const status = outcome.status === 'cancelled' ? 'cancelled' : 'done';
+      return { status, state: outcome.state, seconds, checkpoints };
+    }
   } finally {
     await session.close();
   }
@@ -234,18 +396,59 @@ export interface FineTuneResult {
   readonly unpruned: PreparedFineTune['unpruned'];
   readonly notes: readonly string[];
   readonly distilled: boolean;
+  /** Intermediate checkpoints written (--checkpoint-every). */
+  readonly checkpoints: readonly string[];
+  /** SRigL runs: the schedule, each layer where it ended, and every mask update; null otherwise. */
+  readonly srigl: {
+    readonly deltaT: number;
+    readonly tEnd: number;
+    readonly layers: readonly {
+      readonly name: string;
+      readonly sparsity: number;
+      /** The plan's k before any ablation, and k at the end. */
+      readonly plannedK: number;
+      readonly k: number;
+      readonly ablated: readonly number[];
+      readonly ablatable: boolean;
+      readonly active: number;
+    }[];
+    readonly updates: readonly {
+      readonly step: number;
+      readonly dropFraction: number;
+      /** Weights that became active (as many stopped being). */
+      readonly moved: number;
+      readonly ablated: number;
+    }[];
+  } | null;
 }
 
 const fraction = (a: TestAccuracy | undefined) => (a ? a.correct / a.total : null);
 
+function sriglText(srigl: PreparedSrigl, settings: SriglSettings): string {
+  const { schedule } = srigl;
+  const ablation = settings.gammaSal === null ? 'no neuron ablation' : `neuron ablation γ_sal ${settings.gammaSal} (not the last layer)`;
+  const start =
+    settings.init === 'random'
+      ? "from random constant fan-in masks with weights drawn from N(0, 2/k) (the reference's grad_flow_init)"
+      : "from each neuron's k largest |w|";
+  return (
+    `SRigL dynamic sparse training at ${settings.sparsity} sparsity (${settings.distribution.toUpperCase()}) ${start}; ` +
+    `${srigl.updates} mask updates every ${schedule.deltaT} steps until step ${Math.floor(schedule.tEndFraction * schedule.totalSteps)}, ` +
+    `drop fraction ${schedule.alpha}/2·(1 + cos(πt/T_end)), ${ablation}` +
+    (settings.gradAccumulation > 1 ? `, dense gradients averaged over ${settings.gradAccumulation} batches` : '')
+  );
+}
+
 /** What a run is, in words: for the output's provenance and the CLI's summary. */
 export function methodText(prepared: PreparedFineTune): string {
   const { request } = prepared;
-  const how = request.nm
-    ? `pruned to ${request.nm.n}:${request.nm.m} (NVIDIA ASP rule), then fine-tuned with the mask fixed`
-    : request.method === 'fixed'
-      ? 'fine-tuned with the zero pattern fixed'
-      : 'fine-tuned dense';
+  const how = prepared.srigl
+    ? sriglText(prepared.srigl, request.srigl!)
+    : request.nm
+      ? `pruned to ${request.nm.n}:${request.nm.m} (NVIDIA ASP rule), then fine-tuned with the mask fixed`
+      : request.method === 'fixed'
+        ? 'fine-tuned with the zero pattern fixed'
+        : 'fine-tuned dense';
   const opt = request.optimizer;
   const optimizer =
     opt.kind === 'sgd'
@@ -279,6 +482,35 @@ export function resultOf(prepared: PreparedFineTune, outcome: RunOutcome, writte
     unpruned: prepared.unpruned,
     notes: prepared.built.notes,
     distilled: prepared.distilled,
+    checkpoints: outcome.checkpoints,
+    srigl: prepared.srigl ? sriglResult(prepared.srigl, state) : null,
+  };
+}
+
+function sriglResult(srigl: PreparedSrigl, state: TrainState): FineTuneResult['srigl'] {
+  const last = state.maskUpdates[state.maskUpdates.length - 1];
+  return {
+    deltaT: srigl.schedule.deltaT,
+    tEnd: Math.floor(srigl.schedule.tEndFraction * srigl.schedule.totalSteps),
+    layers: srigl.layers.map((l) => {
+      const figures = last?.layers.find((f) => f.name === l.name);
+      const rows = l.shape[l.layout.outAxis];
+      return {
+        name: l.displayName ?? l.name,
+        sparsity: l.sparsity,
+        plannedK: l.k,
+        k: figures?.k ?? l.k,
+        ablated: figures?.ablated ?? [],
+        ablatable: l.gammaSal !== null,
+        active: figures?.active ?? rows * l.k,
+      };
+    }),
+    updates: state.maskUpdates.map((u) => ({
+      step: u.step,
+      dropFraction: u.dropFraction,
+      moved: u.layers.reduce((a, l) => a + l.grown, 0),
+      ablated: u.layers.reduce((a, l) => a + l.ablated.length, 0),
+    })),
   };
 }
 
@@ -299,14 +531,33 @@ function float32Bytes(values: Float32Array): Uint8Array {
  * the trained values, masked weights zero off their mask), then renamed into place.
  */
 export async function writeFineTuned(prepared: PreparedFineTune, outcome: RunOutcome, signal?: AbortSignal): Promise<FineTuneResult> {
+  const partial = resultOf(prepared, outcome, []);
+  const paths = await writeTrainedModel(prepared, outcome.state, partial, prepared.request.output, signal);
+  return { ...partial, written: [...partial.written, ...paths] };
+}
+
+/** OUT.onnx → OUT.step120.onnx: the checkpoint kept at a step of the run. */
+export function checkpointPath(output: string, step: number): string {
+  const ext = nodePath.extname(output);
+  return `${output.slice(0, output.length - ext.length)}.step${step}${ext}`;
+}
+
+/** The model with the state's weights, staged, verified and renamed into place at `output`. */
+async function writeTrainedModel(
+  prepared: PreparedFineTune,
+  state: TrainState,
+  result: FineTuneResult,
+  output: string,
+  signal?: AbortSignal,
+): Promise<string[]> {
   const { checkpoint, request } = prepared;
   const values = new Map<string, Float32Array>();
   for (const t of prepared.built.trainable) {
-    const trained = outcome.state.parameters[t.name];
+    const trained = state.parameters[t.name];
     if (!trained || trained.length !== numelOf(t.shape)) throw new TrainedVerificationError(`the engine returned no values for ${t.name}`);
-    const mask = prepared.masks.get(t.name);
+    const mask = state.masks[t.name];
     if (mask && trained.some((v, i) => !mask[i] && v !== 0))
-      throw new TrainedVerificationError(`${t.name}: the engine moved a weight off its fixed mask`);
+      throw new TrainedVerificationError(`${t.name}: the engine moved a weight off its mask`);
     values.set(t.name, trained);
   }
   const byName = new Map(checkpoint.tensors.map((t) => [t.name, t]));
@@ -314,34 +565,68 @@ export async function writeFineTuned(prepared: PreparedFineTune, outcome: RunOut
   for (const [name, trained] of values)
     edits.push(...replacedEdits(byName.get(name)!, float32Bytes(trained)).map((edit) => ({ layer: name, edit })));
   checkNothingElseChanges(checkpoint, edits);
-  const partial = resultOf(prepared, outcome, []);
   const provenance = {
     ...(await provenanceOf(checkpoint.file, request.toolVersion)),
-    'sparsity_lens.method': partial.method,
+    'sparsity_lens.method': result.method,
     'sparsity_lens.training': JSON.stringify({
-      status: partial.status,
+      status: result.status,
       data: nodePath.basename(request.data),
       keys: request.keys,
-      steps: partial.steps,
-      epochs: partial.history.length,
+      steps: state.step,
+      epochs: state.history.length,
       seed: request.seed,
-      trainLoss: partial.trainLoss,
-      testAccuracy: partial.testAccuracy,
-      initialTestAccuracy: partial.initialTestAccuracy,
-      trained: partial.trained.map((t) => `${t.name}: ${t.engine}`),
+      lr: request.lr,
+      schedule: request.schedule,
+      batch: request.batch,
+      optimizer: request.optimizer,
+      trainLoss: result.trainLoss,
+      testAccuracy: result.testAccuracy,
+      initialTestAccuracy: result.initialTestAccuracy,
+      trained: result.trained.map((t) => `${t.name}: ${t.engine}`),
     }),
+    ...(prepared.srigl && request.srigl
+      ? { 'sparsity_lens.srigl': JSON.stringify(sriglProvenance(prepared.srigl, request.srigl, state)) }
+      : {}),
     ...(prepared.built.notes.length ? { 'sparsity_lens.notes': prepared.built.notes.join('; ') } : {}),
   };
   const { paths } = await writeVerified({
     checkpoint,
     edits: edits.map((e) => e.edit),
     provenance,
-    output: request.output,
+    output,
     force: request.force,
     verify: (written) => verifyTrained(checkpoint, written, values, signal),
     signal,
   });
-  return resultOf(prepared, outcome, paths);
+  return paths;
+}
+
+/** A SRigL run's parameters and where its masks ended, for the output's metadata_props. */
+function sriglProvenance(srigl: PreparedSrigl, settings: SriglSettings, state: TrainState) {
+  const last = state.maskUpdates[state.maskUpdates.length - 1];
+  return {
+    sparsity: settings.sparsity,
+    distribution: settings.distribution,
+    init: settings.init,
+    deltaT: srigl.schedule.deltaT,
+    alpha: srigl.schedule.alpha,
+    tEndFraction: srigl.schedule.tEndFraction,
+    tEnd: Math.floor(srigl.schedule.tEndFraction * srigl.schedule.totalSteps),
+    gammaSal: settings.gammaSal,
+    gradAccumulation: settings.gradAccumulation,
+    resetOptimizerState: settings.resetOptimizerState,
+    maskUpdates: state.maskUpdates.length,
+    layers: srigl.layers.map((l) => {
+      const figures = last?.layers.find((f) => f.name === l.name);
+      return {
+        name: l.displayName ?? l.name,
+        sparsity: l.sparsity,
+        k: figures?.k ?? l.k,
+        ablated: figures?.ablated.length ?? 0,
+        ablatable: l.gammaSal !== null,
+      };
+    }),
+  };
 }
 
 async function verifyTrained(

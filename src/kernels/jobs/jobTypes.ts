@@ -1,4 +1,6 @@
 import type { LearningRateSchedule } from '../../core/train/learningRate';
+import type { SriglLayer, SriglLayerFigures } from '../../core/train/sriglRun';
+import type { SriglSchedule } from '../../core/train/sriglSchedule';
 import type { OptimizerSettings, TrainingProgram } from '../trainingKernels';
 
 /** Every kind of job, with what it takes, reports after each step, and holds. */
@@ -38,6 +40,29 @@ export interface TrainSpec {
   readonly steps: number;
   readonly seed: number;
   readonly threads: number;
+  /** SRigL's mask updates of the masked layers (absent: the masks stay fixed). */
+  readonly srigl?: SriglJobSpec;
+}
+
+/** SRigL in a training job (spec §3.1): when to update, which layers, how the dense gradient is averaged. */
+export interface SriglJobSpec {
+  readonly schedule: SriglSchedule;
+  readonly layers: readonly SriglLayer[];
+  /** n_acc: the dense gradient of an update is the mean over this many batches before it. */
+  readonly gradAccumulation: number;
+  /** Newly active weights start with zero AdamW moments (Google RigL); else they continue (the SRigL reference). */
+  readonly resetOptimizerState: boolean;
+}
+
+/** One mask update of a SRigL run. */
+export interface MaskUpdateFigures {
+  /** The step count after which it ran. */
+  readonly step: number;
+  /** 1-based, of `of` updates in the run. */
+  readonly index: number;
+  readonly of: number;
+  readonly dropFraction: number;
+  readonly layers: readonly SriglLayerFigures[];
 }
 
 export interface TestAccuracy {
@@ -67,6 +92,8 @@ export interface TrainProgress {
   readonly epochEnd?: EpochFigures;
   /** Set on the first step: the test accuracy of the model as it came in (as TrainState's), for live charts. */
   readonly initialTestAccuracy?: TestAccuracy;
+  /** Set on a step that updated the masks (SRigL): the figures, and every layer's new mask for live views. */
+  readonly maskUpdate?: MaskUpdateFigures & { readonly masks: Readonly<Record<string, Uint8Array>> };
 }
 
 export interface TrainState {
@@ -78,6 +105,10 @@ export interface TrainState {
   readonly parameters: Readonly<Record<string, Float32Array>>;
   /** How each trained tensor ran in the engine ("dense", "masked d=0.50", "sparse d=0.10"). */
   readonly engine: Readonly<Record<string, string>>;
+  /** The masks now, by initializer name (they move in a SRigL run). */
+  readonly masks: Readonly<Record<string, Uint8Array>>;
+  /** Every SRigL mask update so far. */
+  readonly maskUpdates: readonly MaskUpdateFigures[];
 }
 
 export interface TrainJobType {

@@ -1,8 +1,10 @@
 import type { NativeTrainingAddon, NativeTrainingSession } from '../native/bindings/training';
 import type { Job } from './job';
-import type { EpochFigures, Samples, TestAccuracy, TrainJobType, TrainSpec } from './jobTypes';
+import type { EpochFigures, MaskUpdateFigures, Samples, SriglJobSpec, TestAccuracy, TrainJobType, TrainSpec } from './jobTypes';
 import { learningRateAt } from '../../core/train/learningRate';
 import { epochOrder } from '../../core/train/sampleOrder';
+import { updateStoredLayer } from '../../core/train/sriglRun';
+import { dropFraction, isMaskUpdate, maskUpdateCount, sriglTEnd } from '../../core/train/sriglSchedule';
 
 /** Samples per call when predicting (teacher outputs, test accuracy): bounded memory whatever the data's size. */
 const PREDICT_CHUNK = 256;
@@ -41,6 +43,71 @@ function accuracyOf(session: NativeTrainingSession, samples: Samples | undefined
 }
 
 /**
+ * SRigL's side of a run (spec §3.1): the dense gradients of the n_acc batches before each update,
+ * summed as they come, and at t = ΔT, 2ΔT, … < T_end every layer's update from the weights after
+ * that step, handed to the session as new masks and weights.
+ */
+class SriglDriver {
+  private readonly tEnd: number;
+  private readonly total: number;
+  private gradSums = new Map<string, Float32Array>();
+  readonly masks: Record<string, Uint8Array> = {};
+  readonly updates: MaskUpdateFigures[] = [];
+
+  constructor(
+    private readonly spec: SriglJobSpec,
+    program: TrainSpec['program'],
+  ) {
+    this.tEnd = sriglTEnd(spec.schedule);
+    this.total = maskUpdateCount(spec.schedule);
+    for (const layer of spec.layers) {
+      const mask = program.params.find((p) => p.name === layer.name)?.mask;
+      if (!mask) throw new Error(`SRigL layer ${layer.name} has no mask in the training program`);
+      this.masks[layer.name] = mask;
+    }
+  }
+
+  /** Whether the step that starts with `done` steps taken is one of the n_acc before an update (the reference's hook test). */
+  wantsDenseGradients(done: number): boolean {
+    const { deltaT } = this.spec.schedule;
+    return done < this.tEnd && deltaT - (done % deltaT) <= this.spec.gradAccumulation;
+  }
+
+  accumulate(session: NativeTrainingSession): void {
+    const grads = session.denseGradients();
+    for (const layer of this.spec.layers) {
+      const g = grads[layer.name];
+      if (!g) throw new Error(`the engine returned no dense gradient for ${layer.name}`);
+      const sum = this.gradSums.get(layer.name);
+      if (!sum) this.gradSums.set(layer.name, Float32Array.from(g));
+      else for (let i = 0; i < sum.length; i++) sum[i] += g[i];
+    }
+  }
+
+  /** After the step that made the count `done`: the update, if one is due. */
+  maybeUpdate(session: NativeTrainingSession, done: number): (MaskUpdateFigures & { masks: Record<string, Uint8Array> }) | undefined {
+    if (!isMaskUpdate(this.spec.schedule, done)) return undefined;
+    const f = dropFraction(this.spec.schedule, done);
+    const parameters = session.parameters();
+    const changes: Record<string, { mask: Uint8Array; values: Float32Array }> = {};
+    const layers = this.spec.layers.map((layer) => {
+      const sum = this.gradSums.get(layer.name);
+      if (!sum) throw new Error(`no dense gradient was kept for ${layer.name} before the update at step ${done}`);
+      const mean = sum.map((v) => v / this.spec.gradAccumulation); // n_acc ≤ ΔT: exactly n_acc batches were summed
+      const { update, figures } = updateStoredLayer(layer, parameters[layer.name], this.masks[layer.name], mean, f);
+      changes[layer.name] = { mask: update.mask, values: update.weights };
+      this.masks[layer.name] = update.mask;
+      return figures;
+    });
+    session.setMasks(changes, { resetOptimizerState: this.spec.resetOptimizerState });
+    this.gradSums = new Map();
+    const figures: MaskUpdateFigures = { step: done, index: this.updates.length + 1, of: this.total, dropFraction: f, layers };
+    this.updates.push(figures);
+    return { ...figures, masks: { ...this.masks } };
+  }
+}
+
+/**
  * A training run as a job: each step is one optimizer update on one batch, run by the native
  * engine; the step that ends an epoch also measures test accuracy. Batches follow a seeded
  * shuffle per epoch (the last batch of an epoch may be smaller, as a DataLoader without
@@ -62,6 +129,10 @@ export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | strin
     }
   }
   const session = new addon.TrainingSession(spec.program, spec.optimizer, spec.threads);
+  const srigl = spec.srigl ? new SriglDriver(spec.srigl, spec.program) : undefined;
+  const fixedMasks: Record<string, Uint8Array> = {};
+  for (const p of spec.program.params) if (p.mask) fixedMasks[p.name] = p.mask;
+  const masks = () => (srigl ? { ...fixedMasks, ...srigl.masks } : fixedMasks);
   const initialTestAccuracy = accuracyOf(session, spec.test);
   const x = new Float32Array(batch * size);
   const labels = new Int32Array(batch);
@@ -93,8 +164,11 @@ export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | strin
         soft && spec.teacher
           ? { teacherLogits: soft.subarray(0, count * classes), temperature: spec.teacher.temperature }
           : { labels: labels.subarray(0, count) };
-      const loss = session.step(x.subarray(0, count * size), count, targets, lr, false);
+      const dense = srigl?.wantsDenseGradients(step) ?? false;
+      const loss = session.step(x.subarray(0, count * size), count, targets, lr, dense);
+      if (dense) srigl?.accumulate(session);
       step++;
+      const maskUpdate = srigl?.maybeUpdate(session, step);
       epochLoss += loss * count;
       epochSamples += count;
       const endsEpoch = step % stepsPerEpoch === 0 || step === steps;
@@ -115,6 +189,7 @@ export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | strin
         lr,
         ...(epochEnd ? { epochEnd } : {}),
         ...(step === 1 && initialTestAccuracy ? { initialTestAccuracy } : {}),
+        ...(maskUpdate ? { maskUpdate } : {}),
       };
     },
     state: () => ({
@@ -123,6 +198,8 @@ export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | strin
       ...(initialTestAccuracy ? { initialTestAccuracy } : {}),
       parameters: session.parameters(),
       engine: session.describe(),
+      masks: masks(),
+      maskUpdates: srigl ? [...srigl.updates] : [],
     }),
     close() {
       if (!closed) session.close();

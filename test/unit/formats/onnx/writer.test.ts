@@ -4,14 +4,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFi
 import * as path from 'node:path';
 import type { Checkpoint, TensorEntry } from '../../../../src/core/checkpoint';
 import { CheckpointError } from '../../../../src/core/errors';
-import { ProtobufWalker, Wire } from '../../../../src/core/formats/onnx/protobufWalker';
 import { writeOnnx } from '../../../../src/core/formats/onnx/writer';
 import { openCheckpoint } from '../../../../src/core/formats/registry';
 import type { StoredEdit } from '../../../../src/core/formats/writer';
-import { withFile } from '../../../../src/core/randomAccessFile';
 import type { StoredOnnxField, StoredTensor } from '../../../../src/core/storedTensor';
 import { readSpan } from '../../../../src/core/tensorBytes';
 import { fixture, makeTempDir, REPO } from '../../../helpers/fixtures';
+import { metadataProps } from '../../../helpers/onnxMetadata';
 import {
   lenField,
   ONNX_DTYPE,
@@ -47,22 +46,6 @@ async function zeroEveryThird(t: TensorEntry): Promise<StoredEdit> {
   const bytes = (await bytesOf(t)).slice();
   for (let i = 0; i < bytes.length; i += 12) bytes.fill(0, i, i + 4);
   return { target: onnxFieldOf(t.stored), bytes };
-}
-
-/** ModelProto.metadata_props as [key, value] pairs, in file order. */
-async function metadataProps(file: string): Promise<[string, string][]> {
-  return withFile(file, async (f) => {
-    const walker = new ProtobufWalker(f);
-    const props: [string, string][] = [];
-    for await (const field of walker.fields(0, f.size)) {
-      if (field.no !== 14 || field.wire !== Wire.Len) continue;
-      const entry: [string, string] = ['', ''];
-      for await (const e of walker.fields(field.start, field.end))
-        if (e.wire === Wire.Len && (e.no === 1 || e.no === 2)) entry[e.no - 1] = await walker.string(e);
-      props.push(entry);
-    }
-    return props;
-  });
 }
 
 /** A StringStringEntryProto as ModelProto.metadata_props (field 14). */
