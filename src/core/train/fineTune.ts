@@ -7,6 +7,7 @@ import type { OptimizerSettings, ProgramParam } from '../../kernels/trainingKern
 import { formatCount, numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { printable } from '../errors';
 import { readOnnxGraph } from '../formats/onnx/graph';
+import { newFileProblem, writeNewFile } from '../formats/newFile';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import type { NmPattern } from '../nmPattern';
@@ -158,6 +159,12 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
   const initialValues = new Map<string, Float32Array>();
   const stepsPerEpoch = Math.ceil(data.train.count / request.batch);
   const steps = request.steps ?? request.epochs * stepsPerEpoch;
+  if (request.saveMasks !== undefined) {
+    if (request.method === 'dense') throw new TrainingError('--save-masks writes the masks of a sparse run: --method dense has none');
+    const problem = newFileProblem(request.saveMasks);
+    if (problem) throw new TrainingError(`--save-masks: ${problem}`);
+    await checkOutputs([request.saveMasks], inputFiles(checkpoint), request.force);
+  }
   if (request.checkpointEvery) {
     const paths: string[] = [];
     for (let t = request.checkpointEvery; t < steps; t += request.checkpointEvery) paths.push(checkpointPath(request.output, t));
@@ -532,8 +539,27 @@ function float32Bytes(values: Float32Array): Uint8Array {
  */
 export async function writeFineTuned(prepared: PreparedFineTune, outcome: RunOutcome, signal?: AbortSignal): Promise<FineTuneResult> {
   const partial = resultOf(prepared, outcome, []);
-  const paths = await writeTrainedModel(prepared, outcome.state, partial, prepared.request.output, signal);
-  return { ...partial, written: [...partial.written, ...paths] };
+  const { request } = prepared;
+  const masks =
+    request.saveMasks === undefined
+      ? []
+      : await writeNewFile({
+          output: request.saveMasks,
+          tensors: Object.entries(outcome.state.masks).map(([name, mask]) => ({
+            name: `${name}.mask`,
+            dtype: 'uint8' as const,
+            shape: prepared.built.trainable.find((t) => t.name === name)!.shape,
+            bytes: mask,
+          })),
+          metadata: {
+            'sparsity_lens.masks': `the final masks of ${nodePath.basename(request.model)} trained into ${nodePath.basename(request.output)}: 1 = active`,
+          },
+          inputs: inputFiles(prepared.checkpoint),
+          force: request.force,
+          signal,
+        });
+  const paths = await writeTrainedModel(prepared, outcome.state, partial, request.output, signal);
+  return { ...partial, written: [...masks, ...paths] };
 }
 
 /** OUT.onnx → OUT.step120.onnx: the checkpoint kept at a step of the run. */

@@ -4,15 +4,13 @@ import { densityFromSparsity, planDensities, PlanError, type Distribution } from
 import { numelOf, OUT_IN_LAYOUT, type Checkpoint, type TensorEntry, type WeightLayout } from '../checkpoint';
 import { decodeToFloat64, type DType } from '../dtype';
 import { printable } from '../errors';
-import { createNpz, type NewTensor } from '../formats/numpy/create';
-import { createTorchSave } from '../formats/pytorch/create';
+import { newFileProblem, writeNewFile } from '../formats/newFile';
 import { openCheckpoint } from '../formats/registry';
-import { createSafetensors } from '../formats/safetensors/create';
+import type { NewTensor } from '../formats/shared/newTensors';
 import { NeuronView, stridesOf } from '../neuronView';
-import { VerificationError } from '../prune/pruneCheckpoint';
 import { PruneError } from '../prune/pruneSelection';
 import { provenanceOf } from '../prune/provenance';
-import { checkOutputs, inputFiles, StagedOutput } from '../prune/stagedOutput';
+import { checkOutputs, inputFiles } from '../prune/stagedOutput';
 import { applyRoleOverrides, matcherOf, type RoleOverrides } from '../roles/roleOverrides';
 import { tensorChunks } from '../tensorBytes';
 import { dropFraction } from './sriglSchedule';
@@ -134,25 +132,6 @@ export interface SriglStepResult {
   readonly unchanged: readonly { readonly name: string; readonly reason: string }[];
 }
 
-/** A file of tensors from memory, in one format. */
-type Creator = (path: string, tensors: readonly NewTensor[], metadata: Readonly<Record<string, string>>) => Promise<void>;
-
-const CREATORS: Readonly<Record<string, Creator>> = {
-  '.safetensors': createSafetensors,
-  '.npz': (path, tensors) => createNpz(path, tensors),
-  '.pt': (path, tensors) => createTorchSave(path, tensors),
-};
-
-function creatorFor(output: string): Creator {
-  const ext = nodePath.extname(output).toLowerCase();
-  const creator = CREATORS[ext];
-  if (!creator)
-    throw new SriglStepError(
-      `srigl-step writes ${SRIGL_STEP_OUTPUT_EXTENSIONS.join(', ')}; ${printable(nodePath.basename(output))} has ${ext ? `the extension ${printable(ext)}` : 'no extension'}`,
-    );
-  return creator;
-}
-
 /**
  * f for the request: as given, or the reference's cosine α/2 · (1 + cos(π T / T_end)) at step T
  * (through sriglSchedule's dropFraction with T_end = TEND: totalSteps TEND, tEndFraction 1).
@@ -234,7 +213,8 @@ export interface SriglStepOptions {
 /** One SRigL update of every layer with a gradient, written to `request.output` (see the file's comment). */
 export async function sriglStep(request: SriglStepRequest, options: SriglStepOptions = {}): Promise<SriglStepResult> {
   const { signal } = options;
-  const create = creatorFor(request.output);
+  const outputProblem = newFileProblem(request.output);
+  if (outputProblem) throw new SriglStepError(`srigl-step's output: ${outputProblem}`);
   const f = dropFractionOf(request.drop);
   const gammaSal = request.gammaSal === undefined ? DEFAULT_GAMMA_SAL : request.gammaSal;
   if (gammaSal !== null && !(gammaSal > 0 && Number.isFinite(gammaSal)))
@@ -331,19 +311,18 @@ export async function sriglStep(request: SriglStepRequest, options: SriglStepOpt
       outputNames.add(t.name);
     }
 
-    const metadata =
-      nodePath.extname(request.output).toLowerCase() === '.safetensors'
-        ? {
-            ...(await provenanceOf(weights.file, request.toolVersion ?? 'unknown')),
-            'sparsity_lens.srigl_step': JSON.stringify({
-              grads: nodePath.basename(grads.file),
-              masks: masks ? nodePath.basename(masks.file) : null,
-              dropFraction: f,
-              masksAs: '<name>.mask',
-            }),
-          }
-        : {};
-    const written = await writeStaged(request.output, create, tensors, metadata, inputs, request.force, signal);
+    const metadata = {
+      ...(await provenanceOf(weights.file, request.toolVersion ?? 'unknown')),
+      'sparsity_lens.srigl_step': JSON.stringify({
+        grads: nodePath.basename(grads.file),
+        masks: masks ? nodePath.basename(masks.file) : null,
+        dropFraction: f,
+        masksAs: '<name>.mask',
+      }),
+    };
+    const written = await asStepError(() =>
+      writeNewFile({ output: request.output, tensors, metadata, inputs, force: request.force, signal }),
+    );
     return {
       input: weights.file,
       grads: grads.file,
@@ -613,64 +592,4 @@ async function updateLayer(
     nonZerosAfter: count(newWeights, (v) => v !== 0),
   };
   return { layer, weights: newWeights, mask: newMask };
-}
-
-/**
- * Writes the tensors into a staging folder beside `output`, makes the file durable, re-opens it
- * with the readers and checks every tensor (name, dtype, shape, bytes), and only then renames it
- * into place; on any failure the staging folder goes and nothing is left at `output`.
- */
-async function writeStaged(
-  output: string,
-  create: Creator,
-  tensors: readonly NewTensor[],
-  metadata: Readonly<Record<string, string>>,
-  inputs: readonly string[],
-  force: boolean,
-  signal?: AbortSignal,
-): Promise<string[]> {
-  const name = nodePath.basename(output);
-  const staged = await asStepError(() => StagedOutput.create(output));
-  try {
-    await create(nodePath.join(staged.folder, name), tensors, metadata);
-    await staged.sync([name]);
-    const written = await openCheckpoint(nodePath.join(staged.folder, name));
-    try {
-      await verifyWritten(written, tensors, signal);
-    } finally {
-      await written.release?.();
-    }
-    await asStepError(() => checkOutputs([staged.finalPath(name)], inputs, force));
-    signal?.throwIfAborted();
-    return await staged.publish([name]);
-  } catch (e) {
-    await staged.discard();
-    throw e;
-  }
-}
-
-/** The written file read back: exactly `tensors`, each with its dtype, shape and bytes. */
-export async function verifyWritten(written: Checkpoint, tensors: readonly NewTensor[], signal?: AbortSignal): Promise<void> {
-  const fail = (what: string): never => {
-    throw new VerificationError(`the written file did not verify: ${what}; it was not kept`);
-  };
-  if (written.skipped.length > 0)
-    fail(`its reader lists ${written.skipped.length} tensors apart (${written.skipped[0].name}: ${written.skipped[0].reason})`);
-  if (written.tensors.length !== tensors.length) fail(`it reads back as ${written.tensors.length} tensors, not ${tensors.length}`);
-  // A torch.save file whose names all start with "module." reads back without it, as DDP checkpoints do.
-  const prefix = written.metadata['prefix stripped'] ?? '';
-  const byName = new Map(written.tensors.map((t) => [prefix + t.name, t]));
-  for (const t of tensors) {
-    const b = byName.get(t.name);
-    if (!b) return fail(`tensor "${t.name}" is missing`);
-    if (b.dtype !== t.dtype || b.shape.join() !== t.shape.join())
-      fail(`tensor "${t.name}" reads back as ${b.dtype} [${b.shape.join(', ')}], not ${t.dtype} [${t.shape.join(', ')}]`);
-    let at = 0;
-    for await (const chunk of tensorChunks(b.source, b.dtype, numelOf(b.shape), undefined, signal)) {
-      if (Buffer.compare(chunk.bytes, t.bytes.subarray(at, at + chunk.bytes.length)) !== 0)
-        fail(`tensor "${t.name}" holds other bytes than written`);
-      at += chunk.bytes.length;
-    }
-    if (at !== t.bytes.length) fail(`tensor "${t.name}" holds ${at} bytes, not ${t.bytes.length}`);
-  }
 }

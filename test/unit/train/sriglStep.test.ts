@@ -4,7 +4,8 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { openCheckpoint } from '../../../src/core/formats/registry';
-import { createNpz, type NewTensor } from '../../../src/core/formats/numpy/create';
+import { createNpz } from '../../../src/core/formats/numpy/create';
+import type { NewTensor } from '../../../src/core/formats/shared/newTensors';
 import { createTorchSave } from '../../../src/core/formats/pytorch/create';
 import { createSafetensors } from '../../../src/core/formats/safetensors/create';
 import { dropFraction } from '../../../src/core/train/sriglSchedule';
@@ -476,7 +477,7 @@ describe('sriglStep: one SRigL update from checkpoint files', function () {
     });
 
     it('an output format srigl-step does not write', async () => {
-      await refused({ output: outputIn('out.onnx') }, /srigl-step writes \.safetensors, \.npz, \.pt; out\.onnx has the extension \.onnx/);
+      await refused({ output: outputIn('out.onnx') }, /srigl-step.s output: \.safetensors, \.npz, \.pt files can be written; out\.onnx has the extension \.onnx/);
     });
   });
 });
@@ -588,7 +589,7 @@ describe('srigl-step CLI', function () {
       '0.3',
     ]);
     assert.equal(onnx.code, 2);
-    assert.match(onnx.stderr, /^error: srigl-step writes \.safetensors, \.npz, \.pt; out\.onnx has the extension \.onnx\n$/);
+    assert.match(onnx.stderr, /^error: srigl-step.s output: \.safetensors, \.npz, \.pt files can be written; out\.onnx has the extension \.onnx\n$/);
     const missing = runCli([
       'srigl-step',
       path.join(tmp.dir, 'nope.safetensors'),

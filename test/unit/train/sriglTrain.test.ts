@@ -56,7 +56,8 @@ describe('sparsity-lens train --method srigl', function () {
   it("the digits MLP at 90 % ERK (defaults): from 240/360 one-shot to at least the reference code's 347/360, 35 updates every 5 steps, masks at constant fan-in", async () => {
     const out = path.join(tmp.dir, 'srigl90.onnx');
     const before = sha256(MLP);
-    const r = runCli(['train', MLP, '--data', DIGITS, '--sparsity', '0.9', '-o', out, '--json']);
+    const masksFile = path.join(tmp.dir, 'srigl90.masks.npz');
+    const r = runCli(['train', MLP, '--data', DIGITS, '--sparsity', '0.9', '-o', out, '--save-masks', masksFile, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout) as SriglJson;
     assert.equal(result.steps, 240);
@@ -81,12 +82,26 @@ describe('sparsity-lens train --method srigl', function () {
     const accuracy = await digitsAccuracy(out);
     assert.ok(accuracy.correct >= 347, `onnxruntime: ${accuracy.correct}/360 after SRigL`);
     assert.equal(result.testCorrect, accuracy.correct);
-    // Every active neuron holds at most k non-zeros, ablated ones none; the budget int(numel (1 − s)) holds.
+    // The saved masks: every neuron exactly k active, ablated ones none; the weights zero off them.
+    const masks = await openCheckpoint(masksFile);
     for (const layer of result.srigl.layers) {
-      const rows = await nonZerosPerRow(out, layer.name);
-      assert.ok(Math.max(...rows) <= layer.k, `${layer.name}: fan-in ≤ k = ${layer.k}`);
-      for (const r of layer.ablated) assert.equal(rows[r], 0, `${layer.name}: ablated row ${r} is empty`);
-      assert.equal(layer.active, (rows.length - layer.ablated.length) * layer.k);
+      const entry = masks.tensors.find((t) => t.name === `${layer.name}.mask`)!;
+      assert.equal(entry.dtype, 'uint8');
+      const mask = await readValues(entry);
+      const weights = await readValues((await openCheckpoint(out)).tensors.find((t) => t.name === layer.name)!);
+      const [rows, cols] = entry.shape;
+      for (let row = 0; row < rows; row++) {
+        let active = 0;
+        for (let c = 0; c < cols; c++) {
+          active += mask[row * cols + c];
+          if (!mask[row * cols + c]) assert.equal(weights[row * cols + c], 0, `${layer.name} [${row}, ${c}] is off the mask`);
+        }
+        assert.equal(active, layer.ablated.includes(row) ? 0 : layer.k, `${layer.name} row ${row}`);
+      }
+      // Non-zeros in the model: at most k per neuron (a weight grown where no gradient ever reached stays 0).
+      const nonZeros = await nonZerosPerRow(out, layer.name);
+      assert.ok(Math.max(...nonZeros) <= layer.k, `${layer.name}: fan-in ≤ k = ${layer.k}`);
+      assert.equal(layer.active, (rows - layer.ablated.length) * layer.k);
     }
     const report = await reportOf(out);
     assert.equal(report.layers.find((l) => l.name === 'fc3.weight')!.fanIn!.k, 82, 'the never-ablated last layer: constant fan-in 82');

@@ -1,5 +1,6 @@
 import * as nodePath from 'node:path';
-import { checkNewTensors, createStoredZip, type NewTensor, type NewTensorDType } from '../numpy/create';
+import { checkNewTensors, type NewTensor, type NewTensorDType } from '../shared/newTensors';
+import { createStoredZip } from '../shared/storedZip';
 
 /**
  * New torch.save files (the zip format of torch ≥ 1.6) from tensors held in memory: what

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { writeFully } from '../shared/patchedCopy';
-import { checkNewTensors, NEW_TENSOR_ITEM_SIZE, type NewTensor, type NewTensorDType } from '../numpy/create';
+import { checkNewTensors, NEW_TENSOR_ITEM_SIZE, type NewTensor, type NewTensorDType } from '../shared/newTensors';
 import { encodeHeader } from './writer';
 
 /** Safetensors' name of each dtype a new file holds. */
