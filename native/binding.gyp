@@ -27,6 +27,7 @@
         "src/train/loss.cc",
         "src/train/optimizer.cc",
         "src/train/session.cc",
+        "src/train/srigl_update.cc",
         "src/binding/args.cc",
         "src/binding/scan_binding.cc",
         "src/binding/mask_binding.cc",

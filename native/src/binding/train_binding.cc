@@ -1,11 +1,12 @@
 // The training capability: the TrainingSession class (an opaque native session stepped one
-// batch at a time), trainOps, and the float64 checks trainOpCheck and trainLossCheck. The
-// JS-facing API is src/kernels/native/bindings/training.ts.
+// batch at a time), trainOps, the float64 checks trainOpCheck and trainLossCheck, and
+// sriglLayerUpdate (one SRigL mask update). The JS-facing API is src/kernels/native/bindings/training.ts.
 #include <cmath>
 #include <cstring>
 #include <memory>
 
 #include "../train/session.h"
+#include "../train/srigl_update.h"
 #include "args.h"
 #include "exports.h"
 
@@ -564,6 +565,70 @@ Napi::Value trainLossCheck(const Napi::CallbackInfo& info) {
   return out;
 }
 
+/** A number option: any JS number (NaN too: the update then computes what the TypeScript does). */
+double numberField(const Napi::Object& o, const char* key, const std::string& what) {
+  const Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Error(what + "." + key + " must be a number, not " + describe(v));
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+/**
+ * sriglLayerUpdate(layer: {rows, cols, weights, mask, grads}, options: {sparsity, dropFraction,
+ * gammaSal}) → {weights, mask, k, nKeep, nPrune, ablated, threshold, grown, dropped}: the port of
+ * src/core/train/sriglUpdate.ts. Its SriglUpdateErrors come out as Errors whose message is
+ * "SRigL update: " and the TypeScript's message; wrong argument types as plain Errors.
+ */
+Napi::Value sriglLayerUpdate(const Napi::CallbackInfo& info) {
+  const std::string fn = "sriglLayerUpdate";
+  const std::string prefix = "SRigL update: ";
+  const Napi::Object layer = argObject(info, 0, fn);
+  const Napi::Object optionsArg = argObject(info, 1, fn);
+  const int64_t rows = int64_t(wholeNumber(layer.Get("rows"), fn + ": layer.rows", 0, kMaxId));
+  const int64_t cols = int64_t(wholeNumber(layer.Get("cols"), fn + ": layer.cols", 0, kMaxId));
+  auto weights = typedArray<float>(layer.Get("weights"), napi_float32_array, fn + ": layer.weights", "Float32Array");
+  auto mask = typedArray<uint8_t>(layer.Get("mask"), napi_uint8_array, fn + ": layer.mask", "Uint8Array");
+  auto grads = typedArray<float>(layer.Get("grads"), napi_float32_array, fn + ": layer.grads", "Float32Array");
+  train::SriglLayerOptions options;
+  options.sparsity = numberField(optionsArg, "sparsity", fn + ": options");
+  options.dropFraction = numberField(optionsArg, "dropFraction", fn + ": options");
+  const Napi::Value gamma = optionsArg.Get("gammaSal");
+  if (!gamma.IsNull()) {
+    if (!gamma.IsNumber()) throw Error(fn + ": options.gammaSal must be a number or null, not " + describe(gamma));
+    options.ablation = true;
+    options.gammaSal = gamma.As<Napi::Number>().DoubleValue();
+  }
+  const uint64_t numel = uint64_t(rows) * uint64_t(cols);
+  if (weights.ElementLength() != numel || mask.ElementLength() != numel || grads.ElementLength() != numel) {
+    throw Error(prefix + "weights, mask and gradient must each hold " + std::to_string(rows) + " × " + std::to_string(cols) +
+                " values");
+  }
+
+  Napi::Env env = info.Env();
+  auto outWeights = Napi::Float32Array::New(env, size_t(numel));
+  auto outMask = Napi::Uint8Array::New(env, size_t(numel));
+  train::SriglLayerFigures figures;
+  try {
+    figures = train::sriglLayerUpdate(rows, cols, weights.Data(), mask.Data(), grads.Data(), options, outWeights.Data(),
+                                      outMask.Data());
+  } catch (const train::SriglUpdateError& e) {
+    throw Error(prefix + e.what());
+  }
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("weights", outWeights);
+  out.Set("mask", outMask);
+  out.Set("k", figures.k);
+  out.Set("nKeep", figures.nKeep);
+  out.Set("nPrune", figures.nPrune);
+  Napi::Array ablated = Napi::Array::New(env, figures.ablated.size());
+  for (size_t i = 0; i < figures.ablated.size(); i++) ablated.Set(uint32_t(i), double(figures.ablated[i]));
+  out.Set("ablated", ablated);
+  out.Set("threshold", figures.hasThreshold ? Napi::Value(Napi::Number::New(env, figures.threshold)) : env.Null());
+  out.Set("grown", double(figures.grown));
+  out.Set("dropped", double(figures.dropped));
+  return out;
+}
+
 }  // namespace
 
 void RegisterTraining(Napi::Env env, Napi::Object exports) {
@@ -571,6 +636,7 @@ void RegisterTraining(Napi::Env env, Napi::Object exports) {
   exportFunction<trainOps>(env, exports, "trainOps");
   exportFunction<trainOpCheck>(env, exports, "trainOpCheck");
   exportFunction<trainLossCheck>(env, exports, "trainLossCheck");
+  exportFunction<sriglLayerUpdate>(env, exports, "sriglLayerUpdate");
 }
 
 }  // namespace sl::binding

@@ -7,7 +7,7 @@
 
 import type { WeightLayout } from '../checkpoint';
 import { NeuronView } from '../neuronView';
-import { sriglLayerUpdate, type SriglLayerUpdate } from './sriglUpdate';
+import { sriglLayerUpdate, type SriglLayerInput, type SriglLayerOptions, type SriglLayerUpdate } from './sriglUpdate';
 
 /** One masked layer of a SRigL run. */
 export interface SriglLayer {
@@ -56,16 +56,21 @@ function fromView<T extends Float32Array | Uint8Array>(view: NeuronView, viewed:
 const floats = (n: number) => new Float32Array(n);
 const bytes = (n: number) => new Uint8Array(n);
 
-/** One layer's update on arrays in storage order; the result's arrays are in storage order too. */
+/**
+ * One layer's update on arrays in storage order; the result's arrays are in storage order too.
+ * `update` does the work on the neuron view: the TypeScript reference, or the native addon's port
+ * (same results to the bit, much faster on big layers) where the job worker has it.
+ */
 export function updateStoredLayer(
   layer: SriglLayer,
   weights: Float32Array,
   mask: Uint8Array,
   grads: Float32Array,
   dropFraction: number,
+  update: (layer: SriglLayerInput, options: SriglLayerOptions) => SriglLayerUpdate = sriglLayerUpdate,
 ): { update: SriglLayerUpdate; figures: SriglLayerFigures } {
   const view = new NeuronView(layer.shape, layer.layout);
-  const viewed = sriglLayerUpdate(
+  const viewed = update(
     {
       rows: view.rows,
       cols: view.cols,
@@ -75,10 +80,10 @@ export function updateStoredLayer(
     },
     { sparsity: layer.sparsity, dropFraction, gammaSal: layer.gammaSal },
   );
-  const update = { ...viewed, weights: fromView(view, viewed.weights, floats), mask: fromView(view, viewed.mask, bytes) };
+  const stored = { ...viewed, weights: fromView(view, viewed.weights, floats), mask: fromView(view, viewed.mask, bytes) };
   const active = view.rows === 0 ? 0 : (view.rows - viewed.ablated.length) * viewed.k;
   const { k, nKeep, nPrune, ablated, threshold, grown, dropped } = viewed;
-  return { update, figures: { name: layer.name, k, nKeep, nPrune, ablated, threshold, grown, dropped, active } };
+  return { update: stored, figures: { name: layer.name, k, nKeep, nPrune, ablated, threshold, grown, dropped, active } };
 }
 
 /** A small seeded generator (mulberry32): random masks and initial weights repeat for a seed. */

@@ -1,9 +1,11 @@
 import type { NativeTrainingAddon, NativeTrainingSession } from '../native/bindings/training';
+import { NativeUnavailableError } from '../native/workerProcess';
 import type { Job } from './job';
 import type { EpochFigures, MaskUpdateFigures, Samples, SriglJobSpec, TestAccuracy, TrainJobType, TrainSpec } from './jobTypes';
 import { learningRateAt } from '../../core/train/learningRate';
 import { epochOrder } from '../../core/train/sampleOrder';
 import { updateStoredLayer } from '../../core/train/sriglRun';
+import { SriglUpdateError, type SriglLayerInput, type SriglLayerOptions, type SriglLayerUpdate } from '../../core/train/sriglUpdate';
 import { dropFraction, isMaskUpdate, maskUpdateCount, sriglTEnd } from '../../core/train/sriglSchedule';
 
 /** Samples per call when predicting (teacher outputs, test accuracy): bounded memory whatever the data's size. */
@@ -42,6 +44,28 @@ function accuracyOf(session: NativeTrainingSession, samples: Samples | undefined
   return { correct, total: samples.count };
 }
 
+type SriglLayerUpdater = (layer: SriglLayerInput, options: SriglLayerOptions) => SriglLayerUpdate;
+
+const NATIVE_SRIGL_PREFIX = 'SRigL update: ';
+
+/**
+ * The addon's SRigL update (bit for bit the TypeScript's, an order of magnitude faster on big
+ * layers) with its errors as the TypeScript's SriglUpdateError; undefined on an addon without it.
+ */
+export function nativeSriglUpdate(addon: NativeTrainingAddon): SriglLayerUpdater | undefined {
+  const native = addon.sriglLayerUpdate?.bind(addon);
+  if (!native) return undefined;
+  return (layer, options) => {
+    try {
+      return native(layer, options);
+    } catch (e) {
+      if (e instanceof Error && e.message.startsWith(NATIVE_SRIGL_PREFIX))
+        throw new SriglUpdateError(e.message.slice(NATIVE_SRIGL_PREFIX.length));
+      throw e;
+    }
+  };
+}
+
 /**
  * SRigL's side of a run (spec §3.1): the dense gradients of the n_acc batches before each update,
  * summed as they come, and at t = ΔT, 2ΔT, … < T_end every layer's update from the weights after
@@ -57,6 +81,8 @@ class SriglDriver {
   constructor(
     private readonly spec: SriglJobSpec,
     program: TrainSpec['program'],
+    /** The layer update: the native one where the addon has it, else (undefined) the TypeScript. */
+    private readonly update: SriglLayerUpdater | undefined,
   ) {
     this.tEnd = sriglTEnd(spec.schedule);
     this.total = maskUpdateCount(spec.schedule);
@@ -94,7 +120,7 @@ class SriglDriver {
       const sum = this.gradSums.get(layer.name);
       if (!sum) throw new Error(`no dense gradient was kept for ${layer.name} before the update at step ${done}`);
       const mean = sum.map((v) => v / this.spec.gradAccumulation); // n_acc ≤ ΔT: exactly n_acc batches were summed
-      const { update, figures } = updateStoredLayer(layer, parameters[layer.name], this.masks[layer.name], mean, f);
+      const { update, figures } = updateStoredLayer(layer, parameters[layer.name], this.masks[layer.name], mean, f, this.update);
       changes[layer.name] = { mask: update.mask, values: update.weights };
       this.masks[layer.name] = update.mask;
       return figures;
@@ -114,7 +140,7 @@ class SriglDriver {
  * drop_last gives). Without labels, the targets are the teacher's logits, predicted once at the start.
  */
 export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | string): Job<TrainJobType> {
-  if (typeof addon === 'string') throw new Error(`training runs in the native kernels, which are unavailable: ${addon}`);
+  if (typeof addon === 'string') throw new NativeUnavailableError(`${addon} (training runs in the native kernels only)`);
   const { train, batch, steps } = spec;
   const stepsPerEpoch = Math.ceil(train.count / batch);
   const size = sampleSize(train);
@@ -129,7 +155,7 @@ export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | strin
     }
   }
   const session = new addon.TrainingSession(spec.program, spec.optimizer, spec.threads);
-  const srigl = spec.srigl ? new SriglDriver(spec.srigl, spec.program) : undefined;
+  const srigl = spec.srigl ? new SriglDriver(spec.srigl, spec.program, nativeSriglUpdate(addon)) : undefined;
   const fixedMasks: Record<string, Uint8Array> = {};
   for (const p of spec.program.params) if (p.mask) fixedMasks[p.name] = p.mask;
   const masks = () => (srigl ? { ...fixedMasks, ...srigl.masks } : fixedMasks);

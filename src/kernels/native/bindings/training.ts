@@ -4,6 +4,7 @@
  * single-op entry the gradient checks use. Only the job worker process calls it.
  */
 
+import type { SriglLayerInput, SriglLayerOptions, SriglLayerUpdate } from '../../../core/train/sriglUpdate';
 import type { OptimizerSettings, ProgramNode, StepTargets, TrainingProgram } from '../../trainingKernels';
 
 export type { OptimizerSettings, ProgramNode, ProgramParam, StepTargets, TrainingProgram } from '../../trainingKernels';
@@ -66,4 +67,12 @@ export interface NativeTrainingAddon {
     logits: CheckedTensor,
     targets: { readonly labels: Int32Array } | { readonly teacherLogits: Float64Array; readonly temperature: number },
   ): { loss: number; grad: Float64Array };
+  /**
+   * One SRigL mask update of one layer (native/src/train/srigl_update.cc): src/core/train/sriglUpdate.ts's
+   * sriglLayerUpdate in C++, every output bit for bit the same (new arrays; the inputs are not
+   * changed). Where the TypeScript throws a SriglUpdateError this throws an Error whose message is
+   * "SRigL update: " followed by the same message; wrong argument types throw a plain Error.
+   * Absent from addons built before it.
+   */
+  sriglLayerUpdate?(layer: SriglLayerInput, options: SriglLayerOptions): SriglLayerUpdate;
 }
