@@ -289,7 +289,16 @@ function maskUpdateLine(u: MaskUpdateFigures, layers: readonly { name: string; d
     const layer = layers.find((x) => x.name === l.name);
     return `${layer?.displayName ?? l.name} ${l.k}`;
   });
-  return `update ${u.index}/${u.of} at step ${u.step}: drop fraction ${u.dropFraction.toFixed(3)}, ${formatCount(moved)} weights moved, ${ablated} neurons ablated; k ${ks.join(', ')}`;
+  return `update ${u.index}/${u.of} at step ${u.step}: drop fraction ${u.dropFraction.toFixed(3)}, ${formatCount(moved)} ${moved === 1 ? 'weight' : 'weights'} moved, ${ablated} ${ablated === 1 ? 'neuron' : 'neurons'} ablated; k ${ks.join(', ')}`;
+}
+
+function activeZerosLines(result: FineTuneResult): string[] {
+  if (!result.activeZeros.length) return [];
+  const total = result.activeZeros.reduce((a, z) => a + z.count, 0);
+  const each = result.activeZeros.map((z) => `${z.name} ${formatCount(z.count)}`).join(', ');
+  return [
+    `  note: ${formatCount(total)} active ${total === 1 ? 'weight' : 'weights'} ended at exactly 0, no gradient having reached ${total === 1 ? 'it' : 'them'} (${each}): written as 2^-126, the smallest normal float, so that the file's non-zeros are its masks`,
+  ];
 }
 
 function sriglLines(result: FineTuneResult): string[] {
@@ -320,6 +329,7 @@ export function formatTrainResult(result: FineTuneResult): string {
       ...alignedTable([['tensor', 'shape', 'trained'], ...rows]).map((l) => `  ${l}`),
       ...sriglLines(result),
       ...result.notes.map((n) => `  note: ${n}`),
+      ...activeZerosLines(result),
       'Verified before writing: re-opened, every other tensor identical, every trained one holding exactly the trained values.',
     ].join('\n') + '\n'
   );

@@ -10,7 +10,7 @@ import type { Analyses } from './analyses';
 import { CheckpointEditorProvider } from './checkpointEditor';
 import { runJob, showError } from './jobs';
 import { exportCondensed, pruneToFanIn, pruneToNm, type PruneArgs } from './pruneCommands';
-import { fineTune, type FineTuneArgs } from './fineTuneCommand';
+import { fineTune, fineTuneSrigl, type FineTuneArgs } from './fineTuneCommand';
 
 export interface CommandContext {
   readonly output: vscode.OutputChannel;
@@ -72,6 +72,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   // An ONNX model (else one is asked for); the command shows its own errors, in its words.
   'sparsityLens.fineTune': (ctx, arg, args) => fineTune(ctx, targetUri(ctx, arg), args as FineTuneArgs | undefined),
+  'sparsityLens.fineTuneSrigl': (ctx, arg, args) => fineTuneSrigl(ctx, targetUri(ctx, arg), args as FineTuneArgs | undefined),
 };
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {

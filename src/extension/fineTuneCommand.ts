@@ -1,12 +1,15 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { formatCount, type TensorEntry } from '../core/checkpoint';
+import { planCheckpoint, planRequestOf, type CheckpointPlan } from '../core/analysis/checkpointPlan';
+import { DISTRIBUTIONS, type Distribution } from '../core/analysis/plan';
+import { formatCount } from '../core/checkpoint';
 import { headline, isCheckpointError, printable } from '../core/errors';
-import { openCheckpoint } from '../core/formats/registry';
+import { neuronGeometry } from '../core/neuronView';
 import type { NmPattern } from '../core/nmPattern';
 import { outputNameFor } from '../core/prune/pruneSelection';
 import {
+  DEFAULT_MASK_UPDATES,
   prepareFineTune,
   runFineTune,
   writeFineTuned,
@@ -14,20 +17,31 @@ import {
   type PreparedFineTune,
   type RunOutcome,
 } from '../core/train/fineTune';
-import { DEFAULT_KEYS, type DataKeys } from '../core/train/trainingData';
-import { fineTuneRequestOf, formatTrainResult, TRAIN_DEFAULTS, type TrainOptions } from '../cli/train';
+import { maskUpdateCount, sriglTEnd, type SriglSchedule } from '../core/train/sriglSchedule';
+import type { DataKeys } from '../core/train/trainingData';
+import { fineTuneRequestOf, formatTrainResult, SRIGL_DEFAULTS, TRAIN_DEFAULTS, type TrainOptions } from '../cli/train';
 import type { TestAccuracy, TrainProgress } from '../kernels/jobs/jobTypes';
-import type { TrainingPoint } from '../webview/protocol';
+import type { TrainingPoint, TrainingSrigl } from '../webview/protocol';
 import type { CommandContext } from './commands';
+import { chooseArrays, shown } from './fineTuneData';
 import { runJob, type JobProgress } from './jobs';
 import type { TrainingFeed } from './trainingFeed';
+import { maskUpdateOf, packMasks } from './trainingMasks';
 
-export type FineTuneMethod = 'dense' | 'fixed' | 'nm';
+/**
+ * How a fine-tune trains: every weight (dense), the model's zeros kept (fixed), pruned to 2:4
+ * first (nm), or with SRigL's masks moving (srigl: "Fine-tune with SRigL…").
+ */
+export type FineTuneMethod = 'dense' | 'fixed' | 'nm' | 'srigl';
 
 /** What a test (or a keybinding) may pass instead of answering the dialogs. */
 export interface FineTuneArgs {
   readonly data?: vscode.Uri;
-  readonly method?: FineTuneMethod;
+  /** Fine-tune…'s method. */
+  readonly method?: Exclude<FineTuneMethod, 'srigl'>;
+  /** Fine-tune with SRigL…'s global sparsity (0.9) and distribution. */
+  readonly sparsity?: number;
+  readonly distribution?: Distribution;
   readonly epochs?: number;
   /** Replace an existing output without asking. */
   readonly force?: boolean;
@@ -35,46 +49,107 @@ export interface FineTuneArgs {
 
 const NM_RECIPE: NmPattern = { n: 2, m: 4 };
 
-const METHODS: readonly { label: string; method: FineTuneMethod; short: string; description: string; detail: string }[] = [
+const METHODS: readonly { label: string; method: Exclude<FineTuneMethod, 'srigl'>; description: string; detail: string }[] = [
   {
     label: 'Dense',
     method: 'dense',
-    short: 'Dense',
     description: 'all weights train',
     detail: 'Every weight of the Gemm, MatMul and Conv layers may change, zeros too.',
   },
   {
     label: 'Keep zeros fixed',
     method: 'fixed',
-    short: 'Keep zeros fixed',
     description: 'the model was pruned before',
     detail: 'Zero weights stay zero: the sparsity (2:4, constant fan-in, …) survives.',
   },
   {
     label: 'Prune to 2:4, then fine-tune',
     method: 'nm',
-    short: 'Prune to 2:4, then fine-tune',
     description: 'NVIDIA ASP recipe',
     detail: 'Each group of 4 inputs keeps its 2 largest weights; those then train, the mask fixed.',
   },
 ];
 
+/** The global sparsities offered first (SRigL's paper reports 80, 90, 95 and 99 %). */
+const SRIGL_SPARSITIES = [0.8, 0.9, 0.95];
+
+const DISTRIBUTION_CHOICES: Readonly<Record<Distribution, { label: string; description: string }>> = {
+  erk: { label: 'ERK', description: 'Erdős–Rényi-Kernel: small layers denser (the paper’s CNN runs)' },
+  uniform: { label: 'Uniform', description: 'every layer the same sparsity (the paper’s ViT runs)' },
+  er: { label: 'ER', description: 'Erdős–Rényi: by rows and columns, kernel size left out' },
+};
+
+/** What the notification says while a run is prepared, where it is more than reading the files. */
+const PREPARING: Partial<Record<FineTuneMethod, string>> = {
+  nm: 'reading the data, pruning to 2:4',
+  srigl: 'reading the model and the data, planning the masks',
+};
+
 /** The CLI's options in the core's messages, as the editor's dialogs name them. */
 const CHOICE_OF_OPTION: readonly [string, string][] = [
   ['--method fixed', '“Keep zeros fixed”'],
   ['--method dense', '“Dense”'],
+  ['--method srigl', '“SRigL”'],
   ['--nm', '“Prune to 2:4”'],
+  ['--sparsity', 'the sparsity'],
   ['--epochs', 'the epochs'],
 ];
 
 /** Models being fine-tuned, by URI: one run per model at a time. */
 const running = new Set<string>();
 
-/** Names from files are shown escaped, and `$(…)` is kept from being read as an icon. */
-const shown = (name: string) => printable(name).replace(/\$\(/g, '\\$(');
-
 const percentOf = (a: number | null | undefined) => (a === null || a === undefined ? '–' : `${(100 * a).toFixed(1)} %`);
 const fraction = (a: TestAccuracy | undefined) => (a ? a.correct / a.total : null);
+
+/** What the questions after the data decided: how to train, and what to call it. */
+interface Recipe {
+  readonly method: FineTuneMethod;
+  /** The method as the Fine-tuning section shows it: "Dense", "SRigL 90 % (ERK)". */
+  readonly label: string;
+  /** The output is NAME.TAG.onnx beside the model. */
+  readonly tag: string;
+  /** The CLI's options the choice sets. */
+  readonly options: Pick<TrainOptions, 'method' | 'nm' | 'sparsity' | 'distribution'>;
+}
+
+/** One command of the flow: what its dialogs are titled, and what it asks between the data and the epochs. */
+interface FineTuneFlow {
+  /** "Fine-tune digits.onnx", "Fine-tune digits.onnx with SRigL". */
+  readonly title: (name: string) => string;
+  readonly ask: (ctx: CommandContext, model: vscode.Uri, args: FineTuneArgs) => Promise<Recipe | undefined>;
+}
+
+const FINE_TUNE: FineTuneFlow = {
+  title: (name) => `Fine-tune ${name}`,
+  ask: async (ctx, model, args) => {
+    const method = args.method ?? (await pickMethod(ctx, model))?.method;
+    if (!method) return undefined;
+    return {
+      method,
+      label: METHODS.find((m) => m.method === method)!.label,
+      tag: 'finetuned',
+      options: { method: method === 'dense' ? 'dense' : 'fixed', ...(method === 'nm' ? { nm: NM_RECIPE } : {}) },
+    };
+  },
+};
+
+const FINE_TUNE_SRIGL: FineTuneFlow = {
+  title: (name) => `Fine-tune ${name} with SRigL`,
+  ask: async (ctx, model, args) => {
+    const name = path.basename(model.fsPath);
+    const sparsity = args.sparsity ?? (await pickSparsity(name));
+    if (sparsity === undefined) return undefined;
+    const distribution = args.distribution ?? (await pickDistribution(ctx, model, sparsity));
+    if (!distribution) return undefined;
+    const percent = Number((100 * sparsity).toPrecision(12));
+    return {
+      method: 'srigl',
+      label: `SRigL ${percent} % (${DISTRIBUTION_CHOICES[distribution].label})`,
+      tag: `srigl${percent}`,
+      options: { method: 'srigl', sparsity: String(sparsity), distribution },
+    };
+  },
+};
 
 /**
  * "Fine-tune…": data, arrays (when the file lacks the default keys), method and epochs asked for,
@@ -82,8 +157,22 @@ const fraction = (a: TestAccuracy | undefined) => (a ? a.correct / a.total : nul
  * training runs in the kernels' job worker), the result written beside the model, verified, and
  * opened beside it with the comparison.
  */
-export async function fineTune(ctx: CommandContext, target: vscode.Uri | undefined, args: FineTuneArgs = {}): Promise<void> {
-  const model = target && /\.onnx$/i.test(target.fsPath) ? target : await pickModel();
+export function fineTune(ctx: CommandContext, target: vscode.Uri | undefined, args: FineTuneArgs = {}): Promise<void> {
+  return fineTuneWith(FINE_TUNE, ctx, target, args);
+}
+
+/**
+ * "Fine-tune with SRigL…": as Fine-tune…, with the global sparsity and its distribution over the
+ * layers asked for instead of the method (each distribution's plan previewed: every layer's k and
+ * density), the masks moving during the run (drawn live in the Fine-tuning section), the result
+ * NAME.srigl90.onnx.
+ */
+export function fineTuneSrigl(ctx: CommandContext, target: vscode.Uri | undefined, args: FineTuneArgs = {}): Promise<void> {
+  return fineTuneWith(FINE_TUNE_SRIGL, ctx, target, args);
+}
+
+async function fineTuneWith(flow: FineTuneFlow, ctx: CommandContext, target: vscode.Uri | undefined, args: FineTuneArgs): Promise<void> {
+  const model = target && /\.onnx$/i.test(target.fsPath) ? target : await pickModel(flow);
   if (!model) return;
   const name = path.basename(model.fsPath);
   if (running.has(model.toString())) {
@@ -94,7 +183,7 @@ export async function fineTune(ctx: CommandContext, target: vscode.Uri | undefin
     args.data ??
     (
       await vscode.window.showOpenDialog({
-        title: `Fine-tune ${name}: training data`,
+        title: `${flow.title(name)}: training data`,
         openLabel: 'Train on this',
         defaultUri: vscode.Uri.joinPath(model, '..'),
         canSelectMany: false,
@@ -102,19 +191,25 @@ export async function fineTune(ctx: CommandContext, target: vscode.Uri | undefin
       })
     )?.[0];
   if (!data) return;
-  let arrays: ChosenArrays | undefined;
+  let arrays: Awaited<ReturnType<typeof chooseArrays>>;
   try {
-    arrays = await chooseArrays(data, name);
+    arrays = await chooseArrays(data, flow.title(name));
   } catch (e) {
     showFailure(ctx, e, name, [model, data]);
     return;
   }
   if (!arrays) return;
-  const method = args.method ?? (await pickMethod(ctx, model))?.method;
-  if (!method) return;
-  const epochs = args.epochs ?? (await askEpochs(arrays.trainSamples));
+  let recipe: Recipe | undefined;
+  try {
+    recipe = await flow.ask(ctx, model, args);
+  } catch (e) {
+    showFailure(ctx, e, name, [model, data]);
+    return;
+  }
+  if (!recipe) return;
+  const epochs = args.epochs ?? (await askEpochs(arrays.trainSamples, recipe.method === 'srigl'));
   if (!epochs) return;
-  const output = vscode.Uri.file(outputNameFor(model.fsPath, 'finetuned'));
+  const output = vscode.Uri.file(outputNameFor(model.fsPath, recipe.tag));
   let force = args.force ?? false;
   if (!force && (await exists(output.fsPath))) {
     const replace = await vscode.window.showWarningMessage(
@@ -130,8 +225,7 @@ export async function fineTune(ctx: CommandContext, target: vscode.Uri | undefin
     data: data.fsPath,
     output: output.fsPath,
     force,
-    method: method === 'dense' ? 'dense' : 'fixed',
-    ...(method === 'nm' ? { nm: NM_RECIPE } : {}),
+    ...recipe.options,
     epochs: String(epochs),
   };
   if (running.has(model.toString())) {
@@ -140,15 +234,15 @@ export async function fineTune(ctx: CommandContext, target: vscode.Uri | undefin
   }
   running.add(model.toString());
   try {
-    await run(ctx, model, data, output, method, options, arrays.none);
+    await run(ctx, model, data, output, recipe, options, arrays.none);
   } finally {
     running.delete(model.toString());
   }
 }
 
-async function pickModel(): Promise<vscode.Uri | undefined> {
+async function pickModel(flow: FineTuneFlow): Promise<vscode.Uri | undefined> {
   const picked = await vscode.window.showOpenDialog({
-    title: 'Fine-tune an ONNX model',
+    title: flow === FINE_TUNE_SRIGL ? 'Fine-tune an ONNX model with SRigL' : 'Fine-tune an ONNX model',
     openLabel: 'Fine-tune',
     canSelectMany: false,
     filters: { 'ONNX models': ['onnx'] },
@@ -176,7 +270,74 @@ async function pickMethod(ctx: CommandContext, model: vscode.Uri): Promise<(type
   });
 }
 
-async function askEpochs(trainSamples: number | undefined): Promise<number | undefined> {
+/** SRigL's global sparsity: 0.8, 0.9, 0.95 or one typed. */
+async function pickSparsity(name: string): Promise<number | undefined> {
+  const other = { label: 'Other…', description: 'a decimal between 0 and 1', sparsity: undefined };
+  const items = SRIGL_SPARSITIES.map((s) => ({
+    label: String(s),
+    description: `keeps ${Number((100 * (1 - s)).toPrecision(12))} % of the linear and conv weights`,
+    sparsity: s as number | undefined,
+  }));
+  const picked = await vscode.window.showQuickPick([...items, other], {
+    title: `Fine-tune ${name} with SRigL: global sparsity`,
+    placeHolder: 'Share of the linear and conv weights that are zero while it trains',
+  });
+  if (!picked) return undefined;
+  if (picked !== other) return picked.sparsity;
+  const text = await vscode.window.showInputBox({
+    title: `Fine-tune ${name} with SRigL: global sparsity`,
+    prompt: 'A decimal between 0 and 1: 0.9 keeps 10 % of the weights',
+    validateInput: (v) => (sparsityOf(v) === undefined ? 'A decimal between 0 and 1 (both left out), e.g. 0.9' : undefined),
+  });
+  return text === undefined ? undefined : sparsityOf(text);
+}
+
+function sparsityOf(text: string): number | undefined {
+  try {
+    const density = planRequestOf({ sparsity: text.trim(), distribution: 'erk' }).density;
+    return density < 1 ? Number(text.trim()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The distribution of the sparsity over the layers, each with the plan it gives previewed (the
+ * plan the run uses: every linear and conv weight's k and density, from the model's analysis).
+ */
+async function pickDistribution(ctx: CommandContext, model: vscode.Uri, sparsity: number): Promise<Distribution | undefined> {
+  const analysis = await ctx.analyses.get(model);
+  const planOf = (distribution: Distribution) => planCheckpoint(analysis, planRequestOf({ sparsity: String(sparsity), distribution }));
+  // ERK first (the paper's default), then uniform, then ER.
+  const order: Distribution[] = ['erk', 'uniform', ...DISTRIBUTIONS.filter((d) => d !== 'erk' && d !== 'uniform')];
+  const items = order.map((distribution) => ({
+    label: DISTRIBUTION_CHOICES[distribution].label,
+    description: DISTRIBUTION_CHOICES[distribution].description,
+    detail: planPreview(planOf(distribution)),
+    distribution,
+  }));
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `Fine-tune ${path.basename(model.fsPath)} with SRigL: sparsity ${sparsity} over the layers`,
+    placeHolder: 'Distribution (each layer’s constant fan-in k and density shown)',
+    matchOnDescription: true,
+  });
+  return picked?.distribution;
+}
+
+/** "fc1.weight k=7 (11.7 %) · fc3.weight dense": every layer of a plan, in one line (as Prune to Constant Fan-in… shows it). */
+export function planPreview(plan: CheckpointPlan): string {
+  if (plan.layers.length === 0) return 'No linear or conv weight to make sparse.';
+  return plan.layers
+    .map((l) => {
+      const name = shown(l.displayName ?? l.name);
+      if (l.dense) return `${name} dense`;
+      if (l.k === null) return `${name} k=0: too sparse`;
+      return `${name} k=${l.k} (${(100 * l.targetDensity).toFixed(1)} %)`;
+    })
+    .join(' · ');
+}
+
+async function askEpochs(trainSamples: number | undefined, srigl: boolean): Promise<number | undefined> {
   const perEpoch = trainSamples ? Math.ceil(trainSamples / TRAIN_DEFAULTS.batch) : undefined;
   const text = await vscode.window.showInputBox({
     title: 'Epochs',
@@ -185,9 +346,38 @@ async function askEpochs(trainSamples: number | undefined): Promise<number | und
         ? `Passes over the ${formatCount(trainSamples)} training samples, in batches of ${TRAIN_DEFAULTS.batch}: ${perEpoch} steps each`
         : `Passes over the training samples, in batches of ${TRAIN_DEFAULTS.batch}`,
     value: String(TRAIN_DEFAULTS.epochs),
-    validateInput: (v) => (epochsOf(v) === undefined ? 'A whole number of epochs, from 1 to 100,000' : undefined),
+    validateInput: (v) => {
+      const epochs = epochsOf(v);
+      if (epochs === undefined) return 'A whole number of epochs, from 1 to 100,000';
+      // SRigL: how often the masks move in a run of that length (this line takes the prompt's place: it says the steps too).
+      if (!srigl || !perEpoch) return undefined;
+      const steps = `${formatCount(epochs)} epoch${epochs === 1 ? '' : 's'} of ${formatCount(perEpoch)} steps`;
+      return {
+        message: `${steps}: ${sriglScheduleText(defaultSchedule(epochs * perEpoch))}`,
+        severity: vscode.InputBoxValidationSeverity.Info,
+      };
+    },
   });
   return text === undefined ? undefined : epochsOf(text);
+}
+
+/** The schedule a run of `steps` steps gets with SRigL's defaults (as prepareFineTune decides it). */
+export function defaultSchedule(steps: number): SriglSchedule {
+  const tEnd = Math.floor(SRIGL_DEFAULTS.tEndFraction * steps);
+  return {
+    totalSteps: steps,
+    deltaT: Math.max(1, Math.floor(tEnd / (DEFAULT_MASK_UPDATES + 1))),
+    alpha: SRIGL_DEFAULTS.alpha,
+    tEndFraction: SRIGL_DEFAULTS.tEndFraction,
+  };
+}
+
+/** "35 mask updates, every 5 steps until step 180". */
+export function sriglScheduleText(schedule: SriglSchedule): string {
+  const updates = maskUpdateCount(schedule);
+  if (updates === 0) return 'too short for a mask update (the masks stay as they start)';
+  const every = schedule.deltaT === 1 ? 'after every step' : `every ${formatCount(schedule.deltaT)} steps`;
+  return `${formatCount(updates)} mask update${updates === 1 ? '' : 's'}, ${every} until step ${formatCount(sriglTEnd(schedule))}`;
 }
 
 function epochsOf(text: string): number | undefined {
@@ -201,158 +391,6 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Which arrays of the data file are what.
-
-interface ChosenArrays {
-  /** The CLI's --x / --y / --test-x / --test-y for the arrays picked (the defaults otherwise). */
-  readonly options: Pick<TrainOptions, 'x' | 'y' | 'test-x' | 'test-y'>;
-  /** Roles chosen to be left out: no labels (distil), no test set. */
-  readonly none: readonly (keyof DataKeys)[];
-  readonly trainSamples: number | undefined;
-}
-
-interface ArrayInfo {
-  /** The key (.npz) or the file name beside the data (.npy). */
-  readonly key: string;
-  readonly shape: readonly number[];
-  readonly dtype: string;
-}
-
-const isInteger = (a: ArrayInfo) => /^u?int/.test(a.dtype);
-const describeArray = (a: ArrayInfo) => `[${a.shape.join(', ')}] ${a.dtype}`;
-
-/**
- * The arrays of the data, by role. A file with every default key (x_train, y_train, x_test,
- * y_test) is taken as it is; otherwise each missing role is picked among the arrays that fit it
- * (labels: integer, one per sample), or left out. With .npy data the file is the inputs and the
- * others are .npy files beside it. Undefined when the user cancels.
- */
-async function chooseArrays(data: vscode.Uri, modelName: string): Promise<ChosenArrays | undefined> {
-  const npy = /\.npy$/i.test(data.fsPath);
-  const arrays = npy ? await npyFilesBeside(data) : await npzArrays(data);
-  const byKey = new Map(arrays.map((a) => [a.key, a]));
-  const dataName = path.basename(data.fsPath);
-  const title = (what: string) => `Fine-tune ${modelName}: ${what} in ${dataName}`;
-  const has = (role: keyof DataKeys) => !npy && byKey.has(DEFAULT_KEYS[role]);
-  if (!npy && (['x', 'y', 'testX', 'testY'] as const).every(has))
-    return { options: {}, none: [], trainSamples: byKey.get(DEFAULT_KEYS.x)!.shape[0] };
-
-  const options: { -readonly [K in keyof ChosenArrays['options']]: string } = {};
-  const none: (keyof DataKeys)[] = [];
-  // Training inputs: the data file itself (.npy), the default key, or one picked.
-  let x: ArrayInfo | undefined = npy ? byKey.get(path.basename(data.fsPath)) : byKey.get(DEFAULT_KEYS.x);
-  if (!x) {
-    const candidates = arrays.filter((a) => a.shape.length >= 2 && !isInteger(a));
-    x =
-      (await pickArray(candidates.length ? candidates : arrays, title('the training inputs'), 'Training inputs: one sample per row')) ??
-      undefined;
-    if (!x) return undefined;
-    options.x = x.key;
-  }
-  const count = x.shape[0];
-  const sampleShape = x.shape.slice(1).join();
-  const labelsFor = (n: number, not: readonly ArrayInfo[]) =>
-    arrays.filter((a) => !not.includes(a) && isInteger(a) && a.shape.length === 1 && a.shape[0] === n);
-
-  const pickRole = async (
-    role: keyof DataKeys,
-    candidates: ArrayInfo[],
-    what: string,
-    placeHolder: string,
-    noneLabel: string,
-  ): Promise<ArrayInfo | null | undefined> => {
-    if (has(role)) return byKey.get(DEFAULT_KEYS[role]);
-    if (candidates.length === 0) {
-      none.push(role);
-      return null;
-    }
-    const picked = await pickArray(candidates, title(what), placeHolder, noneLabel);
-    if (picked === undefined) return undefined;
-    if (picked === null) none.push(role);
-    else options[role === 'y' ? 'y' : role === 'testX' ? 'test-x' : 'test-y'] = picked.key;
-    return picked;
-  };
-
-  const y = await pickRole(
-    'y',
-    labelsFor(count, [x]),
-    'the training labels',
-    `Integer classes, ${formatCount(count)} of them`,
-    'None — distil the model’s own outputs',
-  );
-  if (y === undefined) return undefined;
-  const testX = await pickRole(
-    'testX',
-    arrays.filter((a) => a !== x && a !== y && !isInteger(a) && a.shape.slice(1).join() === sampleShape),
-    'the test inputs',
-    'Test inputs: measured after each epoch',
-    'None — no test accuracy',
-  );
-  if (testX === undefined) return undefined;
-  if (testX === null) none.push('testY');
-  else {
-    const testY = await pickRole(
-      'testY',
-      labelsFor(testX.shape[0], [x, testX, ...(y ? [y] : [])]),
-      'the test labels',
-      `Integer classes, ${formatCount(testX.shape[0])} of them`,
-      'None — no test accuracy',
-    );
-    if (testY === undefined) return undefined;
-  }
-  return { options, none, trainSamples: count };
-}
-
-/** One array picked (null: the "none" item), undefined when the pick is cancelled. */
-async function pickArray(
-  arrays: readonly ArrayInfo[],
-  title: string,
-  placeHolder: string,
-  noneLabel?: string,
-): Promise<ArrayInfo | null | undefined> {
-  const items: (vscode.QuickPickItem & { array: ArrayInfo | null })[] = arrays.map((a) => ({
-    label: shown(a.key),
-    description: describeArray(a),
-    array: a,
-  }));
-  if (noneLabel) items.push({ label: noneLabel, array: null });
-  const picked = await vscode.window.showQuickPick(items, { title, placeHolder, matchOnDescription: true });
-  return picked ? picked.array : undefined;
-}
-
-async function npzArrays(data: vscode.Uri): Promise<ArrayInfo[]> {
-  const checkpoint = await openCheckpoint(data.fsPath);
-  try {
-    return checkpoint.tensors.map((t: TensorEntry) => ({ key: t.name, shape: t.shape, dtype: t.dtype }));
-  } finally {
-    await checkpoint.release?.();
-  }
-}
-
-/** The .npy files beside the data (the data first), their shapes read from their headers. */
-async function npyFilesBeside(data: vscode.Uri): Promise<ArrayInfo[]> {
-  const folder = path.dirname(data.fsPath);
-  const names = (await fs.readdir(folder)).filter((n) => /\.npy$/i.test(n)).sort();
-  const dataName = path.basename(data.fsPath);
-  const ordered = [dataName, ...names.filter((n) => n !== dataName)].slice(0, 200);
-  const out: ArrayInfo[] = [];
-  for (const name of ordered) {
-    const checkpoint = await openCheckpoint(path.join(folder, name)).catch((e: unknown) => {
-      if (name === dataName) throw e;
-      return undefined; // another .npy beside it that cannot be read is simply not offered
-    });
-    if (!checkpoint) continue;
-    try {
-      const t = checkpoint.tensors[0];
-      if (t) out.push({ key: name, shape: t.shape, dtype: t.dtype });
-    } finally {
-      await checkpoint.release?.();
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,7 +408,7 @@ async function run(
   model: vscode.Uri,
   data: vscode.Uri,
   output: vscode.Uri,
-  method: FineTuneMethod,
+  recipe: Recipe,
   options: TrainOptions,
   none: readonly (keyof DataKeys)[],
 ): Promise<void> {
@@ -389,9 +427,9 @@ async function run(
     // The model's editor shows the run (opened now if it is not open).
     feed = await ctx.editor.startTraining(model);
     const runId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-    const methodLabel = METHODS.find((m) => m.method === method)!.short;
+    const { method } = recipe;
     const job = await runJob<Prepared>({ title: `Fine-tuning ${name}`, output: ctx.output, notifyAfterMs: 0 }, async (signal, report) => {
-      report({ message: method === 'nm' ? 'reading the data, pruning to 2:4' : 'reading the model and the data', increment: 0 });
+      report({ message: PREPARING[method] ?? 'reading the model and the data', increment: 0 });
       const prepared = await prepareFineTune(request, ctx.analyses.kernels, signal);
       logPrepared(ctx, prepared);
       const { steps, batch } = prepared.spec;
@@ -399,17 +437,18 @@ async function run(
         run: runId,
         data: relative(data),
         output: relative(output),
-        method: methodLabel,
+        method: recipe.label,
         steps,
         epochs: Math.ceil(steps / Math.ceil(prepared.data.train.count / batch)),
         batch,
         trainSamples: prepared.data.train.count,
         tested: !!prepared.data.test?.y,
+        ...(prepared.srigl ? { srigl: sriglStarted(prepared) } : {}),
       });
       report({ message: `starting: ${formatCount(steps)} steps`, increment: 0 });
       const outcome = await runFineTune(prepared, ctx.analyses.kernels, {
         signal,
-        onProgress: progressReporter(feed!, report),
+        onProgress: progressReporter(feed!, report, prepared),
       });
       if (outcome.status === 'cancelled') return { prepared, outcome };
       report({ message: 'writing and verifying', increment: 0 });
@@ -461,10 +500,13 @@ async function run(
     ctx.output.append(formatTrainResult(result));
     const before = result.initialTestAccuracy;
     const after = result.testAccuracy;
+    const startedAt = method === 'nm' ? ' after pruning' : method === 'srigl' ? ' with the first masks' : '';
     const figures =
       after !== null
-        ? `test accuracy ${percentOf(before)}${method === 'nm' ? ' after pruning' : ''} → ${percentOf(after)}`
+        ? `test accuracy ${percentOf(before)}${startedAt} → ${percentOf(after)}`
         : `train loss ${result.trainLoss?.toFixed(4) ?? '–'}`;
+    // SRigL: how much the masks moved ("35 mask updates moved 1,234 weights").
+    const moves = result.srigl ? movesText(result.srigl.updates) : '';
     feed.finish({
       status: result.status,
       step: result.steps,
@@ -472,14 +514,14 @@ async function run(
       output: relative(written),
       message:
         result.status === 'done'
-          ? `Done: ${formatCount(result.steps)} steps in ${result.seconds.toFixed(1)} s (${formatCount(Math.round(result.stepsPerSecond))} steps/s); saved and verified ${path.basename(written.fsPath)}.`
-          : `Stopped at step ${formatCount(result.steps)} of ${formatCount(of)}; its weights were saved and verified as ${path.basename(written.fsPath)}.`,
+          ? `Done: ${formatCount(result.steps)} steps in ${result.seconds.toFixed(1)} s (${formatCount(Math.round(result.stepsPerSecond))} steps/s)${moves ? `, ${moves}` : ''}; saved and verified ${path.basename(written.fsPath)}.`
+          : `Stopped at step ${formatCount(result.steps)} of ${formatCount(of)}${moves ? ` (${moves})` : ''}; its weights were saved and verified as ${path.basename(written.fsPath)}.`,
     });
     await showResult(ctx, model, written, method);
     void vscode.window.showInformationMessage(
-      `${result.status === 'done' ? 'Fine-tuned' : 'Saved the partly fine-tuned'} ${name} → ${path.basename(written.fsPath)}: ${figures}${
+      `${result.status === 'done' ? 'Fine-tuned' : 'Saved the partly fine-tuned'} ${name}${method === 'srigl' ? ' with SRigL' : ''} → ${path.basename(written.fsPath)}: ${figures}${
         result.testCorrect !== null ? ` (${formatCount(result.testCorrect)}/${formatCount(result.testTotal ?? 0)})` : ''
-      }; verified.`,
+      }${moves ? `; ${moves}` : ''}; verified.`,
     );
   } catch (e) {
     if (e instanceof vscode.CancellationError) {
@@ -505,24 +547,61 @@ function logPrepared(ctx: CommandContext, prepared: PreparedFineTune): void {
       `  pruned ${p.name} to ${request.nm!.n}:${request.nm!.m}: ${formatCount(p.before)} → ${formatCount(p.after)} non-zeros`,
     );
   for (const u of prepared.unpruned) ctx.output.appendLine(`  left dense ${u.name}: ${u.reason}`);
+  if (prepared.srigl) {
+    const { schedule, layers, dense } = prepared.srigl;
+    for (const l of layers)
+      ctx.output.appendLine(
+        `  SRigL ${l.displayName ?? l.name}: sparsity ${l.sparsity.toFixed(3)}, k = ${l.k}${l.gammaSal === null ? ', never ablated' : ''}`,
+      );
+    for (const d of dense) ctx.output.appendLine(`  SRigL leaves dense ${d}: its planned sparsity is 0`);
+    ctx.output.appendLine(`  SRigL over ${formatCount(schedule.totalSteps)} steps: ${sriglScheduleText(schedule)}`);
+  }
   for (const f of prepared.built.frozen) ctx.output.appendLine(`  frozen ${f.name}: ${f.reason}`);
   if (prepared.distilled) ctx.output.appendLine(`  no labels: distilling the input model's outputs (T = ${request.temperature})`);
   if (!prepared.data.test) ctx.output.appendLine('  no test set: no test accuracy');
 }
 
+/** "35 mask updates moved 1,234 weights". */
+function movesText(updates: NonNullable<FineTuneResult['srigl']>['updates']): string {
+  const moved = updates.reduce((a, u) => a + u.moved, 0);
+  return `${formatCount(updates.length)} mask update${updates.length === 1 ? '' : 's'} moved ${formatCount(moved)} weight${moved === 1 ? '' : 's'}`;
+}
+
+/** What the Fine-tuning section needs to draw a SRigL run: its layers, schedule and first masks. */
+function sriglStarted(prepared: PreparedFineTune): TrainingSrigl {
+  const srigl = prepared.srigl!;
+  const settings = prepared.request.srigl!;
+  return {
+    sparsity: settings.sparsity,
+    distribution: DISTRIBUTION_CHOICES[settings.distribution].label,
+    schedule: srigl.schedule,
+    updates: srigl.updates,
+    layers: srigl.layers.map((l) => {
+      const { rows, cols } = neuronGeometry(l.shape, l.layout);
+      return { name: l.name, label: l.displayName ?? l.name, rows, cols, sparsity: l.sparsity, k: l.k, ablatable: l.gammaSal !== null };
+    }),
+    dense: srigl.dense.map((name) => prepared.checkpoint.tensors.find((t) => t.name === name)?.displayName ?? name),
+    initialMasks: packMasks(srigl.layers, prepared.masks),
+  };
+}
+
 /**
- * Each step to the editor's feed (which batches them); to the notification a line at most every
- * quarter second and at each epoch's end: "epoch 3/20, loss 0.123, test 97.2 %".
+ * Each step to the editor's feed (which batches them; SRigL's masks packed); to the notification
+ * a line at most every quarter second and at each epoch's end: "epoch 3/20, loss 0.123, test
+ * 97.2 %" (SRigL: ", mask update 12/35").
  */
-function progressReporter(feed: TrainingFeed, report: (p: JobProgress) => void): (p: TrainProgress) => void {
+function progressReporter(feed: TrainingFeed, report: (p: JobProgress) => void, prepared: PreparedFineTune): (p: TrainProgress) => void {
   const started = performance.now();
+  const layers = prepared.srigl?.layers ?? [];
   let shownAt = -Infinity;
   let reported = 0;
   let epochLoss: number | undefined;
   let test: number | null = null;
+  let update: string | undefined;
   return (p) => {
     const now = performance.now();
-    feed.progress(pointOf(p), (now - started) / 1000);
+    feed.progress(pointOf(p, layers), (now - started) / 1000);
+    if (p.maskUpdate) update = `mask update ${p.maskUpdate.index}/${p.maskUpdate.of}`;
     if (p.initialTestAccuracy) test = fraction(p.initialTestAccuracy);
     if (p.epochEnd) {
       epochLoss = p.epochEnd.trainLoss;
@@ -533,14 +612,14 @@ function progressReporter(feed: TrainingFeed, report: (p: JobProgress) => void):
     const percent = (100 * p.step) / p.of;
     const loss = epochLoss ?? p.loss;
     report({
-      message: `epoch ${p.epoch}/${p.epochs}, loss ${loss.toFixed(3)}${test !== null ? `, test ${(100 * test).toFixed(1)} %` : ''}`,
+      message: `epoch ${p.epoch}/${p.epochs}, loss ${loss.toFixed(3)}${test !== null ? `, test ${(100 * test).toFixed(1)} %` : ''}${update ? `, ${update}` : ''}`,
       increment: percent - reported,
     });
     reported = percent;
   };
 }
 
-function pointOf(p: TrainProgress): TrainingPoint {
+function pointOf(p: TrainProgress, layers: NonNullable<PreparedFineTune['srigl']>['layers']): TrainingPoint {
   return {
     step: p.step,
     epoch: p.epoch,
@@ -550,12 +629,15 @@ function pointOf(p: TrainProgress): TrainingPoint {
       ? { epochEnd: { epoch: p.epochEnd.epoch, trainLoss: p.epochEnd.trainLoss, testAccuracy: fraction(p.epochEnd.testAccuracy) } }
       : {}),
     ...(p.initialTestAccuracy ? { initialTestAccuracy: p.initialTestAccuracy.correct / p.initialTestAccuracy.total } : {}),
+    ...(p.maskUpdate ? { maskUpdate: maskUpdateOf(p.maskUpdate, layers) } : {}),
   };
 }
 
 /** As after pruning: the source's editor compares it with the result, which opens beside it. */
 async function showResult(ctx: CommandContext, model: vscode.Uri, written: vscode.Uri, method: FineTuneMethod): Promise<void> {
+  // The result is checked for what the run made: 2:4, or SRigL's constant fan-in.
   if (method === 'nm') ctx.analyses.setTarget('nm', NM_RECIPE);
+  if (method === 'srigl') ctx.analyses.setTarget('fan-in', ctx.analyses.target.nm);
   const roles = ctx.analyses.find(model)?.key.roles ?? ctx.analyses.currentSettings.layerRoles;
   const diff = await runJob(
     { title: `Sparsity Lens: comparing ${path.basename(model.fsPath)} with the fine-tuned model`, output: ctx.output },

@@ -11,11 +11,19 @@ export const MAX_KEPT_POINTS = 4096;
  * A fine-tune's messages on their way to the editors of its model: steps batched (one message per
  * `flushMs` at most, however fast the engine goes), and everything kept (steps thinned past
  * MAX_KEPT_POINTS) to tell an editor that opens or reloads later. No vscode import: unit-tested.
+ *
+ * SRigL's masks come with the steps that updated them. Only the latest masks are worth drawing:
+ * a batch carries those of its last update only (earlier ones in it are dropped), and only the
+ * latest are kept for a replay; every update's figures are kept. The volume stays bounded: at
+ * most one set of masks per `flushMs`, and as an update's masks grow with the layers so does
+ * the time between updates (ΔT steps, each touching every weight).
  */
 export class TrainingFeed {
   private startedMessage: TrainingStarted | undefined;
   private kept: TrainingPoint[] = [];
   private pending: TrainingPoint[] = [];
+  /** The latest step that came with masks, masks included (kept points go without). */
+  private latestMasks: TrainingPoint | undefined;
   private seconds = 0;
   private finishedMessage: TrainingFinished | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -37,6 +45,7 @@ export class TrainingFeed {
     this.startedMessage = started;
     this.kept = [];
     this.pending = [];
+    this.latestMasks = undefined;
     this.finishedMessage = undefined;
     this.send('trainingStarted', started);
   }
@@ -45,8 +54,13 @@ export class TrainingFeed {
   progress(point: TrainingPoint, seconds: number): void {
     if (!this.startedMessage) return;
     this.seconds = seconds;
+    if (point.maskUpdate?.masks) {
+      // The masks of an update still waiting are superseded by these.
+      this.pending = this.pending.map(withoutMasks);
+      this.latestMasks = point;
+    }
     this.pending.push(point);
-    this.kept.push(point);
+    this.kept.push(withoutMasks(point));
     if (this.kept.length > MAX_KEPT_POINTS) this.kept = thinned(this.kept);
     this.timer ??= setTimeout(() => this.flush(), this.flushMs);
   }
@@ -63,8 +77,20 @@ export class TrainingFeed {
   replay(notify: TrainingNotify): void {
     if (!this.startedMessage) return;
     notify('trainingStarted', this.startedMessage);
-    if (this.kept.length) notify('trainingProgress', { run: this.startedMessage.run, points: this.kept.slice(), seconds: this.seconds });
+    if (this.kept.length) notify('trainingProgress', { run: this.startedMessage.run, points: this.replayed(), seconds: this.seconds });
     if (this.finishedMessage) notify('trainingFinished', this.finishedMessage);
+  }
+
+  /** The kept steps, the latest masks on the step they came with (put back in order if thinning dropped it). */
+  private replayed(): TrainingPoint[] {
+    const latest = this.latestMasks;
+    if (!latest) return this.kept.slice();
+    const points = this.kept.map((p) => (p.step === latest.step ? latest : p));
+    if (!points.includes(latest)) {
+      const at = points.findIndex((p) => p.step > latest.step);
+      points.splice(at < 0 ? points.length : at, 0, latest);
+    }
+    return points;
   }
 
   dispose(): void {
@@ -82,12 +108,21 @@ export class TrainingFeed {
   }
 }
 
+/** A step without the masks it may carry (its update's figures stay). */
+function withoutMasks(point: TrainingPoint): TrainingPoint {
+  if (!point.maskUpdate?.masks) return point;
+  const { masks: _masks, ...figures } = point.maskUpdate;
+  return { ...point, maskUpdate: figures };
+}
+
 /**
  * Every other step dropped, except the first (it carries the accuracy before training), each
- * epoch's last and the latest; when epochs are most of the steps, epochs too.
+ * epoch's last, each mask update's and the latest; when those are most of the steps, they too.
  */
 function thinned(points: readonly TrainingPoint[]): TrainingPoint[] {
   const even = (i: number, length: number) => i % 2 === 0 || i === length - 1;
-  const out = points.filter((p, i) => even(i, points.length) || p.epochEnd !== undefined || p.initialTestAccuracy !== undefined);
+  const out = points.filter(
+    (p, i) => even(i, points.length) || p.epochEnd !== undefined || p.maskUpdate !== undefined || p.initialTestAccuracy !== undefined,
+  );
   return out.length > (3 * MAX_KEPT_POINTS) / 4 ? out.filter((p, i) => even(i, out.length) || p.initialTestAccuracy !== undefined) : out;
 }

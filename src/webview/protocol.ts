@@ -9,6 +9,7 @@ import type { Distribution } from '../core/analysis/plan';
 import type { TargetKind } from '../core/analysis/target';
 import type { LayerNeurons, LayerReport, SparsityReport } from '../core/analysis/report';
 import type { ColumnOrder, ViewWindow } from '../core/neuronView';
+import type { SriglSchedule } from '../core/train/sriglSchedule';
 import type { HeatmapTiles } from '../kernels/scanKernels';
 
 /** A window of a layer's view to downsample to at most width × height cells, its columns in `order`. */
@@ -88,7 +89,7 @@ export interface TrainingStarted {
   /** Labels: the data file and the file to be written (relative to the workspace). */
   readonly data: string;
   readonly output: string;
-  /** "Prune to 2:4, then fine-tune", "Dense", "Keep zeros fixed": what the user picked. */
+  /** "Prune to 2:4, then fine-tune", "Dense", "Keep zeros fixed", "SRigL 90 % (ERK)": what the user picked. */
   readonly method: string;
   readonly steps: number;
   readonly epochs: number;
@@ -96,6 +97,77 @@ export interface TrainingStarted {
   readonly trainSamples: number;
   /** Whether the data has a labelled test set (then each epoch ends with its accuracy). */
   readonly tested: boolean;
+  /** SRigL runs ("Fine-tune with SRigL…"): the layers whose masks move, the schedule, the masks before any update. */
+  readonly srigl?: TrainingSrigl;
+}
+
+export interface TrainingSrigl {
+  /** The global sparsity and distribution picked ("ERK"). */
+  readonly sparsity: number;
+  readonly distribution: string;
+  /** When the masks are updated and how much each update drops (f(t) = α/2 · (1 + cos(π t / T_end))). */
+  readonly schedule: SriglSchedule;
+  /** Mask updates the run makes. */
+  readonly updates: number;
+  /** The masked layers, in graph order. */
+  readonly layers: readonly TrainingSriglLayer[];
+  /** Weight layers the plan leaves dense (labels). */
+  readonly dense: readonly string[];
+  /** Each layer's mask before the first update, by name (see PackedMask). */
+  readonly initialMasks: Readonly<Record<string, PackedMask | null>>;
+}
+
+export interface TrainingSriglLayer {
+  /** The initializer's name: the key of masks and figures. */
+  readonly name: string;
+  /** The name a user knows (an ONNX exporter's made-up names replaced). */
+  readonly label: string;
+  /** The [neurons, fan-in] view: output neurons, and weights per neuron when dense. */
+  readonly rows: number;
+  readonly cols: number;
+  /** The plan's sparsity and constant fan-in k of the layer. */
+  readonly sparsity: number;
+  readonly k: number;
+  /** Whether its neurons may be ablated (not the last layer's). */
+  readonly ablatable: boolean;
+}
+
+/**
+ * A mask in its [neurons, fan-in] view, 8 positions a byte, each row starting on a byte: position
+ * (r, c) is bit 7 − (c mod 8) of byte r · ⌈cols / 8⌉ + ⌊c / 8⌋ (numpy's packbits per row); 1 =
+ * active. null: the layer is too large to be sent live (MAX_LIVE_MASK_WEIGHTS).
+ */
+export type PackedMask = Uint8Array;
+
+/** Layers with more weights than this have no live mask (the figures still come). */
+export const MAX_LIVE_MASK_WEIGHTS = 1 << 25;
+
+/** One SRigL mask update (on the step it followed). */
+export interface TrainingMaskUpdate {
+  /** 1-based, of `of` in the run. */
+  readonly index: number;
+  readonly of: number;
+  /** The share of each layer's active weights it dropped (before regrowing). */
+  readonly dropFraction: number;
+  readonly layers: readonly TrainingMaskLayer[];
+  /**
+   * Every layer's mask after the update, by name. The host sends them with the latest update of
+   * a message only (an earlier one in the same message is superseded), so a fast run stays cheap.
+   */
+  readonly masks?: Readonly<Record<string, PackedMask | null>>;
+}
+
+export interface TrainingMaskLayer {
+  readonly name: string;
+  /** The constant fan-in of every active neuron after the update. */
+  readonly k: number;
+  /** Neurons ablated (their rows are empty). */
+  readonly ablated: number;
+  /** Weights that became active (as many stopped being, beside those of ablated rows). */
+  readonly grown: number;
+  readonly dropped: number;
+  /** Active weights after the update. */
+  readonly active: number;
 }
 
 /** One optimizer step (the engine's TrainProgress, accuracy as a share). */
@@ -109,6 +181,8 @@ export interface TrainingPoint {
   readonly epochEnd?: { readonly epoch: number; readonly trainLoss: number; readonly testAccuracy: number | null };
   /** On the first step: the test accuracy (a share) right before training, after pruning for the 2:4 recipe. */
   readonly initialTestAccuracy?: number;
+  /** On a step after which SRigL updated the masks. */
+  readonly maskUpdate?: TrainingMaskUpdate;
 }
 
 export interface TrainingFinished {

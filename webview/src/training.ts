@@ -1,8 +1,9 @@
 /**
  * The Fine-tuning section: a run of "Fine-tune…" on this checkpoint, live. A line chart of the
  * loss per step (left axis) and the test accuracy after each epoch (right axis, %), a status line
- * and a progress bar; redrawn at most ten times a second however fast the steps come. What it
- * shows is TrainingModel's (trainingModel.ts), kept across webview reloads by the caller.
+ * and a progress bar; for a SRigL run its masks below (maskView.ts); redrawn at most ten times a
+ * second however fast the steps come. What it shows is TrainingModel's (trainingModel.ts), kept
+ * across webview reloads by the caller.
  */
 import {
   Chart,
@@ -18,6 +19,7 @@ import {
 import type { TrainingFinished, TrainingPoint, TrainingStarted } from '../../src/webview/protocol';
 import { codicon, h } from './dom';
 import { basename, count, percent } from './format';
+import { SriglPanel } from './maskView';
 import { tooltipStyle, type Theme } from './theme';
 import { formatNumber, RedrawThrottle, TrainingModel, type SavedTraining } from './trainingModel';
 
@@ -47,6 +49,7 @@ export class TrainingSection {
     this.barFill,
   );
   private readonly chartBox = h('div', { class: 'chart-box chart-training' }, this.canvas);
+  private readonly srigl: SriglPanel;
   private readonly throttle = new RedrawThrottle(100);
   private timer = 0;
   private dismissed = false;
@@ -58,6 +61,10 @@ export class TrainingSection {
     private readonly onChange: (saved: SavedTraining | null) => void,
   ) {
     this.model = TrainingModel.restore(saved);
+    this.srigl = new SriglPanel(theme, (name) => {
+      this.model.selectLayer(name);
+      this.redraw();
+    });
     const close = h('vscode-toolbar-button', {
       attrs: { icon: 'close', label: 'Hide until the next fine-tune', title: 'Hide until the next fine-tune' },
       on: { click: () => this.dismiss() },
@@ -75,6 +82,7 @@ export class TrainingSection {
       ),
       this.bar,
       this.chartBox,
+      this.srigl.element,
     );
     this.element.hidden = true;
     if (this.model.started) this.redraw();
@@ -85,12 +93,15 @@ export class TrainingSection {
       this.dismissed = false;
       this.chart?.destroy();
       this.chart = null;
+      this.srigl.reset();
     }
     this.schedule();
   }
 
   progress(run: string, points: readonly TrainingPoint[], seconds: number): void {
-    if (this.model.add(run, points, seconds)) this.schedule();
+    // Masks may come again on steps held already (a replay): they are drawn too.
+    const masks = this.model.masksVersion;
+    if (this.model.add(run, points, seconds) || this.model.masksVersion !== masks) this.schedule();
   }
 
   finish(finished: TrainingFinished): void {
@@ -105,6 +116,7 @@ export class TrainingSection {
     this.theme = theme;
     this.chart?.destroy();
     this.chart = null;
+    this.srigl.setTheme(theme);
     if (this.model.started) this.redraw();
   }
 
@@ -157,6 +169,7 @@ export class TrainingSection {
       `Loss per step and test accuracy per epoch: ${model.statusText()}${figures.length ? `; ${figures.join(', ')}` : ''}`,
     );
     this.draw();
+    this.srigl.update(model);
     this.onChange(model.save());
   }
 

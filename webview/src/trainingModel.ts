@@ -1,9 +1,19 @@
 /**
  * The Fine-tuning section's model: what a run is, the loss of every step (thinned when there are
- * many), the test accuracy after each epoch, how fast it goes, and its status line. Pure (no DOM,
- * no chart.js): the view in training.ts draws what it says; unit-tested in test/unit/webview.
+ * many), the test accuracy after each epoch, how fast it goes, and its status line; for SRigL
+ * runs every mask update's figures and the latest masks (only those: each update replaces them).
+ * Pure (no DOM, no chart.js): the view in training.ts draws what it says; unit-tested in
+ * test/unit/webview.
  */
-import type { TrainingFinished, TrainingPoint, TrainingStarted } from '../../src/webview/protocol';
+import type {
+  PackedMask,
+  TrainingFinished,
+  TrainingMaskLayer,
+  TrainingPoint,
+  TrainingSrigl,
+  TrainingSriglLayer,
+  TrainingStarted,
+} from '../../src/webview/protocol';
 
 export interface LossPoint {
   /** The step (the last one of the steps it stands for, once thinned). */
@@ -23,6 +33,30 @@ export interface AccuracyPoint {
 
 export type TrainingStatus = 'running' | 'done' | 'cancelled' | 'failed';
 
+/** One SRigL mask update: its figures, summed over the layers and per layer. */
+export interface MaskUpdateRecord {
+  /** 1-based, of `of`. */
+  readonly index: number;
+  readonly of: number;
+  /** The step it followed. */
+  readonly step: number;
+  readonly dropFraction: number;
+  /** Weights that became active, in all layers. */
+  readonly moved: number;
+  /** Active weights after it, in all layers. */
+  readonly active: number;
+  /** Neurons ablated after it, in all layers. */
+  readonly ablated: number;
+  readonly layers: readonly TrainingMaskLayer[];
+}
+
+/** The masks of every SRigL layer after one update (0: as the run started). */
+export interface HeldMasks {
+  readonly update: number;
+  readonly step: number;
+  readonly masks: ReadonlyMap<string, PackedMask | null>;
+}
+
 /** What survives a webview reload (getState/setState): bounded whatever the run's length. */
 export interface SavedTraining {
   readonly started: TrainingStarted;
@@ -37,6 +71,8 @@ export interface SavedTraining {
   };
   readonly seconds: number;
   readonly finished: TrainingFinished | null;
+  /** SRigL runs: every update's figures and the layer shown (the masks are not kept: the host tells them again). */
+  readonly srigl?: { readonly updates: readonly MaskUpdateRecord[]; readonly layer: string | null };
 }
 
 /** Loss points kept before pairs of neighbours are merged (so memory stays bounded on long runs). */
@@ -45,6 +81,8 @@ export const MAX_LOSS_POINTS = 8192;
 export const CHART_POINTS = 1000;
 /** Steps/s is measured over this many seconds of the run. */
 const RATE_WINDOW_S = 3;
+/** Mask updates kept before every other old one is dropped (a run's default is 35). */
+export const MAX_MASK_UPDATES = 2000;
 
 export class TrainingModel {
   private startedInfo: TrainingStarted | null = null;
@@ -59,6 +97,10 @@ export class TrainingModel {
   /** (seconds, step) at each progress message, the last few seconds of them. */
   private clock: { seconds: number; step: number }[] = [];
   private finishedInfo: TrainingFinished | null = null;
+  private updates: MaskUpdateRecord[] = [];
+  private heldMasks: HeldMasks | null = null;
+  private masksChanged = 0;
+  private layerChoice: string | null = null;
 
   get started(): TrainingStarted | null {
     return this.startedInfo;
@@ -92,9 +134,14 @@ export class TrainingModel {
   start(started: TrainingStarted): boolean {
     if (this.startedInfo?.run === started.run) {
       this.startedInfo = started;
+      this.takeInitialMasks(started.srigl);
       return false;
     }
     this.startedInfo = started;
+    this.updates = [];
+    this.heldMasks = null;
+    this.layerChoice = null;
+    this.takeInitialMasks(started.srigl);
     this.lossPoints = [];
     this.accuracyPoints = [];
     this.lastStep = 0;
@@ -118,6 +165,8 @@ export class TrainingModel {
     for (const p of points) {
       if (p.initialTestAccuracy !== undefined && !this.accuracyPoints.some((a) => a.epoch === 0))
         this.accuracyPoints.unshift({ epoch: 0, step: 0, accuracy: p.initialTestAccuracy });
+      // Before the steps held are skipped: a replay tells the latest masks on a step held already.
+      if (p.maskUpdate) this.addMaskUpdate(p);
       if (p.step <= this.lastStep) continue;
       added++;
       this.lastStep = p.step;
@@ -138,6 +187,105 @@ export class TrainingModel {
       while (this.clock.length > 2 && this.clock[1].seconds <= seconds - RATE_WINDOW_S) this.clock.shift();
     }
     return added;
+  }
+
+  /** A mask update's figures (once, in order) and its masks when they are newer than those held. */
+  private addMaskUpdate(p: TrainingPoint): void {
+    const u = p.maskUpdate!;
+    const masks = u.masks;
+    if (masks && u.index >= (this.heldMasks?.update ?? -1)) {
+      this.heldMasks = { update: u.index, step: p.step, masks: new Map(Object.entries(masks)) };
+      this.masksChanged++;
+    }
+    const last = this.updates[this.updates.length - 1];
+    if (last && last.index >= u.index) return;
+    let moved = 0;
+    let active = 0;
+    let ablated = 0;
+    for (const l of u.layers) {
+      moved += l.grown;
+      active += l.active;
+      ablated += l.ablated;
+    }
+    const layers = u.layers.map(({ name, k, ablated, grown, dropped, active }) => ({ name, k, ablated, grown, dropped, active }));
+    this.updates.push({ index: u.index, of: u.of, step: p.step, dropFraction: u.dropFraction, moved, active, ablated, layers });
+    if (this.updates.length > MAX_MASK_UPDATES) {
+      const latest = this.updates.length - 1;
+      this.updates = this.updates.filter((_, i) => i % 2 === 0 || i === latest);
+    }
+  }
+
+  /** The masks the run started with, unless newer ones are held. */
+  private takeInitialMasks(srigl: TrainingSrigl | undefined): void {
+    if (!srigl?.initialMasks || this.heldMasks) return;
+    this.heldMasks = { update: 0, step: 0, masks: new Map(Object.entries(srigl.initialMasks)) };
+    this.masksChanged++;
+  }
+
+  /** SRigL's side of the run (null for other methods). */
+  get srigl(): TrainingSrigl | null {
+    return this.startedInfo?.srigl ?? null;
+  }
+
+  /** Every mask update so far, in order. */
+  get maskUpdates(): readonly MaskUpdateRecord[] {
+    return this.updates;
+  }
+
+  /** The latest masks (only those are kept), or null before the host told any. */
+  get masks(): HeldMasks | null {
+    return this.heldMasks;
+  }
+
+  /** Grows each time other masks arrive: a view redraws them when it changed. */
+  get masksVersion(): number {
+    return this.masksChanged;
+  }
+
+  /** The SRigL layer shown: the one picked, else the first. */
+  get layer(): TrainingSriglLayer | null {
+    const layers = this.srigl?.layers ?? [];
+    return layers.find((l) => l.name === this.layerChoice) ?? layers[0] ?? null;
+  }
+
+  selectLayer(name: string): void {
+    this.layerChoice = name;
+  }
+
+  /** A layer's figures after the latest update (null before any). */
+  layerFigures(name: string): TrainingMaskLayer | null {
+    const last = this.updates[this.updates.length - 1];
+    return last?.layers.find((l) => l.name === name) ?? null;
+  }
+
+  /**
+   * What the masks did, in one line: "Update 12 of 35 at step 60 · drop fraction 0.213 · 1,234
+   * weights moved · 43 neurons ablated"; before the first: when they will move.
+   */
+  maskStatusText(): string {
+    const srigl = this.srigl;
+    if (!srigl) return '';
+    const last = this.updates[this.updates.length - 1];
+    if (!last) {
+      const { deltaT } = srigl.schedule;
+      if (srigl.updates === 0) return 'The run is too short for a mask update: the masks stay as they started.';
+      const every = deltaT === 1 ? 'after every step' : `every ${count(deltaT)} steps`;
+      const prefix = this.finishedInfo ? 'No mask update was made' : 'Masks as they start';
+      return `${prefix}: ${count(srigl.updates)} update${srigl.updates === 1 ? '' : 's'} planned, ${every}.`;
+    }
+    return [
+      `Update ${count(last.index)} of ${count(last.of)} at step ${count(last.step)}`,
+      `drop fraction ${last.dropFraction.toFixed(3)}`,
+      `${count(last.moved)} weight${last.moved === 1 ? '' : 's'} moved`,
+      `${count(last.ablated)} neuron${last.ablated === 1 ? '' : 's'} ablated`,
+    ].join(' · ');
+  }
+
+  /** Each layer's k now (the plan's before any update): "fc1.weight 8 of 64 · fc2.weight 21 of 256". */
+  kText(): string {
+    const srigl = this.srigl;
+    if (!srigl) return '';
+    return srigl.layers.map((l) => `${l.label} ${count(this.layerFigures(l.name)?.k ?? l.k)} of ${count(l.cols)}`).join(' · ');
   }
 
   finish(finished: TrainingFinished): void {
@@ -209,13 +357,16 @@ export class TrainingModel {
 
   save(): SavedTraining | null {
     if (!this.startedInfo) return null;
+    const srigl = this.startedInfo.srigl;
     return {
-      started: this.startedInfo,
+      // The masks are left out: bytes do not survive the webview's state; the host tells them again.
+      started: srigl ? { ...this.startedInfo, srigl: { ...srigl, initialMasks: {} } } : this.startedInfo,
       loss: this.lossSeries(CHART_POINTS),
       accuracy: this.accuracyPoints,
       last: { step: this.lastStep, epoch: this.lastEpoch, loss: this.lastLoss, lr: this.lastLr, trainLoss: this.lastTrainLoss },
       seconds: this.secondsSoFar,
       finished: this.finishedInfo,
+      ...(srigl ? { srigl: { updates: this.updates, layer: this.layerChoice } } : {}),
     };
   }
 
@@ -233,6 +384,8 @@ export class TrainingModel {
     model.lastTrainLoss = saved.last.trainLoss;
     model.secondsSoFar = saved.seconds;
     model.finishedInfo = saved.finished;
+    if (Array.isArray(saved.srigl?.updates)) model.updates = saved.srigl.updates.slice();
+    model.layerChoice = typeof saved.srigl?.layer === 'string' ? saved.srigl.layer : null;
     return model;
   }
 }

@@ -7,7 +7,7 @@ import type { OptimizerSettings, ProgramParam } from '../../kernels/trainingKern
 import { formatCount, numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { printable } from '../errors';
 import { readOnnxGraph } from '../formats/onnx/graph';
-import { newFileProblem, writeNewFile } from '../formats/newFile';
+import { newFileProblem, writeNewFile } from '../prune/newTensorFile';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import type { NmPattern } from '../nmPattern';
@@ -405,6 +405,8 @@ export interface FineTuneResult {
   readonly distilled: boolean;
   /** Intermediate checkpoints written (--checkpoint-every). */
   readonly checkpoints: readonly string[];
+  /** Active weights training left at exactly 0, per weight: written as ACTIVE_ZERO_VALUE so that the file's non-zeros are its mask. */
+  readonly activeZeros: readonly { readonly name: string; readonly count: number }[];
   /** SRigL runs: the schedule, each layer where it ended, and every mask update; null otherwise. */
   readonly srigl: {
     readonly deltaT: number;
@@ -490,6 +492,7 @@ export function resultOf(prepared: PreparedFineTune, outcome: RunOutcome, writte
     notes: prepared.built.notes,
     distilled: prepared.distilled,
     checkpoints: outcome.checkpoints,
+    activeZeros: activeZerosOf(state),
     srigl: prepared.srigl ? sriglResult(prepared.srigl, state) : null,
   };
 }
@@ -562,6 +565,37 @@ export async function writeFineTuned(prepared: PreparedFineTune, outcome: RunOut
   return { ...partial, written: [...masks, ...paths] };
 }
 
+/**
+ * The smallest normal float32, written for a weight its mask keeps that training left at exactly
+ * 0 (grown where no gradient ever reached it: an input that is always 0, a neuron that never
+ * fires). An ONNX file holds values, not masks, so its non-zeros are the mask for every reader
+ * (report, condense, `w != 0`); added to any sum of normal numbers it rounds away, so no output
+ * changes (tested with onnxruntime).
+ */
+export const ACTIVE_ZERO_VALUE = 2 ** -126;
+
+/** The weights with every active exact zero written as ACTIVE_ZERO_VALUE. */
+function withActiveNonZero(trained: Float32Array, mask: Uint8Array): Float32Array {
+  let copy: Float32Array | undefined;
+  for (let i = 0; i < trained.length; i++) {
+    if (mask[i] && trained[i] === 0) {
+      copy ??= Float32Array.from(trained);
+      copy[i] = ACTIVE_ZERO_VALUE;
+    }
+  }
+  return copy ?? trained;
+}
+
+/** Per masked weight, how many active positions training left at exactly 0 (only those with any). */
+function activeZerosOf(state: TrainState): { readonly name: string; readonly count: number }[] {
+  return Object.entries(state.masks).flatMap(([name, mask]) => {
+    const values = state.parameters[name];
+    let count = 0;
+    if (values) for (let i = 0; i < mask.length; i++) if (mask[i] && values[i] === 0) count++;
+    return count ? [{ name, count }] : [];
+  });
+}
+
 /** OUT.onnx → OUT.step120.onnx: the checkpoint kept at a step of the run. */
 export function checkpointPath(output: string, step: number): string {
   const ext = nodePath.extname(output);
@@ -584,7 +618,7 @@ async function writeTrainedModel(
     const mask = state.masks[t.name];
     if (mask && trained.some((v, i) => !mask[i] && v !== 0))
       throw new TrainedVerificationError(`${t.name}: the engine moved a weight off its mask`);
-    values.set(t.name, trained);
+    values.set(t.name, mask ? withActiveNonZero(trained, mask) : trained);
   }
   const byName = new Map(checkpoint.tensors.map((t) => [t.name, t]));
   const edits: { layer: string; edit: StoredEdit }[] = [];
@@ -609,6 +643,7 @@ async function writeTrainedModel(
       testAccuracy: result.testAccuracy,
       initialTestAccuracy: result.initialTestAccuracy,
       trained: result.trained.map((t) => `${t.name}: ${t.engine}`),
+      activeZeros: result.activeZeros,
     }),
     ...(prepared.srigl && request.srigl
       ? { 'sparsity_lens.srigl': JSON.stringify(sriglProvenance(prepared.srigl, request.srigl, state)) }

@@ -4,7 +4,7 @@ import { densityFromSparsity, planDensities, PlanError, type Distribution } from
 import { numelOf, OUT_IN_LAYOUT, type Checkpoint, type TensorEntry, type WeightLayout } from '../checkpoint';
 import { decodeToFloat64, type DType } from '../dtype';
 import { printable } from '../errors';
-import { newFileProblem, writeNewFile } from '../formats/newFile';
+import { newFileProblem, writeNewFile } from '../prune/newTensorFile';
 import { openCheckpoint } from '../formats/registry';
 import type { NewTensor } from '../formats/shared/newTensors';
 import { NeuronView, stridesOf } from '../neuronView';

@@ -1,8 +1,8 @@
 import type { NativeTrainingAddon, NativeTrainingSession } from '../native/bindings/training';
-import { NativeUnavailableError } from '../native/workerProcess';
 import type { Job } from './job';
 import type { EpochFigures, MaskUpdateFigures, Samples, SriglJobSpec, TestAccuracy, TrainJobType, TrainSpec } from './jobTypes';
 import { learningRateAt } from '../../core/train/learningRate';
+import { TrainingError } from '../../core/train/trainingError';
 import { epochOrder } from '../../core/train/sampleOrder';
 import { updateStoredLayer } from '../../core/train/sriglRun';
 import { SriglUpdateError, type SriglLayerInput, type SriglLayerOptions, type SriglLayerUpdate } from '../../core/train/sriglUpdate';
@@ -140,7 +140,7 @@ class SriglDriver {
  * drop_last gives). Without labels, the targets are the teacher's logits, predicted once at the start.
  */
 export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | string): Job<TrainJobType> {
-  if (typeof addon === 'string') throw new NativeUnavailableError(`${addon} (training runs in the native kernels only)`);
+  if (typeof addon === 'string') throw new TrainingError(`training runs in the native kernels, which are unavailable here: ${addon}`);
   const { train, batch, steps } = spec;
   const stepsPerEpoch = Math.ceil(train.count / batch);
   const size = sampleSize(train);

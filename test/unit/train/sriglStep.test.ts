@@ -477,7 +477,10 @@ describe('sriglStep: one SRigL update from checkpoint files', function () {
     });
 
     it('an output format srigl-step does not write', async () => {
-      await refused({ output: outputIn('out.onnx') }, /srigl-step.s output: \.safetensors, \.npz, \.pt files can be written; out\.onnx has the extension \.onnx/);
+      await refused(
+        { output: outputIn('out.onnx') },
+        /srigl-step.s output: \.safetensors, \.npz, \.pt files can be written; out\.onnx has the extension \.onnx/,
+      );
     });
   });
 });
@@ -589,7 +592,10 @@ describe('srigl-step CLI', function () {
       '0.3',
     ]);
     assert.equal(onnx.code, 2);
-    assert.match(onnx.stderr, /^error: srigl-step.s output: \.safetensors, \.npz, \.pt files can be written; out\.onnx has the extension \.onnx\n$/);
+    assert.match(
+      onnx.stderr,
+      /^error: srigl-step.s output: \.safetensors, \.npz, \.pt files can be written; out\.onnx has the extension \.onnx\n$/,
+    );
     const missing = runCli([
       'srigl-step',
       path.join(tmp.dir, 'nope.safetensors'),

@@ -2,10 +2,13 @@
 // onnxruntime on the written model, the structure read back from the file, never from the engine.
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { makeTempDir, reportOf, runCli } from '../../helpers/fixtures';
-import { digitsAccuracy, SHARED_DATA } from '../../helpers/onnxAccuracy';
+import { digitsAccuracy, onnxOutput, readDigitsTestSet, SHARED_DATA } from '../../helpers/onnxAccuracy';
+import { ACTIVE_ZERO_VALUE } from '../../../src/core/train/fineTune';
+import { writeOnnx } from '../../../src/core/formats/onnx/writer';
+import { replacedEdits } from '../../../src/core/prune/storedEdits';
 import { openCheckpoint } from '../../../src/core/formats/registry';
 import { readValues } from '../../../src/core/tensorBytes';
 import { metadataProps } from '../../helpers/onnxMetadata';
@@ -98,13 +101,32 @@ describe('sparsity-lens train --method srigl', function () {
         }
         assert.equal(active, layer.ablated.includes(row) ? 0 : layer.k, `${layer.name} row ${row}`);
       }
-      // Non-zeros in the model: at most k per neuron (a weight grown where no gradient ever reached stays 0).
+      // The model's non-zeros are its mask.
       const nonZeros = await nonZerosPerRow(out, layer.name);
-      assert.ok(Math.max(...nonZeros) <= layer.k, `${layer.name}: fan-in ≤ k = ${layer.k}`);
+      nonZeros.forEach((n, row) => assert.equal(n, layer.ablated.includes(row) ? 0 : layer.k, `${layer.name} row ${row} non-zeros`));
       assert.equal(layer.active, (rows - layer.ablated.length) * layer.k);
     }
+    // Active weights left at exactly 0 are written as 2^-126, so that the non-zeros are the mask
+    // (the report's constant fan-in); zeroing them again changes no logit of onnxruntime's.
+    const zeroed = path.join(tmp.dir, 'srigl90.zeroed.onnx');
+    const model = await openCheckpoint(out);
+    const edits = [];
+    for (const t of model.tensors) {
+      const values = Float32Array.from(await readValues(t));
+      if (!values.some((v) => v === ACTIVE_ZERO_VALUE)) continue;
+      for (let i = 0; i < values.length; i++) if (values[i] === ACTIVE_ZERO_VALUE) values[i] = 0;
+      edits.push(...replacedEdits(t, new Uint8Array(values.buffer)));
+    }
+    assert.ok(edits.length > 0, 'this run leaves some active weights at exactly 0');
+    mkdirSync(path.join(tmp.dir, 'zeroed'));
+    await writeOnnx({ checkpoint: model, edits, provenance: {}, output: zeroed, folder: path.join(tmp.dir, 'zeroed') });
+    const test = await readDigitsTestSet();
+    const logits = await onnxOutput(out, test.x, [test.count, test.features]);
+    const zeroedLogits = await onnxOutput(path.join(tmp.dir, 'zeroed', path.basename(zeroed)), test.x, [test.count, test.features]);
+    assert.deepEqual(Array.from(logits), Array.from(zeroedLogits));
     const report = await reportOf(out);
-    assert.equal(report.layers.find((l) => l.name === 'fc3.weight')!.fanIn!.k, 82, 'the never-ablated last layer: constant fan-in 82');
+    for (const layer of result.srigl.layers)
+      assert.equal(report.layers.find((l) => l.name === layer.name)!.fanIn!.k, layer.k, `${layer.name}: report reads constant fan-in k`);
     assert.equal(sha256(MLP), before, 'the input is untouched');
     // The run's parameters travel with the model (metadata_props).
     const metadata = Object.fromEntries(await metadataProps(out));

@@ -1,14 +1,14 @@
 import * as nodePath from 'node:path';
 import { numelOf, type Checkpoint } from '../checkpoint';
 import { printable } from '../errors';
-import { VerificationError } from '../prune/pruneCheckpoint';
-import { checkOutputs, StagedOutput } from '../prune/stagedOutput';
+import { VerificationError } from './pruneCheckpoint';
+import { checkOutputs, StagedOutput } from './stagedOutput';
 import { tensorChunks } from '../tensorBytes';
-import { createNpz } from './numpy/create';
-import { createTorchSave } from './pytorch/create';
-import { openCheckpoint } from './registry';
-import { createSafetensors } from './safetensors/create';
-import type { NewTensor } from './shared/newTensors';
+import { createNpz } from '../formats/numpy/create';
+import { createTorchSave } from '../formats/pytorch/create';
+import { openCheckpoint } from '../formats/registry';
+import { createSafetensors } from '../formats/safetensors/create';
+import type { NewTensor } from '../formats/shared/newTensors';
 
 /**
  * New checkpoint files from tensors held in memory (srigl-step's output, a training run's
