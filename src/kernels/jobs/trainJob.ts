@@ -105,7 +105,7 @@ class SriglDriver {
       const g = grads[layer.name];
       if (!g) throw new Error(`the engine returned no dense gradient for ${layer.name}`);
       const sum = this.gradSums.get(layer.name);
-      if (!sum) this.gradSums.set(layer.name, Float32Array.from(g));
+      if (!sum) this.gradSums.set(layer.name, g); // the engine's copy: ours to keep
       else for (let i = 0; i < sum.length; i++) sum[i] += g[i];
     }
   }
@@ -119,8 +119,9 @@ class SriglDriver {
     const layers = this.spec.layers.map((layer) => {
       const sum = this.gradSums.get(layer.name);
       if (!sum) throw new Error(`no dense gradient was kept for ${layer.name} before the update at step ${done}`);
-      const mean = sum.map((v) => v / this.spec.gradAccumulation); // n_acc ≤ ΔT: exactly n_acc batches were summed
-      const { update, figures } = updateStoredLayer(layer, parameters[layer.name], this.masks[layer.name], mean, f, this.update);
+      const batches = this.spec.gradAccumulation; // n_acc ≤ ΔT: exactly n_acc batches were summed
+      if (batches > 1) for (let i = 0; i < sum.length; i++) sum[i] /= batches;
+      const { update, figures } = updateStoredLayer(layer, parameters[layer.name], this.masks[layer.name], sum, f, this.update);
       changes[layer.name] = { mask: update.mask, values: update.weights };
       this.masks[layer.name] = update.mask;
       return figures;
