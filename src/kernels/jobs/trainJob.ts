@@ -105,7 +105,8 @@ class SriglDriver {
       const g = grads[layer.name];
       if (!g) throw new Error(`the engine returned no dense gradient for ${layer.name}`);
       const sum = this.gradSums.get(layer.name);
-      if (!sum) this.gradSums.set(layer.name, g); // the engine's copy: ours to keep
+      if (!sum)
+        this.gradSums.set(layer.name, g); // the engine's copy: ours to keep
       else for (let i = 0; i < sum.length; i++) sum[i] += g[i];
     }
   }
