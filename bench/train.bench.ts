@@ -536,7 +536,7 @@ async function benchSriglRun(
       steps,
       seed: 0,
       threads: THREADS,
-      ...(sparse ? { srigl: { schedule, layers, gradAccumulation: 1, resetOptimizerState: false } } : {}),
+      ...(sparse ? { srigl: { schedule, layers, gradAccumulation: 1, resetOptimizerState: false, liveMasks: false } } : {}),
     };
     const job = openTrainJob(spec, addon as unknown as NativeTrainingAddon);
     try {

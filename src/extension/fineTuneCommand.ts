@@ -423,6 +423,7 @@ async function run(
       keys: { ...base.keys, ...Object.fromEntries(none.map((role) => [role, ''])) },
       namedKeys: new Set([...base.namedKeys].filter((k) => !none.includes(k))),
       toolVersion: ctx.toolVersion,
+      liveMasks: true,
     };
     // The model's editor shows the run (opened now if it is not open).
     feed = await ctx.editor.startTraining(model);

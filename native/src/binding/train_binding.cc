@@ -355,8 +355,36 @@ class TrainingSession : public Napi::ObjectWrap<TrainingSession> {
     });
   }
 
+  /** names (optional): only these trainable parameters. */
   Napi::Value parameters(const Napi::CallbackInfo& info) {
-    return rethrown(info.Env(), [&]() -> Napi::Value { return namedArrays(info.Env(), open("parameters").parameters()); });
+    return rethrown(info.Env(), [&]() -> Napi::Value {
+      const std::string fn = "TrainingSession.parameters";
+      train::Session& session = open("parameters");
+      std::vector<std::string> names;
+      const bool filtered = !info[0].IsUndefined();
+      if (filtered) {
+        if (!info[0].IsArray()) throw Error(fn + ": names must be an array of parameter names, not " + describe(info[0]));
+        const Napi::Array a = info[0].As<Napi::Array>();
+        for (uint32_t i = 0; i < a.Length(); i++) {
+          const Napi::Value name = a.Get(i);
+          if (!name.IsString()) throw Error(fn + ": names[" + std::to_string(i) + "] must be a string, not " + describe(name));
+          names.push_back(name.As<Napi::String>().Utf8Value());
+        }
+      }
+      std::vector<std::pair<std::string, std::vector<float>>> entries;
+      try {
+        entries = session.parameters(filtered ? &names : nullptr);
+      } catch (const sl::Error& e) {
+        throw Error("TrainingSession." + std::string(e.what()));
+      }
+      Napi::Object o = Napi::Object::New(info.Env());
+      for (const auto& [name, values] : entries) {
+        auto array = Napi::Float32Array::New(info.Env(), values.size());
+        if (!values.empty()) std::memcpy(array.Data(), values.data(), values.size() * sizeof(float));
+        o.Set(name, array);
+      }
+      return o;
+    });
   }
 
   Napi::Value denseGradients(const Napi::CallbackInfo& info) {

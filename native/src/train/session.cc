@@ -79,14 +79,7 @@ bool sparseWeightFor(const Node& node, const Shape& shape, const uint8_t* mask, 
     whyNot = node.op + " has no sparse weight";
     return false;
   }
-  std::vector<uint8_t> logical;
-  if (transposed) {
-    logical.resize(size_t(rows * cols));
-    for (int64_t r = 0; r < rows; r++)
-      for (int64_t c = 0; c < cols; c++) logical[size_t(r * cols + c)] = mask[c * rows + r];
-    mask = logical.data();
-  }
-  out.layout = SparseLayout::fromMask(mask, rows, cols);
+  out.layout = transposed ? SparseLayout::fromMaskTransposed(mask, rows, cols) : SparseLayout::fromMask(mask, rows, cols);
   out.denseIndex.resize(size_t(out.layout.nnz()));
   for (int64_t r = 0; r < rows; r++) {
     for (int64_t t = out.layout.rowStart[size_t(r)]; t < out.layout.rowStart[size_t(r) + 1]; t++) {
@@ -406,11 +399,14 @@ struct Session::Impl {
                   shapeText(shape) + " holds " + std::to_string(n));
     }
     CheckedMaskUpdate c{slot, &update, 0, {}};
+    uint8_t highest = 0;  // one pass without an early exit (it vectorizes), then the first bad value if any
     for (int64_t i = 0; i < n; i++) {
-      if (update.mask[i] > 1) {
-        throw Error(what + ": mask[" + std::to_string(i) + "] is " + std::to_string(update.mask[i]) + "; masks hold 0 or 1");
-      }
+      highest = std::max(highest, update.mask[i]);
       c.active += update.mask[i];
+    }
+    if (highest > 1) {
+      const int64_t i = std::find_if(update.mask, update.mask + n, [](uint8_t v) { return v > 1; }) - update.mask;
+      throw Error(what + ": mask[" + std::to_string(i) + "] is " + std::to_string(update.mask[i]) + "; masks hold 0 or 1");
     }
     std::string whyNot;
     if (slot->training == Training::Sparse &&
@@ -445,8 +441,21 @@ struct Session::Impl {
   void remaskSparse(ParamSlot& slot, const MaskUpdate& update, SparseWeight next, bool resetOptimizerState) {
     const std::vector<int64_t>& before = slot.sparse.denseIndex;
     const std::vector<int64_t>& after = next.denseIndex;
-    std::vector<int64_t> oldIndex(size_t(update.maskLength), -1);  // per dense position: its place in the old layout
-    for (size_t t = 0; t < before.size(); t++) oldIndex[size_t(before[t])] = int64_t(t);
+    // Per new position its place in the old layout (-1: it arrives), and the old places that leave:
+    // both layouts list each row's positions by ascending column, so a merge walk per row finds them.
+    const SparseLayout& was = slot.sparse.layout;
+    const SparseLayout& is = next.layout;
+    std::vector<int64_t> from(after.size(), -1), leaving;
+    for (int64_t r = 0; r < is.rows; r++) {
+      int64_t o = was.rowStart[size_t(r)];
+      const int64_t oEnd = was.rowStart[size_t(r) + 1];
+      for (int64_t t = is.rowStart[size_t(r)]; t < is.rowStart[size_t(r) + 1]; t++) {
+        const int32_t c = is.colIndex[size_t(t)];
+        while (o < oEnd && was.colIndex[size_t(o)] < c) leaving.push_back(o++);
+        if (o < oEnd && was.colIndex[size_t(o)] == c) from[size_t(t)] = o++;
+      }
+      while (o < oEnd) leaving.push_back(o++);
+    }
 
     std::vector<float> weights(after.size());
     for (size_t t = 0; t < after.size(); t++) weights[t] = update.values[size_t(after[t])];
@@ -456,8 +465,7 @@ struct Session::Impl {
     if (!state.momentum.empty()) {  // unallocated stays so: the first step starts it as 0 would
       std::vector<float> momentum(after.size(), 0.0f);
       for (size_t t = 0; t < after.size(); t++) {
-        const int64_t from = oldIndex[size_t(after[t])];
-        if (from >= 0) momentum[t] = state.momentum[size_t(from)];
+        if (from[t] >= 0) momentum[t] = state.momentum[size_t(from[t])];
       }
       state.momentum = std::move(momentum);
     }
@@ -469,9 +477,8 @@ struct Session::Impl {
         slot.parkedExpAvgSq.assign(size_t(update.maskLength), 0.0f);
         slot.parkedAtStep.assign(size_t(update.maskLength), 0);
       }
-      for (size_t t = 0; t < before.size(); t++) {
-        const size_t d = size_t(before[t]);
-        if (update.mask[d]) continue;
+      for (const int64_t o : leaving) {
+        const size_t t = size_t(o), d = size_t(before[t]);
         slot.parkedExpAvg[d] = state.expAvg[t];
         slot.parkedExpAvgSq[d] = state.expAvgSq[t];
         slot.parkedAtStep[d] = stepCount;
@@ -481,10 +488,9 @@ struct Session::Impl {
       std::vector<float> expAvg(after.size(), 0.0f), expAvgSq(after.size(), 0.0f);
       for (size_t t = 0; t < after.size(); t++) {
         const size_t d = size_t(after[t]);
-        const int64_t from = oldIndex[d];
-        if (from >= 0) {
-          expAvg[t] = state.expAvg[size_t(from)];
-          expAvgSq[t] = state.expAvgSq[size_t(from)];
+        if (from[t] >= 0) {
+          expAvg[t] = state.expAvg[size_t(from[t])];
+          expAvgSq[t] = state.expAvgSq[size_t(from[t])];
         } else if (!resetOptimizerState) {
           const double steps = double(stepCount - slot.parkedAtStep[d]);
           expAvg[t] = float(double(slot.parkedExpAvg[d]) * std::pow(beta1, steps));
@@ -534,10 +540,25 @@ void Session::predict(const float* x, int64_t batch, std::vector<float>& logits)
   logits = impl_->values[size_t(impl_->program.output)].data;
 }
 
-std::vector<std::pair<std::string, std::vector<float>>> Session::parameters() const {
+std::vector<std::pair<std::string, std::vector<float>>> Session::parameters(const std::vector<std::string>* names) const {
+  std::vector<char> wanted(impl_->params.size(), names ? 0 : 1);
+  if (names) {
+    std::string unknown;
+    for (const std::string& name : *names) {
+      bool found = false;
+      for (size_t i = 0; i < impl_->params.size() && !found; i++) {
+        found = impl_->params[i].param.trainable && impl_->params[i].param.name == name;
+        if (found) wanted[i] = 1;
+      }
+      if (!found) unknown += (unknown.empty() ? "\"" : ", \"") + name + "\"";
+    }
+    if (!unknown.empty()) throw Error("parameters: there is no trainable parameter named " + unknown);
+  }
   std::vector<std::pair<std::string, std::vector<float>>> out;
-  for (const ParamSlot& slot : impl_->params)
-    if (slot.param.trainable) out.emplace_back(slot.param.name, impl_->denseValues(slot));
+  for (size_t i = 0; i < impl_->params.size(); i++) {
+    const ParamSlot& slot = impl_->params[i];
+    if (slot.param.trainable && wanted[i]) out.emplace_back(slot.param.name, impl_->denseValues(slot));
+  }
   return out;
 }
 

@@ -83,8 +83,11 @@ class Session {
   double step(const float* x, int64_t batch, const Targets& targets, double lr, bool denseGradients);
   /** The logits of a batch, without training: [batch, classes]. */
   void predict(const float* x, int64_t batch, std::vector<float>& logits);
-  /** Current values of every trainable parameter, dense (zeros at inactive positions). */
-  std::vector<std::pair<std::string, std::vector<float>>> parameters() const;
+  /**
+   * Current values of every trainable parameter, dense (zeros at inactive positions); with `names`,
+   * of only those (in the session's order), throwing an error that names any that is not one.
+   */
+  std::vector<std::pair<std::string, std::vector<float>>> parameters(const std::vector<std::string>* names = nullptr) const;
   /**
    * The dense gradients of the masked weights (trained sparse or dense with their mask) from the
    * last step run with denseGradients, before masking: what a mask update needs to regrow.

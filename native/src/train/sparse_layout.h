@@ -25,6 +25,8 @@ struct SparseLayout {
   int64_t nnz() const { return rowStart.empty() ? 0 : rowStart.back(); }
   /** Built from a 0/1 mask of rows × cols (the only way to build one: it fills both indices). */
   static SparseLayout fromMask(const uint8_t* mask, int64_t rows, int64_t cols);
+  /** The same from a mask stored transposed, cols × rows (mask[c · rows + r]), without transposing it. */
+  static SparseLayout fromMaskTransposed(const uint8_t* mask, int64_t rows, int64_t cols);
 };
 
 }  // namespace sl::train

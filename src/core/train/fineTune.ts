@@ -70,6 +70,8 @@ export interface FineTuneRequest {
   readonly checkpointEvery?: number;
   /** Write the final masks here too (.safetensors, .npz or .pt; `<name>.mask`, uint8). */
   readonly saveMasks?: string;
+  /** SRigL: send every layer's mask with each update's progress (the editor's live view). */
+  readonly liveMasks?: boolean;
   /** Either epochs or steps; steps wins when both are given. */
   readonly epochs: number;
   readonly steps?: number;
@@ -226,6 +228,7 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
             layers: srigl.layers,
             gradAccumulation: request.srigl!.gradAccumulation,
             resetOptimizerState: request.srigl!.resetOptimizerState,
+            liveMasks: request.liveMasks ?? false,
           },
         }
       : {}),

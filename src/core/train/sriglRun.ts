@@ -22,15 +22,8 @@ export interface SriglLayer {
 }
 
 /** What one layer's update did, for progress and the result (the update's figures without its arrays). */
-export interface SriglLayerFigures {
+export interface SriglLayerFigures extends Omit<SriglLayerUpdate, 'weights' | 'mask'> {
   readonly name: string;
-  readonly k: number;
-  readonly nKeep: number;
-  readonly nPrune: number;
-  readonly ablated: readonly number[];
-  readonly threshold: number | null;
-  readonly grown: number;
-  readonly dropped: number;
   /** Active weights after the update. */
   readonly active: number;
 }

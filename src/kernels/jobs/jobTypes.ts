@@ -52,6 +52,8 @@ export interface SriglJobSpec {
   readonly gradAccumulation: number;
   /** Newly active weights start with zero AdamW moments (Google RigL); else they continue (the SRigL reference). */
   readonly resetOptimizerState: boolean;
+  /** Each update's progress carries every layer's new mask (for a live view; megabytes per update on big layers). */
+  readonly liveMasks: boolean;
 }
 
 /** One mask update of a SRigL run. */
@@ -93,7 +95,7 @@ export interface TrainProgress {
   /** Set on the first step: the test accuracy of the model as it came in (as TrainState's), for live charts. */
   readonly initialTestAccuracy?: TestAccuracy;
   /** Set on a step that updated the masks (SRigL): the figures, and every layer's new mask for live views. */
-  readonly maskUpdate?: MaskUpdateFigures & { readonly masks: Readonly<Record<string, Uint8Array>> };
+  readonly maskUpdate?: MaskUpdateFigures & { readonly masks?: Readonly<Record<string, Uint8Array>> };
 }
 
 export interface TrainState {

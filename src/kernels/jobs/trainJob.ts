@@ -112,10 +112,10 @@ class SriglDriver {
   }
 
   /** After the step that made the count `done`: the update, if one is due. */
-  maybeUpdate(session: NativeTrainingSession, done: number): (MaskUpdateFigures & { masks: Record<string, Uint8Array> }) | undefined {
+  maybeUpdate(session: NativeTrainingSession, done: number): (MaskUpdateFigures & { masks?: Record<string, Uint8Array> }) | undefined {
     if (!isMaskUpdate(this.spec.schedule, done)) return undefined;
     const f = dropFraction(this.spec.schedule, done);
-    const parameters = session.parameters();
+    const parameters = session.parameters(this.spec.layers.map((l) => l.name));
     const changes: Record<string, { mask: Uint8Array; values: Float32Array }> = {};
     const layers = this.spec.layers.map((layer) => {
       const sum = this.gradSums.get(layer.name);
@@ -131,7 +131,7 @@ class SriglDriver {
     this.gradSums = new Map();
     const figures: MaskUpdateFigures = { step: done, index: this.updates.length + 1, of: this.total, dropFraction: f, layers };
     this.updates.push(figures);
-    return { ...figures, masks: { ...this.masks } };
+    return this.spec.liveMasks ? { ...figures, masks: { ...this.masks } } : figures;
   }
 }
 

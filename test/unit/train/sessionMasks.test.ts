@@ -364,6 +364,82 @@ describe('training engine: setMasks (dynamic sparse training)', function () {
     }
   }
 
+  // The weight stored [in, out] (MatMul, Gemm without transB): the sparse layout is its transpose.
+  for (const { op, ints } of [
+    { op: 'MatMul', ints: undefined },
+    { op: 'Gemm', ints: { transB: 0 } },
+  ] as const) {
+    for (const optimizer of [{ ...SGD, weightDecay: 0.01 }, ADAMW]) {
+      it(`a weight stored [in, out] (${op}${ints ? ' transB=0' : ''}) in the sparse layout takes new masks as the masked path does (${optimizer.kind})`, () => {
+        // x [B, 9] · W [9, 7] → logits [B, 7].
+        const [inF, outF, b] = [9, 7, 12];
+        const program = (mask: Uint8Array, sparseDensity: number): TrainingProgram => ({
+          valueCount: 3,
+          input: 0,
+          output: 2,
+          sampleShape: [inF],
+          nodes: [{ op, name: 'fc', inputs: [0, 1], outputs: [2], ...(ints ? { ints } : {}) }],
+          params: [param(1, 'fc.weight', [inF, outF], randomArray(inF * outF, seededRandom(80), 0.5), mask)],
+          sparseDensity,
+        });
+        const mask0 = maskWith(inF * outF, 20, 81);
+        const sparse = new addon.TrainingSession(program(mask0, 1), optimizer, 2);
+        const dense = new addon.TrainingSession(program(mask0, 0), optimizer, 2);
+        assert.equal(sparse.describe()['fc.weight'], 'sparse d=0.32');
+        assert.equal(dense.describe()['fc.weight'], 'masked d=0.32');
+        let step = 0;
+        const train = (steps: number) => {
+          for (let end = step + steps; step < end; step++) {
+            const { x, labels } = batchOf(90 + step, b, inF, outF);
+            const [l1, l2] = [sparse.step(x, b, { labels }, 0.05, false), dense.step(x, b, { labels }, 0.05, false)];
+            assert.ok(Math.abs(l1 - l2) <= 1e-6, `step ${step}: loss ${l1} vs ${l2}`);
+          }
+        };
+        const setMask = (mask: Uint8Array) => {
+          const current = dense.parameters()['fc.weight'];
+          const values = Float32Array.from(current, (v, i) => (mask[i] ? (v === 0 ? 0.125 : v) : 0));
+          for (const s of [sparse, dense]) s.setMasks({ 'fc.weight': { mask, values } }, { resetOptimizerState: false });
+          assert.deepEqual(sparse.parameters()['fc.weight'], dense.parameters()['fc.weight'], 'the weights after the update');
+        };
+        train(3);
+        const first = swapped(mask0, 6, 82);
+        // Output neuron 2 (column 2 of the stored weight) loses all its weights, as an ablated one.
+        const ablated = Uint8Array.from(first.mask, (on, i) => (i % outF === 2 ? 0 : on));
+        setMask(ablated);
+        train(3);
+        const second = swapped(ablated, 4, 83).mask;
+        first.dropped.forEach((i) => (second[i] = 1)); // regrown: AdamW resumes their decayed moments
+        second[2] = second[outF + 2] = 1; // neuron 2 grows back
+        setMask(second);
+        train(3);
+        assertClose(sparse.parameters()['fc.weight'], dense.parameters()['fc.weight'], 'fc.weight', 1e-6);
+        assertInactiveZero(sparse.parameters()['fc.weight'], second, 'sparse fc.weight');
+        sparse.close();
+        dense.close();
+      });
+    }
+  }
+
+  it('parameters(names) returns only the named ones, and an error naming those that are not trainable parameters', () => {
+    const masks = { w1: maskWith(48, 12, 84), w2: maskWith(24, 6, 85) };
+    const session = new addon.TrainingSession(mlpProgram(86, masks), SGD, 1);
+    const { x, labels } = batchOf(87, 8, 6, 3);
+    session.step(x, 8, { labels }, 0.1, false);
+    const all = session.parameters();
+    assert.deepEqual(Object.keys(all).sort(), ['fc1.bias', 'fc1.weight', 'fc2.bias', 'fc2.weight']);
+    const some = session.parameters(['fc2.weight', 'fc1.weight']);
+    assert.deepEqual(Object.keys(some).sort(), ['fc1.weight', 'fc2.weight']);
+    for (const name of Object.keys(some)) assert.deepEqual(some[name], all[name], name);
+    assert.deepEqual(session.parameters([]), {});
+    assert.throws(
+      () => session.parameters(['fc1.weight', 'nope', 'fc3.weight']),
+      /^Error: TrainingSession\.parameters: there is no trainable parameter named "nope", "fc3\.weight"$/,
+    );
+    assert.throws(() => session.parameters('fc1.weight' as unknown as string[]), /parameters: names must be an array/);
+    assert.throws(() => session.parameters([1] as unknown as string[]), /parameters: names\[0\] must be a string/);
+    session.close();
+  });
+
   it('bad updates throw an error naming the parameter and change nothing', () => {
     const masks = { w1: maskWith(48, 12, 18), w2: maskWith(24, 6, 19) };
     const session = new addon.TrainingSession(mlpProgram(20, masks), SGD, 1);

@@ -14,8 +14,11 @@ export interface NativeTrainingSession {
   step(x: Float32Array, batch: number, targets: StepTargets, lr: number, denseGradients: boolean): number;
   /** Logits [batch, classes], no training. */
   predict(x: Float32Array, batch: number): Float32Array;
-  /** Every trainable parameter, dense (zeros at inactive positions). */
-  parameters(): Record<string, Float32Array>;
+  /**
+   * Every trainable parameter, dense (zeros at inactive positions); with `names`, only those (the
+   * dense copies of the others cost time). Throws an error naming any that is not a trainable parameter.
+   */
+  parameters(names?: readonly string[]): Record<string, Float32Array>;
   /**
    * Dense gradients of the masked weights (trained sparse or dense with their mask) from the last
    * step run with denseGradients, before masking: what a mask update needs to regrow.
