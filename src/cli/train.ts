@@ -330,7 +330,7 @@ export function formatTrainResult(result: FineTuneResult): string {
       ...sriglLines(result),
       ...result.notes.map((n) => `  note: ${n}`),
       ...activeZerosLines(result),
-      'Verified before writing: re-opened, every other tensor identical, every trained one holding exactly the trained values.',
+      `Verified before writing: re-opened, every other tensor identical, every trained one holding exactly the trained values${result.activeZeros.length ? ' (its active exact zeros as 2^-126)' : ''}.`,
     ].join('\n') + '\n'
   );
 }

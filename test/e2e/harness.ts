@@ -139,7 +139,16 @@ export class Workbench {
     for (let attempt = 1; ; attempt++) {
       await this.page.keyboard.press('F1');
       await input.waitFor({ state: 'visible', timeout: 10_000 });
-      await input.fill(`>${title}`);
+      // A palette closing as it opens (a theme or editor change still settling) hides the input: try again.
+      const filled = await input.fill(`>${title}`, { timeout: 5_000 }).then(
+        () => true,
+        () => false,
+      );
+      if (!filled) {
+        if (Date.now() > deadline) throw new Error(`the command palette closed each time "${title}" was typed (${attempt} tries)`);
+        await this.page.waitForTimeout(500);
+        continue;
+      }
       const found = await row.waitFor({ state: 'visible', timeout: 3_000 }).then(
         () => true,
         () => false,
