@@ -49,7 +49,7 @@ export interface SriglSettings {
   readonly resetOptimizerState: boolean;
 }
 
-/** Mask updates a default ΔT aims at: a few dozen, as the reference's CIFAR runs make per epoch range. */
+/** Mask updates a default ΔT aims at: a few dozen (the reference code run on the digits MLP makes 35 in 240 steps). */
 export const DEFAULT_MASK_UPDATES = 35;
 
 /** What a fine-tune was asked (`sparsity-lens train`, the editor's Fine-tune…). */

@@ -12,7 +12,7 @@ import { PruneError } from '../prune/pruneSelection';
 import { provenanceOf } from '../prune/provenance';
 import { checkOutputs, inputFiles } from '../prune/stagedOutput';
 import { applyRoleOverrides, matcherOf, type RoleOverrides } from '../roles/roleOverrides';
-import { tensorChunks } from '../tensorBytes';
+import { readValues, tensorChunks } from '../tensorBytes';
 import { dropFraction } from './sriglSchedule';
 import { sriglLayerUpdate, SriglUpdateError } from './sriglUpdate';
 
@@ -430,15 +430,6 @@ function planOf(candidates: readonly Candidate[], sparsity: number, distribution
   }
 }
 
-/** A tensor's elements as float32, in storage order. */
-async function readFloat32(t: TensorEntry): Promise<Float32Array> {
-  const numel = numelOf(t.shape);
-  const out = new Float32Array(numel);
-  for await (const chunk of tensorChunks(t.source, t.dtype, numel))
-    out.set(decodeToFloat64(t.dtype, chunk.bytes, chunk.count), chunk.first);
-  return out;
-}
-
 /** The index of storage element `i` of a C-order tensor of `shape`, as "[a, b, …]". */
 function positionText(shape: readonly number[], i: number): string {
   const strides = stridesOf(shape);
@@ -505,8 +496,8 @@ async function updateLayer(
     throw new SriglStepError(
       `layer "${name}" [${shape.join(', ')}] at sparsity ${t.sparsity}: its fan-in would be 0 (${t.allowed} weights for ${rows} neurons): lower the sparsity or widen the layer`,
     );
-  const w = await readFloat32(weight);
-  const g = await readFloat32(t.grad);
+  const w = Float32Array.from(await readValues(weight));
+  const g = Float32Array.from(await readValues(t.grad));
   const m = masks ? await maskOf(masks, weight) : Uint8Array.from(w, (v) => (v !== 0 ? 1 : 0));
   for (let i = 0; i < numel; i++) {
     if (!Number.isFinite(g[i]))
