@@ -128,6 +128,27 @@ describe('native kernels in a worker process, against the TypeScript reference',
     });
   }
 
+  it('N:4 masks of float32 rows ranked from the stored bits: NaNs of any payload first and alike, ±0 and ±inf, ties to the lower index', async () => {
+    const specials = [NaN, -NaN, Infinity, -Infinity, 0, -0, 1, -1, 1, 2.5, -2.5, 1e-45, -3.4e38, 0.5, 0.5, 0.5];
+    const rows = 24;
+    const cols = 32;
+    const values = new Float32Array(rows * cols);
+    const bits = new Uint32Array(values.buffer);
+    for (let i = 0; i < values.length; i++) values[i] = specials[(i * 7 + Math.floor(i / 5)) % specials.length];
+    bits[3] = 0x7fa00001; // signalling-NaN payloads rank as NaN too
+    bits[9] = 0xffc12345;
+    for (const source of sources(new Uint8Array(values.buffer), 'mask-specials.f32')) {
+      const tensor: TensorRef & { layout: WeightLayout } = {
+        source,
+        dtype: 'float32',
+        shape: [rows, cols],
+        layout: { outAxis: 0, inAxis: 1 },
+      };
+      for (const n of [1, 2, 3])
+        assert.deepEqual(await native.nmMask(tensor, { n, m: 4 }), await reference.nmMask(tensor, { n, m: 4 }), `${source.kind} ${n}:4`);
+    }
+  });
+
   it('scanMany gives, tensor by tensor, the scans of the reference (mixed dtypes, layouts, sources)', async () => {
     const requests: ScanRequest[] = [];
     for (const [s, { shape, layout }] of SHAPES.entries()) {
