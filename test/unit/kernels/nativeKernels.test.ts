@@ -128,7 +128,7 @@ describe('native kernels in a worker process, against the TypeScript reference',
     });
   }
 
-  it('N:4 masks of float32 rows ranked from the stored bits: NaNs of any payload first and alike, ±0 and ±inf, ties to the lower index', async () => {
+  it('N:4 and constant fan-in masks of float32 rows ranked from the stored bits: NaNs of any payload first and alike, ±0 and ±inf, ties to the lower index', async () => {
     const specials = [NaN, -NaN, Infinity, -Infinity, 0, -0, 1, -1, 1, 2.5, -2.5, 1e-45, -3.4e38, 0.5, 0.5, 0.5];
     const rows = 24;
     const cols = 32;
@@ -146,6 +146,8 @@ describe('native kernels in a worker process, against the TypeScript reference',
       };
       for (const n of [1, 2, 3])
         assert.deepEqual(await native.nmMask(tensor, { n, m: 4 }), await reference.nmMask(tensor, { n, m: 4 }), `${source.kind} ${n}:4`);
+      for (const k of [1, 3, 7, 31])
+        assert.deepEqual(await native.fanInMask(tensor, k), await reference.fanInMask(tensor, k), `${source.kind} k=${k}`);
     }
   });
 
