@@ -16,6 +16,7 @@
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type { TensorSource } from '../src/core/checkpoint';
@@ -129,6 +130,24 @@ async function benchScans(native: Kernels, reference: Kernels, dir: string): Pro
   }
 }
 
+/** bench/baselines/mask_torch.py's times (ms) where Debian's python3 has torch; undefined (with a note) otherwise. */
+function torchMaskTimes(
+  rows: number,
+  cols: number,
+  k: number,
+): { version: string; threads: number; nm_topk_ms: number; nm_minmax_ms: number; fanin_topk_ms: number } | undefined {
+  const python = '/usr/bin/python3';
+  const script = path.join(ROOT, 'bench', 'baselines', 'mask_torch.py');
+  const run = spawnSync(python, [script, String(rows), String(cols), String(k), '--threads', String(availableParallelism())], {
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) {
+    console.log(`  note: no PyTorch mask baseline (${python} with torch: ${run.error?.message ?? run.stderr.trim().split('\n').pop()})`);
+    return undefined;
+  }
+  return JSON.parse(run.stdout.trim().split('\n').pop()!);
+}
+
 async function benchMasks(native: Kernels, reference: Kernels, dir: string): Promise<void> {
   const addon = require(nativePaths(ROOT).addon) as NativeAddon;
   for (const [r, c] of quick
@@ -158,6 +177,13 @@ async function benchMasks(native: Kernels, reference: Kernels, dir: string): Pro
     const fanInMs = await timeIt(3, () => addon.fanInMask({ source, dtype: 'float32', shape: [r, c], outAxis: 0, inAxis: 1, threads, k }));
     const fanInReferenceMs = await timeIt(1, () => reference.fanInMask(tensor, k));
     report(`fan-in mask ${r}x${c} k=${k}: native kernel`, fanInMs, 'reference', fanInReferenceMs);
+    const torch = torchMaskTimes(r, c, k);
+    if (torch) {
+      const env = `torch ${torch.version}, ${torch.threads} threads`;
+      report(`2:4 mask ${r}x${c}: native kernel`, kernelMs, `${env}: blocked comparisons`, torch.nm_minmax_ms, '(goal: >= 4x)');
+      report(`2:4 mask ${r}x${c}: native kernel`, kernelMs, `${env}: ASP's topk(2) + scatter`, torch.nm_topk_ms);
+      report(`fan-in mask ${r}x${c} k=${k}: native kernel`, fanInMs, `${env}: topk(k) + scatter`, torch.fanin_topk_ms, '(goal: >= 4x)');
+    }
     rmSync(file);
   }
 }
