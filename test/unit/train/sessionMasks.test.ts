@@ -3,38 +3,16 @@ import type {
   NativeTrainingAddon,
   NativeTrainingSession,
   OptimizerSettings,
-  ProgramNode,
-  ProgramParam,
   TrainingProgram,
 } from '../../../src/kernels/native/bindings/training';
 import { loadTrainingAddon } from '../../helpers/gradientCheck';
 import { seededRandom } from '../../helpers/random';
+import { assertClose, batchOf, linearGradient, maskWith, mlpProgram, param, randomArray } from '../../helpers/trainingPrograms';
 
 const SGD: OptimizerSettings = { kind: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
 const ADAMW: OptimizerSettings = { ...SGD, kind: 'adamw', weightDecay: 0.01, beta1: 0.8, beta2: 0.99 };
 
 type MaskUpdates = Parameters<NativeTrainingSession['setMasks']>[0];
-
-function randomArray(n: number, rnd: () => number, scale = 1): Float32Array {
-  return Float32Array.from({ length: n }, () => (rnd() * 2 - 1) * scale);
-}
-
-function param(value: number, name: string, shape: number[], data: Float32Array, mask?: Uint8Array): ProgramParam {
-  return { value, name, shape, data, trainable: true, ...(mask ? { mask } : {}) };
-}
-
-/** A 0/1 mask with exactly `active` ones among n, at seeded positions. */
-function maskWith(n: number, active: number, seed: number): Uint8Array {
-  const rnd = seededRandom(seed);
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  const mask = new Uint8Array(n);
-  order.slice(0, active).forEach((i) => (mask[i] = 1));
-  return mask;
-}
 
 /** `mask` with `count` active positions dropped and `count` inactive ones grown, seeded: a RigL-style update. */
 function swapped(mask: Uint8Array, count: number, seed: number): { mask: Uint8Array; dropped: number[]; grown: number[] } {
@@ -52,31 +30,6 @@ function swapped(mask: Uint8Array, count: number, seed: number): { mask: Uint8Ar
   return { mask: next, dropped, grown };
 }
 
-/** x [B, 6] → Gemm (W1 [8, 6], transB) → Relu → MatMul (W2 [8, 3]) → Add b2 → logits [B, 3]. */
-function mlpProgram(seed: number, masks: { w1: Uint8Array; w2: Uint8Array }, sparseDensity?: number): TrainingProgram {
-  const rnd = seededRandom(seed);
-  const nodes: ProgramNode[] = [
-    { op: 'Gemm', name: 'fc1', inputs: [0, 1, 2], outputs: [3], ints: { transB: 1 } },
-    { op: 'Relu', name: 'relu', inputs: [3], outputs: [4] },
-    { op: 'MatMul', name: 'fc2', inputs: [4, 5], outputs: [6] },
-    { op: 'Add', name: 'bias2', inputs: [6, 7], outputs: [8] },
-  ];
-  return {
-    valueCount: 9,
-    input: 0,
-    output: 8,
-    sampleShape: [6],
-    nodes,
-    params: [
-      param(1, 'fc1.weight', [8, 6], randomArray(48, rnd, 0.5), masks.w1),
-      param(2, 'fc1.bias', [8], randomArray(8, rnd, 0.1)),
-      param(5, 'fc2.weight', [8, 3], randomArray(24, rnd, 0.5), masks.w2),
-      param(7, 'fc2.bias', [3], randomArray(3, rnd, 0.1)),
-    ],
-    ...(sparseDensity === undefined ? {} : { sparseDensity }),
-  };
-}
-
 /** logits = x · Wᵀ (Gemm, no bias): x is value 0, W [classes, features] value 1, logits value 2. */
 function linearProgram(w: Float32Array, mask: Uint8Array, classes: number, features: number, sparseDensity: number): TrainingProgram {
   return {
@@ -88,38 +41,6 @@ function linearProgram(w: Float32Array, mask: Uint8Array, classes: number, featu
     params: [param(1, 'fc.weight', [classes, features], w, mask)],
     sparseDensity,
   };
-}
-
-function batchOf(seed: number, batch: number, features: number, classes: number) {
-  const rnd = seededRandom(seed);
-  return { x: randomArray(batch * features, rnd), labels: Int32Array.from({ length: batch }, () => Math.floor(rnd() * classes)) };
-}
-
-/** The mean cross-entropy gradient of logits = x · Wᵀ with respect to W [C, F], in double. */
-function linearGradient(w: ArrayLike<number>, x: Float32Array, labels: Int32Array, classes: number, features: number): Float64Array {
-  const batch = labels.length;
-  const dW = new Float64Array(classes * features);
-  for (let s = 0; s < batch; s++) {
-    const z = Array.from({ length: classes }, (_, c) => {
-      let sum = 0;
-      for (let f = 0; f < features; f++) sum += w[c * features + f] * x[s * features + f];
-      return sum;
-    });
-    const top = Math.max(...z);
-    const total = z.reduce((acc, v) => acc + Math.exp(v - top), 0);
-    for (let c = 0; c < classes; c++) {
-      const d = (Math.exp(z[c] - top) / total - (c === labels[s] ? 1 : 0)) / batch;
-      for (let f = 0; f < features; f++) dW[c * features + f] += d * x[s * features + f];
-    }
-  }
-  return dW;
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tolerance: number): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i] - expected[i]) <= tolerance, `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
-  }
 }
 
 function assertInactiveZero(values: Float32Array, mask: Uint8Array, what: string): void {
@@ -255,7 +176,10 @@ describe('training engine: setMasks (dynamic sparse training)', function () {
 
       const first = batchOf(15, batch, features, classes);
       const wMasked = Array.from(w0, (v, i) => v * mask0[i]);
-      const g1 = Array.from(linearGradient(wMasked, first.x, first.labels, classes, features), (g, i) => g * mask0[i]);
+      const g1 = Array.from(
+        linearGradient(wMasked, new Float64Array(classes), first.x, first.labels, classes, features).dW,
+        (g, i) => g * mask0[i],
+      );
       session.step(first.x, batch, { labels: first.labels }, lr, false);
       assertClose(
         session.parameters()['fc.weight'],
@@ -269,7 +193,10 @@ describe('training engine: setMasks (dynamic sparse training)', function () {
       const w1 = Array.from(values, (v, i) => v * mask1[i]);
 
       const second = batchOf(17, batch, features, classes);
-      const g2 = Array.from(linearGradient(w1, second.x, second.labels, classes, features), (g, i) => g * mask1[i]);
+      const g2 = Array.from(
+        linearGradient(w1, new Float64Array(classes), second.x, second.labels, classes, features).dW,
+        (g, i) => g * mask1[i],
+      );
       session.step(second.x, batch, { labels: second.labels }, lr, false);
       const trained = session.parameters()['fc.weight'];
       // Kept: buf = 0.9 · g1 + g2. Grown: buf = 0 · 0.9 + g2, the plain gradient step.
@@ -342,7 +269,7 @@ describe('training engine: setMasks (dynamic sparse training)', function () {
         };
         for (let step = 1; step <= 7; step++) {
           const { x, labels } = batchOf(40 + step, batch, features, classes);
-          for (const r of [reference, other]) r.update(linearGradient(r.w, x, labels, classes, features), lr);
+          for (const r of [reference, other]) r.update(linearGradient(r.w, new Float64Array(classes), x, labels, classes, features).dW, lr);
           session.step(x, batch, { labels }, lr, false);
           assertClose(session.parameters()['fc.weight'], reference.w, `after step ${step}`, 1e-6);
           if (step === 2) {
