@@ -22,6 +22,7 @@ import { readValues } from '../../../src/core/tensorBytes';
 import { fixture, makeTempDir, runCli } from '../../helpers/fixtures';
 import { seededRandom } from '../../helpers/random';
 import { npy, zipOf } from '../../helpers/writers';
+import { rowsOf } from '../../helpers/maskRows';
 
 // Spec §3.6: 4 neurons × 6 inputs, s = 0.5 (12 weights, k0 = 3), f = 0.3.
 const W = [...[0.9, -0.8, 0.05, 0, 0, 0], ...[0, 0.7, 0, -0.02, 0, 0.6], ...[0.01, 0, -0.03, 0, 0.025, 0], ...[0, 0, 0, 0.5, -0.4, 0.3]];
@@ -34,17 +35,6 @@ const G = [
 
 function float32(name: string, values: readonly number[], shape: readonly number[]): NewTensor {
   return { name, dtype: 'float32', shape, bytes: new Uint8Array(Float32Array.from(values).buffer) };
-}
-
-/** The active columns of each row of a [rows, cols] row-major mask. */
-function rowsOf(mask: ArrayLike<number>, cols: number): number[][] {
-  const rows: number[][] = [];
-  for (let r = 0; r < mask.length / cols; r++) {
-    const active: number[] = [];
-    for (let c = 0; c < cols; c++) if (mask[r * cols + c]) active.push(c);
-    rows.push(active);
-  }
-  return rows;
 }
 
 /** Every tensor of a checkpoint as [dtype, shape, values]. */

@@ -1,16 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { markTopMagnitudes, sriglLayerUpdate, SriglUpdateError } from '../../../src/core/train/sriglUpdate';
-
-/** The active columns of each row. */
-function rowsOf(mask: Uint8Array, cols: number): number[][] {
-  const rows: number[][] = [];
-  for (let r = 0; r < mask.length / cols; r++) {
-    const active: number[] = [];
-    for (let c = 0; c < cols; c++) if (mask[r * cols + c]) active.push(c);
-    rows.push(active);
-  }
-  return rows;
-}
+import { rowsOf } from '../../helpers/maskRows';
 
 describe('SRigL layer update (spec §3.3, §3.6, §4)', () => {
   // Spec §3.6: 4 neurons × 6 inputs, s = 0.5 (12 weights allowed, k0 = 3), f = 0.3.

@@ -1,4 +1,5 @@
 import * as nodePath from 'node:path';
+import { stridesOf } from '../../neuronView';
 import { checkNewTensors, type NewTensor, type NewTensorDType } from '../shared/newTensors';
 import { createStoredZip } from '../shared/storedZip';
 
@@ -141,17 +142,6 @@ function le(n: number, width: number): number[] {
   return Array.from({ length: width }, (_, i) => Math.floor(n / 2 ** (8 * i)) & 0xff);
 }
 
-/** C-order strides of `shape`, in elements. */
-function contiguousStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i];
-  }
-  return strides;
-}
-
 /**
  * The pickle of `OrderedDict((name, _rebuild_tensor_v2(persistent_load(('storage',
  * torch.<Type>Storage, '<i>', 'cpu', numel)), 0, size, stride, False, OrderedDict())), …)`.
@@ -167,7 +157,7 @@ export function statePickle(tensors: readonly NewTensor[]): Uint8Array {
     const numel = t.shape.reduce((a, d) => a * d, 1);
     p.str(t.name).global('torch._utils', '_rebuild_tensor_v2').op(MARK);
     p.op(MARK).str('storage').global('torch', STORAGE_CLASS[t.dtype]).str(String(i)).str('cpu').int(numel).op(TUPLE, BINPERSID);
-    p.int(0).tuple(t.shape).tuple(contiguousStrides(t.shape)).op(NEWFALSE);
+    p.int(0).tuple(t.shape).tuple(stridesOf(t.shape)).op(NEWFALSE);
     p.global('collections', 'OrderedDict').op(EMPTY_TUPLE, REDUCE);
     p.op(TUPLE, REDUCE);
   });
