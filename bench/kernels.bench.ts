@@ -7,12 +7,14 @@
  *  - a 3072→768 layer at 90% sparsity with constant fan-in (k = 307), batch 1 and 256:
  *    condensed forward vs onnxruntime's dense MatMul of the same masked weight vs the addon's
  *    dense kernel.
+ *  - whole-process `sparsity-lens report --json` of a 4 GiB float32 and a 2 GiB bfloat16
+ *    safetensors file vs `cat` and a two-thread numpy scan (report.bench.ts);
  *  - whole-process `sparsity-lens prune` of a 1 GiB safetensors file (2:4 and constant fan-in)
  *    vs numpy and PyTorch scripts doing the same (prune.bench.ts);
  *  - training steps (MLPs dense and 90 % fan-in, ResNet-18) and the condensed batch-1 forward vs
  *    PyTorch and onnxruntime (train.bench.ts; medians of many steps, not best runs).
  * Times are the best of several runs. Run with `npm run bench` (add `--quick` for smaller sizes,
- * `--only=kernels`, `--only=prune` or `--only=train` for one part).
+ * `--only=kernels`, `--only=report`, `--only=prune` or `--only=train` for one part).
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -27,6 +29,7 @@ import type { NativeAddon } from '../src/kernels/native/nativeAddon';
 import { createNativeKernels } from '../src/kernels/native/nativeKernels';
 import { createReferenceKernels } from '../src/kernels/reference/referenceKernels';
 import { benchPrune } from './prune.bench';
+import { benchReport } from './report.bench';
 import { benchTrain } from './train.bench';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -273,7 +276,7 @@ async function main(): Promise<void> {
   const reference = createReferenceKernels();
   const dir = mkdtempSync(path.join(tmpdir(), 'sparsity-lens-bench-'));
   try {
-    const parts = ['kernels', 'prune', 'train'];
+    const parts = ['kernels', 'report', 'prune', 'train'];
     if (only !== undefined && !parts.includes(only)) throw new Error(`--only=${only}: expected one of ${parts.join(', ')}`);
     const runs = (part: string) => only === undefined || only === part;
     if (runs('kernels')) {
@@ -282,6 +285,7 @@ async function main(): Promise<void> {
       await benchCondensed(3072, 768, [1, 256]);
       if (!quick) await benchCondensed(16384, 4096, [1]);
     }
+    if (runs('report')) await benchReport({ root: ROOT, dir, quick, addRow });
     if (runs('prune')) await benchPrune({ root: ROOT, dir, quick, addRow });
     if (runs('train')) await benchTrain({ root: ROOT, quick, addRow });
   } finally {

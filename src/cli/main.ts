@@ -14,6 +14,7 @@ import {
 } from '../core/analysis/checkpointPlan';
 import { formatDiffTable, renamedFor } from '../core/analysis/diff';
 import { PlanError } from '../core/analysis/plan';
+import { WriteError } from '../core/outputFiles';
 import { PruneError } from '../core/prune/pruneSelection';
 import { formatPruneResult, runPrune } from './prune';
 import { formatCondenseResult, runCondense } from './condense';
@@ -28,7 +29,8 @@ import { parseRoleOverrides, parseRoleOverridesJson, RoleOverrideError, type Rol
 import { withFile } from '../core/randomAccessFile';
 import { createKernels, type KernelBackend } from '../kernels/createKernels';
 import type { Kernels } from '../kernels/kernels';
-import { KernelCrashError, NativeUnavailableError } from '../kernels/native/workerProcess';
+import { KernelCrashError, NativeUnavailableError, WorkerMemoryError } from '../kernels/native/workerProcess';
+import { TrainingStoppedError } from '../core/train/fineTune';
 
 const USAGE = `Usage: sparsity-lens <command> [options]
 
@@ -61,7 +63,7 @@ Commands:
              [--method srigl --sparsity S [--distribution erk|uniform|er] [--delta-t N]
              [--alpha A] [--t-end-fraction F] [--gamma-sal G | --no-ablation]
              [--no-ablation-layers PATTERN]... [--init checkpoint|random] [--grad-accumulation N]
-             [--reset-optimizer-state]] [--checkpoint-every N] [--save-masks FILE]
+             [--reset-optimizer-state]] [--checkpoint-every N] [--resume FILE] [--save-masks FILE] [--memory-limit MiB]
              [--force] [--json]
                                     fine-tunes the model in the native engine and writes it with
                                     new weights: dense, with its zeros fixed (--method fixed),
@@ -153,6 +155,10 @@ Options:
   --reset-optimizer-state  train (SRigL): newly grown weights start with zero AdamW moments
                 (default: they continue, as in the SRigL reference; SGD momentum always starts at 0)
   --checkpoint-every N  train: also write OUT.stepN.onnx every N steps (verified, atomic)
+  --memory-limit MiB  train: stop the training worker if its resident memory passes this; the last
+                    checkpoint stays on disk
+  --resume FILE     train: go on from FILE, a checkpoint of the same run (OUT.stepN.onnx): its
+                    weights and masks, from its step (the optimizer's state starts again at 0)
   --save-masks FILE  train: write the final masks to FILE (.safetensors, .npz or .pt; uint8 per
                 weight, named <weight>.mask)
   --map JSON    diff: tensors renamed between A and B, as {"name in A": "name in B", …}; a key
@@ -240,6 +246,8 @@ export async function main(
         'reset-optimizer-state': { type: 'boolean' },
         'checkpoint-every': { type: 'string' },
         'save-masks': { type: 'string' },
+        resume: { type: 'string' },
+        'memory-limit': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -308,8 +316,21 @@ export async function main(
       return 2;
     }
   }
+  const memoryLimitText = parsed.values['memory-limit'];
+  const memoryLimit = memoryLimitText === undefined ? undefined : Number(memoryLimitText) * 2 ** 20;
+  if (memoryLimit !== undefined && !(memoryLimit > 0)) {
+    err.write(`error: --memory-limit takes a number of MiB > 0, not "${memoryLimitText}"\n`);
+    return 2;
+  }
   // The bundle lives in dist/; the addon and the worker are found from the package root.
-  const kernels = deps.kernels ?? createKernels({ backend, root: path.resolve(__dirname, '..'), onWarning: (m) => err.write(m + '\n') });
+  const kernels =
+    deps.kernels ??
+    createKernels({
+      backend,
+      root: path.resolve(__dirname, '..'),
+      onWarning: (m) => err.write(m + '\n'),
+      jobMemoryLimitBytes: memoryLimit,
+    });
   try {
     // The file is opened and scanned where the kernels run (the worker process, for native ones).
     if (command === 'diff') {
@@ -403,7 +424,13 @@ export async function main(
       err.write(`error: --roles: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof NativeUnavailableError || e instanceof KernelCrashError) {
+    if (
+      e instanceof NativeUnavailableError ||
+      e instanceof KernelCrashError ||
+      e instanceof WorkerMemoryError ||
+      e instanceof WriteError ||
+      e instanceof TrainingStoppedError
+    ) {
       err.write(`error: ${e.message}\n`);
       return 1;
     }

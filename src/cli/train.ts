@@ -62,6 +62,7 @@ export interface TrainOptions {
   readonly 'reset-optimizer-state'?: boolean;
   readonly 'checkpoint-every'?: string;
   readonly 'save-masks'?: string;
+  readonly resume?: string;
 }
 
 /**
@@ -205,6 +206,7 @@ export async function fineTuneRequestOf(model: string, o: TrainOptions): Promise
       ? { checkpointEvery: number('checkpoint-every', o['checkpoint-every'], 1, whole, 'a whole number ≥ 1') }
       : {}),
     ...(o['save-masks'] !== undefined ? { saveMasks: o['save-masks'] } : {}),
+    ...(o.resume !== undefined ? { resume: o.resume } : {}),
     epochs: number('epochs', o.epochs, TRAIN_DEFAULTS.epochs, whole, 'a whole number ≥ 1'),
     ...(steps !== undefined ? { steps } : {}),
     batch: number('batch', o.batch, TRAIN_DEFAULTS.batch, whole, 'a whole number ≥ 1'),
@@ -259,6 +261,10 @@ export async function runTrain(
     );
   }
   const { steps, batch } = prepared.spec;
+  if (prepared.resumed)
+    log(
+      `going on from ${path.basename(prepared.resumed.file)} at step ${prepared.resumed.step} (the optimizer's momentum starts again at 0)`,
+    );
   log(
     `training ${prepared.built.trainable.length} tensors for ${steps} steps of ${batch} samples (${prepared.data.train.count} training samples)`,
   );

@@ -11,6 +11,8 @@ export interface KernelOptions {
   readonly root: string;
   /** Told once when `auto` falls back to the TypeScript kernels. */
   readonly onWarning?: (message: string) => void;
+  /** The most resident memory the job worker (training) may use before it is stopped. */
+  readonly jobMemoryLimitBytes?: number;
 }
 
 export function nativePaths(root: string): { workerScript: string; addon: string } {
@@ -54,7 +56,7 @@ function autoKernels(native: NativeKernels, onWarning: (message: string) => void
 export function createKernels(options: KernelOptions): Kernels {
   if (options.backend === 'reference') return createReferenceKernels();
   const paths = nativePaths(options.root);
-  const native = createNativeKernels(paths.workerScript, paths.addon);
+  const native = createNativeKernels(paths.workerScript, paths.addon, undefined, undefined, options.jobMemoryLimitBytes);
   if (options.backend === 'native') return native;
   return autoKernels(native, options.onWarning ?? ((m) => process.stderr.write(m + '\n')));
 }

@@ -1,11 +1,9 @@
-import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { CheckpointKey } from '../../kernels/checkpointKernels';
 import { formatBytes, numelOf, type Checkpoint, type SkippedTensor, type TensorEntry } from '../checkpoint';
 import { MAX_DERIVED_BYTES, MAX_DERIVED_BYTES_PER_CHECKPOINT } from '../derivedBytes';
 import { byteLength, DTYPE_BITS, markNonZero, type DType } from '../dtype';
 import { printable } from '../errors';
-import { openCheckpoint } from '../formats/registry';
 import {
   CONDENSED_KEY,
   CONDENSED_VERSION,
@@ -16,13 +14,13 @@ import {
 } from '../formats/safetensors/condensed';
 import { SAFETENSORS_DTYPES } from '../formats/safetensors/reader';
 import { encodeHeader } from '../formats/safetensors/writer';
-import { writeFully } from '../formats/shared/patchedCopy';
+import { createFile } from '../outputFiles';
 import { storageNote } from '../storedTensor';
 import { chunkPairs, CHUNK_ELEMENTS, tensorChunks } from '../tensorBytes';
 import { VerificationError } from './pruneCheckpoint';
 import { provenanceOf } from './provenance';
 import { PruneError, type SkippedLayer } from './pruneSelection';
-import { checkOutputs, inputFiles, StagedOutput } from './stagedOutput';
+import { checkOutputs, inputFiles, writeStaged } from './stagedOutput';
 
 export interface CondenseRequest extends CheckpointKey {
   /** The safetensors file to write. */
@@ -164,38 +162,31 @@ export async function condenseCheckpoint(
   };
 
   const name = nodePath.basename(request.output);
-  const staged = await StagedOutput.create(request.output);
-  try {
-    onProgress?.({ phase: 'writing', done: 0, total: 1 });
-    await writeCondensed(nodePath.join(staged.folder, name), checkpoint, tensors, metadata, plans, signal);
-    await staged.sync([name]);
-    onProgress?.({ phase: 'verifying', done: 0, total: 1 });
-    const written = await openCheckpoint(nodePath.join(staged.folder, name));
-    try {
-      await verifyCondensed(checkpoint, written, plans, signal);
-    } finally {
-      await written.release?.();
-    }
-    await checkOutputs([staged.finalPath(name)], inputs, request.force);
-    signal?.throwIfAborted();
-    const paths = await staged.publish([name]);
-    return {
-      input: checkpoint.file,
-      written: paths,
-      layers: [...plans.values()].map((p) => layerResult(p)),
-      skipped,
-      notWritten: checkpoint.skipped,
-      converted: checkpoint.tensors.flatMap((t) => {
-        const note = plans.has(t.name) ? undefined : storageNote(t.stored);
-        return note === undefined ? [] : [{ name: t.name, note }];
-      }),
-      zeros: 'unsigned',
-      inputSha256: provenance['sparsity_lens.input_sha256'],
-    };
-  } catch (e) {
-    await staged.discard();
-    throw e;
-  }
+  const { paths } = await writeStaged({
+    output: request.output,
+    inputs,
+    force: request.force,
+    signal,
+    onPhase: (phase) => onProgress?.({ phase, done: 0, total: 1 }),
+    write: async (folder) => {
+      await writeCondensed(nodePath.join(folder, name), checkpoint, tensors, metadata, plans, signal);
+      return [name];
+    },
+    verify: (written) => verifyCondensed(checkpoint, written, plans, signal),
+  });
+  return {
+    input: checkpoint.file,
+    written: paths,
+    layers: [...plans.values()].map((p) => layerResult(p)),
+    skipped,
+    notWritten: checkpoint.skipped,
+    converted: checkpoint.tensors.flatMap((t) => {
+      const note = plans.has(t.name) ? undefined : storageNote(t.stored);
+      return note === undefined ? [] : [{ name: t.name, note }];
+    }),
+    zeros: 'unsigned',
+    inputSha256: provenance['sparsity_lens.input_sha256'],
+  };
 }
 
 function layerResult(p: LayerPlan): CondensedLayerResult {
@@ -364,8 +355,8 @@ async function writeCondensed(
     tensors.map((t) => [t.name, { dtype: SAFETENSORS_NAMES.get(t.dtype), shape: t.shape, data_offsets: [t.begin, t.begin + t.length] }]),
   );
   const placed = new Map(tensors.map((t) => [t.name, header.length + t.begin]));
-  const out = await fs.open(path, 'wx');
-  const write = (bytes: Uint8Array, at: number) => writeFully(out, bytes, at);
+  const out = await createFile(path);
+  const write = (bytes: Uint8Array, at: number) => out.write(bytes, at);
   try {
     await write(header, 0);
     for (const t of checkpoint.tensors) {

@@ -2,11 +2,10 @@ import * as nodePath from 'node:path';
 import { numelOf, type Checkpoint } from '../checkpoint';
 import { printable } from '../errors';
 import { VerificationError } from './pruneCheckpoint';
-import { checkOutputs, StagedOutput } from './stagedOutput';
+import { checkOutputs, writeStaged } from './stagedOutput';
 import { tensorChunks } from '../tensorBytes';
 import { createNpz } from '../formats/numpy/create';
 import { createTorchSave } from '../formats/pytorch/create';
-import { openCheckpoint } from '../formats/registry';
 import { createSafetensors } from '../formats/safetensors/create';
 import type { NewTensor } from '../formats/shared/newTensors';
 
@@ -58,23 +57,18 @@ export async function writeNewFile({ output, tensors, metadata = {}, inputs, for
   const create = CREATORS[nodePath.extname(output).toLowerCase()];
   await checkOutputs([output], inputs, force);
   const name = nodePath.basename(output);
-  const staged = await StagedOutput.create(output);
-  try {
-    await create(nodePath.join(staged.folder, name), tensors, metadata);
-    await staged.sync([name]);
-    const written = await openCheckpoint(nodePath.join(staged.folder, name));
-    try {
-      await verifyWritten(written, tensors, signal);
-    } finally {
-      await written.release?.();
-    }
-    await checkOutputs([staged.finalPath(name)], inputs, force);
-    signal?.throwIfAborted();
-    return await staged.publish([name]);
-  } catch (e) {
-    await staged.discard();
-    throw e;
-  }
+  const { paths } = await writeStaged({
+    output,
+    inputs,
+    force,
+    signal,
+    write: async (folder) => {
+      await create(nodePath.join(folder, name), tensors, metadata);
+      return [name];
+    },
+    verify: (written) => verifyWritten(written, tensors, signal),
+  });
+  return paths;
 }
 
 /** The written file read back: exactly `tensors`, each with its dtype, shape and bytes. */

@@ -4,12 +4,16 @@ import type { Checkpoint } from '../checkpoint';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import { writerFor } from '../formats/writers';
+import { asWriteError, makeFolder, renamePath, STAGING_PREFIX, syncFile, syncFolder, WriteError, writeNewFile } from '../outputFiles';
+import { withFile } from '../randomAccessFile';
 import { storedPlaces } from '../storedTensor';
 import { PruneError } from './pruneSelection';
 
-/** The prefix of staging folders: `.sparsity-lens-<pid>-<random>` beside the output. */
-export const STAGING_PREFIX = '.sparsity-lens-';
-const STAGING_NAME = /^\.sparsity-lens-(\d+)-/;
+/** `.sparsity-lens-<pid>-<start>-<random>`: the writing process and when it started (its pid may be reused later). */
+const STAGING_NAME = new RegExp(`^${STAGING_PREFIX.replace(/\./g, '\\.')}(\\d+)-(\\d+)-`);
+
+/** The list of names a staging folder is publishing, written before its first rename when there are several. */
+const PUBLISHING = `${STAGING_PREFIX}publishing.json`;
 
 async function realPathOf(path: string): Promise<string> {
   return fs.realpath(path).catch(() => nodePath.resolve(path));
@@ -31,24 +35,66 @@ export async function checkOutputs(outputs: readonly string[], inputs: readonly 
   }
 }
 
-function isRunning(pid: number): boolean {
+/**
+ * When process `pid` started (clock ticks after boot, from /proc), or undefined when no such
+ * process runs: none has the pid, or it is a zombie (dead, waiting to be reaped). 0 where /proc
+ * is missing (not Linux); the pid alone then tells, as `kill(pid, 0)` sees it.
+ */
+async function processStart(pid: number): Promise<number | undefined> {
+  let stat: string;
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const handle = await fs.open(`/proc/${pid}/stat`, 'r');
+    try {
+      const bytes = new Uint8Array(1024);
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
+      stat = new TextDecoder().decode(bytes.subarray(0, bytesRead));
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    if (await exists('/proc/self/stat')) return undefined;
+    try {
+      process.kill(pid, 0);
+      return 0;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM' ? 0 : undefined;
+    }
+  }
+  // The fields after the command's closing parenthesis: state is the first, starttime the 20th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] === 'Z' || fields[0] === 'X' ? undefined : Number(fields[19]);
+}
+
+/**
+ * Removes the staging folders in `folder` of processes that died mid-write (a kill), never one
+ * of a live process. A process killed while renaming several files into place (shards, then
+ * their index) leaves its list of them: the files it had moved are removed too, unless the last
+ * (the main file) made it, since then the output is whole.
+ */
+export async function removeStaleStaging(folder: string): Promise<void> {
+  const names = await fs.readdir(folder).catch(() => [] as string[]);
+  for (const name of names) {
+    const match = STAGING_NAME.exec(name);
+    if (!match || Number(match[1]) === process.pid || (await processStart(Number(match[1]))) === Number(match[2])) continue;
+    const staging = nodePath.join(folder, name);
+    const publishing = await withFile(
+      nodePath.join(staging, PUBLISHING),
+      async (list) => JSON.parse(new TextDecoder().decode(await list.read(0, list.size))) as string[],
+    ).catch(() => undefined);
+    if (publishing?.length && (await exists(nodePath.join(staging, publishing[publishing.length - 1])))) {
+      for (const moved of publishing) {
+        if (!(await exists(nodePath.join(staging, moved)))) await fs.rm(nodePath.join(folder, moved), { force: true });
+      }
+    }
+    await fs.rm(staging, { recursive: true, force: true });
   }
 }
 
-/** Removes staging folders in `folder` left by processes that died mid-write (a kill); never one of a live process. */
-async function removeStaleStaging(folder: string): Promise<void> {
-  const names = await fs.readdir(folder).catch(() => [] as string[]);
-  for (const name of names) {
-    const pid = STAGING_NAME.exec(name)?.[1];
-    if (pid !== undefined && Number(pid) !== process.pid && !isRunning(Number(pid)))
-      await fs.rm(nodePath.join(folder, name), { recursive: true, force: true });
-  }
-}
+const exists = (path: string) =>
+  fs.lstat(path).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * Files written into a fresh folder beside the output, made durable, and only then renamed into
@@ -65,9 +111,12 @@ export class StagedOutput {
   static async create(output: string): Promise<StagedOutput> {
     const target = nodePath.dirname(nodePath.resolve(output));
     await removeStaleStaging(target);
-    const folder = await fs.mkdtemp(nodePath.join(target, `${STAGING_PREFIX}${process.pid}-`)).catch((e: NodeJS.ErrnoException) => {
-      throw new PruneError(`cannot write in ${target}: ${e.code === 'ENOENT' ? 'no such folder' : (e.code ?? e.message)}`);
-    });
+    const start = (await processStart(process.pid)) ?? 0;
+    const folder = await makeFolder(nodePath.join(target, `${STAGING_PREFIX}${process.pid}-${start}-`)).catch(
+      (e: NodeJS.ErrnoException) => {
+        throw e.code === 'ENOENT' ? new WriteError(output, 'ENOENT', `no such folder ${target}`) : asWriteError(e, output);
+      },
+    );
     return new StagedOutput(folder, target);
   }
 
@@ -78,36 +127,31 @@ export class StagedOutput {
 
   /** Flushes each staged file to the disk. */
   async sync(names: readonly string[]): Promise<void> {
-    for (const name of names) {
-      const handle = await fs.open(nodePath.join(this.folder, name), 'r');
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-    }
+    for (const name of names) await syncFile(nodePath.join(this.folder, name));
   }
 
   /**
    * Renames the staged files into place in order (the main file, last, makes the output
-   * appear whole); if a rename fails, the files already moved are removed again.
+   * appear whole); if a rename or the folder's flush fails, the files already moved are removed again. With several
+   * files, their list is kept first, so that a kill between the renames is undone by the next run.
    */
   async publish(names: readonly string[]): Promise<string[]> {
+    if (names.length > 1) {
+      const list = nodePath.join(this.folder, PUBLISHING);
+      await writeNewFile(list, new TextEncoder().encode(JSON.stringify(names)));
+      await syncFile(list);
+    }
     const moved: string[] = [];
     try {
       for (const name of names) {
-        await fs.rename(nodePath.join(this.folder, name), this.finalPath(name));
+        await renamePath(nodePath.join(this.folder, name), this.finalPath(name));
         moved.push(this.finalPath(name));
       }
+      // A folder whose new names may not survive a power cut is a failed write too.
+      await syncFolder(this.target);
     } catch (e) {
       await Promise.all(moved.map((m) => fs.rm(m, { force: true })));
       throw e;
-    }
-    const dir = await fs.open(this.target, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
     }
     await this.discard();
     return moved;
@@ -132,28 +176,34 @@ export interface VerifiedWrite<T> {
   readonly signal?: AbortSignal;
 }
 
+/** A new output written through a staging folder: what to write, and how to check it. */
+export interface StagedWrite<T> {
+  readonly output: string;
+  /** The input's files, which the output may never replace. */
+  readonly inputs: readonly string[];
+  readonly force: boolean;
+  /** Writes the output's files into `folder` and returns their names, the main file last. */
+  readonly write: (folder: string) => Promise<readonly string[]>;
+  /** Checks the staged main file, opened by the readers, and returns what it found. */
+  readonly verify: (written: Checkpoint) => Promise<T>;
+  readonly onPhase?: (phase: 'writing' | 'verifying') => void;
+  readonly signal?: AbortSignal;
+}
+
 /**
- * Writes a copy of a checkpoint with some stored bytes replaced, in the input's format, into a
- * staging folder beside the output; makes it durable, re-opens and verifies it, and only then
- * renames it into place. The input's files are never written; on any failure nothing is left.
+ * Writes files into a staging folder beside the output, makes them durable, re-opens and
+ * verifies the main one, and only then renames them into place. On any failure nothing is left
+ * (a system error becomes one WriteError naming the output); the input is only ever read.
  */
-export async function writeVerified<T>(request: VerifiedWrite<T>): Promise<{ readonly paths: string[]; readonly verified: T }> {
-  const { checkpoint, signal } = request;
+export async function writeStaged<T>(request: StagedWrite<T>): Promise<{ readonly paths: string[]; readonly verified: T }> {
+  const { signal } = request;
   const staged = await StagedOutput.create(request.output);
   try {
     request.onPhase?.('writing');
-    const names = await writerFor(checkpoint)({
-      checkpoint,
-      edits: request.edits,
-      provenance: request.provenance,
-      output: request.output,
-      folder: staged.folder,
-      signal,
-    });
+    const names = await request.write(staged.folder);
     await staged.sync(names);
     request.onPhase?.('verifying');
-    const opened = await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1]));
-    const written = request.reopen ? request.reopen(opened) : opened;
+    const written = await openCheckpoint(nodePath.join(staged.folder, names[names.length - 1]));
     let verified: T;
     try {
       verified = await request.verify(written);
@@ -162,15 +212,33 @@ export async function writeVerified<T>(request: VerifiedWrite<T>): Promise<{ rea
     }
     await checkOutputs(
       names.map((n) => staged.finalPath(n)),
-      inputFiles(checkpoint),
+      request.inputs,
       request.force,
     );
     signal?.throwIfAborted();
     return { paths: await staged.publish(names), verified };
   } catch (e) {
     await staged.discard();
-    throw e;
+    throw asWriteError(e, request.output);
   }
+}
+
+/**
+ * Writes a copy of a checkpoint with some stored bytes replaced, in the input's format, through
+ * a staging folder (`writeStaged`). The input's files are never written.
+ */
+export async function writeVerified<T>(request: VerifiedWrite<T>): Promise<{ readonly paths: string[]; readonly verified: T }> {
+  const { checkpoint, signal, reopen } = request;
+  return writeStaged({
+    output: request.output,
+    inputs: inputFiles(checkpoint),
+    force: request.force,
+    signal,
+    onPhase: request.onPhase,
+    write: (folder) =>
+      writerFor(checkpoint)({ checkpoint, edits: request.edits, provenance: request.provenance, output: request.output, folder, signal }),
+    verify: (opened) => request.verify(reopen ? reopen(opened) : opened),
+  });
 }
 
 /** Every file a checkpoint reads: the model and what its tensors' bytes come from. */

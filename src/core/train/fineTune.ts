@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { JobKernels } from '../../kernels/jobKernels';
 import type { EpochFigures, TestAccuracy, TrainProgress, TrainSpec, TrainState } from '../../kernels/jobs/jobTypes';
@@ -7,6 +8,7 @@ import type { OptimizerSettings, ProgramParam } from '../../kernels/trainingKern
 import { formatCount, numelOf, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { printable } from '../errors';
 import { readOnnxGraph } from '../formats/onnx/graph';
+import { metadataProps } from '../formats/onnx/metadataProps';
 import { newFileProblem, writeNewFile } from '../prune/newTensorFile';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
@@ -70,6 +72,8 @@ export interface FineTuneRequest {
   readonly checkpointEvery?: number;
   /** Write the final masks here too (.safetensors, .npz or .pt; `<name>.mask`, uint8). */
   readonly saveMasks?: string;
+  /** A checkpoint of this run (OUT.stepN.onnx) to go on from: its weights and masks, at its step. */
+  readonly resume?: string;
   /** SRigL: send every layer's mask with each update's progress (the editor's live view). */
   readonly liveMasks?: boolean;
   /** Either epochs or steps; steps wins when both are given. */
@@ -104,6 +108,8 @@ export interface PreparedFineTune {
   readonly distilled: boolean;
   /** SRigL runs: each masked layer's plan (sparsity, k) and the schedule. */
   readonly srigl?: PreparedSrigl;
+  /** The checkpoint the run goes on from, and its step. */
+  readonly resumed?: { readonly file: string; readonly step: number };
 }
 
 export interface PreparedSrigl {
@@ -147,7 +153,7 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
     throw new TrainingError(
       `${request.model}: training reads ONNX models (as torch.onnx.export writes them), not ${checkpoint.format} files`,
     );
-  await checkOutputs([request.output], inputFiles(checkpoint), request.force);
+  await checkOutputs([request.output], [...inputFiles(checkpoint), ...(request.resume ? [request.resume] : [])], request.force);
   const graph = await withFile(request.model, readOnnxGraph);
   const freeze = (name: string) => {
     const display = checkpoint.tensors.find((t) => t.name === name)?.displayName;
@@ -161,16 +167,20 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
   const initialValues = new Map<string, Float32Array>();
   const stepsPerEpoch = Math.ceil(data.train.count / request.batch);
   const steps = request.steps ?? request.epochs * stepsPerEpoch;
+  const resumed = request.resume ? await resumePoint(request, checkpoint, steps, freeze) : undefined;
+  // The checkpoint resumed from is an input too: never an output.
+  const inputs = [...inputFiles(checkpoint), ...(request.resume ? [request.resume] : [])];
   if (request.saveMasks !== undefined) {
     if (request.method === 'dense') throw new TrainingError('--save-masks writes the masks of a sparse run: --method dense has none');
     const problem = newFileProblem(request.saveMasks);
     if (problem) throw new TrainingError(`--save-masks: ${problem}`);
-    await checkOutputs([request.saveMasks], inputFiles(checkpoint), request.force);
+    await checkOutputs([request.saveMasks], inputs, request.force);
   }
   if (request.checkpointEvery) {
     const paths: string[] = [];
-    for (let t = request.checkpointEvery; t < steps; t += request.checkpointEvery) paths.push(checkpointPath(request.output, t));
-    await checkOutputs(paths, inputFiles(checkpoint), request.force);
+    for (let t = request.checkpointEvery; t < steps; t += request.checkpointEvery)
+      if (t > (resumed?.step ?? 0)) paths.push(checkpointPath(request.output, t));
+    await checkOutputs(paths, inputs, request.force);
   }
   const srigl =
     request.method === 'srigl' ? await prepareSrigl(request, built, checkpoint, steps, kernels, masks, initialValues, signal) : undefined;
@@ -203,6 +213,18 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
       `${request.model}: no weight can be pruned to ${request.nm.n}:${request.nm.m}: ${unpruned.map((u) => `${u.name}: ${u.reason}`).join('; ')}`,
     );
 
+  if (resumed) {
+    // The checkpoint's values, and its non-zeros as the masks (its active exact zeros were written as ACTIVE_ZERO_VALUE).
+    for (const [name, values] of resumed.values) {
+      initialValues.set(name, values);
+      if (masks.has(name))
+        masks.set(
+          name,
+          Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0)),
+        );
+    }
+  }
+
   const masked = (p: ProgramParam): ProgramParam => {
     const mask = masks.get(p.name);
     const data = initialValues.get(p.name) ?? p.data;
@@ -219,6 +241,7 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
     ...(data.test ? { test: data.test } : {}),
     batch: request.batch,
     steps,
+    ...(resumed ? { startStep: resumed.step } : {}),
     seed: request.seed,
     threads: request.threads,
     ...(srigl
@@ -233,7 +256,54 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
         }
       : {}),
   };
-  return { request, checkpoint, built: { ...built, program }, data, spec, masks, unpruned, pruned, distilled, ...(srigl ? { srigl } : {}) };
+  return {
+    request,
+    checkpoint,
+    built: { ...built, program },
+    data,
+    spec,
+    masks,
+    unpruned,
+    pruned,
+    distilled,
+    ...(srigl ? { srigl } : {}),
+    ...(resumed ? { resumed: { file: request.resume!, step: resumed.step } } : {}),
+  };
+}
+
+/**
+ * Where a run resumed from `request.resume` starts: the checkpoint's step and trained values. The
+ * checkpoint must have been written by a run of this model (its input's sha256), with the same
+ * seed and batch (so that the batches after its step are the ones the run would have drawn).
+ * The optimizer's state (momentum, AdamW moments) is not in an ONNX file: it starts again at 0.
+ */
+async function resumePoint(
+  request: FineTuneRequest,
+  model: Checkpoint,
+  steps: number,
+  freeze: (name: string) => boolean,
+): Promise<{ readonly step: number; readonly values: ReadonlyMap<string, Float32Array> }> {
+  const file = request.resume!;
+  const props = new Map(await metadataProps(file));
+  const training = props.get('sparsity_lens.training');
+  if (!training)
+    throw new TrainingError(`--resume ${file}: not a checkpoint written by sparsity-lens train (no sparsity_lens.training metadata)`);
+  const sha = (await provenanceOf(model.file, request.toolVersion))['sparsity_lens.input_sha256'];
+  if (props.get('sparsity_lens.input_sha256') !== sha)
+    throw new TrainingError(`--resume ${file}: it was trained from another model than ${request.model} (its input's sha256 differs)`);
+  const recorded = JSON.parse(training) as { steps: number; seed: number; batch: number };
+  for (const [option, ours, theirs] of [
+    ['--seed', request.seed, recorded.seed],
+    ['--batch', request.batch, recorded.batch],
+  ] as const)
+    if (ours !== theirs)
+      throw new TrainingError(`--resume ${file}: the run used ${option} ${theirs}, not ${ours}; resume with the run's options`);
+  if (!(recorded.steps > 0 && recorded.steps < steps))
+    throw new TrainingError(`--resume ${file}: its step ${recorded.steps} is not within this run's ${steps} steps`);
+  const opened = await openCheckpoint(file);
+  const built = await buildTrainingProgram(await withFile(file, readOnnxGraph), opened, { freeze });
+  const values = new Map(built.program.params.map((p) => [p.name, p.data]));
+  return { step: recorded.steps, values };
 }
 
 /**
@@ -353,14 +423,27 @@ export async function runFineTune(
     readonly onCheckpoint?: (path: string, step: number) => void;
   } = {},
 ): Promise<RunOutcome> {
-  const session = await kernels.openJob('train', prepared.spec);
-  const started = performance.now();
   const every = prepared.request.checkpointEvery;
   const checkpoints: string[] = [];
+  // A job that dies under the run (a worker crash, its memory limit) ends it with where its last checkpoint is.
+  const stopped = (e: unknown): never => {
+    throw new TrainingStoppedError(
+      `${(e as Error).message}. ${keptCheckpointNote(checkpoints, every)}`,
+      checkpoints[checkpoints.length - 1],
+    );
+  };
+  const session = await kernels.openJob('train', prepared.spec).catch(stopped);
+  const started = performance.now();
+  let step = prepared.spec.startStep ?? 0;
   try {
     for (;;) {
-      const outcome = await session.run({ signal: options.signal, onProgress: options.onProgress, ...(every ? { maxSteps: every } : {}) });
+      // Pauses land on multiples of `every`, a resumed run's included.
+      const maxSteps = every ? every - (step % every) : undefined;
+      const outcome = await session
+        .run({ signal: options.signal, onProgress: options.onProgress, ...(maxSteps ? { maxSteps } : {}) })
+        .catch(stopped);
       const seconds = (performance.now() - started) / 1000;
+      step = outcome.state.step;
       if (outcome.status === 'paused' && outcome.state.step < prepared.spec.steps) {
         const partial = resultOf(prepared, { status: 'done', state: outcome.state, seconds, checkpoints }, []);
         const path = checkpointPath(prepared.request.output, outcome.state.step);
@@ -374,6 +457,27 @@ export async function runFineTune(
   } finally {
     await session.close();
   }
+}
+
+/** A run whose job died under it (a worker crash, its memory limit): the message says where its last checkpoint is. */
+export class TrainingStoppedError extends Error {
+  override readonly name = 'TrainingStoppedError';
+  constructor(
+    message: string,
+    /** The last checkpoint kept, if any. */
+    readonly checkpoint: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** Where a run that stopped can go on from: its last checkpoint, or how to keep one next time. */
+function keptCheckpointNote(checkpoints: readonly string[], every: number | undefined): string {
+  const last = checkpoints[checkpoints.length - 1];
+  if (last) return `The last checkpoint is kept: ${last}; go on from it with the same command and --resume ${last}`;
+  return every
+    ? `It stopped before its first checkpoint (step ${every})`
+    : 'No checkpoint was kept (--checkpoint-every N keeps one every N steps)';
 }
 
 /** The JSON of `sparsity-lens train`: keys may be added, never changed. */
@@ -408,6 +512,8 @@ export interface FineTuneResult {
   readonly distilled: boolean;
   /** Intermediate checkpoints written (--checkpoint-every). */
   readonly checkpoints: readonly string[];
+  /** The checkpoint the run went on from (--resume) and its step; null for a run from the start. */
+  readonly resumedFrom: { readonly file: string; readonly step: number } | null;
   /** Active weights training left at exactly 0, per weight: written as ACTIVE_ZERO_VALUE so that the file's non-zeros are its mask. */
   readonly activeZeros: readonly { readonly name: string; readonly count: number }[];
   /** SRigL runs: the schedule, each layer where it ended, and every mask update; null otherwise. */
@@ -495,6 +601,7 @@ export function resultOf(prepared: PreparedFineTune, outcome: RunOutcome, writte
     notes: prepared.built.notes,
     distilled: prepared.distilled,
     checkpoints: outcome.checkpoints,
+    resumedFrom: prepared.resumed ?? null,
     activeZeros: activeZerosOf(state),
     srigl: prepared.srigl ? sriglResult(prepared.srigl, state) : null,
   };
@@ -564,7 +671,11 @@ export async function writeFineTuned(prepared: PreparedFineTune, outcome: RunOut
           force: request.force,
           signal,
         });
-  const paths = await writeTrainedModel(prepared, outcome.state, partial, request.output, signal);
+  // The masks and the model are one result: a model that cannot be written takes its masks with it.
+  const paths = await writeTrainedModel(prepared, outcome.state, partial, request.output, signal).catch(async (e: unknown) => {
+    await Promise.all(masks.map((m) => rm(m, { force: true })));
+    throw e;
+  });
   return { ...partial, written: [...masks, ...paths] };
 }
 
@@ -647,6 +758,7 @@ async function writeTrainedModel(
       initialTestAccuracy: result.initialTestAccuracy,
       trained: result.trained.map((t) => `${t.name}: ${t.engine}`),
       activeZeros: result.activeZeros,
+      ...(result.resumedFrom ? { resumedFrom: { file: nodePath.basename(result.resumedFrom.file), step: result.resumedFrom.step } } : {}),
     }),
     ...(prepared.srigl && request.srigl
       ? { 'sparsity_lens.srigl': JSON.stringify(sriglProvenance(prepared.srigl, request.srigl, state)) }

@@ -38,6 +38,8 @@ export interface TrainSpec {
   readonly batch: number;
   /** Updates in all. */
   readonly steps: number;
+  /** Steps already taken (a run resumed from its checkpoint): the run goes on from there, same batches, same schedule. */
+  readonly startStep?: number;
   readonly seed: number;
   readonly threads: number;
   /** SRigL's mask updates of the masked layers (absent: the masks stay fixed). */

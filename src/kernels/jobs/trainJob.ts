@@ -75,6 +75,8 @@ class SriglDriver {
   private readonly tEnd: number;
   private readonly total: number;
   private gradSums = new Map<string, Float32Array>();
+  /** Batches summed since the last update: n_acc, or fewer when the run resumed between its batches. */
+  private batchesSummed = 0;
   readonly masks: Record<string, Uint8Array> = {};
   readonly updates: MaskUpdateFigures[] = [];
 
@@ -101,6 +103,7 @@ class SriglDriver {
 
   accumulate(session: NativeTrainingSession): void {
     const grads = session.denseGradients();
+    this.batchesSummed++;
     for (const layer of this.spec.layers) {
       const g = grads[layer.name];
       if (!g) throw new Error(`the engine returned no dense gradient for ${layer.name}`);
@@ -120,7 +123,7 @@ class SriglDriver {
     const layers = this.spec.layers.map((layer) => {
       const sum = this.gradSums.get(layer.name);
       if (!sum) throw new Error(`no dense gradient was kept for ${layer.name} before the update at step ${done}`);
-      const batches = this.spec.gradAccumulation; // n_acc ≤ ΔT: exactly n_acc batches were summed
+      const batches = this.batchesSummed;
       if (batches > 1) for (let i = 0; i < sum.length; i++) sum[i] /= batches;
       const { update, figures } = updateStoredLayer(layer, parameters[layer.name], this.masks[layer.name], sum, f, this.update);
       changes[layer.name] = { mask: update.mask, values: update.weights };
@@ -129,10 +132,17 @@ class SriglDriver {
     });
     session.setMasks(changes, { resetOptimizerState: this.spec.resetOptimizerState });
     this.gradSums = new Map();
+    this.batchesSummed = 0;
     const figures: MaskUpdateFigures = { step: done, index: this.updates.length + 1, of: this.total, dropFraction: f, layers };
     this.updates.push(figures);
     return this.spec.liveMasks ? { ...figures, masks: { ...this.masks } } : figures;
   }
+}
+
+/** Tests only: the step at which the training worker crashes (SPARSITY_LENS_TEST_ABORT_AT_STEP), as a real crash would. */
+function testAbortStep(): number | undefined {
+  const at = process.env.SPARSITY_LENS_TEST_ABORT_AT_STEP;
+  return at === undefined ? undefined : Number(at);
 }
 
 /**
@@ -166,8 +176,9 @@ export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | strin
   const labels = new Int32Array(batch);
   const soft = teacherLogits ? new Float32Array(batch * classes) : undefined;
   const history: EpochFigures[] = [];
-  let order = epochOrder(train.count, spec.seed, 0);
-  let step = 0;
+  let step = spec.startStep ?? 0;
+  let order = epochOrder(train.count, spec.seed, Math.floor(step / stepsPerEpoch));
+  const abortAt = testAbortStep();
   let epochLoss = 0;
   let epochSamples = 0;
   let closed = false;
@@ -177,6 +188,7 @@ export function openTrainJob(spec: TrainSpec, addon: NativeTrainingAddon | strin
       return step >= steps;
     },
     step() {
+      if (step === abortAt) process.abort();
       const epoch = Math.floor(step / stepsPerEpoch);
       const first = (step % stepsPerEpoch) * batch;
       if (first === 0 && step > 0) order = epochOrder(train.count, spec.seed, epoch);

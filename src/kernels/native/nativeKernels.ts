@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { CheckpointError } from '../../core/errors';
 import { RoleOverrideError } from '../../core/roles/roleOverrides';
+import { WriteError } from '../../core/outputFiles';
 import { PruneError } from '../../core/prune/pruneSelection';
 import { RemoteError } from '../../rpc/messageHandler';
 import type { CheckpointKernels } from '../checkpointKernels';
@@ -50,6 +51,7 @@ function revived(e: unknown): unknown {
     );
   if (e.name === 'RoleOverrideError') return new RoleOverrideError(undefined, undefined, e.message);
   if (e.name === 'PruneError') return new PruneError(e.message);
+  if (e.name === 'WriteError') return new WriteError(String(f.file), String(f.code), String(f.detail));
   return e;
 }
 
@@ -107,9 +109,14 @@ function workerJobs(worker: WorkerProcess, graceMs: number): JobKernels {
   return {
     async openJob(kind, spec) {
       const { handle } = await worker.cooperative('openJob', { kind, spec }, { graceMs });
+      // A job lives in one worker process: once that one is gone (a crash, a kill between runs), so is the job.
+      const generation = worker.starts;
+      const alive = () => {
+        if (worker.starts !== generation || worker.pid === undefined) throw worker.lastExit ?? new Error('the job worker stopped');
+      };
       const session: JobSession<JobType> = {
-        run: (options = {}) =>
-          worker.cooperative(
+        run: async (options = {}) =>
+          (alive(), worker).cooperative(
             'runJob',
             { handle, ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) },
             {
@@ -118,9 +125,9 @@ function workerJobs(worker: WorkerProcess, graceMs: number): JobKernels {
               onProgress: options.onProgress,
             },
           ),
-        read: () => worker.cooperative('readJob', { handle }, { graceMs }),
+        read: async () => (alive(), worker).cooperative('readJob', { handle }, { graceMs }),
         close: async () => {
-          await worker.cooperative('closeJob', { handle }, { graceMs });
+          if (worker.starts === generation && worker.pid !== undefined) await worker.cooperative('closeJob', { handle }, { graceMs });
         },
       };
       return session as never;
@@ -134,9 +141,11 @@ export function createNativeKernels(
   addonPath: string,
   graceMs = JOB_CANCEL_GRACE_MS,
   openDeadlineMs = OPEN_DEADLINE_MS,
+  /** The job worker is stopped when its resident memory passes this (a training run that would take the machine down). */
+  jobMemoryLimitBytes?: number,
 ): NativeKernels {
   const worker = new WorkerProcess(workerScript, addonPath);
-  const jobWorker = new WorkerProcess(workerScript, addonPath);
+  const jobWorker = new WorkerProcess(workerScript, addonPath, { memoryLimitBytes: jobMemoryLimitBytes, role: 'training' });
   const threads = Math.max(1, availableParallelism());
   const call = <Op extends keyof CallableAddon & string>(op: Op, args: Parameters<CallableAddon[Op]>, signal?: AbortSignal) =>
     worker.call(op, args, signal) as Promise<ReturnType<CallableAddon[Op]>>;

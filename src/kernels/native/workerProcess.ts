@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import { MessageHandler, type ProgressOf, type RequestOptions } from '../../rpc/messageHandler';
 import type { WorkerMethods, WorkerNotifications } from './workerProtocol';
 
@@ -9,6 +10,35 @@ export class KernelCrashError extends Error {
       `the native kernel "${op}" crashed (worker ${signal ? `killed by ${signal}` : `exited with code ${code}`}); the worker was restarted`,
     );
     this.name = 'KernelCrashError';
+  }
+}
+
+/** The worker was stopped for using more memory than its limit. */
+export class WorkerMemoryError extends Error {
+  override readonly name = 'WorkerMemoryError';
+  constructor(role: string, used: number, limit: number) {
+    const mib = (n: number) => `${Math.round(n / 2 ** 20)} MiB`;
+    super(`the ${role} worker used ${mib(used)}, over its memory limit of ${mib(limit)}, and was stopped`);
+  }
+}
+
+/** How often a worker with a memory limit is measured. */
+const MEMORY_POLL_MS = 100;
+
+/** A process's resident set in bytes (Linux's /proc/PID/statm), or undefined where it cannot be read. */
+async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const handle = await fs.open(`/proc/${pid}/statm`, 'r');
+    try {
+      const bytes = new Uint8Array(128);
+      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
+      const pages = Number(new TextDecoder().decode(bytes.subarray(0, bytesRead)).split(' ')[1]);
+      return Number.isFinite(pages) ? pages * 4096 : undefined;
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return undefined;
   }
 }
 
@@ -48,10 +78,13 @@ export class WorkerProcess {
   private queue: Promise<unknown> = Promise.resolve();
   /** How many worker processes were started; tests read it to see restarts. */
   starts = 0;
+  /** Why the last worker process ended (its kill reason, or the crash). */
+  lastExit: Error | undefined;
 
   constructor(
     private readonly workerScript: string,
     private readonly addonPath: string,
+    private readonly limits: { readonly memoryLimitBytes?: number; readonly role?: string } = {},
   ) {}
 
   /** The running worker's process id (tests measure its memory); undefined when none runs. */
@@ -158,13 +191,34 @@ export class WorkerProcess {
       if (this.running === running) this.running = undefined;
       onReady({ native: false, reason: `the kernel worker could not start: ${e.message}` });
     });
+    // The limit is on the work, measured from when the worker is ready.
+    let watchdog: NodeJS.Timeout | undefined;
+    const limit = this.limits.memoryLimitBytes;
+    if (limit) void ready.then((r) => r.native && !running.killedBecause && (watchdog = this.watchMemory(running, limit)));
     child.once('exit', (code, signal) => {
+      clearInterval(watchdog);
       if (this.running === running) this.running = undefined;
       onReady({ native: false, reason: `the kernel worker exited at start (${signal ?? code}) ${stderr.trim()}`.trim() });
       channel.rejectAll((method) => running.killedBecause ?? new KernelCrashError(method, code, signal));
+      this.lastExit = running.killedBecause ?? new KernelCrashError('job', code, signal);
     });
     this.running = running;
     return running;
+  }
+
+  /** Polls the worker's resident memory; past `limit`, kills it so that its callers get a WorkerMemoryError. */
+  private watchMemory(running: Running, limit: number): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      const pid = running.child.pid;
+      if (pid === undefined) return;
+      void residentBytes(pid).then((bytes) => {
+        if (bytes === undefined || bytes <= limit || running.killedBecause) return;
+        running.killedBecause = new WorkerMemoryError(this.limits.role ?? 'kernel', bytes, limit);
+        running.child.kill('SIGKILL');
+      });
+    }, MEMORY_POLL_MS);
+    timer.unref();
+    return timer;
   }
 
   private stop(): void {

@@ -1,3 +1,4 @@
+import { WriteError } from '../../../src/core/outputFiles';
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -202,8 +203,8 @@ describe('prune: safetensors', () => {
 
   it("a staging folder left by a killed process is removed by the next prune there, never a live process's", async () => {
     const dead = spawnSync(process.execPath, ['-e', '']).pid!; // has exited: its pid is free
-    const stale = path.join(temp.dir, `.sparsity-lens-${dead}-abc123`);
-    const live = path.join(temp.dir, `.sparsity-lens-${process.pid}-def456`);
+    const stale = path.join(temp.dir, `.sparsity-lens-${dead}-1-abc123`);
+    const live = path.join(temp.dir, `.sparsity-lens-${process.pid}-1-def456`);
     for (const folder of [stale, live]) {
       mkdirSync(folder);
       writeFileSync(path.join(folder, 'out.safetensors'), 'partial');
@@ -225,7 +226,7 @@ describe('prune: safetensors', () => {
       const output = path.join(temp.dir, 'missing', 'out.safetensors');
       await assert.rejects(
         pruneWith(kernels, fixture('digits_mlp.safetensors'), output, (a) => selectNm(a, DEFAULT_NM, false, all)),
-        (e: Error) => e instanceof PruneError && e.message.includes(path.join(temp.dir, 'missing')),
+        (e: Error) => e instanceof WriteError && e.message.includes(path.join(temp.dir, 'missing')),
       );
     } finally {
       await kernels.dispose();

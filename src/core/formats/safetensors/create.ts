@@ -1,5 +1,4 @@
-import { promises as fs } from 'node:fs';
-import { writeFully } from '../shared/patchedCopy';
+import { createFile } from '../../outputFiles';
 import { checkNewTensors, NEW_TENSOR_ITEM_SIZE, type NewTensor, type NewTensorDType } from '../shared/newTensors';
 import { encodeHeader } from './writer';
 
@@ -33,10 +32,10 @@ export async function createSafetensors(
       return [t.name, { dtype: SAFETENSORS_NAME[t.dtype], shape: t.shape, data_offsets: [begin, begin + t.bytes.length] }];
     }),
   );
-  const out = await fs.open(path, 'wx');
+  const out = await createFile(path);
   try {
-    await writeFully(out, header, 0);
-    for (const t of tensors) await writeFully(out, t.bytes, header.length + begins.get(t)!);
+    await out.write(header, 0);
+    for (const t of tensors) await out.write(t.bytes, header.length + begins.get(t)!);
   } finally {
     await out.close();
   }

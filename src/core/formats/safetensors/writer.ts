@@ -1,6 +1,6 @@
-import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
 import { isJsonObject } from '../../jsonValue';
+import { writeNewFile } from '../../outputFiles';
 import { withFile } from '../../randomAccessFile';
 import { rangePatches, writePieces } from '../shared/patchedCopy';
 import { readJsonObject } from '../shared/jsonDocument';
@@ -98,5 +98,5 @@ async function writeIndex(
     ]),
   );
   const metadata = { ...(isJsonObject(index.metadata) ? index.metadata : {}), ...provenance };
-  await fs.writeFile(output, JSON.stringify({ ...index, metadata, weight_map: weightMap }, null, 2) + '\n', { flag: 'wx' });
+  await writeNewFile(output, new TextEncoder().encode(JSON.stringify({ ...index, metadata, weight_map: weightMap }, null, 2) + '\n'));
 }

@@ -1,5 +1,5 @@
-import { promises as fs } from 'node:fs';
 import * as nodePath from 'node:path';
+import { createFile, type OutputFile } from '../../outputFiles';
 import { RandomAccessFile, withFile } from '../../randomAccessFile';
 import type { StoredEdit } from '../writer';
 
@@ -50,21 +50,13 @@ export function overlayPatches(chunk: Uint8Array, chunkStart: number, patches: r
   return patched;
 }
 
-/** Writes all of `bytes` at `position` (a write may take fewer bytes than it is given). */
-export async function writeFully(output: fs.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length;) {
-    const { bytesWritten } = await output.write(bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
 /**
  * Creates `output`, a new file (writers write into a fresh folder). Refuses the input's own path
  * with a clear message: the input is read while the output is written, and is never touched.
  */
-export async function createOutput(input: string, output: string): Promise<fs.FileHandle> {
+export async function createOutput(input: string, output: string): Promise<OutputFile> {
   if (nodePath.resolve(input) === nodePath.resolve(output)) throw new Error(`${output}: the output would overwrite the input`);
-  return fs.open(output, 'wx');
+  return createFile(output);
 }
 
 /** Part of an output file: bytes [from, to) of the input, or new bytes. */
@@ -91,7 +83,7 @@ export async function writePieces(
     let patched = 0;
     for (const piece of pieces) {
       if (piece instanceof Uint8Array) {
-        await writeFully(handle, piece, position);
+        await handle.write(piece, position);
         position += piece.length;
         continue;
       }
@@ -100,7 +92,7 @@ export async function writePieces(
         const length = Math.min(COPY_CHUNK_BYTES, piece.to - at);
         const chunk = await input.read(at, length, buffer.subarray(0, length));
         patched += overlayPatches(chunk, at, sorted);
-        await writeFully(handle, chunk, position);
+        await handle.write(chunk, position);
         position += length;
       }
     }

@@ -1,6 +1,5 @@
-import { promises as fs } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { writeFully } from './patchedCopy';
+import { createFile } from '../../outputFiles';
 
 /** New zip archives, stored (no compression): the container of .npz (numpy.savez) and of torch.save's format. */
 
@@ -50,7 +49,7 @@ export async function createStoredZip(path: string, members: readonly NewZipMemb
   const align = options.align ?? 0;
   const encoder = new TextEncoder();
   const central: Uint8Array[] = [];
-  const out = await fs.open(path, 'wx');
+  const out = await createFile(path);
   try {
     let offset = 0;
     for (const member of members) {
@@ -87,10 +86,10 @@ export async function createStoredZip(path: string, members: readonly NewZipMemb
       l.setUint16(26, name.length, true);
       l.setUint16(28, localExtra.length, true);
       const head = concat([local, name, localExtra]);
-      await writeFully(out, head, offset);
+      await out.write(head, offset);
       let at = offset + head.length;
       for (const part of member.parts) {
-        await writeFully(out, part, at);
+        await out.write(part, at);
         at += part.length;
       }
 
@@ -146,7 +145,7 @@ export async function createStoredZip(path: string, members: readonly NewZipMemb
     e.setUint32(12, end64 ? ZIP32_LIMIT : directory.length, true);
     e.setUint32(16, end64 ? ZIP32_LIMIT : offset, true);
     tail.push(end);
-    await writeFully(out, concat(tail), offset);
+    await out.write(concat(tail), offset);
   } finally {
     await out.close();
   }
