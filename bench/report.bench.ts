@@ -75,8 +75,9 @@ export async function benchReport({ root, dir, quick, addRow }: ReportBenchConte
     writeSafetensors(file, tensors, dtype);
     const gib = (tensors * ROWS * COLS * (dtype === 'F32' ? 4 : 2)) / 2 ** 30;
     const name = `${gib} GiB ${dtype === 'F32' ? 'float32' : 'bfloat16'}`;
-    timeProcess(1, ['cat', file]); // into the page cache
-    const cat = timeProcess(5, ['sh', '-c', `cat "${file}" > /dev/null`]);
+    const catArgv = ['sh', '-c', `cat "${file}" > /dev/null`];
+    timeProcess(1, catArgv); // into the page cache
+    const cat = timeProcess(5, catArgv);
     const ours = timeProcess(5, [process.execPath, cli, 'report', file, '--json']);
     const numpy = timeProcess(5, ['/usr/bin/python3', path.join(root, 'bench', 'baselines', 'scan_numpy.py'), file]);
     if (!ours || !cat) throw new Error('the report or cat failed');

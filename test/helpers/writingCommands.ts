@@ -1,7 +1,7 @@
 // Every command that writes a checkpoint, as a user runs it, on a small real input: the cases
 // the kill harness and the write-fault tests put through every step of their writes.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { CLI, fixture, REPO } from './fixtures';
@@ -140,4 +140,57 @@ export function folderDigests(folder: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const e of readdirSync(folder, { withFileTypes: true })) out[e.name] = e.isFile() ? sha256(path.join(folder, e.name)) : 'folder';
   return out;
+}
+
+/** One command set up in its own folders: the copied input, the output folder, the write log. */
+export interface CommandSetup {
+  readonly inputFolder: string;
+  readonly outputs: string;
+  readonly log: string;
+  readonly inputDigests: Record<string, string>;
+  readonly argv: string[];
+}
+
+export function setUpCommand(command: WritingCommand, temp: string): CommandSetup {
+  const root = path.join(temp, command.name.replace(/\W+/g, '-'));
+  const inputFolder = path.join(root, 'in');
+  const outputs = path.join(root, 'out');
+  const model = prepareInputs(command, inputFolder);
+  return {
+    inputFolder,
+    outputs,
+    log: path.join(root, 'steps.log'),
+    inputDigests: folderDigests(inputFolder),
+    argv: command.argv(model, outputs),
+  };
+}
+
+/** Empties the output folder and runs the command to its end, the file layer's test setting in `env`. */
+export function runInto(setup: CommandSetup, env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  rmSync(setup.outputs, { recursive: true, force: true });
+  mkdirSync(setup.outputs, { recursive: true });
+  return spawnSync(process.execPath, setup.argv, {
+    encoding: 'utf8',
+    env: { ...process.env, SPARSITY_LENS_TEST_WRITES_LOG: setup.log, ...env },
+  });
+}
+
+/** An uninterrupted run: the digests of what it wrote, the steps of its write (`N STEP PATH`) and its wall time. */
+export function referenceRun(
+  command: WritingCommand,
+  setup: CommandSetup,
+): { expected: Record<string, string>; steps: string[]; ms: number } {
+  rmSync(setup.log, { force: true });
+  const started = Date.now();
+  const r = runInto(setup, { SPARSITY_LENS_TEST_WRITES: 'trace' });
+  const ms = Date.now() - started;
+  if (r.status !== 0) throw new Error(`${command.name}: ${r.stderr}`);
+  const expected = folderDigests(setup.outputs);
+  if (Object.keys(expected).sort().join() !== [...command.outputs].sort().join())
+    throw new Error(`${command.name} wrote ${Object.keys(expected).join(', ')}, not ${command.outputs.join(', ')}`);
+  const steps = readFileSync(setup.log, 'utf8').trim().split('\n');
+  rmSync(setup.log);
+  for (const kind of ['folder', 'create', 'write', 'sync', 'rename'])
+    if (!steps.some((l) => l.split(' ')[1] === kind)) throw new Error(`${command.name}: the write has no ${kind} step`);
+  return { expected, steps, ms };
 }

@@ -154,7 +154,7 @@ export function createNativeKernels(
     worker,
     jobWorker,
     ...nativeScanKernels(call, threads),
-    ...nativeMaskKernels(call, threads),
+    ...nativeMaskKernels(call, threads, true),
     ...nativeCondensedKernels(call, threads),
     ...workerJobs(jobWorker, graceMs),
     ...workerCheckpoints(worker, openDeadlineMs),

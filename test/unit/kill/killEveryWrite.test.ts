@@ -5,11 +5,10 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeStaleStaging } from '../../../src/core/prune/stagedOutput';
 import { CLI, makeTempDir } from '../../helpers/fixtures';
-import { EDITOR_EXPORT, folderDigests, prepareInputs, WRITING_COMMANDS } from '../../helpers/writingCommands';
+import { EDITOR_EXPORT, folderDigests, referenceRun, setUpCommand, WRITING_COMMANDS } from '../../helpers/writingCommands';
 
 const KILLS_PER_COMMAND = 50;
 const STAGING = /^\.sparsity-lens-\d+-/;
@@ -89,28 +88,10 @@ describe('kill every write: SIGKILL at every step of every writing command', fun
 
   for (const command of WRITING_COMMANDS) {
     it(`${command.name}: nothing or the complete file, the input untouched, a clean rerun`, async () => {
-      const root = path.join(temp.dir, command.name.replace(/\W+/g, '-'));
-      const inputFolder = path.join(root, 'in');
-      const outputs = path.join(root, 'out');
-      const log = path.join(root, 'steps.log');
-      const model = prepareInputs(command, inputFolder);
-      const inputDigests = folderDigests(inputFolder);
-      const argv = command.argv(model, outputs);
-
+      const setup = setUpCommand(command, temp.dir);
+      const { inputFolder, outputs, log, inputDigests, argv } = setup;
       // The uninterrupted run: the reference bytes, the steps of its write and its duration.
-      spawnSync('mkdir', ['-p', outputs]);
-      const started = Date.now();
-      const reference = spawnSync(process.execPath, argv, {
-        encoding: 'utf8',
-        env: { ...process.env, SPARSITY_LENS_TEST_WRITES: 'trace', SPARSITY_LENS_TEST_WRITES_LOG: log },
-      });
-      const duration = Date.now() - started;
-      assert.equal(reference.status, 0, reference.stderr);
-      const expected = folderDigests(outputs);
-      assert.deepEqual(Object.keys(expected).sort(), [...command.outputs].sort());
-      const steps = readFileSync(log, 'utf8').trim().split('\n');
-      const kinds = new Set(steps.map((l) => l.split(' ')[1]));
-      for (const kind of ['folder', 'create', 'write', 'sync', 'rename']) assert.ok(kinds.has(kind), `the write has a ${kind} step`);
+      const { expected, steps, ms: duration } = referenceRun(command, setup);
 
       const rerun = withForce(argv);
       const tally = { killed: 0, complete: 0, nothing: 0, staleLeft: 0 };

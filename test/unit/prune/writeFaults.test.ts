@@ -3,12 +3,11 @@
 // removed. Each case must end in one clear error naming the file, with nothing left at the
 // output paths, no staging folder, and the input intact.
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseWriteTest, WRITE_FAULTS, type WriteFault } from '../../../src/core/outputFiles';
 import { CLI, makeTempDir } from '../../helpers/fixtures';
-import { EDITOR_EXPORT, folderDigests, prepareInputs, WRITING_COMMANDS } from '../../helpers/writingCommands';
+import { EDITOR_EXPORT, folderDigests, referenceRun, runInto, setUpCommand, WRITING_COMMANDS } from '../../helpers/writingCommands';
 
 const STEP_KINDS = ['folder', 'create', 'write', 'sync', 'rename'] as const;
 
@@ -41,24 +40,9 @@ describe('write faults: a failed create, write, fsync or rename is one clear err
 
   for (const command of WRITING_COMMANDS) {
     it(`${command.name}: every step kind × ENOSPC, EACCES, EIO and a removed output folder`, () => {
-      const root = path.join(temp.dir, command.name.replace(/\W+/g, '-'));
-      const inputFolder = path.join(root, 'in');
-      const outputs = path.join(root, 'out');
-      const log = path.join(root, 'steps.log');
-      const model = prepareInputs(command, inputFolder);
-      const inputDigests = folderDigests(inputFolder);
-      const argv = command.argv(model, outputs);
-      const run = (env: Record<string, string>) => {
-        rmSync(outputs, { recursive: true, force: true });
-        mkdirSync(outputs, { recursive: true });
-        return spawnSync(process.execPath, argv, { encoding: 'utf8', env: { ...process.env, SPARSITY_LENS_TEST_WRITES_LOG: log, ...env } });
-      };
-
-      const reference = run({ SPARSITY_LENS_TEST_WRITES: 'trace' });
-      assert.equal(reference.status, 0, reference.stderr);
-      const expected = folderDigests(outputs);
-      const steps = readFileSync(log, 'utf8').trim().split('\n');
-      rmSync(log);
+      const setup = setUpCommand(command, temp.dir);
+      const { inputFolder, outputs, inputDigests } = setup;
+      const { expected, steps } = referenceRun(command, setup);
 
       let cases = 0;
       for (const kind of STEP_KINDS) {
@@ -69,7 +53,7 @@ describe('write faults: a failed create, write, fsync or rename is one clear err
         WRITE_FAULTS.forEach((fault, i) => {
           const nth = nths[i % nths.length];
           const setting = `fail:${kind}:${nth}:${fault}`;
-          const r = run({ SPARSITY_LENS_TEST_WRITES: setting });
+          const r = runInto(setup, { SPARSITY_LENS_TEST_WRITES: setting });
           cases++;
           assert.equal(r.status, 1, `${setting}: exit code 1\n${r.stderr}`);
           const errors = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
