@@ -128,15 +128,19 @@ void nmMaskFloat32By4(const Source& src, const TensorGeom& g, uint64_t n, unsign
 }
 
 /**
- * The k largest of one row's F keys (f32Key), marked in `out`, by radix select: a histogram of
- * their top 11 bits finds the bin of the k-th largest, the few keys of that bin give its exact
- * value, and one pass marks everything above it and the first ties. Linear in F with small
- * constants (nth_element over 64-bit keys was 2x slower).
+ * The k largest of one row's F float32 values (their bits in `keys`, turned into f32Key in place),
+ * marked in `out`, by radix select: a histogram of the keys' top 11 bits (built in the same pass
+ * that makes the keys) finds the bin of the k-th largest, the few keys of that bin give its exact
+ * value, and one pass marks everything above it and the first ties. Three passes over the row
+ * (nth_element over 64-bit keys was 2x slower than five).
  */
-void fanInRowKeys(const uint32_t* keys, size_t F, size_t k, uint8_t* out, std::vector<uint32_t>& bin) {
+void fanInRowKeys(uint32_t* keys, size_t F, size_t k, uint8_t* out, std::vector<uint32_t>& bin) {
   constexpr int kShift = 20;  // keys ≤ 0x7f800001: 2^11 bins of the top bits
   uint32_t hist[1u << 11] = {};
-  for (size_t i = 0; i < F; i++) hist[keys[i] >> kShift]++;
+  for (size_t i = 0; i < F; i++) {
+    keys[i] = f32Key(keys[i]);
+    hist[keys[i] >> kShift]++;
+  }
   size_t above = 0;
   uint32_t b = (1u << 11) - 1;
   while (above + hist[b] < k) above += hist[b--];
@@ -146,8 +150,9 @@ void fanInRowKeys(const uint32_t* keys, size_t F, size_t k, uint8_t* out, std::v
   const size_t r = k - above;  // the r-th largest of the bin is the threshold
   std::nth_element(bin.begin(), bin.begin() + ptrdiff_t(r - 1), bin.end(), std::greater<uint32_t>());
   const uint32_t t = bin[r - 1];
-  size_t greater = 0;
-  for (size_t i = 0; i < F; i++) greater += keys[i] > t;
+  // Keys above t: every bin above b, and those of bin b (all in its first r - 1 places).
+  size_t greater = above;
+  for (size_t j = 0; j + 1 < r; j++) greater += bin[j] > t;
   size_t equal = k - greater;  // ties kept: the first ones
   for (size_t i = 0; i < F; i++) {
     const bool take = keys[i] > t || (keys[i] == t && equal > 0);
@@ -263,11 +268,7 @@ void fanInMaskKernel(const Source& src, const TensorGeom& g, uint64_t k, unsigne
         const uint64_t o1 = std::min(ob, o0 + B);
         keys.resize(size_t((o1 - o0) * F));
         reader.readRange(o0 * F, o1 * F, [&](size_t, uint64_t off, const uint8_t* p, size_t, size_t count) {
-          for (size_t i = 0; i < count; i++) {
-            uint32_t w;
-            std::memcpy(&w, p + i * 4, 4);
-            keys[size_t(off) + i] = f32Key(w);
-          }
+          std::memcpy(keys.data() + off, p, count * 4);  // the bits; fanInRowKeys makes them keys
         });
         for (uint64_t o = o0; o < o1; o++)
           fanInRowKeys(keys.data() + (o - o0) * F, size_t(F), size_t(k), mask + o * F, bin);

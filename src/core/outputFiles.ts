@@ -5,10 +5,10 @@ import * as nodePath from 'node:path';
  * The one door through which writers put bytes on disk: creating a file, writing, flushing,
  * renaming, making a folder. Going through it lets tests fail any step with a real error code
  * (a full disk, a permission lost, an I/O error, the folder removed) or freeze the process just
- * before a step so that it can be killed there, and proves that no writer bypasses staging.
+ * before a step so that it can be killed there.
  *
- * Tests drive it in-process with `setWriteTest`, or in child processes (workers included) through
- * the environment variable `SPARSITY_LENS_TEST_WRITES`:
+ * Tests drive it through the environment variable `SPARSITY_LENS_TEST_WRITES`, which the
+ * workers inherit:
  *   `trace`             log `N STEP PATH` before each step
  *   `stop:N`            log step N, then freeze before it (the test kills the process group)
  *   `fail:STEP:N:CODE`  the Nth STEP fails with CODE (ENOSPC, EACCES, EIO, folder-removed)
@@ -26,7 +26,7 @@ export type WriteTest =
 
 const STEPS: readonly WriteStep[] = ['folder', 'create', 'write', 'sync', 'rename'];
 
-/** Parses the environment's test setting; undefined when it is unset or malformed (a test must notice a typo). */
+/** Parses the environment's test setting: undefined when it is unset; a typo throws (a test must notice it). */
 export function parseWriteTest(text: string | undefined): WriteTest | undefined {
   if (!text) return undefined;
   if (text === 'trace') return { kind: 'trace' };
@@ -38,16 +38,9 @@ export function parseWriteTest(text: string | undefined): WriteTest | undefined 
   throw new Error(`SPARSITY_LENS_TEST_WRITES=${text}: expected trace, stop:N or fail:STEP:N:CODE`);
 }
 
-let test: WriteTest | undefined = parseWriteTest(process.env.SPARSITY_LENS_TEST_WRITES);
+const test: WriteTest | undefined = parseWriteTest(process.env.SPARSITY_LENS_TEST_WRITES);
 let stepsTaken = 0;
 const stepsOfKind = new Map<WriteStep, number>();
-
-/** Sets (or clears) the test behaviour of this process and restarts the step counts. */
-export function setWriteTest(next: WriteTest | undefined): void {
-  test = next;
-  stepsTaken = 0;
-  stepsOfKind.clear();
-}
 
 const MESSAGES: Record<string, string> = {
   ENOSPC: 'no space left on device',
@@ -63,7 +56,7 @@ function faultError(fault: WriteFault, path: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: ${MESSAGES[code]}, ${path}`), { code, path });
 }
 
-/** The prefix of the staging folders writers write into, beside the output (`.sparsity-lens-<pid>-<random>`). */
+/** The prefix of the staging folders writers write into, beside the output (`.sparsity-lens-<pid>-<start>-<random>`). */
 export const STAGING_PREFIX = '.sparsity-lens-';
 
 /** The folder the output goes to, for a path in it or in a staging folder of it. */
@@ -119,7 +112,7 @@ export async function createFile(path: string): Promise<OutputFile> {
 }
 
 /** Writes a whole new file at once. */
-export async function writeNewFile(path: string, bytes: Uint8Array): Promise<void> {
+export async function writeWholeFile(path: string, bytes: Uint8Array): Promise<void> {
   const file = await createFile(path);
   try {
     await file.write(bytes, 0);

@@ -4,7 +4,7 @@ import type { Checkpoint } from '../checkpoint';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import { writerFor } from '../formats/writers';
-import { asWriteError, makeFolder, renamePath, STAGING_PREFIX, syncFile, syncFolder, WriteError, writeNewFile } from '../outputFiles';
+import { asWriteError, makeFolder, renamePath, STAGING_PREFIX, syncFile, syncFolder, WriteError, writeWholeFile } from '../outputFiles';
 import { withFile } from '../randomAccessFile';
 import { storedPlaces } from '../storedTensor';
 import { PruneError } from './pruneSelection';
@@ -77,10 +77,11 @@ export async function removeStaleStaging(folder: string): Promise<void> {
     const match = STAGING_NAME.exec(name);
     if (!match || Number(match[1]) === process.pid || (await processStart(Number(match[1]))) === Number(match[2])) continue;
     const staging = nodePath.join(folder, name);
-    const publishing = await withFile(
-      nodePath.join(staging, PUBLISHING),
-      async (list) => JSON.parse(new TextDecoder().decode(await list.read(0, list.size))) as string[],
+    const listed = await withFile(nodePath.join(staging, PUBLISHING), async (list) =>
+      JSON.parse(new TextDecoder().decode(await list.read(0, list.size))),
     ).catch(() => undefined);
+    // Only plain names in this folder: a list written by anyone else must not reach other files.
+    const publishing = Array.isArray(listed) && listed.every(isPlainName) ? (listed as string[]) : undefined;
     if (publishing?.length && (await exists(nodePath.join(staging, publishing[publishing.length - 1])))) {
       for (const moved of publishing) {
         if (!(await exists(nodePath.join(staging, moved)))) await fs.rm(nodePath.join(folder, moved), { force: true });
@@ -89,6 +90,9 @@ export async function removeStaleStaging(folder: string): Promise<void> {
     await fs.rm(staging, { recursive: true, force: true });
   }
 }
+
+const isPlainName = (name: unknown): boolean =>
+  typeof name === 'string' && name !== '' && name !== '.' && name !== '..' && nodePath.basename(name) === name && !name.includes('/');
 
 const exists = (path: string) =>
   fs.lstat(path).then(
@@ -138,7 +142,7 @@ export class StagedOutput {
   async publish(names: readonly string[]): Promise<string[]> {
     if (names.length > 1) {
       const list = nodePath.join(this.folder, PUBLISHING);
-      await writeNewFile(list, new TextEncoder().encode(JSON.stringify(names)));
+      await writeWholeFile(list, new TextEncoder().encode(JSON.stringify(names)));
       await syncFile(list);
     }
     const moved: string[] = [];

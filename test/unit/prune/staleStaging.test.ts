@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { removeStaleStaging } from '../../../src/core/prune/stagedOutput';
@@ -62,5 +62,15 @@ describe('staging folders left by a killed writer', () => {
     staging(deadPid()!, 1, { '.sparsity-lens-publishing.json': publishing });
     await removeStaleStaging(temp.dir);
     assert.deepEqual(readdirSync(temp.dir).sort(), [...files, 'unrelated.txt'].sort());
+
+    // A list naming files elsewhere is not followed.
+    staging(deadPid()!, 1, { '.sparsity-lens-publishing.json': JSON.stringify(['../outside.txt', 'last']), last: '' });
+    writeFileSync(path.join(path.dirname(temp.dir), 'outside.txt'), 'keep');
+    try {
+      await removeStaleStaging(temp.dir);
+      assert.ok(existsSync(path.join(path.dirname(temp.dir), 'outside.txt')));
+    } finally {
+      rmSync(path.join(path.dirname(temp.dir), 'outside.txt'), { force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 import * as nodePath from 'node:path';
 import { isJsonObject } from '../../jsonValue';
-import { writeNewFile } from '../../outputFiles';
+import { writeWholeFile } from '../../outputFiles';
 import { withFile } from '../../randomAccessFile';
 import { rangePatches, writePieces } from '../shared/patchedCopy';
 import { readJsonObject } from '../shared/jsonDocument';
@@ -98,5 +98,5 @@ async function writeIndex(
     ]),
   );
   const metadata = { ...(isJsonObject(index.metadata) ? index.metadata : {}), ...provenance };
-  await writeNewFile(output, new TextEncoder().encode(JSON.stringify({ ...index, metadata, weight_map: weightMap }, null, 2) + '\n'));
+  await writeWholeFile(output, new TextEncoder().encode(JSON.stringify({ ...index, metadata, weight_map: weightMap }, null, 2) + '\n'));
 }
