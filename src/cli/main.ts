@@ -63,8 +63,8 @@ Commands:
              [--method srigl --sparsity S [--distribution erk|uniform|er] [--delta-t N]
              [--alpha A] [--t-end-fraction F] [--gamma-sal G | --no-ablation]
              [--no-ablation-layers PATTERN]... [--init checkpoint|random] [--grad-accumulation N]
-             [--reset-optimizer-state]] [--checkpoint-every N] [--resume FILE] [--save-masks FILE] [--memory-limit MiB]
-             [--force] [--json]
+             [--reset-optimizer-state]] [--checkpoint-every N] [--resume FILE] [--save-masks FILE]
+             [--memory-limit MiB] [--force] [--json]
                                     fine-tunes the model in the native engine and writes it with
                                     new weights: dense, with its zeros fixed (--method fixed),
                                     pruned to N:M first and trained with that mask fixed (--nm 2:4,
