@@ -14,7 +14,8 @@ import * as nodePath from 'node:path';
  *   `fail:STEP:N:CODE`  the Nth STEP fails with CODE (ENOSPC, EACCES, EIO, folder-removed)
  * The log is the file named by `SPARSITY_LENS_TEST_WRITES_LOG`, else stderr.
  */
-export type WriteStep = 'folder' | 'create' | 'write' | 'sync' | 'rename';
+export const WRITE_STEPS = ['folder', 'create', 'write', 'sync', 'rename'] as const;
+export type WriteStep = (typeof WRITE_STEPS)[number];
 
 export const WRITE_FAULTS = ['ENOSPC', 'EACCES', 'EIO', 'folder-removed'] as const;
 export type WriteFault = (typeof WRITE_FAULTS)[number];
@@ -24,8 +25,6 @@ export type WriteTest =
   | { readonly kind: 'stop'; readonly before: number }
   | { readonly kind: 'fail'; readonly step: WriteStep; readonly nth: number; readonly fault: WriteFault };
 
-const STEPS: readonly WriteStep[] = ['folder', 'create', 'write', 'sync', 'rename'];
-
 /** Parses the environment's test setting: undefined when it is unset; a typo throws (a test must notice it). */
 export function parseWriteTest(text: string | undefined): WriteTest | undefined {
   if (!text) return undefined;
@@ -33,7 +32,7 @@ export function parseWriteTest(text: string | undefined): WriteTest | undefined 
   const stop = /^stop:(\d+)$/.exec(text);
   if (stop) return { kind: 'stop', before: Number(stop[1]) };
   const fail = /^fail:(\w+):(\d+):([\w-]+)$/.exec(text);
-  if (fail && STEPS.includes(fail[1] as WriteStep) && WRITE_FAULTS.includes(fail[3] as WriteFault))
+  if (fail && WRITE_STEPS.includes(fail[1] as WriteStep) && WRITE_FAULTS.includes(fail[3] as WriteFault))
     return { kind: 'fail', step: fail[1] as WriteStep, nth: Number(fail[2]), fault: fail[3] as WriteFault };
   throw new Error(`SPARSITY_LENS_TEST_WRITES=${text}: expected trace, stop:N or fail:STEP:N:CODE`);
 }
@@ -165,6 +164,7 @@ export function asWriteError(e: unknown, file: string): unknown {
   if (e instanceof WriteError) return e;
   const { code, path } = (e ?? {}) as NodeJS.ErrnoException;
   // An error about a file elsewhere (the input, read while writing) is not the output's.
-  const elsewhere = path !== undefined && !nodePath.resolve(path).startsWith(nodePath.dirname(nodePath.resolve(file)));
+  const elsewhere =
+    path !== undefined && nodePath.relative(nodePath.dirname(nodePath.resolve(file)), nodePath.resolve(path)).startsWith('..');
   return typeof code === 'string' && /^E[A-Z]+$/.test(code) && !elsewhere ? new WriteError(file, code) : e;
 }

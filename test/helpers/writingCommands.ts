@@ -4,6 +4,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
+import { WRITE_STEPS } from '../../src/core/outputFiles';
 import { CLI, fixture, REPO } from './fixtures';
 import { SHARED_DATA } from './onnxAccuracy';
 
@@ -190,7 +191,7 @@ export function referenceRun(
     throw new Error(`${command.name} wrote ${Object.keys(expected).join(', ')}, not ${command.outputs.join(', ')}`);
   const steps = readFileSync(setup.log, 'utf8').trim().split('\n');
   rmSync(setup.log);
-  for (const kind of ['folder', 'create', 'write', 'sync', 'rename'])
+  for (const kind of WRITE_STEPS)
     if (!steps.some((l) => l.split(' ')[1] === kind)) throw new Error(`${command.name}: the write has no ${kind} step`);
   return { expected, steps, ms };
 }

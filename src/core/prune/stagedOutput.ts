@@ -5,6 +5,7 @@ import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import { writerFor } from '../formats/writers';
 import { asWriteError, makeFolder, renamePath, STAGING_PREFIX, syncFile, syncFolder, WriteError, writeWholeFile } from '../outputFiles';
+import { readProcFile } from '../procFile';
 import { withFile } from '../randomAccessFile';
 import { storedPlaces } from '../storedTensor';
 import { PruneError } from './pruneSelection';
@@ -41,17 +42,8 @@ export async function checkOutputs(outputs: readonly string[], inputs: readonly 
  * is missing (not Linux); the pid alone then tells, as `kill(pid, 0)` sees it.
  */
 async function processStart(pid: number): Promise<number | undefined> {
-  let stat: string;
-  try {
-    const handle = await fs.open(`/proc/${pid}/stat`, 'r');
-    try {
-      const bytes = new Uint8Array(1024);
-      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
-      stat = new TextDecoder().decode(bytes.subarray(0, bytesRead));
-    } finally {
-      await handle.close();
-    }
-  } catch {
+  const stat = await readProcFile(`/proc/${pid}/stat`);
+  if (stat === undefined) {
     if (await exists('/proc/self/stat')) return undefined;
     try {
       process.kill(pid, 0);

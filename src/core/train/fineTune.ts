@@ -13,7 +13,7 @@ import { newFileProblem, writeNewFile } from '../prune/newTensorFile';
 import { openCheckpoint } from '../formats/registry';
 import type { StoredEdit } from '../formats/writer';
 import type { NmPattern } from '../nmPattern';
-import { provenanceOf } from '../prune/provenance';
+import { provenanceOf, type Provenance } from '../prune/provenance';
 import { checkNothingElseChanges } from '../prune/sharedBytes';
 import { checkOutputs, inputFiles, writeVerified } from '../prune/stagedOutput';
 import { replacedEdits } from '../prune/storedEdits';
@@ -110,6 +110,8 @@ export interface PreparedFineTune {
   readonly srigl?: PreparedSrigl;
   /** The checkpoint the run goes on from, and its step. */
   readonly resumed?: { readonly file: string; readonly step: number };
+  /** The input's provenance keys (its sha256 among them), hashed once for every file the run writes. */
+  readonly provenance: Provenance;
 }
 
 export interface PreparedSrigl {
@@ -167,7 +169,8 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
   const initialValues = new Map<string, Float32Array>();
   const stepsPerEpoch = Math.ceil(data.train.count / request.batch);
   const steps = request.steps ?? request.epochs * stepsPerEpoch;
-  const resumed = request.resume ? await resumePoint(request, checkpoint, steps, freeze) : undefined;
+  const provenance = await provenanceOf(checkpoint.file, request.toolVersion);
+  const resumed = request.resume ? await resumePoint(request, provenance, steps, freeze) : undefined;
   // The checkpoint resumed from is an input too: never an output.
   const inputs = [...inputFiles(checkpoint), ...(request.resume ? [request.resume] : [])];
   if (request.saveMasks !== undefined) {
@@ -268,6 +271,7 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
     distilled,
     ...(srigl ? { srigl } : {}),
     ...(resumed ? { resumed: { file: request.resume!, step: resumed.step } } : {}),
+    provenance,
   };
 }
 
@@ -279,7 +283,7 @@ export async function prepareFineTune(request: FineTuneRequest, kernels: MaskKer
  */
 async function resumePoint(
   request: FineTuneRequest,
-  model: Checkpoint,
+  model: Provenance,
   steps: number,
   freeze: (name: string) => boolean,
 ): Promise<{ readonly step: number; readonly values: ReadonlyMap<string, Float32Array> }> {
@@ -288,8 +292,7 @@ async function resumePoint(
   const training = props.get('sparsity_lens.training');
   if (!training)
     throw new TrainingError(`--resume ${file}: not a checkpoint written by sparsity-lens train (no sparsity_lens.training metadata)`);
-  const sha = (await provenanceOf(model.file, request.toolVersion))['sparsity_lens.input_sha256'];
-  if (props.get('sparsity_lens.input_sha256') !== sha)
+  if (props.get('sparsity_lens.input_sha256') !== model['sparsity_lens.input_sha256'])
     throw new TrainingError(`--resume ${file}: it was trained from another model than ${request.model} (its input's sha256 differs)`);
   const recorded = JSON.parse(training) as { steps: number; seed: number; batch: number };
   for (const [option, ours, theirs] of [
@@ -427,10 +430,7 @@ export async function runFineTune(
   const checkpoints: string[] = [];
   // A job that dies under the run (a worker crash, its memory limit) ends it with where its last checkpoint is.
   const stopped = (e: unknown): never => {
-    throw new TrainingStoppedError(
-      `${(e as Error).message}. ${keptCheckpointNote(checkpoints, every)}`,
-      checkpoints[checkpoints.length - 1],
-    );
+    throw new TrainingStoppedError(`${(e as Error).message}. ${keptCheckpointNote(checkpoints, every)}`);
   };
   const session = await kernels.openJob('train', prepared.spec).catch(stopped);
   const started = performance.now();
@@ -462,13 +462,6 @@ export async function runFineTune(
 /** A run whose job died under it (a worker crash, its memory limit): the message says where its last checkpoint is. */
 export class TrainingStoppedError extends Error {
   override readonly name = 'TrainingStoppedError';
-  constructor(
-    message: string,
-    /** The last checkpoint kept, if any. */
-    readonly checkpoint: string | undefined,
-  ) {
-    super(message);
-  }
 }
 
 /** Where a run that stopped can go on from: its last checkpoint, or how to keep one next time. */
@@ -740,7 +733,7 @@ async function writeTrainedModel(
     edits.push(...replacedEdits(byName.get(name)!, float32Bytes(trained)).map((edit) => ({ layer: name, edit })));
   checkNothingElseChanges(checkpoint, edits);
   const provenance = {
-    ...(await provenanceOf(checkpoint.file, request.toolVersion)),
+    ...prepared.provenance,
     'sparsity_lens.method': result.method,
     'sparsity_lens.training': JSON.stringify({
       status: result.status,

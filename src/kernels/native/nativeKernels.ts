@@ -111,23 +111,21 @@ function workerJobs(worker: WorkerProcess, graceMs: number): JobKernels {
       const { handle } = await worker.cooperative('openJob', { kind, spec }, { graceMs });
       // A job lives in one worker process: once that one is gone (a crash, a kill between runs), so is the job.
       const generation = worker.starts;
-      const alive = () => {
-        if (worker.starts !== generation || worker.pid === undefined) throw worker.lastExit ?? new Error('the job worker stopped');
-      };
+      const alive = () => worker.starts === generation && worker.pid !== undefined;
+      const inItsWorker = <T>(call: () => Promise<T>): Promise<T> =>
+        alive() ? call() : Promise.reject(worker.lastExit ?? new Error('the job worker stopped'));
       const session: JobSession<JobType> = {
-        run: async (options = {}) =>
-          (alive(), worker).cooperative(
-            'runJob',
-            { handle, ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) },
-            {
-              graceMs,
-              signal: options.signal,
-              onProgress: options.onProgress,
-            },
+        run: (options = {}) =>
+          inItsWorker(() =>
+            worker.cooperative(
+              'runJob',
+              { handle, ...(options.maxSteps !== undefined ? { maxSteps: options.maxSteps } : {}) },
+              { graceMs, signal: options.signal, onProgress: options.onProgress },
+            ),
           ),
-        read: async () => (alive(), worker).cooperative('readJob', { handle }, { graceMs }),
+        read: () => inItsWorker(() => worker.cooperative('readJob', { handle }, { graceMs })),
         close: async () => {
-          if (worker.starts === generation && worker.pid !== undefined) await worker.cooperative('closeJob', { handle }, { graceMs });
+          if (alive()) await worker.cooperative('closeJob', { handle }, { graceMs });
         },
       };
       return session as never;

@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { readProcFile } from '../../core/procFile';
 import { MessageHandler, type ProgressOf, type RequestOptions } from '../../rpc/messageHandler';
 import type { WorkerMethods, WorkerNotifications } from './workerProtocol';
 
@@ -27,19 +27,8 @@ const MEMORY_POLL_MS = 100;
 
 /** A process's resident set in bytes (Linux's /proc/PID/statm), or undefined where it cannot be read. */
 async function residentBytes(pid: number): Promise<number | undefined> {
-  try {
-    const handle = await fs.open(`/proc/${pid}/statm`, 'r');
-    try {
-      const bytes = new Uint8Array(128);
-      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
-      const pages = Number(new TextDecoder().decode(bytes.subarray(0, bytesRead)).split(' ')[1]);
-      return Number.isFinite(pages) ? pages * 4096 : undefined;
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return undefined;
-  }
+  const pages = Number((await readProcFile(`/proc/${pid}/statm`))?.split(' ')[1]);
+  return Number.isFinite(pages) ? pages * 4096 : undefined;
 }
 
 /** The addon could not be loaded in the worker (no build for this platform, or a broken one). */

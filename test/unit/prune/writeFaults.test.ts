@@ -5,11 +5,9 @@
 import { strict as assert } from 'node:assert';
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseWriteTest, WRITE_FAULTS, type WriteFault } from '../../../src/core/outputFiles';
+import { parseWriteTest, WRITE_FAULTS, WRITE_STEPS, type WriteFault } from '../../../src/core/outputFiles';
 import { CLI, makeTempDir } from '../../helpers/fixtures';
 import { EDITOR_EXPORT, folderDigests, referenceRun, runInto, setUpCommand, WRITING_COMMANDS } from '../../helpers/writingCommands';
-
-const STEP_KINDS = ['folder', 'create', 'write', 'sync', 'rename'] as const;
 
 const EXPECTED_DETAIL: Record<WriteFault, RegExp> = {
   ENOSPC: /: no space left on device \(ENOSPC\)$/,
@@ -45,7 +43,7 @@ describe('write faults: a failed create, write, fsync or rename is one clear err
       const { expected, steps } = referenceRun(command, setup);
 
       let cases = 0;
-      for (const kind of STEP_KINDS) {
+      for (const kind of WRITE_STEPS) {
         const count = steps.filter((l) => l.split(' ')[1] === kind).length;
         assert.ok(count > 0, `the write has a ${kind} step`);
         // The first, a middle and the last step of the kind, each with every fault in turn.
